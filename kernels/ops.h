@@ -1,0 +1,102 @@
+// The backend interface: every op the models need, implemented once for the CPU (kernels/cpu/,
+// always built, the reference) and once for CUDA (kernels/cuda/, built when nvcc is found).
+// Model code holds a Backend& and calls these; it never touches device memory directly.
+//
+// Conventions for every op:
+//  - Activations are f32 and contiguous. Weights given to linear() may be f32, f16 or bf16
+//    (accumulation is always f32). Integer ids are i32 or i64.
+//  - Inputs live on the backend's device; the result is a new tensor on the same device.
+//  - Shapes are checked; a mismatch throws mg::Error naming the op and both shapes.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "kernels/tensor.h"
+
+namespace mg {
+
+enum class PadMode { Constant, Reflect, Replicate };
+
+// Weights of one LSTM layer in PyTorch's layout (gate order i, f, g, o).
+struct LstmLayerWeights {
+  Tensor w_ih;  // [4H, In]
+  Tensor w_hh;  // [4H, H]
+  Tensor b_ih;  // [4H]
+  Tensor b_hh;  // [4H]
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual const char* name() const = 0;
+
+  // ---- memory ----
+  virtual Tensor alloc(DType t, const Shape& s) = 0;        // uninitialised, on this device
+  virtual Tensor upload(const Tensor& host) = 0;            // CPU backend: returns `host` itself
+  virtual Tensor download(const Tensor& dev) = 0;           // to a CPU tensor
+  virtual void synchronize() {}
+
+  // ---- dense algebra ----
+  // y[..., N] = x[..., K] . w[N, K]^T (+ b[N]); w may be f32/f16/bf16 (PyTorch nn.Linear layout).
+  virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b) = 0;
+  // c[B, M, N] = alpha * a[B, M, K] . (trans_b ? b[B, N, K]^T : b[B, K, N]); 2-D inputs mean B = 1.
+  virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b, float alpha = 1.0f) = 0;
+
+  // ---- elementwise (b's shape must equal a's shape or a suffix of it: broadcast over leading dims)
+  virtual Tensor add(const Tensor& a, const Tensor& b) = 0;
+  virtual Tensor mul(const Tensor& a, const Tensor& b) = 0;
+  virtual Tensor scale(const Tensor& a, float s) = 0;
+  virtual Tensor elu(const Tensor& x, float alpha = 1.0f) = 0;
+  virtual Tensor gelu(const Tensor& x) = 0;                 // exact erf form
+  virtual Tensor relu(const Tensor& x) = 0;
+  virtual Tensor cast(const Tensor& x, DType to) = 0;       // between f32/f16/bf16 (and i32<->i64)
+
+  // ---- normalisation and softmax (over the last dim unless stated) ----
+  virtual Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps) = 0;
+  virtual Tensor rms_norm(const Tensor& x, const Tensor& gamma, float eps) = 0;  // T5: no mean, no bias
+  // x[B, C, T]: statistics over (C/groups, T) per group, affine per channel.
+  virtual Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta,
+                            float eps) = 0;
+  virtual Tensor softmax(const Tensor& x) = 0;
+
+  // ---- 1-D convolution family; x is [B, C, T] (a 2-D [C, T] input is taken as B = 1) ----
+  // No implicit padding: callers pad with pad1d first (EnCodec's padding rules live in codec/).
+  // w[Cout, Cin, K]; out length (T - dilation*(K-1) - 1) / stride + 1.
+  virtual Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation) = 0;
+  // w[Cin, Cout, K] (PyTorch ConvTranspose1d layout); out length (T - 1) * stride + K, untrimmed.
+  virtual Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride) = 0;
+  // Pads the last dim. Reflect needs left, right < T (as torch.nn.functional.pad).
+  virtual Tensor pad1d(const Tensor& x, int left, int right, PadMode mode, float value = 0.0f) = 0;
+  // Swaps the last two dims: [.., A, B] -> [.., B, A].
+  virtual Tensor transpose(const Tensor& x) = 0;
+
+  // ---- embeddings ----
+  // table[V, D], ids[N] (i32/i64) -> [N, D]. An id outside [0, V) throws.
+  virtual Tensor embedding(const Tensor& table, const Tensor& ids) = 0;
+  // out[N, D] = sum_k tables[k][ids[k, n]]; ids[K, N] (MusicGen's summed codebook embeddings).
+  virtual Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids) = 0;
+
+  // ---- slicing and search (default versions go through the host: see kernels/backend_fallbacks.cpp;
+  //      a backend overrides them with device kernels) ----
+  // x[..., T] -> x[..., start : start + len] (a copy).
+  virtual Tensor narrow_last(const Tensor& x, int64_t start, int64_t len);
+  // Nearest codeword for each row: x[N, D], embed[V, D] -> ids[N] (i64), the argmax over j of
+  // -(|x|^2 - 2 x.e_j + |e_j|^2) in f32 with the first index winning ties (EnCodec's RVQ encode).
+  virtual Tensor vq_nearest(const Tensor& x, const Tensor& embed);
+
+  // ---- recurrent ----
+  // One LSTM layer over a whole sequence from zero state: x[T, In] -> h[T, H].
+  virtual Tensor lstm(const Tensor& x, const LstmLayerWeights& w) = 0;
+};
+
+// The CPU backend (always built). threads <= 0: all hardware threads.
+std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
+
+// True when the library was built with CUDA and a device is present at run time.
+bool cuda_available();
+// Throws mg::Error when the library was built without CUDA or no device is present.
+std::unique_ptr<Backend> make_cuda_backend(int device_index = 0);
+
+}  // namespace mg

@@ -1,0 +1,224 @@
+#include "kernels/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace mg {
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F16: return 2;
+    case DType::BF16: return 2;
+    case DType::I32: return 4;
+    case DType::I64: return 8;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::F16: return "f16";
+    case DType::BF16: return "bf16";
+    case DType::I32: return "i32";
+    case DType::I64: return "i64";
+  }
+  return "?";
+}
+
+const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
+
+// IEEE half <-> float, bit-exact with PyTorch (round to nearest even, subnormals kept).
+float f16_to_f32(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: renormalise
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) { mant <<= 1; --exp; }
+      mant &= 0x3ff;
+      bits = sign | (exp << 23) | (mant << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t f32_to_f16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000;
+  uint32_t absx = x & 0x7fffffffu;
+  if (absx >= 0x7f800000u) return uint16_t(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0));  // inf/nan
+  if (absx >= 0x477ff000u) return uint16_t(sign | 0x7c00);  // rounds to >= 65520: overflow to inf
+  if (absx < 0x38800000u) {  // result is subnormal or zero
+    if (absx < 0x33000000u) return uint16_t(sign);  // < 2^-25 rounds to zero
+    uint32_t e = absx >> 23;
+    uint32_t m = (absx & 0x7fffff) | 0x800000;
+    uint32_t shift = 126 - e;  // 113 - e + 13
+    uint32_t r = m >> shift;
+    uint32_t rem = m & ((1u << shift) - 1);
+    uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1))) ++r;
+    return uint16_t(sign | r);
+  }
+  uint32_t r = absx - 0x38000000u;  // rebias exponent 127 -> 15
+  uint32_t lower = r & 0x1fff;
+  r >>= 13;
+  if (lower > 0x1000 || (lower == 0x1000 && (r & 1))) ++r;
+  return uint16_t(sign | r);
+}
+
+float bf16_to_f32(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t f32_to_bf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t((x >> 16) | 0x40);  // quiet NaN
+  uint32_t rounding = 0x7fff + ((x >> 16) & 1);
+  return uint16_t((x + rounding) >> 16);
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+int64_t Tensor::dim(int i) const {
+  int n = ndim();
+  int j = i < 0 ? i + n : i;
+  MG_CHECK(j >= 0 && j < n, "tensor dim ", i, " out of range for shape ", shape_str(shape));
+  return shape[j];
+}
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+float* Tensor::f32() {
+  MG_CHECK(dtype == DType::F32 && device == Device::CPU, "expected a CPU f32 tensor, got ",
+           device_name(device), " ", dtype_name(dtype));
+  return static_cast<float*>(data);
+}
+
+const float* Tensor::f32() const { return const_cast<Tensor*>(this)->f32(); }
+
+Tensor Tensor::reshape(const Shape& s) const {
+  Shape out = s;
+  int64_t known = 1;
+  int infer = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1) {
+      MG_CHECK(infer < 0, "reshape ", shape_str(shape), " -> ", shape_str(s), ": more than one -1");
+      infer = int(i);
+    } else {
+      known *= out[i];
+    }
+  }
+  if (infer >= 0) {
+    MG_CHECK(known > 0 && numel() % known == 0, "reshape ", shape_str(shape), " -> ", shape_str(s),
+             ": sizes do not divide");
+    out[infer] = numel() / known;
+    known *= out[infer];
+  }
+  MG_CHECK(known == numel(), "reshape ", shape_str(shape), " -> ", shape_str(s), ": element count differs");
+  MG_CHECK(out.size() <= 4, "tensors have at most 4 dims, asked for ", shape_str(s));
+  Tensor t = *this;
+  t.shape = out;
+  return t;
+}
+
+Tensor Tensor::slice0(int64_t start, int64_t len) const {
+  MG_CHECK(ndim() >= 1 && start >= 0 && len >= 0 && start + len <= shape[0], "slice0(", start, ", ", len,
+           ") out of range for shape ", shape_str(shape));
+  Tensor t = *this;
+  t.shape[0] = len;
+  int64_t row = shape[0] == 0 ? 0 : numel() / shape[0];
+  t.data = static_cast<char*>(data) + size_t(start * row) * dtype_size(dtype);
+  return t;
+}
+
+Tensor Tensor::empty(DType t, const Shape& s) {
+  MG_CHECK(s.size() <= 4, "tensors have at most 4 dims, asked for ", shape_str(s));
+  for (int64_t d : s) MG_CHECK(d >= 0, "negative dimension in shape ", shape_str(s));
+  Tensor out;
+  out.dtype = t;
+  out.device = Device::CPU;
+  out.shape = s;
+  size_t bytes = out.nbytes();
+  // 64-byte alignment for SIMD; at least one byte so that an empty tensor is still "defined".
+  size_t alloc = (bytes + 63) / 64 * 64;
+  if (alloc == 0) alloc = 64;
+  void* p = std::aligned_alloc(64, alloc);
+  MG_CHECK(p != nullptr, "out of memory allocating ", bytes, " bytes for tensor ", shape_str(s));
+  out.owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  out.data = p;
+  return out;
+}
+
+Tensor Tensor::zeros(DType t, const Shape& s) {
+  Tensor out = empty(t, s);
+  std::memset(out.data, 0, out.nbytes());
+  return out;
+}
+
+Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& s) {
+  Tensor out = empty(DType::F32, s);
+  MG_CHECK(size_t(out.numel()) == v.size(), "from_vector: ", v.size(), " values for shape ", shape_str(s));
+  std::memcpy(out.data, v.data(), v.size() * sizeof(float));
+  return out;
+}
+
+Tensor Tensor::view(void* data, DType t, const Shape& s, Device d, std::shared_ptr<void> owner) {
+  Tensor out;
+  out.dtype = t;
+  out.device = d;
+  out.shape = s;
+  out.data = data;
+  out.owner = std::move(owner);
+  return out;
+}
+
+Tensor Tensor::clone() const {
+  MG_CHECK(device == Device::CPU, "clone() of a ", device_name(device), " tensor: use Backend");
+  Tensor out = empty(dtype, shape);
+  std::memcpy(out.data, data, nbytes());
+  return out;
+}
+
+std::vector<float> Tensor::to_vector() const {
+  MG_CHECK(device == Device::CPU, "to_vector() of a ", device_name(device), " tensor: download first");
+  std::vector<float> v(numel());
+  const int64_t n = numel();
+  switch (dtype) {
+    case DType::F32: std::memcpy(v.data(), data, n * 4); break;
+    case DType::F16: for (int64_t i = 0; i < n; ++i) v[i] = f16_to_f32(ptr<uint16_t>()[i]); break;
+    case DType::BF16: for (int64_t i = 0; i < n; ++i) v[i] = bf16_to_f32(ptr<uint16_t>()[i]); break;
+    case DType::I32: for (int64_t i = 0; i < n; ++i) v[i] = float(ptr<int32_t>()[i]); break;
+    case DType::I64: for (int64_t i = 0; i < n; ++i) v[i] = float(ptr<int64_t>()[i]); break;
+  }
+  return v;
+}
+
+}  // namespace mg

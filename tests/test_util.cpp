@@ -1,0 +1,79 @@
+#include "test_util.h"
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace mgtest {
+
+std::string source_dir() { return MG_SOURCE_DIR; }
+std::string data_dir() { return source_dir() + "/tests/data"; }
+std::string golden_dir() { return data_dir() + "/golden"; }
+
+std::string shared_audio_dir() {
+  fs::path p = fs::path(source_dir()) / ".." / "shared" / "data" / "audio";
+  std::error_code ec;
+  if (!fs::is_directory(p, ec)) return "";
+  return fs::canonical(p, ec).string();
+}
+
+std::string temp_dir() {
+  static std::string dir;
+  if (dir.empty()) {
+    fs::path p = fs::path(MG_BINARY_DIR) / "test-tmp" /
+                 (std::string(::testing::UnitTest::GetInstance()->original_working_dir()).empty()
+                      ? "t"
+                      : std::to_string(::getpid()));
+    fs::remove_all(p);
+    fs::create_directories(p);
+    dir = p.string();
+  }
+  return dir;
+}
+
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    double d = double(a[i]) - double(b[i]);
+    num += d * d;
+    den += double(b[i]) * double(b[i]);
+  }
+  if (den == 0) return std::sqrt(num);
+  return std::sqrt(num / den);
+}
+
+double rel_err(const mg::Tensor& a, const mg::Tensor& b) {
+  EXPECT_EQ(mg::shape_str(a.shape), mg::shape_str(b.shape));
+  return rel_err(a.to_vector(), b.to_vector());
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+  return m;
+}
+
+std::vector<float> random_vector(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) {
+    do { x = u(rng); } while (x == 0.0f);
+  }
+  return v;
+}
+
+mg::Tensor random_tensor(const mg::Shape& s, uint32_t seed, float scale) {
+  mg::Tensor t = mg::Tensor::empty(mg::DType::F32, s);
+  std::vector<float> v = random_vector(t.numel(), seed);
+  float* p = t.f32();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = v[i] * scale;
+  return t;
+}
+
+}  // namespace mgtest

@@ -1,0 +1,34 @@
+// Helpers shared by the tests: where the data is, error measures, and skipping politely.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels/tensor.h"
+
+namespace mgtest {
+
+std::string source_dir();          // the project root (tests run with it as working dir)
+std::string data_dir();            // <root>/tests/data
+std::string golden_dir();          // <root>/tests/data/golden
+// <root>/../shared/data/audio, or "" when absent (tests then GTEST_SKIP with a message).
+std::string shared_audio_dir();
+std::string temp_dir();            // a fresh empty folder under the build dir for this process
+
+// ||a - b||_2 / ||b||_2 over all elements (b is the reference). Both are read as f32.
+double rel_err(const mg::Tensor& a, const mg::Tensor& b);
+double rel_err(const std::vector<float>& a, const std::vector<float>& b);
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
+
+// Deterministic non-zero random data in [-1, 1) (never zeros: a kernel that writes nothing must fail).
+std::vector<float> random_vector(size_t n, uint32_t seed);
+mg::Tensor random_tensor(const mg::Shape& s, uint32_t seed, float scale = 1.0f);
+
+}  // namespace mgtest
+
+#define MG_SKIP_WITHOUT_SHARED_AUDIO(dir)                                              \
+  do {                                                                                 \
+    if ((dir).empty()) GTEST_SKIP() << "../shared/data/audio is absent: no real music to test on"; \
+  } while (0)

@@ -1,0 +1,78 @@
+// safetensors files, memory-mapped: tensors are CPU views into the mapping (no copy), and the
+// mapping lives as long as any tensor taken from it. Every header field is bounds-checked before
+// use, so a truncated or hostile file gives an mg::Error that names the file and the problem.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/tensor.h"
+
+namespace mg {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  uint64_t begin = 0;  // byte offsets into the data section
+  uint64_t end = 0;
+};
+
+class SafeTensorsFile {
+ public:
+  // Maps and validates `path`. Throws mg::Error (file name + what is wrong) on any problem.
+  static std::shared_ptr<SafeTensorsFile> open(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  bool has(const std::string& name) const;
+  const TensorInfo& info(const std::string& name) const;   // throws when absent
+  std::vector<std::string> names() const;                   // sorted
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // A CPU view of the tensor; keeps the mapping alive.
+  Tensor get(const std::string& name) const;
+
+  ~SafeTensorsFile();
+
+ private:
+  SafeTensorsFile() = default;
+  std::string path_;
+  std::map<std::string, TensorInfo> tensors_;
+  std::map<std::string, std::string> metadata_;
+  // Tensors whose dtype the format defines but this library does not compute with (F64, U8, BOOL,
+  // ...): their bytes are still validated at open, and only info()/get() on them fail, so one stray
+  // buffer does not make a whole checkpoint unreadable. name -> dtype as spelled in the header.
+  std::map<std::string, std::string> unsupported_;
+  std::shared_ptr<void> mapping_;  // munmap on release
+  const uint8_t* data_ = nullptr;  // start of the data section
+  uint64_t data_size_ = 0;
+};
+
+// A checkpoint: one model.safetensors, or shards listed in model.safetensors.index.json, seen
+// through an optional name prefix (e.g. "audio_encoder." for the codec inside a MusicGen snapshot).
+class WeightStore {
+ public:
+  // `path` is a .safetensors file, an index .json, or a folder holding model.safetensors or
+  // model.safetensors.index.json.
+  static WeightStore open(const std::string& path);
+
+  WeightStore with_prefix(const std::string& prefix) const;  // names are looked up as prefix+name
+  bool has(const std::string& name) const;
+  std::vector<std::string> names() const;                    // without the prefix, sorted
+  // The tensor; absence is an error naming the tensor and the checkpoint.
+  Tensor get(const std::string& name) const;
+  // As get(), and a shape mismatch is an error naming the tensor, the expected and found shape.
+  Tensor get(const std::string& name, const Shape& expected) const;
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+  std::string prefix_;
+  std::shared_ptr<std::map<std::string, std::shared_ptr<SafeTensorsFile>>> by_name_;  // full name -> file
+};
+
+// Loads every tensor of a small safetensors file into memory-mapped views (goldens in tests).
+std::map<std::string, Tensor> load_safetensors(const std::string& path);
+
+}  // namespace mg
