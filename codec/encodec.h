@@ -1,0 +1,59 @@
+// The EnCodec model: SEANet encoder -> RVQ codes -> SEANet decoder, with the 48 kHz model's
+// segmenting (1 s windows, 1% overlap, per-segment RMS scale, linear overlap-add). Loaded from a
+// Hugging Face snapshot folder (an EnCodec one, or the audio_encoder of a MusicGen one).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codec/encodec_config.h"
+#include "codec/rvq.h"
+#include "codec/seanet.h"
+
+namespace mg {
+
+// What encode() produces: codes per segment (one segment unless the model segments), the
+// per-segment scales of a normalising model, and the audio length to trim the decode to.
+struct EncodedAudio {
+  int64_t length = 0;             // samples per channel of the encoded audio
+  int num_codebooks = 0;
+  std::vector<Tensor> segments;   // host i64 [num_codebooks, T_i]
+  std::vector<float> scales;      // one per segment when the model normalises, else empty
+};
+
+class EncodecModel {
+ public:
+  // `path`: a snapshot folder (config.json + model.safetensors[.index.json]) of an EnCodec model, or
+  // of a MusicGen model (its "audio_encoder" config and "audio_encoder." weights are used).
+  static std::unique_ptr<EncodecModel> load(Backend& be, const std::string& path);
+  static std::unique_ptr<EncodecModel> load(Backend& be, const EncodecConfig& cfg, const WeightStore& weights);
+
+  const EncodecConfig& config() const { return cfg_; }
+  int sample_rate() const { return cfg_.sampling_rate; }
+  int channels() const { return cfg_.audio_channels; }
+  // Codebooks used at `kbps` (must be one of config().target_bandwidths; error lists them).
+  int num_codebooks_for_bandwidth(double kbps) const;
+
+  // audio[channels, L] (host f32, at the model's rate) -> codes.
+  EncodedAudio encode(const Tensor& audio, double kbps) const;
+  // codes -> audio[channels, length] (host f32), trimmed to `length` as encodec's decompress does.
+  Tensor decode(const EncodedAudio& codes) const;
+
+  // The building blocks, for MusicGen and for tests (one segment, no normalisation, no trimming).
+  Tensor encode_embeddings(const Tensor& x) const;       // [1, C, L] -> [1, dim, ceil(L/hop)]
+  Tensor decode_segment(const Tensor& codes) const;      // host [K, T] -> device [1, C, T*hop]
+
+ private:
+  EncodecModel(Backend& be, const EncodecConfig& cfg) : be_(be), cfg_(cfg) {}
+  Backend& be_;
+  EncodecConfig cfg_;
+  Seanet encoder_, decoder_;
+  Rvq rvq_;
+};
+
+// encodec's _linear_overlap_add: frames[i] ([C, n_i]) start at i*stride; triangle weights from a
+// float32 linspace, the last (shorter) frame taking the left part of the full-length triangle.
+Tensor linear_overlap_add(const std::vector<Tensor>& frames, int64_t stride);
+
+}  // namespace mg

@@ -1,0 +1,259 @@
+// SEANet encoder/decoder. Mirrors HF's modeling_encodec.py (EncodecConv1d, EncodecConvTranspose1d,
+// EncodecResnetBlock, EncodecLSTM, EncodecEncoder, EncodecDecoder) layer by layer, so that layer
+// index i here is `layers.<i>` in the checkpoint.
+#include "codec/seanet.h"
+
+#include <cmath>
+
+namespace mg {
+namespace {
+
+// Weight norm W = g * v / ||v|| with the norm over every dim but 0 (torch's weight_norm, dim=0), for
+// Conv1d (v[Cout, Cin, K]) and ConvTranspose1d (v[Cin, Cout, K]) alike. The norm is taken in double
+// and rounded once, the closest float to what torch._weight_norm computes; then v * (g / norm).
+Tensor fold_weight_norm(const Tensor& g, const Tensor& v) {
+  std::vector<float> gv = g.to_vector(), vv = v.to_vector();
+  const int64_t rows = v.dim(0), per = v.numel() / rows;
+  Tensor w = Tensor::empty(DType::F32, v.shape);
+  for (int64_t r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int64_t i = 0; i < per; ++i) ss += double(vv[r * per + i]) * vv[r * per + i];
+    const float factor = gv[r] / float(std::sqrt(ss));
+    for (int64_t i = 0; i < per; ++i) w.f32()[r * per + i] = vv[r * per + i] * factor;
+  }
+  return w;
+}
+
+Tensor as_f32(const Tensor& t) {
+  if (t.dtype == DType::F32) return t;
+  return Tensor::from_vector(t.to_vector(), t.shape);
+}
+
+// The conv weight at `p` (e.g. "encoder.layers.0.conv"), under any of the spellings checkpoints use:
+// weight_g/weight_v (HF files, encodec .th), parametrizations.weight.original0/1 (torch >= 2.1
+// state dicts), or a plain weight (time_group_norm models have no weight norm).
+Tensor load_conv_weight(const WeightStore& w, const std::string& p, const EncodecConfig& cfg,
+                        const Shape& shape) {
+  if (cfg.norm_type == EncodecNorm::WeightNorm) {
+    const Shape gshape = {shape[0], 1, 1};
+    if (w.has(p + ".weight_g")) return fold_weight_norm(w.get(p + ".weight_g", gshape), w.get(p + ".weight_v", shape));
+    if (w.has(p + ".parametrizations.weight.original0"))
+      return fold_weight_norm(w.get(p + ".parametrizations.weight.original0", gshape),
+                              w.get(p + ".parametrizations.weight.original1", shape));
+    throw Error(strcat("weight-normed conv '", p, "' not found in ", w.source(), ": expected ", p,
+                       ".weight_g/.weight_v or ", p, ".parametrizations.weight.original0/1"));
+  }
+  return as_f32(w.get(p + ".weight", shape));
+}
+
+SConv1d load_sconv(Backend& be, const WeightStore& w, const std::string& p, const EncodecConfig& cfg,
+                   int64_t cin, int64_t cout, int kernel, int stride = 1, int dilation = 1) {
+  SConv1d c;
+  c.kernel = kernel;
+  c.stride = stride;
+  c.dilation = dilation;
+  c.causal = cfg.use_causal_conv;
+  c.pad_mode = cfg.pad_mode;
+  c.group_norm = cfg.norm_type == EncodecNorm::TimeGroupNorm;
+  c.weight = be.upload(load_conv_weight(w, p + ".conv", cfg, {cout, cin, kernel}));
+  c.bias = be.upload(as_f32(w.get(p + ".conv.bias", {cout})));
+  if (c.group_norm) {
+    c.norm_weight = be.upload(as_f32(w.get(p + ".norm.weight", {cout})));
+    c.norm_bias = be.upload(as_f32(w.get(p + ".norm.bias", {cout})));
+  }
+  return c;
+}
+
+SConvTranspose1d load_sconvtr(Backend& be, const WeightStore& w, const std::string& p, const EncodecConfig& cfg,
+                              int64_t cin, int64_t cout, int kernel, int stride) {
+  SConvTranspose1d c;
+  c.kernel = kernel;
+  c.stride = stride;
+  c.causal = cfg.use_causal_conv;
+  c.trim_right_ratio = cfg.trim_right_ratio;
+  c.group_norm = cfg.norm_type == EncodecNorm::TimeGroupNorm;
+  c.weight = be.upload(load_conv_weight(w, p + ".conv", cfg, {cin, cout, kernel}));
+  c.bias = be.upload(as_f32(w.get(p + ".conv.bias", {cout})));
+  if (c.group_norm) {
+    c.norm_weight = be.upload(as_f32(w.get(p + ".norm.weight", {cout})));
+    c.norm_bias = be.upload(as_f32(w.get(p + ".norm.bias", {cout})));
+  }
+  return c;
+}
+
+ResnetBlock load_resblock(Backend& be, const WeightStore& w, const std::string& p, const EncodecConfig& cfg,
+                          int64_t dim, int dilation) {
+  ResnetBlock r;
+  const int64_t hidden = dim / cfg.compress;
+  r.conv1 = load_sconv(be, w, p + ".block.1", cfg, dim, hidden, cfg.residual_kernel_size, 1, dilation);
+  r.conv2 = load_sconv(be, w, p + ".block.3", cfg, hidden, dim, 1);
+  r.conv_shortcut = cfg.use_conv_shortcut;
+  if (r.conv_shortcut) r.shortcut = load_sconv(be, w, p + ".shortcut", cfg, dim, dim, 1);
+  return r;
+}
+
+std::vector<LstmLayerWeights> load_lstm(Backend& be, const WeightStore& w, const std::string& p,
+                                        const EncodecConfig& cfg, int64_t dim) {
+  std::vector<LstmLayerWeights> layers;
+  for (int l = 0; l < cfg.num_lstm_layers; ++l) {
+    const std::string s = std::to_string(l);
+    LstmLayerWeights lw;
+    lw.w_ih = be.upload(as_f32(w.get(p + ".lstm.weight_ih_l" + s, {4 * dim, dim})));
+    lw.w_hh = be.upload(as_f32(w.get(p + ".lstm.weight_hh_l" + s, {4 * dim, dim})));
+    lw.b_ih = be.upload(as_f32(w.get(p + ".lstm.bias_ih_l" + s, {4 * dim})));
+    lw.b_hh = be.upload(as_f32(w.get(p + ".lstm.bias_hh_l" + s, {4 * dim})));
+    layers.push_back(std::move(lw));
+  }
+  return layers;
+}
+
+SeanetLayer make(SeanetLayer::Kind k) {
+  SeanetLayer l;
+  l.kind = k;
+  return l;
+}
+
+// encodec's pad1d: reflect on an input no longer than the pad first extends it with zeros on the
+// right (torch's reflect needs pad < length), reflects, then cuts the zeros' share off again.
+Tensor pad1d_streamable(Backend& be, const Tensor& x, int left, int right, PadMode mode) {
+  if (mode != PadMode::Reflect) return be.pad1d(x, left, right, mode, 0.0f);
+  const int64_t T = x.cols();
+  const int max_pad = std::max(left, right);
+  if (T > max_pad) return be.pad1d(x, left, right, mode);
+  const int extra = int(max_pad - T + 1);
+  Tensor y = be.pad1d(be.pad1d(x, 0, extra, PadMode::Constant, 0.0f), left, right, PadMode::Reflect);
+  return be.narrow_last(y, 0, y.cols() - extra);
+}
+
+}  // namespace
+
+Tensor sconv1d_forward(Backend& be, const SConv1d& c, const Tensor& x) {
+  const int64_t L = x.cols();
+  const int k_eff = (c.kernel - 1) * c.dilation + 1;
+  const int padding_total = k_eff - c.stride;
+  // Extra right padding so the last window is complete: ceil(L / stride) * stride - L (the
+  // reference's get_extra_padding_for_conv1d, which reduces to this for k_eff - total = stride).
+  const int64_t frames = (L + c.stride - 1) / c.stride;
+  const int extra = int(frames * c.stride - L);
+  int left, right;
+  if (c.causal) {
+    left = padding_total;
+    right = extra;
+  } else {
+    const int pr = padding_total / 2;  // the odd sample goes to the left
+    left = padding_total - pr;
+    right = pr + extra;
+  }
+  Tensor y = be.conv1d(pad1d_streamable(be, x, left, right, c.pad_mode), c.weight, &c.bias, c.stride, c.dilation);
+  if (c.group_norm) y = be.group_norm(y, 1, c.norm_weight, c.norm_bias, 1e-5f);
+  return y;
+}
+
+Tensor sconv_transpose1d_forward(Backend& be, const SConvTranspose1d& c, const Tensor& x) {
+  const int padding_total = c.kernel - c.stride;
+  Tensor y = be.conv_transpose1d(x, c.weight, &c.bias, c.stride);
+  // GroupNorm sees the untrimmed output, as in the reference.
+  if (c.group_norm) y = be.group_norm(y, 1, c.norm_weight, c.norm_bias, 1e-5f);
+  const int right = c.causal ? int(std::ceil(padding_total * c.trim_right_ratio)) : padding_total / 2;
+  const int left = padding_total - right;
+  return be.narrow_last(y, left, y.cols() - left - right);
+}
+
+namespace {
+
+Tensor resblock_forward(Backend& be, const ResnetBlock& r, const Tensor& x) {
+  Tensor h = sconv1d_forward(be, r.conv1, be.elu(x));
+  h = sconv1d_forward(be, r.conv2, be.elu(h));
+  Tensor skip = r.conv_shortcut ? sconv1d_forward(be, r.shortcut, x) : x;
+  return be.add(skip, h);
+}
+
+// EncodecLSTM: [1, C, T] -> time-major rows, stacked layers from zero state, plus the input (skip).
+Tensor lstm_forward(Backend& be, const std::vector<LstmLayerWeights>& layers, const Tensor& x) {
+  const int64_t C = x.dim(1), T = x.dim(2);
+  Tensor xt = be.transpose(x.reshape({C, T}));  // [T, C]
+  Tensor h = xt;
+  for (const auto& l : layers) h = be.lstm(h, l);
+  Tensor y = be.add(h, xt);
+  return be.transpose(y).reshape({1, C, T});
+}
+
+}  // namespace
+
+Tensor seanet_forward(Backend& be, const Seanet& net, const Tensor& x) {
+  Tensor h = x;
+  for (const SeanetLayer& l : net.layers) {
+    switch (l.kind) {
+      case SeanetLayer::Conv: h = sconv1d_forward(be, l.conv, h); break;
+      case SeanetLayer::ConvTranspose: h = sconv_transpose1d_forward(be, l.convtr, h); break;
+      case SeanetLayer::Resnet: h = resblock_forward(be, l.res, h); break;
+      case SeanetLayer::Lstm: h = lstm_forward(be, l.lstm, h); break;
+      case SeanetLayer::Elu: h = be.elu(h, 1.0f); break;
+    }
+  }
+  return h;
+}
+
+Seanet load_seanet_encoder(Backend& be, const WeightStore& w, const EncodecConfig& cfg) {
+  Seanet net;
+  auto name = [&](size_t i) { return "encoder.layers." + std::to_string(i); };
+  SeanetLayer first = make(SeanetLayer::Conv);
+  first.conv = load_sconv(be, w, name(0), cfg, cfg.audio_channels, cfg.num_filters, cfg.kernel_size);
+  net.layers.push_back(std::move(first));
+  int64_t scale = 1;
+  for (auto it = cfg.upsampling_ratios.rbegin(); it != cfg.upsampling_ratios.rend(); ++it) {
+    const int ratio = *it;
+    const int64_t dim = scale * cfg.num_filters;
+    for (int j = 0; j < cfg.num_residual_layers; ++j) {
+      SeanetLayer r = make(SeanetLayer::Resnet);
+      r.res = load_resblock(be, w, name(net.layers.size()), cfg, dim, int(std::pow(cfg.dilation_growth_rate, j)));
+      net.layers.push_back(std::move(r));
+    }
+    net.layers.push_back(make(SeanetLayer::Elu));
+    SeanetLayer down = make(SeanetLayer::Conv);
+    down.conv = load_sconv(be, w, name(net.layers.size()), cfg, dim, dim * 2, ratio * 2, ratio);
+    net.layers.push_back(std::move(down));
+    scale *= 2;
+  }
+  const int64_t dim = scale * cfg.num_filters;
+  SeanetLayer lstm = make(SeanetLayer::Lstm);
+  lstm.lstm = load_lstm(be, w, name(net.layers.size()), cfg, dim);
+  net.layers.push_back(std::move(lstm));
+  net.layers.push_back(make(SeanetLayer::Elu));
+  SeanetLayer last = make(SeanetLayer::Conv);
+  last.conv = load_sconv(be, w, name(net.layers.size()), cfg, dim, cfg.hidden_size, cfg.last_kernel_size);
+  net.layers.push_back(std::move(last));
+  return net;
+}
+
+Seanet load_seanet_decoder(Backend& be, const WeightStore& w, const EncodecConfig& cfg) {
+  Seanet net;
+  auto name = [&](size_t i) { return "decoder.layers." + std::to_string(i); };
+  int64_t scale = int64_t(1) << cfg.upsampling_ratios.size();
+  SeanetLayer first = make(SeanetLayer::Conv);
+  first.conv = load_sconv(be, w, name(0), cfg, cfg.hidden_size, scale * cfg.num_filters, cfg.kernel_size);
+  net.layers.push_back(std::move(first));
+  SeanetLayer lstm = make(SeanetLayer::Lstm);
+  lstm.lstm = load_lstm(be, w, name(net.layers.size()), cfg, scale * cfg.num_filters);
+  net.layers.push_back(std::move(lstm));
+  for (int ratio : cfg.upsampling_ratios) {
+    const int64_t dim = scale * cfg.num_filters;
+    net.layers.push_back(make(SeanetLayer::Elu));
+    SeanetLayer up = make(SeanetLayer::ConvTranspose);
+    up.convtr = load_sconvtr(be, w, name(net.layers.size()), cfg, dim, dim / 2, ratio * 2, ratio);
+    net.layers.push_back(std::move(up));
+    for (int j = 0; j < cfg.num_residual_layers; ++j) {
+      SeanetLayer r = make(SeanetLayer::Resnet);
+      r.res = load_resblock(be, w, name(net.layers.size()), cfg, dim / 2, int(std::pow(cfg.dilation_growth_rate, j)));
+      net.layers.push_back(std::move(r));
+    }
+    scale /= 2;
+  }
+  net.layers.push_back(make(SeanetLayer::Elu));
+  SeanetLayer last = make(SeanetLayer::Conv);
+  last.conv = load_sconv(be, w, name(net.layers.size()), cfg, cfg.num_filters, cfg.audio_channels, cfg.last_kernel_size);
+  net.layers.push_back(std::move(last));
+  return net;
+}
+
+}  // namespace mg

@@ -1,0 +1,68 @@
+// SEANet encoder and decoder (EnCodec's convolutional halves), as HF's EncodecEncoder /
+// EncodecDecoder and encodec's seanet.py: one layer list built from config.json, so the 24, 32 and
+// 48 kHz models share every line. Weight norm is folded once at load; padding follows the
+// reference's "streamable" rules (see codec/seanet.cpp and encodec-spec.md section 2).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "codec/encodec_config.h"
+#include "kernels/ops.h"
+#include "weights/safetensors.h"
+
+namespace mg {
+
+// EncodecConv1d: pad (causal or split, pad_mode), conv, optional GroupNorm(1, C).
+struct SConv1d {
+  Tensor weight;  // [Cout, Cin, K], weight norm folded
+  Tensor bias;    // [Cout]
+  Tensor norm_weight, norm_bias;  // time_group_norm only
+  int kernel = 1, stride = 1, dilation = 1;
+  bool causal = false;
+  bool group_norm = false;
+  PadMode pad_mode = PadMode::Reflect;
+};
+
+// EncodecConvTranspose1d: conv transpose, optional GroupNorm, fixed trim.
+struct SConvTranspose1d {
+  Tensor weight;  // [Cin, Cout, K]
+  Tensor bias;    // [Cout]
+  Tensor norm_weight, norm_bias;
+  int kernel = 1, stride = 1;
+  bool causal = false;
+  bool group_norm = false;
+  double trim_right_ratio = 1.0;
+};
+
+// EncodecResnetBlock: shortcut(x) + conv2(elu(conv1(elu(x)))).
+struct ResnetBlock {
+  SConv1d conv1, conv2;
+  bool conv_shortcut = false;
+  SConv1d shortcut;
+};
+
+struct SeanetLayer {
+  enum Kind { Conv, ConvTranspose, Resnet, Lstm, Elu } kind = Elu;
+  SConv1d conv;
+  SConvTranspose1d convtr;
+  ResnetBlock res;
+  std::vector<LstmLayerWeights> lstm;  // EncodecLSTM: stacked layers + skip
+};
+
+struct Seanet {
+  std::vector<SeanetLayer> layers;  // index i is HF's `layers.<i>`
+};
+
+// `weights` is seen through the model's prefix (e.g. "encoder." is added here).
+Seanet load_seanet_encoder(Backend& be, const WeightStore& weights, const EncodecConfig& cfg);
+Seanet load_seanet_decoder(Backend& be, const WeightStore& weights, const EncodecConfig& cfg);
+
+// x[1, C, T] -> output of the whole layer list.
+Tensor seanet_forward(Backend& be, const Seanet& net, const Tensor& x);
+
+// Exposed for tests: the padded conv and the transposed conv with trim.
+Tensor sconv1d_forward(Backend& be, const SConv1d& conv, const Tensor& x);
+Tensor sconv_transpose1d_forward(Backend& be, const SConvTranspose1d& conv, const Tensor& x);
+
+}  // namespace mg
