@@ -1,6 +1,7 @@
 // Default implementations of the Backend ops that have a host version good enough until a
 // backend brings its own kernel. On the CPU backend download/upload are free, so these ARE the
 // CPU reference; a device backend pays two copies until it overrides them.
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -56,6 +57,61 @@ Tensor Backend::vq_nearest(const Tensor& x, const Tensor& embed) {
     ids.ptr<int64_t>()[n] = arg;
   }
   return upload(ids);
+}
+
+}  // namespace mg
+
+namespace mg {
+
+Tensor Backend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                          bool causal) {
+  MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && q.dim(1) == k.dim(1) && k.dim(1) == v.dim(1) &&
+               heads > 0 && q.dim(1) % heads == 0,
+           "attention: expected q[S, H*dh], k/v[T, H*dh] with H = ", heads, ", got ", shape_str(q.shape), ", ",
+           shape_str(k.shape), ", ", shape_str(v.shape));
+  MG_CHECK(T >= q.dim(0) || !causal, "attention: ", q.dim(0), " causal queries need at least as many keys, got ", T);
+  MG_CHECK(T <= k.dim(0) && T <= v.dim(0) && T >= 1, "attention: T = ", T, " keys but k/v hold ", k.dim(0), "/", v.dim(0));
+  const int64_t S = q.dim(0), D = q.dim(1), dh = D / heads;
+  Tensor hq = download(q), hk = download(k.slice0(0, T)), hv = download(v.slice0(0, T));
+  Tensor out = Tensor::empty(DType::F32, {S, D});
+  std::vector<float> p(T);
+  for (int h = 0; h < heads; ++h) {
+    for (int64_t i = 0; i < S; ++i) {
+      const int64_t visible = causal ? T - S + i + 1 : T;
+      const float* qi = hq.f32() + i * D + h * dh;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < visible; ++j) {
+        const float* kj = hk.f32() + j * D + h * dh;
+        float s = 0;
+        for (int64_t d = 0; d < dh; ++d) s += qi[d] * kj[d];
+        p[j] = s * scale;
+        mx = std::max(mx, p[j]);
+      }
+      float sum = 0;
+      for (int64_t j = 0; j < visible; ++j) {
+        p[j] = std::exp(p[j] - mx);
+        sum += p[j];
+      }
+      float* o = out.f32() + i * D + h * dh;
+      for (int64_t d = 0; d < dh; ++d) o[d] = 0;
+      for (int64_t j = 0; j < visible; ++j) {
+        const float w = p[j] / sum;
+        const float* vj = hv.f32() + j * D + h * dh;
+        for (int64_t d = 0; d < dh; ++d) o[d] += w * vj[d];
+      }
+    }
+  }
+  return upload(out);
+}
+
+void Backend::copy_rows(Tensor& dst, int64_t row0, const Tensor& src) {
+  MG_CHECK(dst.dtype == src.dtype && dst.ndim() >= 1 && src.ndim() >= 1 && row0 >= 0 &&
+               row0 + src.dim(0) <= dst.dim(0) && src.numel() == src.dim(0) * (dst.numel() / std::max<int64_t>(1, dst.dim(0))),
+           "copy_rows: cannot put ", shape_str(src.shape), " at row ", row0, " of ", shape_str(dst.shape));
+  MG_CHECK(dst.device == Device::CPU && src.device == Device::CPU, "copy_rows: the ", name(),
+           " backend has no in-place row copy yet");
+  const size_t row_bytes = dst.nbytes() / size_t(dst.dim(0));
+  std::memcpy(static_cast<char*>(dst.data) + row0 * row_bytes, src.data, src.nbytes());
 }
 
 }  // namespace mg

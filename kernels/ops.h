@@ -86,6 +86,14 @@ class Backend {
   // -(|x|^2 - 2 x.e_j + |e_j|^2) in f32 with the first index winning ties (EnCodec's RVQ encode).
   virtual Tensor vq_nearest(const Tensor& x, const Tensor& embed);
 
+  // Multi-head attention of S queries over the first T rows of k and v (row r = position r):
+  // q[S, H*dh], k/v[>= T, H*dh] -> [S, H*dh]. Query i sits at position T - S + i; when causal it
+  // sees keys 0 .. T - S + i, otherwise all T. Scores are scaled by `scale` before the softmax.
+  virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                           bool causal);
+  // dst[row0 : row0 + src.dim(0)] = src, in place along dim 0 (appending to a KV cache).
+  virtual void copy_rows(Tensor& dst, int64_t row0, const Tensor& src);
+
   // ---- recurrent ----
   // One LSTM layer over a whole sequence from zero state: x[T, In] -> h[T, H].
   virtual Tensor lstm(const Tensor& x, const LstmLayerWeights& w) = 0;

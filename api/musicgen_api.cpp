@@ -1,0 +1,185 @@
+// The C API of include/musicgen.h: a thin boundary that turns every exception into a status and
+// a message kept in the context.
+#include "musicgen.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "codec/audio_file.h"
+#include "codec/normalize.h"
+#include "lm/generate.h"
+
+struct musicgen_context {
+  musicgen_context_params params;
+  std::unique_ptr<mg::Backend> backend;
+  std::unique_ptr<mg::MusicGen> model;
+  std::string error;
+};
+
+namespace {
+
+musicgen_status fail(musicgen_context* ctx, musicgen_status s, const std::string& msg) {
+  if (ctx) ctx->error = msg;
+  return s;
+}
+
+// Runs f, mapping exceptions to statuses. The message already says what and where.
+template <typename F>
+musicgen_status guarded(musicgen_context* ctx, musicgen_status kind, F&& f) {
+  if (!ctx) return MUSICGEN_ERR_INVALID_ARGUMENT;
+  ctx->error.clear();
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return fail(ctx, MUSICGEN_ERR_INTERNAL, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(ctx, kind, e.what());
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+musicgen_context_params musicgen_context_default_params(void) {
+  musicgen_context_params p;
+  p.device = MUSICGEN_DEVICE_AUTO;
+  p.n_threads = 0;
+  return p;
+}
+
+musicgen_params musicgen_default_params(void) {
+  musicgen_params p;
+  std::memset(&p, 0, sizeof(p));
+  p.prompt = nullptr;
+  p.duration_s = 10.0f;
+  p.top_k = 250;
+  p.top_p = 0.0f;
+  p.temperature = 1.0f;
+  p.guidance_scale = 3.0f;
+  p.greedy = 0;
+  p.seed = 0;
+  p.normalize = MUSICGEN_NORMALIZE_PEAK;
+  return p;
+}
+
+musicgen_context* musicgen_init(const musicgen_context_params* params) {
+  musicgen_context* ctx = new (std::nothrow) musicgen_context();
+  if (ctx) ctx->params = params ? *params : musicgen_context_default_params();
+  return ctx;
+}
+
+void musicgen_free(musicgen_context* ctx) { delete ctx; }
+
+musicgen_status musicgen_load(musicgen_context* ctx, const char* model_dir) {
+  return guarded(ctx, MUSICGEN_ERR_MODEL, [&]() {
+    if (!model_dir || !*model_dir) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "no model folder given");
+    if (!std::filesystem::is_directory(model_dir))
+      return fail(ctx, MUSICGEN_ERR_MODEL, std::string("model folder not found: ") + model_dir +
+                                               " (download one with: weights/download.sh musicgen-small)");
+    ctx->model.reset();
+    const musicgen_device dev = ctx->params.device;
+    if (dev == MUSICGEN_DEVICE_CUDA || (dev == MUSICGEN_DEVICE_AUTO && mg::cuda_available())) {
+      try {
+        ctx->backend = mg::make_cuda_backend(0);
+      } catch (const std::exception& e) {
+        return fail(ctx, MUSICGEN_ERR_DEVICE, e.what());
+      }
+    } else {
+      ctx->backend = mg::make_cpu_backend(ctx->params.n_threads);
+    }
+    ctx->model = mg::MusicGen::load(*ctx->backend, model_dir);
+    return MUSICGEN_OK;
+  });
+}
+
+int musicgen_sample_rate(const musicgen_context* ctx) { return ctx && ctx->model ? ctx->model->sample_rate() : 0; }
+int musicgen_channels(const musicgen_context* ctx) { return ctx && ctx->model ? ctx->model->channels() : 0; }
+float musicgen_max_duration(const musicgen_context* ctx) {
+  return ctx && ctx->model ? float(ctx->model->max_duration_s()) : 0.0f;
+}
+const char* musicgen_device_name(const musicgen_context* ctx) {
+  return ctx && ctx->backend ? mg::device_name(ctx->backend->device()) : "none";
+}
+
+musicgen_status musicgen_generate(musicgen_context* ctx, const musicgen_params* params, musicgen_audio* out) {
+  return guarded(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, [&]() {
+    if (!params || !out) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "musicgen_generate: params and out are required");
+    std::memset(out, 0, sizeof(*out));
+    if (!ctx->model) return fail(ctx, MUSICGEN_ERR_MODEL, "no model loaded: call musicgen_load first");
+    const musicgen_params& p = *params;
+    if (!(p.duration_s > 0)) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "duration must be > 0 seconds");
+    if (p.duration_s > ctx->model->max_duration_s() + 1e-6)
+      return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT,
+                  mg::strcat("duration ", p.duration_s, " s is above the ", ctx->model->max_duration_s(),
+                             " s this model can generate in one window"));
+    if (p.top_k < 0 || p.top_p < 0 || p.top_p > 1 || p.temperature < 0)
+      return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "top_k must be >= 0, top_p in [0, 1], temperature >= 0");
+    if (!p.greedy && p.temperature > 0 && p.top_k == 0 && p.top_p == 0)
+      return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT,
+                  "top_k is 0 and top_p is 0: sampling from all 2048 codes is almost never wanted; "
+                  "set top_k (250 is audiocraft's default) or top_p");
+    mg::GenerateParams g;
+    g.prompt = p.prompt ? p.prompt : "";
+    g.duration_s = p.duration_s;
+    g.guidance_scale = p.guidance_scale;
+    g.sampler.greedy = p.greedy != 0;
+    g.sampler.top_k = p.top_k;
+    g.sampler.top_p = p.top_p;
+    g.sampler.temperature = p.temperature;
+    g.seed = p.seed;
+    bool aborted = false;
+    g.progress = [&](int64_t done, int64_t total) {
+      if (p.progress) p.progress(done, total, p.progress_user_data);
+      if (p.abort && p.abort(p.abort_user_data)) aborted = true;
+      return !aborted;
+    };
+    std::vector<std::vector<int>> codes;
+    try {
+      codes = ctx->model->generate_codes(g);
+    } catch (const mg::Error&) {
+      if (aborted) return fail(ctx, MUSICGEN_ERR_ABORTED, "generation aborted by the abort callback");
+      throw;
+    }
+    mg::Tensor audio = ctx->model->decode_audio(codes);
+    mg::NormalizeParams np;
+    np.strategy = static_cast<mg::NormalizeStrategy>(p.normalize);
+    mg::normalize_audio(audio, ctx->model->sample_rate(), np);
+    float* buf = static_cast<float*>(std::malloc(audio.nbytes()));
+    if (!buf) return fail(ctx, MUSICGEN_ERR_INTERNAL, "out of memory for the output audio");
+    std::memcpy(buf, audio.data, audio.nbytes());
+    out->samples = buf;
+    out->channels = int(audio.dim(0));
+    out->n_samples = audio.dim(1);
+    out->sample_rate = ctx->model->sample_rate();
+    return MUSICGEN_OK;
+  });
+}
+
+void musicgen_audio_free(musicgen_audio* audio) {
+  if (!audio) return;
+  std::free(audio->samples);
+  audio->samples = nullptr;
+  audio->n_samples = 0;
+}
+
+musicgen_status musicgen_write_audio(musicgen_context* ctx, const musicgen_audio* audio, const char* path) {
+  return guarded(ctx, MUSICGEN_ERR_IO, [&]() {
+    if (!audio || !audio->samples || !path)
+      return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "musicgen_write_audio: audio and path are required");
+    mg::AudioBuffer buf;
+    buf.sample_rate = audio->sample_rate;
+    for (int c = 0; c < audio->channels; ++c)
+      buf.channels.emplace_back(audio->samples + c * audio->n_samples, audio->samples + (c + 1) * audio->n_samples);
+    mg::write_audio(path, buf);
+    return MUSICGEN_OK;
+  });
+}
+
+const char* musicgen_error(const musicgen_context* ctx) { return ctx ? ctx->error.c_str() : "no context"; }
+
+}  // extern "C"

@@ -1,0 +1,115 @@
+/* libmusicgen: text-to-music with Meta's MusicGen, natively. The public C API.
+ *
+ * Usage (see examples/generate.c):
+ *   musicgen_context_params cp = musicgen_context_default_params();
+ *   musicgen_context *ctx = musicgen_init(&cp);
+ *   if (musicgen_load(ctx, "weights/musicgen-small") != MUSICGEN_OK) { puts(musicgen_error(ctx)); ... }
+ *   musicgen_params p = musicgen_default_params();
+ *   p.prompt = "electro"; p.duration_s = 10;
+ *   musicgen_audio audio;
+ *   if (musicgen_generate(ctx, &p, &audio) == MUSICGEN_OK) {
+ *     musicgen_write_audio(ctx, &audio, "out.wav");
+ *     musicgen_audio_free(&audio);
+ *   }
+ *   musicgen_free(ctx);
+ *
+ * Every function catches its own failures: it returns a status and musicgen_error(ctx) says what
+ * went wrong and where. Nothing here calls exit() or prints. A context is not thread-safe; use
+ * one per thread. */
+#ifndef LIBMUSICGEN_MUSICGEN_H
+#define LIBMUSICGEN_MUSICGEN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  MUSICGEN_OK = 0,
+  MUSICGEN_ERR_INVALID_ARGUMENT = 1, /* a parameter is out of range */
+  MUSICGEN_ERR_MODEL = 2,            /* the model folder is missing, incomplete or of the wrong kind */
+  MUSICGEN_ERR_IO = 3,               /* a file could not be read or written */
+  MUSICGEN_ERR_ABORTED = 4,          /* the abort callback asked to stop */
+  MUSICGEN_ERR_DEVICE = 5,           /* the requested device is not available */
+  MUSICGEN_ERR_INTERNAL = 6
+} musicgen_status;
+
+typedef enum { MUSICGEN_DEVICE_AUTO = 0, MUSICGEN_DEVICE_CPU = 1, MUSICGEN_DEVICE_CUDA = 2 } musicgen_device;
+
+typedef enum {
+  MUSICGEN_NORMALIZE_PEAK = 0,     /* scale so the peak is at -1 dBFS (audiocraft's default) */
+  MUSICGEN_NORMALIZE_LOUDNESS = 1, /* -14 LUFS (BS.1770-4), then clamp */
+  MUSICGEN_NORMALIZE_CLIP = 2,     /* clamp at -1 dBFS */
+  MUSICGEN_NORMALIZE_NONE = 3      /* as decoded (integer files clip at full scale) */
+} musicgen_normalize;
+
+typedef struct musicgen_context musicgen_context;
+
+typedef struct {
+  musicgen_device device; /* AUTO: CUDA when built with it and a GPU is present, else CPU */
+  int n_threads;          /* CPU threads; <= 0: all cores */
+} musicgen_context_params;
+
+/* Progress: called after each decoder step with (done, total). Abort: return non-zero to stop;
+ * musicgen_generate then returns MUSICGEN_ERR_ABORTED. Both may be NULL. */
+typedef void (*musicgen_progress_callback)(int64_t done, int64_t total, void *user_data);
+typedef int (*musicgen_abort_callback)(void *user_data);
+
+typedef struct {
+  const char *prompt;       /* UTF-8 text; NULL or "" = unconditional generation */
+  float duration_s;         /* seconds of audio (default 10) */
+  int top_k;                /* default 250 (audiocraft); 0 = off */
+  float top_p;              /* default 0 = off; when > 0 it replaces top-k */
+  float temperature;        /* default 1.0 */
+  float guidance_scale;     /* classifier-free guidance, default 3.0; 1.0 = off */
+  int greedy;               /* non-zero: argmax decoding (deterministic, for tests) */
+  uint64_t seed;            /* same seed, model, settings and device: the same audio */
+  musicgen_normalize normalize;
+  musicgen_progress_callback progress;
+  void *progress_user_data;
+  musicgen_abort_callback abort;
+  void *abort_user_data;
+} musicgen_params;
+
+/* PCM produced by musicgen_generate: planar float, channel c at samples + c * n_samples.
+ * Owned by the caller: release with musicgen_audio_free. */
+typedef struct {
+  float *samples;
+  int64_t n_samples; /* per channel */
+  int channels;
+  int sample_rate;
+} musicgen_audio;
+
+musicgen_context_params musicgen_context_default_params(void);
+musicgen_params musicgen_default_params(void);
+
+/* NULL only when memory is exhausted. */
+musicgen_context *musicgen_init(const musicgen_context_params *params);
+void musicgen_free(musicgen_context *ctx);
+
+/* Loads a Hugging Face MusicGen snapshot folder (config.json, model.safetensors or sharded,
+ * spiece.model). */
+musicgen_status musicgen_load(musicgen_context *ctx, const char *model_dir);
+
+/* Model facts (0 before a successful load). */
+int musicgen_sample_rate(const musicgen_context *ctx);
+int musicgen_channels(const musicgen_context *ctx);
+float musicgen_max_duration(const musicgen_context *ctx);
+const char *musicgen_device_name(const musicgen_context *ctx); /* "cpu" or "cuda" */
+
+musicgen_status musicgen_generate(musicgen_context *ctx, const musicgen_params *params, musicgen_audio *out);
+void musicgen_audio_free(musicgen_audio *audio);
+
+/* Writes audio to a file; the format comes from the extension (.wav .flac .ogg .mp3). WAV is
+ * 16-bit PCM. Written to a temporary name and renamed: an error never leaves half a file. */
+musicgen_status musicgen_write_audio(musicgen_context *ctx, const musicgen_audio *audio, const char *path);
+
+/* The last error of this context ("" when none). Valid until the next call on ctx. */
+const char *musicgen_error(const musicgen_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBMUSICGEN_MUSICGEN_H */

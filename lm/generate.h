@@ -1,0 +1,65 @@
+// MusicGen end to end: prompt -> T5 -> enc_to_dec_proj -> decoder loop over the delay pattern with
+// classifier-free guidance -> codes -> EnCodec 32 kHz -> audio. One object per loaded snapshot.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codec/encodec.h"
+#include "conditioning/t5.h"
+#include "conditioning/tokenizer.h"
+#include "lm/musicgen_config.h"
+#include "lm/sampler.h"
+#include "lm/transformer.h"
+
+namespace mg {
+
+struct GenerateParams {
+  std::string prompt;             // empty: unconditional (no CFG branch)
+  double duration_s = 10.0;
+  float guidance_scale = 3.0f;    // <= 1: no CFG (one row)
+  SamplerParams sampler;
+  uint64_t seed = 0;
+  // Called after each decoder step with (done, total); returning false aborts (mg::Error "aborted").
+  std::function<bool(int64_t, int64_t)> progress;
+};
+
+class MusicGen {
+ public:
+  // `path`: a Hugging Face MusicGen snapshot folder (config.json, model.safetensors[.index.json],
+  // spiece.model).
+  static std::unique_ptr<MusicGen> load(Backend& be, const std::string& path);
+
+  const MusicgenConfig& config() const { return cfg_; }
+  int sample_rate() const { return cfg_.audio_encoder.sampling_rate; }
+  int channels() const { return cfg_.decoder.audio_channels; }
+  double max_duration_s() const;  // what one window of the decoder's positions allows
+
+  std::vector<int> tokenize(const std::string& prompt) const { return tokenizer_->encode(prompt); }
+  // T5 hidden states [T, d_model] and the projected text [T, D] the decoder attends to.
+  Tensor text_hidden_states(const std::vector<int>& ids) const;
+  Tensor project_text(const Tensor& hidden) const;
+  // The conditioning rows for a prompt: {cond, null} with CFG, {cond} without, {null} if unconditional.
+  std::vector<Tensor> condition_rows(const std::string& prompt, bool cfg) const;
+
+  // Codes [K][frames] (delay reverted). Audio [channels, frames * hop] (untrimmed, as audiocraft).
+  std::vector<std::vector<int>> generate_codes(const GenerateParams& p) const;
+  Tensor decode_audio(const std::vector<std::vector<int>>& codes) const;
+
+  Backend& backend() const { return be_; }
+  const MusicgenDecoder& decoder() const { return decoder_; }
+
+ private:
+  MusicGen(Backend& be) : be_(be) {}
+  Backend& be_;
+  MusicgenConfig cfg_;
+  std::unique_ptr<T5Tokenizer> tokenizer_;
+  T5Encoder t5_;
+  Tensor proj_w_, proj_b_;   // enc_to_dec_proj (undefined when the widths already match)
+  MusicgenDecoder decoder_;
+  std::unique_ptr<EncodecModel> codec_;
+};
+
+}  // namespace mg

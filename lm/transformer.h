@@ -1,0 +1,56 @@
+// The MusicGen decoder (HF MusicgenDecoder + lm_heads): summed codebook embeddings, sinusoidal
+// positions (cos block then sin block), pre-LayerNorm layers with causal self-attention over a KV
+// cache, cross-attention to the projected text, exact-GELU FFN, a final LayerNorm and one head per
+// codebook. Rows of a step are independent sequences (the CFG pair, or several takes).
+#pragma once
+
+#include <vector>
+
+#include "lm/musicgen_config.h"
+#include "kernels/ops.h"
+#include "weights/safetensors.h"
+
+namespace mg {
+
+struct DecoderLayer {
+  Tensor sa_ln_w, sa_ln_b, q, k, v, o;       // self-attention
+  Tensor ca_ln_w, ca_ln_b, cq, ck, cv, co;   // cross-attention (absent in melody models)
+  Tensor ff_ln_w, ff_ln_b, fc1, fc2;
+};
+
+struct MusicgenDecoder {
+  MusicgenDecoderConfig cfg;
+  std::vector<Tensor> embed;   // K x [vocab + 1, D]
+  std::vector<DecoderLayer> layers;
+  Tensor ln_w, ln_b;
+  std::vector<Tensor> heads;   // K x [vocab, D]
+  Tensor positions;            // [max_positions, D], recomputed as HF does (not read from the file)
+};
+
+// `weights` is seen from the snapshot root ("decoder.model.decoder.*", "decoder.lm_heads.*").
+MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& weights, const MusicgenDecoderConfig& cfg);
+
+// HF MusicgenSinusoidalPositionalEmbedding.get_embedding in float32: [n, dim].
+Tensor sinusoidal_positions(int64_t n, int64_t dim);
+
+// Per-generation state: a KV cache per layer and row, and each row's cross-attention keys/values.
+struct DecoderState {
+  int rows = 0;
+  int64_t capacity = 0;       // positions the caches hold
+  int64_t length = 0;         // positions filled so far
+  std::vector<std::vector<Tensor>> k_cache, v_cache;   // [layer][row] -> [capacity, D]
+  std::vector<std::vector<Tensor>> cross_k, cross_v;   // [layer][row] -> [T_text, D]; undefined = null row
+};
+
+// text[r]: the projected, masked text of row r ([T_text, D] on the device), or an undefined tensor
+// for a null (unconditional) row: its cross-attention output is exactly zero, as in the references.
+DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::vector<Tensor>& text,
+                           int64_t capacity);
+
+// Runs S new columns for every row: codes[r][k][s] (host, values 0..vocab) -> logits of the LAST
+// column of each row, [rows, K, vocab] (host f32); all_logits (optional) gets every column's,
+// [rows, S, K, vocab]. Advances state.length by S.
+Tensor decoder_step(Backend& be, const MusicgenDecoder& dec, DecoderState& state,
+                    const std::vector<std::vector<std::vector<int>>>& codes, Tensor* all_logits = nullptr);
+
+}  // namespace mg
