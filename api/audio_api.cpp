@@ -1,0 +1,135 @@
+// The audio half of include/encodec.h. Every entry point runs its body through guard(), which turns
+// any exception into a status and a per-thread message: nothing thrown crosses the C boundary.
+#include "encodec.h"
+
+#include <new>
+#include <string>
+#include <utility>
+
+#include "codec/audio_file.h"
+#include "codec/convert_audio.h"
+#include "codec/resample.h"
+#include "kernels/common.h"
+
+struct encodec_audio {
+  mg::AudioBuffer buf;
+};
+
+namespace {
+
+// The C API's error slot: one message per thread, as errno. Not state of the library itself.
+thread_local std::string t_last_error;
+
+encodec_status fail(encodec_status status, const std::string& message) {
+  t_last_error = message;
+  return status;
+}
+
+// Runs `body` (which returns a status itself when it fails a check of its own) and maps what it
+// throws: request problems are the caller's arguments, data problems the content, other
+// mg::Errors from files are I/O.
+template <typename Body>
+encodec_status guard(const char* where, encodec_status mg_error_status, Body&& body) {
+  try {
+    return body();
+  } catch (const mg::AudioRequestError& e) {
+    return fail(ENCODEC_ERROR_INVALID_ARGUMENT, e.what());
+  } catch (const mg::AudioDataError& e) {
+    return fail(ENCODEC_ERROR_FORMAT, e.what());
+  } catch (const mg::Error& e) {
+    return fail(mg_error_status, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(ENCODEC_ERROR_OUT_OF_MEMORY, std::string(where) + ": out of memory");
+  } catch (const std::exception& e) {
+    return fail(ENCODEC_ERROR_INTERNAL, std::string(where) + ": " + e.what());
+  } catch (...) {
+    return fail(ENCODEC_ERROR_INTERNAL, std::string(where) + ": unknown exception");
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* encodec_status_string(encodec_status status) {
+  switch (status) {
+    case ENCODEC_OK: return "ok";
+    case ENCODEC_ERROR_INVALID_ARGUMENT: return "invalid argument";
+    case ENCODEC_ERROR_IO: return "i/o error";
+    case ENCODEC_ERROR_FORMAT: return "unusable data";
+    case ENCODEC_ERROR_OUT_OF_MEMORY: return "out of memory";
+    case ENCODEC_ERROR_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+const char* encodec_last_error(void) { return t_last_error.c_str(); }
+
+const char* encodec_version(void) { return "0.1.0"; }
+
+encodec_status encodec_audio_create(int sample_rate, int channels, int64_t frames, encodec_audio** out) {
+  if (out) *out = nullptr;
+  return guard("encodec_audio_create", ENCODEC_ERROR_INVALID_ARGUMENT, [&] {
+    if (!out) return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_audio_create: out is NULL");
+    if (sample_rate <= 0 || channels <= 0 || frames < 0)
+      return fail(ENCODEC_ERROR_INVALID_ARGUMENT,
+                  mg::strcat("encodec_audio_create: need a positive rate and channel count and frames >= 0, got ",
+                             sample_rate, " Hz, ", channels, " channels, ", frames, " frames"));
+    *out = new encodec_audio{mg::AudioBuffer::zeros(sample_rate, channels, frames)};
+    return ENCODEC_OK;
+  });
+}
+
+encodec_status encodec_audio_read(const char* path, encodec_audio** out) {
+  if (out) *out = nullptr;
+  return guard("encodec_audio_read", ENCODEC_ERROR_IO, [&] {
+    if (!path || !out) return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_audio_read: path or out is NULL");
+    *out = new encodec_audio{mg::read_audio(path)};
+    return ENCODEC_OK;
+  });
+}
+
+encodec_status encodec_audio_write(const char* path, const encodec_audio* audio, encodec_subtype subtype) {
+  return guard("encodec_audio_write", ENCODEC_ERROR_IO, [&] {
+    if (!path || !audio) return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_audio_write: path or audio is NULL");
+    mg::AudioWriteOptions options;
+    switch (subtype) {
+      case ENCODEC_SUBTYPE_PCM16: options.subtype = mg::AudioSubtype::PCM16; break;
+      case ENCODEC_SUBTYPE_PCM24: options.subtype = mg::AudioSubtype::PCM24; break;
+      case ENCODEC_SUBTYPE_FLOAT: options.subtype = mg::AudioSubtype::Float; break;
+      default:
+        return fail(ENCODEC_ERROR_INVALID_ARGUMENT,
+                    mg::strcat("encodec_audio_write: unknown subtype ", int(subtype), " for ", path));
+    }
+    mg::write_audio(path, audio->buf, options);
+    return ENCODEC_OK;
+  });
+}
+
+encodec_status encodec_audio_convert(const encodec_audio* in, int sample_rate, int channels, encodec_audio** out) {
+  if (out) *out = nullptr;
+  // Resampler and channel errors are about the requested rate/channels, hence INVALID_ARGUMENT.
+  return guard("encodec_audio_convert", ENCODEC_ERROR_INVALID_ARGUMENT, [&] {
+    if (!in || !out) return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_audio_convert: in or out is NULL");
+    *out = new encodec_audio{mg::convert_audio(in->buf, sample_rate, channels)};
+    return ENCODEC_OK;
+  });
+}
+
+void encodec_audio_free(encodec_audio* audio) { delete audio; }
+
+int encodec_audio_sample_rate(const encodec_audio* audio) { return audio ? audio->buf.sample_rate : 0; }
+int encodec_audio_channels(const encodec_audio* audio) { return audio ? audio->buf.num_channels() : 0; }
+int64_t encodec_audio_frames(const encodec_audio* audio) { return audio ? audio->buf.num_frames() : 0; }
+
+float* encodec_audio_channel_data(encodec_audio* audio, int channel) {
+  if (!audio || channel < 0 || channel >= audio->buf.num_channels()) return nullptr;
+  return audio->buf.channels[size_t(channel)].data();
+}
+
+const float* encodec_audio_channel_data_const(const encodec_audio* audio, int channel) {
+  if (!audio || channel < 0 || channel >= audio->buf.num_channels()) return nullptr;
+  return audio->buf.channels[size_t(channel)].data();
+}
+
+}  // extern "C"

@@ -1,0 +1,67 @@
+// Audio files in and out: wav, flac, ogg (Vorbis) and mp3 through libsndfile, as float32 planar
+// buffers. Reading gives samples as libsndfile normalises them (integer PCM / 2^(bits-1)); writing
+// converts floats to integers itself (see write_audio) so the result does not depend on the
+// libsndfile version, and never leaves a half-written file behind.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/common.h"
+
+namespace mg {
+
+// Both are mg::Errors; the subclasses let the C API tell the caller what kind of failure it was.
+// AudioDataError: the samples are unusable (no samples, NaN/Inf, ragged channels, bad rate).
+// AudioRequestError: the request cannot be met (unknown extension, float in a FLAC file).
+// Any other mg::Error from this file is an I/O failure (missing, unreadable, unwritable file).
+struct AudioDataError : Error {
+  using Error::Error;
+};
+struct AudioRequestError : Error {
+  using Error::Error;
+};
+
+// float32 planar audio: channels[c][frame]. Every channel has the same length.
+struct AudioBuffer {
+  int sample_rate = 0;
+  std::vector<std::vector<float>> channels;
+
+  int num_channels() const { return static_cast<int>(channels.size()); }
+  int64_t num_frames() const { return channels.empty() ? 0 : static_cast<int64_t>(channels[0].size()); }
+  double seconds() const { return sample_rate > 0 ? double(num_frames()) / sample_rate : 0.0; }
+
+  // `channels` silent channels of `frames` samples each.
+  static AudioBuffer zeros(int sample_rate, int channels, int64_t frames);
+};
+
+// How samples are stored in the written file. Lossy formats (ogg, mp3) ignore it: they always
+// encode from the float samples.
+enum class AudioSubtype { PCM16, PCM24, Float };
+
+// "pcm16" | "pcm24" | "float" -> subtype; anything else is an mg::Error listing the choices.
+AudioSubtype parse_audio_subtype(const std::string& name);
+const char* audio_subtype_name(AudioSubtype s);
+
+struct AudioWriteOptions {
+  AudioSubtype subtype = AudioSubtype::PCM16;
+};
+
+// Reads a wav/flac/ogg/mp3 (anything this libsndfile decodes). Throws mg::Error naming the file
+// when it is missing, unreadable or unsupported, has no samples, or holds a NaN/Inf sample.
+AudioBuffer read_audio(const std::string& path);
+
+// Writes `buf` to `path`; the container comes from the extension (.wav .flac .ogg .mp3, any case).
+// Integer subtypes clip each sample to [-1, 1] and round x * 2^(bits-1) to the nearest integer
+// (saturating at the positive end), as ffmpeg does for audiocraft's writer; float stores the
+// samples unchanged. The file is written under a temporary name in the same folder and renamed
+// at the end: on any error (bad buffer, unwritable folder, encoder failure) the temporary file is
+// removed and an existing file at `path` is left untouched.
+void write_audio(const std::string& path, const AudioBuffer& buf, const AudioWriteOptions& options = {});
+
+// Checks the invariants write_audio and the converters rely on: a positive rate, at least one
+// channel, equal channel lengths, finite samples. `what` names the buffer in the message.
+void check_audio_buffer(const AudioBuffer& buf, const std::string& what);
+
+}  // namespace mg
