@@ -62,22 +62,19 @@ std::vector<std::vector<int>> MusicGen::generate_codes(const GenerateParams& p) 
   const int64_t calls = pattern.columns() - 1;
   DecoderState st = decoder_start(be_, decoder_, rows, calls);
   Sampler sampler(p.sampler, p.seed);
-  std::vector<float> guided(V);
+  std::vector<float> guided(size_t(K) * V);
   for (int64_t s = 0; s < calls; ++s) {
     std::vector<std::vector<std::vector<int>>> col(rows.size(), std::vector<std::vector<int>>(K));
     const std::vector<int> c = pattern.column(s);
     for (size_t r = 0; r < rows.size(); ++r)
       for (int k = 0; k < K; ++k) col[r][k] = {c[k]};
     Tensor logits = decoder_step(be_, decoder_, st, col);  // [rows, K, V]
+    // Row 0 holds the conditional logits; with CFG they become uncond + scale * (cond - uncond).
+    if (cfg) apply_cfg(logits.f32(), logits.f32() + int64_t(K) * V, p.guidance_scale, guided.data(), int64_t(K) * V);
+    const float* l = cfg ? guided.data() : logits.f32();
+    if (p.on_logits) p.on_logits(s, l, K, V);
     std::vector<int> tokens(K);
-    for (int k = 0; k < K; ++k) {
-      const float* cond = logits.f32() + int64_t(k) * V;
-      if (cfg) {
-        apply_cfg(cond, logits.f32() + int64_t(K + k) * V, p.guidance_scale, guided.data(), V);
-        cond = guided.data();
-      }
-      tokens[k] = sampler.sample(cond, V);
-    }
+    for (int k = 0; k < K; ++k) tokens[k] = sampler.sample(l + int64_t(k) * V, V);
     pattern.fill(s + 1, tokens);
     if (p.progress && !p.progress(s + 1, calls)) throw Error("generation aborted by the caller");
   }

@@ -24,6 +24,8 @@ struct GenerateParams {
   uint64_t seed = 0;
   // Called after each decoder step with (done, total); returning false aborts (mg::Error "aborted").
   std::function<bool(int64_t, int64_t)> progress;
+  // Optional, for tests and tools: sees the guided logits [K, vocab] of every step before sampling.
+  std::function<void(int64_t step, const float* logits, int K, int vocab)> on_logits;
 };
 
 class MusicGen {
