@@ -23,7 +23,13 @@ std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path) {
              " has no enc_to_dec_proj but the text width ", m->cfg_.text_encoder.d_model, " differs from the decoder's ",
              m->cfg_.decoder.hidden_size);
   }
-  m->decoder_ = load_musicgen_decoder(be, w, m->cfg_.decoder);
+  if (m->cfg_.melody) {
+    const int64_t D = m->cfg_.decoder.hidden_size;
+    m->chroma_w_ = be.upload(w.get("audio_enc_to_dec_proj.weight", {D, m->cfg_.num_chroma}));
+    Tensor b = w.get("audio_enc_to_dec_proj.bias", {D});
+    m->chroma_b_ = be.upload(b.dtype == DType::F32 ? b : Tensor::from_vector(b.to_vector(), b.shape));
+  }
+  m->decoder_ = load_musicgen_decoder(be, w, m->cfg_.decoder, /*cross_attention=*/!m->cfg_.melody);
   m->codec_ = EncodecModel::load(be, m->cfg_.audio_encoder, w.with_prefix("audio_encoder."));
   return m;
 }
@@ -49,18 +55,61 @@ std::vector<Tensor> MusicGen::condition_rows(const std::string& prompt, bool cfg
   return {text, Tensor()};  // cond rows first, null rows second, as both references batch them
 }
 
+Tensor MusicGen::chroma_prefix(const Tensor& chroma) const {
+  const int64_t C = cfg_.num_chroma, L = cfg_.chroma_length;
+  Tensor c = chroma;
+  if (!c.defined()) {  // no melody: one frame of one-hot bin 0 (HF's null_audio_hidden_states)
+    c = Tensor::zeros(DType::F32, {1, C});
+    c.f32()[0] = 1.0f;
+  }
+  MG_CHECK(c.ndim() == 2 && c.dim(1) == C && c.dim(0) >= 1 && c.dtype == DType::F32, "chroma must be [frames, ", C,
+           "] f32, got ", shape_str(c.shape));
+  // Project, then tile (repeat ceil(L/T) times) and cut to L frames, as HF does after projecting.
+  Tensor proj = be_.download(be_.linear(be_.upload(c), chroma_w_, &chroma_b_));
+  const int64_t T = proj.dim(0), D = proj.dim(1);
+  Tensor out = Tensor::empty(DType::F32, {L, D});
+  for (int64_t i = 0; i < L; ++i) std::copy(proj.f32() + (i % T) * D, proj.f32() + (i % T + 1) * D, out.f32() + i * D);
+  return be_.upload(out);
+}
+
 std::vector<std::vector<int>> MusicGen::generate_codes(const GenerateParams& p) const {
   MG_CHECK(p.duration_s > 0, "duration must be positive, got ", p.duration_s, " s");
   MG_CHECK(p.duration_s <= max_duration_s() + 1e-9, "duration ", p.duration_s, " s is longer than this model's ",
            max_duration_s(), " s window");
   const int64_t frames = int64_t(p.duration_s * cfg_.frame_rate());
   MG_CHECK(frames >= 1, "duration ", p.duration_s, " s is shorter than one frame (", 1.0 / cfg_.frame_rate(), " s)");
-  const bool cfg = !p.prompt.empty() && p.guidance_scale != 1.0f;
-  std::vector<Tensor> rows = condition_rows(p.prompt, cfg);
   const int K = cfg_.decoder.num_codebooks, V = cfg_.decoder.vocab_size;
   DelayPattern pattern(cfg_.delays(), frames, cfg_.decoder.bos_token_id);
   const int64_t calls = pattern.columns() - 1;
-  DecoderState st = decoder_start(be_, decoder_, rows, calls);
+  bool cfg;
+  std::vector<Tensor> rows;
+  DecoderState st;
+  if (!cfg_.melody) {
+    cfg = !p.prompt.empty() && p.guidance_scale != 1.0f;
+    rows = condition_rows(p.prompt, cfg);
+    st = decoder_start(be_, decoder_, rows, calls);
+  } else {
+    // Melody: each row is prefixed with [chroma (chroma_length) || projected text]; the null row has
+    // the null melody and zero text of the same length (HF zeroes it through the attention mask).
+    MG_CHECK(!p.chroma.defined() || p.chroma.dim(-1) == cfg_.num_chroma, "melody chroma must have ", cfg_.num_chroma,
+             " bins per frame");
+    cfg = (!p.prompt.empty() || p.chroma.defined()) && p.guidance_scale != 1.0f;
+    Tensor text = p.prompt.empty() ? Tensor() : project_text(text_hidden_states(tokenize(p.prompt)));
+    auto prefix = [&](const Tensor& chroma, bool null_text) {
+      Tensor c = chroma_prefix(chroma);
+      if (!text.defined()) return c;
+      Tensor t = null_text ? be_.scale(text, 0.0f) : text;
+      Tensor both = be_.alloc(DType::F32, {c.dim(0) + t.dim(0), c.dim(1)});
+      be_.copy_rows(both, 0, c);
+      be_.copy_rows(both, c.dim(0), t);
+      return both;
+    };
+    std::vector<Tensor> prefixes = {prefix(p.chroma, false)};
+    if (cfg) prefixes.push_back(prefix(Tensor(), true));
+    rows.assign(prefixes.size(), Tensor());
+    st = decoder_start(be_, decoder_, rows, prefixes[0].dim(0) + calls);
+    decoder_prefill(be_, decoder_, st, prefixes);
+  }
   Sampler sampler(p.sampler, p.seed);
   std::vector<float> guided(size_t(K) * V);
   for (int64_t s = 0; s < calls; ++s) {

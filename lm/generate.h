@@ -17,7 +17,9 @@
 namespace mg {
 
 struct GenerateParams {
-  std::string prompt;             // empty: unconditional (no CFG branch)
+  std::string prompt;             // empty: unconditional (no CFG branch) unless a melody is given
+  Tensor chroma;                  // melody models: one-hot (or soft) chroma [frames, 12], host f32;
+                                  // undefined: no melody (the reference's one-hot bin 0)
   double duration_s = 10.0;
   float guidance_scale = 3.0f;    // <= 1: no CFG (one row)
   SamplerParams sampler;
@@ -45,6 +47,9 @@ class MusicGen {
   Tensor project_text(const Tensor& hidden) const;
   // The conditioning rows for a prompt: {cond, null} with CFG, {cond} without, {null} if unconditional.
   std::vector<Tensor> condition_rows(const std::string& prompt, bool cfg) const;
+  // Melody models: the chroma prefix [chroma_length, D] (projected, tiled/truncated as HF does);
+  // an undefined chroma gives the null melody (one-hot bin 0).
+  Tensor chroma_prefix(const Tensor& chroma) const;
 
   // Codes [K][frames] (delay reverted). Audio [channels, frames * hop] (untrimmed, as audiocraft).
   std::vector<std::vector<int>> generate_codes(const GenerateParams& p) const;
@@ -60,6 +65,7 @@ class MusicGen {
   std::unique_ptr<T5Tokenizer> tokenizer_;
   T5Encoder t5_;
   Tensor proj_w_, proj_b_;   // enc_to_dec_proj (undefined when the widths already match)
+  Tensor chroma_w_, chroma_b_;  // audio_enc_to_dec_proj of melody models
   MusicgenDecoder decoder_;
   std::unique_ptr<EncodecModel> codec_;
 };

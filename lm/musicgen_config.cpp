@@ -21,8 +21,14 @@ MusicgenConfig load_musicgen_config(const std::string& path) {
   JsonConfig j = JsonConfig::load(file);
   MusicgenConfig c;
   c.model_type = j.opt<std::string>("model_type", "musicgen");
-  MG_CHECK(c.model_type == "musicgen", file, ": model_type '", c.model_type,
-           "' is not a text-to-music MusicGen (expected \"musicgen\"; melody models are not supported yet)");
+  MG_CHECK(c.model_type == "musicgen" || c.model_type == "musicgen_melody", file, ": model_type '", c.model_type,
+           "' is not a MusicGen model (expected \"musicgen\" or \"musicgen_melody\")");
+  c.melody = c.model_type == "musicgen_melody";
+  if (c.melody) {
+    c.num_chroma = j.opt<int>("num_chroma", 12);
+    c.chroma_length = j.opt<int>("chroma_length", 235);
+    MG_CHECK(c.num_chroma > 0 && c.chroma_length > 0, file, ": num_chroma and chroma_length must be positive");
+  }
   JsonConfig d = j.sub("decoder");
   MusicgenDecoderConfig& m = c.decoder;
   m.vocab_size = d.req<int>("vocab_size");

@@ -24,7 +24,10 @@ struct MusicgenDecoderConfig {
 };
 
 struct MusicgenConfig {
-  std::string model_type;           // "musicgen" (melody is "musicgen_melody")
+  std::string model_type;           // "musicgen" or "musicgen_melody"
+  bool melody = false;              // melody models: [chroma || text] prefix, no cross-attention
+  int num_chroma = 12;              // melody only
+  int chroma_length = 235;          // melody only: prefix frames of chroma (30 s at hop 4096)
   MusicgenDecoderConfig decoder;
   T5Config text_encoder;
   EncodecConfig audio_encoder;

@@ -31,9 +31,11 @@ Tensor f32_on(Backend& be, const Tensor& t) {
 
 }  // namespace
 
-MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const MusicgenDecoderConfig& cfg) {
+MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const MusicgenDecoderConfig& cfg,
+                                      bool cross_attention) {
   MusicgenDecoder d;
   d.cfg = cfg;
+  d.cross_attention = cross_attention;
   const int64_t D = cfg.hidden_size, F = cfg.ffn_dim, V = cfg.vocab_size;
   const std::string p = "decoder.model.decoder.";
   for (int k = 0; k < cfg.num_codebooks; ++k) {
@@ -49,12 +51,14 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
     L.k = be.upload(w.get(q + "self_attn.k_proj.weight", {D, D}));
     L.v = be.upload(w.get(q + "self_attn.v_proj.weight", {D, D}));
     L.o = be.upload(w.get(q + "self_attn.out_proj.weight", {D, D}));
-    L.ca_ln_w = f32_on(be, w.get(q + "encoder_attn_layer_norm.weight", {D}));
-    L.ca_ln_b = f32_on(be, w.get(q + "encoder_attn_layer_norm.bias", {D}));
-    L.cq = be.upload(w.get(q + "encoder_attn.q_proj.weight", {D, D}));
-    L.ck = be.upload(w.get(q + "encoder_attn.k_proj.weight", {D, D}));
-    L.cv = be.upload(w.get(q + "encoder_attn.v_proj.weight", {D, D}));
-    L.co = be.upload(w.get(q + "encoder_attn.out_proj.weight", {D, D}));
+    if (cross_attention) {
+      L.ca_ln_w = f32_on(be, w.get(q + "encoder_attn_layer_norm.weight", {D}));
+      L.ca_ln_b = f32_on(be, w.get(q + "encoder_attn_layer_norm.bias", {D}));
+      L.cq = be.upload(w.get(q + "encoder_attn.q_proj.weight", {D, D}));
+      L.ck = be.upload(w.get(q + "encoder_attn.k_proj.weight", {D, D}));
+      L.cv = be.upload(w.get(q + "encoder_attn.v_proj.weight", {D, D}));
+      L.co = be.upload(w.get(q + "encoder_attn.out_proj.weight", {D, D}));
+    }
     L.ff_ln_w = f32_on(be, w.get(q + "final_layer_norm.weight", {D}));
     L.ff_ln_b = f32_on(be, w.get(q + "final_layer_norm.bias", {D}));
     L.fc1 = be.upload(w.get(q + "fc1.weight", {F, D}));
@@ -81,8 +85,9 @@ DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::v
     for (int r = 0; r < s.rows; ++r) {
       kc.push_back(be.alloc(DType::F32, {capacity, D}));
       vc.push_back(be.alloc(DType::F32, {capacity, D}));
-      ck.push_back(text[r].defined() ? be.linear(text[r], L.ck, nullptr) : Tensor());
-      cv.push_back(text[r].defined() ? be.linear(text[r], L.cv, nullptr) : Tensor());
+      const bool cross = dec.cross_attention && text[r].defined();
+      ck.push_back(cross ? be.linear(text[r], L.ck, nullptr) : Tensor());
+      cv.push_back(cross ? be.linear(text[r], L.cv, nullptr) : Tensor());
     }
     s.k_cache.push_back(std::move(kc));
     s.v_cache.push_back(std::move(vc));
@@ -92,27 +97,16 @@ DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::v
   return s;
 }
 
-Tensor decoder_step(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
-                    const std::vector<std::vector<std::vector<int>>>& codes, Tensor* all_logits) {
-  const int R = st.rows, K = dec.cfg.num_codebooks, H = dec.cfg.num_attention_heads;
-  const int64_t D = dec.cfg.hidden_size, V = dec.cfg.vocab_size;
-  MG_CHECK(int(codes.size()) == R && int(codes[0].size()) == K, "decoder_step: codes must be [", R, " rows][", K,
-           " codebooks][columns]");
-  const int64_t S = int64_t(codes[0][0].size());
-  MG_CHECK(S >= 1 && st.length + S <= st.capacity, "decoder_step: ", S, " columns after ", st.length,
-           " exceed the cache of ", st.capacity);
-  // ids[k, r*S + s] so that one embedding_sum gives every row's columns as [R*S, D].
-  Tensor ids = Tensor::empty(DType::I32, {K, R * S});
-  for (int k = 0; k < K; ++k)
-    for (int r = 0; r < R; ++r) {
-      MG_CHECK(int64_t(codes[r][k].size()) == S, "decoder_step: ragged columns");
-      for (int64_t s = 0; s < S; ++s) ids.ptr<int32_t>()[k * R * S + r * S + s] = codes[r][k][s];
-    }
-  std::vector<const Tensor*> tables;
-  for (const Tensor& t : dec.embed) tables.push_back(&t);
-  Tensor x = be.embedding_sum(tables, be.upload(ids));  // [R*S, D]
-  x = be.add(x.reshape({R, S, D}), dec.positions.slice0(st.length, S)).reshape({R * S, D});
+namespace {
 
+// The layer stack over new input embeddings x[R*S, D] (S columns per row, positions not yet
+// added): appends to the KV caches and returns the final-normed hidden states [R*S, D].
+Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st, Tensor x, int64_t S) {
+  const int R = st.rows, H = dec.cfg.num_attention_heads;
+  const int64_t D = dec.cfg.hidden_size;
+  MG_CHECK(S >= 1 && st.length + S <= st.capacity, "decoder: ", S, " columns after ", st.length,
+           " exceed the cache of ", st.capacity, " positions");
+  x = be.add(x.reshape({R, S, D}), dec.positions.slice0(st.length, S)).reshape({R * S, D});
   const float scale = 1.0f / std::sqrt(float(D / H));
   const int64_t T = st.length + S;
   for (size_t l = 0; l < dec.layers.size(); ++l) {
@@ -127,23 +121,58 @@ Tensor decoder_step(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
     }
     x = be.add(x, be.linear(att, L.o, nullptr));
 
-    h = be.layer_norm(x, L.ca_ln_w, &L.ca_ln_b, 1e-5f);
-    q = be.linear(h, L.cq, nullptr);
-    Tensor cross = be.alloc(DType::F32, {R * S, D});
-    for (int r = 0; r < R; ++r) {
-      const Tensor& ck = st.cross_k[l][r];
-      Tensor qr = q.slice0(r * S, S);
-      // A null row attends to all-zero keys and values: its output is exactly zero.
-      be.copy_rows(cross, r * S, ck.defined() ? be.attention(qr, ck, st.cross_v[l][r], ck.dim(0), H, scale, false)
-                                              : be.scale(qr, 0.0f));
+    if (dec.cross_attention) {
+      h = be.layer_norm(x, L.ca_ln_w, &L.ca_ln_b, 1e-5f);
+      q = be.linear(h, L.cq, nullptr);
+      Tensor cross = be.alloc(DType::F32, {R * S, D});
+      for (int r = 0; r < R; ++r) {
+        const Tensor& ck = st.cross_k[l][r];
+        Tensor qr = q.slice0(r * S, S);
+        // A null row attends to all-zero keys and values: its output is exactly zero.
+        be.copy_rows(cross, r * S, ck.defined() ? be.attention(qr, ck, st.cross_v[l][r], ck.dim(0), H, scale, false)
+                                                : be.scale(qr, 0.0f));
+      }
+      x = be.add(x, be.linear(cross, L.co, nullptr));
     }
-    x = be.add(x, be.linear(cross, L.co, nullptr));
 
     h = be.layer_norm(x, L.ff_ln_w, &L.ff_ln_b, 1e-5f);
     x = be.add(x, be.linear(be.gelu(be.linear(h, L.fc1, nullptr)), L.fc2, nullptr));
   }
   st.length += S;
-  x = be.layer_norm(x, dec.ln_w, &dec.ln_b, 1e-5f);
+  return be.layer_norm(x, dec.ln_w, &dec.ln_b, 1e-5f);
+}
+
+}  // namespace
+
+void decoder_prefill(Backend& be, const MusicgenDecoder& dec, DecoderState& st, const std::vector<Tensor>& prefix) {
+  MG_CHECK(int(prefix.size()) == st.rows, "decoder_prefill: ", prefix.size(), " prefixes for ", st.rows, " rows");
+  const int64_t P = prefix[0].dim(0), D = dec.cfg.hidden_size;
+  Tensor x = be.alloc(DType::F32, {st.rows * P, D});
+  for (int r = 0; r < st.rows; ++r) {
+    MG_CHECK(prefix[r].ndim() == 2 && prefix[r].dim(0) == P && prefix[r].dim(1) == D, "decoder_prefill: row ", r,
+             " prefix is ", shape_str(prefix[r].shape), ", expected [", P, ", ", D, "]");
+    be.copy_rows(x, r * P, prefix[r]);
+  }
+  decoder_layers(be, dec, st, x, P);
+}
+
+Tensor decoder_step(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
+                    const std::vector<std::vector<std::vector<int>>>& codes, Tensor* all_logits) {
+  const int R = st.rows, K = dec.cfg.num_codebooks;
+  const int64_t D = dec.cfg.hidden_size, V = dec.cfg.vocab_size;
+  MG_CHECK(int(codes.size()) == R && int(codes[0].size()) == K, "decoder_step: codes must be [", R, " rows][", K,
+           " codebooks][columns]");
+  const int64_t S = int64_t(codes[0][0].size());
+  // ids[k, r*S + s] so that one embedding_sum gives every row's columns as [R*S, D].
+  Tensor ids = Tensor::empty(DType::I32, {K, R * S});
+  for (int k = 0; k < K; ++k)
+    for (int r = 0; r < R; ++r) {
+      MG_CHECK(int64_t(codes[r][k].size()) == S, "decoder_step: ragged columns");
+      for (int64_t s = 0; s < S; ++s) ids.ptr<int32_t>()[k * R * S + r * S + s] = codes[r][k][s];
+    }
+  std::vector<const Tensor*> tables;
+  for (const Tensor& t : dec.embed) tables.push_back(&t);
+  Tensor x = decoder_layers(be, dec, st, be.embedding_sum(tables, be.upload(ids)), S);
 
   // Heads on the last column of each row (or every column when asked).
   Tensor last = be.alloc(DType::F32, {R, D});

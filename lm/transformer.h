@@ -20,6 +20,7 @@ struct DecoderLayer {
 
 struct MusicgenDecoder {
   MusicgenDecoderConfig cfg;
+  bool cross_attention = true;  // false for melody models: the condition is a prefix instead
   std::vector<Tensor> embed;   // K x [vocab + 1, D]
   std::vector<DecoderLayer> layers;
   Tensor ln_w, ln_b;
@@ -28,7 +29,9 @@ struct MusicgenDecoder {
 };
 
 // `weights` is seen from the snapshot root ("decoder.model.decoder.*", "decoder.lm_heads.*").
-MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& weights, const MusicgenDecoderConfig& cfg);
+// cross_attention=false loads a melody decoder (no encoder_attn weights).
+MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& weights, const MusicgenDecoderConfig& cfg,
+                                      bool cross_attention = true);
 
 // HF MusicgenSinusoidalPositionalEmbedding.get_embedding in float32: [n, dim].
 Tensor sinusoidal_positions(int64_t n, int64_t dim);
@@ -46,6 +49,10 @@ struct DecoderState {
 // for a null (unconditional) row: its cross-attention output is exactly zero, as in the references.
 DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::vector<Tensor>& text,
                            int64_t capacity);
+
+// Runs a prefix of embeddings through the decoder (melody models: [chroma || text] per row,
+// prefix[r] is [P, D] on the device, all rows the same P). Fills the caches, advances length by P.
+void decoder_prefill(Backend& be, const MusicgenDecoder& dec, DecoderState& state, const std::vector<Tensor>& prefix);
 
 // Runs S new columns for every row: codes[r][k][s] (host, values 0..vocab) -> logits of the LAST
 // column of each row, [rows, K, vocab] (host f32); all_logits (optional) gets every column's,
