@@ -1,0 +1,85 @@
+// Launchers of the CUDA kernels, llm.c style: plain functions over device pointers and a stream,
+// one file kernels/cuda/<op>.cu each. They check launch errors (mg::Error) but not shapes: the
+// backend (cuda_backend.cu) validates tensors against the contract of kernels/ops.h first.
+// Every launcher is a no-op for empty work. Sizes are int64_t; cuBLAS calls check that their
+// dimensions fit in int.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/tensor.h"
+
+namespace mg {
+namespace cuda {
+
+// ---- linear.cu: y[M, N] = x[M, K] . w[N, K]^T (+ b[N]); w f32/f16/bf16, b f32/f16/bf16 or null.
+void linear(cublasHandle_t h, cudaStream_t s, const float* x, const void* w, DType wdt, const void* b,
+            DType bdt, float* y, int64_t M, int64_t N, int64_t K);
+// y[M, N] += b[N] (b in f32/f16/bf16).
+void add_row_bias(cudaStream_t s, float* y, const void* b, DType bdt, int64_t M, int64_t N);
+
+// ---- matmul.cu: c[i] = alpha * a[i] . (trans_b ? b[i]^T : b[i]) for i < batch, row-major,
+// a[M, K], b[K, N] or [N, K], c[M, N]; a stride of 0 broadcasts one matrix over the batch.
+void matmul(cublasHandle_t h, const float* a, int64_t stride_a, const float* b, int64_t stride_b,
+            float* c, int64_t batch, int64_t M, int64_t N, int64_t K, bool trans_b, float alpha);
+
+// ---- elementwise.cu ----
+enum class BinaryOp { Add, Mul };
+// out[i] = a[i] op b[i % nb]  (b's shape is a suffix of a's: broadcast over the leading dims).
+void binary(cudaStream_t s, BinaryOp op, const float* a, const float* b, float* out, int64_t n, int64_t nb);
+enum class UnaryOp { Scale, Elu, Gelu, Relu };
+// Scale: x * p; Elu: x > 0 ? x : p * (exp(x) - 1); Gelu: exact erf form; Relu: max(x, 0).
+void unary(cudaStream_t s, UnaryOp op, const float* x, float* out, int64_t n, float p);
+// Between f32/f16/bf16, or i32 <-> i64 (same dtype: a copy). An i64 value outside the i32 range
+// sets *overflow_flag (device int, may be null) to 1.
+void cast(cudaStream_t s, const void* x, DType from, void* out, DType to, int64_t n, int* overflow_flag = nullptr);
+
+// ---- norm.cu (one block per row, f32 statistics) ----
+void layer_norm(cudaStream_t s, const float* x, const float* gamma, const float* beta, float* y,
+                int64_t rows, int64_t D, float eps);
+void rms_norm(cudaStream_t s, const float* x, const float* gamma, float* y, int64_t rows, int64_t D,
+              float eps);
+// x[B, C, T]: statistics per (batch, group) over (C / groups) * T values.
+void group_norm(cudaStream_t s, const float* x, const float* gamma, const float* beta, float* y,
+                int64_t B, int64_t C, int64_t T, int64_t groups, float eps);
+
+// ---- softmax.cu: over the last dim; a row of all -inf gives zeros.
+void softmax(cudaStream_t s, const float* x, float* y, int64_t rows, int64_t D);
+
+// ---- conv.cu (im2col / col2im around cuBLAS sgemm). `scratch` has at least
+// conv*_scratch_floats(...) floats.
+int64_t conv1d_scratch_floats(int64_t Cin, int64_t K, int stride, int64_t Tout);
+void conv1d(cublasHandle_t h, cudaStream_t s, const float* x, const float* w, const float* b, float* y,
+            float* scratch, int64_t B, int64_t Cin, int64_t T, int64_t Cout, int64_t K, int stride,
+            int dilation, int64_t Tout);
+int64_t conv_transpose1d_scratch_floats(int64_t Cout, int64_t K, int64_t T);
+void conv_transpose1d(cublasHandle_t h, cudaStream_t s, const float* x, const float* w, const float* b,
+                      float* y, float* scratch, int64_t B, int64_t Cin, int64_t T, int64_t Cout, int64_t K,
+                      int stride, int64_t Tout);
+
+// ---- layout.cu ----
+enum class PadKind { Constant, Reflect, Replicate };
+// x[rows, T] -> y[rows, left + T + right].
+void pad1d(cudaStream_t s, const float* x, float* y, int64_t rows, int64_t T, int64_t left, int64_t right,
+           PadKind kind, float value);
+// x[batch, A, B] -> y[batch, B, A] for elements of elem_size 2, 4 or 8 bytes.
+void transpose(cudaStream_t s, const void* x, void* y, int64_t batch, int64_t A, int64_t B, int elem_size);
+
+// ---- embedding.cu: out[n, :] = sum_k table_k[ids[k, n], :] for k < K (K = 1: plain embedding).
+// `tables` / `vocab` are HOST arrays of K device pointers and sizes (K <= kMaxEmbeddingTables:
+// they travel as a kernel parameter); tables are f32/f16/bf16, ids i32/i64 [K, N]. An id outside
+// [0, vocab_k) contributes nothing and sets *bad_flag (device int) to 1: the caller checks it.
+constexpr int kMaxEmbeddingTables = 32;
+void embedding_sum(cudaStream_t s, const void* const* tables, const int64_t* vocab, DType table_dtype,
+                   int K, const void* ids, DType id_dtype, float* out, int64_t N, int64_t D, int* bad_flag);
+
+// ---- lstm.cu: one time step. gates_x[4H] = x_t . W_ih^T + b_ih + b_hh (precomputed);
+// h_prev[H] (null at t = 0: zero state), c[H] is updated in place, h_out[H] written.
+void lstm_step(cudaStream_t s, const float* gates_x, const float* w_hh, const float* h_prev, float* c,
+               float* h_out, int64_t H);
+
+}  // namespace cuda
+}  // namespace mg

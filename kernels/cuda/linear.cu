@@ -1,0 +1,161 @@
+// linear: y[M, N] = x[M, K] . w[N, K]^T (+ b[N]), PyTorch nn.Linear layout, f32 accumulation.
+// f32 weights go to cuBLAS; f16/bf16 weights use our own kernels, which convert each weight to
+// f32 as it is read (so no f32 copy of the weights ever exists):
+//  - a GEMV-like kernel for few rows (the decode step: M <= kGemvMaxRows), one warp per output
+//    column, lanes striding over K so that the weight row is read coalesced exactly once;
+//  - a 64x64 tiled kernel for many rows, weight tiles converted to f32 in shared memory.
+#include "kernels/cuda/cuda_common.h"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace mg {
+namespace cuda {
+namespace {
+
+constexpr int kGemvMaxRows = 8;
+constexpr int kGemvWarps = 8;  // warps (output columns) per block
+
+// Reads element i of a bias vector of any float dtype.
+__device__ __forceinline__ float load_bias(const void* b, DType dt, int64_t i) {
+  switch (dt) {
+    case DType::F16: return __half2float(static_cast<const __half*>(b)[i]);
+    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(b)[i]);
+    default: return static_cast<const float*>(b)[i];
+  }
+}
+
+template <typename W>
+__global__ void linear_gemv_kernel(const float* __restrict__ x, const W* __restrict__ w, const void* b,
+                                   DType bdt, float* __restrict__ y, int M, int64_t N, int64_t K) {
+  const int lane = threadIdx.x % kWarp;
+  const int64_t n = int64_t(blockIdx.x) * kGemvWarps + threadIdx.x / kWarp;
+  if (n >= N) return;  // whole warp leaves together: the shuffles below stay full-warp
+  const W* wrow = w + n * K;
+  float acc[kGemvMaxRows];
+#pragma unroll
+  for (int m = 0; m < kGemvMaxRows; ++m) acc[m] = 0.0f;
+  for (int64_t k = lane; k < K; k += kWarp) {
+    const float wv = to_f32(wrow[k]);
+#pragma unroll
+    for (int m = 0; m < kGemvMaxRows; ++m)
+      if (m < M) acc[m] = fmaf(x[m * K + k], wv, acc[m]);
+  }
+  const float bias = b ? load_bias(b, bdt, n) : 0.0f;
+#pragma unroll
+  for (int m = 0; m < kGemvMaxRows; ++m) {
+    if (m < M) {
+      const float v = warp_sum(acc[m]);
+      if (lane == 0) y[m * N + n] = v + bias;
+    }
+  }
+}
+
+constexpr int kTileM = 64, kTileN = 64, kTileK = 16;
+constexpr int kTileThreads = 256;  // 16 x 16 threads, each computes 4 x 4 outputs
+
+template <typename W>
+__global__ void __launch_bounds__(kTileThreads)
+linear_tiled_kernel(const float* __restrict__ x, const W* __restrict__ w, const void* b, DType bdt,
+                    float* __restrict__ y, int64_t M, int64_t N, int64_t K) {
+  // Stored k-major so that the inner product loop reads rows of the tiles; +1 avoids bank
+  // conflicts on the transposing stores.
+  __shared__ float xs[kTileK][kTileM + 1];
+  __shared__ float ws[kTileK][kTileN + 1];
+  const int tid = threadIdx.x;
+  const int tx = tid % 16, ty = tid / 16;
+  const int64_t m0 = int64_t(blockIdx.y) * kTileM, n0 = int64_t(blockIdx.x) * kTileN;
+  float acc[4][4] = {};
+  for (int64_t k0 = 0; k0 < K; k0 += kTileK) {
+    // Each thread loads 4 elements of each tile; consecutive threads read consecutive k.
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int e = tid + i * kTileThreads;
+      const int r = e / kTileK, c = e % kTileK;
+      const int64_t k = k0 + c;
+      const int64_t m = m0 + r, n = n0 + r;
+      xs[c][r] = (m < M && k < K) ? x[m * K + k] : 0.0f;
+      ws[c][r] = (n < N && k < K) ? to_f32(w[n * K + k]) : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kTileK; ++kk) {
+      float xv[4], wv[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) xv[i] = xs[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) wv[j] = ws[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(xv[i], wv[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t m = m0 + ty + 16 * i;
+    if (m >= M) continue;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int64_t n = n0 + tx + 16 * j;
+      if (n < N) y[m * N + n] = acc[i][j] + (b ? load_bias(b, bdt, n) : 0.0f);
+    }
+  }
+}
+
+__global__ void add_row_bias_kernel(float* __restrict__ y, const void* b, DType bdt, int64_t M, int64_t N) {
+  const int64_t total = M * N;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x)
+    y[i] += load_bias(b, bdt, i % N);
+}
+
+template <typename W>
+void linear_half(cudaStream_t s, const float* x, const W* w, const void* b, DType bdt, float* y, int64_t M,
+                 int64_t N, int64_t K) {
+  if (M <= kGemvMaxRows) {
+    const unsigned blocks = static_cast<unsigned>(ceil_div(N, kGemvWarps));
+    linear_gemv_kernel<W><<<blocks, kGemvWarps * kWarp, 0, s>>>(x, w, b, bdt, y, int(M), N, K);
+  } else {
+    MG_CHECK(ceil_div(M, kTileM) <= 65535, "cuda linear: ", M, " rows exceed the tiled kernel's grid");
+    dim3 grid(static_cast<unsigned>(ceil_div(N, kTileN)), static_cast<unsigned>(ceil_div(M, kTileM)));
+    linear_tiled_kernel<W><<<grid, kTileThreads, 0, s>>>(x, w, b, bdt, y, M, N, K);
+  }
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void add_row_bias(cudaStream_t s, float* y, const void* b, DType bdt, int64_t M, int64_t N) {
+  if (M * N == 0) return;
+  add_row_bias_kernel<<<grid_for(M * N, 256), 256, 0, s>>>(y, b, bdt, M, N);
+  CUDA_CHECK_LAUNCH();
+}
+
+void linear(cublasHandle_t h, cudaStream_t s, const float* x, const void* w, DType wdt, const void* b,
+            DType bdt, float* y, int64_t M, int64_t N, int64_t K) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // empty sum: y = bias (or 0)
+    CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(M * N) * sizeof(float), s));
+    if (b) add_row_bias(s, y, b, bdt, M, N);
+    return;
+  }
+  switch (wdt) {
+    case DType::F32:
+      // Row-major y[M, N] is column-major y^T[N, M] = w . x^T, where the column-major view of
+      // row-major w[N, K] is w^T (so op = T) and that of x[M, K] is x^T (op = N).
+      matmul(h, x, 0, static_cast<const float*>(w), 0, y, 1, M, N, K, /*trans_b=*/true, 1.0f);
+      if (b) add_row_bias(s, y, b, bdt, M, N);
+      return;
+    case DType::F16:
+      linear_half(s, x, static_cast<const __half*>(w), b, bdt, y, M, N, K);
+      return;
+    case DType::BF16:
+      linear_half(s, x, static_cast<const __nv_bfloat16*>(w), b, bdt, y, M, N, K);
+      return;
+    default:
+      throw Error(strcat("cuda linear: weight dtype ", dtype_name(wdt), " is not a float type"));
+  }
+}
+
+}  // namespace cuda
+}  // namespace mg

@@ -1,0 +1,472 @@
+// The CUDA op checker: every op of kernels/ops.h runs on the CPU backend (the reference, itself
+// pinned to PyTorch by tests/parity/ops_test.cpp) and on the CUDA backend with the same random
+// inputs; the outputs must agree to a relative error stated per op and dtype:
+//   1e-5 elementwise / norms / softmax / layout (layout and casts must be exact),
+//   1e-4 GEMM-based ops (summation order differs between OpenBLAS and cuBLAS),
+//   1e-4 with f16/bf16 weights (both backends read the same rounded weights, so only the f32
+//        summation order differs; a kernel that converts the weights wrongly is off by >= 1e-3).
+// Each case also uses odd sizes (tile and warp edges) and the GPU output memory is poisoned with
+// NaN before each run, so that an element a kernel forgets to write fails the comparison.
+// Every test skips when no CUDA device is present (this binary is built in every configuration).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "test_util.h"
+
+using mg::DType;
+using mg::PadMode;
+using mg::Shape;
+using mg::Tensor;
+using mgtest::random_tensor;
+
+#define MG_SKIP_WITHOUT_CUDA()                                                                        \
+  do {                                                                                                \
+    if (!mg::cuda_available())                                                                        \
+      GTEST_SKIP() << "no CUDA device: the CUDA op checks need a GPU (build with -DMUSICGEN_CUDA=ON " \
+                      "and run on a machine with one, e.g. tools/gpu-check.sh)";                      \
+  } while (0)
+
+namespace {
+
+constexpr double kTolElementwise = 1e-5;
+constexpr double kTolGemm = 1e-4;
+constexpr double kTolHalfWeights = 1e-4;
+
+struct Backends {
+  std::unique_ptr<mg::Backend> cpu = mg::make_cpu_backend(2);
+  std::unique_ptr<mg::Backend> gpu = mg::make_cuda_backend(0);
+
+  Tensor up(const Tensor& t) { return gpu->upload(t); }
+  Tensor down(const Tensor& t) { return gpu->download(t); }
+
+  // Fills a large stretch of the device pool with NaN and frees it: the stream-ordered allocator
+  // hands the same memory to the next outputs, so unwritten elements read back as NaN.
+  void poison() {
+    Tensor host = Tensor::empty(DType::F32, {1 << 22});
+    std::vector<float> nan(host.numel(), std::numeric_limits<float>::quiet_NaN());
+    std::memcpy(host.data, nan.data(), nan.size() * sizeof(float));
+    Tensor dev = up(host);
+    dev = Tensor();
+    gpu->synchronize();
+  }
+};
+
+Tensor to_dtype(const Tensor& f32, DType t) { return mg::make_cpu_backend(1)->cast(f32, t); }
+
+Tensor ids_tensor(DType t, const Shape& s, int64_t vocab, uint32_t seed) {
+  Tensor ids = Tensor::empty(t, s);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> u(0, vocab - 1);
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    if (t == DType::I32) ids.ptr<int32_t>()[i] = int32_t(u(rng));
+    else ids.ptr<int64_t>()[i] = u(rng);
+  }
+  return ids;
+}
+
+// Compares a downloaded GPU result with the CPU one: same shape, rel_err within tol, no NaN.
+void expect_close(const Tensor& gpu_host, const Tensor& cpu, double tol, const std::string& what) {
+  ASSERT_EQ(mg::shape_str(gpu_host.shape), mg::shape_str(cpu.shape)) << what;
+  ASSERT_EQ(gpu_host.dtype, cpu.dtype) << what;
+  const double err = mgtest::rel_err(gpu_host, cpu);
+  EXPECT_LE(err, tol) << what << ": rel_err " << err;  // NaN fails this too
+}
+
+// Layout ops and casts move bits: they must match exactly.
+void expect_bit_equal(const Tensor& gpu_host, const Tensor& cpu, const std::string& what) {
+  ASSERT_EQ(mg::shape_str(gpu_host.shape), mg::shape_str(cpu.shape)) << what;
+  ASSERT_EQ(gpu_host.dtype, cpu.dtype) << what;
+  EXPECT_EQ(std::memcmp(gpu_host.data, cpu.data, cpu.nbytes()), 0) << what << ": bytes differ";
+}
+
+}  // namespace
+
+TEST(CudaOps, UploadDownloadRoundTripsEveryDtype) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+    Tensor h = to_dtype(random_tensor({3, 37}, 1), t);
+    expect_bit_equal(b.down(b.up(h)), h, mg::dtype_name(t));
+  }
+  for (DType t : {DType::I32, DType::I64}) {
+    Tensor h = ids_tensor(t, {5, 7}, 1000, 2);
+    expect_bit_equal(b.down(b.up(h)), h, mg::dtype_name(t));
+  }
+  Tensor d = b.up(random_tensor({4}, 3));
+  EXPECT_EQ(d.device, mg::Device::CUDA);
+  EXPECT_THROW(b.gpu->upload(d), mg::Error);                      // already on the device
+  EXPECT_THROW(b.gpu->download(random_tensor({4}, 3)), mg::Error);  // not on the device
+  Tensor empty = b.gpu->alloc(DType::F32, {0, 5});
+  EXPECT_TRUE(empty.defined());
+  EXPECT_EQ(b.down(empty).numel(), 0);
+}
+
+TEST(CudaOps, LinearF32) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { Shape x; int64_t n; bool bias; };
+  for (const Case& c : {Case{{1, 64}, 48, true}, Case{{3, 37}, 129, false}, Case{{17, 256}, 96, true},
+                        Case{{2, 5, 129}, 67, true}, Case{{130, 33}, 65, false}}) {
+    const int64_t k = c.x.back();
+    Tensor x = random_tensor(c.x, 10), w = random_tensor({c.n, k}, 11, 0.2f), bias = random_tensor({c.n}, 12);
+    b.poison();
+    Tensor want = b.cpu->linear(x, w, c.bias ? &bias : nullptr);
+    Tensor bd = b.up(bias);
+    Tensor got = b.down(b.gpu->linear(b.up(x), b.up(w), c.bias ? &bd : nullptr));
+    expect_close(got, want, kTolGemm, "linear f32 x" + mg::shape_str(c.x) + " n=" + std::to_string(c.n));
+  }
+}
+
+TEST(CudaOps, LinearHalfWeightsGemvAndTiledPaths) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  // Rows 1..8 take the GEMV kernel, 9 and more the tiled one; K and N off the tile sizes.
+  struct Case { int64_t m, k, n; };
+  for (DType wt : {DType::F16, DType::BF16}) {
+    for (const Case& c : {Case{1, 64, 48}, Case{4, 37, 129}, Case{8, 200, 33}, Case{9, 129, 65},
+                          Case{70, 200, 130}, Case{65, 17, 1}}) {
+      Tensor x = random_tensor({c.m, c.k}, 20), bias = random_tensor({c.n}, 22);
+      Tensor w = to_dtype(random_tensor({c.n, c.k}, 21, 0.2f), wt);
+      b.poison();
+      Tensor want = b.cpu->linear(x, w, &bias);
+      Tensor bd = b.up(bias);
+      Tensor got = b.down(b.gpu->linear(b.up(x), b.up(w), &bd));
+      expect_close(got, want, kTolHalfWeights,
+                   std::string("linear ") + mg::dtype_name(wt) + " m=" + std::to_string(c.m) + " k=" +
+                       std::to_string(c.k) + " n=" + std::to_string(c.n));
+      Tensor want_nb = b.cpu->linear(x, w, nullptr);
+      Tensor got_nb = b.down(b.gpu->linear(b.up(x), b.up(w), nullptr));
+      expect_close(got_nb, want_nb, kTolHalfWeights, "linear half weights, no bias");
+    }
+  }
+}
+
+TEST(CudaOps, MatmulBatchedTransposedAndShared) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { Shape a, bs; bool trans; float alpha; };
+  for (const Case& c : {Case{{5, 7}, {7, 9}, false, 1.0f}, Case{{3, 17, 33}, {3, 33, 20}, false, 0.5f},
+                        Case{{3, 17, 33}, {3, 20, 33}, true, 0.125f}, Case{{2, 3, 9, 16}, {2, 3, 11, 16}, true, 1.0f},
+                        Case{{4, 10, 12}, {12, 6}, false, 2.0f}, Case{{4, 10, 12}, {6, 12}, true, 1.0f}}) {
+    Tensor a = random_tensor(c.a, 30), bm = random_tensor(c.bs, 31);
+    b.poison();
+    Tensor want = b.cpu->matmul(a, bm, c.trans, c.alpha);
+    Tensor got = b.down(b.gpu->matmul(b.up(a), b.up(bm), c.trans, c.alpha));
+    expect_close(got, want, kTolGemm, "matmul " + mg::shape_str(c.a) + " x " + mg::shape_str(c.bs));
+  }
+  EXPECT_THROW(b.gpu->matmul(b.up(random_tensor({3, 4}, 1)), b.up(random_tensor({5, 6}, 2)), false), mg::Error);
+  EXPECT_THROW(b.gpu->matmul(b.up(random_tensor({2, 3, 4}, 1)), b.up(random_tensor({3, 4, 6}, 2)), false), mg::Error);
+}
+
+TEST(CudaOps, AddMulWithSuffixBroadcast) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { Shape a, bs; };
+  for (const Case& c : {Case{{7}, {7}}, Case{{3, 5, 129}, {3, 5, 129}}, Case{{3, 5, 129}, {129}},
+                        Case{{3, 5, 129}, {5, 129}}, Case{{4, 33}, {1, 33}}, Case{{2, 100003}, {100003}}}) {
+    Tensor x = random_tensor(c.a, 40), y = random_tensor(c.bs, 41);
+    b.poison();
+    expect_close(b.down(b.gpu->add(b.up(x), b.up(y))), b.cpu->add(x, y), kTolElementwise, "add " + mg::shape_str(c.bs));
+    expect_close(b.down(b.gpu->mul(b.up(x), b.up(y))), b.cpu->mul(x, y), kTolElementwise, "mul " + mg::shape_str(c.bs));
+  }
+  EXPECT_THROW(b.gpu->add(b.up(random_tensor({3, 5}, 1)), b.up(random_tensor({3}, 2))), mg::Error);
+  EXPECT_THROW(b.gpu->add(random_tensor({3}, 1), b.up(random_tensor({3}, 2))), mg::Error);  // a on the CPU
+}
+
+TEST(CudaOps, UnaryActivations) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  for (const Shape& s : {Shape{1}, Shape{3, 333}, Shape{2, 3, 100003}}) {
+    Tensor x = random_tensor(s, 50, 4.0f);  // [-4, 4): both branches of elu/relu, gelu's tails
+    Tensor xd = b.up(x);
+    const std::string tag = " " + mg::shape_str(s);
+    b.poison();
+    expect_close(b.down(b.gpu->scale(xd, -0.37f)), b.cpu->scale(x, -0.37f), kTolElementwise, "scale" + tag);
+    expect_close(b.down(b.gpu->elu(xd, 1.0f)), b.cpu->elu(x, 1.0f), kTolElementwise, "elu" + tag);
+    expect_close(b.down(b.gpu->elu(xd, 0.5f)), b.cpu->elu(x, 0.5f), kTolElementwise, "elu(0.5)" + tag);
+    expect_close(b.down(b.gpu->gelu(xd)), b.cpu->gelu(x), kTolElementwise, "gelu" + tag);
+    expect_close(b.down(b.gpu->relu(xd)), b.cpu->relu(x), kTolElementwise, "relu" + tag);
+  }
+}
+
+TEST(CudaOps, CastsAreBitExact) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  Tensor x = random_tensor({5, 1001}, 60, 300.0f);  // values that need rounding in both half types
+  for (DType to : {DType::F16, DType::BF16, DType::F32}) {
+    Tensor want = b.cpu->cast(x, to);
+    expect_bit_equal(b.down(b.gpu->cast(b.up(x), to)), want, std::string("f32 -> ") + mg::dtype_name(to));
+    for (DType to2 : {DType::F32, DType::F16, DType::BF16}) {
+      expect_bit_equal(b.down(b.gpu->cast(b.up(want), to2)), b.cpu->cast(want, to2),
+                       std::string(mg::dtype_name(to)) + " -> " + mg::dtype_name(to2));
+    }
+  }
+  Tensor i32 = ids_tensor(DType::I32, {3, 77}, 1 << 30, 61);
+  Tensor i64 = b.cpu->cast(i32, DType::I64);
+  expect_bit_equal(b.down(b.gpu->cast(b.up(i32), DType::I64)), i64, "i32 -> i64");
+  expect_bit_equal(b.down(b.gpu->cast(b.up(i64), DType::I32)), i32, "i64 -> i32");
+  Tensor big = Tensor::empty(DType::I64, {2});
+  big.ptr<int64_t>()[0] = 1;
+  big.ptr<int64_t>()[1] = int64_t(1) << 40;
+  EXPECT_THROW(b.gpu->cast(b.up(big), DType::I32), mg::Error);
+  EXPECT_THROW(b.gpu->cast(b.up(x), DType::I32), mg::Error);
+}
+
+TEST(CudaOps, LayerNormAndRmsNorm) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  for (const Shape& s : {Shape{5, 7}, Shape{3, 4, 129}, Shape{2, 1024}, Shape{1, 3000}, Shape{33}}) {
+    const int64_t d = s.back();
+    Tensor x = b.cpu->add(random_tensor(s, 70, 2.0f), random_tensor({d}, 71, 3.0f));  // rows with a mean
+    Tensor g = random_tensor({d}, 72), beta = random_tensor({d}, 73);
+    Tensor xd = b.up(x), gd = b.up(g), bd = b.up(beta);
+    const std::string tag = " " + mg::shape_str(s);
+    b.poison();
+    expect_close(b.down(b.gpu->layer_norm(xd, gd, &bd, 1e-5f)), b.cpu->layer_norm(x, g, &beta, 1e-5f),
+                 kTolElementwise, "layer_norm" + tag);
+    expect_close(b.down(b.gpu->layer_norm(xd, gd, nullptr, 1e-5f)), b.cpu->layer_norm(x, g, nullptr, 1e-5f),
+                 kTolElementwise, "layer_norm no beta" + tag);
+    expect_close(b.down(b.gpu->rms_norm(xd, gd, 1e-6f)), b.cpu->rms_norm(x, g, 1e-6f), kTolElementwise,
+                 "rms_norm" + tag);
+  }
+  EXPECT_THROW(b.gpu->layer_norm(b.up(random_tensor({2, 8}, 1)), b.up(random_tensor({7}, 2)), nullptr, 1e-5f),
+               mg::Error);
+}
+
+TEST(CudaOps, GroupNorm) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { Shape x; int groups; };
+  for (const Case& c : {Case{{2, 8, 37}, 1}, Case{{2, 8, 37}, 2}, Case{{2, 8, 37}, 8}, Case{{16, 100}, 4},
+                        Case{{1, 32, 5000}, 1}}) {
+    const int64_t ch = c.x[c.x.size() - 2];
+    Tensor x = b.cpu->scale(random_tensor(c.x, 80), 3.0f);
+    x = b.cpu->add(x, random_tensor({c.x.back()}, 83));
+    Tensor g = random_tensor({ch}, 81), beta = random_tensor({ch}, 82);
+    b.poison();
+    Tensor got = b.down(b.gpu->group_norm(b.up(x), c.groups, b.up(g), b.up(beta), 1e-5f));
+    expect_close(got, b.cpu->group_norm(x, c.groups, g, beta, 1e-5f), kTolElementwise,
+                 "group_norm " + mg::shape_str(c.x) + " groups=" + std::to_string(c.groups));
+  }
+  EXPECT_THROW(b.gpu->group_norm(b.up(random_tensor({2, 6, 5}, 1)), 4, b.up(random_tensor({6}, 2)),
+                                 b.up(random_tensor({6}, 3)), 1e-5f),
+               mg::Error);
+}
+
+TEST(CudaOps, SoftmaxIncludingMaskedRows) {
+  // Trap: a row whose entries are all -inf (a fully masked attention row) must give zeros, not
+  // NaN (exp(-inf - -inf)); rows with some -inf entries must give those entries exactly 0.
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  for (const Shape& s : {Shape{5, 7}, Shape{3, 2049}, Shape{1, 1}, Shape{2, 3, 33}}) {
+    Tensor x = random_tensor(s, 90, 8.0f);
+    b.poison();
+    expect_close(b.down(b.gpu->softmax(b.up(x))), b.cpu->softmax(x), kTolElementwise, "softmax " + mg::shape_str(s));
+  }
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor m = random_tensor({4, 37}, 91, 5.0f);
+  float* p = m.f32();
+  for (int i = 0; i < 37; ++i) p[37 + i] = -inf;              // row 1: all masked
+  for (int i = 0; i < 37; i += 2) p[2 * 37 + i] = -inf;      // row 2: half masked
+  p[3 * 37 + 36] = -inf;                                     // row 3: last masked
+  b.poison();
+  Tensor got = b.down(b.gpu->softmax(b.up(m)));
+  expect_close(got, b.cpu->softmax(m), kTolElementwise, "softmax masked");
+  for (int i = 0; i < 37; ++i) EXPECT_EQ(got.f32()[37 + i], 0.0f) << "all -inf row, col " << i;
+  for (int i = 0; i < 37; i += 2) EXPECT_EQ(got.f32()[2 * 37 + i], 0.0f) << "masked col " << i;
+}
+
+TEST(CudaOps, Conv1dStridesDilationsAndChunks) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { Shape x; int64_t cout, k; int stride, dilation; bool bias; };
+  for (const Case& c : {Case{{1, 3, 50}, 5, 3, 1, 1, true}, Case{{2, 4, 101}, 6, 7, 2, 1, true},
+                        Case{{2, 5, 97}, 3, 4, 4, 3, false}, Case{{1, 8, 33}, 16, 1, 1, 1, true},
+                        Case{{8, 33}, 5, 1, 2, 1, true}, Case{{6, 29}, 4, 3, 1, 3, false},
+                        // Cin*K*Tout = 224 * 79994 exceeds the 2^24-float column buffer: two chunks.
+                        Case{{2, 32, 80000}, 8, 7, 1, 1, true}}) {
+    const int64_t cin = c.x[c.x.size() - 2];
+    Tensor x = random_tensor(c.x, 100), w = random_tensor({c.cout, cin, c.k}, 101, 0.3f);
+    Tensor bias = random_tensor({c.cout}, 102);
+    b.poison();
+    Tensor want = b.cpu->conv1d(x, w, c.bias ? &bias : nullptr, c.stride, c.dilation);
+    Tensor bd = b.up(bias);
+    Tensor got = b.down(b.gpu->conv1d(b.up(x), b.up(w), c.bias ? &bd : nullptr, c.stride, c.dilation));
+    expect_close(got, want, kTolGemm,
+                 "conv1d x" + mg::shape_str(c.x) + " k=" + std::to_string(c.k) + " stride=" +
+                     std::to_string(c.stride) + " dilation=" + std::to_string(c.dilation));
+  }
+  // Shorter than the kernel's span: the caller must pad first.
+  EXPECT_THROW(b.gpu->conv1d(b.up(random_tensor({1, 2, 5}, 1)), b.up(random_tensor({3, 2, 4}, 2)), nullptr, 1, 2),
+               mg::Error);
+}
+
+TEST(CudaOps, ConvTranspose1dStridesAndChunks) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { Shape x; int64_t cout, k; int stride; bool bias; };
+  for (const Case& c : {Case{{1, 4, 10}, 3, 4, 2, true}, Case{{2, 5, 37}, 6, 8, 4, true},
+                        Case{{1, 3, 17}, 2, 16, 8, false}, Case{{2, 6, 23}, 4, 3, 1, true},
+                        Case{{5, 9}, 3, 2, 3, true},  // kernel shorter than stride: gaps hold the bias
+                        // Cout*K*T = 256 * 70000 exceeds the column buffer: two chunks that overlap.
+                        Case{{1, 4, 70000}, 16, 16, 8, true}}) {
+    const int64_t cin = c.x[c.x.size() - 2];
+    Tensor x = random_tensor(c.x, 110), w = random_tensor({cin, c.cout, c.k}, 111, 0.3f);
+    Tensor bias = random_tensor({c.cout}, 112);
+    b.poison();
+    Tensor want = b.cpu->conv_transpose1d(x, w, c.bias ? &bias : nullptr, c.stride);
+    Tensor bd = b.up(bias);
+    Tensor got = b.down(b.gpu->conv_transpose1d(b.up(x), b.up(w), c.bias ? &bd : nullptr, c.stride));
+    expect_close(got, want, kTolGemm,
+                 "conv_transpose1d x" + mg::shape_str(c.x) + " k=" + std::to_string(c.k) + " stride=" +
+                     std::to_string(c.stride));
+  }
+}
+
+TEST(CudaOps, Pad1dModes) {
+  // Trap: reflect excludes the edge sample (torch's 'reflect', not numpy's 'symmetric'), and
+  // pads as wide as the input itself must throw rather than read out of bounds.
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { Shape x; int left, right; };
+  for (const Case& c : {Case{{3, 10}, 0, 0}, Case{{3, 10}, 2, 3}, Case{{2, 3, 10}, 9, 9}, Case{{1, 2}, 1, 1},
+                        Case{{4, 1001}, 7, 0}}) {
+    Tensor x = random_tensor(c.x, 120);
+    Tensor xd = b.up(x);
+    for (PadMode mode : {PadMode::Constant, PadMode::Reflect, PadMode::Replicate}) {
+      b.poison();
+      expect_bit_equal(b.down(b.gpu->pad1d(xd, c.left, c.right, mode, 0.5f)),
+                       b.cpu->pad1d(x, c.left, c.right, mode, 0.5f),
+                       "pad1d " + mg::shape_str(c.x) + " mode " + std::to_string(int(mode)));
+    }
+  }
+  Tensor one = random_tensor({2, 1}, 121);
+  expect_bit_equal(b.down(b.gpu->pad1d(b.up(one), 4, 2, PadMode::Replicate)), b.cpu->pad1d(one, 4, 2, PadMode::Replicate),
+                   "replicate of a single sample");
+  EXPECT_THROW(b.gpu->pad1d(b.up(random_tensor({2, 5}, 1)), 5, 0, PadMode::Reflect), mg::Error);
+  EXPECT_THROW(b.gpu->pad1d(b.up(random_tensor({2, 5}, 1)), -1, 0, PadMode::Constant), mg::Error);
+}
+
+TEST(CudaOps, TransposeLastTwoDims) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  for (const Shape& s : {Shape{5, 7}, Shape{3, 33, 65}, Shape{2, 3, 31, 40}, Shape{1, 1000}}) {
+    Tensor x = random_tensor(s, 130);
+    b.poison();
+    expect_bit_equal(b.down(b.gpu->transpose(b.up(x))), b.cpu->transpose(x), "transpose " + mg::shape_str(s));
+  }
+  Tensor h = to_dtype(random_tensor({17, 9}, 131), DType::F16);
+  expect_bit_equal(b.down(b.gpu->transpose(b.up(h))), b.cpu->transpose(h), "transpose f16");
+  Tensor ids = ids_tensor(DType::I64, {2, 4, 3}, 1 << 20, 132);
+  expect_bit_equal(b.down(b.gpu->transpose(b.up(ids))), b.cpu->transpose(ids), "transpose i64");
+}
+
+TEST(CudaOps, EmbeddingLookups) {
+  // Trap: an out-of-range id (MusicGen's special token 2048 against a 2048-row table, say) must
+  // throw instead of reading another tensor's memory; the backend must stay usable afterwards.
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  for (DType tt : {DType::F32, DType::F16, DType::BF16}) {
+    Tensor table = to_dtype(random_tensor({100, 24}, 140), tt);
+    Tensor td = b.up(table);
+    for (DType it : {DType::I32, DType::I64}) {
+      for (const Shape& s : {Shape{37}, Shape{2, 5}, Shape{1}}) {
+        Tensor ids = ids_tensor(it, s, 100, 141);
+        b.poison();
+        expect_close(b.down(b.gpu->embedding(td, b.up(ids))), b.cpu->embedding(table, ids), kTolElementwise,
+                     std::string("embedding ") + mg::dtype_name(tt) + " ids " + mg::dtype_name(it) + mg::shape_str(s));
+      }
+    }
+  }
+  Tensor table = random_tensor({100, 24}, 142);
+  Tensor td = b.up(table);
+  for (int64_t bad : {int64_t(100), int64_t(-1)}) {
+    Tensor ids = ids_tensor(DType::I64, {9}, 100, 143);
+    ids.ptr<int64_t>()[4] = bad;
+    EXPECT_THROW(b.gpu->embedding(td, b.up(ids)), mg::Error) << "id " << bad;
+  }
+  Tensor ok = ids_tensor(DType::I32, {9}, 100, 144);
+  expect_close(b.down(b.gpu->embedding(td, b.up(ok))), b.cpu->embedding(table, ok), kTolElementwise,
+               "embedding after a failed lookup");
+}
+
+TEST(CudaOps, EmbeddingSumOfCodebooks) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  std::vector<Tensor> tables, dev;
+  for (int k = 0; k < 4; ++k) tables.push_back(random_tensor({2049, 48}, 150 + k));
+  for (const Tensor& t : tables) dev.push_back(b.up(t));
+  std::vector<const Tensor*> tp, dp;
+  for (int k = 0; k < 4; ++k) {
+    tp.push_back(&tables[k]);
+    dp.push_back(&dev[k]);
+  }
+  for (DType it : {DType::I32, DType::I64}) {
+    for (int64_t n : {int64_t(1), int64_t(13), int64_t(300)}) {
+      Tensor ids = ids_tensor(it, {4, n}, 2049, 160);
+      b.poison();
+      expect_close(b.down(b.gpu->embedding_sum(dp, b.up(ids))), b.cpu->embedding_sum(tp, ids), kTolElementwise,
+                   std::string("embedding_sum ids ") + mg::dtype_name(it) + " n=" + std::to_string(n));
+    }
+  }
+  Tensor bad = ids_tensor(DType::I64, {4, 6}, 2049, 161);
+  bad.ptr<int64_t>()[2 * 6 + 3] = 2049;
+  EXPECT_THROW(b.gpu->embedding_sum(dp, b.up(bad)), mg::Error);
+  EXPECT_THROW(b.gpu->embedding_sum(dp, b.up(ids_tensor(DType::I64, {3, 6}, 2049, 162))), mg::Error);
+}
+
+TEST(CudaOps, LstmLayer) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { int64_t t, in, h; DType wt; };
+  for (const Case& c : {Case{37, 16, 24, DType::F32}, Case{1, 8, 8, DType::F32}, Case{20, 3, 33, DType::F32},
+                        Case{50, 64, 64, DType::F32}, Case{12, 16, 24, DType::F16}}) {
+    Tensor x = random_tensor({c.t, c.in}, 170);
+    mg::LstmLayerWeights w{to_dtype(random_tensor({4 * c.h, c.in}, 171, 0.3f), c.wt),
+                           to_dtype(random_tensor({4 * c.h, c.h}, 172, 0.3f), c.wt),
+                           to_dtype(random_tensor({4 * c.h}, 173, 0.3f), c.wt),
+                           to_dtype(random_tensor({4 * c.h}, 174, 0.3f), c.wt)};
+    mg::LstmLayerWeights wd{b.up(w.w_ih), b.up(w.w_hh), b.up(w.b_ih), b.up(w.b_hh)};
+    b.poison();
+    Tensor want = b.cpu->lstm(x, w);
+    Tensor got = b.down(b.gpu->lstm(b.up(x), wd));
+    expect_close(got, want, c.wt == DType::F32 ? kTolGemm : kTolHalfWeights,
+                 "lstm T=" + std::to_string(c.t) + " In=" + std::to_string(c.in) + " H=" + std::to_string(c.h) +
+                     " " + mg::dtype_name(c.wt));
+  }
+}
+
+TEST(CudaOps, ShapeAndDeviceErrorsThrow) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  Tensor x = b.up(random_tensor({4, 8}, 1));
+  EXPECT_THROW(b.gpu->linear(x, b.up(random_tensor({5, 7}, 2)), nullptr), mg::Error);
+  EXPECT_THROW(b.gpu->linear(x, random_tensor({5, 8}, 2), nullptr), mg::Error);  // weight on the CPU
+  Tensor bias = b.up(random_tensor({4}, 3));
+  EXPECT_THROW(b.gpu->linear(x, b.up(random_tensor({5, 8}, 2)), &bias), mg::Error);
+  EXPECT_THROW(b.gpu->relu(random_tensor({4}, 1)), mg::Error);
+  EXPECT_THROW(b.gpu->softmax(b.gpu->alloc(DType::I32, {3})), mg::Error);
+  EXPECT_THROW(b.gpu->conv_transpose1d(b.up(random_tensor({1, 3, 5}, 1)), b.up(random_tensor({4, 2, 3}, 2)),
+                                       nullptr, 2),
+               mg::Error);
+  EXPECT_THROW(b.gpu->transpose(b.up(random_tensor({4}, 1))), mg::Error);
+}
+
+TEST(CudaOps, EmptyTensorsDoNotLaunch) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  Tensor x = b.gpu->alloc(DType::F32, {0, 8});
+  EXPECT_EQ(b.down(b.gpu->linear(x, b.up(random_tensor({5, 8}, 1)), nullptr)).shape, (Shape{0, 5}));
+  EXPECT_EQ(b.down(b.gpu->softmax(x)).shape, (Shape{0, 8}));
+  EXPECT_EQ(b.down(b.gpu->relu(x)).shape, (Shape{0, 8}));
+  EXPECT_EQ(b.down(b.gpu->transpose(x)).shape, (Shape{8, 0}));
+  b.gpu->synchronize();
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# The one prepared script for a lent GPU machine (an H200: CUDA 13, sm_90, 16 cores; nothing can
+# be downloaded there). Fits in 8 minutes. Two ways to use it:
+#
+#   1. Build there (when that machine has the Debian -dev packages of scripts/install-deps.sh):
+#        tools/gpu-check.sh
+#      configures build-gpu/ with -DMUSICGEN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90, builds with
+#      all cores, runs `ctest -L gpu`, then every test (but `slow`), and prints a summary table.
+#
+#   2. Prebuilt bundle (when it lacks them, which is likely: its image is a PyTorch/CUDA one):
+#        here:  tools/gpu-check.sh --prepare      # builds build-gpu-bundle/ for sm_90 (ignored by git)
+#               (or: tools/gpu-check.sh --bundle-from DIR, to bundle an existing CUDA build whose
+#               CMAKE_CUDA_ARCHITECTURES includes 90)
+#        there: tools/gpu-check.sh                # carry: ["build-gpu-bundle"]
+#      The bundle (one .tar.gz, to stay well under the 64 MiB a call may carry) holds the stripped
+#      test binaries and the non-system shared libraries they need (CUDA's own libraries are
+#      taken from the GPU machine). Tests are run binary by binary;
+#      their compiled-in source path is made to point at this checkout when it does not exist.
+#
+# Environment: OUT (where logs go; the device tool's $OUT), GPU_CHECK_DEADLINE_S (default 450:
+# stages that would start later are skipped and reported as such), GPU_CHECK_MODE (auto, build
+# or bundle: auto builds when the dependencies are there, else runs a carried bundle).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+START=$(date +%s)
+DEADLINE=${GPU_CHECK_DEADLINE_S:-450}
+LOG_DIR=${OUT:-$ROOT/build-gpu-logs}
+mkdir -p "$LOG_DIR"
+BUNDLE=build-gpu-bundle
+JOBS=$(nproc)
+MODE=${GPU_CHECK_MODE:-auto}
+ROWS=()  # "stage|passed|failed|skipped|seconds|note"
+
+elapsed() { echo $(( $(date +%s) - START )); }
+row() { ROWS+=("$1|$2|$3|$4|$5|$6"); }
+
+print_table() {
+  echo
+  echo "==================== gpu-check summary ($(elapsed) s) ===================="
+  printf '%-26s %7s %7s %8s %8s  %s\n' stage passed failed skipped seconds note
+  local r
+  for r in "${ROWS[@]}"; do
+    IFS='|' read -r s p f k t n <<<"$r"
+    printf '%-26s %7s %7s %8s %8s  %s\n' "$s" "$p" "$f" "$k" "$t" "$n"
+  done
+  echo "logs: $LOG_DIR"
+}
+
+gpu_info() {
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -2
+  else
+    echo "nvidia-smi: not found"
+  fi
+  command -v nvcc >/dev/null 2>&1 && nvcc --version | tail -1
+  command -v nvcc >/dev/null 2>&1 || { [ -x /usr/local/cuda/bin/nvcc ] && /usr/local/cuda/bin/nvcc --version | tail -1; }
+  return 0
+}
+
+# ---- here: build the bundle ------------------------------------------------------------------
+if [ "${1:-}" = "--prepare" ] || [ "${1:-}" = "--bundle-from" ]; then
+  set -e
+  if [ "$1" = "--prepare" ]; then
+    BUILD=build-gpu-prep
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMUSICGEN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+    cmake --build "$BUILD" -j "$JOBS"
+  else
+    BUILD=${2:?usage: tools/gpu-check.sh --bundle-from BUILD_DIR}
+    # The library's fat binary must hold sm_90 code (CMake's default here is "80;90").
+    lib=$(find "$BUILD" -maxdepth 1 -name 'libmusicgen.a' | head -1)
+    cuobj=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
+    if [ -n "$lib" ] && [ -x "$cuobj" ]; then
+      "$cuobj" --list-elf "$lib" 2>/dev/null | grep -q sm_90 ||
+        { echo "$BUILD holds no sm_90 code (set CMAKE_CUDA_ARCHITECTURES to include 90)"; exit 1; }
+    fi
+  fi
+  STAGE="$BUNDLE/stage"
+  rm -rf "$BUNDLE" && mkdir -p "$STAGE/bin" "$STAGE/lib"
+  for label in gpu unit parity cli; do
+    for src in tests/$label/*_test.cpp; do
+      [ -e "$src" ] || continue
+      name=$(basename "$src" .cpp)
+      [ -x "$BUILD/tests/$name" ] || continue
+      mkdir -p "$STAGE/bin/$label"
+      strip -o "$STAGE/bin/$label/$name" "$BUILD/tests/$name"
+    done
+  done
+  # Shared libraries the binaries need, except the C library family (the GPU machine's is newer)
+  # and CUDA's (large; the GPU machine has its own toolkit and driver).
+  find "$STAGE/bin" -type f -exec ldd {} \; 2>/dev/null | awk '/=> \//{print $3}' | sort -u |
+    grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libgcc_s|libstdc\+\+|libcuda|libcudart|libcublas|libcublasLt|libcufft|libnvrtc|libnvJitLink)\.so' |
+    while read -r lib; do cp -L "$lib" "$STAGE/lib/"; done
+  echo "$ROOT" >"$STAGE/source_dir"
+  tar -C "$STAGE" -czf "$BUNDLE/bundle.tar.gz" .
+  rm -rf "$STAGE"
+  du -sh "$BUNDLE/bundle.tar.gz"
+  echo "bundle ready: carry [\"$BUNDLE\"] and run tools/gpu-check.sh on the GPU machine"
+  exit 0
+fi
+
+echo "gpu-check on $(hostname), $JOBS cores"
+gpu_info
+
+deps_present() {
+  command -v cmake >/dev/null 2>&1 && command -v pkg-config >/dev/null 2>&1 || return 1
+  pkg-config --exists sndfile openblas sentencepiece fftw3f libebur128 libpng 2>/dev/null || return 1
+  [ -e /usr/include/nlohmann/json.hpp ] && [ -e /usr/include/CLI/CLI.hpp ] && [ -e /usr/include/gtest/gtest.h ]
+}
+
+# Counts from ctest output: passed = "Passed" lines, failed = "***Failed"/"***Exception"/"***Timeout",
+# skipped = "***Skipped" / "Not Run".
+ctest_stage() {
+  local stage=$1; shift
+  local log="$LOG_DIR/ctest-${stage// /_}.log" t0=$(date +%s)
+  if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$stage" - - - 0 "skipped: past the deadline"; return; fi
+  ctest --test-dir build-gpu --output-on-failure --timeout 120 -j 4 "$@" >"$log" 2>&1
+  local rc=$?
+  local p f k
+  p=$(grep -cE 'Test +#[0-9]+: .* Passed' "$log")
+  f=$(grep -cE '\*\*\*(Failed|Exception|Timeout)' "$log")
+  k=$(grep -cE '\*\*\*Skipped|Not Run' "$log")
+  row "$stage" "$p" "$f" "$k" $(( $(date +%s) - t0 )) "ctest rc=$rc"
+  grep -E '\*\*\*(Failed|Exception|Timeout)' "$log" | head -20
+}
+
+if [ "$MODE" = build ] || { [ "$MODE" = auto ] && deps_present; }; then
+  # ---- mode 1: build on the GPU machine ----
+  t0=$(date +%s)
+  if cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMUSICGEN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+       >"$LOG_DIR/configure.log" 2>&1 &&
+     cmake --build build-gpu -j "$JOBS" >"$LOG_DIR/build.log" 2>&1; then
+    row build 1 0 0 $(( $(date +%s) - t0 )) "cmake build, $JOBS jobs"
+    ctest_stage "ctest -L gpu" -L gpu
+    ctest_stage "ctest all (-LE slow)" -LE slow
+  else
+    row build 0 1 0 $(( $(date +%s) - t0 )) "see configure.log / build.log"
+    tail -30 "$LOG_DIR/build.log" 2>/dev/null || tail -30 "$LOG_DIR/configure.log"
+  fi
+elif [ "$MODE" != build ] && [ -f "$BUNDLE/bundle.tar.gz" ]; then
+  # ---- mode 2: run the prebuilt bundle ----
+  UNPACKED=/tmp/mg-gpu-bundle
+  rm -rf "$UNPACKED" && mkdir -p "$UNPACKED" && tar -C "$UNPACKED" -xzf "$BUNDLE/bundle.tar.gz"
+  libdirs="$UNPACKED/lib"
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$d" ] && libdirs="$libdirs:$d"; done
+  # CUDA libraries that only a pip wheel (PyTorch's nvidia-* packages) may provide there.
+  for lib in libcublas.so.13 libcufft.so.12 libcufft.so.13 libcudart.so.13; do
+    found=$(find /usr/local /usr/lib /opt -name "$lib" 2>/dev/null | head -1)
+    [ -n "$found" ] && libdirs="$libdirs:$(dirname "$found")"
+  done
+  export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  src=$(cat "$UNPACKED/source_dir")
+  if [ "$src" != "$ROOT" ] && [ ! -e "$src" ]; then
+    # Tests find tests/data through the path compiled in at build time.
+    mkdir -p "$(dirname "$src")" && ln -s "$ROOT" "$src" || echo "warning: cannot link $src -> $ROOT"
+  fi
+  for label in gpu unit parity cli; do
+    [ -d "$UNPACKED/bin/$label" ] || continue
+    for bin in "$UNPACKED"/bin/$label/*; do
+      name="$label/$(basename "$bin")"
+      if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$name" - - - 0 "skipped: past the deadline"; continue; fi
+      log="$LOG_DIR/$(basename "$bin").log"
+      t0=$(date +%s)
+      timeout 240 "$bin" --gtest_brief=0 >"$log" 2>&1
+      rc=$?
+      p=$(grep -cE '^\[       OK \]' "$log")
+      f=$(grep -cE '^\[  FAILED  \] [^ ]+ \([0-9]+ ms\)' "$log")
+      k=$(grep -cE '^\[  SKIPPED \] [^ ]+ \([0-9]+ ms\)' "$log")
+      row "$name" "$p" "$f" "$k" $(( $(date +%s) - t0 )) "rc=$rc"
+      if [ "$rc" -ne 0 ]; then grep -E '^\[  FAILED  \]|Failure|rel_err' "$log" | head -15; fi
+    done
+  done
+else
+  echo "gpu-check: this machine lacks the build dependencies (scripts/install-deps.sh) and no"
+  echo "$BUNDLE/ was carried. Prepare one where they are installed: tools/gpu-check.sh --prepare,"
+  echo "then call the device tool with carry [\"$BUNDLE\"]."
+  row setup 0 1 0 0 "no dependencies and no bundle"
+fi
+
+print_table
+for r in "${ROWS[@]}"; do
+  IFS='|' read -r _ _ f _ _ _ <<<"$r"
+  [ "$f" != "0" ] && [ "$f" != "-" ] && exit 1
+done
+exit 0
