@@ -27,7 +27,7 @@ static int abort_now(void *user) { return *(int *)user; }
 
 int main(int argc, char **argv) {
   const char *model = argc > 1 ? argv[1] : "tests/data/models/musicgen_tiny";
-  const char *out_path = argc > 2 ? argv[2] : "c_api_test_out.wav";
+  const char *out_path = argc > 2 ? argv[2] : "/tmp/c_api_test_out.wav";
   musicgen_context_params cp = musicgen_context_default_params();
   cp.device = MUSICGEN_DEVICE_CPU;
   cp.n_threads = 1;
