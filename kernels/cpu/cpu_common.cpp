@@ -1,0 +1,141 @@
+#include "kernels/cpu/cpu_common.h"
+
+#include <cblas.h>
+#include <immintrin.h>
+
+#include <algorithm>
+
+namespace mg::cpu {
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return has;
+}
+
+namespace detail {
+
+void check_cpu(const Tensor& t, DType dt, const char* what) {
+  MG_CHECK(t.defined(), what, ": tensor is undefined");
+  MG_CHECK(t.device == Device::CPU, what, ": expected a CPU tensor, got a ", device_name(t.device), " one");
+  MG_CHECK(t.dtype == dt, what, ": expected dtype ", dtype_name(dt), ", got ", dtype_name(t.dtype), " ",
+           shape_str(t.shape));
+}
+
+void check_cpu_float(const Tensor& t, const char* what) {
+  MG_CHECK(t.defined(), what, ": tensor is undefined");
+  MG_CHECK(t.device == Device::CPU, what, ": expected a CPU tensor, got a ", device_name(t.device), " one");
+  MG_CHECK(t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16, what,
+           ": expected f32, f16 or bf16, got ", dtype_name(t.dtype), " ", shape_str(t.shape));
+}
+
+void check_cpu_ids(const Tensor& t, const char* what) {
+  MG_CHECK(t.defined(), what, ": tensor is undefined");
+  MG_CHECK(t.device == Device::CPU, what, ": expected a CPU tensor, got a ", device_name(t.device), " one");
+  MG_CHECK(t.dtype == DType::I32 || t.dtype == DType::I64, what, ": expected i32 or i64 ids, got ",
+           dtype_name(t.dtype), " ", shape_str(t.shape));
+}
+
+namespace {
+
+// Pins OpenBLAS to one thread (see sgemm in cpu_common.h for why). Its thread count is
+// process-wide, so it is checked on every call in case other code changed it.
+void single_threaded_blas() {
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+}
+
+constexpr int64_t kGemvRowBlock = 256;
+
+// An empty inner dimension (K = 0) is legal maths but illegal leading dimensions for BLAS.
+void scale_only(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+}
+
+}  // namespace
+
+void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) return scale_only(m, n, beta, c, ldc);
+  single_threaded_blas();
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+              int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+void sgemm(const Exec& ex, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) return scale_only(m, n, beta, c, ldc);
+  if (m * n * k < kGemmMinTiledWork) {
+    sgemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const int64_t tiles_m = (m + kGemmTileM - 1) / kGemmTileM, tiles_n = (n + kGemmTileN - 1) / kGemmTileN;
+  single_threaded_blas();
+  parallel_for(ex, tiles_m * tiles_n, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t i0 = (t / tiles_n) * kGemmTileM, j0 = (t % tiles_n) * kGemmTileN;
+      const int64_t mi = std::min(kGemmTileM, m - i0), nj = std::min(kGemmTileN, n - j0);
+      // Row i0 of op(A) starts at a + i0*lda (no trans) or a + i0 (trans); likewise column j0 of op(B).
+      const float* ai = trans_a ? a + i0 : a + i0 * lda;
+      const float* bj = trans_b ? b + j0 * ldb : b + j0;
+      cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                  int(mi), int(nj), int(k), alpha, ai, int(lda), bj, int(ldb), beta, c + i0 * ldc + j0, int(ldc));
+    }
+  });
+}
+
+void sgemv(const Exec& ex, int64_t m, int64_t n, float alpha, const float* a, int64_t lda, const float* x,
+           float beta, float* y) {
+  if (m == 0) return;
+  if (n == 0) return scale_only(m, 1, beta, y, 1);
+  single_threaded_blas();
+  const int64_t blocks = (m + kGemvRowBlock - 1) / kGemvRowBlock;
+  parallel_for(ex, blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t r0 = blk * kGemvRowBlock, rows = std::min(kGemvRowBlock, m - r0);
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, int(rows), int(n), alpha, a + r0 * lda, int(lda), x, 1, beta,
+                  y + r0, 1);
+    }
+  });
+}
+
+void parallel_for(const Exec& ex, int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (ex.pool == nullptr || ex.pool->size() == 1 || n <= min_chunk) {
+    fn(0, n);
+    return;
+  }
+  ex.pool->parallel_for(n, fn, min_chunk);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void half_to_f32_avx2(DType dt, const uint16_t* src, float* dst,
+                                                                       int64_t n) {
+  int64_t i = 0;
+  if (dt == DType::F16) {
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  } else {
+    for (; i + 8 <= n; i += 8) {
+      __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+      _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+    }
+  }
+  for (; i < n; ++i) dst[i] = dt == DType::F16 ? f16_to_f32(src[i]) : bf16_to_f32(src[i]);
+}
+
+void half_to_f32(const Exec& ex, DType dt, const uint16_t* src, float* dst, int64_t n) {
+  if (ex.simd()) {
+    half_to_f32_avx2(dt, src, dst, n);
+    return;
+  }
+  if (dt == DType::F16) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+  }
+}
+
+}  // namespace detail
+}  // namespace mg::cpu

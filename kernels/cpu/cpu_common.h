@@ -1,0 +1,49 @@
+// Helpers shared by the CPU op files only (not part of the op API): input checks that name the
+// op, OpenBLAS calls pinned to the Exec's thread count, and parallel loops that fall back to the
+// calling thread when there is no pool.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "kernels/cpu/cpu_ops.h"
+
+namespace mg::cpu::detail {
+
+// Throws unless t is defined, on the CPU, and of dtype `dt`; `what` names op and argument ("linear x").
+void check_cpu(const Tensor& t, DType dt, const char* what);
+// As check_cpu, for any of f32/f16/bf16.
+void check_cpu_float(const Tensor& t, const char* what);
+// Throws unless t is a CPU i32/i64 tensor.
+void check_cpu_ids(const Tensor& t, const char* what);
+
+// Reads id i of an i32/i64 tensor as int64.
+inline int64_t id_at(const Tensor& ids, int64_t i) {
+  return ids.dtype == DType::I32 ? ids.ptr<int32_t>()[i] : ids.ptr<int64_t>()[i];
+}
+
+// Row-major C[M, N] = alpha * op(A) . op(B) + beta * C. OpenBLAS always runs single-threaded
+// here; the parallelism is ours: C is cut into fixed tiles (kGemmTileM x kGemmTileN, chosen from
+// the shape alone) and each tile is one OpenBLAS call on some pool thread. The tiling never
+// depends on the thread count, so 1 and 16 threads give the same bits; OpenBLAS's own threading
+// does not (its partition changes which edge kernels see which columns).
+constexpr int64_t kGemmTileM = 256;
+constexpr int64_t kGemmTileN = 128;
+constexpr int64_t kGemmMinTiledWork = int64_t(1) << 20;  // M*N*K below this: one call, no tiles
+void sgemm(const Exec& ex, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+// The same as one OpenBLAS call on the calling thread (for callers that parallelise themselves).
+void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+// y[M] = alpha * A[M, N] . x[N] + beta * y (row-major), rows cut into fixed blocks over the pool.
+void sgemv(const Exec& ex, int64_t m, int64_t n, float alpha, const float* a, int64_t lda, const float* x,
+           float beta, float* y);
+
+// fn(begin, end) over [0, n): on ex.pool when there is one and the work is worth splitting.
+void parallel_for(const Exec& ex, int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn);
+
+// Converts n f16 or bf16 values to f32 (AVX2/F16C when ex allows, else portable).
+void half_to_f32(const Exec& ex, DType dt, const uint16_t* src, float* dst, int64_t n);
+
+}  // namespace mg::cpu::detail

@@ -1,0 +1,64 @@
+// The CPU reference ops: free functions over CPU tensors, one small family per .cpp file in this
+// folder. CpuBackend (cpu_backend.cpp) is a thin shell over these, and the CUDA backend's tests
+// call them directly as the reference, so each is usable on its own with a default Exec.
+//
+// Every op checks device, dtype and shape of its inputs and throws mg::Error naming the op and the
+// shapes; activations are contiguous f32 (see kernels/ops.h for the conventions of each op).
+#pragma once
+
+#include <vector>
+
+#include "kernels/ops.h"
+#include "kernels/cpu/threadpool.h"
+
+namespace mg::cpu {
+
+// True when this processor has AVX2, FMA and F16C (checked once at run time).
+bool cpu_has_avx2();
+
+// How an op may run: on which pool (null: the calling thread only) and whether hand-written AVX2
+// paths may be used. allow_simd = false forces the portable loops, so tests can check both paths
+// on any machine. OpenBLAS itself always runs single-threaded; work is split over the pool in
+// pieces fixed by the shapes alone, so results are bit-identical for any thread count.
+struct Exec {
+  ThreadPool* pool = nullptr;
+  bool allow_simd = true;
+
+  int threads() const { return pool ? pool->size() : 1; }
+  bool simd() const { return allow_simd && cpu_has_avx2(); }
+};
+
+// ---- dense algebra (linear.cpp, matmul.cpp) ----
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b, const Exec& ex = {});
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b, float alpha = 1.0f, const Exec& ex = {});
+
+// ---- elementwise (elementwise.cpp, cast.cpp) ----
+Tensor add(const Tensor& a, const Tensor& b, const Exec& ex = {});
+Tensor mul(const Tensor& a, const Tensor& b, const Exec& ex = {});
+Tensor scale(const Tensor& a, float s, const Exec& ex = {});
+Tensor elu(const Tensor& x, float alpha = 1.0f, const Exec& ex = {});
+Tensor gelu(const Tensor& x, const Exec& ex = {});
+Tensor relu(const Tensor& x, const Exec& ex = {});
+Tensor cast(const Tensor& x, DType to, const Exec& ex = {});
+
+// ---- normalisation and softmax (norm.cpp, softmax.cpp) ----
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps, const Exec& ex = {});
+Tensor rms_norm(const Tensor& x, const Tensor& gamma, float eps, const Exec& ex = {});
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
+                  const Exec& ex = {});
+Tensor softmax(const Tensor& x, const Exec& ex = {});
+
+// ---- 1-D convolutions, padding, layout (conv1d.cpp, conv_transpose1d.cpp, pad1d.cpp, transpose.cpp)
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation, const Exec& ex = {});
+Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, const Exec& ex = {});
+Tensor pad1d(const Tensor& x, int left, int right, PadMode mode, float value = 0.0f, const Exec& ex = {});
+Tensor transpose(const Tensor& x, const Exec& ex = {});
+
+// ---- embeddings (embedding.cpp) ----
+Tensor embedding(const Tensor& table, const Tensor& ids, const Exec& ex = {});
+Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids, const Exec& ex = {});
+
+// ---- recurrent (lstm.cpp) ----
+Tensor lstm(const Tensor& x, const LstmLayerWeights& w, const Exec& ex = {});
+
+}  // namespace mg::cpu

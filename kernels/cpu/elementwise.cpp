@@ -1,0 +1,96 @@
+// Elementwise ops over f32 tensors. add/mul broadcast b over the leading dims of a when b's shape
+// is a suffix of a's (a bias [D] over [T, D], a row [T, D] over [B, T, D]); leading 1s of b are
+// ignored. The loops are plain so that the compiler vectorises them; they are memory bound, so
+// hand-written AVX2 would not pay here.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/cpu_common.h"
+
+namespace mg::cpu {
+
+namespace {
+
+constexpr int64_t kMinChunk = 1 << 14;  // elements per thread below which splitting costs more than it saves
+
+// Number of elements of b's (suffix) block; throws when b does not broadcast onto a.
+int64_t suffix_numel(const Tensor& a, const Tensor& b, const char* op) {
+  Shape bs = b.shape;
+  size_t lead = 0;
+  while (lead < bs.size() && bs[lead] == 1) ++lead;  // leading 1s do not change the layout
+  bs.erase(bs.begin(), bs.begin() + lead);
+  bool ok = bs.size() <= a.shape.size() && std::equal(bs.begin(), bs.end(), a.shape.end() - bs.size());
+  MG_CHECK(ok, op, ": b ", shape_str(b.shape), " is neither a's shape ", shape_str(a.shape),
+           " nor a suffix of it");
+  return b.numel();
+}
+
+template <typename F>
+Tensor binary(const Tensor& a, const Tensor& b, const char* op, const Exec& ex, F f) {
+  detail::check_cpu(a, DType::F32, op);
+  detail::check_cpu(b, DType::F32, op);
+  const int64_t inner = suffix_numel(a, b, op);
+  Tensor out = Tensor::empty(DType::F32, a.shape);
+  const int64_t n = a.numel();
+  if (n == 0) return out;
+  const float* ap = a.f32();
+  const float* bp = b.f32();
+  float* op_ = out.f32();
+  if (inner == n) {
+    detail::parallel_for(ex, n, kMinChunk, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) op_[i] = f(ap[i], bp[i]);
+    });
+    return out;
+  }
+  const int64_t outer = n / inner;
+  detail::parallel_for(ex, outer, std::max<int64_t>(1, kMinChunk / inner), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* ar = ap + r * inner;
+      float* orow = op_ + r * inner;
+      for (int64_t i = 0; i < inner; ++i) orow[i] = f(ar[i], bp[i]);
+    }
+  });
+  return out;
+}
+
+template <typename F>
+Tensor unary(const Tensor& x, const char* op, const Exec& ex, F f) {
+  detail::check_cpu(x, DType::F32, op);
+  Tensor out = Tensor::empty(DType::F32, x.shape);
+  const float* xp = x.f32();
+  float* yp = out.f32();
+  detail::parallel_for(ex, x.numel(), kMinChunk, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) yp[i] = f(xp[i]);
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b, const Exec& ex) {
+  return binary(a, b, "add", ex, [](float u, float v) { return u + v; });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b, const Exec& ex) {
+  return binary(a, b, "mul", ex, [](float u, float v) { return u * v; });
+}
+
+Tensor scale(const Tensor& a, float s, const Exec& ex) {
+  return unary(a, "scale", ex, [s](float v) { return v * s; });
+}
+
+// As torch: alpha * (exp(x) - 1) for x <= 0, computed with expm1 for accuracy near zero.
+Tensor elu(const Tensor& x, float alpha, const Exec& ex) {
+  return unary(x, "elu", ex, [alpha](float v) { return v > 0.0f ? v : alpha * std::expm1(v); });
+}
+
+// The exact form (torch's default approximate='none'): x/2 * (1 + erf(x / sqrt 2)).
+Tensor gelu(const Tensor& x, const Exec& ex) {
+  return unary(x, "gelu", ex, [](float v) { return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)); });
+}
+
+Tensor relu(const Tensor& x, const Exec& ex) {
+  return unary(x, "relu", ex, [](float v) { return v > 0.0f ? v : 0.0f; });
+}
+
+}  // namespace mg::cpu

@@ -1,0 +1,149 @@
+// linear: y[..., N] = x[..., K] . w[N, K]^T (+ b[N]), nn.Linear layout.
+//
+// Two paths, because the best one depends on how many rows share each weight read:
+//  - a decode step has M <= 4 rows: the op is bound by reading w, so a GEMV streams w once
+//    (f16/bf16 converted to f32 in registers, at half the bytes) and keeps all M dot products
+//    going; sgemm would first copy (pack) all of w, doubling the memory traffic;
+//  - a prompt/prefill has many rows: f32 w goes to sgemm as is, half w is converted to f32 in
+//    blocks first, and sgemm's blocking beats anything hand written here.
+// Both accumulate in f32, as PyTorch does after upcasting half weights.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/cpu_common.h"
+
+namespace mg::cpu {
+
+using detail::check_cpu;
+
+namespace {
+
+constexpr int64_t kGemvMaxRows = 4;           // M at or below this takes the converting GEMV
+constexpr int64_t kConvertBlockFloats = 1 << 18;  // 1 MiB of f32 weights converted per sgemm call
+
+// Weight element i of a row of any float dtype, as f32.
+inline float weight_at(DType dt, const void* row, int64_t i) {
+  if (dt == DType::F32) return static_cast<const float*>(row)[i];
+  uint16_t v = static_cast<const uint16_t*>(row)[i];
+  return dt == DType::F16 ? f16_to_f32(v) : bf16_to_f32(v);
+}
+
+// Portable GEMV for rows [n0, n1) of w: y[m, n] = sum_k x[m, k] * w[n, k].
+void gemv_portable(DType dt, const float* x, int64_t m, int64_t k, const void* w, float* y, int64_t ldy,
+                   int64_t n0, int64_t n1) {
+  std::vector<float> row(k);
+  const size_t es = dtype_size(dt);
+  for (int64_t n = n0; n < n1; ++n) {
+    const void* wr = static_cast<const char*>(w) + size_t(n * k) * es;
+    for (int64_t j = 0; j < k; ++j) row[j] = weight_at(dt, wr, j);
+    for (int64_t r = 0; r < m; ++r) {
+      const float* xr = x + r * k;
+      float acc = 0.0f;
+      for (int64_t j = 0; j < k; ++j) acc += xr[j] * row[j];
+      y[r * ldy + n] = acc;
+    }
+  }
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(DType dt, const void* row, int64_t i) {
+  if (dt == DType::F32) return _mm256_loadu_ps(static_cast<const float*>(row) + i);
+  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + i));
+  if (dt == DType::F16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+// AVX2 GEMV: each weight row is read (and converted) once, 8 lanes at a time, for all M rows of x.
+__attribute__((target("avx2,fma,f16c"))) void gemv_avx2(DType dt, const float* x, int64_t m, int64_t k,
+                                                         const void* w, float* y, int64_t ldy, int64_t n0,
+                                                         int64_t n1) {
+  const size_t es = dtype_size(dt);
+  for (int64_t n = n0; n < n1; ++n) {
+    const void* wr = static_cast<const char*>(w) + size_t(n * k) * es;
+    __m256 acc[kGemvMaxRows];
+    for (int64_t r = 0; r < m; ++r) acc[r] = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= k; j += 8) {
+      __m256 wv = load8(dt, wr, j);
+      for (int64_t r = 0; r < m; ++r) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * k + j), wv, acc[r]);
+    }
+    for (int64_t r = 0; r < m; ++r) {
+      float s = hsum8(acc[r]);
+      for (int64_t t = j; t < k; ++t) s += x[r * k + t] * weight_at(dt, wr, t);
+      y[r * ldy + n] = s;
+    }
+  }
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b, const Exec& ex) {
+  check_cpu(x, DType::F32, "linear x");
+  detail::check_cpu_float(w, "linear w");
+  MG_CHECK(x.ndim() >= 1 && w.ndim() == 2 && x.cols() == w.dim(1), "linear: x ", shape_str(x.shape),
+           " does not match w ", shape_str(w.shape), " (want x[..., K] and w[N, K])");
+  const int64_t k = x.cols(), n = w.dim(0);
+  int64_t m = 1;  // not x.rows(), which is 0 when K is 0
+  for (int i = 0; i + 1 < x.ndim(); ++i) m *= x.shape[i];
+  if (b) {
+    check_cpu(*b, DType::F32, "linear b");
+    MG_CHECK(b->numel() == n && b->ndim() == 1, "linear: bias ", shape_str(b->shape), " does not match w ",
+             shape_str(w.shape));
+  }
+  Shape out_shape = x.shape;
+  out_shape.back() = n;
+  Tensor y = Tensor::empty(DType::F32, out_shape);
+  float* yp = y.f32();
+  const float* xp = x.f32();
+  if (m == 0 || n == 0) return y;
+
+  if (m <= kGemvMaxRows) {
+    const void* wp = w.data;
+    bool simd = ex.simd();
+    detail::parallel_for(ex, n, 16, [&](int64_t n0, int64_t n1) {
+      if (simd)
+        gemv_avx2(w.dtype, xp, m, k, wp, yp, n, n0, n1);
+      else
+        gemv_portable(w.dtype, xp, m, k, wp, yp, n, n0, n1);
+    });
+    if (b) {
+      const float* bp = b->f32();
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t j = 0; j < n; ++j) yp[r * n + j] += bp[j];
+    }
+    return y;
+  }
+
+  // Start from the bias (or zero) so that sgemm accumulates onto it with beta = 1.
+  float beta = 0.0f;
+  if (b) {
+    const float* bp = b->f32();
+    for (int64_t r = 0; r < m; ++r) std::copy(bp, bp + n, yp + r * n);
+    beta = 1.0f;
+  }
+  if (w.dtype == DType::F32) {
+    detail::sgemm(ex, false, true, m, n, k, 1.0f, xp, k, w.f32(), k, beta, yp, n);
+    return y;
+  }
+  const int64_t block = std::max<int64_t>(16, std::min<int64_t>(n, kConvertBlockFloats / std::max<int64_t>(k, 1)));
+  std::vector<float> wf(size_t(block * k));
+  const uint16_t* wp = w.ptr<uint16_t>();
+  for (int64_t n0 = 0; n0 < n; n0 += block) {
+    const int64_t nb = std::min(block, n - n0);
+    detail::parallel_for(ex, nb, 8, [&](int64_t r0, int64_t r1) {
+      detail::half_to_f32(ex, w.dtype, wp + (n0 + r0) * k, wf.data() + r0 * k, (r1 - r0) * k);
+    });
+    detail::sgemm(ex, false, true, m, nb, k, 1.0f, xp, k, wf.data(), k, beta, yp + n0, n);
+  }
+  return y;
+}
+
+}  // namespace mg::cpu
