@@ -10,6 +10,7 @@
 #include "codec/encodec.h"
 #include "conditioning/t5.h"
 #include "conditioning/tokenizer.h"
+#include "lm/delay_pattern.h"
 #include "lm/musicgen_config.h"
 #include "lm/sampler.h"
 #include "lm/transformer.h"
@@ -53,6 +54,11 @@ class MusicGen {
 
   // Codes [K][frames] (delay reverted). Audio [channels, frames * hop] (untrimmed, as audiocraft).
   std::vector<std::vector<int>> generate_codes(const GenerateParams& p) const;
+  // The same for explicit conditioning rows of a cross-attention model: {cond, null} runs CFG with
+  // p.guidance_scale, {row} runs without. (p.prompt and p.chroma are ignored.)
+  std::vector<std::vector<int>> generate_codes_from_rows(const std::vector<Tensor>& rows,
+                                                         const GenerateParams& p) const;
+  int64_t frames_for(double duration_s) const;  // int(duration * frame_rate), checked
   Tensor decode_audio(const std::vector<std::vector<int>>& codes) const;
 
   Backend& backend() const { return be_; }
@@ -60,6 +66,7 @@ class MusicGen {
 
  private:
   MusicGen(Backend& be) : be_(be) {}
+  std::vector<std::vector<int>> run(DecoderState& st, DelayPattern& pattern, bool cfg, const GenerateParams& p) const;
   Backend& be_;
   MusicgenConfig cfg_;
   std::unique_ptr<T5Tokenizer> tokenizer_;
