@@ -133,3 +133,8 @@ const float* encodec_audio_channel_data_const(const encodec_audio* audio, int ch
 }
 
 }  // extern "C"
+
+// Shared with the model half of the C API (api/encodec_api.cpp): one error slot for the whole API.
+namespace mg::capi {
+void set_last_error(const std::string& message) { t_last_error = message; }
+}  // namespace mg::capi

@@ -49,6 +49,7 @@ musicgen_context_params musicgen_context_default_params(void) {
   musicgen_context_params p;
   p.device = MUSICGEN_DEVICE_AUTO;
   p.n_threads = 0;
+  p.weights = MUSICGEN_WEIGHTS_F32;
   return p;
 }
 
@@ -92,7 +93,10 @@ musicgen_status musicgen_load(musicgen_context* ctx, const char* model_dir) {
     } else {
       ctx->backend = mg::make_cpu_backend(ctx->params.n_threads);
     }
-    ctx->model = mg::MusicGen::load(*ctx->backend, model_dir);
+    const mg::DType wd = ctx->params.weights == MUSICGEN_WEIGHTS_F16    ? mg::DType::F16
+                         : ctx->params.weights == MUSICGEN_WEIGHTS_BF16 ? mg::DType::BF16
+                                                                        : mg::DType::F32;
+    ctx->model = mg::MusicGen::load(*ctx->backend, model_dir, wd);
     return MUSICGEN_OK;
   });
 }

@@ -15,6 +15,7 @@
 #ifndef LIBMUSICGEN_ENCODEC_H
 #define LIBMUSICGEN_ENCODEC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -80,7 +81,101 @@ ENCODEC_API int64_t encodec_audio_frames(const encodec_audio* audio);
 ENCODEC_API float* encodec_audio_channel_data(encodec_audio* audio, int channel);
 ENCODEC_API const float* encodec_audio_channel_data_const(const encodec_audio* audio, int channel);
 
-/* ---- to come: the EnCodec model (encodec_context: load, encode, decode, .ecdc files) ---- */
+/* ---- the EnCodec model ----
+ *
+ * A context holds one loaded EnCodec model (encodec_24khz, encodec_32khz, encodec_48khz, or the
+ * codec inside a MusicGen snapshot) and the backend it runs on. A context is not thread-safe: use
+ * one per thread. Long audio is processed in windows, so memory stays bounded (see
+ * docs/ARCHITECTURE.md and codec/encodec.cpp for where windowed results can differ in the last
+ * float bits from a whole-file pass).
+ *
+ *   encodec_context *ctx;
+ *   if (encodec_context_load("weights/encodec_24khz", NULL, &ctx) != ENCODEC_OK) puts(encodec_last_error());
+ *   encodec_compress_file(ctx, "song.mp3", "song.ecdc", 6.0);
+ *   encodec_decompress_file(ctx, "song.ecdc", "song.wav", ENCODEC_SUBTYPE_PCM16);
+ *   encodec_context_free(ctx);
+ */
+
+typedef struct encodec_context encodec_context; /* opaque: a loaded model */
+typedef struct encodec_codes encodec_codes;     /* opaque: the codes of one encoded clip */
+
+typedef struct encodec_context_params {
+  int n_threads; /* CPU threads; <= 0: all hardware threads */
+  int use_cuda;  /* 1: run on the CUDA backend (fails when there is none); 0: CPU */
+} encodec_context_params;
+
+ENCODEC_API encodec_context_params encodec_context_default_params(void);
+
+/* Loads a Hugging Face snapshot folder: an EnCodec one (config.json + model.safetensors), or a
+ * MusicGen one, whose codec is its "audio_encoder". `params` may be NULL (defaults). Fails with
+ * ENCODEC_ERROR_IO for a missing folder or file, ENCODEC_ERROR_FORMAT for a folder that holds
+ * something else (e.g. a non-EnCodec config) or broken weights. */
+ENCODEC_API encodec_status encodec_context_load(const char* model_path, const encodec_context_params* params,
+                                                encodec_context** out);
+ENCODEC_API void encodec_context_free(encodec_context* ctx);
+
+ENCODEC_API int encodec_context_sample_rate(const encodec_context* ctx);
+ENCODEC_API int encodec_context_channels(const encodec_context* ctx);
+/* The name written into .ecdc files ("encodec_24khz", "encodec_32khz", "encodec_48khz"). */
+ENCODEC_API const char* encodec_context_model_name(const encodec_context* ctx);
+/* The bandwidths (kbps) the model supports, ascending; i in [0, count). */
+ENCODEC_API int encodec_context_num_bandwidths(const encodec_context* ctx);
+ENCODEC_API double encodec_context_bandwidth(const encodec_context* ctx, int i);
+/* Codebooks used at `kbps` (0 when the model does not support that bandwidth). */
+ENCODEC_API int encodec_context_num_codebooks(const encodec_context* ctx, double kbps);
+
+/* Audio -> codes at `kbps` (one of the model's bandwidths; <= 0: the highest). Audio at another
+ * rate or channel count is first converted as audiocraft's convert_audio does. */
+ENCODEC_API encodec_status encodec_encode(encodec_context* ctx, const encodec_audio* audio, double kbps,
+                                          encodec_codes** out);
+/* Codes -> audio at the model's rate and channels, trimmed to the encoded length. */
+ENCODEC_API encodec_status encodec_decode(encodec_context* ctx, const encodec_codes* codes, encodec_audio** out);
+
+ENCODEC_API void encodec_codes_free(encodec_codes* codes);
+ENCODEC_API int encodec_codes_num_codebooks(const encodec_codes* codes);
+ENCODEC_API int64_t encodec_codes_audio_length(const encodec_codes* codes); /* samples per channel */
+/* Segments: 1, except for models that encode 1 s segments (encodec_48khz). */
+ENCODEC_API int encodec_codes_num_segments(const encodec_codes* codes);
+ENCODEC_API int64_t encodec_codes_num_frames(const encodec_codes* codes, int segment);
+/* Segment `segment`'s codes, codebook-major: data[k * frames + t]; NULL for a bad segment. */
+ENCODEC_API const int64_t* encodec_codes_data(const encodec_codes* codes, int segment);
+/* The segment's renormalisation scale (encodec_48khz), or 1.0 for models that do not normalise. */
+ENCODEC_API float encodec_codes_scale(const encodec_codes* codes, int segment);
+
+/* ---- .ecdc files (the container of facebookresearch/encodec, without the entropy-coding LM) ---- */
+
+/* Audio -> .ecdc bytes; free *data with encodec_bytes_free. */
+ENCODEC_API encodec_status encodec_compress(encodec_context* ctx, const encodec_audio* audio, double kbps,
+                                            uint8_t** data, size_t* size);
+/* .ecdc bytes -> audio. The file's model must be the loaded one (ENCODEC_ERROR_INVALID_ARGUMENT
+ * otherwise); a corrupt or entropy-coded ("lm": true) file is ENCODEC_ERROR_FORMAT. */
+ENCODEC_API encodec_status encodec_decompress(encodec_context* ctx, const uint8_t* data, size_t size,
+                                              encodec_audio** out);
+ENCODEC_API void encodec_bytes_free(uint8_t* data);
+
+/* Audio file (any rate/channels) -> .ecdc file; and back. The output file appears complete or not
+ * at all (written under a temporary name, renamed at the end). */
+ENCODEC_API encodec_status encodec_compress_file(encodec_context* ctx, const char* audio_path, const char* ecdc_path,
+                                                 double kbps);
+ENCODEC_API encodec_status encodec_decompress_file(encodec_context* ctx, const char* ecdc_path,
+                                                   const char* audio_path, encodec_subtype subtype);
+
+/* What an .ecdc header says (no model needed). */
+typedef struct encodec_ecdc_info {
+  char model[64];       /* "encodec_24khz", ... (NUL-terminated, truncated if longer) */
+  int64_t audio_length; /* samples per channel */
+  int num_codebooks;
+  int lm;               /* 1: entropy-coded with the LM (not decodable here) */
+  int64_t file_size;    /* bytes */
+  int64_t header_size;  /* bytes up to the end of the JSON metadata */
+  /* From the model name (0 when the name is unknown): */
+  int sample_rate;
+  int channels;
+  int num_segments;     /* 1 s segments of encodec_48khz; 1 otherwise */
+  double bandwidth_kbps;
+} encodec_ecdc_info;
+
+ENCODEC_API encodec_status encodec_ecdc_read_info(const char* ecdc_path, encodec_ecdc_info* out);
 
 #ifdef __cplusplus
 }

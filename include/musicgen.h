@@ -44,11 +44,18 @@ typedef enum {
   MUSICGEN_NORMALIZE_NONE = 3      /* as decoded (integer files clip at full scale) */
 } musicgen_normalize;
 
+typedef enum {
+  MUSICGEN_WEIGHTS_F32 = 0,  /* as stored in the checkpoint (the parity reference) */
+  MUSICGEN_WEIGHTS_F16 = 1,  /* decoder projections in half precision: half the bytes per step */
+  MUSICGEN_WEIGHTS_BF16 = 2
+} musicgen_weights;
+
 typedef struct musicgen_context musicgen_context;
 
 typedef struct {
   musicgen_device device; /* AUTO: CUDA when built with it and a GPU is present, else CPU */
   int n_threads;          /* CPU threads; <= 0: all cores */
+  musicgen_weights weights; /* decoder weight precision (accumulation is always f32) */
 } musicgen_context_params;
 
 /* Progress: called after each decoder step with (done, total). Abort: return non-zero to stop;

@@ -7,7 +7,9 @@
 
 namespace mg {
 
-std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path) {
+std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path, DType weight_dtype) {
+  MG_CHECK(weight_dtype == DType::F32 || weight_dtype == DType::F16 || weight_dtype == DType::BF16,
+           "decoder weights can be f32, f16 or bf16, not ", dtype_name(weight_dtype));
   std::unique_ptr<MusicGen> m(new MusicGen(be));
   m->cfg_ = load_musicgen_config(path);
   WeightStore w = WeightStore::open(path);
@@ -29,7 +31,7 @@ std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path) {
     Tensor b = w.get("audio_enc_to_dec_proj.bias", {D});
     m->chroma_b_ = be.upload(b.dtype == DType::F32 ? b : Tensor::from_vector(b.to_vector(), b.shape));
   }
-  m->decoder_ = load_musicgen_decoder(be, w, m->cfg_.decoder, /*cross_attention=*/!m->cfg_.melody);
+  m->decoder_ = load_musicgen_decoder(be, w, m->cfg_.decoder, /*cross_attention=*/!m->cfg_.melody, weight_dtype);
   m->codec_ = EncodecModel::load(be, m->cfg_.audio_encoder, w.with_prefix("audio_encoder."));
   return m;
 }

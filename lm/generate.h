@@ -35,7 +35,8 @@ class MusicGen {
  public:
   // `path`: a Hugging Face MusicGen snapshot folder (config.json, model.safetensors[.index.json],
   // spiece.model).
-  static std::unique_ptr<MusicGen> load(Backend& be, const std::string& path);
+  // weight_dtype: the decoder's projection/FFN/head weights in f32 (as stored), f16 or bf16.
+  static std::unique_ptr<MusicGen> load(Backend& be, const std::string& path, DType weight_dtype = DType::F32);
 
   const MusicgenConfig& config() const { return cfg_; }
   int sample_rate() const { return cfg_.audio_encoder.sampling_rate; }

@@ -32,37 +32,43 @@ Tensor f32_on(Backend& be, const Tensor& t) {
 }  // namespace
 
 MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const MusicgenDecoderConfig& cfg,
-                                      bool cross_attention) {
+                                      bool cross_attention, DType weight_dtype) {
   MusicgenDecoder d;
   d.cfg = cfg;
   d.cross_attention = cross_attention;
+  // Projection and head weights in the dtype asked for (f16/bf16 halve the bytes a step reads;
+  // accumulation stays f32). Norms, embeddings and positions stay f32.
+  auto lin = [&](const Tensor& t) {
+    Tensor u = be.upload(t);
+    return u.dtype == weight_dtype ? u : be.cast(u, weight_dtype);
+  };
   const int64_t D = cfg.hidden_size, F = cfg.ffn_dim, V = cfg.vocab_size;
   const std::string p = "decoder.model.decoder.";
   for (int k = 0; k < cfg.num_codebooks; ++k) {
     d.embed.push_back(f32_on(be, w.get(p + "embed_tokens." + std::to_string(k) + ".weight", {V + 1, D})));
-    d.heads.push_back(be.upload(w.get("decoder.lm_heads." + std::to_string(k) + ".weight", {V, D})));
+    d.heads.push_back(lin(w.get("decoder.lm_heads." + std::to_string(k) + ".weight", {V, D})));
   }
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string q = p + "layers." + std::to_string(l) + ".";
     DecoderLayer L;
     L.sa_ln_w = f32_on(be, w.get(q + "self_attn_layer_norm.weight", {D}));
     L.sa_ln_b = f32_on(be, w.get(q + "self_attn_layer_norm.bias", {D}));
-    L.q = be.upload(w.get(q + "self_attn.q_proj.weight", {D, D}));
-    L.k = be.upload(w.get(q + "self_attn.k_proj.weight", {D, D}));
-    L.v = be.upload(w.get(q + "self_attn.v_proj.weight", {D, D}));
-    L.o = be.upload(w.get(q + "self_attn.out_proj.weight", {D, D}));
+    L.q = lin(w.get(q + "self_attn.q_proj.weight", {D, D}));
+    L.k = lin(w.get(q + "self_attn.k_proj.weight", {D, D}));
+    L.v = lin(w.get(q + "self_attn.v_proj.weight", {D, D}));
+    L.o = lin(w.get(q + "self_attn.out_proj.weight", {D, D}));
     if (cross_attention) {
       L.ca_ln_w = f32_on(be, w.get(q + "encoder_attn_layer_norm.weight", {D}));
       L.ca_ln_b = f32_on(be, w.get(q + "encoder_attn_layer_norm.bias", {D}));
-      L.cq = be.upload(w.get(q + "encoder_attn.q_proj.weight", {D, D}));
-      L.ck = be.upload(w.get(q + "encoder_attn.k_proj.weight", {D, D}));
-      L.cv = be.upload(w.get(q + "encoder_attn.v_proj.weight", {D, D}));
-      L.co = be.upload(w.get(q + "encoder_attn.out_proj.weight", {D, D}));
+      L.cq = lin(w.get(q + "encoder_attn.q_proj.weight", {D, D}));
+      L.ck = lin(w.get(q + "encoder_attn.k_proj.weight", {D, D}));
+      L.cv = lin(w.get(q + "encoder_attn.v_proj.weight", {D, D}));
+      L.co = lin(w.get(q + "encoder_attn.out_proj.weight", {D, D}));
     }
     L.ff_ln_w = f32_on(be, w.get(q + "final_layer_norm.weight", {D}));
     L.ff_ln_b = f32_on(be, w.get(q + "final_layer_norm.bias", {D}));
-    L.fc1 = be.upload(w.get(q + "fc1.weight", {F, D}));
-    L.fc2 = be.upload(w.get(q + "fc2.weight", {D, F}));
+    L.fc1 = lin(w.get(q + "fc1.weight", {F, D}));
+    L.fc2 = lin(w.get(q + "fc2.weight", {D, F}));
     d.layers.push_back(std::move(L));
   }
   d.ln_w = f32_on(be, w.get(p + "layer_norm.weight", {D}));

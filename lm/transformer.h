@@ -29,9 +29,10 @@ struct MusicgenDecoder {
 };
 
 // `weights` is seen from the snapshot root ("decoder.model.decoder.*", "decoder.lm_heads.*").
-// cross_attention=false loads a melody decoder (no encoder_attn weights).
+// cross_attention=false loads a melody decoder (no encoder_attn weights). weight_dtype: f32, f16 or
+// bf16 for the projection/FFN/head weights.
 MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& weights, const MusicgenDecoderConfig& cfg,
-                                      bool cross_attention = true);
+                                      bool cross_attention = true, DType weight_dtype = DType::F32);
 
 // HF MusicgenSinusoidalPositionalEmbedding.get_embedding in float32: [n, dim].
 Tensor sinusoidal_positions(int64_t n, int64_t dim);

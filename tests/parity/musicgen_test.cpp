@@ -29,7 +29,9 @@ std::vector<int> ints(const mg::Tensor& t) {
 struct Loaded {
   std::unique_ptr<mg::Backend> be = mg::make_cpu_backend(2);
   std::unique_ptr<mg::MusicGen> model;
-  explicit Loaded(const std::string& dir) { model = mg::MusicGen::load(*be, mgtest::source_dir() + "/" + dir); }
+  explicit Loaded(const std::string& dir, mg::DType weights = mg::DType::F32) {
+    model = mg::MusicGen::load(*be, mgtest::source_dir() + "/" + dir, weights);
+  }
 };
 
 mg::Tensor slice_rows(const mg::Tensor& all, int64_t row) {  // all [R, S, K, V] -> [S, K, V] of row
@@ -165,6 +167,24 @@ TEST(MusicgenGreedy, EmptyPromptIsUnconditionalThroughGenerate) {
   std::vector<int> flat;
   for (auto& row : codes) flat.insert(flat.end(), row.begin(), row.end());
   EXPECT_EQ(flat, ints(g.at("codes")));
+}
+
+}  // namespace
+
+namespace {
+
+// f16/bf16 decoder weights: the parity cost of halving the bytes per step, measured on the
+// teacher-forced logits (the numbers are printed so docs/PERFORMANCE.md can quote them).
+TEST(MusicgenHalfWeights, LogitsStayCloseToF32) {
+  auto g = mg::load_safetensors(kGolden + "tf_ascii.safetensors");
+  for (mg::DType dt : {mg::DType::F16, mg::DType::BF16}) {
+    Loaded m("tests/data/models/musicgen_tiny", dt);
+    mg::Tensor text = m.model->project_text(m.model->text_hidden_states(ints(g.at("input_ids"))));
+    mg::Tensor all = teacher_force(m, {text, mg::Tensor()}, g.at("decoder_input_ids"), true);
+    const double err = mgtest::rel_err(cfg_combine(all, 3.0f), g.at("logits_cfg"));
+    std::printf("decoder weights %s: CFG logits relative error %.2e vs transformers f32\n", mg::dtype_name(dt), err);
+    EXPECT_LT(err, dt == mg::DType::F16 ? 5e-3 : 2e-2);
+  }
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Generate music from a text prompt with a MusicGen model, natively (no Python).\n\n"
                "  musicgen-cli --prompt \"lo-fi hip hop with a mellow piano\" -o out.wav\n"};
   app.name("musicgen-cli");
-  std::string prompt, output = "out.wav", model, device = "auto", normalize = "peak";
+  std::string prompt, output = "out.wav", model, device = "auto", normalize = "peak", weights = "f32";
   float duration = 10.0f, top_p = 0.0f, temperature = 1.0f, cfg = 3.0f;
   int top_k = 250, threads = 0;
   uint64_t seed = 0;
@@ -75,6 +75,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--normalize", normalize, "Output level: peak (-1 dBFS), loudness (-14 LUFS), clip or none")
       ->check(CLI::IsMember({"peak", "loudness", "clip", "none"}))
+      ->capture_default_str();
+  app.add_option("--weights", weights, "Decoder weight precision: f32 (as stored), f16 or bf16 (half the memory traffic)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
       ->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "No progress bar");
   CLI11_PARSE(app, argc, argv);
@@ -104,6 +107,7 @@ int main(int argc, char** argv) {
   musicgen_context_params cp = musicgen_context_default_params();
   cp.device = device == "cpu" ? MUSICGEN_DEVICE_CPU : device == "cuda" ? MUSICGEN_DEVICE_CUDA : MUSICGEN_DEVICE_AUTO;
   cp.n_threads = threads;
+  cp.weights = weights == "f16" ? MUSICGEN_WEIGHTS_F16 : weights == "bf16" ? MUSICGEN_WEIGHTS_BF16 : MUSICGEN_WEIGHTS_F32;
   musicgen_context* ctx = musicgen_init(&cp);
   if (!ctx) return die("out of memory");
   const bool show = !quiet && isatty(STDERR_FILENO);
