@@ -1,0 +1,193 @@
+#include "codec/encodec_config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+namespace mg {
+
+namespace {
+
+// Python's float floor division `a // b` (CPython float_divmod), which HF's num_quantizers uses:
+// 1000 * 2.2 is 2200.0000000000005, and the result must be the one Python prints.
+double py_floordiv(double a, double b) {
+  double mod = std::fmod(a, b);
+  double div = (a - mod) / b;
+  if (mod != 0.0 && ((b < 0) != (mod < 0))) div -= 1.0;
+  double fl = std::floor(div);
+  if (div - fl > 0.5) fl += 1.0;
+  return fl;
+}
+
+EncodecNorm parse_norm(const JsonConfig& j) {
+  std::string s = j.opt<std::string>("norm_type", "weight_norm");
+  if (s == "weight_norm") return EncodecNorm::WeightNorm;
+  if (s == "time_group_norm") return EncodecNorm::TimeGroupNorm;
+  throw Error(strcat("key '", j.key_path("norm_type"), "' in ", j.source(), ": unsupported value '", s,
+                     "' (expected weight_norm or time_group_norm)"));
+}
+
+PadMode parse_pad_mode(const JsonConfig& j) {
+  std::string s = j.opt<std::string>("pad_mode", "reflect");
+  if (s == "reflect") return PadMode::Reflect;
+  // audiocraft's yaml spells zero padding "constant"; the original encodec package "zero".
+  if (s == "constant" || s == "zero") return PadMode::Constant;
+  if (s == "replicate") return PadMode::Replicate;
+  throw Error(strcat("key '", j.key_path("pad_mode"), "' in ", j.source(), ": unsupported value '", s,
+                     "' (expected reflect, constant, zero or replicate)"));
+}
+
+void check_positive(const JsonConfig& j, const char* key, double v) {
+  MG_CHECK(v > 0, "key '", j.key_path(key), "' in ", j.source(), ": must be positive, found ", v);
+}
+
+std::string config_file_of(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return (std::filesystem::path(path) / "config.json").string();
+  return path;
+}
+
+}  // namespace
+
+int EncodecConfig::hop_length() const {
+  int64_t hop = 1;
+  for (int r : upsampling_ratios) hop *= r;
+  return int(hop);
+}
+
+int EncodecConfig::frame_rate() const {
+  int hop = hop_length();
+  return (sampling_rate + hop - 1) / hop;  // both positive: integer ceil == math.ceil(sr / hop)
+}
+
+int EncodecConfig::codebook_nbits() const { return int(std::ceil(std::log2(double(codebook_size)))); }
+
+int EncodecConfig::num_quantizers() const {
+  MG_CHECK(!target_bandwidths.empty(), "EncodecConfig: target_bandwidths is empty");
+  return int(py_floordiv(1000.0 * target_bandwidths.back(), double(frame_rate() * codebook_nbits())));
+}
+
+int EncodecConfig::num_quantizers_for_bandwidth(double kbps) const {
+  if (!(kbps > 0.0)) return num_quantizers();
+  double bw_per_q = std::log2(double(codebook_size)) * frame_rate();  // not rounded up, as HF
+  return int(std::max(1.0, std::floor(kbps * 1000.0 / bw_per_q)));
+}
+
+std::optional<int64_t> EncodecConfig::chunk_length() const {
+  if (!chunk_length_s) return std::nullopt;
+  return int64_t(*chunk_length_s * sampling_rate);  // Python int(): truncation
+}
+
+std::optional<int64_t> EncodecConfig::chunk_stride() const {
+  if (!chunk_length_s || !overlap) return std::nullopt;
+  return std::max<int64_t>(1, int64_t((1.0 - *overlap) * double(*chunk_length())));
+}
+
+const char* encodec_norm_name(EncodecNorm n) {
+  return n == EncodecNorm::WeightNorm ? "weight_norm" : "time_group_norm";
+}
+
+const char* pad_mode_name(PadMode m) {
+  switch (m) {
+    case PadMode::Reflect:
+      return "reflect";
+    case PadMode::Constant:
+      return "constant";
+    case PadMode::Replicate:
+      return "replicate";
+  }
+  return "?";
+}
+
+EncodecConfig encodec_config_from_json(const JsonConfig& j) {
+  // A MusicGen config handed over by mistake would otherwise fail on "missing sampling_rate".
+  if (j.has("model_type")) {
+    std::string mt = j.req<std::string>("model_type");
+    MG_CHECK(mt == "encodec", "key '", j.key_path("model_type"), "' in ", j.source(),
+             ": expected 'encodec', found '", mt, "'",
+             j.has("audio_encoder") ? " (use its audio_encoder)" : "");
+  }
+  EncodecConfig c;
+  c.target_bandwidths = j.req<std::vector<double>>("target_bandwidths");
+  c.sampling_rate = j.req<int>("sampling_rate");
+  c.audio_channels = j.req<int>("audio_channels");
+  c.upsampling_ratios = j.req<std::vector<int>>("upsampling_ratios");
+  c.codebook_size = j.req<int>("codebook_size");
+
+  c.normalize = j.opt<bool>("normalize", c.normalize);
+  c.chunk_length_s = j.maybe<double>("chunk_length_s");
+  c.overlap = j.maybe<double>("overlap");
+  c.hidden_size = j.opt<int>("hidden_size", c.hidden_size);
+  c.num_filters = j.opt<int>("num_filters", c.num_filters);
+  c.num_residual_layers = j.opt<int>("num_residual_layers", c.num_residual_layers);
+  c.norm_type = parse_norm(j);
+  c.kernel_size = j.opt<int>("kernel_size", c.kernel_size);
+  c.last_kernel_size = j.opt<int>("last_kernel_size", c.last_kernel_size);
+  c.residual_kernel_size = j.opt<int>("residual_kernel_size", c.residual_kernel_size);
+  c.dilation_growth_rate = j.opt<int>("dilation_growth_rate", c.dilation_growth_rate);
+  c.use_causal_conv = j.opt<bool>("use_causal_conv", c.use_causal_conv);
+  c.pad_mode = parse_pad_mode(j);
+  c.compress = j.opt<int>("compress", c.compress);
+  c.num_lstm_layers = j.opt<int>("num_lstm_layers", c.num_lstm_layers);
+  c.trim_right_ratio = j.opt<double>("trim_right_ratio", c.trim_right_ratio);
+  c.codebook_dim = j.opt<int>("codebook_dim", c.hidden_size);  // HF __post_init__: None -> hidden_size
+  c.use_conv_shortcut = j.opt<bool>("use_conv_shortcut", c.use_conv_shortcut);
+
+  MG_CHECK(!c.target_bandwidths.empty(), "key '", j.key_path("target_bandwidths"), "' in ", j.source(),
+           ": must not be empty");
+  for (double bw : c.target_bandwidths) check_positive(j, "target_bandwidths", bw);
+  MG_CHECK(!c.upsampling_ratios.empty(), "key '", j.key_path("upsampling_ratios"), "' in ", j.source(),
+           ": must not be empty");
+  for (int r : c.upsampling_ratios) check_positive(j, "upsampling_ratios", r);
+  check_positive(j, "sampling_rate", c.sampling_rate);
+  check_positive(j, "audio_channels", c.audio_channels);
+  MG_CHECK(c.codebook_size >= 2, "key '", j.key_path("codebook_size"), "' in ", j.source(),
+           ": must be at least 2, found ", c.codebook_size);
+  check_positive(j, "hidden_size", c.hidden_size);
+  check_positive(j, "num_filters", c.num_filters);
+  check_positive(j, "kernel_size", c.kernel_size);
+  check_positive(j, "last_kernel_size", c.last_kernel_size);
+  check_positive(j, "residual_kernel_size", c.residual_kernel_size);
+  check_positive(j, "dilation_growth_rate", c.dilation_growth_rate);
+  check_positive(j, "compress", c.compress);
+  check_positive(j, "codebook_dim", c.codebook_dim);
+  MG_CHECK(c.num_residual_layers >= 0, "key '", j.key_path("num_residual_layers"), "' in ", j.source(),
+           ": must not be negative");
+  MG_CHECK(c.num_lstm_layers >= 0, "key '", j.key_path("num_lstm_layers"), "' in ", j.source(),
+           ": must not be negative");
+  MG_CHECK(c.trim_right_ratio >= 0.0 && c.trim_right_ratio <= 1.0, "key '", j.key_path("trim_right_ratio"),
+           "' in ", j.source(), ": must be in [0, 1], found ", c.trim_right_ratio);
+  int64_t hop = 1;
+  for (int r : c.upsampling_ratios) {
+    hop *= r;
+    MG_CHECK(hop <= (1 << 20), "key '", j.key_path("upsampling_ratios"), "' in ", j.source(),
+             ": product of ratios is implausibly large");
+  }
+  if (c.chunk_length_s) {
+    check_positive(j, "chunk_length_s", *c.chunk_length_s);
+    MG_CHECK(*c.chunk_length() >= 1, "key '", j.key_path("chunk_length_s"), "' in ", j.source(),
+             ": chunk is shorter than one sample");
+  }
+  if (c.overlap)
+    MG_CHECK(*c.overlap >= 0.0 && *c.overlap < 1.0, "key '", j.key_path("overlap"), "' in ", j.source(),
+             ": must be in [0, 1), found ", *c.overlap);
+  MG_CHECK(c.num_quantizers() >= 1, "config ", j.source(), ": target bandwidth ", c.target_bandwidths.back(),
+           " kbps gives no codebook at ", c.frame_rate(), " frames/s x ", c.codebook_nbits(), " bits");
+  return c;
+}
+
+EncodecConfig load_encodec_config(const JsonConfig& j) {
+  if (j.has("audio_encoder")) return encodec_config_from_json(j.sub("audio_encoder"));
+  return encodec_config_from_json(j);
+}
+
+EncodecConfig load_encodec_config(const std::string& path) {
+  return load_encodec_config(JsonConfig::load(config_file_of(path)));
+}
+
+EncodecConfig load_musicgen_audio_encoder_config(const std::string& path) {
+  JsonConfig j = JsonConfig::load(config_file_of(path));
+  return encodec_config_from_json(j.sub("audio_encoder"));
+}
+
+}  // namespace mg
