@@ -74,79 +74,7 @@ Tensor MusicGen::chroma_prefix(const Tensor& chroma) const {
   return be_.upload(out);
 }
 
-int64_t MusicGen::frames_for(double duration_s) const {
-  MG_CHECK(duration_s > 0, "duration must be positive, got ", duration_s, " s");
-  MG_CHECK(duration_s <= max_duration_s() + 1e-9, "duration ", duration_s, " s is longer than this model's ",
-           max_duration_s(), " s window");
-  const int64_t frames = int64_t(duration_s * cfg_.frame_rate());
-  MG_CHECK(frames >= 1, "duration ", duration_s, " s is shorter than one frame (", 1.0 / cfg_.frame_rate(), " s)");
-  return frames;
-}
-
-std::vector<std::vector<int>> MusicGen::generate_codes(const GenerateParams& p) const {
-  const int64_t frames = frames_for(p.duration_s);
-  if (!cfg_.melody) {
-    const bool cfg = !p.prompt.empty() && p.guidance_scale != 1.0f;
-    return generate_codes_from_rows(condition_rows(p.prompt, cfg), p);
-  }
-  // Melody: each row is prefixed with [chroma (chroma_length) || projected text]; the null row has
-  // the null melody and zero text of the same length (HF zeroes it through the attention mask).
-  MG_CHECK(!p.chroma.defined() || p.chroma.dim(-1) == cfg_.num_chroma, "melody chroma must have ", cfg_.num_chroma,
-           " bins per frame");
-  const bool cfg = (!p.prompt.empty() || p.chroma.defined()) && p.guidance_scale != 1.0f;
-  Tensor text = p.prompt.empty() ? Tensor() : project_text(text_hidden_states(tokenize(p.prompt)));
-  auto prefix = [&](const Tensor& chroma, bool null_text) {
-    Tensor c = chroma_prefix(chroma);
-    if (!text.defined()) return c;
-    Tensor t = null_text ? be_.scale(text, 0.0f) : text;
-    Tensor both = be_.alloc(DType::F32, {c.dim(0) + t.dim(0), c.dim(1)});
-    be_.copy_rows(both, 0, c);
-    be_.copy_rows(both, c.dim(0), t);
-    return both;
-  };
-  std::vector<Tensor> prefixes = {prefix(p.chroma, false)};
-  if (cfg) prefixes.push_back(prefix(Tensor(), true));
-  DelayPattern pattern(cfg_.delays(), frames, cfg_.decoder.bos_token_id);
-  DecoderState st = decoder_start(be_, decoder_, std::vector<Tensor>(prefixes.size()),
-                                  prefixes[0].dim(0) + pattern.columns() - 1);
-  decoder_prefill(be_, decoder_, st, prefixes);
-  return run(st, pattern, cfg, p);
-}
-
-std::vector<std::vector<int>> MusicGen::generate_codes_from_rows(const std::vector<Tensor>& rows,
-                                                                 const GenerateParams& p) const {
-  MG_CHECK(!cfg_.melody, "generate_codes_from_rows is for cross-attention models");
-  MG_CHECK(rows.size() == 1 || rows.size() == 2, "generation takes 1 row (no CFG) or 2 (cond, null), got ", rows.size());
-  DelayPattern pattern(cfg_.delays(), frames_for(p.duration_s), cfg_.decoder.bos_token_id);
-  DecoderState st = decoder_start(be_, decoder_, rows, pattern.columns() - 1);
-  return run(st, pattern, rows.size() == 2, p);
-}
-
-std::vector<std::vector<int>> MusicGen::run(DecoderState& st, DelayPattern& pattern, bool cfg,
-                                            const GenerateParams& p) const {
-  const int K = cfg_.decoder.num_codebooks, V = cfg_.decoder.vocab_size;
-  const int64_t calls = pattern.columns() - 1;
-  Sampler sampler(p.sampler, p.seed);
-  std::vector<float> guided(size_t(K) * V);
-  for (int64_t s = 0; s < calls; ++s) {
-    std::vector<std::vector<std::vector<int>>> col(st.rows, std::vector<std::vector<int>>(K));
-    const std::vector<int> c = pattern.column(s);
-    for (int r = 0; r < st.rows; ++r)
-      for (int k = 0; k < K; ++k) col[r][k] = {c[k]};
-    Tensor logits = decoder_step(be_, decoder_, st, col);  // [rows, K, V]
-    // Row 0 holds the conditional logits; with CFG they become uncond + scale * (cond - uncond).
-    if (cfg) apply_cfg(logits.f32(), logits.f32() + int64_t(K) * V, p.guidance_scale, guided.data(), int64_t(K) * V);
-    const float* l = cfg ? guided.data() : logits.f32();
-    if (p.on_logits) p.on_logits(s, l, K, V);
-    std::vector<int> tokens(K);
-    for (int k = 0; k < K; ++k) tokens[k] = sampler.sample(l + int64_t(k) * V, V);
-    pattern.fill(s + 1, tokens);
-    if (p.progress && !p.progress(s + 1, calls)) throw Error("generation aborted by the caller");
-  }
-  return pattern.revert();
-}
-
-Tensor MusicGen::decode_audio(const std::vector<std::vector<int>>& codes) const {
+Tensor MusicGen::decode_audio(const Codes& codes) const {
   const int K = int(codes.size()), C = channels();
   MG_CHECK(K == cfg_.decoder.num_codebooks && !codes[0].empty(), "decode_audio: expected ", cfg_.decoder.num_codebooks,
            " codebooks of frames");
@@ -162,6 +90,31 @@ Tensor MusicGen::decode_audio(const std::vector<std::vector<int>>& codes) const 
     std::copy(y.f32(), y.f32() + y.numel(), out.f32() + ch * y.numel());
   }
   return out;
+}
+
+}  // namespace mg
+
+namespace mg {
+
+Codes MusicGen::encode_audio(const Tensor& audio) const {
+  const int C = channels();
+  MG_CHECK(audio.ndim() == 2 && audio.dim(0) == C && audio.dim(1) >= 1, "prompt audio must be [", C,
+           ", samples] at ", sample_rate(), " Hz, got ", shape_str(audio.shape));
+  const int64_t L = audio.dim(1);
+  const int K = cfg_.decoder.num_codebooks, per = K / C;
+  Codes codes(K);
+  for (int ch = 0; ch < C; ++ch) {
+    // Stereo models encode each channel with the mono codec and interleave [L0, R0, L1, R1, ...].
+    Tensor mono = Tensor::empty(DType::F32, {1, L});
+    std::copy(audio.f32() + ch * L, audio.f32() + (ch + 1) * L, mono.f32());
+    EncodedAudio e = codec_->encode(mono, cfg_.audio_encoder.target_bandwidths.back());
+    MG_CHECK(e.segments.size() == 1 && e.num_codebooks == per, "prompt encode: expected one segment of ", per,
+             " codebooks");
+    const Tensor& c = e.segments[0];
+    const int64_t T = c.dim(1);
+    for (int j = 0; j < per; ++j) codes[C * j + ch].assign(c.ptr<int64_t>() + j * T, c.ptr<int64_t>() + (j + 1) * T);
+  }
+  return codes;
 }
 
 }  // namespace mg

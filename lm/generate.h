@@ -17,18 +17,32 @@
 
 namespace mg {
 
+using Codes = std::vector<std::vector<int>>;  // [K][frames], delay reverted
+
 struct GenerateParams {
-  std::string prompt;             // empty: unconditional (no CFG branch) unless a melody is given
+  std::string prompt;             // one sequence; "" = unconditional (no CFG branch) unless a melody is given
+  std::vector<std::string> prompts;  // several sequences in one batch (overrides `prompt` when set)
+  int takes = 1;                  // sequences per prompt; take i uses seed + its sequence index
   Tensor chroma;                  // melody models: one-hot (or soft) chroma [frames, 12], host f32;
                                   // undefined: no melody (the reference's one-hot bin 0)
-  double duration_s = 10.0;
-  float guidance_scale = 3.0f;    // <= 1: no CFG (one row)
+  // Melody models, long generation: the chroma for the window starting at `offset_s` (audiocraft
+  // re-slices the reference audio per window). Unset: `chroma` for every window.
+  std::function<Tensor(double offset_s)> chroma_for_window;
+  Codes audio_prompt;             // continuation: codes [K][P] every sequence starts from
+  bool keep_prompt = true;        // the returned codes start with the prompt, as audiocraft's do
+  double duration_s = 10.0;       // total, prompt included
+  float guidance_scale = 3.0f;    // 1: no CFG (one row per sequence)
   SamplerParams sampler;
   uint64_t seed = 0;
+  double max_window_s = 30.0;     // longer durations use audiocraft's sliding window...
+  double extend_stride_s = 18.0;  // ... advancing by this much, the rest prompting the next window
   // Called after each decoder step with (done, total); returning false aborts (mg::Error "aborted").
   std::function<bool(int64_t, int64_t)> progress;
-  // Optional, for tests and tools: sees the guided logits [K, vocab] of every step before sampling.
+  // Tests and tools: the guided logits [K, vocab] of sequence 0 at every step before sampling.
   std::function<void(int64_t step, const float* logits, int K, int vocab)> on_logits;
+  // Streaming: every frame of every sequence once it is final, in order (frame index counts from
+  // the start of the returned codes). Prompt frames come first when keep_prompt.
+  std::function<void(int seq, int64_t frame, const std::vector<int>& codes)> on_frame;
 };
 
 class MusicGen {
@@ -53,21 +67,27 @@ class MusicGen {
   // an undefined chroma gives the null melody (one-hot bin 0).
   Tensor chroma_prefix(const Tensor& chroma) const;
 
-  // Codes [K][frames] (delay reverted). Audio [channels, frames * hop] (untrimmed, as audiocraft).
-  std::vector<std::vector<int>> generate_codes(const GenerateParams& p) const;
+  // Codes of sequence 0 (see generate_batch). Audio [channels, frames * hop] (untrimmed, as audiocraft).
+  Codes generate_codes(const GenerateParams& p) const;
+  // Every sequence: prompts x takes, in that order. All run as one batch (rows share each weight read).
+  std::vector<Codes> generate_batch(const GenerateParams& p) const;
   // The same for explicit conditioning rows of a cross-attention model: {cond, null} runs CFG with
-  // p.guidance_scale, {row} runs without. (p.prompt and p.chroma are ignored.)
-  std::vector<std::vector<int>> generate_codes_from_rows(const std::vector<Tensor>& rows,
-                                                         const GenerateParams& p) const;
-  int64_t frames_for(double duration_s) const;  // int(duration * frame_rate), checked
-  Tensor decode_audio(const std::vector<std::vector<int>>& codes) const;
+  // p.guidance_scale, {row} runs without (one sequence; p.prompt and p.chroma are ignored).
+  Codes generate_codes_from_rows(const std::vector<Tensor>& rows, const GenerateParams& p) const;
+  int64_t frames_for(double duration_s) const;  // int(duration * frame_rate), checked against the window
+  Tensor decode_audio(const Codes& codes) const;
+  // Continuation: audio [channels, samples] at the model's rate -> prompt codes [K][frames].
+  Codes encode_audio(const Tensor& audio) const;
 
   Backend& backend() const { return be_; }
   const MusicgenDecoder& decoder() const { return decoder_; }
 
  private:
   MusicGen(Backend& be) : be_(be) {}
-  std::vector<std::vector<int>> run(DecoderState& st, DelayPattern& pattern, bool cfg, const GenerateParams& p) const;
+  struct Batch;  // per-sequence conditioning, samplers and progress (lm/generate_loop.cpp)
+  std::vector<Codes> generate_window(Batch& b, const std::vector<Codes>& prompts, int64_t frames, double offset_s,
+                                     int64_t global_base) const;
+  std::vector<Codes> generate_all(Batch& b) const;
   Backend& be_;
   MusicgenConfig cfg_;
   std::unique_ptr<T5Tokenizer> tokenizer_;
