@@ -211,6 +211,7 @@ std::vector<float> Tensor::to_vector() const {
   MG_CHECK(device == Device::CPU, "to_vector() of a ", device_name(device), " tensor: download first");
   std::vector<float> v(numel());
   const int64_t n = numel();
+  if (n == 0) return v;  // no memcpy from a possibly null pointer
   switch (dtype) {
     case DType::F32: std::memcpy(v.data(), data, n * 4); break;
     case DType::F16: for (int64_t i = 0; i < n; ++i) v[i] = f16_to_f32(ptr<uint16_t>()[i]); break;
