@@ -1,0 +1,132 @@
+// Generation features on the tiny models: batches and takes, streaming audio out, long generation
+// and continuation (the golden parts come from tools/reference/make_generation_goldens.py).
+#include <gtest/gtest.h>
+
+#include "lm/generate.h"
+#include "lm/stream.h"
+#include "test_util.h"
+
+namespace {
+
+struct Tiny {
+  std::unique_ptr<mg::Backend> be = mg::make_cpu_backend(2);
+  std::unique_ptr<mg::MusicGen> model;
+  explicit Tiny(const char* name = "musicgen_tiny") {
+    model = mg::MusicGen::load(*be, mgtest::data_dir() + "/models/" + name);
+  }
+};
+
+mg::GenerateParams greedy(double seconds) {
+  mg::GenerateParams p;
+  p.sampler.greedy = true;
+  p.duration_s = seconds;
+  return p;
+}
+
+// Trap: rows of a batch must not leak into each other. Prompts of different token lengths run as
+// one batch (no padding: each row attends to its own text) must give each prompt's solo tokens.
+TEST(GenerationBatch, RowsEqualSoloRuns) {
+  Tiny t;
+  const std::vector<std::string> prompts = {"80s pop track with bassy drums and synth", "jazz", ""};
+  mg::GenerateParams p = greedy(0.6);
+  p.prompts = prompts;
+  std::vector<mg::Codes> batch = t.model->generate_batch(p);
+  ASSERT_EQ(batch.size(), prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    mg::GenerateParams solo = greedy(0.6);
+    solo.prompt = prompts[i];
+    if (prompts[i].empty()) continue;  // a lone "" runs without CFG; in a CFG batch its rows cancel
+    EXPECT_EQ(batch[i], t.model->generate_codes(solo)) << "prompt " << i;
+  }
+}
+
+// Takes: one prompt, several sequences with seeds derived from the base seed (seed + index).
+TEST(GenerationBatch, TakesDifferAndMatchTheirSeeds) {
+  Tiny t;
+  mg::GenerateParams p;
+  p.prompt = "techno";
+  p.duration_s = 0.4;
+  p.seed = 11;
+  p.takes = 3;
+  std::vector<mg::Codes> takes = t.model->generate_batch(p);
+  ASSERT_EQ(takes.size(), 3u);
+  EXPECT_NE(takes[0], takes[1]);
+  mg::GenerateParams solo = p;
+  solo.takes = 1;
+  solo.seed = 12;
+  EXPECT_EQ(takes[1], t.model->generate_codes(solo));
+}
+
+// Streaming: frames arrive as they become final; windows with context and lookahead, cross-faded.
+// The streamed audio is compared with a whole-file decode of the same codes (reported).
+TEST(GenerationStream, MatchesWholeFileDecodeClosely) {
+  Tiny t;
+  mg::GenerateParams p = greedy(4.0);
+  p.prompt = "ambient";
+  std::vector<std::vector<float>> streamed(1);
+  int64_t first_audio_frame = -1, frames_seen = 0;
+  mg::StreamingDecoder dec(*t.model, [&](const std::vector<std::vector<float>>& a, int64_t n) {
+    if (first_audio_frame < 0) first_audio_frame = frames_seen;
+    streamed[0].insert(streamed[0].end(), a[0].begin(), a[0].begin() + n);
+  });
+  p.on_frame = [&](int seq, int64_t frame, const std::vector<int>& codes) {
+    ASSERT_EQ(seq, 0);
+    ASSERT_EQ(frame, frames_seen);
+    ++frames_seen;
+    dec.push(codes);
+  };
+  mg::Codes codes = t.model->generate_codes(p);
+  dec.finish();
+  ASSERT_EQ(frames_seen, 200);
+  EXPECT_EQ(first_audio_frame, dec.first_audio_after_frames());
+  mg::Tensor whole = t.model->decode_audio(codes);
+  ASSERT_EQ(int64_t(streamed[0].size()), whole.dim(1));
+  const double err = mgtest::rel_err(streamed[0], whole.to_vector());
+  std::printf("streamed vs whole-file decode: relative error %.2e (first audio after %lld frames)\n", err,
+              (long long)first_audio_frame);
+  EXPECT_LT(err, 1e-3);
+}
+
+// Long generation: beyond one window the loop re-prompts with the last (window - stride) frames.
+// With a 1 s window and 0.6 s stride, 2.5 s takes windows of 50, 50, 50 frames.
+TEST(GenerationLong, WindowsCoverTheDurationExactly) {
+  Tiny t;
+  mg::GenerateParams p = greedy(2.5);
+  p.prompt = "rock";
+  p.max_window_s = 1.0;
+  p.extend_stride_s = 0.6;
+  int64_t steps = 0, total = 0;
+  p.progress = [&](int64_t done, int64_t all) {
+    steps = done;
+    total = all;
+    return true;
+  };
+  mg::Codes codes = t.model->generate_codes(p);
+  EXPECT_EQ(codes[0].size(), 125u);
+  EXPECT_EQ(steps, total);
+  // The first window's frames are kept as they were generated.
+  mg::GenerateParams first = greedy(1.0);
+  first.prompt = "rock";
+  mg::Codes w0 = t.model->generate_codes(first);
+  for (size_t k = 0; k < codes.size(); ++k)
+    EXPECT_TRUE(std::equal(w0[k].begin(), w0[k].end(), codes[k].begin())) << "codebook " << k;
+}
+
+// Continuation: the returned codes start with the prompt (audiocraft), or not (keep_prompt=false).
+TEST(GenerationContinuation, PromptIsKeptOrDropped) {
+  Tiny t;
+  mg::GenerateParams p = greedy(1.0);
+  p.prompt = "piano";
+  p.audio_prompt = mg::Codes(4, std::vector<int>(20, 7));
+  mg::Codes with = t.model->generate_codes(p);
+  ASSERT_EQ(with[0].size(), 50u);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(std::vector<int>(with[k].begin(), with[k].begin() + 20), p.audio_prompt[k]);
+  p.keep_prompt = false;
+  mg::Codes without = t.model->generate_codes(p);
+  ASSERT_EQ(without[0].size(), 30u);
+  for (int k = 0; k < 4; ++k) EXPECT_TRUE(std::equal(without[k].begin(), without[k].end(), with[k].begin() + 20));
+  p.duration_s = 0.2;  // 10 frames < 20 prompt frames
+  EXPECT_THROW(t.model->generate_codes(p), mg::Error);
+}
+
+}  // namespace
