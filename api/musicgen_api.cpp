@@ -11,7 +11,9 @@
 
 #include "codec/audio_file.h"
 #include "codec/normalize.h"
+#include "codec/convert_audio.h"
 #include "lm/generate.h"
+#include "lm/stream.h"
 
 struct musicgen_context {
   musicgen_context_params params;
@@ -65,6 +67,7 @@ musicgen_params musicgen_default_params(void) {
   p.greedy = 0;
   p.seed = 0;
   p.normalize = MUSICGEN_NORMALIZE_PEAK;
+  p.extend_stride_s = 18.0f;
   return p;
 }
 
@@ -103,65 +106,144 @@ musicgen_status musicgen_load(musicgen_context* ctx, const char* model_dir) {
 
 int musicgen_sample_rate(const musicgen_context* ctx) { return ctx && ctx->model ? ctx->model->sample_rate() : 0; }
 int musicgen_channels(const musicgen_context* ctx) { return ctx && ctx->model ? ctx->model->channels() : 0; }
-float musicgen_max_duration(const musicgen_context* ctx) {
+float musicgen_max_window(const musicgen_context* ctx) {
   return ctx && ctx->model ? float(ctx->model->max_duration_s()) : 0.0f;
 }
 const char* musicgen_device_name(const musicgen_context* ctx) {
   return ctx && ctx->backend ? mg::device_name(ctx->backend->device()) : "none";
 }
 
-musicgen_status musicgen_generate(musicgen_context* ctx, const musicgen_params* params, musicgen_audio* out) {
+}  // extern "C"
+
+namespace {
+
+// Checks the parameters and turns them into GenerateParams (continuation audio encoded here).
+musicgen_status prepare(musicgen_context* ctx, const musicgen_params& p, mg::GenerateParams& g) {
+  if (!ctx->model) return fail(ctx, MUSICGEN_ERR_MODEL, "no model loaded: call musicgen_load first");
+  if (!(p.duration_s > 0)) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "duration must be > 0 seconds");
+  if (p.top_k < 0 || p.top_p < 0 || p.top_p > 1 || p.temperature < 0)
+    return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "top_k must be >= 0, top_p in [0, 1], temperature >= 0");
+  if (!p.greedy && p.temperature > 0 && p.top_k == 0 && p.top_p == 0)
+    return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT,
+                "top_k is 0 and top_p is 0: sampling from all 2048 codes is almost never wanted; "
+                "set top_k (250 is audiocraft's default) or top_p");
+  const double window = ctx->model->max_duration_s();
+  if (p.duration_s > window + 1e-6 && !(p.extend_stride_s > 0 && p.extend_stride_s < window))
+    return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT,
+                mg::strcat("extend_stride_s must be in (0, ", window, ") s to generate more than ", window, " s"));
+  g.prompt = p.prompt ? p.prompt : "";
+  g.duration_s = p.duration_s;
+  g.max_window_s = window;
+  g.extend_stride_s = p.extend_stride_s;
+  g.guidance_scale = p.guidance_scale;
+  g.sampler.greedy = p.greedy != 0;
+  g.sampler.top_k = p.top_k;
+  g.sampler.top_p = p.top_p;
+  g.sampler.temperature = p.temperature;
+  g.seed = p.seed;
+  g.keep_prompt = !p.drop_prompt;
+  if (p.prompt_audio) {
+    if (p.prompt_audio_samples <= 0 || p.prompt_audio_channels <= 0 || p.prompt_audio_rate <= 0)
+      return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "prompt audio needs samples, channels and a rate");
+    mg::AudioBuffer in;
+    in.sample_rate = p.prompt_audio_rate;
+    for (int c = 0; c < p.prompt_audio_channels; ++c)
+      in.channels.emplace_back(p.prompt_audio + c * p.prompt_audio_samples,
+                               p.prompt_audio + (c + 1) * p.prompt_audio_samples);
+    mg::check_audio_buffer(in, "prompt audio");
+    mg::AudioBuffer conv = mg::convert_audio(in, ctx->model->sample_rate(), ctx->model->channels());
+    mg::Tensor t = mg::Tensor::empty(mg::DType::F32, {int64_t(conv.num_channels()), conv.num_frames()});
+    for (int c = 0; c < conv.num_channels(); ++c)
+      std::copy(conv.channels[c].begin(), conv.channels[c].end(), t.f32() + c * conv.num_frames());
+    g.audio_prompt = ctx->model->encode_audio(t);
+    const double prompt_s = double(g.audio_prompt[0].size()) / ctx->model->config().frame_rate();
+    if (prompt_s > p.duration_s)
+      return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT,
+                  mg::strcat("the prompt audio (", prompt_s, " s) is longer than the requested duration (", p.duration_s,
+                             " s): ask for a longer duration"));
+  }
+  return MUSICGEN_OK;
+}
+
+// Normalises and copies one sequence's audio into a caller-owned buffer.
+musicgen_status deliver(musicgen_context* ctx, const musicgen_params& p, const mg::Codes& codes, musicgen_audio* out) {
+  mg::Tensor audio = ctx->model->decode_audio(codes);
+  mg::NormalizeParams np;
+  np.strategy = static_cast<mg::NormalizeStrategy>(p.normalize);
+  mg::normalize_audio(audio, ctx->model->sample_rate(), np);
+  float* buf = static_cast<float*>(std::malloc(audio.nbytes()));
+  if (!buf) return fail(ctx, MUSICGEN_ERR_INTERNAL, "out of memory for the output audio");
+  std::memcpy(buf, audio.data, audio.nbytes());
+  out->samples = buf;
+  out->channels = int(audio.dim(0));
+  out->n_samples = audio.dim(1);
+  out->sample_rate = ctx->model->sample_rate();
+  return MUSICGEN_OK;
+}
+
+musicgen_status run(musicgen_context* ctx, const musicgen_params* params, const std::vector<std::string>* prompts,
+                    int takes, musicgen_audio* out, size_t n_out) {
   return guarded(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, [&]() {
-    if (!params || !out) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "musicgen_generate: params and out are required");
-    std::memset(out, 0, sizeof(*out));
-    if (!ctx->model) return fail(ctx, MUSICGEN_ERR_MODEL, "no model loaded: call musicgen_load first");
+    if (!params || !out) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "params and out are required");
+    std::memset(out, 0, sizeof(musicgen_audio) * n_out);
     const musicgen_params& p = *params;
-    if (!(p.duration_s > 0)) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "duration must be > 0 seconds");
-    if (p.duration_s > ctx->model->max_duration_s() + 1e-6)
-      return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT,
-                  mg::strcat("duration ", p.duration_s, " s is above the ", ctx->model->max_duration_s(),
-                             " s this model can generate in one window"));
-    if (p.top_k < 0 || p.top_p < 0 || p.top_p > 1 || p.temperature < 0)
-      return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "top_k must be >= 0, top_p in [0, 1], temperature >= 0");
-    if (!p.greedy && p.temperature > 0 && p.top_k == 0 && p.top_p == 0)
-      return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT,
-                  "top_k is 0 and top_p is 0: sampling from all 2048 codes is almost never wanted; "
-                  "set top_k (250 is audiocraft's default) or top_p");
     mg::GenerateParams g;
-    g.prompt = p.prompt ? p.prompt : "";
-    g.duration_s = p.duration_s;
-    g.guidance_scale = p.guidance_scale;
-    g.sampler.greedy = p.greedy != 0;
-    g.sampler.top_k = p.top_k;
-    g.sampler.top_p = p.top_p;
-    g.sampler.temperature = p.temperature;
-    g.seed = p.seed;
+    musicgen_status st = prepare(ctx, p, g);
+    if (st != MUSICGEN_OK) return st;
+    if (prompts) g.prompts = *prompts;
+    g.takes = takes;
     bool aborted = false;
     g.progress = [&](int64_t done, int64_t total) {
       if (p.progress) p.progress(done, total, p.progress_user_data);
       if (p.abort && p.abort(p.abort_user_data)) aborted = true;
       return !aborted;
     };
-    std::vector<std::vector<int>> codes;
+    std::unique_ptr<mg::StreamingDecoder> stream;
+    if (p.stream) {
+      stream = std::make_unique<mg::StreamingDecoder>(
+          *ctx->model, [&](const std::vector<std::vector<float>>& a, int64_t n) {
+            std::vector<float> planar;
+            for (const auto& ch : a) planar.insert(planar.end(), ch.begin(), ch.begin() + n);
+            p.stream(planar.data(), n, int(a.size()), p.stream_user_data);
+          });
+      g.on_frame = [&](int seq, int64_t, const std::vector<int>& codes) {
+        if (seq == 0) stream->push(codes);
+      };
+    }
+    std::vector<mg::Codes> codes;
     try {
-      codes = ctx->model->generate_codes(g);
+      codes = ctx->model->generate_batch(g);
     } catch (const mg::Error&) {
       if (aborted) return fail(ctx, MUSICGEN_ERR_ABORTED, "generation aborted by the abort callback");
       throw;
     }
-    mg::Tensor audio = ctx->model->decode_audio(codes);
-    mg::NormalizeParams np;
-    np.strategy = static_cast<mg::NormalizeStrategy>(p.normalize);
-    mg::normalize_audio(audio, ctx->model->sample_rate(), np);
-    float* buf = static_cast<float*>(std::malloc(audio.nbytes()));
-    if (!buf) return fail(ctx, MUSICGEN_ERR_INTERNAL, "out of memory for the output audio");
-    std::memcpy(buf, audio.data, audio.nbytes());
-    out->samples = buf;
-    out->channels = int(audio.dim(0));
-    out->n_samples = audio.dim(1);
-    out->sample_rate = ctx->model->sample_rate();
+    if (stream) stream->finish();
+    for (size_t i = 0; i < codes.size() && i < n_out; ++i) {
+      st = deliver(ctx, p, codes[i], &out[i]);
+      if (st != MUSICGEN_OK) {
+        for (size_t j = 0; j < i; ++j) musicgen_audio_free(&out[j]);
+        return st;
+      }
+    }
     return MUSICGEN_OK;
   });
+}
+
+}  // namespace
+
+extern "C" {
+
+musicgen_status musicgen_generate(musicgen_context* ctx, const musicgen_params* params, musicgen_audio* out) {
+  return run(ctx, params, nullptr, 1, out, 1);
+}
+
+musicgen_status musicgen_generate_batch(musicgen_context* ctx, const musicgen_params* params,
+                                        const char* const* prompts, int n_prompts, int takes, musicgen_audio* out) {
+  if (ctx && (n_prompts < 1 || takes < 1 || !prompts))
+    return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "a batch needs at least one prompt and one take");
+  std::vector<std::string> list;
+  for (int i = 0; ctx && i < n_prompts; ++i) list.push_back(prompts[i] ? prompts[i] : "");
+  return run(ctx, params, &list, takes, out, size_t(n_prompts) * size_t(takes));
 }
 
 void musicgen_audio_free(musicgen_audio* audio) {
@@ -180,6 +262,23 @@ musicgen_status musicgen_write_audio(musicgen_context* ctx, const musicgen_audio
     for (int c = 0; c < audio->channels; ++c)
       buf.channels.emplace_back(audio->samples + c * audio->n_samples, audio->samples + (c + 1) * audio->n_samples);
     mg::write_audio(path, buf);
+    return MUSICGEN_OK;
+  });
+}
+
+musicgen_status musicgen_read_audio(musicgen_context* ctx, const char* path, musicgen_audio* out) {
+  return guarded(ctx, MUSICGEN_ERR_IO, [&]() {
+    if (!path || !out) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "musicgen_read_audio: path and out are required");
+    std::memset(out, 0, sizeof(*out));
+    mg::AudioBuffer a = mg::read_audio(path);
+    const size_t n = size_t(a.num_frames()) * a.num_channels();
+    float* buf = static_cast<float*>(std::malloc(n * sizeof(float)));
+    if (!buf) return fail(ctx, MUSICGEN_ERR_INTERNAL, "out of memory reading audio");
+    for (int c = 0; c < a.num_channels(); ++c) std::copy(a.channels[c].begin(), a.channels[c].end(), buf + c * a.num_frames());
+    out->samples = buf;
+    out->n_samples = a.num_frames();
+    out->channels = a.num_channels();
+    out->sample_rate = a.sample_rate;
     return MUSICGEN_OK;
   });
 }

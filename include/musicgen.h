@@ -62,10 +62,16 @@ typedef struct {
  * musicgen_generate then returns MUSICGEN_ERR_ABORTED. Both may be NULL. */
 typedef void (*musicgen_progress_callback)(int64_t done, int64_t total, void *user_data);
 typedef int (*musicgen_abort_callback)(void *user_data);
+/* Streaming: decoded audio of the first sequence while generation runs, in order, planar
+ * (channel c at samples + c * n_samples). Streamed audio is NOT normalised (the peak is not known
+ * yet); it is the raw decoder output. */
+typedef void (*musicgen_stream_callback)(const float *samples, int64_t n_samples, int channels, void *user_data);
 
 typedef struct {
   const char *prompt;       /* UTF-8 text; NULL or "" = unconditional generation */
-  float duration_s;         /* seconds of audio (default 10) */
+  float duration_s;         /* seconds of audio, prompt included (default 10). Above the model's
+                               window (30 s) audiocraft's sliding window continues the music. */
+  float extend_stride_s;    /* long generation: each new window starts this much later (default 18) */
   int top_k;                /* default 250 (audiocraft); 0 = off */
   float top_p;              /* default 0 = off; when > 0 it replaces top-k */
   float temperature;        /* default 1.0 */
@@ -77,6 +83,15 @@ typedef struct {
   void *progress_user_data;
   musicgen_abort_callback abort;
   void *abort_user_data;
+  musicgen_stream_callback stream;
+  void *stream_user_data;
+  /* Continuation: audio to continue (planar float, any rate and channel count: converted as
+   * audiocraft does). NULL: none. The output starts with it unless drop_prompt. */
+  const float *prompt_audio;
+  int64_t prompt_audio_samples; /* per channel */
+  int prompt_audio_channels;
+  int prompt_audio_rate;
+  int drop_prompt;
 } musicgen_params;
 
 /* PCM produced by musicgen_generate: planar float, channel c at samples + c * n_samples.
@@ -99,18 +114,29 @@ void musicgen_free(musicgen_context *ctx);
  * spiece.model). */
 musicgen_status musicgen_load(musicgen_context *ctx, const char *model_dir);
 
-/* Model facts (0 before a successful load). */
+/* Model facts (0 before a successful load). max_window: seconds one decoder window covers (30);
+ * longer durations are generated window by window. */
 int musicgen_sample_rate(const musicgen_context *ctx);
 int musicgen_channels(const musicgen_context *ctx);
-float musicgen_max_duration(const musicgen_context *ctx);
+float musicgen_max_window(const musicgen_context *ctx);
 const char *musicgen_device_name(const musicgen_context *ctx); /* "cpu" or "cuda" */
 
 musicgen_status musicgen_generate(musicgen_context *ctx, const musicgen_params *params, musicgen_audio *out);
+
+/* Several takes of several prompts as ONE batch (the rows share every weight read): out must hold
+ * n_prompts * takes entries, filled prompt-major (prompt 0 take 0, prompt 0 take 1, ...). Take i of
+ * the batch uses seed params->seed + i. params->prompt is ignored. */
+musicgen_status musicgen_generate_batch(musicgen_context *ctx, const musicgen_params *params, const char *const *prompts,
+                                        int n_prompts, int takes, musicgen_audio *out);
 void musicgen_audio_free(musicgen_audio *audio);
 
 /* Writes audio to a file; the format comes from the extension (.wav .flac .ogg .mp3). WAV is
  * 16-bit PCM. Written to a temporary name and renamed: an error never leaves half a file. */
 musicgen_status musicgen_write_audio(musicgen_context *ctx, const musicgen_audio *audio, const char *path);
+
+/* Reads an audio file (wav, flac, ogg, mp3; any rate and channel count) into out, e.g. for
+ * prompt_audio. Free with musicgen_audio_free. */
+musicgen_status musicgen_read_audio(musicgen_context *ctx, const char *path, musicgen_audio *out);
 
 /* The last error of this context ("" when none). Valid until the next call on ctx. */
 const char *musicgen_error(const musicgen_context *ctx);

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "codec/audio_file.h"
@@ -71,7 +72,11 @@ TEST(MusicgenCli, BadInputsAreClearErrors) {
   expect_error("--model " + kModel + " --bogus-flag", "bogus-flag");
   expect_error("--model " + kModel + " -d 0", "--duration must be > 0");
   expect_error("--model " + kModel + " -d -3", "--duration must be > 0");
-  expect_error("--model " + kModel + " -d 31", "above the 30");
+  expect_error("--model " + kModel + " -d 31 --extend-stride 30", "--extend-stride");
+  expect_error("--model " + kModel + " --takes 0", "--takes");
+  expect_error("--model " + kModel + " --prompts-file /nonexistent.txt", "prompts-file");
+  expect_error("--model " + kModel + " --continue /nonexistent.wav", "/nonexistent.wav");
+  expect_error("--model " + kModel + " --stream out.raw", "--stream takes '-'");
   expect_error("--model " + kModel + " --top-k 0", "--top-k 0");
   expect_error("--model /nonexistent/model", "weights/download.sh");
   // A folder that is not a MusicGen snapshot (an EnCodec one) is refused by name.
@@ -85,6 +90,46 @@ TEST(MusicgenCli, UnwritableOutputIsRefusedBeforeGenerating) {
   r = run("--model " + kModel + " -d 0.5 -o " + mgtest::temp_dir() + "/out.xyz");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find(".wav"), std::string::npos) << r.out;
+}
+
+// Above the 30 s window the music goes on window by window (audiocraft's extend_stride).
+TEST(MusicgenCli, LongerThanOneWindow) {
+  const std::string out = mgtest::temp_dir() + "/long.wav";
+  CliRun r = run("-q --model " + kModel + " -p drums -d 31 -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(mg::read_audio(out).num_frames(), 31 * 50 * 640);
+}
+
+// --prompts-file and --takes: one batch, numbered files.
+TEST(MusicgenCli, PromptsFileAndTakesWriteNumberedFiles) {
+  const std::string list = mgtest::temp_dir() + "/prompts.txt";
+  { std::ofstream(list) << "rock\njazz with a saxophone\n"; }
+  const std::string out = mgtest::temp_dir() + "/take.wav";
+  CliRun r = run("-q --model " + kModel + " --prompts-file " + list + " --takes 2 -d 0.4 -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (int i = 1; i <= 4; ++i) EXPECT_TRUE(fs::exists(mgtest::temp_dir() + "/take-" + std::to_string(i) + ".wav")) << i;
+  EXPECT_FALSE(fs::exists(mgtest::temp_dir() + "/take-5.wav"));
+}
+
+// --continue: the output starts with the prompt audio's length (converted to 32 kHz mono).
+TEST(MusicgenCli, ContinuesARecording) {
+  const std::string audio = mgtest::shared_audio_dir();
+  MG_SKIP_WITHOUT_SHARED_AUDIO(audio);
+  const std::string out = mgtest::temp_dir() + "/cont.wav";
+  CliRun r = run("-q --model " + kModel + " --continue " + audio + "/electronic.mp3 -d 4 -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(mg::read_audio(out).num_frames(), 4 * 50 * 640);
+  r = run("-q --model " + kModel + " --continue " + audio + "/electronic.mp3 -d 2 -o " + out);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("longer than the requested duration"), std::string::npos) << r.out;
+}
+
+// --stream -: a WAV header then 16-bit PCM on stdout while generating.
+TEST(MusicgenCli, StreamsWavToStdout) {
+  const std::string out = mgtest::temp_dir() + "/streamed.wav";
+  std::string cmd = kCli + " -q --model " + kModel + " -p ambient -d 1 --stream - > " + out;
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_EQ(fs::file_size(out), 44u + 50 * 640 * 2);
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -33,6 +35,46 @@ void on_progress(int64_t done, int64_t total, void* user) {
   if (done == total) std::fprintf(stderr, "\n");
 }
 
+// --stream: 16-bit little-endian PCM to stdout as it is decoded, optionally behind a WAV header
+// whose sizes say "unknown" (0xFFFFFFFF), which aplay, sox and ffmpeg accept for a pipe.
+struct StreamOut {
+  bool wav = true;
+  bool header_done = false;
+  int rate = 32000;
+};
+
+void put32(std::string& b, uint32_t v) { for (int i = 0; i < 4; ++i) b.push_back(char((v >> (8 * i)) & 0xff)); }
+void put16(std::string& b, uint16_t v) { for (int i = 0; i < 2; ++i) b.push_back(char((v >> (8 * i)) & 0xff)); }
+
+void on_stream(const float* samples, int64_t n, int channels, void* user) {
+  auto* s = static_cast<StreamOut*>(user);
+  std::string buf;
+  if (s->wav && !s->header_done) {
+    buf += "RIFF";
+    put32(buf, 0xFFFFFFFFu);
+    buf += "WAVEfmt ";
+    put32(buf, 16);
+    put16(buf, 1);
+    put16(buf, uint16_t(channels));
+    put32(buf, uint32_t(s->rate));
+    put32(buf, uint32_t(s->rate * channels * 2));
+    put16(buf, uint16_t(channels * 2));
+    put16(buf, 16);
+    buf += "data";
+    put32(buf, 0xFFFFFFFFu);
+  }
+  s->header_done = true;
+  for (int64_t i = 0; i < n; ++i)
+    for (int c = 0; c < channels; ++c) {
+      float x = samples[c * n + i];
+      x = x > 1.0f ? 1.0f : (x < -1.0f ? -1.0f : x);
+      const long v = std::lround(double(x) * 32768.0);
+      put16(buf, uint16_t(int16_t(v > 32767 ? 32767 : v)));
+    }
+  std::fwrite(buf.data(), 1, buf.size(), stdout);
+  std::fflush(stdout);
+}
+
 int die(const std::string& msg) {
   std::fprintf(stderr, "musicgen-cli: error: %s\n", msg.c_str());
   return 1;
@@ -44,21 +86,33 @@ std::string lower_ext(const std::string& path) {
   return e;
 }
 
+// out.wav -> out-3.wav
+std::string numbered(const std::string& path, size_t i) {
+  std::filesystem::path p(path);
+  return (p.parent_path() / (p.stem().string() + "-" + std::to_string(i) + p.extension().string())).string();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Generate music from a text prompt with a MusicGen model, natively (no Python).\n\n"
-               "  musicgen-cli --prompt \"lo-fi hip hop with a mellow piano\" -o out.wav\n"};
+               "  musicgen-cli --prompt \"lo-fi hip hop with a mellow piano\" -o out.wav\n"
+               "  musicgen-cli -p \"epic orchestral\" -d 60 -o long.wav          # > 30 s: sliding window\n"
+               "  musicgen-cli -p \"jazz\" --continue clip.wav -d 20 -o more.wav  # continue a recording\n"
+               "  musicgen-cli --prompts-file prompts.txt --takes 2 -o take.wav  # take-1.wav, take-2.wav, ...\n"
+               "  musicgen-cli -p \"ambient\" --stream - | aplay                  # hear it while it is made\n"};
   app.name("musicgen-cli");
   std::string prompt, output = "out.wav", model, device = "auto", normalize = "peak", weights = "f32";
-  float duration = 10.0f, top_p = 0.0f, temperature = 1.0f, cfg = 3.0f;
-  int top_k = 250, threads = 0;
+  std::string prompts_file, continue_path, stream_to, stream_format = "wav";
+  float duration = 10.0f, top_p = 0.0f, temperature = 1.0f, cfg = 3.0f, stride = 18.0f;
+  int top_k = 250, threads = 0, takes = 1;
   uint64_t seed = 0;
-  bool greedy = false, quiet = false;
+  bool greedy = false, quiet = false, drop_prompt = false;
   app.add_option("-p,--prompt", prompt, "Text description of the music (empty: unconditional)");
-  app.add_option("-o,--output", output, "Output file; the format comes from the extension (.wav .flac .ogg .mp3)")
-      ->capture_default_str();
-  app.add_option("-d,--duration", duration, "Seconds of audio to generate (at most 30 for one window)")
+  CLI::Option* out_opt =
+      app.add_option("-o,--output", output, "Output file; the format comes from the extension (.wav .flac .ogg .mp3)")
+          ->capture_default_str();
+  app.add_option("-d,--duration", duration, "Seconds of audio (prompt included); above 30 s windows are chained")
       ->capture_default_str();
   app.add_option("-m,--model", model,
                  "MusicGen snapshot folder (default: $MUSICGEN_MODEL, else weights/musicgen-small)");
@@ -69,15 +123,27 @@ int main(int argc, char** argv) {
   app.add_option("--temperature", temperature, "Softmax temperature (0: greedy)")->capture_default_str();
   app.add_option("--cfg", cfg, "Classifier-free guidance scale (1: off)")->capture_default_str();
   app.add_flag("--greedy", greedy, "Always take the most likely code (deterministic)");
+  app.add_option("--extend-stride", stride, "Long generation: seconds each new window moves on (the rest of the "
+                                            "window prompts it)")
+      ->capture_default_str();
+  app.add_option("--continue", continue_path, "Continue this recording (any format, rate, channels)");
+  app.add_flag("--drop-prompt", drop_prompt, "With --continue: leave the prompt audio out of the output");
+  app.add_option("--prompts-file", prompts_file, "One prompt per line, all generated as one batch");
+  app.add_option("--takes", takes, "Takes per prompt (one batch; take i uses seed + i)")->capture_default_str();
+  app.add_option("--stream", stream_to, "Write audio to stdout while generating: '-' (raw decoder output, not "
+                                        "normalised)");
+  app.add_option("--stream-format", stream_format, "Stream as a WAV (header with unknown length) or raw s16le")
+      ->check(CLI::IsMember({"wav", "raw"}))
+      ->capture_default_str();
   app.add_option("-t,--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
   app.add_option("--device", device, "Where to run: auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  app.add_option("--normalize", normalize, "Output level: peak (-1 dBFS), loudness (-14 LUFS), clip or none")
-      ->check(CLI::IsMember({"peak", "loudness", "clip", "none"}))
-      ->capture_default_str();
   app.add_option("--weights", weights, "Decoder weight precision: f32 (as stored), f16 or bf16 (half the memory traffic)")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}))
+      ->capture_default_str();
+  app.add_option("--normalize", normalize, "Output level: peak (-1 dBFS), loudness (-14 LUFS), clip or none")
+      ->check(CLI::IsMember({"peak", "loudness", "clip", "none"}))
       ->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "No progress bar");
   CLI11_PARSE(app, argc, argv);
@@ -87,15 +153,28 @@ int main(int argc, char** argv) {
   if (top_k < 0) return die("--top-k must be >= 0");
   if (top_p < 0 || top_p > 1) return die("--top-p must be in [0, 1]");
   if (temperature < 0) return die("--temperature must be >= 0");
+  if (takes < 1) return die("--takes must be >= 1");
   if (!greedy && temperature > 0 && top_k == 0 && top_p == 0)
     return die("--top-k 0 with no --top-p samples from all 2048 codes; set --top-k (default 250) or --top-p");
-  const std::string ext = lower_ext(output);
-  if (ext != ".wav" && ext != ".flac" && ext != ".ogg" && ext != ".mp3")
-    return die("cannot tell the format of '" + output + "': use a .wav, .flac, .ogg or .mp3 name");
-  std::filesystem::path parent = std::filesystem::path(output).parent_path();
-  if (parent.empty()) parent = ".";
-  if (!std::filesystem::is_directory(parent) || access(parent.c_str(), W_OK) != 0)
-    return die("cannot write '" + output + "': folder '" + parent.string() + "' does not exist or is not writable");
+  if (!stream_to.empty() && stream_to != "-") return die("--stream takes '-' (standard output)");
+  const bool write_file = stream_to.empty() || out_opt->count() > 0;
+  if (write_file) {
+    const std::string ext = lower_ext(output);
+    if (ext != ".wav" && ext != ".flac" && ext != ".ogg" && ext != ".mp3")
+      return die("cannot tell the format of '" + output + "': use a .wav, .flac, .ogg or .mp3 name");
+    std::filesystem::path parent = std::filesystem::path(output).parent_path();
+    if (parent.empty()) parent = ".";
+    if (!std::filesystem::is_directory(parent) || access(parent.c_str(), W_OK) != 0)
+      return die("cannot write '" + output + "': folder '" + parent.string() + "' does not exist or is not writable");
+  }
+  std::vector<std::string> prompts;
+  if (!prompts_file.empty()) {
+    std::ifstream f(prompts_file);
+    if (!f) return die("cannot read --prompts-file '" + prompts_file + "'");
+    for (std::string line; std::getline(f, line);)
+      if (!line.empty()) prompts.push_back(line);
+    if (prompts.empty()) return die("--prompts-file '" + prompts_file + "' has no prompts");
+  }
   if (model.empty()) {
     const char* env = std::getenv("MUSICGEN_MODEL");
     model = env && *env ? env : kDefaultModel;
@@ -110,28 +189,29 @@ int main(int argc, char** argv) {
   cp.weights = weights == "f16" ? MUSICGEN_WEIGHTS_F16 : weights == "bf16" ? MUSICGEN_WEIGHTS_BF16 : MUSICGEN_WEIGHTS_F32;
   musicgen_context* ctx = musicgen_init(&cp);
   if (!ctx) return die("out of memory");
-  const bool show = !quiet && isatty(STDERR_FILENO);
-  if (show) std::fprintf(stderr, "loading %s ...\n", model.c_str());
-  if (musicgen_load(ctx, model.c_str()) != MUSICGEN_OK) {
-    std::string e = musicgen_error(ctx);
+  auto fail = [&](const std::string& what) {
+    std::string e = what.empty() ? musicgen_error(ctx) : what;
     musicgen_free(ctx);
     return die(e);
-  }
-  if (duration > musicgen_max_duration(ctx) + 1e-6f) {
-    musicgen_free(ctx);
-    return die("--duration " + std::to_string(duration) + " is above the " + std::to_string(musicgen_max_duration(ctx)) +
-               " s this model generates in one window");
-  }
+  };
+  const bool show = !quiet && isatty(STDERR_FILENO);
+  if (show) std::fprintf(stderr, "loading %s ...\n", model.c_str());
+  if (musicgen_load(ctx, model.c_str()) != MUSICGEN_OK) return fail("");
+  const float window = musicgen_max_window(ctx);
+  if (duration > window + 1e-6f && !(stride > 0 && stride < window))
+    return fail("--extend-stride must be between 0 and " + std::to_string(window) + " s for durations above the window");
 
   musicgen_params p = musicgen_default_params();
   p.prompt = prompt.c_str();
   p.duration_s = duration;
+  p.extend_stride_s = stride;
   p.top_k = top_k;
   p.top_p = top_p;
   p.temperature = temperature;
   p.guidance_scale = cfg;
   p.greedy = greedy ? 1 : 0;
   p.seed = seed;
+  p.drop_prompt = drop_prompt ? 1 : 0;
   p.normalize = normalize == "loudness" ? MUSICGEN_NORMALIZE_LOUDNESS
                 : normalize == "clip"   ? MUSICGEN_NORMALIZE_CLIP
                 : normalize == "none"   ? MUSICGEN_NORMALIZE_NONE
@@ -140,20 +220,48 @@ int main(int argc, char** argv) {
   progress.show = show;
   p.progress = on_progress;
   p.progress_user_data = &progress;
-  if (show) std::fprintf(stderr, "generating %.1f s on %s\n", duration, musicgen_device_name(ctx));
-
-  musicgen_audio audio;
-  if (musicgen_generate(ctx, &p, &audio) != MUSICGEN_OK) {
-    std::string e = musicgen_error(ctx);
-    musicgen_free(ctx);
-    return die(e);
+  StreamOut stream;
+  stream.wav = stream_format == "wav";
+  stream.rate = musicgen_sample_rate(ctx);
+  if (!stream_to.empty()) {
+    p.stream = on_stream;
+    p.stream_user_data = &stream;
   }
-  const musicgen_status ws = musicgen_write_audio(ctx, &audio, output.c_str());
-  const std::string werr = musicgen_error(ctx);
-  const double secs = double(audio.n_samples) / audio.sample_rate;
-  musicgen_audio_free(&audio);
+  musicgen_audio prompt_audio{};
+  if (!continue_path.empty()) {
+    if (musicgen_read_audio(ctx, continue_path.c_str(), &prompt_audio) != MUSICGEN_OK) return fail("");
+    p.prompt_audio = prompt_audio.samples;
+    p.prompt_audio_samples = prompt_audio.n_samples;
+    p.prompt_audio_channels = prompt_audio.channels;
+    p.prompt_audio_rate = prompt_audio.sample_rate;
+  }
+
+  const bool batch = !prompts.empty() || takes > 1;
+  if (!batch) prompts = {prompt};
+  std::vector<const char*> cprompts;
+  for (const std::string& s : prompts) cprompts.push_back(s.c_str());
+  std::vector<musicgen_audio> outs(prompts.size() * size_t(takes));
+  if (show)
+    std::fprintf(stderr, "generating %zu x %.1f s on %s\n", outs.size(), duration, musicgen_device_name(ctx));
+  const musicgen_status gs = batch ? musicgen_generate_batch(ctx, &p, cprompts.data(), int(cprompts.size()), takes,
+                                                             outs.data())
+                                   : musicgen_generate(ctx, &p, outs.data());
+  musicgen_audio_free(&prompt_audio);
+  if (gs != MUSICGEN_OK) return fail("");
+  int rc = 0;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const std::string path = batch ? numbered(output, i + 1) : output;
+    if (write_file) {
+      if (musicgen_write_audio(ctx, &outs[i], path.c_str()) != MUSICGEN_OK) {
+        std::fprintf(stderr, "musicgen-cli: error: %s\n", musicgen_error(ctx));
+        rc = 1;
+      } else if (!quiet) {
+        std::fprintf(stderr, "wrote %s (%.2f s)%s%s\n", path.c_str(), double(outs[i].n_samples) / outs[i].sample_rate,
+                     batch ? "  prompt: " : "", batch ? prompts[i / size_t(takes)].c_str() : "");
+      }
+    }
+    musicgen_audio_free(&outs[i]);
+  }
   musicgen_free(ctx);
-  if (ws != MUSICGEN_OK) return die(werr);
-  if (!quiet) std::fprintf(stderr, "wrote %s (%.2f s)\n", output.c_str(), secs);
-  return 0;
+  return rc;
 }
