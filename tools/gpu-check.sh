@@ -5,7 +5,9 @@
 #   1. Build there (when that machine has the Debian -dev packages of scripts/install-deps.sh):
 #        tools/gpu-check.sh
 #      configures build-gpu/ with -DMUSICGEN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90, builds with
-#      all cores, runs `ctest -L gpu`, then every test (but `slow`), and prints a summary table.
+#      all cores, runs `ctest -L gpu` (cuda_ops_test: every op CPU vs CUDA; cuda_models_test: the
+#      tiny MusicGen / EnCodec models end to end CPU vs CUDA), the decode benchmark below, then
+#      every test (but `slow`), and prints a summary table.
 #
 #   2. Prebuilt bundle (when it lacks them, which is likely: its image is a PyTorch/CUDA one):
 #        here:  tools/gpu-check.sh --prepare      # builds build-gpu-bundle/ for sm_90 (ignored by git)
@@ -17,9 +19,17 @@
 #      taken from the GPU machine). Tests are run binary by binary;
 #      their compiled-in source path is made to point at this checkout when it does not exist.
 #
+# Decode benchmark: when a full-size musicgen-small with random weights is there
+# (tools/reference/local/musicgen-small, from tools/reference/make_fullsize_models.py; git-ignored
+# and too large to carry, so it must be made on the GPU machine, or MG_BENCH_MODEL names another
+# MusicGen snapshot folder), musicgen-cli --device cuda --greedy runs -d 1 and -d 10; the
+# difference of the two wall times over the difference of their decoder steps gives steps/s
+# without the fixed costs (loading, T5, EnCodec decode).
+#
 # Environment: OUT (where logs go; the device tool's $OUT), GPU_CHECK_DEADLINE_S (default 450:
 # stages that would start later are skipped and reported as such), GPU_CHECK_MODE (auto, build
-# or bundle: auto builds when the dependencies are there, else runs a carried bundle).
+# or bundle: auto builds when the dependencies are there, else runs a carried bundle),
+# MG_BENCH_MODEL (the benchmark's model folder).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -86,6 +96,10 @@ if [ "${1:-}" = "--prepare" ] || [ "${1:-}" = "--bundle-from" ]; then
       strip -o "$STAGE/bin/$label/$name" "$BUILD/tests/$name"
     done
   done
+  if [ -x "$BUILD/tools/musicgen-cli/musicgen-cli" ]; then
+    mkdir -p "$STAGE/bin/tools"
+    strip -o "$STAGE/bin/tools/musicgen-cli" "$BUILD/tools/musicgen-cli/musicgen-cli"
+  fi
   # Shared libraries the binaries need, except the C library family (the GPU machine's is newer)
   # and CUDA's (large; the GPU machine has its own toolkit and driver).
   find "$STAGE/bin" -type f -exec ldd {} \; 2>/dev/null | awk '/=> \//{print $3}' | sort -u |
@@ -124,6 +138,38 @@ ctest_stage() {
   grep -E '\*\*\*(Failed|Exception|Timeout)' "$log" | head -20
 }
 
+# Decoder steps of a generation of $1 seconds: 50 frames/s plus 3 delay columns (musicgen-small:
+# 32 kHz EnCodec with hop 640, 4 codebooks; lm/delay_pattern.h).
+bench_steps() { echo $(( $1 * 50 + 3 )); }
+
+# bench_decode CLI: the steps/s measurement described at the top.
+bench_decode() {
+  local cli=$1 model=${MG_BENCH_MODEL:-tools/reference/local/musicgen-small} stage="bench decode cuda"
+  if [ ! -f "$model/config.json" ]; then
+    row "$stage" - - - 0 "skipped: no $model (tools/reference/make_fullsize_models.py)"; return
+  fi
+  if [ ! -x "$cli" ]; then row "$stage" - - 1 0 "skipped: no musicgen-cli at $cli"; return; fi
+  if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$stage" - - - 0 "skipped: past the deadline"; return; fi
+  local t0=$(date +%s) d ms1=0 ms10=0 start end rc
+  for d in 1 10; do
+    start=$(date +%s%N)
+    timeout 150 "$cli" --model "$model" --device cuda --greedy -d "$d" -q -p "upbeat synth pop with drums" \
+      -o "$LOG_DIR/bench-$d.wav" >"$LOG_DIR/bench-$d.log" 2>&1
+    rc=$?
+    end=$(date +%s%N)
+    if [ "$rc" -ne 0 ]; then
+      row "$stage" 0 1 0 $(( $(date +%s) - t0 )) "musicgen-cli -d $d failed (rc $rc): see bench-$d.log"
+      tail -5 "$LOG_DIR/bench-$d.log"; return
+    fi
+    if [ "$d" = 1 ]; then ms1=$(( (end - start) / 1000000 )); else ms10=$(( (end - start) / 1000000 )); fi
+  done
+  local note
+  note=$(awk -v a="$ms1" -v b="$ms10" -v s1="$(bench_steps 1)" -v s10="$(bench_steps 10)" 'BEGIN {
+    rate = (b > a) ? (s10 - s1) * 1000.0 / (b - a) : 0;
+    printf "%.1f steps/s, CFG pair (-d 10: %.1f s total, -d 1: %.1f s)", rate, b / 1000.0, a / 1000.0 }')
+  row "$stage" 1 0 0 $(( $(date +%s) - t0 )) "$note"
+}
+
 if [ "$MODE" = build ] || { [ "$MODE" = auto ] && deps_present; }; then
   # ---- mode 1: build on the GPU machine ----
   t0=$(date +%s)
@@ -132,6 +178,7 @@ if [ "$MODE" = build ] || { [ "$MODE" = auto ] && deps_present; }; then
      cmake --build build-gpu -j "$JOBS" >"$LOG_DIR/build.log" 2>&1; then
     row build 1 0 0 $(( $(date +%s) - t0 )) "cmake build, $JOBS jobs"
     ctest_stage "ctest -L gpu" -L gpu
+    bench_decode build-gpu/tools/musicgen-cli/musicgen-cli
     ctest_stage "ctest all (-LE slow)" -LE slow
   else
     row build 0 1 0 $(( $(date +%s) - t0 )) "see configure.log / build.log"
@@ -169,6 +216,8 @@ elif [ "$MODE" != build ] && [ -f "$BUNDLE/bundle.tar.gz" ]; then
       row "$name" "$p" "$f" "$k" $(( $(date +%s) - t0 )) "rc=$rc"
       if [ "$rc" -ne 0 ]; then grep -E '^\[  FAILED  \]|Failure|rel_err' "$log" | head -15; fi
     done
+    # Right after the GPU tests: the benchmark must not be squeezed out by the deadline.
+    [ "$label" = gpu ] && bench_decode "$UNPACKED/bin/tools/musicgen-cli"
   done
 else
   echo "gpu-check: this machine lacks the build dependencies (scripts/install-deps.sh) and no"

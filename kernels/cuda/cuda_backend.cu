@@ -354,6 +354,76 @@ class CudaBackend final : public Backend {
     return embed(tables, ids, "embedding_sum");
   }
 
+  // ---- slicing, search, attention: device versions of kernels/backend_fallbacks.cpp's host
+  //      defaults (same checks, same results up to float rounding) ----
+  Tensor narrow_last(const Tensor& x, int64_t start, int64_t len) override {
+    check_cuda(x, "narrow_last", "x");
+    MG_CHECK(x.ndim() >= 1 && start >= 0 && len >= 0 && start + len <= x.cols(), "cuda narrow_last(", start, ", ",
+             len, ") out of range for shape ", shape_str(x.shape));
+    Shape os = x.shape;
+    os.back() = len;
+    Tensor y = alloc(x.dtype, os);
+    activate();
+    cuda::narrow_last(st_->stream, x.data, y.data, x.rows(), x.cols(), start, len, int(dtype_size(x.dtype)));
+    return y;
+  }
+
+  Tensor vq_nearest(const Tensor& x, const Tensor& embed) override {
+    check_f32(x, "vq_nearest", "x");
+    check_f32(embed, "vq_nearest", "embed");
+    MG_CHECK(x.ndim() == 2 && embed.ndim() == 2 && x.dim(1) == embed.dim(1) && embed.dim(0) >= 1,
+             "cuda vq_nearest: expected x[N, D] and embed[V >= 1, D], got ", shape_str(x.shape), " and ",
+             shape_str(embed.shape));
+    const int64_t N = x.dim(0), V = embed.dim(0), D = x.dim(1);
+    Tensor ids = alloc(DType::I64, {N});
+    if (N == 0) return ids;
+    Tensor scratch = alloc(DType::F32, {cuda::vq_nearest_scratch_floats(N, V)});
+    activate();
+    cuda::vq_nearest(st_->blas, st_->stream, cf(x), cf(embed), ids.ptr<int64_t>(), mf(scratch), N, V, D);
+    return ids;
+  }
+
+  Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                   bool causal) override {
+    check_f32(q, "attention", "q");
+    check_f32(k, "attention", "k");
+    check_f32(v, "attention", "v");
+    MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && q.dim(1) == k.dim(1) && k.dim(1) == v.dim(1) &&
+                 heads > 0 && q.dim(1) % heads == 0,
+             "cuda attention: expected q[S, H*dh], k/v[T, H*dh] with H = ", heads, ", got ", shape_str(q.shape), ", ",
+             shape_str(k.shape), ", ", shape_str(v.shape));
+    MG_CHECK(T >= q.dim(0) || !causal, "cuda attention: ", q.dim(0), " causal queries need at least as many keys, got ",
+             T);
+    MG_CHECK(T <= k.dim(0) && T <= v.dim(0) && T >= 1, "cuda attention: T = ", T, " keys but k/v hold ", k.dim(0),
+             "/", v.dim(0));
+    const int64_t S = q.dim(0), dh = q.dim(1) / heads;
+    MG_CHECK(dh <= cuda::kMaxAttentionHeadDim, "cuda attention: head size ", dh, " (", q.dim(1), " / ", heads,
+             " heads) exceeds the kernel's ", cuda::kMaxAttentionHeadDim);
+    Tensor out = alloc(DType::F32, {S, q.dim(1)});
+    const int64_t scratch_floats = cuda::attention_scratch_floats(S, heads, dh, T);
+    Tensor scratch = scratch_floats > 0 ? alloc(DType::F32, {scratch_floats}) : Tensor();
+    activate();
+    cuda::attention(st_->stream, cf(q), cf(k), cf(v), mf(out), scratch_floats > 0 ? mf(scratch) : nullptr, S, T,
+                    heads, dh, scale, causal);
+    return out;
+  }
+
+  void copy_rows(Tensor& dst, int64_t row0, const Tensor& src) override {
+    check_cuda(dst, "copy_rows", "dst");
+    check_cuda(src, "copy_rows", "src");
+    MG_CHECK(dst.dtype == src.dtype && dst.ndim() >= 1 && src.ndim() >= 1 && row0 >= 0 &&
+                 row0 + src.dim(0) <= dst.dim(0) &&
+                 src.numel() == src.dim(0) * (dst.numel() / std::max<int64_t>(1, dst.dim(0))),
+             "cuda copy_rows: cannot put ", dtype_name(src.dtype), " ", shape_str(src.shape), " at row ", row0, " of ",
+             dtype_name(dst.dtype), " ", shape_str(dst.shape));
+    if (src.nbytes() == 0) return;
+    const size_t row_bytes = dst.nbytes() / size_t(dst.dim(0));
+    activate();
+    // Stream-ordered like every kernel: later ops on dst see the rows, earlier readers finish first.
+    CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst.data) + size_t(row0) * row_bytes, src.data, src.nbytes(),
+                               cudaMemcpyDeviceToDevice, st_->stream));
+  }
+
   // ---- recurrent ----
   Tensor lstm(const Tensor& x, const LstmLayerWeights& w) override {
     check_f32(x, "lstm", "x");

@@ -67,6 +67,24 @@ void pad1d(cudaStream_t s, const float* x, float* y, int64_t rows, int64_t T, in
            PadKind kind, float value);
 // x[batch, A, B] -> y[batch, B, A] for elements of elem_size 2, 4 or 8 bytes.
 void transpose(cudaStream_t s, const void* x, void* y, int64_t batch, int64_t A, int64_t B, int elem_size);
+// y[rows, len] = x[rows, start : start + len] of x[rows, T], elements of 2, 4 or 8 bytes.
+void narrow_last(cudaStream_t s, const void* x, void* y, int64_t rows, int64_t T, int64_t start, int64_t len,
+                 int elem_size);
+
+// ---- vq.cu: ids[n] = argmax_j -((|x_n|^2 - 2 x_n.e_j) + |e_j|^2), first j on ties; x[N, D],
+// embed[V, D] f32, ids i64. `scratch` has at least vq_nearest_scratch_floats(N, V) floats.
+int64_t vq_nearest_scratch_floats(int64_t N, int64_t V);
+void vq_nearest(cublasHandle_t h, cudaStream_t s, const float* x, const float* embed, int64_t* ids, float* scratch,
+                int64_t N, int64_t V, int64_t D);
+
+// ---- attention.cu: S queries q[S, H*dh] over the first T rows of k/v[>= T, H*dh] -> out[S, H*dh];
+// query i sits at position T - S + i and, when causal, sees keys 0 .. T - S + i. Split over the
+// keys in chunks (flash-decoding); `scratch` has attention_scratch_floats(...) floats (0: may be null).
+constexpr int kMaxAttentionHeadDim = 256;
+int64_t attention_chunks(int64_t T);
+int64_t attention_scratch_floats(int64_t S, int heads, int64_t dh, int64_t T);
+void attention(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
+               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal);
 
 // ---- embedding.cu: out[n, :] = sum_k table_k[ids[k, n], :] for k < K (K = 1: plain embedding).
 // `tables` / `vocab` are HOST arrays of K device pointers and sizes (K <= kMaxEmbeddingTables:

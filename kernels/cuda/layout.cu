@@ -1,6 +1,6 @@
-// Data movement: pad1d (constant / reflect / replicate, as torch.nn.functional.pad) and
-// transpose of the last two dims (32x32 tiles through shared memory, so that both the reads and
-// the writes are coalesced).
+// Data movement: pad1d (constant / reflect / replicate, as torch.nn.functional.pad), transpose of
+// the last two dims (32x32 tiles through shared memory, so that both the reads and the writes are
+// coalesced) and narrow_last (a column window of every row).
 #include <algorithm>
 #include <cstdint>
 
@@ -59,6 +59,20 @@ __global__ void transpose_kernel(const E* __restrict__ x, E* __restrict__ y, int
 }
 
 template <typename E>
+__global__ void narrow_last_kernel(const E* __restrict__ x, E* __restrict__ y, int64_t rows, int64_t T, int64_t start,
+                                   int64_t len) {
+  const int64_t total = rows * len;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = x[(i / len) * T + start + i % len];
+}
+
+template <typename E>
+void narrow_last_as(cudaStream_t s, const void* x, void* y, int64_t rows, int64_t T, int64_t start, int64_t len) {
+  narrow_last_kernel<E><<<grid_for(rows * len, kBlock), kBlock, 0, s>>>(static_cast<const E*>(x), static_cast<E*>(y),
+                                                                        rows, T, start, len);
+}
+
+template <typename E>
 void transpose_as(cudaStream_t s, const void* x, void* y, int64_t batch, int64_t A, int64_t B) {
   dim3 grid(static_cast<unsigned>(std::min<int64_t>(ceil_div(B, kTile), 1 << 20)),
             static_cast<unsigned>(std::min<int64_t>(ceil_div(A, kTile), 65535)),
@@ -84,6 +98,18 @@ void transpose(cudaStream_t s, const void* x, void* y, int64_t batch, int64_t A,
     case 4: transpose_as<uint32_t>(s, x, y, batch, A, B); break;
     case 8: transpose_as<uint64_t>(s, x, y, batch, A, B); break;
     default: throw Error(strcat("cuda transpose: unsupported element size ", elem_size));
+  }
+  CUDA_CHECK_LAUNCH();
+}
+
+void narrow_last(cudaStream_t s, const void* x, void* y, int64_t rows, int64_t T, int64_t start, int64_t len,
+                 int elem_size) {
+  if (rows == 0 || len == 0) return;
+  switch (elem_size) {
+    case 2: narrow_last_as<uint16_t>(s, x, y, rows, T, start, len); break;
+    case 4: narrow_last_as<uint32_t>(s, x, y, rows, T, start, len); break;
+    case 8: narrow_last_as<uint64_t>(s, x, y, rows, T, start, len); break;
+    default: throw Error(strcat("cuda narrow_last: unsupported element size ", elem_size));
   }
   CUDA_CHECK_LAUNCH();
 }

@@ -4,7 +4,11 @@
 //   1e-5 elementwise / norms / softmax / layout (layout and casts must be exact),
 //   1e-4 GEMM-based ops (summation order differs between OpenBLAS and cuBLAS),
 //   1e-4 with f16/bf16 weights (both backends read the same rounded weights, so only the f32
-//        summation order differs; a kernel that converts the weights wrongly is off by >= 1e-3).
+//        summation order differs; a kernel that converts the weights wrongly is off by >= 1e-3),
+//   1e-4 attention (sums over up to ~1500 keys in another order, split into chunks whose
+//        softmax states are merged: the error class of a GEMM, not of an elementwise op),
+//   narrow_last / copy_rows bit-exact, vq_nearest ids equal (a differing id is allowed only at
+//        a near-tie, where the two distances agree to 1e-5 relative: the x.e GEMM differs).
 // Each case also uses odd sizes (tile and warp edges) and the GPU output memory is poisoned with
 // NaN before each run, so that an element a kernel forgets to write fails the comparison.
 // Every test skips when no CUDA device is present (this binary is built in every configuration).
@@ -39,6 +43,7 @@ namespace {
 constexpr double kTolElementwise = 1e-5;
 constexpr double kTolGemm = 1e-4;
 constexpr double kTolHalfWeights = 1e-4;
+constexpr double kTolAttention = 1e-4;
 
 struct Backends {
   std::unique_ptr<mg::Backend> cpu = mg::make_cpu_backend(2);
@@ -469,4 +474,152 @@ TEST(CudaOps, EmptyTensorsDoNotLaunch) {
   EXPECT_EQ(b.down(b.gpu->relu(x)).shape, (Shape{0, 8}));
   EXPECT_EQ(b.down(b.gpu->transpose(x)).shape, (Shape{8, 0}));
   b.gpu->synchronize();
+}
+
+// ---- the ops that kernels/backend_fallbacks.cpp implements through the host; the CUDA backend
+//      overrides them with device kernels (the CPU backend's results here ARE those defaults) ----
+
+TEST(CudaOps, NarrowLastEveryDtype) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { Shape x; int64_t start, len; };
+  for (const Case& c : {Case{{3, 10}, 2, 5}, Case{{2, 3, 37}, 0, 37}, Case{{2, 3, 37}, 36, 1}, Case{{4, 1001}, 7, 0},
+                        Case{{1, 1, 80000}, 1234, 70000}, Case{{17}, 3, 9}}) {
+    const std::string tag = "narrow_last " + mg::shape_str(c.x) + " start=" + std::to_string(c.start) + " len=" +
+                            std::to_string(c.len);
+    Tensor x = random_tensor(c.x, 180);
+    for (DType t : {DType::F32, DType::F16}) {
+      Tensor xt = to_dtype(x, t);
+      b.poison();
+      expect_bit_equal(b.down(b.gpu->narrow_last(b.up(xt), c.start, c.len)), b.cpu->narrow_last(xt, c.start, c.len),
+                       tag + " " + mg::dtype_name(t));
+    }
+    Tensor ids = ids_tensor(DType::I64, c.x, 1 << 20, 181);
+    expect_bit_equal(b.down(b.gpu->narrow_last(b.up(ids), c.start, c.len)), b.cpu->narrow_last(ids, c.start, c.len),
+                     tag + " i64");
+  }
+  Tensor x = b.up(random_tensor({2, 10}, 182));
+  EXPECT_THROW(b.gpu->narrow_last(x, 6, 5), mg::Error);
+  EXPECT_THROW(b.gpu->narrow_last(x, -1, 2), mg::Error);
+  EXPECT_THROW(b.gpu->narrow_last(random_tensor({2, 10}, 182), 0, 2), mg::Error);  // on the CPU
+}
+
+TEST(CudaOps, CopyRowsInPlace) {
+  // Trap: copy_rows writes INTO an existing tensor (the KV cache): the rows around the target
+  // must keep their values, and the default (host) version throws on a device tensor, which is
+  // what stopped MusicGen from running on CUDA before this override.
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { Shape dst, src; int64_t row0; };
+  for (const Case& c : {Case{{10, 6}, {3, 6}, 4}, Case{{10, 6}, {1, 6}, 0}, Case{{5, 2, 3}, {2, 2, 3}, 3},
+                        Case{{2048, 24}, {1, 24}, 2047}, Case{{4, 7}, {0, 7}, 4}}) {
+    Tensor dst = random_tensor(c.dst, 190), src = random_tensor(c.src, 191);
+    Tensor want = dst.clone();
+    b.cpu->copy_rows(want, c.row0, src);
+    Tensor dd = b.up(dst);
+    b.gpu->copy_rows(dd, c.row0, b.up(src));
+    expect_bit_equal(b.down(dd), want, "copy_rows " + mg::shape_str(c.src) + " at " + std::to_string(c.row0) +
+                                           " of " + mg::shape_str(c.dst));
+  }
+  Tensor di = b.up(ids_tensor(DType::I32, {6, 5}, 1000, 192));
+  Tensor si = ids_tensor(DType::I32, {2, 5}, 1000, 193);
+  Tensor want = b.down(di);
+  b.cpu->copy_rows(want, 1, si);
+  b.gpu->copy_rows(di, 1, b.up(si));
+  expect_bit_equal(b.down(di), want, "copy_rows i32");
+  Tensor d = b.up(random_tensor({10, 6}, 194));
+  EXPECT_THROW(b.gpu->copy_rows(d, 8, b.up(random_tensor({3, 6}, 1))), mg::Error);       // past the end
+  EXPECT_THROW(b.gpu->copy_rows(d, 0, b.up(random_tensor({3, 5}, 1))), mg::Error);       // row size
+  EXPECT_THROW(b.gpu->copy_rows(d, 0, b.up(ids_tensor(DType::I32, {3, 6}, 9, 1))), mg::Error);  // dtype
+  EXPECT_THROW(b.gpu->copy_rows(d, 0, random_tensor({3, 6}, 1)), mg::Error);             // src on the CPU
+}
+
+namespace {
+
+// |x - e|^2 in double: the distance a near-tie is judged by.
+double sq_dist(const float* x, const float* e, int64_t D) {
+  double s = 0;
+  for (int64_t d = 0; d < D; ++d) s += (double(x[d]) - e[d]) * (double(x[d]) - e[d]);
+  return s;
+}
+
+}  // namespace
+
+TEST(CudaOps, VqNearestIdsEqualHost) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { int64_t n, v, d; };
+  for (const Case& c : {Case{1, 2048, 4}, Case{37, 1024, 128}, Case{300, 2048, 128}, Case{50, 3, 8},
+                        Case{4100, 64, 16}}) {  // 4100 rows: two GEMM slices of at most 4096 rows
+    Tensor x = random_tensor({c.n, c.d}, 200), e = random_tensor({c.v, c.d}, 201);
+    b.poison();
+    Tensor want = b.cpu->vq_nearest(x, e);
+    Tensor got = b.down(b.gpu->vq_nearest(b.up(x), b.up(e)));
+    ASSERT_EQ(got.dtype, DType::I64);
+    ASSERT_EQ(got.numel(), c.n);
+    int64_t differ = 0;
+    for (int64_t n = 0; n < c.n; ++n) {
+      const int64_t g = got.ptr<int64_t>()[n], w = want.ptr<int64_t>()[n];
+      ASSERT_TRUE(g >= 0 && g < c.v) << "row " << n << " id " << g;
+      if (g == w) continue;
+      ++differ;
+      const double dg = sq_dist(x.f32() + n * c.d, e.f32() + g * c.d, c.d);
+      const double dw = sq_dist(x.f32() + n * c.d, e.f32() + w * c.d, c.d);
+      EXPECT_LE(std::abs(dg - dw), 1e-5 * std::max(dg, dw) + 1e-7)
+          << "row " << n << ": gpu id " << g << " (" << dg << ") vs cpu id " << w << " (" << dw << ") is no near-tie";
+    }
+    EXPECT_LE(differ, c.n / 100) << differ << " of " << c.n << " ids differ (n=" << c.n << " v=" << c.v << ")";
+  }
+  // Exact ties: duplicated codewords, x equal to one of them: the first index must win.
+  Tensor e = random_tensor({64, 16}, 202);
+  std::memcpy(e.f32() + 40 * 16, e.f32() + 7 * 16, 16 * sizeof(float));
+  std::memcpy(e.f32() + 63 * 16, e.f32() + 7 * 16, 16 * sizeof(float));
+  Tensor x = Tensor::empty(DType::F32, {2, 16});
+  std::memcpy(x.f32(), e.f32() + 7 * 16, 16 * sizeof(float));
+  std::memcpy(x.f32() + 16, e.f32() + 40 * 16, 16 * sizeof(float));
+  Tensor got = b.down(b.gpu->vq_nearest(b.up(x), b.up(e)));
+  EXPECT_EQ(got.ptr<int64_t>()[0], 7);
+  EXPECT_EQ(got.ptr<int64_t>()[1], 7);
+  expect_bit_equal(got, b.cpu->vq_nearest(x, e), "vq_nearest ties");
+  EXPECT_THROW(b.gpu->vq_nearest(b.up(random_tensor({3, 8}, 1)), b.up(random_tensor({5, 7}, 2))), mg::Error);
+  EXPECT_EQ(b.down(b.gpu->vq_nearest(b.gpu->alloc(DType::F32, {0, 8}), b.up(random_tensor({5, 8}, 2)))).numel(), 0);
+}
+
+TEST(CudaOps, AttentionDecodePrefillAndCross) {
+  // Traps: (1) causal offsets: query i of S sits at position T - S + i, so S queries over T keys
+  // see T - S + 1 .. T keys (not 1 .. S); (2) only the first T rows of k/v are valid (a KV cache
+  // allocated for its capacity): the rows past T hold NaN here and must never be read; (3) the
+  // chunked softmax: a query whose visible keys end just past a chunk boundary (one key in the
+  // last chunk) and peaky scores (a chunk's local max far below the global one).
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { int64_t s, t, rows; int heads; int64_t dh; bool causal; float qscale; };
+  for (const Case& c : {Case{1, 1, 8, 4, 6, true, 1.0f},          // first decode step of the tiny model
+                        Case{1, 1500, 2048, 16, 64, true, 3.0f},   // late decode step: 12 chunks merged
+                        Case{1, 129, 200, 4, 6, true, 3.0f},       // one key in the last chunk
+                        Case{2, 128, 128, 4, 6, true, 3.0f},       // exactly one chunk
+                        Case{5, 260, 300, 4, 32, true, 3.0f},      // causal queries across a boundary
+                        Case{7, 7, 7, 2, 8, true, 1.0f},           // prefill from an empty cache
+                        Case{300, 300, 300, 2, 16, true, 1.0f},    // melody-prefix-sized prefill
+                        Case{20, 12, 12, 4, 6, false, 3.0f},       // cross-attention: S > T
+                        Case{3, 77, 77, 2, 200, false, 1.0f},      // dh > 128 threads
+                        Case{2, 300, 300, 1, 256, true, 1.0f}}) {  // the largest head size
+    const int64_t D = c.heads * c.dh;
+    Tensor q = random_tensor({c.s, D}, 210, c.qscale), k = random_tensor({c.rows, D}, 211);
+    Tensor v = random_tensor({c.rows, D}, 212);
+    for (int64_t i = c.t * D; i < c.rows * D; ++i) k.f32()[i] = v.f32()[i] = std::numeric_limits<float>::quiet_NaN();
+    const float scale = 1.0f / std::sqrt(float(c.dh));
+    b.poison();
+    Tensor want = b.cpu->attention(q, k, v, c.t, c.heads, scale, c.causal);
+    Tensor got = b.down(b.gpu->attention(b.up(q), b.up(k), b.up(v), c.t, c.heads, scale, c.causal));
+    expect_close(got, want, kTolAttention,
+                 "attention S=" + std::to_string(c.s) + " T=" + std::to_string(c.t) + " H=" + std::to_string(c.heads) +
+                     " dh=" + std::to_string(c.dh) + (c.causal ? " causal" : " full"));
+  }
+  Tensor q = b.up(random_tensor({2, 8}, 1)), k = b.up(random_tensor({4, 8}, 2));
+  EXPECT_THROW(b.gpu->attention(q, k, k, 5, 2, 1.0f, true), mg::Error);   // T beyond k's rows
+  EXPECT_THROW(b.gpu->attention(q, k, k, 1, 2, 1.0f, true), mg::Error);   // 2 causal queries, 1 key
+  EXPECT_THROW(b.gpu->attention(q, k, k, 4, 3, 1.0f, true), mg::Error);   // 8 not divisible by 3 heads
+  Tensor wide = b.up(random_tensor({2, 257}, 3));
+  EXPECT_THROW(b.gpu->attention(wide, wide, wide, 2, 1, 1.0f, false), mg::Error);  // head size > 256
 }

@@ -1,0 +1,151 @@
+// Multi-head attention (kernels/ops.h's attention op), flash-decoding style. The visible keys of
+// each (query row, head) are cut into chunks of kChunk; one block per (row and head, chunk)
+// computes the chunk's scores, their max m, l = sum exp(s - m) and the unnormalised
+// o = sum exp(s - m) v. A second kernel merges the chunks, rescaling each by exp(m_c - M).
+// Why split over the keys: the decode step has ONE query per row, so one block per head would
+// leave the GPU almost idle (16 blocks for musicgen-small) while it walks up to ~1500 cached
+// positions; chunks give T / kChunk times more blocks. With a single chunk (short T: cross-
+// attention over the text, the first steps) the first kernel normalises and writes the output.
+// All arithmetic is f32; the result differs from the CPU's single-pass softmax only by rounding.
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cuda/cuda_common.h"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace mg {
+namespace cuda {
+namespace {
+
+constexpr int kChunk = 128;    // keys per block
+constexpr int kThreads = 128;  // 4 warps; one warp per key for the scores
+
+// Grid: x = row * H + head (S * H blocks), y = chunk. Query i sees keys [0, visible(i)).
+// nchunks == 1: out gets the normalised result; otherwise part_m / part_l [S*H, nchunks] and
+// part_o [S*H, nchunks, dh] get the chunk's partial state.
+__global__ void attention_chunk_kernel(const float* __restrict__ q, const float* __restrict__ k,
+                                       const float* __restrict__ v, float* __restrict__ out,
+                                       float* __restrict__ part_m, float* __restrict__ part_l,
+                                       float* __restrict__ part_o, int64_t S, int64_t T, int H, int dh,
+                                       float scale, bool causal, int nchunks) {
+  __shared__ float sq[kMaxAttentionHeadDim];
+  __shared__ float sp[kChunk];
+  __shared__ float red[kThreads];
+  __shared__ float scratch[kWarp];
+  const int64_t ih = blockIdx.x;
+  const int64_t i = ih / H, h = ih % H, D = int64_t(H) * dh;
+  const int c = blockIdx.y;
+  const int tid = threadIdx.x, lane = tid % kWarp, warp = tid / kWarp, nwarps = blockDim.x / kWarp;
+  const int64_t visible = causal ? T - S + i + 1 : T;
+  const int64_t j0 = int64_t(c) * kChunk;
+  const int n = int(max(int64_t(0), min(visible, j0 + kChunk) - j0));
+
+  for (int d = tid; d < dh; d += blockDim.x) sq[d] = q[i * D + h * dh + d];
+  __syncthreads();
+  for (int jj = warp; jj < n; jj += nwarps) {
+    const float* kr = k + (j0 + jj) * D + h * dh;
+    float s = 0.0f;
+    for (int d = lane; d < dh; d += kWarp) s += sq[d] * kr[d];
+    s = warp_sum(s);
+    if (lane == 0) sp[jj] = s * scale;
+  }
+  __syncthreads();
+  float m = -INFINITY;
+  for (int jj = tid; jj < n; jj += blockDim.x) m = fmaxf(m, sp[jj]);
+  m = block_max(m, scratch);
+  float l = 0.0f;
+  for (int jj = tid; jj < n; jj += blockDim.x) {
+    const float p = expf(sp[jj] - m);
+    sp[jj] = p;
+    l += p;
+  }
+  l = block_sum(l, scratch);  // its leading __syncthreads also publishes the sp[] writes
+
+  // o[d] = sum_j p_j v[j, d]: G groups of dh threads (coalesced reads of a value row), each over
+  // every G-th key, then the groups' partial sums are added.
+  const int64_t slot = ih * nchunks + c;
+  auto emit = [&](int d, float o) {
+    if (nchunks == 1) out[i * D + h * dh + d] = l > 0.0f ? o / l : 0.0f;
+    else part_o[slot * dh + d] = o;
+  };
+  if (dh <= int(blockDim.x)) {
+    const int G = blockDim.x / dh, g = tid / dh, d = tid % dh;
+    if (g < G) {
+      float acc = 0.0f;
+      for (int jj = g; jj < n; jj += G) acc += sp[jj] * v[(j0 + jj) * D + h * dh + d];
+      red[g * dh + d] = acc;
+    }
+    __syncthreads();
+    if (tid < dh) {
+      float o = 0.0f;
+      for (int gg = 0; gg < G; ++gg) o += red[gg * dh + tid];
+      emit(tid, o);
+    }
+  } else {
+    for (int d = tid; d < dh; d += blockDim.x) {
+      float acc = 0.0f;
+      for (int jj = 0; jj < n; ++jj) acc += sp[jj] * v[(j0 + jj) * D + h * dh + d];
+      emit(d, acc);
+    }
+  }
+  if (nchunks > 1 && tid == 0) {
+    part_m[slot] = m;  // -inf for a chunk past the visible keys (then l = 0, o = 0)
+    part_l[slot] = l;
+  }
+}
+
+// One block per (row, head): out = sum_c exp(m_c - M) o_c / sum_c exp(m_c - M) l_c.
+__global__ void attention_merge_kernel(const float* __restrict__ part_m, const float* __restrict__ part_l,
+                                       const float* __restrict__ part_o, float* __restrict__ out, int H, int dh,
+                                       int nchunks) {
+  const int64_t ih = blockIdx.x;
+  const int64_t i = ih / H, h = ih % H, D = int64_t(H) * dh;
+  const float* pm = part_m + ih * nchunks;
+  const float* pl = part_l + ih * nchunks;
+  const float* po = part_o + ih * nchunks * dh;
+  float M = -INFINITY;
+  for (int c = 0; c < nchunks; ++c) M = fmaxf(M, pm[c]);
+  float L = 0.0f;
+  for (int c = 0; c < nchunks; ++c)
+    if (pl[c] > 0.0f) L += pl[c] * expf(pm[c] - M);
+  for (int d = threadIdx.x; d < dh; d += blockDim.x) {
+    float o = 0.0f;
+    for (int c = 0; c < nchunks; ++c)
+      if (pl[c] > 0.0f) o += po[int64_t(c) * dh + d] * expf(pm[c] - M);
+    out[i * D + h * dh + d] = L > 0.0f ? o / L : 0.0f;
+  }
+}
+
+}  // namespace
+
+int64_t attention_chunks(int64_t T) { return std::max<int64_t>(1, ceil_div(T, kChunk)); }
+
+int64_t attention_scratch_floats(int64_t S, int heads, int64_t dh, int64_t T) {
+  const int64_t chunks = attention_chunks(T);
+  return chunks == 1 ? 0 : S * heads * chunks * (dh + 2);
+}
+
+void attention(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
+               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal) {
+  if (S == 0 || dh == 0) return;
+  MG_CHECK(dh <= kMaxAttentionHeadDim, "cuda attention: head size ", dh, " exceeds ", kMaxAttentionHeadDim);
+  const int64_t chunks = attention_chunks(T), rows = S * heads;
+  MG_CHECK(chunks <= 65535 && rows <= 0x7fffffffLL, "cuda attention: ", S, " queries x ", heads, " heads over ", T,
+           " keys exceed the grid limits");
+  float* part_m = scratch;
+  float* part_l = chunks > 1 ? scratch + rows * chunks : nullptr;
+  float* part_o = chunks > 1 ? scratch + 2 * rows * chunks : nullptr;
+  MG_CHECK(chunks == 1 || scratch, "cuda attention: ", chunks, " key chunks need a scratch buffer");
+  const dim3 grid{unsigned(rows), unsigned(chunks)};
+  attention_chunk_kernel<<<grid, kThreads, 0, s>>>(q, k, v, out, part_m, part_l, part_o, S, T, heads, int(dh), scale,
+                                                   causal, int(chunks));
+  CUDA_CHECK_LAUNCH();
+  if (chunks > 1) {
+    const int block = dh <= 32 ? 32 : dh <= 64 ? 64 : 128;
+    attention_merge_kernel<<<unsigned(rows), block, 0, s>>>(part_m, part_l, part_o, out, heads, int(dh), int(chunks));
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace cuda
+}  // namespace mg
