@@ -12,6 +12,9 @@
 #include "codec/audio_file.h"
 #include "codec/normalize.h"
 #include "codec/convert_audio.h"
+#include "conditioning/chords.h"
+#include "conditioning/chroma.h"
+#include "conditioning/chroma_png.h"
 #include "lm/generate.h"
 #include "lm/stream.h"
 
@@ -142,6 +145,41 @@ musicgen_status prepare(musicgen_context* ctx, const musicgen_params& p, mg::Gen
   g.sampler.temperature = p.temperature;
   g.seed = p.seed;
   g.keep_prompt = !p.drop_prompt;
+  if ((p.melody_audio || p.chroma) && !ctx->model->config().melody)
+    return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT,
+                "a melody was given but this model does not take one: use a musicgen-melody snapshot");
+  if (p.melody_audio) {
+    if (p.melody_samples <= 0 || p.melody_channels <= 0 || p.melody_rate <= 0)
+      return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "melody audio needs samples, channels and a rate");
+    mg::AudioBuffer in;
+    in.sample_rate = p.melody_rate;
+    for (int c = 0; c < p.melody_channels; ++c)
+      in.channels.emplace_back(p.melody_audio + c * p.melody_samples, p.melody_audio + (c + 1) * p.melody_samples);
+    mg::check_audio_buffer(in, "melody audio");
+    // One window: the chroma of the whole melody (then tiled/cut to 235 frames). Long generation:
+    // audiocraft re-slices the audio per window, 30 s from offset * rate, wrapping around.
+    auto mono = std::make_shared<std::vector<float>>(mg::convert_audio(in, 32000, 1).channels[0]);
+    const double window = ctx->model->max_duration_s();
+    const bool long_gen = p.duration_s > window + 1e-6;
+    g.chroma_for_window = [mono, window, long_gen](double offset_s) {
+      const int64_t n = int64_t(mono->size()), start = int64_t(offset_s * 32000), len = int64_t(window * 32000);
+      std::vector<float> slice(size_t(long_gen ? len : n));
+      for (size_t i = 0; i < slice.size(); ++i) slice[i] = (*mono)[size_t((start + int64_t(i)) % n)];
+      return mg::chroma_one_hot(slice);
+    };
+  } else if (p.chroma) {
+    if (p.chroma_frames <= 0) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "chroma needs at least one frame");
+    std::vector<float> c(p.chroma, p.chroma + p.chroma_frames * 12);
+    const int64_t frames = p.chroma_frames;
+    // Long generation: the window at offset t starts at chroma frame t * 7.8125, wrapping around.
+    g.chroma_for_window = [c, frames](double offset_s) {
+      const int64_t start = int64_t(offset_s * mg::chroma_frame_rate());
+      mg::Tensor t = mg::Tensor::empty(mg::DType::F32, {frames, 12});
+      for (int64_t i = 0; i < frames; ++i)
+        std::copy(c.begin() + ((start + i) % frames) * 12, c.begin() + ((start + i) % frames + 1) * 12, t.f32() + i * 12);
+      return t;
+    };
+  }
   if (p.prompt_audio) {
     if (p.prompt_audio_samples <= 0 || p.prompt_audio_channels <= 0 || p.prompt_audio_rate <= 0)
       return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "prompt audio needs samples, channels and a rate");
@@ -282,6 +320,61 @@ musicgen_status musicgen_read_audio(musicgen_context* ctx, const char* path, mus
     return MUSICGEN_OK;
   });
 }
+
+namespace {
+
+musicgen_status put_chroma(musicgen_context* ctx, const mg::Tensor& chroma, float* out) {
+  if (!out) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "no output buffer for the chroma");
+  mg::Tensor fitted = mg::chroma_fit_length(chroma, MUSICGEN_CHROMA_FRAMES);
+  std::copy(fitted.f32(), fitted.f32() + fitted.numel(), out);
+  return MUSICGEN_OK;
+}
+
+}  // namespace
+
+musicgen_status musicgen_chords_to_chroma(musicgen_context* ctx, const char* chords, float bpm, float beats_per_chord,
+                                          float* out) {
+  return guarded(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, [&]() {
+    mg::ChordOptions o;
+    o.bpm = bpm;
+    o.beats_per_chord = beats_per_chord;
+    return put_chroma(ctx, mg::chords_to_chroma(chords ? chords : "", o, MUSICGEN_CHROMA_FRAMES), out);
+  });
+}
+
+musicgen_status musicgen_notes_to_chroma(musicgen_context* ctx, const char* notes, float bpm, float* out) {
+  return guarded(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, [&]() {
+    return put_chroma(ctx, mg::notes_to_chroma(notes ? notes : "", bpm, MUSICGEN_CHROMA_FRAMES), out);
+  });
+}
+
+musicgen_status musicgen_midi_to_chroma(musicgen_context* ctx, const char* midi_path, float* out) {
+  return guarded(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, [&]() {
+    if (!midi_path) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "no MIDI file given");
+    return put_chroma(ctx, mg::timeline_to_chroma(mg::read_midi_file(midi_path), MUSICGEN_CHROMA_FRAMES), out);
+  });
+}
+
+musicgen_status musicgen_audio_to_chroma(musicgen_context* ctx, const musicgen_audio* audio, float* out) {
+  return guarded(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, [&]() {
+    if (!audio || !audio->samples) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "no audio given");
+    mg::AudioBuffer in;
+    in.sample_rate = audio->sample_rate;
+    for (int c = 0; c < audio->channels; ++c)
+      in.channels.emplace_back(audio->samples + c * audio->n_samples, audio->samples + (c + 1) * audio->n_samples);
+    return put_chroma(ctx, mg::melody_chroma(in), out);
+  });
+}
+
+musicgen_status musicgen_write_chroma_png(musicgen_context* ctx, const float* chroma, int64_t frames, const char* path) {
+  return guarded(ctx, MUSICGEN_ERR_IO, [&]() {
+    if (!chroma || frames <= 0 || !path) return fail(ctx, MUSICGEN_ERR_INVALID_ARGUMENT, "chroma, frames and path needed");
+    mg::write_chroma_png(path, mg::Tensor::from_vector(std::vector<float>(chroma, chroma + frames * 12), {frames, 12}));
+    return MUSICGEN_OK;
+  });
+}
+
+int musicgen_is_melody_model(const musicgen_context* ctx) { return ctx && ctx->model && ctx->model->config().melody; }
 
 const char* musicgen_error(const musicgen_context* ctx) { return ctx ? ctx->error.c_str() : "no context"; }
 

@@ -92,6 +92,16 @@ typedef struct {
   int prompt_audio_channels;
   int prompt_audio_rate;
   int drop_prompt;
+  /* Melody models (musicgen-melody*): the tune to follow, either as audio (planar float, any rate
+   * and channels; its chroma is taken as the reference does, and re-sliced per window for long
+   * generation) or as a chroma matrix [frames][12] at 7.8125 frames/s (e.g. from
+   * musicgen_chords_to_chroma). NULL for both: no melody. */
+  const float *melody_audio;
+  int64_t melody_samples; /* per channel */
+  int melody_channels;
+  int melody_rate;
+  const float *chroma;
+  int64_t chroma_frames;
 } musicgen_params;
 
 /* PCM produced by musicgen_generate: planar float, channel c at samples + c * n_samples.
@@ -133,6 +143,22 @@ void musicgen_audio_free(musicgen_audio *audio);
 /* Writes audio to a file; the format comes from the extension (.wav .flac .ogg .mp3). WAV is
  * 16-bit PCM. Written to a temporary name and renamed: an error never leaves half a file. */
 musicgen_status musicgen_write_audio(musicgen_context *ctx, const musicgen_audio *audio, const char *path);
+
+/* Chroma conditions for melody models, written into out[frames * 12] (frames = 235: the 30 s the
+ * model reads; the line loops to fill them). chords: "C G Am F7 | Dm7/C ..." at bpm (20..400) with
+ * beats_per_chord (4 = a 4/4 bar); notes: "C4:1 E4:0.5 r:1 60:2" (durations in beats). A MIDI file
+ * (type 0/1) takes its top voice. Errors name the token and its position. */
+#define MUSICGEN_CHROMA_FRAMES 235
+musicgen_status musicgen_chords_to_chroma(musicgen_context *ctx, const char *chords, float bpm, float beats_per_chord,
+                                          float *out);
+musicgen_status musicgen_notes_to_chroma(musicgen_context *ctx, const char *notes, float bpm, float *out);
+musicgen_status musicgen_midi_to_chroma(musicgen_context *ctx, const char *midi_path, float *out);
+/* The chroma of a recording, fitted to MUSICGEN_CHROMA_FRAMES as the model reads it. */
+musicgen_status musicgen_audio_to_chroma(musicgen_context *ctx, const musicgen_audio *audio, float *out);
+/* A picture of a chroma condition (12 rows C..B, time across) as a PNG. */
+musicgen_status musicgen_write_chroma_png(musicgen_context *ctx, const float *chroma, int64_t frames, const char *path);
+/* Non-zero when the loaded model follows a melody. */
+int musicgen_is_melody_model(const musicgen_context *ctx);
 
 /* Reads an audio file (wav, flac, ogg, mp3; any rate and channel count) into out, e.g. for
  * prompt_audio. Free with musicgen_audio_free. */

@@ -100,10 +100,14 @@ int main(int argc, char** argv) {
                "  musicgen-cli -p \"epic orchestral\" -d 60 -o long.wav          # > 30 s: sliding window\n"
                "  musicgen-cli -p \"jazz\" --continue clip.wav -d 20 -o more.wav  # continue a recording\n"
                "  musicgen-cli --prompts-file prompts.txt --takes 2 -o take.wav  # take-1.wav, take-2.wav, ...\n"
-               "  musicgen-cli -p \"ambient\" --stream - | aplay                  # hear it while it is made\n"};
+               "  musicgen-cli -p \"ambient\" --stream - | aplay                  # hear it while it is made\n"
+               "  musicgen-cli -m weights/musicgen-melody -p \"80s synth\" --melody bach.mp3 -o tune.wav\n"
+               "  musicgen-cli -m weights/musicgen-melody --chords \"C G Am F\" --bpm 100 -o chords.wav\n"};
   app.name("musicgen-cli");
   std::string prompt, output = "out.wav", model, device = "auto", normalize = "peak", weights = "f32";
   std::string prompts_file, continue_path, stream_to, stream_format = "wav";
+  std::string melody, chords, chords_file, notes, notes_file, midi, chroma_png;
+  float bpm = 120.0f, beats_per_chord = 4.0f;
   float duration = 10.0f, top_p = 0.0f, temperature = 1.0f, cfg = 3.0f, stride = 18.0f;
   int top_k = 250, threads = 0, takes = 1;
   uint64_t seed = 0;
@@ -135,6 +139,15 @@ int main(int argc, char** argv) {
   app.add_option("--stream-format", stream_format, "Stream as a WAV (header with unknown length) or raw s16le")
       ->check(CLI::IsMember({"wav", "raw"}))
       ->capture_default_str();
+  app.add_option("--melody", melody, "Melody models: follow the tune of this recording (any format)");
+  app.add_option("--chords", chords, "Melody models: a chord progression, e.g. \"C G Am F7 | Dm/F\"");
+  app.add_option("--chords-file", chords_file, "Melody models: a text file of chords");
+  app.add_option("--notes", notes, "Melody models: notes with durations in beats, e.g. \"C4:1 E4:0.5 G4\"");
+  app.add_option("--notes-file", notes_file, "Melody models: a text file of notes");
+  app.add_option("--midi", midi, "Melody models: a MIDI file (its top voice)");
+  app.add_option("--bpm", bpm, "Tempo for --chords/--notes (20..400)")->capture_default_str();
+  app.add_option("--beats-per-chord", beats_per_chord, "Beats each chord lasts (4 = a 4/4 bar)")->capture_default_str();
+  app.add_option("--chroma-png", chroma_png, "Write a picture of the melody condition (the chroma the model reads)");
   app.add_option("-t,--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
   app.add_option("--device", device, "Where to run: auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
@@ -167,6 +180,11 @@ int main(int argc, char** argv) {
     if (!std::filesystem::is_directory(parent) || access(parent.c_str(), W_OK) != 0)
       return die("cannot write '" + output + "': folder '" + parent.string() + "' does not exist or is not writable");
   }
+  const int melody_sources = !melody.empty() + !chords.empty() + !chords_file.empty() + !notes.empty() +
+                             !notes_file.empty() + !midi.empty();
+  if (melody_sources > 1) return die("give one of --melody, --chords, --chords-file, --notes, --notes-file, --midi");
+  if (!chroma_png.empty() && melody_sources == 0) return die("--chroma-png needs a melody (--melody, --chords, ...)");
+  if (!chroma_png.empty() && lower_ext(chroma_png) != ".png") return die("--chroma-png needs a .png file name");
   std::vector<std::string> prompts;
   if (!prompts_file.empty()) {
     std::ifstream f(prompts_file);
@@ -236,6 +254,47 @@ int main(int argc, char** argv) {
     p.prompt_audio_rate = prompt_audio.sample_rate;
   }
 
+  // Melody condition: audio goes to the library as audio (re-sliced per window like audiocraft);
+  // chords, notes and MIDI become a chroma matrix here.
+  musicgen_audio melody_audio{};
+  std::vector<float> chroma;
+  if (melody_sources > 0 && !musicgen_is_melody_model(ctx))
+    return fail("'" + model + "' does not follow melodies: use a musicgen-melody snapshot for --melody/--chords/...");
+  if (!melody.empty()) {
+    if (musicgen_read_audio(ctx, melody.c_str(), &melody_audio) != MUSICGEN_OK) return fail("");
+    p.melody_audio = melody_audio.samples;
+    p.melody_samples = melody_audio.n_samples;
+    p.melody_channels = melody_audio.channels;
+    p.melody_rate = melody_audio.sample_rate;
+  } else if (melody_sources > 0) {
+    chroma.resize(MUSICGEN_CHROMA_FRAMES * 12);
+    musicgen_status cs = MUSICGEN_OK;
+    auto slurp = [](const std::string& path, std::string& text) {
+      std::ifstream f(path);
+      if (!f) return false;
+      text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+      return true;
+    };
+    if (!chords_file.empty() && !slurp(chords_file, chords)) return fail("cannot read --chords-file '" + chords_file + "'");
+    if (!notes_file.empty() && !slurp(notes_file, notes)) return fail("cannot read --notes-file '" + notes_file + "'");
+    if (!chords.empty()) cs = musicgen_chords_to_chroma(ctx, chords.c_str(), bpm, beats_per_chord, chroma.data());
+    else if (!notes.empty()) cs = musicgen_notes_to_chroma(ctx, notes.c_str(), bpm, chroma.data());
+    else cs = musicgen_midi_to_chroma(ctx, midi.c_str(), chroma.data());
+    if (cs != MUSICGEN_OK) return fail("");
+    p.chroma = chroma.data();
+    p.chroma_frames = MUSICGEN_CHROMA_FRAMES;
+  }
+  if (!chroma_png.empty()) {
+    std::vector<float> shown = chroma;
+    if (shown.empty()) {
+      shown.resize(MUSICGEN_CHROMA_FRAMES * 12);
+      if (musicgen_audio_to_chroma(ctx, &melody_audio, shown.data()) != MUSICGEN_OK) return fail("");
+    }
+    if (musicgen_write_chroma_png(ctx, shown.data(), MUSICGEN_CHROMA_FRAMES, chroma_png.c_str()) != MUSICGEN_OK)
+      return fail("");
+    if (!quiet) std::fprintf(stderr, "wrote %s\n", chroma_png.c_str());
+  }
+
   const bool batch = !prompts.empty() || takes > 1;
   if (!batch) prompts = {prompt};
   std::vector<const char*> cprompts;
@@ -247,6 +306,7 @@ int main(int argc, char** argv) {
                                                              outs.data())
                                    : musicgen_generate(ctx, &p, outs.data());
   musicgen_audio_free(&prompt_audio);
+  musicgen_audio_free(&melody_audio);
   if (gs != MUSICGEN_OK) return fail("");
   int rc = 0;
   for (size_t i = 0; i < outs.size(); ++i) {
