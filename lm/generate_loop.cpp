@@ -182,7 +182,15 @@ std::vector<Codes> MusicGen::generate_batch(const GenerateParams& p) const {
   bool any_condition = cfg_.melody && (p.chroma.defined() || p.chroma_for_window);
   std::vector<Tensor> texts;
   for (const std::string& t : prompts) {
-    texts.push_back(t.empty() ? Tensor() : project_text(text_hidden_states(tokenize(t))));
+    if (!t.empty()) {
+      texts.push_back(project_text(text_hidden_states(tokenize(t))));
+    } else if (cfg_.melody) {
+      // Melody models without text: one all-zero text position (HF generate feeds a masked token,
+      // audiocraft a masked "": both give [chroma 235 || one zero vector]).
+      texts.push_back(be_.upload(Tensor::zeros(DType::F32, {1, cfg_.decoder.hidden_size})));
+    } else {
+      texts.push_back(Tensor());
+    }
     any_condition = any_condition || !t.empty();
   }
   b.cfg = any_condition && p.guidance_scale != 1.0f;
