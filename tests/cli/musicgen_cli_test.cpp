@@ -132,4 +132,31 @@ TEST(MusicgenCli, StreamsWavToStdout) {
   EXPECT_EQ(fs::file_size(out), 44u + 50 * 640 * 2);
 }
 
+const std::string kMelody = mgtest::data_dir() + "/models/musicgen_melody_tiny";
+
+// Melody models: chords, notes and a recording as the condition, and a picture of it.
+TEST(MusicgenCli, MelodyFromChordsNotesAndAudio) {
+  const std::string out = mgtest::temp_dir() + "/melody.wav", png = mgtest::temp_dir() + "/chroma.png";
+  CliRun r = run("-q --model " + kMelody + " -p pop --chords \"C G Am F\" --bpm 100 -d 0.5 --chroma-png " + png +
+              " -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(out));
+  EXPECT_GT(fs::file_size(png), 100u);
+  r = run("-q --model " + kMelody + " --notes \"C4:1 E4:1 G4:2\" -d 0.5 -o " + out);
+  EXPECT_EQ(r.code, 0) << r.out;
+  const std::string audio = mgtest::shared_audio_dir();
+  if (!audio.empty()) {
+    r = run("-q --model " + kMelody + " -p classical --melody " + audio + "/bach.mp3 -d 0.5 -o " + out);
+    EXPECT_EQ(r.code, 0) << r.out;
+  }
+}
+
+TEST(MusicgenCli, MelodyErrorsNameTheProblem) {
+  expect_error("--model " + kMelody + " --chords \"C G Xq7 F\"", "Xq7");
+  expect_error("--model " + kMelody + " --chords \"C G\" --bpm 1000", "400");
+  expect_error("--model " + kMelody + " --notes \"C4 C12\"", "C12");
+  expect_error("--model " + kModel + " --chords \"C G\"", "melody");
+  expect_error("--model " + kMelody + " --chords C --notes C4", "one of");
+}
+
 }  // namespace
