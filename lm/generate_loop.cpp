@@ -39,7 +39,7 @@ std::vector<std::pair<int64_t, int64_t>> plan_windows(int64_t total, int64_t pro
     const double chunk = std::min(duration_s - double(off) / frame_rate, max_window_s);
     const int64_t gen = int64_t(chunk * frame_rate);
     w.push_back({plen, gen});
-    plen = gen - stride;
+    plen = std::max<int64_t>(0, gen - stride);  // gen[:, :, stride:] may be empty
     off += stride;
   }
   return w;
@@ -164,7 +164,8 @@ std::vector<Codes> MusicGen::generate_all(Batch& b) const {
     for (int s = 0; s < B; ++s) {
       append(s, gen[s], w.first);  // the window's new frames
       if (&w != &windows.back())
-        for (auto& row : gen[s]) row.erase(row.begin(), row.begin() + stride);  // last frames prompt the next
+        for (auto& row : gen[s])  // the last frames prompt the next window
+          row.erase(row.begin(), row.begin() + std::min<int64_t>(stride, int64_t(row.size())));
       prompts[s] = gen[s];
     }
     off += stride;

@@ -2,7 +2,12 @@
 // and continuation (the golden parts come from tools/reference/make_generation_goldens.py).
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "lm/generate.h"
+#include "weights/safetensors.h"
 #include "lm/stream.h"
 #include "test_util.h"
 
@@ -127,6 +132,93 @@ TEST(GenerationContinuation, PromptIsKeptOrDropped) {
   for (int k = 0; k < 4; ++k) EXPECT_TRUE(std::equal(without[k].begin(), without[k].end(), with[k].begin() + 20));
   p.duration_s = 0.2;  // 10 frames < 20 prompt frames
   EXPECT_THROW(t.model->generate_codes(p), mg::Error);
+}
+
+// ---- parity with transformers (tests/data/golden/generation) ----
+
+const std::string kGen = mgtest::golden_dir() + "/generation/";
+
+nlohmann::json gen_case(const std::string& name) {
+  std::ifstream f(kGen + "index.json");
+  return nlohmann::json::parse(f).at("cases").at(name);
+}
+
+std::vector<int> ints(const mg::Tensor& t) {
+  std::vector<int> v;
+  for (float x : t.to_vector()) v.push_back(int(x));
+  return v;
+}
+
+std::vector<int> flat(const mg::Codes& c) {
+  std::vector<int> v;
+  for (const auto& row : c) v.insert(v.end(), row.begin(), row.end());
+  return v;
+}
+
+// Trap: audiocraft's window arithmetic (float lengths truncated: 2.34 s gives 116 frames, not
+// 117), positions restarting per window, the last (window - stride) frames prompting the next.
+void check_long(const std::string& name) {
+  SCOPED_TRACE(name);
+  nlohmann::json c = gen_case(name);
+  Tiny t(c.at("model") == "stereo" ? "musicgen_stereo_tiny" : "musicgen_tiny");
+  auto g = mg::load_safetensors(kGen + name + ".safetensors");
+  mg::GenerateParams p = greedy(c.at("duration").get<double>());
+  p.prompt = c.at("text").get<std::string>();
+  p.max_window_s = c.at("max_duration").get<double>();
+  p.extend_stride_s = c.at("extend_stride").get<double>();
+  if (g.count("prompt_codes")) {
+    const mg::Tensor& pc = g.at("prompt_codes");
+    std::vector<int> v = ints(pc);
+    for (int64_t k = 0; k < pc.dim(0); ++k) p.audio_prompt.emplace_back(v.begin() + k * pc.dim(1), v.begin() + (k + 1) * pc.dim(1));
+  }
+  mg::Codes codes = t.model->generate_codes(p);
+  EXPECT_EQ(int64_t(codes[0].size()), c.at("frames").get<int64_t>());
+  EXPECT_EQ(flat(codes), ints(g.at("codes")));
+}
+
+TEST(GenerationLongParity, FiveSecondsInFourWindows) { check_long("long_5s"); }
+TEST(GenerationLongParity, ThreeSeconds) { check_long("long_3s"); }
+TEST(GenerationLongParity, FloatTruncatedWindow) { check_long("long_2_34s_float_trunc"); }
+TEST(GenerationLongParity, ContinuationThenWindows) { check_long("long_continuation_3s"); }
+TEST(GenerationLongParity, Stereo) { check_long("stereo_long_3s"); }
+
+// Continuation: the prompt audio through the snapshot's EnCodec must give HF's prompt codes, and
+// generation must continue them token for token (the output starts with the prompt).
+void check_continuation(const std::string& name) {
+  SCOPED_TRACE(name);
+  nlohmann::json c = gen_case(name);
+  Tiny t;
+  auto g = mg::load_safetensors(kGen + name + ".safetensors");
+  mg::Codes prompt = t.model->encode_audio(g.at("prompt_audio"));
+  EXPECT_EQ(flat(prompt), ints(g.at("prompt_codes")));
+  mg::GenerateParams p = greedy((c.at("frames").get<int>() + 0.5) / 50.0);
+  p.prompt = c.at("text").is_string() ? c.at("text").get<std::string>() : "";
+  p.guidance_scale = float(c.at("cfg_scale").get<double>());
+  p.audio_prompt = prompt;
+  mg::Codes codes = t.model->generate_codes(p);
+  EXPECT_EQ(flat(codes), ints(g.at("codes")));
+  if (g.count("audio")) EXPECT_LT(mgtest::rel_err(t.model->decode_audio(codes), g.at("audio")), 1e-4);
+}
+
+TEST(GenerationContinuationParity, BachWithText) { check_continuation("continuation_bach_text"); }
+TEST(GenerationContinuationParity, BachWithoutText) { check_continuation("continuation_bach_notext"); }
+TEST(GenerationContinuationParity, SineWithText) { check_continuation("continuation_sine_text"); }
+TEST(GenerationContinuationParity, SineWithoutText) { check_continuation("continuation_sine_notext"); }
+
+// Trap: prompts of different lengths in one batch. HF masks the padded text (rows equal their
+// solo runs); audiocraft attends to the zero padding (the shorter row changes). We batch without
+// padding, so each row must equal HF's solo run.
+TEST(GenerationBatchParity, RowsEqualTransformersSoloRuns) {
+  nlohmann::json c = gen_case("batch_text");
+  Tiny t;
+  auto g = mg::load_safetensors(kGen + "batch_text.safetensors");
+  mg::GenerateParams p = greedy((c.at("frames").get<int>() + 0.5) / 50.0);
+  p.prompts = c.at("texts").get<std::vector<std::string>>();
+  std::vector<mg::Codes> rows = t.model->generate_batch(p);
+  ASSERT_EQ(rows.size(), 2u);
+  std::vector<int> both = flat(rows[0]), second = flat(rows[1]);
+  both.insert(both.end(), second.begin(), second.end());
+  EXPECT_EQ(both, ints(g.at("codes_single")));
 }
 
 }  // namespace
