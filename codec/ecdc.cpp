@@ -8,16 +8,31 @@
 namespace mg {
 
 EcdcModelInfo ecdc_model_info(const std::string& name) {
-  if (name == "encodec_24khz") return {name, 24000, 320, 10, 32, 0, 0, false};
-  if (name == "encodec_48khz") return {name, 48000, 320, 10, 16, 48000, 47520, true};
-  if (name == "encodec_32khz") return {name, 32000, 640, 11, 4, 0, 0, false};
+  if (name == "encodec_24khz") return {name, 24000, 1, 320, 10, 32, 0, 0, false};
+  if (name == "encodec_48khz") return {name, 48000, 2, 320, 10, 16, 48000, 47520, true};
+  if (name == "encodec_32khz") return {name, 32000, 1, 640, 11, 4, 0, 0, false};
   throw Error(strcat("unknown .ecdc model '", name, "' (known: encodec_24khz, encodec_48khz, encodec_32khz)"));
+}
+
+std::string ecdc_model_name(const EncodecConfig& cfg) {
+  const EcdcModelInfo mine = ecdc_model_info("", cfg);
+  for (const char* name : {"encodec_24khz", "encodec_32khz", "encodec_48khz"}) {
+    const EcdcModelInfo k = ecdc_model_info(name);
+    if (k.sample_rate == mine.sample_rate && k.channels == mine.channels && k.hop_length == mine.hop_length && k.bits == mine.bits &&
+        k.max_codebooks == mine.max_codebooks && k.segment == mine.segment && k.stride == mine.stride &&
+        k.normalize == mine.normalize)
+      return name;
+  }
+  throw Error(strcat("this EnCodec model (", cfg.sampling_rate, " Hz, hop ", mine.hop_length, ", ", mine.max_codebooks,
+                     " codebooks of ", cfg.codebook_size, ") matches none of the .ecdc model names "
+                     "(encodec_24khz, encodec_32khz, encodec_48khz)"));
 }
 
 EcdcModelInfo ecdc_model_info(const std::string& name, const EncodecConfig& cfg) {
   EcdcModelInfo i;
   i.name = name;
   i.sample_rate = cfg.sampling_rate;
+  i.channels = cfg.audio_channels;
   i.hop_length = cfg.hop_length();
   i.bits = cfg.codebook_nbits();
   i.max_codebooks = cfg.num_quantizers();
@@ -125,6 +140,24 @@ std::vector<uint8_t> ecdc_write(const EcdcModelInfo& info, const EncodedAudio& c
   return out;
 }
 
+uint64_t ecdc_body_bytes(const EcdcModelInfo& info, int64_t audio_length, int num_codebooks) {
+  MG_CHECK(audio_length > 0 && num_codebooks > 0, "ecdc_body_bytes: bad length ", audio_length, " or codebooks ",
+           num_codebooks);
+  // Closed form of the segment loop (a hostile length must not make us iterate for long):
+  // segment i has min(seg, al - i * stride) samples; all but the last one or two are full.
+  const int64_t seg = info.segment > 0 ? info.segment : audio_length;
+  const int64_t stride = info.stride > 0 ? info.stride : audio_length;
+  const int64_t n_seg = (audio_length + stride - 1) / stride;
+  const int64_t n_full = audio_length >= seg ? std::min(n_seg, (audio_length - seg) / stride + 1) : 0;
+  auto seg_bytes = [&](int64_t len) {
+    const uint64_t bits = uint64_t(frames_for(info, len)) * uint64_t(num_codebooks) * uint64_t(info.bits);
+    return (bits + 7) / 8 + (info.normalize ? 4 : 0);
+  };
+  uint64_t total = uint64_t(n_full) * seg_bytes(seg);
+  for (int64_t i = n_full; i < n_seg; ++i) total += seg_bytes(std::min(seg, audio_length - i * stride));
+  return total;
+}
+
 EcdcHeader ecdc_read_header(const std::vector<uint8_t>& bytes, size_t* body_offset) {
   MG_CHECK(bytes.size() >= 9, "not an .ecdc file: ", bytes.size(), " bytes is shorter than the 9-byte header");
   MG_CHECK(std::memcmp(bytes.data(), "ECDC", 4) == 0, "not an .ecdc file: bad magic (expected 'ECDC')");
@@ -142,12 +175,17 @@ EcdcHeader ecdc_read_header(const std::vector<uint8_t>& bytes, size_t* body_offs
   try {
     h.model = j.at("m").get<std::string>();
     h.audio_length = j.at("al").get<int64_t>();
-    h.num_codebooks = j.at("nc").get<int>();
+    const int64_t nc = j.at("nc").get<int64_t>();
+    MG_CHECK(nc > 0 && nc <= 4096, ".ecdc header: codebook count ", nc, " is out of range");
+    h.num_codebooks = int(nc);
     h.lm = j.at("lm").get<bool>();
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     throw Error(strcat(".ecdc header: metadata needs m (string), al, nc (integers) and lm (bool): ", e.what()));
   }
-  MG_CHECK(h.audio_length > 0, ".ecdc header: audio length ", h.audio_length, " must be positive");
+  MG_CHECK(h.audio_length > 0 && h.audio_length < (int64_t(1) << 40), ".ecdc header: audio length ", h.audio_length,
+           " is out of range (must be positive and below 2^40 samples)");
   MG_CHECK(h.num_codebooks > 0, ".ecdc header: codebook count ", h.num_codebooks, " must be positive");
   if (body_offset) *body_offset = 9 + n;
   return h;
@@ -157,11 +195,16 @@ EncodedAudio ecdc_read(const std::vector<uint8_t>& bytes, EcdcHeader* header_out
   size_t pos = 0;
   EcdcHeader h = ecdc_read_header(bytes, &pos);
   if (header_out) *header_out = h;
-  MG_CHECK(!h.lm, "entropy-coded .ecdc (\"lm\": true) is not supported yet: re-compress without the LM "
-                  "(encodec without -l, or encodec-tool compress)");
+  MG_CHECK(!h.lm, "entropy-coded .ecdc is not supported yet (this file has \"lm\": true, written by "
+                  "encodec -l): re-compress it without the LM (encodec without -l, or encodec-tool compress)");
   const EcdcModelInfo info = ecdc_model_info(h.model);
   MG_CHECK(h.num_codebooks <= info.max_codebooks, ".ecdc header: ", h.num_codebooks, " codebooks, but ", h.model,
            " has ", info.max_codebooks);
+  // The body size follows from the header alone: check it before allocating anything, so a
+  // hostile "al" cannot make us reserve gigabytes for a file of a few bytes.
+  const uint64_t need = ecdc_body_bytes(info, h.audio_length, h.num_codebooks);
+  MG_CHECK(need <= bytes.size() - pos, ".ecdc body is truncated: ", h.audio_length, " samples at ", h.num_codebooks,
+           " codebooks need ", need, " bytes after the header, the file has ", bytes.size() - pos);
   EncodedAudio out;
   out.length = h.audio_length;
   out.num_codebooks = h.num_codebooks;

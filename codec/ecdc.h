@@ -16,6 +16,7 @@ namespace mg {
 struct EcdcModelInfo {
   std::string name;
   int sample_rate = 0;
+  int channels = 0;
   int hop_length = 0;       // samples per code frame
   int bits = 0;             // log2(codebook size)
   int max_codebooks = 0;
@@ -30,6 +31,11 @@ EcdcModelInfo ecdc_model_info(const std::string& name);
 // The info of a loaded model, under `name`, checked against the built-in table when the name is known.
 EcdcModelInfo ecdc_model_info(const std::string& name, const EncodecConfig& cfg);
 
+// The .ecdc name of a loaded model: the known model whose container parameters (rate, hop, bits,
+// codebooks, segmenting) it has. Channel widths do not matter, so the tiny test models map to the
+// real names. Error when none matches.
+std::string ecdc_model_name(const EncodecConfig& cfg);
+
 struct EcdcHeader {
   std::string model;
   int64_t audio_length = 0;
@@ -40,6 +46,8 @@ struct EcdcHeader {
 std::vector<uint8_t> ecdc_write(const EcdcModelInfo& info, const EncodedAudio& codes);
 // Reads the header only (for `info`); errors name the problem (bad magic, version, JSON length).
 EcdcHeader ecdc_read_header(const std::vector<uint8_t>& bytes, size_t* body_offset = nullptr);
+// Bytes of body a valid file has after its header (scales included), from the header alone.
+uint64_t ecdc_body_bytes(const EcdcModelInfo& info, int64_t audio_length, int num_codebooks);
 // Reads the whole file; `lm: true` files are refused with a clear message.
 EncodedAudio ecdc_read(const std::vector<uint8_t>& bytes, EcdcHeader* header_out = nullptr);
 

@@ -40,13 +40,25 @@ class EncodecModel {
   // codes -> audio[channels, length] (host f32), trimmed to `length` as encodec's decompress does.
   Tensor decode(const EncodedAudio& codes) const;
 
+  // Memory stays bounded on long input: a model without segments (24 kHz, 32 kHz) runs its
+  // convolutions over windows of this many code frames (extended on both sides by the layers'
+  // receptive field, so every kept output is computed from exactly the inputs the whole-file pass
+  // uses), and its LSTM over chunks of this many frames with the state carried over. The result is
+  // the whole-file result up to float rounding (see docs in encodec.cpp). Default: 5 s of frames.
+  // Inputs no longer than one window take exactly the whole-file path.
+  void set_window_frames(int64_t frames);
+  int64_t window_frames() const { return window_frames_; }
+
   // The building blocks, for MusicGen and for tests (one segment, no normalisation, no trimming).
   Tensor encode_embeddings(const Tensor& x) const;       // [1, C, L] -> [1, dim, ceil(L/hop)]
   Tensor decode_segment(const Tensor& codes) const;      // host [K, T] -> device [1, C, T*hop]
 
  private:
-  EncodecModel(Backend& be, const EncodecConfig& cfg) : be_(be), cfg_(cfg) {}
+  EncodecModel(Backend& be, const EncodecConfig& cfg);
+  Tensor encode_windowed(const Tensor& audio, int nq) const;                   // [C, L] -> codes [nq, T]
+  Tensor decode_windowed(const Tensor& codes, int64_t length) const;          // -> [C, length]
   Backend& be_;
+  int64_t window_frames_ = 0;
   EncodecConfig cfg_;
   Seanet encoder_, decoder_;
   Rvq rvq_;

@@ -3,6 +3,7 @@
 // index i here is `layers.<i>` in the checkpoint.
 #include "codec/seanet.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace mg {
@@ -180,9 +181,12 @@ Tensor lstm_forward(Backend& be, const std::vector<LstmLayerWeights>& layers, co
 
 }  // namespace
 
-Tensor seanet_forward(Backend& be, const Seanet& net, const Tensor& x) {
+Tensor seanet_forward_range(Backend& be, const Seanet& net, size_t begin, size_t end, const Tensor& x) {
+  MG_CHECK(begin <= end && end <= net.layers.size(), "seanet_forward_range: layers [", begin, ", ", end,
+           ") out of ", net.layers.size());
   Tensor h = x;
-  for (const SeanetLayer& l : net.layers) {
+  for (size_t i = begin; i < end; ++i) {
+    const SeanetLayer& l = net.layers[i];
     switch (l.kind) {
       case SeanetLayer::Conv: h = sconv1d_forward(be, l.conv, h); break;
       case SeanetLayer::ConvTranspose: h = sconv_transpose1d_forward(be, l.convtr, h); break;
@@ -192,6 +196,134 @@ Tensor seanet_forward(Backend& be, const Seanet& net, const Tensor& x) {
     }
   }
   return h;
+}
+
+Tensor seanet_forward(Backend& be, const Seanet& net, const Tensor& x) {
+  return seanet_forward_range(be, net, 0, net.layers.size(), x);
+}
+
+size_t seanet_lstm_index(const Seanet& net) {
+  size_t found = net.layers.size();
+  for (size_t i = 0; i < net.layers.size(); ++i)
+    if (net.layers[i].kind == SeanetLayer::Lstm) {
+      MG_CHECK(found == net.layers.size(), "SEANet has more than one LSTM layer");
+      found = i;
+    }
+  MG_CHECK(found < net.layers.size(), "SEANet has no LSTM layer");
+  return found;
+}
+
+namespace {
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Left padding of a padded conv (as sconv1d_forward computes it).
+int conv_left_pad(const SConv1d& c) {
+  const int total = (c.kernel - 1) * c.dilation + 1 - c.stride;
+  return c.causal ? total : total - total / 2;
+}
+
+int convtr_left_trim(const SConvTranspose1d& c) {
+  const int total = c.kernel - c.stride;
+  const int right = c.causal ? int(std::ceil(total * c.trim_right_ratio)) : total / 2;
+  return total - right;
+}
+
+// The inputs [lo, hi] of layer `l` that outputs [lo, hi] depend on (before any edge padding).
+void input_span(const SeanetLayer& l, int64_t& lo, int64_t& hi) {
+  auto conv = [&](const SConv1d& c) {
+    const int pl = conv_left_pad(c), span = (c.kernel - 1) * c.dilation + 1;
+    lo = int64_t(c.stride) * lo - pl;
+    hi = int64_t(c.stride) * hi - pl + span - 1;
+  };
+  switch (l.kind) {
+    case SeanetLayer::Conv: conv(l.conv); break;
+    case SeanetLayer::Resnet: conv(l.res.conv1); break;  // conv2 and the shortcut are 1x1
+    case SeanetLayer::ConvTranspose: {
+      const int64_t tl = convtr_left_trim(l.convtr), k = l.convtr.kernel, s = l.convtr.stride;
+      lo = -floor_div(-(lo + tl - k + 1), s);  // ceil
+      hi = floor_div(hi + tl, s);
+      break;
+    }
+    case SeanetLayer::Elu: break;
+    case SeanetLayer::Lstm: throw Error("seanet_timing: an LSTM has no finite receptive field");
+  }
+}
+
+}  // namespace
+
+SeanetTiming seanet_timing(const Seanet& net, size_t begin, size_t end) {
+  MG_CHECK(begin <= end && end <= net.layers.size(), "seanet_timing: bad layer range");
+  SeanetTiming t;
+  for (size_t i = begin; i < end; ++i) {
+    const SeanetLayer& l = net.layers[i];
+    if (l.kind == SeanetLayer::Conv) t.down *= l.conv.stride;
+    if (l.kind == SeanetLayer::ConvTranspose) t.up *= l.convtr.stride;
+  }
+  MG_CHECK(t.down == 1 || t.up == 1, "seanet_timing: layers [", begin, ", ", end, ") both down- and up-sample");
+  // Walk back from one output (for up-sampling: each phase of one coarse step) to its inputs.
+  for (int64_t p = 0; p < t.up; ++p) {
+    int64_t lo = p, hi = p;
+    for (size_t i = end; i-- > begin;) input_span(net.layers[i], lo, hi);
+    // Nominal inputs of output p: [0, down) coarse step 0 for down-sampling, input 0 for up.
+    const int64_t left = -floor_div(lo, t.down);                       // coarse steps before
+    const int64_t right = floor_div(hi, t.down);                        // coarse steps after
+    t.margin = std::max({t.margin, left, right});
+  }
+  return t;
+}
+
+Tensor seanet_lstm_forward(Backend& be, const SeanetLayer& layer, const Tensor& x, LstmState* state) {
+  MG_CHECK(layer.kind == SeanetLayer::Lstm && x.ndim() == 2, "seanet_lstm_forward: expected an LSTM layer and x[T, C]");
+  if (!state) {
+    Tensor h = x;
+    for (const auto& l : layer.lstm) h = be.lstm(h, l);
+    return be.add(h, x);
+  }
+  // The backend's LSTM op starts from zero state, so a continued sequence runs the recurrence
+  // here: the input part for the whole chunk as one GEMM (as the kernel does), then one GEMV per
+  // step on the backend and the gate maths on the host, in the kernel's formulas.
+  const int64_t T = x.dim(0);
+  if (state->h.empty()) {
+    state->h.resize(layer.lstm.size());
+    state->c.resize(layer.lstm.size());
+  }
+  Tensor in = x;
+  for (size_t li = 0; li < layer.lstm.size(); ++li) {
+    const LstmLayerWeights& w = layer.lstm[li];
+    const int64_t H = w.w_hh.dim(1), G = 4 * H;
+    std::vector<float> bih = be.download(w.b_ih).to_vector(), bhh = be.download(w.b_hh).to_vector();
+    std::vector<float> bias(static_cast<size_t>(G), 0.0f);
+    for (int64_t j = 0; j < G; ++j) bias[j] = bih[j] + bhh[j];
+    const Tensor bias_dev = be.upload(Tensor::from_vector(bias, {G}));
+    Tensor gates = be.download(be.linear(in, w.w_ih, &bias_dev));  // [T, 4H]
+    std::vector<float>& h = state->h[li];
+    std::vector<float>& c = state->c[li];
+    const bool fresh = h.empty();
+    if (fresh) {
+      h.assign(size_t(H), 0.0f);
+      c.assign(size_t(H), 0.0f);
+    }
+    Tensor out = Tensor::empty(DType::F32, {T, H});
+    for (int64_t t = 0; t < T; ++t) {
+      float* g = gates.f32() + t * G;
+      if (t > 0 || !fresh) {
+        Tensor rec = be.download(be.linear(be.upload(Tensor::from_vector(h, {1, H})), w.w_hh, nullptr));
+        const float* r = rec.f32();
+        for (int64_t j = 0; j < G; ++j) g[j] += r[j];
+      }
+      float* ht = out.f32() + t * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const float ig = 1.0f / (1.0f + std::exp(-g[j])), fg = 1.0f / (1.0f + std::exp(-g[H + j]));
+        const float gg = std::tanh(g[2 * H + j]), og = 1.0f / (1.0f + std::exp(-g[3 * H + j]));
+        c[j] = fg * c[j] + ig * gg;
+        ht[j] = og * std::tanh(c[j]);
+        h[j] = ht[j];
+      }
+    }
+    in = be.upload(out);
+  }
+  return be.add(in, x);
 }
 
 Seanet load_seanet_encoder(Backend& be, const WeightStore& w, const EncodecConfig& cfg) {

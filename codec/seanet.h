@@ -60,6 +60,31 @@ Seanet load_seanet_decoder(Backend& be, const WeightStore& weights, const Encode
 
 // x[1, C, T] -> output of the whole layer list.
 Tensor seanet_forward(Backend& be, const Seanet& net, const Tensor& x);
+// Layers [begin, end) only.
+Tensor seanet_forward_range(Backend& be, const Seanet& net, size_t begin, size_t end, const Tensor& x);
+
+// Where the LSTM sits in the layer list (every EnCodec SEANet has exactly one); error otherwise.
+size_t seanet_lstm_index(const Seanet& net);
+
+// How a run of LSTM-free layers [begin, end) maps time, for windowed processing: the layers
+// either down-sample by `down` (strided convs) or up-sample by `up` (transposed convs), never both,
+// and an output at index j depends only on inputs within `margin` coarse steps (frames of the
+// lower rate) of the inputs that nominally map to j. Computed from the kernels, strides and
+// paddings, so a window extended by `margin` coarse steps on each side gives exact outputs.
+struct SeanetTiming {
+  int64_t down = 1;
+  int64_t up = 1;
+  int64_t margin = 0;
+};
+SeanetTiming seanet_timing(const Seanet& net, size_t begin, size_t end);
+
+// EncodecLSTM (stacked layers + skip) continued from a carried state, for long inputs processed
+// chunk by chunk: the result over consecutive chunks equals the whole-sequence result (up to
+// float rounding of the per-step GEMV). x: [T, C] on the device; returns lstm(x) + x.
+struct LstmState {
+  std::vector<std::vector<float>> h, c;  // per layer, empty = zero state
+};
+Tensor seanet_lstm_forward(Backend& be, const SeanetLayer& lstm, const Tensor& x, LstmState* state);
 
 // Exposed for tests: the padded conv and the transposed conv with trim.
 Tensor sconv1d_forward(Backend& be, const SConv1d& conv, const Tensor& x);

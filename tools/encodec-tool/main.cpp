@@ -1,4 +1,4 @@
-// encodec-tool: audio conversion now; EnCodec compress / decompress / roundtrip / info later.
+// encodec-tool: EnCodec compress / decompress / roundtrip / info, and audio conversion.
 // Each subcommand is a pair of functions: add_<name>() declares its options on the parser and
 // run_<name>() does the work through the public C API (include/encodec.h) and returns the exit
 // status. A new subcommand adds one pair and one line in main().
@@ -7,6 +7,8 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -81,17 +83,223 @@ int run_convert(const ConvertArgs& args) {
   return 0;
 }
 
+// ---- the EnCodec subcommands ----
+
+struct ContextDeleter {
+  void operator()(encodec_context* c) const { encodec_context_free(c); }
+};
+using ContextPtr = std::unique_ptr<encodec_context, ContextDeleter>;
+
+struct ModelArgs {
+  std::string model;  // empty: $ENCODEC_MODEL, else weights/encodec_24khz
+  int threads = 0;
+};
+
+constexpr const char* kDefaultModel = "weights/encodec_24khz";
+
+void add_model_options(CLI::App* cmd, ModelArgs& args) {
+  cmd->add_option("-m,--model", args.model,
+                  "EnCodec model: a Hugging Face snapshot folder (encodec_24khz, encodec_32khz, encodec_48khz, or a "
+                  "MusicGen folder, whose codec is used), or a name under weights/ "
+                  "[default: $ENCODEC_MODEL, else weights/encodec_24khz]");
+  cmd->add_option("-t,--threads", args.threads, "CPU threads (0 = all)")->check(CLI::NonNegativeNumber);
+}
+
+std::string model_path(const ModelArgs& args) {
+  std::string m = args.model;
+  if (m.empty()) {
+    const char* env = std::getenv("ENCODEC_MODEL");
+    m = env && *env ? env : kDefaultModel;
+  }
+  std::error_code ec;
+  // A bare name ("encodec_32khz") that is not a folder here means weights/<name>.
+  if (!std::filesystem::exists(m, ec) && m.find('/') == std::string::npos &&
+      std::filesystem::exists("weights/" + m, ec))
+    return "weights/" + m;
+  return m;
+}
+
+// Loads the model or reports why not (nullptr).
+ContextPtr load_model(const ModelArgs& args) {
+  encodec_context_params p = encodec_context_default_params();
+  p.n_threads = args.threads;
+  encodec_context* raw = nullptr;
+  const std::string path = model_path(args);
+  if (encodec_context_load(path.c_str(), &p, &raw) != ENCODEC_OK) {
+    std::fprintf(stderr, "%s: error: cannot load the EnCodec model: %s\n", kTool, encodec_last_error());
+    if (args.model.empty())
+      std::fprintf(stderr, "%s: hint: pass --model DIR or set ENCODEC_MODEL (default %s)\n", kTool, kDefaultModel);
+    return nullptr;
+  }
+  return ContextPtr(raw);
+}
+
+constexpr const char* kBandwidthHelp =
+    "Target bandwidth in kbps; one the model supports: encodec_24khz 1.5 3 6 12 24, encodec_48khz 3 6 12 24, "
+    "encodec_32khz 2.2 [default: 6 when the model has it, else its highest]";
+
+double pick_bandwidth(encodec_context* ctx, double asked) {
+  if (asked > 0) return asked;
+  return encodec_context_num_codebooks(ctx, 6.0) > 0 ? 6.0 : 0.0;  // encodec's CLI default, else the highest
+}
+
+struct CompressArgs {
+  std::string input, output;
+  double kbps = 0;
+  ModelArgs model;
+};
+
+CLI::App* add_compress(CLI::App& app, CompressArgs& args) {
+  CLI::App* cmd = app.add_subcommand("compress", "Compress an audio file into an .ecdc file");
+  cmd->add_option("input", args.input, "Input audio (.wav .flac .ogg .mp3); any rate and channel count")->required();
+  cmd->add_option("output", args.output, "Output .ecdc file")->required();
+  cmd->add_option("-b,--bandwidth", args.kbps, kBandwidthHelp)->check(CLI::PositiveNumber);
+  add_model_options(cmd, args.model);
+  cmd->footer(
+      "The input is resampled and remixed to the model's rate and channels as audiocraft does\n"
+      "(convert_audio). The .ecdc file is the one facebookresearch/encodec writes without its\n"
+      "entropy-coding LM (`encodec -f`), readable by `encodec` for encodec_24khz/48khz.\n"
+      "Examples:\n"
+      "  encodec-tool compress song.mp3 song.ecdc -b 6 --model weights/encodec_24khz\n"
+      "  ENCODEC_MODEL=weights/encodec_48khz encodec-tool compress live.flac live.ecdc -b 12");
+  return cmd;
+}
+
+int run_compress(const CompressArgs& args) {
+  ContextPtr ctx = load_model(args.model);
+  if (!ctx) return 1;
+  const encodec_status st =
+      encodec_compress_file(ctx.get(), args.input.c_str(), args.output.c_str(), pick_bandwidth(ctx.get(), args.kbps));
+  return st == ENCODEC_OK ? 0 : report_failure(st);
+}
+
+struct DecompressArgs {
+  std::string input, output;
+  std::string subtype = "pcm16";
+  ModelArgs model;
+};
+
+void add_subtype_option(CLI::App* cmd, std::string& subtype) {
+  cmd->add_option("-s,--subtype", subtype,
+                  "Sample format of .wav/.flac output: pcm16, pcm24 (clipped to [-1,1]) or float (.wav)")
+      ->check(CLI::IsMember({"pcm16", "pcm24", "float"}))
+      ->capture_default_str();
+}
+
+CLI::App* add_decompress(CLI::App& app, DecompressArgs& args) {
+  CLI::App* cmd = app.add_subcommand("decompress", "Decompress an .ecdc file into an audio file");
+  cmd->add_option("input", args.input, "Input .ecdc file")->required();
+  cmd->add_option("output", args.output, "Output audio file; the extension picks the format (.wav .flac .ogg .mp3)")
+      ->required();
+  add_subtype_option(cmd, args.subtype);
+  add_model_options(cmd, args.model);
+  cmd->footer(
+      "The output is at the model's sample rate and channels. The model must be the one named in\n"
+      "the file (see `encodec-tool info`). Files written with the entropy-coding LM (`encodec`\n"
+      "without -f) are not supported yet.\n"
+      "Example:\n"
+      "  encodec-tool decompress song.ecdc song.wav --model weights/encodec_24khz");
+  return cmd;
+}
+
+int run_decompress(const DecompressArgs& args) {
+  ContextPtr ctx = load_model(args.model);
+  if (!ctx) return 1;
+  const encodec_status st = encodec_decompress_file(ctx.get(), args.input.c_str(), args.output.c_str(),
+                                                    subtype_from_name(args.subtype));
+  return st == ENCODEC_OK ? 0 : report_failure(st);
+}
+
+struct RoundtripArgs {
+  std::string input, output;
+  double kbps = 0;
+  std::string subtype = "pcm16";
+  ModelArgs model;
+};
+
+CLI::App* add_roundtrip(CLI::App& app, RoundtripArgs& args) {
+  CLI::App* cmd = app.add_subcommand("roundtrip", "Encode and decode an audio file (hear what a bandwidth does)");
+  cmd->add_option("input", args.input, "Input audio (.wav .flac .ogg .mp3); any rate and channel count")->required();
+  cmd->add_option("output", args.output, "Output audio file; the extension picks the format")->required();
+  cmd->add_option("-b,--bandwidth", args.kbps, kBandwidthHelp)->check(CLI::PositiveNumber);
+  add_subtype_option(cmd, args.subtype);
+  add_model_options(cmd, args.model);
+  cmd->footer(
+      "Example:\n"
+      "  encodec-tool roundtrip song.mp3 song-1.5kbps.wav -b 1.5 --model weights/encodec_24khz");
+  return cmd;
+}
+
+int run_roundtrip(const RoundtripArgs& args) {
+  ContextPtr ctx = load_model(args.model);
+  if (!ctx) return 1;
+  encodec_audio* raw = nullptr;
+  encodec_status st = encodec_audio_read(args.input.c_str(), &raw);
+  if (st != ENCODEC_OK) return report_failure(st);
+  AudioPtr input(raw);
+  encodec_codes* codes = nullptr;
+  st = encodec_encode(ctx.get(), input.get(), pick_bandwidth(ctx.get(), args.kbps), &codes);
+  if (st != ENCODEC_OK) return report_failure(st);
+  input.reset();
+  std::unique_ptr<encodec_codes, void (*)(encodec_codes*)> codes_owner(codes, encodec_codes_free);
+  st = encodec_decode(ctx.get(), codes, &raw);
+  if (st != ENCODEC_OK) return report_failure(st);
+  AudioPtr output(raw);
+  st = encodec_audio_write(args.output.c_str(), output.get(), subtype_from_name(args.subtype));
+  return st == ENCODEC_OK ? 0 : report_failure(st);
+}
+
+struct InfoArgs {
+  std::string input;
+};
+
+CLI::App* add_info(CLI::App& app, InfoArgs& args) {
+  CLI::App* cmd = app.add_subcommand("info", "Show what an .ecdc file holds (no model needed)");
+  cmd->add_option("input", args.input, "An .ecdc file")->required();
+  return cmd;
+}
+
+int run_info(const InfoArgs& args) {
+  encodec_ecdc_info info;
+  const encodec_status st = encodec_ecdc_read_info(args.input.c_str(), &info);
+  if (st != ENCODEC_OK) return report_failure(st);
+  std::printf("file:        %s (%lld bytes, %lld of header)\n", args.input.c_str(), (long long)info.file_size,
+              (long long)info.header_size);
+  std::printf("model:       %s\n", info.model);
+  if (info.sample_rate > 0) {
+    std::printf("audio:       %lld samples, %.3f s at %d Hz, %d channel%s\n", (long long)info.audio_length,
+                double(info.audio_length) / info.sample_rate, info.sample_rate, info.channels,
+                info.channels == 1 ? "" : "s");
+    std::printf("codebooks:   %d (%g kbps)\n", info.num_codebooks, info.bandwidth_kbps);
+    std::printf("segments:    %d\n", info.num_segments);
+  } else {
+    std::printf("audio:       %lld samples (unknown model: rate unknown)\n", (long long)info.audio_length);
+    std::printf("codebooks:   %d\n", info.num_codebooks);
+  }
+  std::printf("entropy LM:  %s\n", info.lm ? "yes (not decodable by this tool yet)" : "no (bit-packed)");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "encodec-tool: audio files in and out of libmusicgen's EnCodec (no Python needed).\n"
+      "encodec-tool: Meta's EnCodec neural audio codec, natively (no Python needed).\n"
+      "Compresses audio to .ecdc files compatible with facebookresearch/encodec, and back.\n"
       "Reads .wav .flac .ogg .mp3; writes the format named by the output's extension."};
   app.name(kTool);
   app.require_subcommand(1);
   app.footer("Run 'encodec-tool SUBCOMMAND --help' for the options of a subcommand.");
   app.set_version_flag("--version", std::string(kTool) + " " + encodec_version());
 
+  CompressArgs compress_args;
+  CLI::App* compress = add_compress(app, compress_args);
+  DecompressArgs decompress_args;
+  CLI::App* decompress = add_decompress(app, decompress_args);
+  RoundtripArgs roundtrip_args;
+  CLI::App* roundtrip = add_roundtrip(app, roundtrip_args);
+  InfoArgs info_args;
+  CLI::App* info = add_info(app, info_args);
   ConvertArgs convert_args;
   CLI::App* convert = add_convert(app, convert_args);
 
@@ -101,6 +309,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
+  if (compress->parsed()) return run_compress(compress_args);
+  if (decompress->parsed()) return run_decompress(decompress_args);
+  if (roundtrip->parsed()) return run_roundtrip(roundtrip_args);
+  if (info->parsed()) return run_info(info_args);
   if (convert->parsed()) return run_convert(convert_args);
   return 2;  // unreachable: require_subcommand(1) rejects anything else
 }
