@@ -60,6 +60,10 @@ class CpuBackend final : public Backend {
   Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids) override {
     return cpu::embedding_sum(tables, ids, ex_);
   }
+  Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                   bool causal) override {
+    return cpu::attention(q, k, v, T, heads, scale, causal, ex_);
+  }
   Tensor lstm(const Tensor& x, const LstmLayerWeights& w) override { return cpu::lstm(x, w, ex_); }
 
  private:

@@ -58,6 +58,11 @@ Tensor transpose(const Tensor& x, const Exec& ex = {});
 Tensor embedding(const Tensor& table, const Tensor& ids, const Exec& ex = {});
 Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids, const Exec& ex = {});
 
+// ---- attention over a KV cache (attention.cpp): Backend::attention's contract, threaded over
+//      (head, query) pairs, AVX2 over the head dim ----
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale, bool causal,
+                 const Exec& ex = {});
+
 // ---- recurrent (lstm.cpp) ----
 Tensor lstm(const Tensor& x, const LstmLayerWeights& w, const Exec& ex = {});
 

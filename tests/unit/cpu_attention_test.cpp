@@ -1,0 +1,113 @@
+// The CPU attention kernel (kernels/cpu/attention.cpp) against the host default of
+// kernels/backend_fallbacks.cpp, which the MusicGen/T5 parity goldens were first passed with:
+// decode steps (1 query over a long causal cache), prefill (S causal queries, the last S positions),
+// cross-attention (non-causal, T < rows held), head widths that do and do not fit the AVX2 path,
+// thread-count invariance, and the input checks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "kernels/cpu/cpu_ops.h"
+#include "test_util.h"
+
+namespace {
+
+using mg::DType;
+using mg::Tensor;
+using mgtest::random_tensor;
+namespace cpu = mg::cpu;
+
+struct Case {
+  int64_t S, T, rows, heads, dh;
+  bool causal;
+};
+
+// The fallback is Backend's own (non-overridden) member; reach it through the CPU backend.
+Tensor fallback(mg::Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, const Case& c, float scale) {
+  return be.Backend::attention(q, k, v, c.T, int(c.heads), scale, c.causal);
+}
+
+bool bit_equal(const Tensor& a, const Tensor& b) {
+  return a.shape == b.shape && std::memcmp(a.data, b.data, a.nbytes()) == 0;
+}
+
+class CpuAttention : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CpuAttention, MatchesHostFallback) {
+  const Case c = GetParam();
+  const int64_t D = c.heads * c.dh;
+  // Scores of a few units (like a trained model's), so the softmax is neither flat nor one-hot.
+  Tensor q = random_tensor({c.S, D}, 1, 2.0f), k = random_tensor({c.rows, D}, 2, 2.0f);
+  Tensor v = random_tensor({c.rows, D}, 3);
+  const float scale = 1.0f / std::sqrt(float(c.dh));
+  auto be = mg::make_cpu_backend(1);
+  Tensor ref = fallback(*be, q, k, v, c, scale);
+
+  cpu::ThreadPool pool(2);
+  cpu::Exec simd{&pool, true}, portable{&pool, false};
+  Tensor fast = cpu::attention(q, k, v, c.T, int(c.heads), scale, c.causal, simd);
+  EXPECT_LT(mgtest::rel_err(fast, ref), 1e-6);
+  EXPECT_LT(mgtest::max_abs_diff(fast.to_vector(), ref.to_vector()), 1e-5);
+  // The portable path is the fallback's loops: the same bits.
+  EXPECT_TRUE(bit_equal(cpu::attention(q, k, v, c.T, int(c.heads), scale, c.causal, portable), ref));
+  // The backend routes Backend::attention here.
+  EXPECT_TRUE(bit_equal(be->attention(q, k, v, c.T, int(c.heads), scale, c.causal),
+                        cpu::attention(q, k, v, c.T, int(c.heads), scale, c.causal, cpu::Exec{nullptr, true})));
+}
+
+TEST_P(CpuAttention, ThreadCountDoesNotChangeBits) {
+  const Case c = GetParam();
+  const int64_t D = c.heads * c.dh;
+  Tensor q = random_tensor({c.S, D}, 4), k = random_tensor({c.rows, D}, 5), v = random_tensor({c.rows, D}, 6);
+  cpu::ThreadPool one(1), three(3);
+  Tensor a = cpu::attention(q, k, v, c.T, int(c.heads), 0.125f, c.causal, cpu::Exec{&one, true});
+  Tensor b = cpu::attention(q, k, v, c.T, int(c.heads), 0.125f, c.causal, cpu::Exec{&three, true});
+  EXPECT_TRUE(bit_equal(a, b));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CpuAttention,
+    ::testing::Values(Case{1, 1, 1, 4, 64, true},            // the first decode step: one key
+                      Case{1, 503, 503, 16, 64, true},       // musicgen-small's last step of 10 s
+                      Case{1, 37, 1500, 16, 64, true},       // a cache larger than what is filled
+                      Case{12, 40, 64, 4, 64, true},         // prefill: 12 queries at positions 28..39
+                      Case{1, 9, 9, 16, 64, false},          // cross-attention over 9 text tokens
+                      Case{5, 7, 7, 12, 64, false},          // T5-like: all queries over all keys
+                      Case{3, 20, 20, 2, 128, true},         // dh above the register block
+                      Case{2, 6, 6, 4, 24, true},            // dh 24: two 16-lane steps do not fit
+                      Case{2, 6, 6, 3, 6, false}),           // dh not a multiple of 8: portable path
+    [](const ::testing::TestParamInfo<Case>& i) {
+      const Case& c = i.param;
+      return "S" + std::to_string(c.S) + "_T" + std::to_string(c.T) + "_H" + std::to_string(c.heads) + "_dh" +
+             std::to_string(c.dh) + (c.causal ? "_causal" : "_full");
+    });
+
+// Scores spread over hundreds of units: most weights underflow (the vectorised exp's clamp at -87.3
+// gives exactly 0 there, std::exp a denormal or 0) and the max dominates; still the fallback's result
+// (to 1e-5: scores of ~100 carry ~1e-5 of summation-order rounding into the exponent).
+TEST(CpuAttentionChecks, PeakedScoresMatchFallback) {
+  Tensor q = random_tensor({3, 256}, 7, 30.0f), k = random_tensor({300, 256}, 8, 3.0f);
+  Tensor v = random_tensor({300, 256}, 9);
+  auto be = mg::make_cpu_backend(1);
+  Tensor ref = be->Backend::attention(q, k, v, 300, 4, 0.125f, true);
+  Tensor fast = cpu::attention(q, k, v, 300, 4, 0.125f, true, cpu::Exec{nullptr, true});
+  EXPECT_LT(mgtest::rel_err(fast, ref), 1e-5);
+}
+
+TEST(CpuAttentionChecks, BadInputsThrowNamingTheOp) {
+  Tensor q = random_tensor({2, 32}, 1), k = random_tensor({8, 32}, 2), v = random_tensor({8, 32}, 3);
+  EXPECT_THROW(cpu::attention(q, k, v, 9, 4, 1.0f, true), mg::Error);          // T beyond the rows held
+  EXPECT_THROW(cpu::attention(q, k, v, 1, 4, 1.0f, true), mg::Error);          // fewer keys than causal queries
+  EXPECT_THROW(cpu::attention(q, k, v, 8, 5, 1.0f, true), mg::Error);          // width not divisible by heads
+  EXPECT_THROW(cpu::attention(q, random_tensor({8, 16}, 4), v, 8, 4, 1.0f, false), mg::Error);
+  try {
+    cpu::attention(q, k, v, 0, 4, 1.0f, false);
+    ADD_FAILURE() << "T = 0 accepted";
+  } catch (const mg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("attention"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace

@@ -1,0 +1,151 @@
+// bench-memory: read bandwidth of this machine, the ceiling of a weight-streaming decode step.
+//
+//   bench-memory [--mb 1024] [--threads T] [--reps 10]
+//
+// Each thread sums its own contiguous slice of one large f32 buffer (much larger than the caches),
+// with 8 independent AVX2 accumulators when the CPU has them. A slice is read as S sub-slices in
+// lockstep (S = 1, 2, 4, 8 streams per thread), as a GEMV reads several weight rows at once: on
+// the 2-core Xeon VM this was written on one stream per thread gets about half of what 8 get.
+// The buffer is first written by the thread that later reads it (first touch puts the pages near it).
+// Reports the best and the median of `reps` passes per (threads, streams), in GB/s (1e9 B/s). The
+// last line, "read_gbps <highest median>", is what tools/bench-musicgen/run.sh parses: the median,
+// not the best pass, because on a shared machine a lone pass can catch the other tenants idle (the
+// decode steps it is compared with are averages over many steps too).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// Sums n floats read as S contiguous parts in lockstep (64 floats per round in all; S is a
+// template argument so that the 8 accumulators stay in registers).
+template <int S>
+__attribute__((target("avx2"))) float sum_avx2(const float* p, size_t n) {
+  constexpr int streams = S;
+  constexpr size_t step = 64 / S;
+  const size_t part = n / size_t(streams) / 64 * 64;
+  __m256 a[8];
+  for (auto& v : a) v = _mm256_setzero_ps();
+  for (size_t i = 0; i < part; i += step)
+    for (int s = 0; s < streams; ++s)
+      for (size_t j = 0; j < step / 8; ++j) {
+        __m256& acc = a[(size_t(s) * step / 8 + j) & 7];
+        acc = _mm256_add_ps(acc, _mm256_load_ps(p + s * part + i + 8 * j));
+      }
+  for (int j = 1; j < 8; ++j) a[0] = _mm256_add_ps(a[0], a[j]);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, a[0]);
+  float s = 0;
+  for (float v : lanes) s += v;
+  for (size_t i = part * streams; i < n; ++i) s += p[i];
+  return s;
+}
+
+float sum_portable(const float* p, size_t n, int streams) {
+  const size_t part = n / size_t(streams);
+  float s[8] = {};
+  for (size_t i = 0; i + 8 <= part; i += 8)
+    for (int t = 0; t < streams; ++t)
+      for (int j = 0; j < 8; ++j) s[j] += p[t * part + i + j];
+  float t = 0;
+  for (float v : s) t += v;
+  for (size_t i = part / 8 * 8 * streams; i < n; ++i) t += p[i];
+  return t;
+}
+
+float sum(const float* p, size_t n, int streams) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (!avx2) return sum_portable(p, n, streams);
+  switch (streams) {
+    case 1: return sum_avx2<1>(p, n);
+    case 2: return sum_avx2<2>(p, n);
+    case 4: return sum_avx2<4>(p, n);
+    default: return sum_avx2<8>(p, n);
+  }
+}
+
+// One pass of `threads` threads over the buffer; returns seconds.
+double pass(const float* buf, size_t n, int threads, int streams, std::vector<float>& sink) {
+  std::vector<std::thread> ts;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      const size_t b = n * t / threads / 64 * 64, e = t + 1 == threads ? n : n * (t + 1) / threads / 64 * 64;
+      sink[t] += sum(buf + b, e - b, streams);
+    });
+  for (auto& th : ts) th.join();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct Result {
+  double best, median;
+};
+
+Result measure(const float* buf, size_t n, int threads, int streams, int reps) {
+  std::vector<float> sink(threads, 0.0f);
+  pass(buf, n, threads, streams, sink);  // warm-up (page tables, frequency)
+  std::vector<double> gbps;
+  for (int r = 0; r < reps; ++r)
+    gbps.push_back(double(n) * sizeof(float) / pass(buf, n, threads, streams, sink) / 1e9);
+  std::sort(gbps.begin(), gbps.end());
+  if (sink[0] == 12345.0f) std::printf(" ");  // keeps the sums alive
+  return {gbps.back(), gbps[gbps.size() / 2]};
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: bench-memory [--mb MB (default 1024)] [--threads T (default all)] [--reps N (default 10)]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t mb = 1024;
+  int threads = int(std::max(1u, std::thread::hardware_concurrency())), reps = 10;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) return usage();
+    if (a == "--mb") mb = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--threads") threads = std::atoi(argv[++i]);
+    else if (a == "--reps") reps = std::atoi(argv[++i]);
+    else return usage();
+  }
+  if (mb == 0 || threads < 1 || reps < 1) return usage();
+  const size_t n = mb * (1u << 20) / sizeof(float);
+  float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  if (!buf) {
+    std::fprintf(stderr, "bench-memory: cannot allocate %zu MB\n", mb);
+    return 1;
+  }
+  {  // first touch by the threads that read
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+      ts.emplace_back([&, t] {
+        const size_t b = n * t / threads, e = n * (t + 1) / threads;
+        for (size_t i = b; i < e; ++i) buf[i] = float(i & 1023) * 1e-3f;
+      });
+    for (auto& th : ts) th.join();
+  }
+  std::printf("buffer %zu MB, %d passes each, %s\n", mb, reps,
+              __builtin_cpu_supports("avx2") ? "AVX2 loads" : "portable loads");
+  double best = 0;
+  for (int t : {1, threads}) {
+    for (int streams : {1, 2, 4, 8}) {
+      Result r = measure(buf, n, t, streams, reps);
+      std::printf("%2d thread%s x %d stream%s: best %6.2f GB/s, median %6.2f GB/s\n", t, t == 1 ? " " : "s", streams,
+                  streams == 1 ? " " : "s", r.best, r.median);
+      best = std::max(best, r.median);
+    }
+    if (threads == 1) break;
+  }
+  std::printf("read_gbps %.3f\n", best);
+  std::free(buf);
+  return 0;
+}

@@ -1,0 +1,151 @@
+// bench-musicgen: decode speed of a MusicGen snapshot on this machine, the way musicgen-cli runs it
+// (prompt -> T5 -> CFG decode loop -> EnCodec), with each phase timed apart.
+//
+//   bench-musicgen --model tools/reference/local/musicgen-small --threads 2 --steps 503 [--weights bf16]
+//                  [--greedy] [--read-gbps 12.3] [--profile]
+//
+// A developer tool over lm/ and kernels/ (like bench-ops): it links the static library so that it
+// can time the decoder steps apart from T5 and the codec, and split a step's time per op
+// (--profile wraps the backend in ProfilingBackend). The last line is machine-readable:
+//   RESULT impl=ours weights=f32 threads=2 steps=503 step_s=... steps_per_s=... total_s=... peak_rss_mb=...
+// and tools/bench-musicgen/run.sh puts it next to transformers' (bench_reference.py).
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lm/generate.h"
+#include "profiling_backend.h"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+// Weight elements one decode step reads for its rows: per layer the self-attention q, k, v, o, the
+// cross-attention q and o (its k and v are computed once from the text), fc1 and fc2; then the K
+// heads. Embedding rows and norm vectors are a few KB and left out.
+int64_t weights_read_per_step(const mg::MusicgenConfig& c) {
+  const int64_t D = c.decoder.hidden_size, F = c.decoder.ffn_dim, L = c.decoder.num_hidden_layers;
+  const int64_t cross = c.melody ? 0 : 2 * D * D;
+  return L * (4 * D * D + cross + 2 * D * F) + int64_t(c.decoder.num_codebooks) * c.decoder.vocab_size * D;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"MusicGen decode speed: T5, CFG decode steps and EnCodec timed apart"};
+  std::string model = "tools/reference/local/musicgen-small", weights = "f32";
+  std::string prompt = "80s pop track with bassy drums and synth";
+  int threads = 0, steps = 503, top_k = 250;
+  bool greedy = false, profile = false, no_audio = false, fallback_attention = false;
+  double read_gbps = 0;
+  uint64_t seed = 1;
+  app.add_option("-m,--model", model, "MusicGen snapshot folder")->capture_default_str();
+  app.add_option("-t,--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
+  app.add_option("--steps", steps, "Decoder calls (503 = 10 s: 500 frames + 3 delay columns)")->capture_default_str();
+  app.add_option("--weights", weights, "Decoder weights: f32, f16 or bf16")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
+      ->capture_default_str();
+  app.add_option("-p,--prompt", prompt, "Text prompt (CFG 3 with a null row)")->capture_default_str();
+  app.add_flag("--greedy", greedy, "Argmax instead of top-k sampling");
+  app.add_option("--top-k", top_k, "Top-k when sampling")->capture_default_str();
+  app.add_option("--seed", seed, "Sampling seed")->capture_default_str();
+  app.add_option("--read-gbps", read_gbps, "Measured read bandwidth (bench-memory) to print the roofline");
+  app.add_flag("--profile", profile, "Split the decode steps' time per op");
+  app.add_flag("--no-audio", no_audio, "Skip the EnCodec decode at the end");
+  app.add_flag("--fallback-attention", fallback_attention,
+               "With --profile: the host default attention (backend_fallbacks.cpp) instead of the CPU kernel");
+  CLI11_PARSE(app, argc, argv);
+  if (steps < 4) {
+    std::fprintf(stderr, "bench-musicgen: --steps must be >= 4 (3 delay columns + 1 frame)\n");
+    return 2;
+  }
+
+  try {
+    const mg::DType dt = weights == "f16" ? mg::DType::F16 : weights == "bf16" ? mg::DType::BF16 : mg::DType::F32;
+    auto cpu = mg::make_cpu_backend(threads);
+    mgbench::ProfilingBackend prof(*cpu, fallback_attention);
+    mg::Backend& be = profile ? static_cast<mg::Backend&>(prof) : *cpu;
+
+    const auto t_load = clock_type::now();
+    auto m = mg::MusicGen::load(be, model, dt);
+    const double load_s = seconds_since(t_load);
+    const mg::MusicgenConfig& cfg = m->config();
+    const int64_t per_step = weights_read_per_step(cfg);
+    const double bytes_per_step = double(per_step) * double(mg::dtype_size(dt));
+    std::printf("model %s: decoder %d layers x %d wide, ffn %d, %d codebooks; %lld weights read per step "
+                "(%.3f GB in %s)\n",
+                model.c_str(), cfg.decoder.num_hidden_layers, cfg.decoder.hidden_size, cfg.decoder.ffn_dim,
+                cfg.decoder.num_codebooks, (long long)per_step, bytes_per_step / 1e9, weights.c_str());
+    std::printf("load %.2f s, %d threads\n", load_s, threads);
+
+    mg::GenerateParams p;
+    p.prompt = prompt;
+    p.guidance_scale = 3.0f;
+    p.sampler.greedy = greedy;
+    p.sampler.top_k = top_k;
+    p.seed = seed;
+    const int frames = steps - cfg.max_delay();
+    p.duration_s = (frames + 0.5) / cfg.frame_rate();
+    std::vector<double> stamps;  // time of the end of each decoder step
+    auto t_gen = clock_type::now();
+    p.progress = [&](int64_t, int64_t) {
+      stamps.push_back(seconds_since(t_gen));
+      if (profile && stamps.size() == 1) prof.reset();  // per-op split over steps 2..N only
+      return true;
+    };
+    const auto codes = m->generate_codes(p);
+    const double gen_s = seconds_since(t_gen);
+    double audio_s = 0;
+    if (!no_audio) {
+      const auto t_audio = clock_type::now();
+      mg::Tensor audio = m->decode_audio(codes);
+      audio_s = seconds_since(t_audio);
+      std::printf("audio: %lld samples decoded in %.2f s\n", (long long)audio.numel(), audio_s);
+    }
+    const int n = int(stamps.size());
+    // Steady state: from the end of step 1 to the end of step N (the first step includes the
+    // cache allocation and the cross-attention keys, as HF's first step includes its prefill).
+    const double steady = n > 1 ? (stamps.back() - stamps.front()) / (n - 1) : stamps.back();
+    const double prep_s = stamps.front() - (stamps.size() > 1 ? steady : 0.0);
+    std::printf("steps %d (frames %d), generate %.2f s: text + first-step overhead %.2f s, %.2f ms/step steady, "
+                "%.2f steps/s\n",
+                n, frames, gen_s, prep_s, steady * 1e3, 1.0 / steady);
+    if (read_gbps > 0) {
+      const double limit = read_gbps * 1e9 / bytes_per_step;
+      std::printf("roofline: %.3f GB per step / %.2f GB/s = %.2f steps/s; measured %.2f steps/s = %.0f%% of it\n",
+                  bytes_per_step / 1e9, read_gbps, limit, 1.0 / steady, 100.0 / steady / limit);
+    }
+    if (profile) {
+      const double tot = prof.total(), wall = stamps.back() - stamps.front();
+      std::printf("\nper-op time over steps 2..%d (%.2f s in ops, %.2f s wall, %.1f%% outside ops):\n", n, tot, wall,
+                  100.0 * (wall - tot) / wall);
+      for (auto& [name, st] : prof.sorted())
+        std::printf("  %-44s %7ld calls %9.3f s %6.1f%%  %8.1f us/call\n", name.c_str(), st.first, st.second,
+                    100.0 * st.second / wall, 1e6 * st.second / double(st.first));
+    }
+    const double total = load_s + gen_s + audio_s;
+    std::printf("RESULT impl=ours weights=%s threads=%d steps=%d step_ms=%.3f steps_per_s=%.4f generate_s=%.3f "
+                "audio_s=%.3f load_s=%.3f total_s=%.3f peak_rss_mb=%.0f\n",
+                weights.c_str(), threads, n, steady * 1e3, 1.0 / steady, gen_s, audio_s, load_s, total, peak_rss_mb());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench-musicgen: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
