@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "lm/generate.h"
+#include "lm/stream.h"
 #include "profiling_backend.h"
 
 namespace {
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   app.add_option("--read-gbps", read_gbps, "Measured read bandwidth (bench-memory) to print the roofline");
   app.add_flag("--profile", profile, "Split the decode steps' time per op");
   app.add_flag("--no-audio", no_audio, "Skip the EnCodec decode at the end");
+  bool stream = false;
+  app.add_flag("--stream", stream, "Also stream audio out (lm/stream.h) and print when the first audio arrives");
   app.add_flag("--fallback-attention", fallback_attention,
                "With --profile: the host default attention (backend_fallbacks.cpp) instead of the CPU kernel");
   CLI11_PARSE(app, argc, argv);
@@ -109,8 +112,29 @@ int main(int argc, char** argv) {
       if (profile && stamps.size() == 1) prof.reset();  // per-op split over steps 2..N only
       return true;
     };
+    // Streaming: the step count and time at which the first decoded audio reaches the sink.
+    std::unique_ptr<mg::StreamingDecoder> streamer;
+    int64_t first_audio_step = -1;
+    double first_audio_s = 0;
+    if (stream) {
+      streamer = std::make_unique<mg::StreamingDecoder>(*m, [&](const std::vector<std::vector<float>>&, int64_t) {
+        if (first_audio_step < 0) {
+          first_audio_step = int64_t(stamps.size());
+          first_audio_s = seconds_since(t_gen);
+        }
+      });
+      p.on_frame = [&](int seq, int64_t, const std::vector<int>& frame) {
+        if (seq == 0) streamer->push(frame);
+      };
+    }
     const auto codes = m->generate_codes(p);
+    if (streamer) streamer->finish();
     const double gen_s = seconds_since(t_gen);
+    if (stream)
+      std::printf("stream: first audio after %lld decoder steps (%.2f s); bound: chunk + lookahead frames (%lld) + "
+                  "max_delay (%d) steps\n",
+                  (long long)first_audio_step, first_audio_s, (long long)streamer->first_audio_after_frames(),
+                  cfg.max_delay());
     double audio_s = 0;
     if (!no_audio) {
       const auto t_audio = clock_type::now();
