@@ -115,3 +115,52 @@ void Backend::copy_rows(Tensor& dst, int64_t row0, const Tensor& src) {
 }
 
 }  // namespace mg
+
+#include "kernels/cpu/sample.h"
+
+namespace mg {
+
+Tensor Backend::attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                               bool causal) {
+  MG_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3 && k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0),
+           "attention_rows: expected q[R, S, D], k/v[R, T, D], got ", shape_str(q.shape), ", ", shape_str(k.shape),
+           ", ", shape_str(v.shape));
+  const int64_t R = q.dim(0), S = q.dim(1), D = q.dim(2);
+  // One attention() per row on views of the batched tensors: device backends keep everything on
+  // the device, at R launches instead of one.
+  Tensor out = alloc(DType::F32, {R * S, D});
+  for (int64_t r = 0; r < R; ++r) {
+    Tensor qr = q.slice0(r, 1).reshape({S, D});
+    Tensor kr = k.slice0(r, 1).reshape({k.dim(1), k.dim(2)}), vr = v.slice0(r, 1).reshape({v.dim(1), v.dim(2)});
+    copy_rows(out, r * S, attention(qr, kr, vr, T, heads, scale, causal));
+  }
+  return out.reshape({R, S, D});
+}
+
+void Backend::write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) {
+  MG_CHECK(cache.ndim() == 3 && src.ndim() == 2 && cache.dtype == src.dtype && cache.dim(0) >= 1 &&
+               src.dim(0) % cache.dim(0) == 0 && col0 >= 0 && col0 + cache.dim(2) <= src.dim(1),
+           "write_kv: cannot put columns ", col0, ".. of ", shape_str(src.shape), " into the cache ",
+           shape_str(cache.shape));
+  const int64_t R = cache.dim(0), cap = cache.dim(1), D = cache.dim(2), S = src.dim(0) / R, W = src.dim(1);
+  MG_CHECK(pos >= 0 && pos + S <= cap, "write_kv: positions ", pos, "..", pos + S, " exceed the cache of ", cap);
+  MG_CHECK(cache.device == Device::CPU && src.device == Device::CPU, "write_kv: the ", name(),
+           " backend has no in-place cache write");
+  const size_t es = dtype_size(cache.dtype);
+  char* dst = static_cast<char*>(cache.data);
+  const char* from = static_cast<const char*>(src.data);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t s = 0; s < S; ++s)
+      std::memcpy(dst + ((r * cap + pos + s) * D) * es, from + ((r * S + s) * W + col0) * es, size_t(D) * es);
+}
+
+Tensor Backend::sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                              const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided) {
+  // The host reference; on the CPU backend download/upload are free.
+  Tensor g;
+  Tensor ids = cpu::sample_tokens(download(logits), cfg, guidance_scale, p, seeds, step, guided ? &g : nullptr);
+  if (guided) *guided = upload(g);
+  return upload(ids);
+}
+
+}  // namespace mg

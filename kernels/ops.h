@@ -26,6 +26,15 @@ struct LstmLayerWeights {
   Tensor b_hh;  // [4H]
 };
 
+// How sample_tokens turns logits into tokens, in audiocraft's order: CFG on raw logits ->
+// softmax(logits / temperature) -> top-p if > 0, else top-k if > 0, else the full distribution.
+struct SamplerParams {
+  bool greedy = false;        // argmax (first index on ties); also when temperature <= 0
+  int top_k = 250;            // audiocraft's default
+  float top_p = 0.0f;         // 0: off
+  float temperature = 1.0f;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -93,6 +102,24 @@ class Backend {
                            bool causal);
   // dst[row0 : row0 + src.dim(0)] = src, in place along dim 0 (appending to a KV cache).
   virtual void copy_rows(Tensor& dst, int64_t row0, const Tensor& src);
+
+  // Attention of R independent rows at once (the decode step's CFG rows / takes): q[R, S, H*dh],
+  // k/v[R, >= T, H*dh] -> [R, S, H*dh]; each row exactly as attention() on its slices.
+  virtual Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads,
+                                float scale, bool causal);
+  // Appends S new positions of R rows to a KV cache, in place: cache[r, pos + s, :] =
+  // src[r * S + s, col0 : col0 + D] for cache[R, capacity, D] and src[R * S, W] (the fused
+  // q|k|v projection, so K and V go straight from the GEMM output into the cache).
+  virtual void write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0);
+
+  // ---- sampling (reference: kernels/cpu/sample.cpp) ----
+  // logits[R, K, V] f32 -> ids[B, K] i32, both on this device, B = seeds.size(). With cfg, R = 2B:
+  // row s is sequence s's conditional row and row B + s its null row, and the tokens are drawn
+  // from null + scale * (cond - null); without, R = B. Sequence s's random numbers come from a
+  // counter-based hash of (seeds[s], step, codebook): same seed and logits, same tokens on every
+  // backend. guided (optional) receives the [B, K, V] logits the tokens were drawn from.
+  virtual Tensor sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                               const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided = nullptr);
 
   // ---- recurrent ----
   // One LSTM layer over a whole sequence from zero state: x[T, In] -> h[T, H].

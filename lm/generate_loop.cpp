@@ -14,7 +14,7 @@ struct MusicGen::Batch {
   bool cfg = false;
   std::vector<Tensor> text;          // cross-attention models: projected text per sequence (undefined: null)
   std::vector<Tensor> melody_text;   // melody models: projected text per sequence (undefined: none)
-  std::vector<Sampler> samplers;
+  std::vector<uint64_t> seeds;      // per sequence: the counter-based draws of sample_tokens
   int64_t steps_done = 0, steps_total = 0;
 };
 
@@ -83,26 +83,30 @@ std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>&
     decoder_prefill(be_, decoder_, st, prefixes);
   }
 
-  std::vector<float> guided(size_t(K) * V);
   int64_t prev = 0;
   const int64_t first_new = prompts[0].empty() ? 0 : int64_t(prompts[0][0].size());
   int64_t emitted = first_new;
+  Tensor ids = Tensor::empty(DType::I32, {K, R});
   for (int64_t offset = start; offset < columns; ++offset) {
-    // The first call feeds every column before `start` (BOS and the prompt) at once, then one each.
-    std::vector<std::vector<std::vector<int>>> cols(R, std::vector<std::vector<int>>(K));
+    // The first call feeds every column before `start` (BOS and the prompt) at once, then one
+    // each: ids[k, r * S + s], uploaded once per step.
+    const int64_t S = offset - prev;
+    if (ids.dim(1) != R * S) ids = Tensor::empty(DType::I32, {K, R * S});
     for (int r = 0; r < R; ++r)
       for (int k = 0; k < K; ++k)
-        for (int64_t c = prev; c < offset; ++c) cols[r][k].push_back(patterns[r % B].at(k, c));
-    Tensor logits = decoder_step(be_, decoder_, st, cols);  // [R, K, V], last fed column of each row
-    for (int s = 0; s < B; ++s) {
-      const float* cond = logits.f32() + int64_t(s) * K * V;
-      if (b.cfg) apply_cfg(cond, logits.f32() + int64_t(B + s) * K * V, p.guidance_scale, guided.data(), int64_t(K) * V);
-      const float* l = b.cfg ? guided.data() : cond;
-      if (s == 0 && p.on_logits) p.on_logits(b.steps_done, l, K, V);
-      std::vector<int> tokens(K);
-      for (int k = 0; k < K; ++k) tokens[k] = b.samplers[s].sample(l + int64_t(k) * V, V);
-      patterns[s].fill(offset, tokens);
+        for (int64_t c = prev; c < offset; ++c) ids.ptr<int32_t>()[(k * R + r) * S + (c - prev)] = patterns[r % B].at(k, c);
+    Tensor logits = decoder_step_device(be_, decoder_, st, be_.upload(ids));  // [R, K, V], last column of each row
+    // Guidance and sampling on the device; only the [B, K] tokens come back (and sequence 0's
+    // guided logits when someone watches them).
+    Tensor guided;
+    Tensor tokens = be_.download(
+        be_.sample_tokens(logits, b.cfg, p.guidance_scale, p.sampler, b.seeds, b.steps_done, p.on_logits ? &guided : nullptr));
+    if (p.on_logits) {
+      Tensor g = be_.download(guided.slice0(0, 1));
+      p.on_logits(b.steps_done, g.f32(), K, V);
     }
+    for (int s = 0; s < B; ++s)
+      patterns[s].fill(offset, std::vector<int>(tokens.ptr<int32_t>() + s * K, tokens.ptr<int32_t>() + (s + 1) * K));
     prev = offset;
     ++b.steps_done;
     if (p.progress && !p.progress(b.steps_done, b.steps_total)) throw Error("generation aborted by the caller");
@@ -198,7 +202,7 @@ std::vector<Codes> MusicGen::generate_batch(const GenerateParams& p) const {
   for (size_t i = 0; i < prompts.size(); ++i)
     for (int t = 0; t < p.takes; ++t) {
       (cfg_.melody ? b.melody_text : b.text).push_back(texts[i]);
-      b.samplers.emplace_back(p.sampler, p.seed + uint64_t(b.sequences));
+      b.seeds.push_back(p.seed + uint64_t(b.sequences));
       ++b.sequences;
     }
   if (cfg_.melody) b.text.assign(b.sequences, Tensor());
@@ -215,7 +219,7 @@ Codes MusicGen::generate_codes_from_rows(const std::vector<Tensor>& rows, const 
   b.sequences = 1;
   b.cfg = rows.size() == 2;
   b.text = {rows[0]};
-  b.samplers.emplace_back(p.sampler, p.seed);
+  b.seeds.push_back(p.seed);
   return generate_all(b)[0];
 }
 

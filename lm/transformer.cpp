@@ -1,6 +1,8 @@
 #include "lm/transformer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace mg {
 
@@ -29,6 +31,23 @@ Tensor f32_on(Backend& be, const Tensor& t) {
   return be.upload(t.dtype == DType::F32 ? t : Tensor::from_vector(t.to_vector(), t.shape));
 }
 
+// Host tensors [n_i, C] stacked along dim 0 (f32 when their dtypes differ): fused projections.
+Tensor concat_rows(std::vector<Tensor> parts) {
+  bool same = true;
+  for (const Tensor& t : parts) same = same && t.dtype == parts[0].dtype;
+  if (!same)
+    for (Tensor& t : parts) t = Tensor::from_vector(t.to_vector(), t.shape);
+  int64_t rows = 0;
+  for (const Tensor& t : parts) rows += t.dim(0);
+  Tensor out = Tensor::empty(parts[0].dtype, {rows, parts[0].dim(1)});
+  char* dst = static_cast<char*>(out.data);
+  for (const Tensor& t : parts) {
+    std::memcpy(dst, t.data, t.nbytes());
+    dst += t.nbytes();
+  }
+  return out;
+}
+
 }  // namespace
 
 MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const MusicgenDecoderConfig& cfg,
@@ -44,26 +63,26 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
   };
   const int64_t D = cfg.hidden_size, F = cfg.ffn_dim, V = cfg.vocab_size;
   const std::string p = "decoder.model.decoder.";
+  std::vector<Tensor> heads;
   for (int k = 0; k < cfg.num_codebooks; ++k) {
     d.embed.push_back(f32_on(be, w.get(p + "embed_tokens." + std::to_string(k) + ".weight", {V + 1, D})));
-    d.heads.push_back(lin(w.get("decoder.lm_heads." + std::to_string(k) + ".weight", {V, D})));
+    heads.push_back(w.get("decoder.lm_heads." + std::to_string(k) + ".weight", {V, D}));
   }
+  d.heads = lin(concat_rows(heads));
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string q = p + "layers." + std::to_string(l) + ".";
+    auto proj = [&](const std::string& name) { return w.get(q + name + ".weight", {D, D}); };
     DecoderLayer L;
     L.sa_ln_w = f32_on(be, w.get(q + "self_attn_layer_norm.weight", {D}));
     L.sa_ln_b = f32_on(be, w.get(q + "self_attn_layer_norm.bias", {D}));
-    L.q = lin(w.get(q + "self_attn.q_proj.weight", {D, D}));
-    L.k = lin(w.get(q + "self_attn.k_proj.weight", {D, D}));
-    L.v = lin(w.get(q + "self_attn.v_proj.weight", {D, D}));
-    L.o = lin(w.get(q + "self_attn.out_proj.weight", {D, D}));
+    L.qkv = lin(concat_rows({proj("self_attn.q_proj"), proj("self_attn.k_proj"), proj("self_attn.v_proj")}));
+    L.o = lin(proj("self_attn.out_proj"));
     if (cross_attention) {
       L.ca_ln_w = f32_on(be, w.get(q + "encoder_attn_layer_norm.weight", {D}));
       L.ca_ln_b = f32_on(be, w.get(q + "encoder_attn_layer_norm.bias", {D}));
-      L.cq = lin(w.get(q + "encoder_attn.q_proj.weight", {D, D}));
-      L.ck = lin(w.get(q + "encoder_attn.k_proj.weight", {D, D}));
-      L.cv = lin(w.get(q + "encoder_attn.v_proj.weight", {D, D}));
-      L.co = lin(w.get(q + "encoder_attn.out_proj.weight", {D, D}));
+      L.cq = lin(proj("encoder_attn.q_proj"));
+      L.ckv = lin(concat_rows({proj("encoder_attn.k_proj"), proj("encoder_attn.v_proj")}));
+      L.co = lin(proj("encoder_attn.out_proj"));
     }
     L.ff_ln_w = f32_on(be, w.get(q + "final_layer_norm.weight", {D}));
     L.ff_ln_b = f32_on(be, w.get(q + "final_layer_norm.bias", {D}));
@@ -85,20 +104,37 @@ DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::v
   DecoderState s;
   s.rows = int(text.size());
   s.capacity = capacity;
+  const int R = s.rows;
   const int64_t D = dec.cfg.hidden_size;
+  for (size_t l = 0; l < dec.layers.size(); ++l) {
+    s.k_cache.push_back(be.alloc(DType::F32, {R, capacity, D}));
+    s.v_cache.push_back(be.alloc(DType::F32, {R, capacity, D}));
+  }
+  if (!dec.cross_attention) return s;
+
+  // Rows with the same text length attend together; a null row (undefined text) has all-zero keys
+  // and values, so any key count gives exactly zero output: it joins the run before it.
+  int64_t t_max = 1;
+  for (const Tensor& t : text)
+    if (t.defined()) t_max = std::max(t_max, t.dim(0));
+  for (int r = 0; r < R; ++r) {
+    const int64_t T = text[r].defined() ? text[r].dim(0) : (s.cross_runs.empty() ? t_max : s.cross_runs.back().T);
+    if (!s.cross_runs.empty() && s.cross_runs.back().T == T) ++s.cross_runs.back().rows;
+    else s.cross_runs.push_back({r, 1, T});
+  }
   for (const DecoderLayer& L : dec.layers) {
-    std::vector<Tensor> kc, vc, ck, cv;
-    for (int r = 0; r < s.rows; ++r) {
-      kc.push_back(be.alloc(DType::F32, {capacity, D}));
-      vc.push_back(be.alloc(DType::F32, {capacity, D}));
-      const bool cross = dec.cross_attention && text[r].defined();
-      ck.push_back(cross ? be.linear(text[r], L.ck, nullptr) : Tensor());
-      cv.push_back(cross ? be.linear(text[r], L.cv, nullptr) : Tensor());
+    // Fresh zeros for each (the CPU backend's upload hands the host tensor itself back).
+    Tensor ck = be.upload(Tensor::zeros(DType::F32, {R, t_max, D}));
+    Tensor cv = be.upload(Tensor::zeros(DType::F32, {R, t_max, D}));
+    for (int r = 0; r < R; ++r) {
+      if (!text[r].defined()) continue;
+      Tensor kv = be.linear(text[r], L.ckv, nullptr);  // [T_r, 2D]
+      Tensor kr = ck.slice0(r, 1), vr = cv.slice0(r, 1);
+      be.write_kv(kr, 0, kv, 0);
+      be.write_kv(vr, 0, kv, D);
     }
-    s.k_cache.push_back(std::move(kc));
-    s.v_cache.push_back(std::move(vc));
-    s.cross_k.push_back(std::move(ck));
-    s.cross_v.push_back(std::move(cv));
+    s.cross_k.push_back(ck);
+    s.cross_v.push_back(cv);
   }
   return s;
 }
@@ -118,27 +154,27 @@ Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
   for (size_t l = 0; l < dec.layers.size(); ++l) {
     const DecoderLayer& L = dec.layers[l];
     Tensor h = be.layer_norm(x, L.sa_ln_w, &L.sa_ln_b, 1e-5f);
-    Tensor q = be.linear(h, L.q, nullptr), k = be.linear(h, L.k, nullptr), v = be.linear(h, L.v, nullptr);
-    Tensor att = be.alloc(DType::F32, {R * S, D});
-    for (int r = 0; r < R; ++r) {
-      be.copy_rows(st.k_cache[l][r], st.length, k.slice0(r * S, S));
-      be.copy_rows(st.v_cache[l][r], st.length, v.slice0(r * S, S));
-      be.copy_rows(att, r * S, be.attention(q.slice0(r * S, S), st.k_cache[l][r], st.v_cache[l][r], T, H, scale, true));
-    }
-    x = be.add(x, be.linear(att, L.o, nullptr));
+    Tensor qkv = be.linear(h, L.qkv, nullptr);  // [R*S, 3D]
+    be.write_kv(st.k_cache[l], st.length, qkv, D);
+    be.write_kv(st.v_cache[l], st.length, qkv, 2 * D);
+    Tensor q = be.narrow_last(qkv, 0, D).reshape({R, S, D});
+    Tensor att = be.attention_rows(q, st.k_cache[l], st.v_cache[l], T, H, scale, true);
+    x = be.add(x, be.linear(att.reshape({R * S, D}), L.o, nullptr));
 
     if (dec.cross_attention) {
       h = be.layer_norm(x, L.ca_ln_w, &L.ca_ln_b, 1e-5f);
-      q = be.linear(h, L.cq, nullptr);
-      Tensor cross = be.alloc(DType::F32, {R * S, D});
-      for (int r = 0; r < R; ++r) {
-        const Tensor& ck = st.cross_k[l][r];
-        Tensor qr = q.slice0(r * S, S);
-        // A null row attends to all-zero keys and values: its output is exactly zero.
-        be.copy_rows(cross, r * S, ck.defined() ? be.attention(qr, ck, st.cross_v[l][r], ck.dim(0), H, scale, false)
-                                                : be.scale(qr, 0.0f));
+      Tensor cq = be.linear(h, L.cq, nullptr).reshape({R, S, D});
+      Tensor cross;
+      if (st.cross_runs.size() == 1) {
+        cross = be.attention_rows(cq, st.cross_k[l], st.cross_v[l], st.cross_runs[0].T, H, scale, false);
+      } else {
+        cross = be.alloc(DType::F32, {R, S, D});
+        for (const CrossAttentionRun& run : st.cross_runs)
+          be.copy_rows(cross, run.row0,
+                       be.attention_rows(cq.slice0(run.row0, run.rows), st.cross_k[l].slice0(run.row0, run.rows),
+                                         st.cross_v[l].slice0(run.row0, run.rows), run.T, H, scale, false));
       }
-      x = be.add(x, be.linear(cross, L.co, nullptr));
+      x = be.add(x, be.linear(cross.reshape({R * S, D}), L.co, nullptr));
     }
 
     h = be.layer_norm(x, L.ff_ln_w, &L.ff_ln_b, 1e-5f);
@@ -162,10 +198,30 @@ void decoder_prefill(Backend& be, const MusicgenDecoder& dec, DecoderState& st, 
   decoder_layers(be, dec, st, x, P);
 }
 
+Tensor decoder_step_device(Backend& be, const MusicgenDecoder& dec, DecoderState& st, const Tensor& ids,
+                           Tensor* all_logits) {
+  const int R = st.rows, K = dec.cfg.num_codebooks;
+  const int64_t D = dec.cfg.hidden_size, V = dec.cfg.vocab_size;
+  MG_CHECK(ids.ndim() == 2 && ids.dim(0) == K && ids.dim(1) % R == 0 && ids.dim(1) >= R,
+           "decoder_step: ids ", shape_str(ids.shape), " must be [", K, ", ", R, " rows x columns]");
+  const int64_t S = ids.dim(1) / R;
+  std::vector<const Tensor*> tables;
+  for (const Tensor& t : dec.embed) tables.push_back(&t);
+  Tensor x = decoder_layers(be, dec, st, be.embedding_sum(tables, ids), S);
+
+  // The stacked heads on the last column of each row: [R, K*V] is [R, K, V].
+  Tensor last = x;
+  if (S > 1) {
+    last = be.alloc(DType::F32, {R, D});
+    for (int r = 0; r < R; ++r) be.copy_rows(last, r, x.slice0(r * S + S - 1, 1));
+  }
+  if (all_logits) *all_logits = be.linear(x, dec.heads, nullptr).reshape({R, S, K, V});
+  return be.linear(last, dec.heads, nullptr).reshape({R, K, V});
+}
+
 Tensor decoder_step(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
                     const std::vector<std::vector<std::vector<int>>>& codes, Tensor* all_logits) {
   const int R = st.rows, K = dec.cfg.num_codebooks;
-  const int64_t D = dec.cfg.hidden_size, V = dec.cfg.vocab_size;
   MG_CHECK(int(codes.size()) == R && int(codes[0].size()) == K, "decoder_step: codes must be [", R, " rows][", K,
            " codebooks][columns]");
   const int64_t S = int64_t(codes[0][0].size());
@@ -176,26 +232,9 @@ Tensor decoder_step(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
       MG_CHECK(int64_t(codes[r][k].size()) == S, "decoder_step: ragged columns");
       for (int64_t s = 0; s < S; ++s) ids.ptr<int32_t>()[k * R * S + r * S + s] = codes[r][k][s];
     }
-  std::vector<const Tensor*> tables;
-  for (const Tensor& t : dec.embed) tables.push_back(&t);
-  Tensor x = decoder_layers(be, dec, st, be.embedding_sum(tables, be.upload(ids)), S);
-
-  // Heads on the last column of each row (or every column when asked).
-  Tensor last = be.alloc(DType::F32, {R, D});
-  for (int r = 0; r < R; ++r) be.copy_rows(last, r, x.slice0(r * S + S - 1, 1));
-  Tensor out = Tensor::empty(DType::F32, {R, K, V});
-  for (int k = 0; k < K; ++k) {
-    Tensor lk = be.download(be.linear(last, dec.heads[k], nullptr));  // [R, V]
-    for (int r = 0; r < R; ++r) std::copy(lk.f32() + r * V, lk.f32() + (r + 1) * V, out.f32() + (r * K + k) * V);
-  }
-  if (all_logits) {
-    *all_logits = Tensor::empty(DType::F32, {R, S, K, V});
-    for (int k = 0; k < K; ++k) {
-      Tensor lk = be.download(be.linear(x, dec.heads[k], nullptr));  // [R*S, V]
-      for (int64_t rs = 0; rs < R * S; ++rs)
-        std::copy(lk.f32() + rs * V, lk.f32() + (rs + 1) * V, all_logits->f32() + (rs * K + k) * V);
-    }
-  }
+  Tensor all;
+  Tensor out = be.download(decoder_step_device(be, dec, st, be.upload(ids), all_logits ? &all : nullptr));
+  if (all_logits) *all_logits = be.download(all);
   return out;
 }
 

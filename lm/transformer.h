@@ -12,9 +12,11 @@
 
 namespace mg {
 
+// q|k|v (and the cross-attention k|v) are concatenated at load along the output dim so that one
+// GEMM computes them all: qkv [3D, D] gives [q | k | v] columns, ckv [2D, D] gives [k | v].
 struct DecoderLayer {
-  Tensor sa_ln_w, sa_ln_b, q, k, v, o;       // self-attention
-  Tensor ca_ln_w, ca_ln_b, cq, ck, cv, co;   // cross-attention (absent in melody models)
+  Tensor sa_ln_w, sa_ln_b, qkv, o;         // self-attention
+  Tensor ca_ln_w, ca_ln_b, cq, ckv, co;    // cross-attention (absent in melody models)
   Tensor ff_ln_w, ff_ln_b, fc1, fc2;
 };
 
@@ -24,7 +26,7 @@ struct MusicgenDecoder {
   std::vector<Tensor> embed;   // K x [vocab + 1, D]
   std::vector<DecoderLayer> layers;
   Tensor ln_w, ln_b;
-  std::vector<Tensor> heads;   // K x [vocab, D]
+  Tensor heads;                // the K heads stacked: [K * vocab, D], one GEMM gives [rows, K, vocab]
   Tensor positions;            // [max_positions, D], recomputed as HF does (not read from the file)
 };
 
@@ -37,13 +39,21 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& weights, c
 // HF MusicgenSinusoidalPositionalEmbedding.get_embedding in float32: [n, dim].
 Tensor sinusoidal_positions(int64_t n, int64_t dim);
 
-// Per-generation state: a KV cache per layer and row, and each row's cross-attention keys/values.
+// Rows [row0, row0 + rows) whose texts have the same length T: one batched cross-attention.
+struct CrossAttentionRun {
+  int row0 = 0, rows = 0;
+  int64_t T = 0;
+};
+
+// Per-generation state: one KV cache per layer holding every row, and the cross-attention
+// keys/values of every row (null rows all zero: their cross-attention output is exactly zero).
 struct DecoderState {
   int rows = 0;
   int64_t capacity = 0;       // positions the caches hold
   int64_t length = 0;         // positions filled so far
-  std::vector<std::vector<Tensor>> k_cache, v_cache;   // [layer][row] -> [capacity, D]
-  std::vector<std::vector<Tensor>> cross_k, cross_v;   // [layer][row] -> [T_text, D]; undefined = null row
+  std::vector<Tensor> k_cache, v_cache;   // [layer] -> [rows, capacity, D]
+  std::vector<Tensor> cross_k, cross_v;   // [layer] -> [rows, T_text max, D] (cross-attention models)
+  std::vector<CrossAttentionRun> cross_runs;
 };
 
 // text[r]: the projected, masked text of row r ([T_text, D] on the device), or an undefined tensor
@@ -60,5 +70,11 @@ void decoder_prefill(Backend& be, const MusicgenDecoder& dec, DecoderState& stat
 // [rows, S, K, vocab]. Advances state.length by S.
 Tensor decoder_step(Backend& be, const MusicgenDecoder& dec, DecoderState& state,
                     const std::vector<std::vector<std::vector<int>>>& codes, Tensor* all_logits = nullptr);
+
+// The same step without host round trips: ids[K, rows * S] (i32 on the device; column r * S + s
+// is row r's column s) -> logits of the last column of each row, [rows, K, vocab] on the device;
+// all_logits (optional) gets [rows, S, K, vocab] on the device.
+Tensor decoder_step_device(Backend& be, const MusicgenDecoder& dec, DecoderState& state, const Tensor& ids,
+                           Tensor* all_logits = nullptr);
 
 }  // namespace mg

@@ -27,7 +27,8 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const float*
                                        const float* __restrict__ v, float* __restrict__ out,
                                        float* __restrict__ part_m, float* __restrict__ part_l,
                                        float* __restrict__ part_o, int64_t S, int64_t T, int H, int dh,
-                                       float scale, bool causal, int nchunks) {
+                                       float scale, bool causal, int nchunks, int64_t kv_stride,
+                                       int64_t scratch_stride) {
   __shared__ float sq[kMaxAttentionHeadDim];
   __shared__ float sp[kChunk];
   __shared__ float red[kThreads];
@@ -35,6 +36,17 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const float*
   const int64_t ih = blockIdx.x;
   const int64_t i = ih / H, h = ih % H, D = int64_t(H) * dh;
   const int c = blockIdx.y;
+  // blockIdx.z: the problem of a batched call (attention_rows), each with its own q/k/v/out/scratch.
+  const int64_t b = blockIdx.z;
+  q += b * S * D;
+  out += b * S * D;
+  k += b * kv_stride;
+  v += b * kv_stride;
+  if (nchunks > 1) {
+    part_m += b * scratch_stride;
+    part_l += b * scratch_stride;
+    part_o += b * scratch_stride;
+  }
   const int tid = threadIdx.x, lane = tid % kWarp, warp = tid / kWarp, nwarps = blockDim.x / kWarp;
   const int64_t visible = causal ? T - S + i + 1 : T;
   const int64_t j0 = int64_t(c) * kChunk;
@@ -97,12 +109,13 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const float*
 // One block per (row, head): out = sum_c exp(m_c - M) o_c / sum_c exp(m_c - M) l_c.
 __global__ void attention_merge_kernel(const float* __restrict__ part_m, const float* __restrict__ part_l,
                                        const float* __restrict__ part_o, float* __restrict__ out, int H, int dh,
-                                       int nchunks) {
-  const int64_t ih = blockIdx.x;
+                                       int nchunks, int64_t S, int64_t scratch_stride) {
+  const int64_t ih = blockIdx.x, b = blockIdx.y;
   const int64_t i = ih / H, h = ih % H, D = int64_t(H) * dh;
-  const float* pm = part_m + ih * nchunks;
-  const float* pl = part_l + ih * nchunks;
-  const float* po = part_o + ih * nchunks * dh;
+  out += b * S * D;
+  const float* pm = part_m + b * scratch_stride + ih * nchunks;
+  const float* pl = part_l + b * scratch_stride + ih * nchunks;
+  const float* po = part_o + b * scratch_stride + ih * nchunks * dh;
   float M = -INFINITY;
   for (int c = 0; c < nchunks; ++c) M = fmaxf(M, pm[c]);
   float L = 0.0f;
@@ -127,22 +140,32 @@ int64_t attention_scratch_floats(int64_t S, int heads, int64_t dh, int64_t T) {
 
 void attention(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
                int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal) {
-  if (S == 0 || dh == 0) return;
+  attention_batched(s, q, k, v, out, scratch, 1, T, S, T, heads, dh, scale, causal);
+}
+
+void attention_batched(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
+                       int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
+                       bool causal) {
+  if (batch == 0 || S == 0 || dh == 0) return;
   MG_CHECK(dh <= kMaxAttentionHeadDim, "cuda attention: head size ", dh, " exceeds ", kMaxAttentionHeadDim);
   const int64_t chunks = attention_chunks(T), rows = S * heads;
-  MG_CHECK(chunks <= 65535 && rows <= 0x7fffffffLL, "cuda attention: ", S, " queries x ", heads, " heads over ", T,
-           " keys exceed the grid limits");
+  MG_CHECK(chunks <= 65535 && batch <= 65535 && rows <= 0x7fffffffLL, "cuda attention: ", batch, " x ", S,
+           " queries x ", heads, " heads over ", T, " keys exceed the grid limits");
+  // Per problem: part_m [rows, chunks], part_l [rows, chunks], part_o [rows, chunks, dh].
+  const int64_t per = attention_scratch_floats(S, heads, dh, T);
   float* part_m = scratch;
   float* part_l = chunks > 1 ? scratch + rows * chunks : nullptr;
   float* part_o = chunks > 1 ? scratch + 2 * rows * chunks : nullptr;
   MG_CHECK(chunks == 1 || scratch, "cuda attention: ", chunks, " key chunks need a scratch buffer");
-  const dim3 grid{unsigned(rows), unsigned(chunks)};
+  const int64_t kv_stride = kv_rows * heads * dh;
+  const dim3 grid{unsigned(rows), unsigned(chunks), unsigned(batch)};
   attention_chunk_kernel<<<grid, kThreads, 0, s>>>(q, k, v, out, part_m, part_l, part_o, S, T, heads, int(dh), scale,
-                                                   causal, int(chunks));
+                                                   causal, int(chunks), kv_stride, per);
   CUDA_CHECK_LAUNCH();
   if (chunks > 1) {
     const int block = dh <= 32 ? 32 : dh <= 64 ? 64 : 128;
-    attention_merge_kernel<<<unsigned(rows), block, 0, s>>>(part_m, part_l, part_o, out, heads, int(dh), int(chunks));
+    const dim3 mgrid{unsigned(rows), unsigned(batch)};
+    attention_merge_kernel<<<mgrid, block, 0, s>>>(part_m, part_l, part_o, out, heads, int(dh), int(chunks), S, per);
     CUDA_CHECK_LAUNCH();
   }
 }

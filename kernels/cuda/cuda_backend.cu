@@ -408,6 +408,61 @@ class CudaBackend final : public Backend {
     return out;
   }
 
+  Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                        bool causal) override {
+    check_f32(q, "attention_rows", "q");
+    check_f32(k, "attention_rows", "k");
+    check_f32(v, "attention_rows", "v");
+    MG_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3 && k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0) &&
+                 k.dim(1) == v.dim(1) && q.dim(2) == k.dim(2) && k.dim(2) == v.dim(2) && heads > 0 &&
+                 q.dim(2) % heads == 0,
+             "cuda attention_rows: expected q[R, S, H*dh], k/v[R, T, H*dh] with H = ", heads, ", got ",
+             shape_str(q.shape), ", ", shape_str(k.shape), ", ", shape_str(v.shape));
+    const int64_t R = q.dim(0), S = q.dim(1), dh = q.dim(2) / heads;
+    MG_CHECK(T >= S || !causal, "cuda attention_rows: ", S, " causal queries need at least as many keys, got ", T);
+    MG_CHECK(T <= k.dim(1) && T >= 1, "cuda attention_rows: T = ", T, " keys but k/v hold ", k.dim(1));
+    MG_CHECK(dh <= cuda::kMaxAttentionHeadDim, "cuda attention_rows: head size ", dh, " exceeds the kernel's ",
+             cuda::kMaxAttentionHeadDim);
+    Tensor out = alloc(DType::F32, q.shape);
+    const int64_t per = cuda::attention_scratch_floats(S, heads, dh, T);
+    Tensor scratch = per > 0 ? alloc(DType::F32, {R * per}) : Tensor();
+    activate();
+    cuda::attention_batched(st_->stream, cf(q), cf(k), cf(v), mf(out), per > 0 ? mf(scratch) : nullptr, R, k.dim(1),
+                            S, T, heads, dh, scale, causal);
+    return out;
+  }
+
+  void write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) override {
+    check_f32(cache, "write_kv", "cache");
+    check_f32(src, "write_kv", "src");
+    MG_CHECK(cache.ndim() == 3 && src.ndim() == 2 && cache.dim(0) >= 1 && src.dim(0) % cache.dim(0) == 0 &&
+                 col0 >= 0 && col0 + cache.dim(2) <= src.dim(1),
+             "cuda write_kv: cannot put columns ", col0, ".. of ", shape_str(src.shape), " into the cache ",
+             shape_str(cache.shape));
+    const int64_t R = cache.dim(0), S = src.dim(0) / R;
+    MG_CHECK(pos >= 0 && pos + S <= cache.dim(1), "cuda write_kv: positions ", pos, "..", pos + S,
+             " exceed the cache of ", cache.dim(1));
+    activate();
+    cuda::write_kv(st_->stream, mf(cache), cf(src), R, S, cache.dim(1), cache.dim(2), src.dim(1), pos, col0);
+  }
+
+  Tensor sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                       const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided) override {
+    check_f32(logits, "sample_tokens", "logits");
+    const int B = int(seeds.size());
+    MG_CHECK(logits.ndim() == 3 && B >= 1 && logits.dim(0) == (cfg ? 2 * B : B), "cuda sample_tokens: expected logits[",
+             cfg ? 2 * B : B, ", K, V] for ", B, " sequences", cfg ? " with CFG" : "", ", got ",
+             shape_str(logits.shape));
+    const int K = int(logits.dim(1)), V = int(logits.dim(2));
+    Tensor ids = alloc(DType::I32, {B, K});
+    Tensor g = guided && cfg ? alloc(DType::F32, {B, K, V}) : Tensor();
+    activate();
+    cuda::sample_tokens(st_->stream, cf(logits), g.defined() ? mf(g) : nullptr, ids.ptr<int32_t>(), seeds.data(), B, K,
+                        V, cfg, guidance_scale, p, step);
+    if (guided) *guided = cfg ? g : logits;
+    return ids;
+  }
+
   void copy_rows(Tensor& dst, int64_t row0, const Tensor& src) override {
     check_cuda(dst, "copy_rows", "dst");
     check_cuda(src, "copy_rows", "src");

@@ -1,0 +1,84 @@
+// The CPU reference of token sampling (Backend::sample_tokens); kernels/cuda/sample.cu mirrors
+// it operation for operation so that both pick the same tokens for the same logits and seed.
+#include "kernels/cpu/sample.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace mg::cpu {
+
+int sample_one(const float* logits, int64_t V, const SamplerParams& p, double u) {
+  if (p.greedy || p.temperature <= 0.0f) {
+    return int(std::max_element(logits, logits + V) - logits);  // first maximum
+  }
+  // probs = softmax(logits / temperature), in double for a stable, portable draw.
+  std::vector<double> probs(static_cast<size_t>(V));
+  double mx = -INFINITY;
+  for (int64_t i = 0; i < V; ++i) mx = std::max(mx, double(logits[i]) / p.temperature);
+  double sum = 0;
+  for (int64_t i = 0; i < V; ++i) sum += probs[i] = std::exp(double(logits[i]) / p.temperature - mx);
+  for (double& q : probs) q /= sum;
+
+  if (p.top_p > 0.0f) {
+    // Sorted descending (ties by index, as a stable sort); a token goes when the mass of the
+    // tokens before it already exceeds p (audiocraft: probs_sum - probs_sort > p).
+    std::vector<int> idx(static_cast<size_t>(V));
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) { return probs[a] > probs[b]; });
+    double cum = 0;
+    for (int i : idx) {
+      const double q = probs[i];
+      if (cum > double(p.top_p)) probs[i] = 0;
+      cum += q;
+    }
+  } else if (p.top_k > 0 && p.top_k < V) {
+    std::vector<double> sorted(probs);
+    std::nth_element(sorted.begin(), sorted.begin() + (p.top_k - 1), sorted.end(), std::greater<double>());
+    const double kth = sorted[size_t(p.top_k - 1)];
+    for (double& q : probs)
+      if (q < kth) q = 0;
+  }
+  double total = 0;
+  for (double q : probs) total += q;
+  const double r = u * total;
+  double acc = 0;
+  int last = 0;
+  for (int64_t i = 0; i < V; ++i) {
+    if (probs[i] <= 0) continue;
+    last = int(i);
+    acc += probs[i];
+    if (r < acc) return int(i);
+  }
+  return last;  // r rounded up to the total: the last kept token
+}
+
+Tensor sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                     const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided) {
+  const int B = int(seeds.size());
+  MG_CHECK(logits.device == Device::CPU && logits.dtype == DType::F32 && logits.ndim() == 3 && B >= 1 &&
+               logits.dim(0) == (cfg ? 2 * B : B),
+           "sample_tokens: expected f32 logits[", cfg ? 2 * B : B, ", K, V] for ", B, " sequences",
+           cfg ? " with CFG" : "", ", got ", dtype_name(logits.dtype), " ", shape_str(logits.shape));
+  MG_CHECK(p.greedy || p.temperature <= 0.0f || p.top_p > 0.0f || p.top_k >= 0, "sample_tokens: top_k ", p.top_k,
+           " must be >= 0");
+  const int K = int(logits.dim(1));
+  const int64_t V = logits.dim(2), n = int64_t(K) * V;
+  Tensor ids = Tensor::empty(DType::I32, {B, K});
+  Tensor g = cfg ? Tensor::empty(DType::F32, {B, K, V}) : Tensor();
+  for (int s = 0; s < B; ++s) {
+    const float* row = logits.f32() + int64_t(s) * n;
+    if (cfg) {
+      const float* null_row = logits.f32() + int64_t(B + s) * n;
+      float* out = g.f32() + int64_t(s) * n;
+      for (int64_t i = 0; i < n; ++i) out[i] = cfg_value(row[i], null_row[i], guidance_scale);
+      row = out;
+    }
+    for (int k = 0; k < K; ++k)
+      ids.ptr<int32_t>()[s * K + k] = sample_one(row + int64_t(k) * V, V, p, sample_uniform(seeds[s], step, k));
+  }
+  if (guided) *guided = cfg ? g : logits;
+  return ids;
+}
+
+}  // namespace mg::cpu

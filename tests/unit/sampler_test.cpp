@@ -1,0 +1,153 @@
+// Backend::sample_tokens and its CPU reference (kernels/cpu/sample.cpp): guidance, greedy, top-k,
+// top-p and the counter-based random numbers.
+// Parity traps pinned here:
+//  - greedy ties take the FIRST maximum (torch.argmax does; a different tie rule changes tokens);
+//  - top-p drops a token only when the mass BEFORE it already exceeds p (audiocraft's
+//    sample_top_p: probs_sum - probs_sort > p), so the token that crosses p is kept;
+//  - top-k keeps every probability >= the k-th largest (ties at the boundary are kept);
+//  - CFG is uncond + (cond - uncond) * scale in f32, in that order.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <vector>
+
+#include "kernels/cpu/sample.h"
+#include "lm/sampler.h"
+#include "test_util.h"
+
+namespace {
+
+using mg::DType;
+using mg::SamplerParams;
+using mg::Tensor;
+
+Tensor logits_of(const std::vector<float>& v, int R = 1, int K = 1) {
+  return Tensor::from_vector(v, {R, K, int64_t(v.size()) / (R * K)});
+}
+
+SamplerParams params(int top_k, float top_p, float temperature = 1.0f, bool greedy = false) {
+  SamplerParams p;
+  p.top_k = top_k;
+  p.top_p = top_p;
+  p.temperature = temperature;
+  p.greedy = greedy;
+  return p;
+}
+
+TEST(Sampler, GreedyTakesTheFirstMaximum) {
+  Tensor l = logits_of({0.5f, 2.0f, -1.0f, 2.0f, 2.0f});
+  auto be = mg::make_cpu_backend(1);
+  for (uint64_t seed : {0ull, 7ull, 12345ull}) {
+    Tensor ids = be->sample_tokens(l, false, 1.0f, params(250, 0.0f, 1.0f, true), {seed}, 3);
+    EXPECT_EQ(ids.ptr<int32_t>()[0], 1);
+    // temperature <= 0 means greedy too
+    EXPECT_EQ(be->sample_tokens(l, false, 1.0f, params(250, 0.0f, 0.0f), {seed}, 3).ptr<int32_t>()[0], 1);
+  }
+}
+
+TEST(Sampler, TopKOneIsGreedy) {
+  Tensor l = mgtest::random_tensor({2, 4, 300}, 11);
+  auto be = mg::make_cpu_backend(1);
+  for (int step = 0; step < 20; ++step) {
+    Tensor a = be->sample_tokens(l, false, 1.0f, params(1, 0.0f), {5, 6}, step);
+    Tensor g = be->sample_tokens(l, false, 1.0f, params(0, 0.0f, 1.0f, true), {5, 6}, step);
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(a.ptr<int32_t>()[i], g.ptr<int32_t>()[i]);
+  }
+}
+
+TEST(Sampler, CfgMixesRowsInTheReferenceOrder) {
+  // R = 2B: rows 0..B-1 conditional, B..2B-1 null. Greedy on the guided logits.
+  std::vector<float> v = {1, 0, 0, 0,   0, 0, 1, 0,    // cond s0, cond s1
+                          0, 1, 0, 0,   0, 0, 0, 0.9f};  // null s0, null s1
+  auto be = mg::make_cpu_backend(1);
+  Tensor guided;
+  Tensor ids = be->sample_tokens(logits_of(v, 4, 1), true, 3.0f, params(0, 0.0f, 1.0f, true), {1, 2}, 0, &guided);
+  ASSERT_EQ(ids.shape, (mg::Shape{2, 1}));
+  EXPECT_EQ(ids.ptr<int32_t>()[0], 0);  // 0 + 3*(1-0) = 3 beats 1 + 3*(0-1) = -2
+  EXPECT_EQ(ids.ptr<int32_t>()[1], 2);  // 3 beats 0.9 - 2.7
+  ASSERT_EQ(guided.shape, (mg::Shape{2, 1, 4}));
+  std::vector<float> want(4);
+  mg::apply_cfg(v.data(), v.data() + 8, 3.0f, want.data(), 4);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(guided.f32()[i], want[i]);
+  EXPECT_FLOAT_EQ(guided.f32()[0], 3.0f);
+  EXPECT_FLOAT_EQ(guided.f32()[1], -2.0f);
+}
+
+TEST(Sampler, TopPKeepsTheTokenThatCrossesP) {
+  // probs 0.5, 0.3, 0.15, 0.05 (logits = log p). top_p = 0.6: mass before token 1 is 0.5 <= 0.6
+  // (kept), before token 2 is 0.8 > 0.6 (dropped): only tokens 0 and 1 can come out, ~5:3.
+  std::vector<float> v = {std::log(0.5f), std::log(0.3f), std::log(0.15f), std::log(0.05f)};
+  std::map<int, int> count;
+  const int n = 4000;
+  for (int i = 0; i < n; ++i) ++count[mg::sample_token(v.data(), 4, params(0, 0.6f), 42, i, 0)];
+  EXPECT_EQ(count[2] + count[3], 0);
+  EXPECT_NEAR(double(count[0]) / n, 0.5 / 0.8, 0.03);
+  // top_p = 0.45: the mass before token 1 (0.5) already exceeds p: token 0 alone.
+  count.clear();
+  for (int i = 0; i < n; ++i) ++count[mg::sample_token(v.data(), 4, params(0, 0.45f), 42, i, 0)];
+  EXPECT_EQ(count[0], n);
+}
+
+TEST(Sampler, TopKKeepsTiesAtTheBoundary) {
+  std::vector<float> v = {3.0f, 1.0f, 1.0f, 0.0f, -5.0f};
+  std::map<int, int> count;
+  for (int i = 0; i < 3000; ++i) ++count[mg::sample_token(v.data(), 5, params(2, 0.0f), 9, i, 1)];
+  EXPECT_EQ(count[3] + count[4], 0);
+  EXPECT_GT(count[1], 0);
+  EXPECT_GT(count[2], 0);  // tied with the 2nd largest: kept
+}
+
+TEST(Sampler, DistributionMatchesSoftmaxWithTemperature) {
+  std::vector<float> v = {0.0f, 1.0f, 2.0f, -1.0f, 0.5f, 1.5f};
+  const float temp = 0.7f;
+  std::vector<double> want(v.size());
+  double z = 0;
+  for (size_t i = 0; i < v.size(); ++i) z += want[i] = std::exp(v[i] / temp);
+  const int n = 20000;
+  std::vector<int> count(v.size());
+  for (int i = 0; i < n; ++i) ++count[size_t(mg::sample_token(v.data(), 6, params(0, 0.0f, temp), 3, i, 2))];
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(double(count[i]) / n, want[i] / z, 0.015) << "token " << i;
+}
+
+TEST(Sampler, FixedSeedIsReproducibleAndSeedsDiffer) {
+  Tensor l = mgtest::random_tensor({4, 4, 2048}, 5, 2.0f);
+  auto be = mg::make_cpu_backend(2);
+  const SamplerParams p = params(250, 0.0f);
+  int differ_seed = 0, differ_step = 0;
+  for (int step = 0; step < 10; ++step) {
+    Tensor a = be->sample_tokens(l, true, 3.0f, p, {100, 101}, step);
+    Tensor b = be->sample_tokens(l, true, 3.0f, p, {100, 101}, step);
+    Tensor c = be->sample_tokens(l, true, 3.0f, p, {200, 201}, step);
+    Tensor d = be->sample_tokens(l, true, 3.0f, p, {100, 101}, step + 1000);
+    for (int i = 0; i < 8; ++i) {
+      EXPECT_EQ(a.ptr<int32_t>()[i], b.ptr<int32_t>()[i]);
+      differ_seed += a.ptr<int32_t>()[i] != c.ptr<int32_t>()[i];
+      differ_step += a.ptr<int32_t>()[i] != d.ptr<int32_t>()[i];
+    }
+  }
+  EXPECT_GT(differ_seed, 40);
+  EXPECT_GT(differ_step, 40);
+}
+
+TEST(Sampler, CounterBasedDrawsDependOnlyOnTheirKey) {
+  // The draw for (seed, step, codebook) must not depend on other draws: that is what lets a
+  // device sample every (sequence, codebook) in parallel and match the CPU.
+  const double u = mg::sample_uniform(77, 12, 3);
+  (void)mg::sample_uniform(77, 11, 3);
+  EXPECT_EQ(mg::sample_uniform(77, 12, 3), u);
+  EXPECT_GE(u, 0.0);
+  EXPECT_LT(u, 1.0);
+  double mean = 0;
+  for (int i = 0; i < 10000; ++i) mean += mg::sample_uniform(1, i, 0);
+  EXPECT_NEAR(mean / 10000, 0.5, 0.01);
+}
+
+TEST(Sampler, RejectsBadShapes) {
+  auto be = mg::make_cpu_backend(1);
+  Tensor l = mgtest::random_tensor({3, 4, 16}, 1);
+  EXPECT_THROW(be->sample_tokens(l, true, 3.0f, params(5, 0.0f), {1, 2}, 0), mg::Error);  // CFG needs 2B rows
+  EXPECT_THROW(be->sample_tokens(l, false, 3.0f, params(5, 0.0f), {1, 2}, 0), mg::Error);
+}
+
+}  // namespace
