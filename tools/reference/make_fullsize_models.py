@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Full-size random-weight models for benchmarks (real widths, real tensor shapes, HF layout).
+
+Writes into tools/reference/local/ (git-ignored: NEVER commit these, they are 90-240 MB each):
+  encodec_24khz_random/   facebook/encodec_24khz config, 93 MB of f32 tensors
+  encodec_32khz_random/   facebook/encodec_32khz config (MusicGen's codec), 236 MB
+  (musicgen-small comes later: add a builder to BUILDERS.)
+
+The weights use the same calibrated random init as the tiny test models (make_encodec_models.py),
+on a few seconds of real music, so benchmark activations look like a trained model's in scale.
+Unlike the tiny models every buffer is kept (embed_avg, cluster_size), as in the Hub files.
+
+Run: tools/reference/.venv/bin/python tools/reference/make_fullsize_models.py [--only NAME ...]
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+import torch
+from transformers import EncodecModel
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_encodec_models import (build_calibrated_model, calibration_batch,  # noqa: E402
+                                 make_config, save_model, weight_norm_spelling)
+
+LOCAL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "local")
+
+
+def build_encodec(real_name, out_dir):
+    cfg = make_config(real_name, tiny=False)
+    # A full-size SEANet on 2 CPU cores: calibrate on 6 x 1 s (codebooks then repeat frames, with
+    # jitter; fine for a benchmark).
+    calib = calibration_batch(cfg.sampling_rate, cfg.audio_channels, window_s=1.0, max_windows=6,
+                              seed=7)
+    model, _ = build_calibrated_model(real_name, tiny=False, calib=calib, seed=7)
+    save_model(model, out_dir, keep_training_state=True)
+    return model
+
+
+BUILDERS = {
+    "encodec_24khz_random": lambda out: build_encodec("encodec_24khz", out),
+    "encodec_32khz_random": lambda out: build_encodec("encodec_32khz", out),
+}
+
+
+@torch.no_grad()
+def check_loads(out_dir):
+    """Loads the folder back with transformers and runs one encode/decode round trip."""
+    model = EncodecModel.from_pretrained(out_dir).eval()
+    cfg = model.config
+    x = 0.1 * torch.randn(1, cfg.audio_channels, cfg.sampling_rate // 2)
+    enc = model.encode(x, bandwidth=cfg.target_bandwidths[-1])
+    y = model.decode(enc.audio_codes, enc.audio_scales)[0]
+    assert torch.isfinite(y).all(), f"{out_dir}: non-finite output"
+    n_params = sum(p.numel() for p in model.state_dict().values())
+    return n_params, tuple(enc.audio_codes.shape), float(y.pow(2).mean().sqrt())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", choices=sorted(BUILDERS), help="build just these")
+    ap.add_argument("--out", default=LOCAL_DIR)
+    args = ap.parse_args()
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    for name in args.only or BUILDERS:
+        out_dir = os.path.join(args.out, name)
+        if os.path.isdir(out_dir):
+            shutil.rmtree(out_dir)
+        t0 = time.time()
+        BUILDERS[name](out_dir)
+        n, codes_shape, rms = check_loads(out_dir)
+        size = os.path.getsize(os.path.join(out_dir, "model.safetensors"))
+        print(f"{name}: {n} tensor elements, {size / 1e6:.1f} MB, weight-norm keys "
+              f"{weight_norm_spelling(os.path.join(out_dir, 'model.safetensors'))}, reload OK "
+              f"(codes {codes_shape}, decoded rms {rms:.3f}), {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
