@@ -85,7 +85,13 @@ Tensor MusicGen::decode_audio(const Codes& codes) const {
     Tensor c = Tensor::empty(DType::I64, {per, T});
     for (int64_t j = 0; j < per; ++j)
       for (int64_t t = 0; t < T; ++t) c.ptr<int64_t>()[j * T + t] = codes[C * j + ch][t];
-    Tensor y = be_.download(codec_->decode_segment(c));  // [1, 1, T*hop]
+    // EncodecModel::decode runs long code sequences in windows, so memory stays bounded by the
+    // output buffer (audiocraft does not trim: T * hop samples).
+    EncodedAudio e;
+    e.length = T * cfg_.audio_encoder.hop_length();
+    e.num_codebooks = int(per);
+    e.segments = {c};
+    Tensor y = codec_->decode(e);  // [1, T*hop]
     if (!out.defined()) out = Tensor::empty(DType::F32, {C, y.numel()});
     std::copy(y.f32(), y.f32() + y.numel(), out.f32() + ch * y.numel());
   }
