@@ -1,8 +1,13 @@
 #include "test_util.h"
 
+#include <sys/wait.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 
 #include <unistd.h>
 
@@ -33,6 +38,24 @@ std::string temp_dir() {
     dir = p.string();
   }
   return dir;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+RunResult run_command(const std::string& program, const std::string& args) {
+  const std::string out = temp_dir() + "/stdout.txt", err = temp_dir() + "/stderr.txt";
+  const std::string cmd = "'" + program + "' " + args + " >'" + out + "' 2>'" + err + "'";
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
 }
 
 double rel_err(const std::vector<float>& a, const std::vector<float>& b) {

@@ -22,6 +22,15 @@ double rel_err(const mg::Tensor& a, const mg::Tensor& b);
 double rel_err(const std::vector<float>& a, const std::vector<float>& b);
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
 
+// Runs `program args` through the shell (args already quoted where needed), capturing stdout and
+// stderr separately. exit_code is -1 when the program did not exit normally.
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+RunResult run_command(const std::string& program, const std::string& args);
+std::string slurp(const std::string& path);  // a whole file as bytes ("" when unreadable)
+
 // Deterministic non-zero random data in [-1, 1) (never zeros: a kernel that writes nothing must fail).
 std::vector<float> random_vector(size_t n, uint32_t seed);
 mg::Tensor random_tensor(const mg::Shape& s, uint32_t seed, float scale = 1.0f);

@@ -26,28 +26,10 @@ const std::string kTool = MG_BINARY_DIR "/tools/encodec-tool/encodec-tool";
 
 std::string model(const std::string& name) { return mgtest::data_dir() + "/models/" + name; }
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
+using mgtest::RunResult;
+using mgtest::slurp;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-RunResult run_tool(const std::string& args) {
-  const std::string out = mgtest::temp_dir() + "/stdout.txt", err = mgtest::temp_dir() + "/stderr.txt";
-  const std::string cmd = "'" + kTool + "' " + args + " >'" + out + "' 2>'" + err + "'";
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+RunResult run_tool(const std::string& args) { return mgtest::run_command(kTool, args); }
 
 class EncodecToolCodec : public ::testing::Test {
  protected:

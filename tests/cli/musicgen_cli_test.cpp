@@ -20,17 +20,12 @@ const std::string kModel = mgtest::data_dir() + "/models/musicgen_tiny";
 
 struct CliRun {
   int code;
-  std::string out;
+  std::string out;  // stdout and stderr together
 };
 
 CliRun run(const std::string& args) {
-  std::string cmd = kCli + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 512> buf;
-  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int status = pclose(p);
-  return {WEXITSTATUS(status), out};
+  mgtest::RunResult r = mgtest::run_command(kCli, args);
+  return {r.exit_code, r.out + r.err};
 }
 
 TEST(MusicgenCli, GeneratesAWavWithTheTinyModel) {
