@@ -10,6 +10,7 @@
 #include "codec/convert_audio.h"
 #include "codec/resample.h"
 #include "kernels/common.h"
+#include "api/encodec_api_internal.h"
 
 struct encodec_audio {
   mg::AudioBuffer buf;
@@ -20,34 +21,10 @@ namespace {
 // The C API's error slot: one message per thread, as errno. Not state of the library itself.
 thread_local std::string t_last_error;
 
-encodec_status fail(encodec_status status, const std::string& message) {
-  t_last_error = message;
-  return status;
-}
-
-// Runs `body` (which returns a status itself when it fails a check of its own) and maps what it
-// throws: request problems are the caller's arguments, data problems the content, other
-// mg::Errors from files are I/O.
-template <typename Body>
-encodec_status guard(const char* where, encodec_status mg_error_status, Body&& body) {
-  try {
-    return body();
-  } catch (const mg::AudioRequestError& e) {
-    return fail(ENCODEC_ERROR_INVALID_ARGUMENT, e.what());
-  } catch (const mg::AudioDataError& e) {
-    return fail(ENCODEC_ERROR_FORMAT, e.what());
-  } catch (const mg::Error& e) {
-    return fail(mg_error_status, e.what());
-  } catch (const std::bad_alloc&) {
-    return fail(ENCODEC_ERROR_OUT_OF_MEMORY, std::string(where) + ": out of memory");
-  } catch (const std::exception& e) {
-    return fail(ENCODEC_ERROR_INTERNAL, std::string(where) + ": " + e.what());
-  } catch (...) {
-    return fail(ENCODEC_ERROR_INTERNAL, std::string(where) + ": unknown exception");
-  }
-}
-
 }  // namespace
+
+using mg::capi::fail;
+using mg::capi::guard;
 
 extern "C" {
 

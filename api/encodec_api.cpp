@@ -21,9 +21,13 @@
 #include "kernels/common.h"
 #include "kernels/ops.h"
 
-namespace mg::capi {
-void set_last_error(const std::string& message);  // api/audio_api.cpp
-}  // namespace mg::capi
+#include "api/encodec_api_internal.h"
+
+using mg::capi::ArgumentError;
+using mg::capi::FormatError;
+using mg::capi::IoError;
+using mg::capi::fail;
+using mg::capi::guard;
 
 struct encodec_context {
   std::unique_ptr<mg::Backend> backend;
@@ -38,48 +42,6 @@ struct encodec_codes {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Errors whose kind the caller can act on, thrown inside this file only.
-struct ArgumentError : mg::Error {
-  using mg::Error::Error;
-};
-struct IoError : mg::Error {
-  using mg::Error::Error;
-};
-struct FormatError : mg::Error {
-  using mg::Error::Error;
-};
-
-encodec_status fail(encodec_status status, const std::string& message) {
-  mg::capi::set_last_error(message);
-  return status;
-}
-
-// `other` is the status of an mg::Error this file did not classify itself.
-template <typename Body>
-encodec_status guard(const char* where, encodec_status other, Body&& body) {
-  try {
-    return body();
-  } catch (const ArgumentError& e) {
-    return fail(ENCODEC_ERROR_INVALID_ARGUMENT, e.what());
-  } catch (const IoError& e) {
-    return fail(ENCODEC_ERROR_IO, e.what());
-  } catch (const FormatError& e) {
-    return fail(ENCODEC_ERROR_FORMAT, e.what());
-  } catch (const mg::AudioRequestError& e) {
-    return fail(ENCODEC_ERROR_INVALID_ARGUMENT, e.what());
-  } catch (const mg::AudioDataError& e) {
-    return fail(ENCODEC_ERROR_FORMAT, e.what());
-  } catch (const mg::Error& e) {
-    return fail(other, e.what());
-  } catch (const std::bad_alloc&) {
-    return fail(ENCODEC_ERROR_OUT_OF_MEMORY, std::string(where) + ": out of memory");
-  } catch (const std::exception& e) {
-    return fail(ENCODEC_ERROR_INTERNAL, std::string(where) + ": " + e.what());
-  } catch (...) {
-    return fail(ENCODEC_ERROR_INTERNAL, std::string(where) + ": unknown exception");
-  }
-}
 
 // The codebooks for `kbps` (<= 0: all), or an ArgumentError listing the valid bandwidths.
 int codebooks_for(const mg::EncodecModel& m, double kbps) {
