@@ -11,8 +11,7 @@ Rvq load_rvq(Backend& be, const WeightStore& w, const EncodecConfig& cfg) {
   const int nq = cfg.num_quantizers();
   for (int q = 0; q < nq; ++q) {
     Tensor e = w.get("quantizer.layers." + std::to_string(q) + ".codebook.embed", {r.bins, r.dim});
-    if (e.dtype != DType::F32) e = Tensor::from_vector(e.to_vector(), e.shape);
-    r.codebooks.push_back(be.upload(e));
+    r.codebooks.push_back(be.upload(e.as_f32()));
   }
   return r;
 }

@@ -25,11 +25,6 @@ Tensor fold_weight_norm(const Tensor& g, const Tensor& v) {
   return w;
 }
 
-Tensor as_f32(const Tensor& t) {
-  if (t.dtype == DType::F32) return t;
-  return Tensor::from_vector(t.to_vector(), t.shape);
-}
-
 // The conv weight at `p` (e.g. "encoder.layers.0.conv"), under any of the spellings checkpoints use:
 // weight_g/weight_v (HF files, encodec .th), parametrizations.weight.original0/1 (torch >= 2.1
 // state dicts), or a plain weight (time_group_norm models have no weight norm).
@@ -44,7 +39,7 @@ Tensor load_conv_weight(const WeightStore& w, const std::string& p, const Encode
     throw Error(strcat("weight-normed conv '", p, "' not found in ", w.source(), ": expected ", p,
                        ".weight_g/.weight_v or ", p, ".parametrizations.weight.original0/1"));
   }
-  return as_f32(w.get(p + ".weight", shape));
+  return w.get(p + ".weight", shape).as_f32();
 }
 
 SConv1d load_sconv(Backend& be, const WeightStore& w, const std::string& p, const EncodecConfig& cfg,
@@ -57,10 +52,10 @@ SConv1d load_sconv(Backend& be, const WeightStore& w, const std::string& p, cons
   c.pad_mode = cfg.pad_mode;
   c.group_norm = cfg.norm_type == EncodecNorm::TimeGroupNorm;
   c.weight = be.upload(load_conv_weight(w, p + ".conv", cfg, {cout, cin, kernel}));
-  c.bias = be.upload(as_f32(w.get(p + ".conv.bias", {cout})));
+  c.bias = be.upload(w.get(p + ".conv.bias", {cout}).as_f32());
   if (c.group_norm) {
-    c.norm_weight = be.upload(as_f32(w.get(p + ".norm.weight", {cout})));
-    c.norm_bias = be.upload(as_f32(w.get(p + ".norm.bias", {cout})));
+    c.norm_weight = be.upload(w.get(p + ".norm.weight", {cout}).as_f32());
+    c.norm_bias = be.upload(w.get(p + ".norm.bias", {cout}).as_f32());
   }
   return c;
 }
@@ -74,10 +69,10 @@ SConvTranspose1d load_sconvtr(Backend& be, const WeightStore& w, const std::stri
   c.trim_right_ratio = cfg.trim_right_ratio;
   c.group_norm = cfg.norm_type == EncodecNorm::TimeGroupNorm;
   c.weight = be.upload(load_conv_weight(w, p + ".conv", cfg, {cin, cout, kernel}));
-  c.bias = be.upload(as_f32(w.get(p + ".conv.bias", {cout})));
+  c.bias = be.upload(w.get(p + ".conv.bias", {cout}).as_f32());
   if (c.group_norm) {
-    c.norm_weight = be.upload(as_f32(w.get(p + ".norm.weight", {cout})));
-    c.norm_bias = be.upload(as_f32(w.get(p + ".norm.bias", {cout})));
+    c.norm_weight = be.upload(w.get(p + ".norm.weight", {cout}).as_f32());
+    c.norm_bias = be.upload(w.get(p + ".norm.bias", {cout}).as_f32());
   }
   return c;
 }
@@ -99,10 +94,10 @@ std::vector<LstmLayerWeights> load_lstm(Backend& be, const WeightStore& w, const
   for (int l = 0; l < cfg.num_lstm_layers; ++l) {
     const std::string s = std::to_string(l);
     LstmLayerWeights lw;
-    lw.w_ih = be.upload(as_f32(w.get(p + ".lstm.weight_ih_l" + s, {4 * dim, dim})));
-    lw.w_hh = be.upload(as_f32(w.get(p + ".lstm.weight_hh_l" + s, {4 * dim, dim})));
-    lw.b_ih = be.upload(as_f32(w.get(p + ".lstm.bias_ih_l" + s, {4 * dim})));
-    lw.b_hh = be.upload(as_f32(w.get(p + ".lstm.bias_hh_l" + s, {4 * dim})));
+    lw.w_ih = be.upload(w.get(p + ".lstm.weight_ih_l" + s, {4 * dim, dim}).as_f32());
+    lw.w_hh = be.upload(w.get(p + ".lstm.weight_hh_l" + s, {4 * dim, dim}).as_f32());
+    lw.b_ih = be.upload(w.get(p + ".lstm.bias_ih_l" + s, {4 * dim}).as_f32());
+    lw.b_hh = be.upload(w.get(p + ".lstm.bias_hh_l" + s, {4 * dim}).as_f32());
     layers.push_back(std::move(lw));
   }
   return layers;

@@ -38,10 +38,6 @@ int t5_relative_position_bucket(int64_t rel, int num_buckets, int max_distance) 
 
 namespace {
 
-Tensor f32_on(Backend& be, const Tensor& t) {
-  return be.upload(t.dtype == DType::F32 ? t : Tensor::from_vector(t.to_vector(), t.shape));
-}
-
 // [T, H*dh] <-> [H, T, dh] with the two-dim transposes the backend has.
 Tensor split_heads(Backend& be, const Tensor& x, int H) {
   const int64_t T = x.dim(0), dh = x.dim(1) / H;
@@ -60,24 +56,24 @@ T5Encoder load_t5_encoder(Backend& be, const WeightStore& w, const T5Config& cfg
   const int64_t d = cfg.d_model, inner = int64_t(cfg.num_heads) * cfg.d_kv;
   // shared.weight and encoder.embed_tokens.weight are tied; a file may keep either name.
   const std::string emb = w.has("shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight";
-  e.embed = f32_on(be, w.get(emb, {cfg.vocab_size, d}));
+  e.embed = be.upload(w.get(emb, {cfg.vocab_size, d}).as_f32());
   Tensor rb = w.get("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
                     {cfg.relative_attention_num_buckets, cfg.num_heads});
-  e.rel_bias = Tensor::from_vector(rb.to_vector(), rb.shape);
+  e.rel_bias = rb.as_f32().clone();  // host copy: the bias table is built on the host
   for (int i = 0; i < cfg.num_layers; ++i) {
     const std::string p = "encoder.block." + std::to_string(i) + ".layer.";
     T5Block b;
-    b.ln_attn = f32_on(be, w.get(p + "0.layer_norm.weight", {d}));
+    b.ln_attn = be.upload(w.get(p + "0.layer_norm.weight", {d}).as_f32());
     b.q = be.upload(w.get(p + "0.SelfAttention.q.weight", {inner, d}));
     b.k = be.upload(w.get(p + "0.SelfAttention.k.weight", {inner, d}));
     b.v = be.upload(w.get(p + "0.SelfAttention.v.weight", {inner, d}));
     b.o = be.upload(w.get(p + "0.SelfAttention.o.weight", {d, inner}));
-    b.ln_ff = f32_on(be, w.get(p + "1.layer_norm.weight", {d}));
+    b.ln_ff = be.upload(w.get(p + "1.layer_norm.weight", {d}).as_f32());
     b.wi = be.upload(w.get(p + "1.DenseReluDense.wi.weight", {cfg.d_ff, d}));
     b.wo = be.upload(w.get(p + "1.DenseReluDense.wo.weight", {d, cfg.d_ff}));
     e.blocks.push_back(std::move(b));
   }
-  e.final_ln = f32_on(be, w.get("encoder.final_layer_norm.weight", {d}));
+  e.final_ln = be.upload(w.get("encoder.final_layer_norm.weight", {d}).as_f32());
   return e;
 }
 

@@ -207,6 +207,8 @@ Tensor Tensor::clone() const {
   return out;
 }
 
+Tensor Tensor::as_f32() const { return dtype == DType::F32 ? *this : from_vector(to_vector(), shape); }
+
 std::vector<float> Tensor::to_vector() const {
   MG_CHECK(device == Device::CPU, "to_vector() of a ", device_name(device), " tensor: download first");
   std::vector<float> v(numel());

@@ -60,6 +60,7 @@ struct Tensor {
   static Tensor from_vector(const std::vector<float>& v, const Shape& s);
   static Tensor view(void* data, DType t, const Shape& s, Device d, std::shared_ptr<void> owner);
   Tensor clone() const;                                    // deep copy (CPU only)
+  Tensor as_f32() const;  // CPU: itself when already f32, else an f32 copy (f16/bf16/int weights)
   std::vector<float> to_vector() const;                    // any float dtype, CPU only, as f32
 };
 

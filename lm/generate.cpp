@@ -19,7 +19,7 @@ std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path, D
     const int64_t D = m->cfg_.decoder.hidden_size, E = m->cfg_.text_encoder.d_model;
     m->proj_w_ = be.upload(w.get("enc_to_dec_proj.weight", {D, E}));
     Tensor b = w.get("enc_to_dec_proj.bias", {D});
-    m->proj_b_ = be.upload(b.dtype == DType::F32 ? b : Tensor::from_vector(b.to_vector(), b.shape));
+    m->proj_b_ = be.upload(b.as_f32());
   } else {
     MG_CHECK(m->cfg_.text_encoder.d_model == m->cfg_.decoder.hidden_size, "checkpoint ", w.source(),
              " has no enc_to_dec_proj but the text width ", m->cfg_.text_encoder.d_model, " differs from the decoder's ",
@@ -29,7 +29,7 @@ std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path, D
     const int64_t D = m->cfg_.decoder.hidden_size;
     m->chroma_w_ = be.upload(w.get("audio_enc_to_dec_proj.weight", {D, m->cfg_.num_chroma}));
     Tensor b = w.get("audio_enc_to_dec_proj.bias", {D});
-    m->chroma_b_ = be.upload(b.dtype == DType::F32 ? b : Tensor::from_vector(b.to_vector(), b.shape));
+    m->chroma_b_ = be.upload(b.as_f32());
   }
   m->decoder_ = load_musicgen_decoder(be, w, m->cfg_.decoder, /*cross_attention=*/!m->cfg_.melody, weight_dtype);
   m->codec_ = EncodecModel::load(be, m->cfg_.audio_encoder, w.with_prefix("audio_encoder."));

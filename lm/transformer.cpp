@@ -27,10 +27,6 @@ Tensor sinusoidal_positions(int64_t n, int64_t dim) {
 
 namespace {
 
-Tensor f32_on(Backend& be, const Tensor& t) {
-  return be.upload(t.dtype == DType::F32 ? t : Tensor::from_vector(t.to_vector(), t.shape));
-}
-
 // Host tensors [n_i, C] stacked along dim 0 (f32 when their dtypes differ): fused projections.
 Tensor concat_rows(std::vector<Tensor> parts) {
   bool same = true;
@@ -65,7 +61,7 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
   const std::string p = "decoder.model.decoder.";
   std::vector<Tensor> heads;
   for (int k = 0; k < cfg.num_codebooks; ++k) {
-    d.embed.push_back(f32_on(be, w.get(p + "embed_tokens." + std::to_string(k) + ".weight", {V + 1, D})));
+    d.embed.push_back(be.upload(w.get(p + "embed_tokens." + std::to_string(k) + ".weight", {V + 1, D}).as_f32()));
     heads.push_back(w.get("decoder.lm_heads." + std::to_string(k) + ".weight", {V, D}));
   }
   d.heads = lin(concat_rows(heads));
@@ -73,25 +69,25 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
     const std::string q = p + "layers." + std::to_string(l) + ".";
     auto proj = [&](const std::string& name) { return w.get(q + name + ".weight", {D, D}); };
     DecoderLayer L;
-    L.sa_ln_w = f32_on(be, w.get(q + "self_attn_layer_norm.weight", {D}));
-    L.sa_ln_b = f32_on(be, w.get(q + "self_attn_layer_norm.bias", {D}));
+    L.sa_ln_w = be.upload(w.get(q + "self_attn_layer_norm.weight", {D}).as_f32());
+    L.sa_ln_b = be.upload(w.get(q + "self_attn_layer_norm.bias", {D}).as_f32());
     L.qkv = lin(concat_rows({proj("self_attn.q_proj"), proj("self_attn.k_proj"), proj("self_attn.v_proj")}));
     L.o = lin(proj("self_attn.out_proj"));
     if (cross_attention) {
-      L.ca_ln_w = f32_on(be, w.get(q + "encoder_attn_layer_norm.weight", {D}));
-      L.ca_ln_b = f32_on(be, w.get(q + "encoder_attn_layer_norm.bias", {D}));
+      L.ca_ln_w = be.upload(w.get(q + "encoder_attn_layer_norm.weight", {D}).as_f32());
+      L.ca_ln_b = be.upload(w.get(q + "encoder_attn_layer_norm.bias", {D}).as_f32());
       L.cq = lin(proj("encoder_attn.q_proj"));
       L.ckv = lin(concat_rows({proj("encoder_attn.k_proj"), proj("encoder_attn.v_proj")}));
       L.co = lin(proj("encoder_attn.out_proj"));
     }
-    L.ff_ln_w = f32_on(be, w.get(q + "final_layer_norm.weight", {D}));
-    L.ff_ln_b = f32_on(be, w.get(q + "final_layer_norm.bias", {D}));
+    L.ff_ln_w = be.upload(w.get(q + "final_layer_norm.weight", {D}).as_f32());
+    L.ff_ln_b = be.upload(w.get(q + "final_layer_norm.bias", {D}).as_f32());
     L.fc1 = lin(w.get(q + "fc1.weight", {F, D}));
     L.fc2 = lin(w.get(q + "fc2.weight", {D, F}));
     d.layers.push_back(std::move(L));
   }
-  d.ln_w = f32_on(be, w.get(p + "layer_norm.weight", {D}));
-  d.ln_b = f32_on(be, w.get(p + "layer_norm.bias", {D}));
+  d.ln_w = be.upload(w.get(p + "layer_norm.weight", {D}).as_f32());
+  d.ln_b = be.upload(w.get(p + "layer_norm.bias", {D}).as_f32());
   d.positions = be.upload(sinusoidal_positions(cfg.max_position_embeddings, D));
   return d;
 }
