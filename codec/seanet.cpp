@@ -42,6 +42,17 @@ Tensor load_conv_weight(const WeightStore& w, const std::string& p, const Encode
   return w.get(p + ".weight", shape).as_f32();
 }
 
+// The conv bias, and the GroupNorm affine of a time_group_norm model: the same names for
+// EncodecConv1d and EncodecConvTranspose1d.
+template <typename Conv>
+void load_bias_and_norm(Backend& be, const WeightStore& w, const std::string& p, int64_t cout, Conv& c) {
+  c.bias = be.upload(w.get(p + ".conv.bias", {cout}).as_f32());
+  if (c.group_norm) {
+    c.norm_weight = be.upload(w.get(p + ".norm.weight", {cout}).as_f32());
+    c.norm_bias = be.upload(w.get(p + ".norm.bias", {cout}).as_f32());
+  }
+}
+
 SConv1d load_sconv(Backend& be, const WeightStore& w, const std::string& p, const EncodecConfig& cfg,
                    int64_t cin, int64_t cout, int kernel, int stride = 1, int dilation = 1) {
   SConv1d c;
@@ -52,11 +63,7 @@ SConv1d load_sconv(Backend& be, const WeightStore& w, const std::string& p, cons
   c.pad_mode = cfg.pad_mode;
   c.group_norm = cfg.norm_type == EncodecNorm::TimeGroupNorm;
   c.weight = be.upload(load_conv_weight(w, p + ".conv", cfg, {cout, cin, kernel}));
-  c.bias = be.upload(w.get(p + ".conv.bias", {cout}).as_f32());
-  if (c.group_norm) {
-    c.norm_weight = be.upload(w.get(p + ".norm.weight", {cout}).as_f32());
-    c.norm_bias = be.upload(w.get(p + ".norm.bias", {cout}).as_f32());
-  }
+  load_bias_and_norm(be, w, p, cout, c);
   return c;
 }
 
@@ -69,11 +76,7 @@ SConvTranspose1d load_sconvtr(Backend& be, const WeightStore& w, const std::stri
   c.trim_right_ratio = cfg.trim_right_ratio;
   c.group_norm = cfg.norm_type == EncodecNorm::TimeGroupNorm;
   c.weight = be.upload(load_conv_weight(w, p + ".conv", cfg, {cin, cout, kernel}));
-  c.bias = be.upload(w.get(p + ".conv.bias", {cout}).as_f32());
-  if (c.group_norm) {
-    c.norm_weight = be.upload(w.get(p + ".norm.weight", {cout}).as_f32());
-    c.norm_bias = be.upload(w.get(p + ".norm.bias", {cout}).as_f32());
-  }
+  load_bias_and_norm(be, w, p, cout, c);
   return c;
 }
 

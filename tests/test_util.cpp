@@ -40,6 +40,13 @@ std::string temp_dir() {
   return dir;
 }
 
+std::string test_case_dir() {
+  fs::path p = fs::path(temp_dir()) / ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;

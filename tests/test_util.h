@@ -16,6 +16,7 @@ std::string golden_dir();          // <root>/tests/data/golden
 // <root>/../shared/data/audio, or "" when absent (tests then GTEST_SKIP with a message).
 std::string shared_audio_dir();
 std::string temp_dir();            // a fresh empty folder under the build dir for this process
+std::string test_case_dir();       // a fresh empty folder under temp_dir() named after the running test
 
 // ||a - b||_2 / ||b||_2 over all elements (b is the reference). Both are read as f32.
 double rel_err(const mg::Tensor& a, const mg::Tensor& b);

@@ -35,9 +35,7 @@ class EncodecToolCodec : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fs::exists(kTool)) << kTool << " is not built (cmake --build <dir> --target encodec-tool)";
-    dir_ = (fs::path(mgtest::temp_dir()) / ::testing::UnitTest::GetInstance()->current_test_info()->name()).string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = mgtest::test_case_dir();
     // 0.3 s of a 44.1 kHz stereo chirp-ish signal: not the model's rate nor channel count.
     mg::AudioBuffer b = mg::AudioBuffer::zeros(44100, 2, 13230);
     for (int64_t i = 0; i < b.num_frames(); ++i) {

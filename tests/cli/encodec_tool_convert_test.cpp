@@ -30,9 +30,7 @@ class EncodecToolConvert : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fs::exists(kTool)) << kTool << " is not built (cmake --build <dir> --target encodec-tool)";
-    dir_ = (fs::path(mgtest::temp_dir()) / ::testing::UnitTest::GetInstance()->current_test_info()->name()).string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = mgtest::test_case_dir();
   }
   std::string dir_;
 };
