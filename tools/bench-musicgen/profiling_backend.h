@@ -84,10 +84,12 @@ class ProfilingBackend final : public mg::Backend {
   }
   mg::Tensor softmax(const mg::Tensor& x) override { return time("softmax", [&] { return in_.softmax(x); }); }
   mg::Tensor conv1d(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, int s, int d) override {
-    return time("conv1d", [&] { return in_.conv1d(x, w, b, s, d); });
+    const std::string key = "conv1d w" + mg::shape_str(w.shape) + " s" + std::to_string(s) + " d" + std::to_string(d);
+    return time(key, [&] { return in_.conv1d(x, w, b, s, d); });
   }
   mg::Tensor conv_transpose1d(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, int s) override {
-    return time("conv_transpose1d", [&] { return in_.conv_transpose1d(x, w, b, s); });
+    return time("conv_transpose1d w" + mg::shape_str(w.shape) + " s" + std::to_string(s),
+                [&] { return in_.conv_transpose1d(x, w, b, s); });
   }
   mg::Tensor pad1d(const mg::Tensor& x, int l, int r, mg::PadMode m, float v) override {
     return time("pad1d", [&] { return in_.pad1d(x, l, r, m, v); });
