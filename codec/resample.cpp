@@ -1,12 +1,11 @@
 #include "codec/resample.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
 #include "kernels/common.h"
+#include "kernels/cpu/blas.h"
 
 namespace mg {
 
@@ -114,8 +113,8 @@ std::vector<float> Resampler::resample(const float* x, int64_t n, int64_t output
     const int64_t rows = std::min(chunk, blocks - b0);
     for (int64_t r = 0; r < rows; ++r)
       std::copy_n(&padded[size_t((b0 + r) * stride)], taps, &cols[size_t(r * taps)]);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), new_, int(taps), 1.0f, cols.data(), int(taps),
-                kernel_.data(), int(taps), 0.0f, &out[size_t(b0 * new_)], new_);
+    cpu::blas::sgemm(false, true, rows, new_, taps, 1.0f, cols.data(), taps, kernel_.data(), taps, 0.0f,
+                     &out[size_t(b0 * new_)], new_);
   }
   out.resize(size_t(out_len));
   return out;

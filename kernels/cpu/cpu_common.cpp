@@ -1,6 +1,7 @@
 #include "kernels/cpu/cpu_common.h"
 
-#include <cblas.h>
+#include "kernels/cpu/blas.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -38,12 +39,6 @@ void check_cpu_ids(const Tensor& t, const char* what) {
 
 namespace {
 
-// Pins OpenBLAS to one thread (see sgemm in cpu_common.h for why). Its thread count is
-// process-wide, so it is checked on every call in case other code changed it.
-void single_threaded_blas() {
-  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-}
-
 constexpr int64_t kGemvRowBlock = 256;
 
 // An empty inner dimension (K = 0) is legal maths but illegal leading dimensions for BLAS.
@@ -58,9 +53,7 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
                   int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) return scale_only(m, n, beta, c, ldc);
-  single_threaded_blas();
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  blas::sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void sgemm(const Exec& ex, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -72,7 +65,6 @@ void sgemm(const Exec& ex, bool trans_a, bool trans_b, int64_t m, int64_t n, int
     return;
   }
   const int64_t tiles_m = (m + kGemmTileM - 1) / kGemmTileM, tiles_n = (n + kGemmTileN - 1) / kGemmTileN;
-  single_threaded_blas();
   parallel_for(ex, tiles_m * tiles_n, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t i0 = (t / tiles_n) * kGemmTileM, j0 = (t % tiles_n) * kGemmTileN;
@@ -80,8 +72,7 @@ void sgemm(const Exec& ex, bool trans_a, bool trans_b, int64_t m, int64_t n, int
       // Row i0 of op(A) starts at a + i0*lda (no trans) or a + i0 (trans); likewise column j0 of op(B).
       const float* ai = trans_a ? a + i0 : a + i0 * lda;
       const float* bj = trans_b ? b + j0 * ldb : b + j0;
-      cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                  int(mi), int(nj), int(k), alpha, ai, int(lda), bj, int(ldb), beta, c + i0 * ldc + j0, int(ldc));
+      blas::sgemm(trans_a, trans_b, mi, nj, k, alpha, ai, lda, bj, ldb, beta, c + i0 * ldc + j0, ldc);
     }
   });
 }
@@ -90,13 +81,11 @@ void sgemv(const Exec& ex, int64_t m, int64_t n, float alpha, const float* a, in
            float beta, float* y) {
   if (m == 0) return;
   if (n == 0) return scale_only(m, 1, beta, y, 1);
-  single_threaded_blas();
   const int64_t blocks = (m + kGemvRowBlock - 1) / kGemvRowBlock;
   parallel_for(ex, blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t r0 = blk * kGemvRowBlock, rows = std::min(kGemvRowBlock, m - r0);
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, int(rows), int(n), alpha, a + r0 * lda, int(lda), x, 1, beta,
-                  y + r0, 1);
+      blas::sgemv(rows, n, alpha, a + r0 * lda, lda, x, beta, y + r0);
     }
   });
 }
