@@ -79,11 +79,6 @@ Tensor scale(const Tensor& a, float s, const Exec& ex) {
   return unary(a, "scale", ex, [s](float v) { return v * s; });
 }
 
-// As torch: alpha * (exp(x) - 1) for x <= 0, computed with expm1 for accuracy near zero.
-Tensor elu(const Tensor& x, float alpha, const Exec& ex) {
-  return unary(x, "elu", ex, [alpha](float v) { return v > 0.0f ? v : alpha * std::expm1(v); });
-}
-
 // The exact form (torch's default approximate='none'): x/2 * (1 + erf(x / sqrt 2)).
 Tensor gelu(const Tensor& x, const Exec& ex) {
   return unary(x, "gelu", ex, [](float v) { return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)); });
