@@ -49,6 +49,25 @@ class EncodecToolCodec : public ::testing::Test {
   std::string dir_, wav_;
 };
 
+// Meta's `encodec` picks the decoding model from the file; so does decompress without --model:
+// weights/<the file's model> under the working directory (not the compress default, 24 kHz).
+TEST_F(EncodecToolCodec, DecompressDefaultsToTheModelNamedInTheFile) {
+  const std::string ecdc = dir_ + "/in.ecdc", out = dir_ + "/out.wav";
+  RunResult r = run_tool("compress '" + wav_ + "' '" + ecdc + "' --model '" + model("encodec_32khz_tiny") + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string work = dir_ + "/work";
+  fs::create_directories(work + "/weights");
+  fs::create_directory_symlink(model("encodec_32khz_tiny"), work + "/weights/encodec_32khz");
+  const fs::path cwd = fs::current_path();
+  fs::current_path(work);
+  r = run_tool("decompress '" + ecdc + "' '" + out + "'");
+  const RunResult r24 = run_tool("decompress '" + ecdc + "' '" + dir_ + "/other.wav' --model encodec_24khz");
+  fs::current_path(cwd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(mg::read_audio(out).sample_rate, 32000);
+  EXPECT_NE(r24.exit_code, 0) << "an explicit --model still wins (and is missing here)";
+}
+
 TEST_F(EncodecToolCodec, CompressInfoDecompress24k) {
   const std::string ecdc = dir_ + "/in.ecdc", out = dir_ + "/out.wav";
   RunResult r = run_tool("compress '" + wav_ + "' '" + ecdc + "' -b 3 --model '" + model("encodec_24khz_tiny") + "'");

@@ -105,11 +105,12 @@ void add_model_options(CLI::App* cmd, ModelArgs& args) {
   cmd->add_option("-t,--threads", args.threads, "CPU threads (0 = all)")->check(CLI::NonNegativeNumber);
 }
 
-std::string model_path(const ModelArgs& args) {
+// fallback: the model when neither --model nor $ENCODEC_MODEL names one.
+std::string model_path(const ModelArgs& args, const std::string& fallback = kDefaultModel) {
   std::string m = args.model;
   if (m.empty()) {
     const char* env = std::getenv("ENCODEC_MODEL");
-    m = env && *env ? env : kDefaultModel;
+    m = env && *env ? env : fallback;
   }
   std::error_code ec;
   // A bare name ("encodec_32khz") that is not a folder here means weights/<name>.
@@ -120,15 +121,15 @@ std::string model_path(const ModelArgs& args) {
 }
 
 // Loads the model or reports why not (nullptr).
-ContextPtr load_model(const ModelArgs& args) {
+ContextPtr load_model(const ModelArgs& args, const std::string& fallback = kDefaultModel) {
   encodec_context_params p = encodec_context_default_params();
   p.n_threads = args.threads;
   encodec_context* raw = nullptr;
-  const std::string path = model_path(args);
+  const std::string path = model_path(args, fallback);
   if (encodec_context_load(path.c_str(), &p, &raw) != ENCODEC_OK) {
     std::fprintf(stderr, "%s: error: cannot load the EnCodec model: %s\n", kTool, encodec_last_error());
     if (args.model.empty())
-      std::fprintf(stderr, "%s: hint: pass --model DIR or set ENCODEC_MODEL (default %s)\n", kTool, kDefaultModel);
+      std::fprintf(stderr, "%s: hint: pass --model DIR or set ENCODEC_MODEL (default %s)\n", kTool, fallback.c_str());
     return nullptr;
   }
   return ContextPtr(raw);
@@ -195,15 +196,21 @@ CLI::App* add_decompress(CLI::App& app, DecompressArgs& args) {
   add_model_options(cmd, args.model);
   cmd->footer(
       "The output is at the model's sample rate and channels. The model must be the one named in\n"
-      "the file (see `encodec-tool info`). Files written with the entropy-coding LM (`encodec`\n"
+      "the file (see `encodec-tool info`); without --model or $ENCODEC_MODEL it is weights/<that name>.\n"
+      "Files written with the entropy-coding LM (`encodec`\n"
       "without -f) are not supported yet.\n"
       "Example:\n"
-      "  encodec-tool decompress song.ecdc song.wav --model weights/encodec_24khz");
+      "  encodec-tool decompress song.ecdc song.wav            # the model named in song.ecdc, from weights/\n"
+      "  encodec-tool decompress song.ecdc song.wav --model ~/models/encodec_24khz");
   return cmd;
 }
 
 int run_decompress(const DecompressArgs& args) {
-  ContextPtr ctx = load_model(args.model);
+  // As Meta's `encodec`, the file says which model decodes it: weights/<that name> by default.
+  encodec_ecdc_info info;
+  const encodec_status hs = encodec_ecdc_read_info(args.input.c_str(), &info);
+  if (hs != ENCODEC_OK) return report_failure(hs);
+  ContextPtr ctx = load_model(args.model, std::string("weights/") + info.model);
   if (!ctx) return 1;
   const encodec_status st = encodec_decompress_file(ctx.get(), args.input.c_str(), args.output.c_str(),
                                                     subtype_from_name(args.subtype));
