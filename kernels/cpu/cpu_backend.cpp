@@ -60,6 +60,7 @@ class CpuBackend final : public Backend {
   Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids) override {
     return cpu::embedding_sum(tables, ids, ex_);
   }
+  Tensor vq_nearest(const Tensor& x, const Tensor& embed) override { return cpu::vq_nearest(x, embed, ex_); }
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
                    bool causal) override {
     return cpu::attention(q, k, v, T, heads, scale, causal, ex_);

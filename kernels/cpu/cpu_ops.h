@@ -57,6 +57,8 @@ Tensor transpose(const Tensor& x, const Exec& ex = {});
 // ---- embeddings (embedding.cpp) ----
 Tensor embedding(const Tensor& table, const Tensor& ids, const Exec& ex = {});
 Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids, const Exec& ex = {});
+// Backend::vq_nearest (ops.h), with the products as one parallel GEMM and the argmax per row in parallel.
+Tensor vq_nearest(const Tensor& x, const Tensor& embed, const Exec& ex = {});
 
 // ---- attention over a KV cache (attention.cpp): Backend::attention's contract, threaded over
 //      (head, query) pairs, AVX2 over the head dim ----

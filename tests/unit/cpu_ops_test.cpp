@@ -266,4 +266,34 @@ TEST(CpuBackend, RunsOpsAndKeepsHostTensors) {
   EXPECT_EQ(be->alloc(DType::F16, {2, 3}).nbytes(), 12u);
 }
 
+// Trap: the nearest-codeword search decides codes, which must equal the reference's exactly. The CPU
+// version splits rows over threads and takes the products from a tiled GEMM: any row must get the
+// same id as a plain per-row search, the first index must win an exact tie (duplicated codewords,
+// as a trained codebook can have after dead-code resets), and 1 or 3 threads must agree.
+TEST(CpuVq, NearestMatchesAPlainSearchAndFirstIndexWinsTies) {
+  Tensor x = random_tensor({301, 16}, 21), e = random_tensor({257, 16}, 22);
+  std::copy_n(e.f32() + 5 * 16, 16, e.f32() + 200 * 16);  // codeword 200 = codeword 5
+  std::copy_n(e.f32() + 5 * 16, 16, x.f32() + 7 * 16);    // row 7 sits exactly on both
+  cpu::ThreadPool p1(1), p3(3);
+  const Tensor a = cpu::vq_nearest(x, e, cpu::Exec{&p1, true}), b = cpu::vq_nearest(x, e, cpu::Exec{&p3, true});
+  for (int64_t n = 0; n < 301; ++n) {
+    double best = -1e300;
+    int64_t arg = 0;
+    for (int64_t j = 0; j < 257; ++j) {
+      double d = 0;
+      for (int64_t k = 0; k < 16; ++k) {
+        const double t = double(x.f32()[n * 16 + k]) - e.f32()[j * 16 + k];
+        d += t * t;
+      }
+      if (-d > best) {
+        best = -d;
+        arg = j;
+      }
+    }
+    EXPECT_EQ(a.ptr<int64_t>()[n], arg) << "row " << n;
+    EXPECT_EQ(b.ptr<int64_t>()[n], a.ptr<int64_t>()[n]) << "row " << n;
+  }
+  EXPECT_EQ(a.ptr<int64_t>()[7], 5);
+}
+
 }  // namespace
