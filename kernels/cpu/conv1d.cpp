@@ -27,6 +27,12 @@ int64_t conv_tile_cols(int64_t floats_per_col, int64_t total) {
   return std::min(n, total);
 }
 
+int64_t conv_direct_tile_cols(int64_t floats_per_col, int64_t total) {
+  const int64_t n = std::min(conv_tile_cols(floats_per_col, total), kConvDirectMaxCols);
+  const int64_t share = (total + kConvMinTiles - 1) / kConvMinTiles;
+  return std::min(n, std::max<int64_t>(48, (share + 47) / 48 * 48));
+}
+
 void load_conv_window(const Exec& ex, const float* x, int64_t cin, int64_t t, int64_t p0, int64_t width,
                       const Conv1dFusion& f, float* dst) {
   const int64_t pl = f.pad_left;
@@ -208,7 +214,7 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int
   const int64_t per_col = s.cin * s.stride + s.cout +
                           (direct ? (s.stride > 1 ? s.cin * s.stride : 0) : (pointwise ? 0 : s.cin * s.k));
   // The direct kernel's tiles are narrow enough for the CPU's stride prefetcher to follow its rows.
-  const int64_t nt = std::min(detail::conv_tile_cols(per_col, s.tout), direct ? detail::kConvDirectMaxCols : s.tout);
+  const int64_t nt = direct ? detail::conv_direct_tile_cols(per_col, s.tout) : detail::conv_tile_cols(per_col, s.tout);
   const int64_t tiles_t = (s.tout + nt - 1) / nt, tiles_m = (s.cout + detail::kConvTileM - 1) / detail::kConvTileM;
   for (int64_t bi = 0; bi < s.batch; ++bi) {
     const float* xb = x.f32() + bi * s.cin * s.t;

@@ -24,6 +24,11 @@ constexpr int64_t kConvTileM = 256;
 // Depends on the shape only, never on the thread count.
 int64_t conv_tile_cols(int64_t floats_per_col, int64_t total);
 
+// Narrows a direct kernel's tile width (cols of `total`) so that short inputs still make at least
+// kConvMinTiles tiles for the threads to share; a multiple of 48 (the kernels' register block).
+constexpr int64_t kConvMinTiles = 8;
+int64_t conv_direct_tile_cols(int64_t floats_per_col, int64_t total);
+
 // A conv1d problem after its checks: x[batch, cin, t] -> y[batch, cout, tout], w[cout, cin, k].
 struct ConvShape {
   int64_t batch = 1, cin = 1, t = 0, cout = 1, k = 1, tout = 0;
@@ -47,6 +52,23 @@ bool conv1d_direct_available(const Exec& ex);
 // from the phase-major window xph (mw floats per phase; see conv1d_direct.cpp).
 void conv1d_direct_tile(const ConvShape& s, const float* xph, int64_t mw, const float* w, const float* bias,
                         const float* r, float* y, int64_t ldy, int64_t m0, int64_t mb, int64_t n);
+
+// A conv_transpose1d problem after its checks: x[batch, cin, t], w[cin, cout, k] -> the untrimmed
+// output [batch, cout, full] of which [trim_left, trim_left + tout) is kept.
+struct ConvTrShape {
+  int64_t batch = 1, cin = 1, t = 0, cout = 1, k = 1, stride = 1;
+  int64_t full = 0;
+  int64_t trim_left = 0, tout = 0;
+};
+
+// The AVX-512 kernel of conv_transpose1d_direct.cpp, for strides 1..8, when ex allows it.
+bool conv_transpose1d_direct_supported(const Exec& ex, int64_t stride);
+// Untrimmed outputs q in [qlo, qhi) of channels [o0, o0 + mb) from steps m in [m0, m0 + nm), where
+// xw[c * ldw + u] = elu(x)[c, m0 - (I-1) + u] (zero outside the input), I = ceil(k / stride);
+// yb is the batch item's trimmed output.
+void conv_transpose1d_direct_tile(const ConvTrShape& s, const float* xw, int64_t ldw, int64_t m0, int64_t nm,
+                                  const float* w, const float* bias, int64_t o0, int64_t mb, int64_t qlo,
+                                  int64_t qhi, float* yb);
 
 // conv1d with cin == 1 or cout == 1, computed directly (conv1d_thin.cpp); y is [batch, cout, tout].
 void conv1d_thin(const Exec& ex, const ConvShape& s, const float* x, const float* w, const float* b,
