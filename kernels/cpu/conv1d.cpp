@@ -2,12 +2,14 @@
 //
 // EnCodec's outer levels are long and thin (64 channels x 10^6 samples: 123 MB per tensor at
 // 32 kHz), so every pass through memory costs as much as the arithmetic. Time is cut into tiles
-// whose working set stays in a core's L2; each pool thread owns whole tiles and, per tile:
+// whose working set stays in a core's L2; each pool thread owns whole tiles (and, for wide
+// layers, blocks of output channels) and, per tile:
 //  1. loads the input window the tile's outputs see, padded and activated (the only read of x);
-//  2. builds im2col col[Cin*K, n] from it (skipped for a 1-tap, stride-1 conv: col is the window,
-//     or x itself when the tile needs neither padding nor ELU);
-//  3. writes the bias into its output columns and adds one single-threaded sgemm w . col onto it;
-//  4. adds the residual to those columns while they are still in cache.
+//  2. with AVX-512 and Cin*K <= 1024, runs the im2col-free kernel of conv1d_direct.cpp on it
+//     (phase-major for a strided conv); otherwise builds im2col col[Cin*K, n] (for a 1-tap,
+//     stride-1 conv col is the window, or x itself when the tile needs neither padding nor ELU),
+//     writes the bias into its output columns and adds one single-threaded sgemm w . col onto it;
+//  3. adds the residual to those columns while they are still in cache.
 // The tile width is fixed by the shape alone, so the result is the same bits for any thread count,
 // and the same as the composition of plain ops (conv1d_composed) since those run the same tiles.
 // Convs with a single input or output channel (EnCodec's first and last) are a poor GEMM shape
@@ -210,7 +212,10 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int
   // Per output column: the window (Cin * stride), col (Cin * K, unless pointwise) and the output.
   // Wide layers with short inputs (the inner levels) are also cut by output channels, so both
   // threads have work; each such tile redoes its im2col, small next to its GEMM.
-  const bool pointwise = s.k == 1 && s.stride == 1, direct = detail::conv1d_direct_available(ex);
+  // The direct kernel keeps 8 rows of weights (8 * Cin * K floats) in L1 while it sweeps the window;
+  // past that OpenBLAS's blocking wins (measured on EnCodec's deep, strided layers).
+  const bool pointwise = s.k == 1 && s.stride == 1;
+  const bool direct = detail::conv1d_direct_available(ex) && s.cin * s.k <= detail::kConvDirectMaxCinK;
   const int64_t per_col = s.cin * s.stride + s.cout +
                           (direct ? (s.stride > 1 ? s.cin * s.stride : 0) : (pointwise ? 0 : s.cin * s.k));
   // The direct kernel's tiles are narrow enough for the CPU's stride prefetcher to follow its rows.

@@ -53,7 +53,8 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void block(const Co
     // The rows of channel c + 2 are a few KB away: beyond what the hardware prefetchers follow.
     if (c + 2 < s.cin)
       for (int64_t p = 0; p < s.stride; ++p)
-        for (int64_t i = 0; i < run; i += 16) _mm_prefetch(reinterpret_cast<const char*>(xc + 2 * ldc + p * mw + i), _MM_HINT_T0);
+        for (int64_t i = 0; i < run; i += 16)
+          _mm_prefetch(reinterpret_cast<const char*>(xc + 2 * ldc + p * mw + i), _MM_HINT_T0);
     for (int64_t tap = 0; tap < s.k; ++tap) {
       const float* xr = xc + tap_off[tap];
       __m512 xv[kJV];

@@ -16,6 +16,9 @@ constexpr int64_t kConvTileFloats = int64_t(1) << 18;
 constexpr int64_t kConvTileAlign = 64;
 // The direct kernel's tile width at most: a window row (and phase) under 2 KB.
 constexpr int64_t kConvDirectMaxCols = 448;
+// The direct kernels are used up to this reduction length Cin * K (conv1d; twice it for
+// conv_transpose1d, whose blocks hold about half as many weights per input).
+constexpr int64_t kConvDirectMaxCinK = 1024;
 // Output channels per GEMM tile: wide layers are split so that short inputs still give each
 // thread work.
 constexpr int64_t kConvTileM = 256;

@@ -21,8 +21,6 @@ namespace {
 
 using detail::ConvTrShape;
 
-constexpr int64_t kDirectMaxCinK = 8192;
-
 // Untrimmed outputs [qa, qb) of channels [m0, m0 + mb), from col[(o - m0)*K + k, t - ta] for input
 // steps t in [ta, tb) (every step that reaches [qa, qb)). yb points at the batch item's output.
 void col2im(const ConvTrShape& s, const float* col, int64_t ta, int64_t tb, const float* bias, int64_t m0,
@@ -139,9 +137,9 @@ Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int s
   const float* wp = w.f32();
   const float* bp = b ? b->f32() : nullptr;
 
-  // The direct kernel streams the whole input window per block of channels; on the deepest layer
-  // (1024 channels, K = 16) OpenBLAS's blocking does better (measured: 58 vs 79 ms per 5 s window).
-  if (detail::conv_transpose1d_direct_supported(ex, stride) && s.cin * s.k <= kDirectMaxCinK) {
+  // The direct kernel sweeps the input window once per block of channels with their weights in
+  // L1; on the deep layers (Cin * K of 2560 and more) OpenBLAS's blocking does better (measured).
+  if (detail::conv_transpose1d_direct_supported(ex, stride) && s.cin * s.k <= 2 * detail::kConvDirectMaxCinK) {
     run_direct(ex, s, x.f32(), wp, bp, f, y.f32());
     return y;
   }
@@ -164,7 +162,8 @@ Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int s
         if (f.elu) {
           if (act_tile != ti) {
             act.resize(size_t(s.cin * n));
-            for (int64_t c = 0; c < s.cin; ++c) detail::elu_row(ex, xb + c * s.t + ta, act.data() + c * n, n, f.elu_alpha);
+            for (int64_t c = 0; c < s.cin; ++c)
+              detail::elu_row(ex, xb + c * s.t + ta, act.data() + c * n, n, f.elu_alpha);
             act_tile = ti;
           }
           in = act.data();
