@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace mg {
 namespace {
@@ -124,47 +125,79 @@ Tensor pad1d_streamable(Backend& be, const Tensor& x, int left, int right, PadMo
   return be.narrow_last(y, 0, y.cols() - extra);
 }
 
-}  // namespace
-
-Tensor sconv1d_forward(Backend& be, const SConv1d& c, const Tensor& x) {
-  const int64_t L = x.cols();
+// The conv's padding (left, right) for an input of length L, by the reference's streamable rules.
+std::pair<int, int> sconv1d_padding(const SConv1d& c, int64_t L) {
   const int k_eff = (c.kernel - 1) * c.dilation + 1;
   const int padding_total = k_eff - c.stride;
   // Extra right padding so the last window is complete: ceil(L / stride) * stride - L (the
   // reference's get_extra_padding_for_conv1d, which reduces to this for k_eff - total = stride).
   const int64_t frames = (L + c.stride - 1) / c.stride;
   const int extra = int(frames * c.stride - L);
-  int left, right;
-  if (c.causal) {
-    left = padding_total;
-    right = extra;
+  if (c.causal) return {padding_total, extra};
+  const int pr = padding_total / 2;  // the odd sample goes to the left
+  return {padding_total - pr, pr + extra};
+}
+
+// sconv1d_forward with the ELU before it (elu) and a residual after it (y = residual + conv)
+// folded into the backend's conv, so none of them is a separate pass over the activations.
+Tensor sconv1d_fused(Backend& be, const SConv1d& c, const Tensor& x, bool elu, const Tensor* residual) {
+  const auto [left, right] = sconv1d_padding(c, x.cols());
+  Conv1dFusion f;
+  f.elu = elu;
+  f.residual = c.group_norm ? nullptr : residual;  // GroupNorm comes between the conv and the add
+  Tensor in = x;
+  if (c.pad_mode == PadMode::Reflect && x.cols() <= std::max(left, right)) {
+    // encodec's zero-extend-then-reflect path for an input no longer than the pad: explicit.
+    in = pad1d_streamable(be, elu ? be.elu(x) : x, left, right, c.pad_mode);
+    f.elu = false;
   } else {
-    const int pr = padding_total / 2;  // the odd sample goes to the left
-    left = padding_total - pr;
-    right = pr + extra;
+    f.pad_left = left;
+    f.pad_right = right;
+    f.pad_mode = c.pad_mode;
   }
-  Tensor y = be.conv1d(pad1d_streamable(be, x, left, right, c.pad_mode), c.weight, &c.bias, c.stride, c.dilation);
-  if (c.group_norm) y = be.group_norm(y, 1, c.norm_weight, c.norm_bias, 1e-5f);
+  Tensor y = be.conv1d(in, c.weight, &c.bias, c.stride, c.dilation, f);
+  if (c.group_norm) {
+    y = be.group_norm(y, 1, c.norm_weight, c.norm_bias, 1e-5f);
+    if (residual) y = be.add(*residual, y);
+  }
   return y;
 }
 
-Tensor sconv_transpose1d_forward(Backend& be, const SConvTranspose1d& c, const Tensor& x) {
+// sconv_transpose1d_forward with the ELU before it folded into the backend's op.
+Tensor sconv_transpose1d_fused(Backend& be, const SConvTranspose1d& c, const Tensor& x, bool elu) {
   const int padding_total = c.kernel - c.stride;
-  Tensor y = be.conv_transpose1d(x, c.weight, &c.bias, c.stride);
-  // GroupNorm sees the untrimmed output, as in the reference.
-  if (c.group_norm) y = be.group_norm(y, 1, c.norm_weight, c.norm_bias, 1e-5f);
   const int right = c.causal ? int(std::ceil(padding_total * c.trim_right_ratio)) : padding_total / 2;
   const int left = padding_total - right;
+  ConvTranspose1dFusion f;
+  f.elu = elu;
+  if (!c.group_norm) {
+    f.trim_left = left;
+    f.trim_right = right;
+    return be.conv_transpose1d(x, c.weight, &c.bias, c.stride, f);
+  }
+  // GroupNorm sees the untrimmed output, as in the reference.
+  Tensor y = be.conv_transpose1d(x, c.weight, &c.bias, c.stride, f);
+  y = be.group_norm(y, 1, c.norm_weight, c.norm_bias, 1e-5f);
   return be.narrow_last(y, left, y.cols() - left - right);
+}
+
+}  // namespace
+
+Tensor sconv1d_forward(Backend& be, const SConv1d& c, const Tensor& x) {
+  return sconv1d_fused(be, c, x, false, nullptr);
+}
+
+Tensor sconv_transpose1d_forward(Backend& be, const SConvTranspose1d& c, const Tensor& x) {
+  return sconv_transpose1d_fused(be, c, x, false);
 }
 
 namespace {
 
+// shortcut(x) + conv2(elu(conv1(elu(x)))), the ELUs and the add inside the convs.
 Tensor resblock_forward(Backend& be, const ResnetBlock& r, const Tensor& x) {
-  Tensor h = sconv1d_forward(be, r.conv1, be.elu(x));
-  h = sconv1d_forward(be, r.conv2, be.elu(h));
+  Tensor h = sconv1d_fused(be, r.conv1, x, true, nullptr);
   Tensor skip = r.conv_shortcut ? sconv1d_forward(be, r.shortcut, x) : x;
-  return be.add(skip, h);
+  return sconv1d_fused(be, r.conv2, h, true, &skip);
 }
 
 // EncodecLSTM: [1, C, T] -> time-major rows, stacked layers from zero state, plus the input (skip).
@@ -185,12 +218,19 @@ Tensor seanet_forward_range(Backend& be, const Seanet& net, size_t begin, size_t
   Tensor h = x;
   for (size_t i = begin; i < end; ++i) {
     const SeanetLayer& l = net.layers[i];
+    // An ELU layer right before a conv in the range is done by that conv as it reads its input.
+    const bool elu_in = i > begin && net.layers[i - 1].kind == SeanetLayer::Elu;
     switch (l.kind) {
-      case SeanetLayer::Conv: h = sconv1d_forward(be, l.conv, h); break;
-      case SeanetLayer::ConvTranspose: h = sconv_transpose1d_forward(be, l.convtr, h); break;
+      case SeanetLayer::Conv: h = sconv1d_fused(be, l.conv, h, elu_in, nullptr); break;
+      case SeanetLayer::ConvTranspose: h = sconv_transpose1d_fused(be, l.convtr, h, elu_in); break;
       case SeanetLayer::Resnet: h = resblock_forward(be, l.res, h); break;
       case SeanetLayer::Lstm: h = lstm_forward(be, l.lstm, h); break;
-      case SeanetLayer::Elu: h = be.elu(h, 1.0f); break;
+      case SeanetLayer::Elu: {
+        const bool folded = i + 1 < end && (net.layers[i + 1].kind == SeanetLayer::Conv ||
+                                            net.layers[i + 1].kind == SeanetLayer::ConvTranspose);
+        if (!folded) h = be.elu(h, 1.0f);
+        break;
+      }
     }
   }
   return h;

@@ -164,3 +164,30 @@ Tensor Backend::sample_tokens(const Tensor& logits, bool cfg, float guidance_sca
 }
 
 }  // namespace mg
+
+namespace mg {
+
+Tensor conv1d_composed(Backend& be, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
+                       const Conv1dFusion& fuse) {
+  Tensor in = fuse.elu ? be.elu(x, fuse.elu_alpha) : x;
+  if (fuse.pad_left != 0 || fuse.pad_right != 0)
+    in = be.pad1d(in, fuse.pad_left, fuse.pad_right, fuse.pad_mode, fuse.pad_value);
+  Tensor y = be.conv1d(in, w, b, stride, dilation);
+  if (fuse.residual) {
+    MG_CHECK(fuse.residual->shape == y.shape, "conv1d: residual ", shape_str(fuse.residual->shape),
+             " does not match the output ", shape_str(y.shape));
+    y = be.add(*fuse.residual, y);
+  }
+  return y;
+}
+
+Tensor conv_transpose1d_composed(Backend& be, const Tensor& x, const Tensor& w, const Tensor* b, int stride,
+                                 const ConvTranspose1dFusion& fuse) {
+  Tensor y = be.conv_transpose1d(fuse.elu ? be.elu(x, fuse.elu_alpha) : x, w, b, stride);
+  if (fuse.trim_left == 0 && fuse.trim_right == 0) return y;
+  MG_CHECK(fuse.trim_left >= 0 && fuse.trim_right >= 0 && fuse.trim_left + fuse.trim_right <= y.cols(),
+           "conv_transpose1d: trim (", fuse.trim_left, ", ", fuse.trim_right, ") of an output of length ", y.cols());
+  return be.narrow_last(y, fuse.trim_left, y.cols() - fuse.trim_left - fuse.trim_right);
+}
+
+}  // namespace mg

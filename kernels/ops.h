@@ -35,6 +35,40 @@ struct SamplerParams {
   float temperature = 1.0f;
 };
 
+// What conv1d may do around the convolution itself, in this order: y = residual + conv(pad(elu(x))) + b,
+// i.e. exactly add(*residual, conv1d(pad1d(elu(x, elu_alpha), pad_left, pad_right, pad_mode, pad_value), ..)).
+// A constant pad value is not passed through the ELU (it pads the activated input). Reflect needs
+// pad_left, pad_right < T, as pad1d.
+struct Conv1dFusion {
+  bool elu = false;
+  float elu_alpha = 1.0f;
+  int pad_left = 0, pad_right = 0;
+  PadMode pad_mode = PadMode::Constant;
+  float pad_value = 0.0f;
+  const Tensor* residual = nullptr;  // same shape as the output; not owned
+
+  bool plain() const { return !elu && pad_left == 0 && pad_right == 0 && residual == nullptr; }
+};
+
+// What conv_transpose1d may do around the convolution: y = narrow_last(convtr(elu(x)) + b, trim_left,
+// full - trim_left - trim_right), so the untrimmed output is never materialised.
+struct ConvTranspose1dFusion {
+  bool elu = false;
+  float elu_alpha = 1.0f;
+  int trim_left = 0, trim_right = 0;
+
+  bool plain() const { return !elu && trim_left == 0 && trim_right == 0; }
+};
+
+class Backend;
+// The fused convs as compositions of plain ops on `be` (elu, pad1d, the plain conv, add,
+// narrow_last): what a backend without fused kernels runs, and the reference the CPU's fused
+// kernels are tested against (kernels/backend_fallbacks.cpp).
+Tensor conv1d_composed(Backend& be, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
+                       const Conv1dFusion& fuse);
+Tensor conv_transpose1d_composed(Backend& be, const Tensor& x, const Tensor& w, const Tensor* b, int stride,
+                                 const ConvTranspose1dFusion& fuse);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -71,11 +105,15 @@ class Backend {
   virtual Tensor softmax(const Tensor& x) = 0;
 
   // ---- 1-D convolution family; x is [B, C, T] (a 2-D [C, T] input is taken as B = 1) ----
-  // No implicit padding: callers pad with pad1d first (EnCodec's padding rules live in codec/).
-  // w[Cout, Cin, K]; out length (T - dilation*(K-1) - 1) / stride + 1.
-  virtual Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation) = 0;
-  // w[Cin, Cout, K] (PyTorch ConvTranspose1d layout); out length (T - 1) * stride + K, untrimmed.
-  virtual Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride) = 0;
+  // Padding, an ELU on the input, a residual add and a trim can be fused into the conv (see
+  // Conv1dFusion / ConvTranspose1dFusion): on long audio each of them is a pass through memory
+  // otherwise. With default fusion the ops are plain: no implicit padding, no activation.
+  // w[Cout, Cin, K]; out length (Tp - dilation*(K-1) - 1) / stride + 1, Tp = T + pad_left + pad_right.
+  virtual Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
+                        const Conv1dFusion& fuse = {}) = 0;
+  // w[Cin, Cout, K] (PyTorch ConvTranspose1d layout); out length (T - 1) * stride + K - trim_left - trim_right.
+  virtual Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
+                                  const ConvTranspose1dFusion& fuse = {}) = 0;
   // Pads the last dim. Reflect needs left, right < T (as torch.nn.functional.pad).
   virtual Tensor pad1d(const Tensor& x, int left, int right, PadMode mode, float value = 0.0f) = 0;
   // Swaps the last two dims: [.., A, B] -> [.., B, A].

@@ -1,21 +1,171 @@
-// conv1d as im2col + sgemm: for each batch item, col[Cin*K, Tout] holds the input sample each
-// kernel tap sees, and y[Cout, Tout] = w[Cout, Cin*K] . col. Audio is long (EnCodec's outer layers
-// see ~10^6 samples), so time is cut into tiles and col never exceeds kColFloats floats. A 1-tap,
-// stride-1 conv (a 1x1 projection) skips im2col and multiplies x directly.
+// conv1d with its padding, input ELU and residual add fused in (Conv1dFusion, kernels/ops.h).
+//
+// EnCodec's outer levels are long and thin (64 channels x 10^6 samples: 123 MB per tensor at
+// 32 kHz), so every pass through memory costs as much as the arithmetic. Time is cut into tiles
+// whose working set stays in a core's L2; each pool thread owns whole tiles (and, for wide
+// layers, blocks of output channels) and, per tile:
+//  1. loads the input window the tile's outputs see, padded and activated (the only read of x);
+//  2. with AVX-512 and Cin*K <= 1024, runs the im2col-free kernel of conv1d_direct.cpp on it
+//     (phase-major for a strided conv); otherwise builds im2col col[Cin*K, n] (for a 1-tap,
+//     stride-1 conv col is the window, or x itself when the tile needs neither padding nor ELU),
+//     writes the bias into its output columns and adds one single-threaded sgemm w . col onto it;
+//  3. adds the residual to those columns while they are still in cache.
+// The tile width is fixed by the shape alone, so the result is the same bits for any thread count,
+// and the same as the composition of plain ops (conv1d_composed) since those run the same tiles.
+// Convs with a single input or output channel (EnCodec's first and last) are a poor GEMM shape
+// (M or K of 1..7): conv1d_thin.cpp computes them directly.
+#include "kernels/cpu/conv1d_internal.h"
+
 #include <algorithm>
 #include <vector>
 
-#include "kernels/cpu/cpu_common.h"
-
 namespace mg::cpu {
+
+namespace detail {
+
+int64_t conv_tile_cols(int64_t floats_per_col, int64_t total) {
+  int64_t n = kConvTileFloats / std::max<int64_t>(1, floats_per_col);
+  n = std::max(kConvTileAlign, n / kConvTileAlign * kConvTileAlign);
+  return std::min(n, total);
+}
+
+int64_t conv_direct_tile_cols(int64_t floats_per_col, int64_t total) {
+  const int64_t n = std::min(conv_tile_cols(floats_per_col, total), kConvDirectMaxCols);
+  const int64_t share = (total + kConvMinTiles - 1) / kConvMinTiles;
+  return std::min(n, std::max<int64_t>(48, (share + 47) / 48 * 48));
+}
+
+void load_conv_window(const Exec& ex, const float* x, int64_t cin, int64_t t, int64_t p0, int64_t width,
+                      const Conv1dFusion& f, float* dst) {
+  const int64_t pl = f.pad_left;
+  // Window positions whose source x index (p0 + i - pl) lies inside [0, t): [in0, in1).
+  const int64_t in0 = std::clamp<int64_t>(pl - p0, 0, width), in1 = std::clamp<int64_t>(pl + t - p0, in0, width);
+  for (int64_t c = 0; c < cin; ++c) {
+    const float* xr = x + c * t;
+    float* d = dst + c * width;
+    std::copy(xr + (p0 + in0 - pl), xr + (p0 + in1 - pl), d + in0);
+    auto edge = [&](int64_t i) {
+      const int64_t s = p0 + i - pl;  // outside [0, t)
+      switch (f.pad_mode) {
+        case PadMode::Constant: return f.pad_value;
+        case PadMode::Reflect: return xr[s < 0 ? -s : 2 * (t - 1) - s];
+        case PadMode::Replicate: break;
+      }
+      return xr[s < 0 ? 0 : t - 1];
+    };
+    for (int64_t i = 0; i < in0; ++i) d[i] = edge(i);
+    for (int64_t i = in1; i < width; ++i) d[i] = edge(i);
+    if (!f.elu) continue;
+    // The ELU acts on x before padding: a constant pad value is not activated, mirrored samples are.
+    if (f.pad_mode == PadMode::Constant) elu_row(ex, d + in0, d + in0, in1 - in0, f.elu_alpha);
+    else elu_row(ex, d, d, width, f.elu_alpha);
+  }
+}
+
+void conv_check_residual(const Conv1dFusion& f, const Shape& out_shape) {
+  if (!f.residual) return;
+  check_cpu(*f.residual, DType::F32, "conv1d residual");
+  MG_CHECK(f.residual->shape == out_shape, "conv1d: residual ", shape_str(f.residual->shape),
+           " does not match the output ", shape_str(out_shape));
+}
+
+}  // namespace detail
 
 namespace {
 
-constexpr int64_t kColFloats = 1 << 21;  // 8 MiB of im2col buffer per tile
+using detail::ConvShape;
+
+// One thread's tiles: the im2col (or, for the direct kernel, the phase-major window) of time tile
+// `ti`, kept while consecutive tiles share it: they differ only in their block of output channels.
+struct TileWorker {
+  TileWorker(const Exec& e, const ConvShape& sh, const Conv1dFusion& fu, const float* x, bool d)
+      : ex(e), s(sh), f(fu), xb(x), direct(d) {}
+  const Exec& ex;
+  const ConvShape& s;
+  const Conv1dFusion& f;
+  const float* xb;
+  const bool direct;
+  std::vector<float> buf;
+  int64_t cached = -1;
+  const float* col = nullptr;
+  int64_t ldcol = 0;  // im2col: its row length; direct: floats per phase
+
+  void prepare(int64_t ti, int64_t j0, int64_t n) {
+    if (ti == cached) return;
+    cached = ti;
+    const int64_t p0 = j0 * s.stride, width = (n - 1) * s.stride + s.span, rows = s.cin * s.k;
+    const bool pointwise = s.k == 1 && s.stride == 1;
+    if (pointwise && !direct && !f.elu && p0 >= f.pad_left && p0 + width - f.pad_left <= s.t) {
+      col = xb + (p0 - f.pad_left);  // straight from x
+      ldcol = s.t;
+      return;
+    }
+    const int64_t mw = (width + s.stride - 1) / s.stride;
+    const int64_t extra = direct ? (s.stride > 1 ? s.cin * s.stride * mw : 0) : (pointwise ? 0 : rows * n);
+    buf.resize(size_t(s.cin * width + extra));
+    float* win = buf.data();
+    detail::load_conv_window(ex, xb, s.cin, s.t, p0, width, f, win);
+    col = win;
+    ldcol = width;
+    if (pointwise || (direct && s.stride == 1)) return;
+    float* c = win + s.cin * width;
+    col = c;
+    if (direct) {  // phase-major: c[(ch * stride + p) * mw + m] = win[ch * width + m * stride + p]
+      ldcol = mw;
+      for (int64_t ch = 0; ch < s.cin; ++ch)
+        for (int64_t p = 0; p < s.stride; ++p) {
+          const float* src = win + ch * width + p;
+          float* dst = c + (ch * s.stride + p) * mw;
+          for (int64_t m = 0; m * s.stride + p < width; ++m) dst[m] = src[m * s.stride];
+        }
+      return;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* src = win + (r / s.k) * width + (r % s.k) * s.dilation;
+      float* dst = c + r * n;
+      if (s.stride == 1) std::copy(src, src + n, dst);
+      else
+        for (int64_t j = 0; j < n; ++j) dst[j] = src[j * s.stride];
+    }
+    ldcol = n;
+  }
+};
+
+// Output columns [j0, j0 + n) of channels [m0, m0 + mb) (see the file comment).
+void gemm_tile(TileWorker& tw, const float* w, const float* bias, const float* rb, float* yb, int64_t ti,
+               int64_t j0, int64_t n, int64_t m0, int64_t mb) {
+  const ConvShape& s = tw.s;
+  tw.prepare(ti, j0, n);
+  if (tw.direct) {
+    detail::conv1d_direct_tile(s, tw.col, tw.ldcol, w, bias, rb ? rb + j0 : nullptr, yb + j0, s.tout, m0, mb, n);
+    return;
+  }
+  const int64_t rows = s.cin * s.k;
+  float* y0 = yb + m0 * s.tout + j0;
+  if (bias)
+    for (int64_t o = 0; o < mb; ++o) std::fill(y0 + o * s.tout, y0 + o * s.tout + n, bias[m0 + o]);
+  detail::sgemm_serial(false, false, mb, n, rows, 1.0f, w + m0 * rows, rows, tw.col, tw.ldcol, bias ? 1.0f : 0.0f,
+                       y0, s.tout);
+  if (rb) detail::add_residual_cols(rb + m0 * s.tout + j0, y0, mb, n, s.tout);
+}
 
 }  // namespace
 
-Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation, const Exec& ex) {
+namespace detail {
+
+void add_residual_cols(const float* r, float* y, int64_t rows, int64_t n, int64_t ld) {
+  // y = r + y, as add(residual, conv) rounds it.
+  for (int64_t o = 0; o < rows; ++o) {
+    const float* ro = r + o * ld;
+    float* yo = y + o * ld;
+    for (int64_t j = 0; j < n; ++j) yo[j] = ro[j] + yo[j];
+  }
+}
+
+}  // namespace detail
+
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation, const Conv1dFusion& f,
+              const Exec& ex) {
   detail::check_cpu(x, DType::F32, "conv1d x");
   detail::check_cpu(w, DType::F32, "conv1d w");
   MG_CHECK(x.ndim() == 2 || x.ndim() == 3, "conv1d: x must be [B, C, T] or [C, T], got ", shape_str(x.shape));
@@ -23,55 +173,66 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int
            " does not match x ", shape_str(x.shape), " (want w[Cout, Cin, K] with Cin = x's channels)");
   MG_CHECK(stride >= 1 && dilation >= 1, "conv1d: stride ", stride, " and dilation ", dilation,
            " must be >= 1");
-  const int64_t batch = x.ndim() == 3 ? x.dim(0) : 1, cin = x.dim(-2), t = x.dim(-1);
-  const int64_t cout = w.dim(0), k = w.dim(2);
-  const int64_t span = int64_t(dilation) * (k - 1) + 1;
-  MG_CHECK(k >= 1 && t >= span, "conv1d: input length ", t, " of x ", shape_str(x.shape),
-           " is shorter than the kernel span ", span, " (w ", shape_str(w.shape), ", dilation ", dilation, ")");
-  const int64_t tout = (t - span) / stride + 1;
+  MG_CHECK(f.pad_left >= 0 && f.pad_right >= 0, "conv1d: negative padding (", f.pad_left, ", ", f.pad_right,
+           ") of x ", shape_str(x.shape));
+  ConvShape s;
+  s.batch = x.ndim() == 3 ? x.dim(0) : 1;
+  s.cin = x.dim(-2);
+  s.t = x.dim(-1);
+  s.cout = w.dim(0);
+  s.k = w.dim(2);
+  s.stride = stride;
+  s.dilation = dilation;
+  if (f.pad_mode == PadMode::Reflect)
+    MG_CHECK(f.pad_left < s.t && f.pad_right < s.t, "conv1d: reflect padding (", f.pad_left, ", ", f.pad_right,
+             ") must be smaller than the input length ", s.t, " of x ", shape_str(x.shape));
+  if (f.pad_mode == PadMode::Replicate && (f.pad_left > 0 || f.pad_right > 0))
+    MG_CHECK(s.t > 0, "conv1d: replicate padding of an empty x ", shape_str(x.shape));
+  s.span = int64_t(dilation) * (s.k - 1) + 1;
+  const int64_t tp = s.t + f.pad_left + f.pad_right;
+  MG_CHECK(s.k >= 1 && tp >= s.span, "conv1d: input length ", tp, " of x ", shape_str(x.shape), " (padded by ",
+           f.pad_left, " + ", f.pad_right, ") is shorter than the kernel span ", s.span, " (w ", shape_str(w.shape),
+           ", dilation ", dilation, ")");
+  s.tout = (tp - s.span) / stride + 1;
   if (b) {
     detail::check_cpu(*b, DType::F32, "conv1d b");
-    MG_CHECK(b->ndim() == 1 && b->numel() == cout, "conv1d: bias ", shape_str(b->shape), " does not match w ",
+    MG_CHECK(b->ndim() == 1 && b->numel() == s.cout, "conv1d: bias ", shape_str(b->shape), " does not match w ",
              shape_str(w.shape));
   }
   Shape out_shape = x.shape;
-  out_shape[out_shape.size() - 2] = cout;
-  out_shape.back() = tout;
+  out_shape[out_shape.size() - 2] = s.cout;
+  out_shape.back() = s.tout;
+  detail::conv_check_residual(f, out_shape);
   Tensor y = Tensor::empty(DType::F32, out_shape);
-  const float* xp = x.f32();
-  const float* wp = w.f32();
-  float* yp = y.f32();
-  const int64_t rows = cin * k;  // rows of col, columns of w viewed as [Cout, Cin*K]
+  if (s.cin == 1 || s.cout == 1) {
+    detail::conv1d_thin(ex, s, x.f32(), w.f32(), b ? b->f32() : nullptr, f, y.f32());
+    return y;
+  }
 
-  const bool direct = k == 1 && stride == 1;
-  const int64_t tile = direct ? tout : std::max<int64_t>(1, std::min<int64_t>(tout, kColFloats / rows));
-  std::vector<float> col(direct ? 0 : size_t(rows * tile));
-
-  for (int64_t bi = 0; bi < batch; ++bi) {
-    const float* xb = xp + bi * cin * t;
-    float* yb = yp + bi * cout * tout;
-    // The bias is written first so that sgemm accumulates onto it (beta = 1).
-    for (int64_t o = 0; o < cout; ++o) std::fill(yb + o * tout, yb + (o + 1) * tout, b ? b->f32()[o] : 0.0f);
-    if (direct) {
-      detail::sgemm(ex, false, false, cout, tout, cin, 1.0f, wp, cin, xb, t, 1.0f, yb, tout);
-      continue;
-    }
-    for (int64_t t0 = 0; t0 < tout; t0 += tile) {
-      const int64_t nt = std::min(tile, tout - t0);
-      detail::parallel_for(ex, rows, 4, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t c = r / k, tap = r % k;
-          const float* src = xb + c * t + t0 * stride + tap * dilation;
-          float* dst = col.data() + r * nt;
-          if (stride == 1) {
-            std::copy(src, src + nt, dst);
-          } else {
-            for (int64_t j = 0; j < nt; ++j) dst[j] = src[j * stride];
-          }
-        }
-      });
-      detail::sgemm(ex, false, false, cout, nt, rows, 1.0f, wp, rows, col.data(), nt, 1.0f, yb + t0, tout);
-    }
+  // Per output column: the window (Cin * stride), col (Cin * K, unless pointwise) and the output.
+  // Wide layers with short inputs (the inner levels) are also cut by output channels, so both
+  // threads have work; each such tile redoes its im2col, small next to its GEMM.
+  // The direct kernel keeps 8 rows of weights (8 * Cin * K floats) in L1 while it sweeps the window;
+  // past that OpenBLAS's blocking wins (measured on EnCodec's deep, strided layers).
+  const bool pointwise = s.k == 1 && s.stride == 1;
+  const bool direct = detail::conv1d_direct_available(ex) && s.cin * s.k <= detail::kConvDirectMaxCinK;
+  const int64_t per_col = s.cin * s.stride + s.cout +
+                          (direct ? (s.stride > 1 ? s.cin * s.stride : 0) : (pointwise ? 0 : s.cin * s.k));
+  // The direct kernel's tiles are narrow enough for the CPU's stride prefetcher to follow its rows.
+  const int64_t nt = direct ? detail::conv_direct_tile_cols(per_col, s.tout) : detail::conv_tile_cols(per_col, s.tout);
+  const int64_t tiles_t = (s.tout + nt - 1) / nt, tiles_m = (s.cout + detail::kConvTileM - 1) / detail::kConvTileM;
+  for (int64_t bi = 0; bi < s.batch; ++bi) {
+    const float* xb = x.f32() + bi * s.cin * s.t;
+    const float* rb = f.residual ? f.residual->f32() + bi * s.cout * s.tout : nullptr;
+    float* yb = y.f32() + bi * s.cout * s.tout;
+    detail::parallel_for(ex, tiles_t * tiles_m, 1, [&](int64_t i0, int64_t i1) {
+      TileWorker tw(ex, s, f, xb, direct);
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t ti = i / tiles_m, m0 = (i % tiles_m) * detail::kConvTileM;
+        gemm_tile(tw, w.f32(), b ? b->f32() : nullptr, rb, yb, ti, ti * nt, std::min(nt, s.tout - ti * nt), m0,
+                  std::min(detail::kConvTileM, s.cout - m0));
+      }
+    });
   }
   return y;
 }

@@ -46,11 +46,13 @@ class CpuBackend final : public Backend {
     return cpu::group_norm(x, groups, gamma, beta, eps, ex_);
   }
   Tensor softmax(const Tensor& x) override { return cpu::softmax(x, ex_); }
-  Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation) override {
-    return cpu::conv1d(x, w, b, stride, dilation, ex_);
+  Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
+                const Conv1dFusion& fuse) override {
+    return cpu::conv1d(x, w, b, stride, dilation, fuse, ex_);
   }
-  Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride) override {
-    return cpu::conv_transpose1d(x, w, b, stride, ex_);
+  Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
+                          const ConvTranspose1dFusion& fuse) override {
+    return cpu::conv_transpose1d(x, w, b, stride, fuse, ex_);
   }
   Tensor pad1d(const Tensor& x, int left, int right, PadMode mode, float value) override {
     return cpu::pad1d(x, left, right, mode, value, ex_);

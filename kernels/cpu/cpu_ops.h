@@ -49,8 +49,18 @@ Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor
 Tensor softmax(const Tensor& x, const Exec& ex = {});
 
 // ---- 1-D convolutions, padding, layout (conv1d.cpp, conv_transpose1d.cpp, pad1d.cpp, transpose.cpp)
-Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation, const Exec& ex = {});
-Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, const Exec& ex = {});
+//      conv1d / conv_transpose1d do their fusion (ops.h) inside the kernel: no padded, activated or
+//      untrimmed copy of anything is made.
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation, const Conv1dFusion& fuse,
+              const Exec& ex = {});
+inline Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation, const Exec& ex = {}) {
+  return conv1d(x, w, b, stride, dilation, Conv1dFusion{}, ex);
+}
+Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
+                        const ConvTranspose1dFusion& fuse, const Exec& ex = {});
+inline Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, const Exec& ex = {}) {
+  return conv_transpose1d(x, w, b, stride, ConvTranspose1dFusion{}, ex);
+}
 Tensor pad1d(const Tensor& x, int left, int right, PadMode mode, float value = 0.0f, const Exec& ex = {});
 Tensor transpose(const Tensor& x, const Exec& ex = {});
 

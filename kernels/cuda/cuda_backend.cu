@@ -250,7 +250,10 @@ class CudaBackend final : public Backend {
   }
 
   // ---- convolutions and layout ----
-  Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation) override {
+  // Fused options run as the composition of this backend's own ops (pad1d, elu, add, narrow_last).
+  Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
+                const Conv1dFusion& fuse) override {
+    if (!fuse.plain()) return conv1d_composed(*this, x, w, b, stride, dilation, fuse);
     check_f32(x, "conv1d", "x");
     check_f32(w, "conv1d", "w");
     MG_CHECK(x.ndim() == 2 || x.ndim() == 3, "cuda conv1d: x ", shape_str(x.shape), " must be [B, C, T] or [C, T]");
@@ -277,7 +280,9 @@ class CudaBackend final : public Backend {
     return y;
   }
 
-  Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride) override {
+  Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
+                          const ConvTranspose1dFusion& fuse) override {
+    if (!fuse.plain()) return conv_transpose1d_composed(*this, x, w, b, stride, fuse);
     check_f32(x, "conv_transpose1d", "x");
     check_f32(w, "conv_transpose1d", "w");
     MG_CHECK(x.ndim() == 2 || x.ndim() == 3, "cuda conv_transpose1d: x ", shape_str(x.shape),

@@ -83,13 +83,19 @@ class ProfilingBackend final : public mg::Backend {
     return time("group_norm", [&] { return in_.group_norm(x, groups, g, b, eps); });
   }
   mg::Tensor softmax(const mg::Tensor& x) override { return time("softmax", [&] { return in_.softmax(x); }); }
-  mg::Tensor conv1d(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, int s, int d) override {
-    const std::string key = "conv1d w" + mg::shape_str(w.shape) + " s" + std::to_string(s) + " d" + std::to_string(d);
-    return time(key, [&] { return in_.conv1d(x, w, b, s, d); });
+  // Fused convs are keyed apart ("+elu+pad+res", "+elu+trim"): their time includes those passes.
+  mg::Tensor conv1d(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, int s, int d,
+                    const mg::Conv1dFusion& f) override {
+    const std::string key = "conv1d w" + mg::shape_str(w.shape) + " s" + std::to_string(s) + " d" + std::to_string(d) +
+                            (f.elu ? " +elu" : "") + (f.pad_left || f.pad_right ? " +pad" : "") +
+                            (f.residual ? " +res" : "");
+    return time(key, [&] { return in_.conv1d(x, w, b, s, d, f); });
   }
-  mg::Tensor conv_transpose1d(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, int s) override {
-    return time("conv_transpose1d w" + mg::shape_str(w.shape) + " s" + std::to_string(s),
-                [&] { return in_.conv_transpose1d(x, w, b, s); });
+  mg::Tensor conv_transpose1d(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, int s,
+                              const mg::ConvTranspose1dFusion& f) override {
+    return time("conv_transpose1d w" + mg::shape_str(w.shape) + " s" + std::to_string(s) + (f.elu ? " +elu" : "") +
+                    (f.trim_left || f.trim_right ? " +trim" : ""),
+                [&] { return in_.conv_transpose1d(x, w, b, s, f); });
   }
   mg::Tensor pad1d(const mg::Tensor& x, int l, int r, mg::PadMode m, float v) override {
     return time("pad1d", [&] { return in_.pad1d(x, l, r, m, v); });
