@@ -26,6 +26,8 @@
 #include <filesystem>
 #include <utility>
 
+#include "kernels/host_buffer_cache.h"
+
 namespace mg {
 
 namespace {
@@ -234,6 +236,7 @@ Tensor EncodecModel::decode_windowed(const Tensor& codes, int64_t length) const 
 }
 
 EncodedAudio EncodecModel::encode(const Tensor& audio, double kbps) const {
+  const HostBufferReuse reuse;  // large activations are reused between windows (host_buffer_cache.h)
   MG_CHECK(audio.ndim() == 2 && audio.dim(0) == cfg_.audio_channels && audio.dtype == DType::F32 &&
                audio.device == Device::CPU,
            "EnCodec encode: expected host f32 audio [", cfg_.audio_channels, ", samples], got ", shape_str(audio.shape));
@@ -278,6 +281,7 @@ Tensor linear_overlap_add(const std::vector<Tensor>& frames, int64_t stride) {
 }
 
 Tensor EncodecModel::decode(const EncodedAudio& codes) const {
+  const HostBufferReuse reuse;
   MG_CHECK(!codes.segments.empty(), "EnCodec decode: no code segments");
   MG_CHECK(cfg_.chunk_length() || codes.segments.size() == 1, "EnCodec decode: ", codes.segments.size(),
            " segments for a model that does not segment");

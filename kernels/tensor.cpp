@@ -1,5 +1,7 @@
 #include "kernels/tensor.h"
 
+#include "kernels/host_buffer_cache.h"
+
 #include <cstdlib>
 #include <cstring>
 
@@ -170,9 +172,9 @@ Tensor Tensor::empty(DType t, const Shape& s) {
   // 64-byte alignment for SIMD; at least one byte so that an empty tensor is still "defined".
   size_t alloc = (bytes + 63) / 64 * 64;
   if (alloc == 0) alloc = 64;
-  void* p = std::aligned_alloc(64, alloc);
-  MG_CHECK(p != nullptr, "out of memory allocating ", bytes, " bytes for tensor ", shape_str(s));
-  out.owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  size_t granted = 0;
+  void* p = detail::host_alloc(alloc, &granted);
+  out.owner = std::shared_ptr<void>(p, [granted](void* q) { detail::host_release(q, granted); });
   out.data = p;
   return out;
 }

@@ -2,10 +2,12 @@
 // conversions that every half weight goes through.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
+#include "kernels/host_buffer_cache.h"
 #include "kernels/tensor.h"
 #include "test_util.h"
 
@@ -140,3 +142,36 @@ TEST(Tensor, ToVectorReadsEveryDtype) {
 }
 
 }  // namespace
+
+// Trap: the host buffer cache (host_buffer_cache.h) must hand a buffer to one tensor at a time, keep
+// nothing outside a HostBufferReuse scope (an idle application holds no extra memory) and never
+// exceed its cap.
+TEST(HostBufferReuse, ReusesLargeBuffersOnlyInsideAScopeAndEmptiesAfter) {
+  const mg::Shape big = {1, 1 << 19};  // 2 MiB of f32
+  {
+    mg::Tensor a = mg::Tensor::empty(mg::DType::F32, big);
+  }
+  EXPECT_EQ(mg::detail::host_cache_bytes(), 0u) << "no scope: freed at once";
+  {
+    const mg::HostBufferReuse scope;
+    void* first = nullptr;
+    {
+      mg::Tensor a = mg::Tensor::empty(mg::DType::F32, big);
+      first = a.data;
+    }
+    EXPECT_GE(mg::detail::host_cache_bytes(), size_t(2) << 20);
+    mg::Tensor b = mg::Tensor::empty(mg::DType::F32, {1, (1 << 19) - 1000});  // fits (<= 25% smaller)
+    EXPECT_EQ(b.data, first);
+    mg::Tensor c = mg::Tensor::empty(mg::DType::F32, big);  // the cached one is taken: a new buffer
+    EXPECT_NE(c.data, b.data);
+    std::fill(b.f32(), b.f32() + b.numel(), 1.0f);
+    std::fill(c.f32(), c.f32() + c.numel(), 2.0f);
+    EXPECT_EQ(b.f32()[0], 1.0f);
+    {
+      const mg::HostBufferReuse inner;  // nested scopes
+      for (int i = 0; i < 150; ++i) mg::Tensor t = mg::Tensor::empty(mg::DType::F32, {int64_t(1) << 19, i + 1});
+    }
+    EXPECT_LE(mg::detail::host_cache_bytes(), mg::kHostCacheBytes);
+  }
+  EXPECT_EQ(mg::detail::host_cache_bytes(), 0u) << "the last scope frees what was kept";
+}
