@@ -1,10 +1,28 @@
-// One LSTM layer over a whole sequence from zero state (torch.nn.LSTM, gate order i, f, g, o):
+// One LSTM layer over a sequence, from a given or zero state (torch.nn.LSTM, gate order i, f, g, o):
 //   gates_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
 //   c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t)
-// The input part does not depend on h, so it is done for all steps at once with one sgemm; only
-// the h_{t-1} W_hh^T GEMV remains inside the (inherently serial) time loop.
+// The input part does not depend on h, so it is done for all steps at once with one GEMM (the two
+// biases summed once per call and used as its starting value); only h_{t-1} W_hh^T stays inside
+// the (inherently serial) time loop.
+//
+// That recurrent GEMV reads all of W_hh every step (16 MB for EnCodec 32 kHz's H = 1024) and is
+// the floor of the whole codec, so it is written for bandwidth:
+//  - the hidden units are split once over the pool, and each thread keeps its units for every
+//    step of the call: it computes their four gate rows and their gate maths, then meets the others
+//    at a spinning barrier (h_t must be complete before step t + 1). One pool dispatch per call
+//    instead of one per step: a condition-variable wake-up costs a good part of a step;
+//  - the four gate rows of a few units stream together (4 * kUnitsPerPass read streams per thread,
+//    each row one vector accumulator), AVX-512 when the CPU has it, AVX2 + FMA otherwise, plain
+//    loops as the fallback; no allocation inside the loop.
+// Each gate's dot product is one accumulator over k in order, reduced the same way whichever range
+// of units a thread owns, so the result does not depend on the thread count (bit for bit), and a
+// sequence run in chunks with its state carried equals the one-shot run step for step.
+#include <immintrin.h>
+
+#include <atomic>
 #include <cmath>
-#include <vector>
+#include <cstring>
+#include <thread>
 
 #include "kernels/cpu/cpu_common.h"
 
@@ -12,13 +30,160 @@ namespace mg::cpu {
 
 namespace {
 
+constexpr int kUnitsPerPass = 2;                          // 4 gate rows each: 8 read streams
+constexpr int64_t kMinParallelWeights = int64_t(1) << 16;  // W_hh floats below this: one thread
+constexpr int kSpinsBeforeYield = 4000;
+
+enum class Isa { Portable, Avx2, Avx512 };
+
 inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
 Tensor as_f32(const Tensor& t, const Exec& ex) { return t.dtype == DType::F32 ? t : cast(t, DType::F32, ex); }
 
+// ---- the recurrent GEMV: g[q*H + j] += W_hh[q*H + j, :] . h for units j in [j0, j1), gates q = 0..3
+
+void recurrent_portable(const float* w, const float* h, int64_t H, float* g, int64_t j0, int64_t j1) {
+  for (int64_t j = j0; j < j1; ++j)
+    for (int64_t q = 0; q < 4; ++q) {
+      const float* row = w + (q * H + j) * H;
+      float acc = 0.0f;
+      for (int64_t k = 0; k < H; ++k) acc += row[k] * h[k];
+      g[q * H + j] += acc;
+    }
+}
+
+// The sum of 16 lanes, pairwise in a fixed order (through memory: GCC 12's reduce/shuffle
+// intrinsics trip -Wuninitialized, and this runs once per 1 K-float row).
+__attribute__((target("avx512f"))) inline float hsum16(__m512 v) {
+  alignas(64) float l[16];
+  _mm512_store_ps(l, v);
+  for (int w = 8; w > 0; w /= 2)
+    for (int i = 0; i < w; ++i) l[i] += l[i + w];
+  return l[0];
+}
+
+template <int U>
+__attribute__((target("avx512f"))) void recurrent_units_avx512(const float* w, const float* h, int64_t H, float* g,
+                                                               int64_t j) {
+  constexpr int R = 4 * U;
+  const float* row[R];
+  __m512 acc[R];
+  for (int q = 0; q < 4; ++q)
+    for (int u = 0; u < U; ++u) row[q * U + u] = w + (q * H + j + u) * H;
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= H; k += 16) {
+    const __m512 hv = _mm512_loadu_ps(h + k);
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(row[r] + k), hv, acc[r]);
+  }
+  if (k < H) {  // masked tail: the missing lanes add 0 * 0
+    const __mmask16 m = static_cast<__mmask16>((1u << (H - k)) - 1);
+    const __m512 hv = _mm512_maskz_loadu_ps(m, h + k);
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, row[r] + k), hv, acc[r]);
+  }
+  for (int q = 0; q < 4; ++q)
+    for (int u = 0; u < U; ++u) g[q * H + j + u] += hsum16(acc[q * U + u]);
+}
+
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+template <int U>
+__attribute__((target("avx2,fma"))) void recurrent_units_avx2(const float* w, const float* h, int64_t H, float* g,
+                                                              int64_t j) {
+  constexpr int R = 4 * U;
+  const float* row[R];
+  __m256 acc[R];
+  for (int q = 0; q < 4; ++q)
+    for (int u = 0; u < U; ++u) row[q * U + u] = w + (q * H + j + u) * H;
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= H; k += 8) {
+    const __m256 hv = _mm256_loadu_ps(h + k);
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(row[r] + k), hv, acc[r]);
+  }
+  for (int r = 0; r < R; ++r) {
+    float s = hsum8(acc[r]);
+    for (int64_t t = k; t < H; ++t) s += row[r][t] * h[t];
+    g[(r / U) * H + j + r % U] += s;
+  }
+}
+
+void recurrent(Isa isa, const float* w, const float* h, int64_t H, float* g, int64_t j0, int64_t j1) {
+  int64_t j = j0;
+  if (isa == Isa::Avx512) {
+    for (; j + kUnitsPerPass <= j1; j += kUnitsPerPass) recurrent_units_avx512<kUnitsPerPass>(w, h, H, g, j);
+    for (; j < j1; ++j) recurrent_units_avx512<1>(w, h, H, g, j);
+  } else if (isa == Isa::Avx2) {
+    for (; j + kUnitsPerPass <= j1; j += kUnitsPerPass) recurrent_units_avx2<kUnitsPerPass>(w, h, H, g, j);
+    for (; j < j1; ++j) recurrent_units_avx2<1>(w, h, H, g, j);
+  } else {
+    recurrent_portable(w, h, H, g, j0, j1);
+  }
+}
+
+// The cell update for units [j0, j1) from the complete gate pre-activations g[4H].
+void cell_update(const float* g, int64_t H, float* c, float* h_out, int64_t j0, int64_t j1) {
+  for (int64_t j = j0; j < j1; ++j) {
+    const float ig = sigmoid(g[j]), fg = sigmoid(g[H + j]);
+    const float gg = std::tanh(g[2 * H + j]), og = sigmoid(g[3 * H + j]);
+    c[j] = fg * c[j] + ig * gg;
+    h_out[j] = og * std::tanh(c[j]);
+  }
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// The time loop. gates[T, 4H] holds the input part (updated in place), h0 the initial h (null:
+// zero, so step 0 has no recurrent term), c[H] the cell state (updated), out[T, H] receives h_t.
+void run_steps(const Exec& ex, Isa isa, const float* w_hh, int64_t H, int64_t T, float* gates, const float* h0,
+               float* c, float* out) {
+  const int parts = ex.threads() > 1 && 4 * H * H >= kMinParallelWeights ? ex.threads() : 1;
+  // Parts done with each step, summed over the call: step t is complete for everyone once it
+  // reaches parts * (t + 1). A pool that is already busy runs all parts in one call, which then
+  // counts them all at once and never waits.
+  std::atomic<int64_t> arrived{0};
+  auto body = [&](int64_t p0, int64_t p1) {
+    int64_t j0, j1, unused;
+    chunk_range(H, parts, int(p0), &j0, &unused);
+    chunk_range(H, parts, int(p1 - 1), &unused, &j1);
+    for (int64_t t = 0; t < T; ++t) {
+      float* g = gates + t * 4 * H;
+      const float* h_prev = t ? out + (t - 1) * H : h0;
+      if (h_prev) recurrent(isa, w_hh, h_prev, H, g, j0, j1);
+      cell_update(g, H, c, out + t * H, j0, j1);
+      if (parts == 1 || t + 1 == T) continue;
+      const int64_t target = int64_t(parts) * (t + 1);
+      arrived.fetch_add(p1 - p0, std::memory_order_acq_rel);
+      for (int spins = 0; arrived.load(std::memory_order_acquire) < target; ++spins) {
+        if (spins < kSpinsBeforeYield) cpu_relax();
+        else std::this_thread::yield();  // a busy machine: let the thread we wait for run
+      }
+    }
+  };
+  if (parts == 1) body(0, 1);
+  else detail::parallel_for(ex, parts, 1, body);
+}
+
+// A carried-state tensor of H floats, or null when absent/undefined (zero state).
+const float* state_in(const Tensor* s, int64_t H, const char* what) {
+  if (s == nullptr || !s->defined()) return nullptr;
+  detail::check_cpu(*s, DType::F32, what);
+  MG_CHECK(s->numel() == H, what, ": state ", shape_str(s->shape), " must hold H = ", H, " values");
+  return s->f32();
+}
+
 }  // namespace
 
-Tensor lstm(const Tensor& x, const LstmLayerWeights& w, const Exec& ex) {
+Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h_state, Tensor* c_state, const Exec& ex) {
   detail::check_cpu(x, DType::F32, "lstm x");
   detail::check_cpu_float(w.w_ih, "lstm w_ih");
   detail::check_cpu_float(w.w_hh, "lstm w_hh");
@@ -33,30 +198,37 @@ Tensor lstm(const Tensor& x, const LstmLayerWeights& w, const Exec& ex) {
            shape_str(w.w_hh.shape), " (want [4H, In])");
   MG_CHECK(w.b_ih.numel() == g4 && w.b_hh.numel() == g4, "lstm: biases ", shape_str(w.b_ih.shape), " and ",
            shape_str(w.b_hh.shape), " must both be [4H] = [", g4, "]");
+  const float* h0 = state_in(h_state, h, "lstm h");
+  const float* c0 = state_in(c_state, h, "lstm c");
+  Tensor out = Tensor::empty(DType::F32, {steps, h});
+  if (steps == 0) return out;  // a given state stays as it is
+
   const Tensor w_hh = as_f32(w.w_hh, ex);
   const Tensor b_ih = as_f32(w.b_ih, ex).reshape({g4});
   const Tensor b_hh = as_f32(w.b_hh, ex).reshape({g4});
   Tensor bias = Tensor::empty(DType::F32, {g4});
   for (int64_t j = 0; j < g4; ++j) bias.f32()[j] = b_ih.f32()[j] + b_hh.f32()[j];
-
   Tensor gates = linear(x, w.w_ih, &bias, ex);  // [T, 4H]: the input part of every step
-  Tensor out = Tensor::empty(DType::F32, {steps, h});
-  float* gp = gates.f32();
-  float* hp = out.f32();
-  const float* whh = w_hh.f32();
-  std::vector<float> c(size_t(h), 0.0f);
-  for (int64_t t = 0; t < steps; ++t) {
-    float* gt = gp + t * g4;
-    if (t > 0) detail::sgemv(ex, g4, h, 1.0f, whh, h, hp + (t - 1) * h, 1.0f, gt);
-    float* ht = hp + t * h;
-    for (int64_t j = 0; j < h; ++j) {
-      const float ig = sigmoid(gt[j]), fg = sigmoid(gt[h + j]);
-      const float gg = std::tanh(gt[2 * h + j]), og = sigmoid(gt[3 * h + j]);
-      c[j] = fg * c[j] + ig * gg;
-      ht[j] = og * std::tanh(c[j]);
-    }
+
+  Tensor c = Tensor::empty(DType::F32, {h});
+  if (c0) std::memcpy(c.f32(), c0, size_t(h) * sizeof(float));
+  else std::memset(c.f32(), 0, size_t(h) * sizeof(float));
+  const Isa isa = !ex.allow_simd ? Isa::Portable
+                  : ex.allow_avx512 && cpu_has_avx512() ? Isa::Avx512
+                  : cpu_has_avx2() ? Isa::Avx2 : Isa::Portable;
+  run_steps(ex, isa, w_hh.f32(), h, steps, gates.f32(), h0, c.f32(), out.f32());
+
+  if (h_state) {
+    Tensor last = Tensor::empty(DType::F32, {h});
+    std::memcpy(last.f32(), out.f32() + (steps - 1) * h, size_t(h) * sizeof(float));
+    *h_state = last;
   }
+  if (c_state) *c_state = c;
   return out;
+}
+
+Tensor lstm(const Tensor& x, const LstmLayerWeights& w, const Exec& ex) {
+  return lstm(x, w, nullptr, nullptr, ex);
 }
 
 }  // namespace mg::cpu
