@@ -7,10 +7,10 @@
 //
 // That recurrent GEMV reads all of W_hh every step (16 MB for EnCodec 32 kHz's H = 1024) and is
 // the floor of the whole codec, so it is written for bandwidth:
-//  - the hidden units are split once over the pool, and each thread keeps its units for every
-//    step of the call: it computes their four gate rows and their gate maths, then meets the others
-//    at a spinning barrier (h_t must be complete before step t + 1). One pool dispatch per call
-//    instead of one per step: a condition-variable wake-up costs a good part of a step;
+//  - the pool is dispatched once per call, not once per step (a condition-variable wake-up costs a
+//    good part of a step): its threads claim blocks of hidden units, compute their four gate rows
+//    and their gate maths, and meet at a spinning barrier (h_t must be complete before step t + 1);
+//    each thread keeps the same units from step to step unless another falls behind (run_steps);
 //  - the four gate rows of a few units stream together (4 * kUnitsPerPass read streams per thread,
 //    each row one vector accumulator), AVX-512 when the CPU has it, AVX2 + FMA otherwise, plain
 //    loops as the fallback; no allocation inside the loop;
@@ -21,10 +21,12 @@
 // sequence run in chunks with its state carried equals the one-shot run step for step.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "kernels/cpu/cpu_common.h"
 
@@ -40,8 +42,9 @@ namespace mg::cpu {
 namespace {
 
 constexpr int kUnitsPerPass = 2;                          // 4 gate rows each: 8 read streams
+constexpr int64_t kUnitsPerBlock = 16;                     // the unit of work a thread claims
 constexpr int64_t kMinParallelWeights = int64_t(1) << 16;  // W_hh floats below this: one thread
-constexpr int kSpinsBeforeYield = 4000;
+constexpr int kSpinsBeforeYield = 1000;  // ~15-50 us of pause: far more than the threads drift apart
 
 enum class Isa { Portable, Avx2, Avx512 };
 
@@ -254,28 +257,52 @@ inline void cpu_relax() {
 #endif
 }
 
+struct alignas(64) Counter {  // one cache line each: the parts' counters must not share one
+  std::atomic<int64_t> v{0};
+};
+
 // The time loop. gates[T, 4H] holds the input part (updated in place), h0 the initial h (null:
 // zero, so step 0 has no recurrent term), c[H] the cell state (updated), out[T, H] receives h_t.
+//
+// The units are cut into blocks of kUnitsPerBlock; each part (pool thread) owns a contiguous run
+// of blocks and claims them first, step after step, so its share of W_hh stays in its core's
+// caches; a part that is done early then claims what is left of the others' blocks, so a thread
+// the OS pauses (a busy machine) holds the step up by at most the block it is in, not by its whole
+// share. Counters run over the whole call: part p's blocks of step t are claims
+// [t * n_p, (t + 1) * n_p) of next[p], and step t is complete when `done` reaches (t + 1) * blocks.
+// Which thread runs a block never changes its numbers.
 void run_steps(const Exec& ex, Isa isa, const float* w_hh, int64_t H, int64_t T, float* gates, const float* h0,
                float* c, float* out) {
   const int parts = ex.threads() > 1 && 4 * H * H >= kMinParallelWeights ? ex.threads() : 1;
-  // Parts done with each step, summed over the call: step t is complete for everyone once it
-  // reaches parts * (t + 1). A pool that is already busy runs all parts in one call, which then
-  // counts them all at once and never waits.
-  std::atomic<int64_t> arrived{0};
-  auto body = [&](int64_t p0, int64_t p1) {
-    int64_t j0, j1, unused;
-    chunk_range(H, parts, int(p0), &j0, &unused);
-    chunk_range(H, parts, int(p1 - 1), &unused, &j1);
+  const int64_t blocks = (H + kUnitsPerBlock - 1) / kUnitsPerBlock;
+  std::vector<Counter> next(static_cast<size_t>(parts));
+  Counter done;
+  auto run_block = [&](int64_t b, int64_t t) {
+    const int64_t j0 = b * kUnitsPerBlock, j1 = std::min(H, j0 + kUnitsPerBlock);
+    float* g = gates + t * 4 * H;
+    const float* h_prev = t ? out + (t - 1) * H : h0;
+    if (h_prev) recurrent(isa, w_hh, h_prev, H, g, j0, j1);
+    cell_update(isa, g, H, c, out + t * H, j0, j1);
+  };
+  // A pool that is already busy runs all parts in one call; it then simply claims every block.
+  auto body = [&](int64_t p0, int64_t) {
     for (int64_t t = 0; t < T; ++t) {
-      float* g = gates + t * 4 * H;
-      const float* h_prev = t ? out + (t - 1) * H : h0;
-      if (h_prev) recurrent(isa, w_hh, h_prev, H, g, j0, j1);
-      cell_update(isa, g, H, c, out + t * H, j0, j1);
-      if (parts == 1 || t + 1 == T) continue;
-      const int64_t target = int64_t(parts) * (t + 1);
-      arrived.fetch_add(p1 - p0, std::memory_order_acq_rel);
-      for (int spins = 0; arrived.load(std::memory_order_acquire) < target; ++spins) {
+      for (int i = 0; i < parts; ++i) {  // own blocks first, then the others'
+        const int p = int((p0 + i) % parts);
+        int64_t b0, b1;
+        chunk_range(blocks, parts, p, &b0, &b1);
+        const int64_t n = b1 - b0, end = (t + 1) * n;
+        int64_t v = next[size_t(p)].v.load(std::memory_order_relaxed);
+        while (v < end) {
+          if (!next[size_t(p)].v.compare_exchange_weak(v, v + 1, std::memory_order_relaxed)) continue;
+          run_block(b0 + v - t * n, t);
+          done.v.fetch_add(1, std::memory_order_release);  // publishes the block's h_t and c
+          v = next[size_t(p)].v.load(std::memory_order_relaxed);
+        }
+      }
+      if (t + 1 == T) break;  // the pool waits for every part before returning
+      const int64_t target = blocks * (t + 1);
+      for (int spins = 0; done.v.load(std::memory_order_acquire) < target; ++spins) {
         if (spins < kSpinsBeforeYield) cpu_relax();
         else std::this_thread::yield();  // a busy machine: let the thread we wait for run
       }
