@@ -10,11 +10,14 @@
 //    whole-file pass; windows start on a hop boundary so every stride lines up). The outputs kept
 //    depend only on inputs inside the extended window: the same numbers as the whole-file pass.
 //  - The LSTM runs at the frame rate over a buffer of all frames (C x T floats: 123 MB for 10 min
-//    of the full 32 kHz model), chunk by chunk with its state carried over: the same recurrence.
+//    of the full 32 kHz model), chunk by chunk with its state carried over: the backend's own LSTM
+//    op, started from the (h, c) the previous chunk left on the device, so the same kernel and the
+//    same recurrence as one whole-sequence call.
 //  - What can differ is float rounding only: a GEMM may sum in another order for another matrix
-//    width, and the carried-state LSTM adds the recurrent GEMV in a separate step (the kernel fuses
-//    it with beta = 1). Measured on the tiny models (tests/parity/encodec_test.cpp, windows of a
-//    few frames): identical codes and decoded audio within ~1e-6 relative error.
+//    width (the convolutions of a window, the LSTM's input projection of a chunk); the recurrent
+//    step itself does not depend on where a chunk starts. Measured on the tiny models
+//    (tests/parity/encodec_test.cpp, windows of a few frames): identical codes and decoded audio
+//    within ~1e-6 relative error.
 //  - Inputs of at most one window go through exactly the whole-file path.
 // The 48 kHz model is segmented by the reference itself (1 s, GroupNorm over the segment), so it
 // runs segment by segment, with a running overlap-add.
@@ -158,15 +161,15 @@ Tensor EncodecModel::decode_segment(const Tensor& codes) const {
 
 namespace {
 
-// The LSTM layer of `net` over the host buffer buf[C, T], in place, `chunk` frames at a time (the
-// whole sequence at once when it fits in one chunk: the backend's own LSTM op).
+// The LSTM layer of `net` over the host buffer buf[C, T], in place, `chunk` frames at a time with
+// the state carried on the device from chunk to chunk (one chunk: the whole sequence at once).
 void lstm_in_place(Backend& be, const Seanet& net, size_t li, Tensor& buf, int64_t chunk) {
   const int64_t T = buf.dim(1);
   LstmState state;
   for (int64_t t0 = 0; t0 < T; t0 += chunk) {
     const int64_t t1 = std::min(T, t0 + chunk);
     Tensor x = be.transpose(be.upload(slice_cols(buf, t0, t1)));  // [n, C]
-    Tensor y = seanet_lstm_forward(be, net.layers[li], x, T <= chunk ? nullptr : &state);
+    Tensor y = seanet_lstm_forward(be, net.layers[li], x, &state);
     put_cols(buf, t0, be.download(be.transpose(y)), 0, t1 - t0);
   }
 }

@@ -313,55 +313,15 @@ SeanetTiming seanet_timing(const Seanet& net, size_t begin, size_t end) {
 
 Tensor seanet_lstm_forward(Backend& be, const SeanetLayer& layer, const Tensor& x, LstmState* state) {
   MG_CHECK(layer.kind == SeanetLayer::Lstm && x.ndim() == 2, "seanet_lstm_forward: expected an LSTM layer and x[T, C]");
-  if (!state) {
-    Tensor h = x;
-    for (const auto& l : layer.lstm) h = be.lstm(h, l);
-    return be.add(h, x);
+  const size_t n = layer.lstm.size();
+  if (state && state->h.size() != n) {
+    state->h.assign(n, Tensor());
+    state->c.assign(n, Tensor());
   }
-  // The backend's LSTM op starts from zero state, so a continued sequence runs the recurrence
-  // here: the input part for the whole chunk as one GEMM (as the kernel does), then one GEMV per
-  // step on the backend and the gate maths on the host, in the kernel's formulas.
-  const int64_t T = x.dim(0);
-  if (state->h.empty()) {
-    state->h.resize(layer.lstm.size());
-    state->c.resize(layer.lstm.size());
-  }
-  Tensor in = x;
-  for (size_t li = 0; li < layer.lstm.size(); ++li) {
-    const LstmLayerWeights& w = layer.lstm[li];
-    const int64_t H = w.w_hh.dim(1), G = 4 * H;
-    std::vector<float> bih = be.download(w.b_ih).to_vector(), bhh = be.download(w.b_hh).to_vector();
-    std::vector<float> bias(static_cast<size_t>(G), 0.0f);
-    for (int64_t j = 0; j < G; ++j) bias[j] = bih[j] + bhh[j];
-    const Tensor bias_dev = be.upload(Tensor::from_vector(bias, {G}));
-    Tensor gates = be.download(be.linear(in, w.w_ih, &bias_dev));  // [T, 4H]
-    std::vector<float>& h = state->h[li];
-    std::vector<float>& c = state->c[li];
-    const bool fresh = h.empty();
-    if (fresh) {
-      h.assign(size_t(H), 0.0f);
-      c.assign(size_t(H), 0.0f);
-    }
-    Tensor out = Tensor::empty(DType::F32, {T, H});
-    for (int64_t t = 0; t < T; ++t) {
-      float* g = gates.f32() + t * G;
-      if (t > 0 || !fresh) {
-        Tensor rec = be.download(be.linear(be.upload(Tensor::from_vector(h, {1, H})), w.w_hh, nullptr));
-        const float* r = rec.f32();
-        for (int64_t j = 0; j < G; ++j) g[j] += r[j];
-      }
-      float* ht = out.f32() + t * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const float ig = 1.0f / (1.0f + std::exp(-g[j])), fg = 1.0f / (1.0f + std::exp(-g[H + j]));
-        const float gg = std::tanh(g[2 * H + j]), og = 1.0f / (1.0f + std::exp(-g[3 * H + j]));
-        c[j] = fg * c[j] + ig * gg;
-        ht[j] = og * std::tanh(c[j]);
-        h[j] = ht[j];
-      }
-    }
-    in = be.upload(out);
-  }
-  return be.add(in, x);
+  Tensor h = x;
+  for (size_t li = 0; li < n; ++li)
+    h = be.lstm(h, layer.lstm[li], state ? &state->h[li] : nullptr, state ? &state->c[li] : nullptr);
+  return be.add(h, x);
 }
 
 Seanet load_seanet_encoder(Backend& be, const WeightStore& w, const EncodecConfig& cfg) {

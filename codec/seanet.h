@@ -79,10 +79,12 @@ struct SeanetTiming {
 SeanetTiming seanet_timing(const Seanet& net, size_t begin, size_t end);
 
 // EncodecLSTM (stacked layers + skip) continued from a carried state, for long inputs processed
-// chunk by chunk: the result over consecutive chunks equals the whole-sequence result (up to
-// float rounding of the per-step GEMV). x: [T, C] on the device; returns lstm(x) + x.
+// chunk by chunk: the backend's LSTM op starts each layer from the state the previous chunk left,
+// so the result over consecutive chunks is the whole-sequence recurrence (the input projection,
+// one GEMM per chunk, may round differently for another chunk length). x: [T, C] on the device;
+// returns lstm(x) + x. A null state: the whole sequence from zero state.
 struct LstmState {
-  std::vector<std::vector<float>> h, c;  // per layer, empty = zero state
+  std::vector<Tensor> h, c;  // per layer, [H] on the backend's device; undefined = zero state
 };
 Tensor seanet_lstm_forward(Backend& be, const SeanetLayer& lstm, const Tensor& x, LstmState* state);
 

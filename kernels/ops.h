@@ -160,8 +160,11 @@ class Backend {
                                const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided = nullptr);
 
   // ---- recurrent ----
-  // One LSTM layer over a whole sequence from zero state: x[T, In] -> h[T, H].
-  virtual Tensor lstm(const Tensor& x, const LstmLayerWeights& w) = 0;
+  // One LSTM layer over a sequence: x[T, In] -> h[T, H]. h and c are the carried state, [H] f32
+  // tensors on this device: null or undefined starts from zero; when non-null they receive the
+  // state after the last step (new tensors), so a long sequence run in chunks, passing the same
+  // h and c along, gives the one-shot result. T = 0 leaves a given state as it was.
+  virtual Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h = nullptr, Tensor* c = nullptr) = 0;
 };
 
 // The CPU backend (always built). threads <= 0: all hardware threads.

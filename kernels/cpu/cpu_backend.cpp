@@ -67,7 +67,9 @@ class CpuBackend final : public Backend {
                    bool causal) override {
     return cpu::attention(q, k, v, T, heads, scale, causal, ex_);
   }
-  Tensor lstm(const Tensor& x, const LstmLayerWeights& w) override { return cpu::lstm(x, w, ex_); }
+  Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c) override {
+    return cpu::lstm(x, w, h, c, ex_);
+  }
 
  private:
   cpu::ThreadPool pool_;

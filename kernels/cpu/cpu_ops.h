@@ -15,14 +15,18 @@ namespace mg::cpu {
 
 // True when this processor has AVX2, FMA and F16C (checked once at run time).
 bool cpu_has_avx2();
+// True when this processor has AVX-512F (checked once at run time).
+bool cpu_has_avx512();
 
 // How an op may run: on which pool (null: the calling thread only) and whether hand-written AVX2
 // paths may be used. allow_simd = false forces the portable loops, so tests can check both paths
-// on any machine. OpenBLAS itself always runs single-threaded; work is split over the pool in
+// on any machine; allow_avx512 = false keeps the ops that have an AVX-512 path (lstm) on AVX2.
+// OpenBLAS itself always runs single-threaded; work is split over the pool in
 // pieces fixed by the shapes alone, so results are bit-identical for any thread count.
 struct Exec {
   ThreadPool* pool = nullptr;
   bool allow_simd = true;
+  bool allow_avx512 = true;
 
   int threads() const { return pool ? pool->size() : 1; }
   bool simd() const { return allow_simd && cpu_has_avx2(); }
@@ -75,7 +79,8 @@ Tensor vq_nearest(const Tensor& x, const Tensor& embed, const Exec& ex = {});
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale, bool causal,
                  const Exec& ex = {});
 
-// ---- recurrent (lstm.cpp) ----
-Tensor lstm(const Tensor& x, const LstmLayerWeights& w, const Exec& ex = {});
+// ---- recurrent (lstm.cpp): Backend::lstm's contract; h/c null or undefined = zero state ----
+Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c, const Exec& ex = {});
+Tensor lstm(const Tensor& x, const LstmLayerWeights& w, const Exec& ex = {});  // from zero state
 
 }  // namespace mg::cpu

@@ -485,7 +485,7 @@ class CudaBackend final : public Backend {
   }
 
   // ---- recurrent ----
-  Tensor lstm(const Tensor& x, const LstmLayerWeights& w) override {
+  Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h_state, Tensor* c_state) override {
     check_f32(x, "lstm", "x");
     MG_CHECK(x.ndim() == 2, "cuda lstm: x ", shape_str(x.shape), " must be [T, In]");
     for (const Tensor* t : {&w.w_ih, &w.w_hh}) {
@@ -503,19 +503,38 @@ class CudaBackend final : public Backend {
       MG_CHECK(is_float(t->dtype) && t->numel() == G, "cuda lstm: bias ", dtype_name(t->dtype), " ",
                shape_str(t->shape), " must hold 4H = ", G, " float values");
     }
+    // The carried state: undefined (or no pointer) is the zero state.
+    const Tensor* h0 = h_state && h_state->defined() ? h_state : nullptr;
+    const Tensor* c0 = c_state && c_state->defined() ? c_state : nullptr;
+    for (const Tensor* t : {h0, c0}) {
+      if (!t) continue;
+      check_f32(*t, "lstm", "a state");
+      MG_CHECK(t->numel() == H, "cuda lstm: state ", shape_str(t->shape), " must hold H = ", H, " values");
+    }
+    Tensor h = alloc(DType::F32, {T, H});
+    if (T == 0) return h;  // a given state stays as it is
     // The recurrent kernel reads W_hh in f32; half weights are widened once per call.
     const Tensor w_hh = w.w_hh.dtype == DType::F32 ? w.w_hh : cast(w.w_hh, DType::F32);
     Tensor gates = alloc(DType::F32, {T, G});
     Tensor c = alloc(DType::F32, {H});
-    Tensor h = alloc(DType::F32, {T, H});
     activate();
     cuda::linear(st_->blas, st_->stream, cf(x), w.w_ih.data, w.w_ih.dtype, w.b_ih.data, w.b_ih.dtype, mf(gates), T,
                  G, In);
     cuda::add_row_bias(st_->stream, mf(gates), w.b_hh.data, w.b_hh.dtype, T, G);
-    CUDA_CHECK(cudaMemsetAsync(c.data, 0, size_t(H) * sizeof(float), st_->stream));
+    if (c0)
+      CUDA_CHECK(cudaMemcpyAsync(c.data, c0->data, size_t(H) * sizeof(float), cudaMemcpyDeviceToDevice, st_->stream));
+    else
+      CUDA_CHECK(cudaMemsetAsync(c.data, 0, size_t(H) * sizeof(float), st_->stream));
     for (int64_t t = 0; t < T; ++t)
-      cuda::lstm_step(st_->stream, cf(gates) + t * G, cf(w_hh), t ? cf(h) + (t - 1) * H : nullptr, mf(c),
-                      mf(h) + t * H, H);
+      cuda::lstm_step(st_->stream, cf(gates) + t * G, cf(w_hh), t ? cf(h) + (t - 1) * H : (h0 ? cf(*h0) : nullptr),
+                      mf(c), mf(h) + t * H, H);
+    if (h_state) {
+      Tensor last = alloc(DType::F32, {H});
+      CUDA_CHECK(cudaMemcpyAsync(last.data, cf(h) + (T - 1) * H, size_t(H) * sizeof(float), cudaMemcpyDeviceToDevice,
+                                 st_->stream));
+      *h_state = last;
+    }
+    if (c_state) *c_state = c;
     return h;
   }
 

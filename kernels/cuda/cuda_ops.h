@@ -115,7 +115,8 @@ void embedding_sum(cudaStream_t s, const void* const* tables, const int64_t* voc
                    int K, const void* ids, DType id_dtype, float* out, int64_t N, int64_t D, int* bad_flag);
 
 // ---- lstm.cu: one time step. gates_x[4H] = x_t . W_ih^T + b_ih + b_hh (precomputed);
-// h_prev[H] (null at t = 0: zero state), c[H] is updated in place, h_out[H] written.
+// h_prev[H] (null: zero state, the first step of a sequence that starts from nothing), c[H] is
+// updated in place, h_out[H] written.
 void lstm_step(cudaStream_t s, const float* gates_x, const float* w_hh, const float* h_prev, float* c,
                float* h_out, int64_t H);
 

@@ -14,6 +14,7 @@
 // Every test skips when no CUDA device is present (this binary is built in every configuration).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -446,6 +447,50 @@ TEST(CudaOps, LstmLayer) {
     expect_close(got, want, c.wt == DType::F32 ? kTolGemm : kTolHalfWeights,
                  "lstm T=" + std::to_string(c.t) + " In=" + std::to_string(c.in) + " H=" + std::to_string(c.h) +
                      " " + mg::dtype_name(c.wt));
+  }
+}
+
+// The carried state (EnCodec's windowed codec): the GPU run in chunks, each from the (h, c) the
+// previous chunk returned on the device, against the CPU's one-shot run; and a given initial
+// state on both backends. T = 0 leaves the state as it was.
+TEST(CudaOps, LstmCarriedState) {
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  for (int64_t H : {int64_t(24), int64_t(33), int64_t(130)}) {
+    const int64_t T = 29, In = 16, chunk = 7;
+    const std::string what = "lstm state H=" + std::to_string(H);
+    const Tensor x = random_tensor({T, In}, 175);
+    const mg::LstmLayerWeights w{random_tensor({4 * H, In}, 176, 0.25f), random_tensor({4 * H, H}, 177, 0.1f),
+                                 random_tensor({4 * H}, 178, 0.3f), random_tensor({4 * H}, 179, 0.3f)};
+    const mg::LstmLayerWeights wd{b.up(w.w_ih), b.up(w.w_hh), b.up(w.b_ih), b.up(w.b_hh)};
+    Tensor h_cpu, c_cpu;
+    const Tensor want = b.cpu->lstm(x, w, &h_cpu, &c_cpu);
+    b.poison();
+    Tensor hg, cg;
+    Tensor got = Tensor::empty(DType::F32, {T, H});
+    for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+      const int64_t n = std::min(chunk, T - t0);
+      Tensor xs = Tensor::empty(DType::F32, {n, In});
+      std::memcpy(xs.data, x.f32() + t0 * In, size_t(n * In) * sizeof(float));
+      const Tensor y = b.down(b.gpu->lstm(b.up(xs), wd, &hg, &cg));
+      std::memcpy(got.f32() + t0 * H, y.data, y.nbytes());
+    }
+    expect_close(got, want, kTolGemm, what + " chunked output");
+    expect_close(b.down(hg), h_cpu, kTolGemm, what + " final h");
+    expect_close(b.down(cg), c_cpu, kTolGemm, what + " final c");
+
+    const Tensor h0 = random_tensor({H}, 180, 0.8f), c0 = random_tensor({H}, 181, 2.0f);
+    Tensor hc = h0, cc = c0;
+    const Tensor want0 = b.cpu->lstm(x, w, &hc, &cc);
+    Tensor hd = b.up(h0), cd = b.up(c0);
+    expect_close(b.down(b.gpu->lstm(b.up(x), wd, &hd, &cd)), want0, kTolGemm, what + " from a given state");
+    expect_close(b.down(cd), cc, kTolGemm, what + " final c from a given state");
+
+    const void* before = hd.data;
+    b.gpu->lstm(b.up(Tensor::empty(DType::F32, {0, In})), wd, &hd, &cd);
+    EXPECT_EQ(hd.data, before) << what << ": T = 0 must leave the state as it was";
+    Tensor bad = b.up(random_tensor({H + 1}, 182));
+    EXPECT_THROW(b.gpu->lstm(b.up(x), wd, &bad, nullptr), mg::Error) << what;
   }
 }
 

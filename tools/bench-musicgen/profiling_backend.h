@@ -127,8 +127,8 @@ class ProfilingBackend final : public mg::Backend {
       return 0;
     });
   }
-  mg::Tensor lstm(const mg::Tensor& x, const mg::LstmLayerWeights& w) override {
-    return time("lstm", [&] { return in_.lstm(x, w); });
+  mg::Tensor lstm(const mg::Tensor& x, const mg::LstmLayerWeights& w, mg::Tensor* h, mg::Tensor* c) override {
+    return time("lstm", [&] { return in_.lstm(x, w, h, c); });
   }
 
  private:

@@ -1,0 +1,202 @@
+// The CPU LSTM op with carried state (kernels/cpu/lstm.cpp): a sequence run in chunks, each chunk
+// starting from the (h, c) the previous one returned, must equal the one-shot run (EnCodec's
+// windowed codec relies on it); the maths against a plain double-precision loop, with and without
+// an initial state; the AVX-512, AVX2 and portable paths; thread-count invariance of the
+// threaded recurrence (it only starts for H >= 128); and the state checks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/cpu_ops.h"
+#include "test_util.h"
+
+namespace {
+
+using mg::DType;
+using mg::Tensor;
+using mgtest::random_tensor;
+namespace cpu = mg::cpu;
+
+bool bit_equal(const Tensor& a, const Tensor& b) {
+  return a.shape == b.shape && a.dtype == b.dtype && std::memcmp(a.data, b.data, a.nbytes()) == 0;
+}
+
+mg::LstmLayerWeights random_weights(int64_t in, int64_t H, uint32_t seed) {
+  // Scaled so that the gates move through their whole range rather than saturating.
+  const float s = 1.0f / std::sqrt(float(std::max(in, H)));
+  return {random_tensor({4 * H, in}, seed, 2 * s), random_tensor({4 * H, H}, seed + 1, 2 * s),
+          random_tensor({4 * H}, seed + 2, 0.5f), random_tensor({4 * H}, seed + 3, 0.5f)};
+}
+
+// torch.nn.LSTM's single-layer recurrence in double precision, from (h, c) (empty: zeros);
+// h and c are left holding the final state.
+Tensor naive_lstm(const Tensor& x, const mg::LstmLayerWeights& w, std::vector<double>& h, std::vector<double>& c) {
+  const int64_t T = x.dim(0), in = x.dim(1), H = w.w_hh.dim(1);
+  if (h.empty()) h.assign(size_t(H), 0.0);
+  if (c.empty()) c.assign(size_t(H), 0.0);
+  auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  Tensor out = Tensor::empty(DType::F32, {T, H});
+  std::vector<double> g(size_t(4 * H));
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t r = 0; r < 4 * H; ++r) {
+      double a = double(w.b_ih.f32()[r]) + w.b_hh.f32()[r];
+      for (int64_t k = 0; k < in; ++k) a += double(w.w_ih.f32()[r * in + k]) * x.f32()[t * in + k];
+      for (int64_t k = 0; k < H; ++k) a += double(w.w_hh.f32()[r * H + k]) * h[size_t(k)];
+      g[size_t(r)] = a;
+    }
+    for (int64_t j = 0; j < H; ++j) {
+      const double i = sig(g[j]), f = sig(g[H + j]), gg = std::tanh(g[2 * H + j]), o = sig(g[3 * H + j]);
+      c[j] = f * c[j] + i * gg;
+      h[j] = o * std::tanh(c[j]);
+      out.f32()[t * H + j] = float(h[j]);
+    }
+  }
+  return out;
+}
+
+Tensor rows(const Tensor& x, int64_t r0, int64_t r1) {
+  const int64_t C = x.dim(1);
+  Tensor out = Tensor::empty(DType::F32, {r1 - r0, C});
+  std::memcpy(out.data, x.f32() + r0 * C, size_t((r1 - r0) * C) * sizeof(float));
+  return out;
+}
+
+// Runs x through the op in chunks of `chunk` steps with the state carried; h and c in/out.
+Tensor run_chunked(const Tensor& x, const mg::LstmLayerWeights& w, int64_t chunk, Tensor& h, Tensor& c,
+                   const cpu::Exec& ex) {
+  const int64_t T = x.dim(0), H = w.w_hh.dim(1);
+  Tensor out = Tensor::empty(DType::F32, {T, H});
+  for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+    const int64_t t1 = std::min(T, t0 + chunk);
+    Tensor y = cpu::lstm(rows(x, t0, t1), w, &h, &c, ex);
+    std::memcpy(out.f32() + t0 * H, y.data, y.nbytes());
+  }
+  return out;
+}
+
+struct Sizes {
+  int64_t in, H;
+};
+
+// The paths this machine can run, each with a 2-thread pool.
+struct Paths {
+  cpu::ThreadPool pool{2};
+  std::vector<std::pair<std::string, cpu::Exec>> list() {
+    std::vector<std::pair<std::string, cpu::Exec>> v;
+    if (cpu::cpu_has_avx512()) v.push_back({"avx512", cpu::Exec{&pool, true, true}});
+    if (cpu::cpu_has_avx2()) v.push_back({"avx2", cpu::Exec{&pool, true, false}});
+    v.push_back({"portable", cpu::Exec{&pool, false, false}});
+    return v;
+  }
+};
+
+// The recurrent step does not depend on where a chunk starts: only the input projection (one GEMM
+// per chunk) may round differently for another number of rows, so chunked and one-shot agree to
+// float rounding, and bit for bit whenever the GEMM does (checked below for the chunk lengths
+// that go to sgemm).
+TEST(CpuLstm, ChunksWithCarriedStateEqualOneShot) {
+  Paths paths;
+  for (const Sizes s : {Sizes{3, 5}, Sizes{16, 16}, Sizes{24, 37}, Sizes{64, 130}, Sizes{40, 257}}) {
+    const mg::LstmLayerWeights w = random_weights(s.in, s.H, 10);
+    const Tensor x = random_tensor({41, s.in}, 20);
+    for (auto& [name, ex] : paths.list()) {
+      Tensor h1, c1;
+      const Tensor whole = cpu::lstm(x, w, &h1, &c1, ex);
+      for (int64_t chunk : {1, 2, 5, 8, 13, 40, 41, 100}) {
+        SCOPED_TRACE(name + " In=" + std::to_string(s.in) + " H=" + std::to_string(s.H) +
+                     " chunk=" + std::to_string(chunk));
+        Tensor h, c;
+        const Tensor parts = run_chunked(x, w, chunk, h, c, ex);
+        EXPECT_LE(mgtest::rel_err(parts, whole), 1e-6);
+        EXPECT_LE(mgtest::rel_err(h, h1), 1e-6);
+        EXPECT_LE(mgtest::rel_err(c, c1), 1e-6);
+        if (chunk > 4) {  // a GEMM, not linear's few-row GEMV, for every chunk but maybe the last
+          const int64_t last = x.dim(0) % chunk;
+          if (last == 0 || last > 4) {
+            EXPECT_TRUE(bit_equal(parts, whole));
+            EXPECT_TRUE(bit_equal(h, h1));
+            EXPECT_TRUE(bit_equal(c, c1));
+          }
+        }
+      }
+    }
+  }
+}
+
+// The maths, from zero and from a given state, against double precision; h/c receive the state.
+TEST(CpuLstm, MatchesDoublePrecisionRecurrence) {
+  Paths paths;
+  for (const Sizes s : {Sizes{7, 9}, Sizes{33, 64}, Sizes{20, 150}}) {
+    const mg::LstmLayerWeights w = random_weights(s.in, s.H, 30);
+    const Tensor x = random_tensor({17, s.in}, 40);
+    const Tensor h0 = random_tensor({s.H}, 41, 0.8f), c0 = random_tensor({s.H}, 42, 2.0f);
+    for (auto& [name, ex] : paths.list()) {
+      SCOPED_TRACE(name + " H=" + std::to_string(s.H));
+      std::vector<double> hz, cz;
+      EXPECT_LE(mgtest::rel_err(cpu::lstm(x, w, ex), naive_lstm(x, w, hz, cz)), 1e-5);
+      std::vector<double> hd(h0.f32(), h0.f32() + s.H), cd(c0.f32(), c0.f32() + s.H);
+      const Tensor want = naive_lstm(x, w, hd, cd);
+      Tensor h = h0.clone(), c = c0.clone();
+      EXPECT_LE(mgtest::rel_err(cpu::lstm(x, w, &h, &c, ex), want), 1e-5);
+      EXPECT_LE(mgtest::rel_err(h.to_vector(), std::vector<float>(hd.begin(), hd.end())), 1e-5);
+      EXPECT_LE(mgtest::rel_err(c.to_vector(), std::vector<float>(cd.begin(), cd.end())), 1e-5);
+      // The given state was read, not overwritten in place: h0/c0 are unchanged.
+      EXPECT_NE(h.data, h0.data);
+    }
+  }
+}
+
+// The vector paths against the portable loops (they differ in summation order only).
+TEST(CpuLstm, SimdPathsAgreeWithPortable) {
+  Paths paths;
+  const auto list = paths.list();
+  for (const Sizes s : {Sizes{5, 3}, Sizes{16, 31}, Sizes{32, 200}}) {
+    const mg::LstmLayerWeights w = random_weights(s.in, s.H, 50);
+    const Tensor x = random_tensor({29, s.in}, 60);
+    const Tensor ref = cpu::lstm(x, w, list.back().second);
+    for (const auto& [name, ex] : list)
+      EXPECT_LE(mgtest::rel_err(cpu::lstm(x, w, ex), ref), 1e-5) << name << " H=" << s.H;
+  }
+}
+
+// Each unit's dot products are summed the same way whichever thread owns it.
+TEST(CpuLstm, ThreadCountInvariant) {
+  const mg::LstmLayerWeights w = random_weights(48, 160, 70);
+  const Tensor x = random_tensor({23, 48}, 80);
+  const Tensor h0 = random_tensor({160}, 81), c0 = random_tensor({160}, 82);
+  cpu::ThreadPool p1(1), p2(2), p3(3);
+  Tensor ref;
+  for (cpu::ThreadPool* p : {&p1, &p2, &p3}) {
+    Tensor h = h0, c = c0;
+    const Tensor y = cpu::lstm(x, w, &h, &c, cpu::Exec{p});
+    if (!ref.defined()) ref = y;
+    else EXPECT_TRUE(bit_equal(y, ref)) << p->size() << " threads";
+  }
+}
+
+TEST(CpuLstm, EmptySequenceAndStateChecks) {
+  const mg::LstmLayerWeights w = random_weights(4, 8, 90);
+  Tensor h = random_tensor({8}, 91), c = random_tensor({8}, 92);
+  const Tensor h_before = h, c_before = c;
+  const Tensor y = cpu::lstm(Tensor::empty(DType::F32, {0, 4}), w, &h, &c);
+  EXPECT_EQ(y.shape, (mg::Shape{0, 8}));
+  EXPECT_EQ(h.data, h_before.data);  // T = 0: the state is left as it was
+  EXPECT_EQ(c.data, c_before.data);
+  Tensor bad = random_tensor({7}, 93);
+  EXPECT_THROW(cpu::lstm(random_tensor({3, 4}, 94), w, &bad, nullptr), mg::Error);
+  try {
+    cpu::lstm(random_tensor({3, 4}, 94), w, nullptr, &bad);
+    ADD_FAILURE() << "no mg::Error for a [7] cell state with H = 8";
+  } catch (const mg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("lstm c"), std::string::npos) << e.what();
+  }
+  // The last output row is the returned h.
+  Tensor h2, c2;
+  const Tensor y2 = cpu::lstm(random_tensor({6, 4}, 95), w, &h2, &c2);
+  EXPECT_EQ(std::memcmp(h2.data, y2.f32() + 5 * 8, 8 * sizeof(float)), 0);
+}
+
+}  // namespace
