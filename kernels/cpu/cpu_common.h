@@ -45,8 +45,6 @@ void parallel_for(const Exec& ex, int64_t n, int64_t min_chunk, const std::funct
 
 // y[i] = x[i] > 0 ? x[i] : alpha * expm1(x[i]) (kernels/cpu/elu.cpp: vectorised, ~1 ulp); x may be y.
 void elu_row(const Exec& ex, const float* x, float* y, int64_t n, float alpha);
-// The AVX2 path alone (elu_row takes AVX-512 where there is one), so tests can check it everywhere.
-void elu_row_avx2(const float* x, float* y, int64_t n, float alpha);
 
 // Converts n f16 or bf16 values to f32 (AVX2/F16C when ex allows, else portable).
 void half_to_f32(const Exec& ex, DType dt, const uint16_t* src, float* dst, int64_t n);

@@ -118,25 +118,9 @@ __attribute__((target("avx2,fma"))) void elu_avx2(const float* x, float* y, int6
 }  // namespace
 
 namespace detail {
-void elu_row_avx2(const float* x, float* y, int64_t n, float alpha) {
-  MG_CHECK(cpu_has_avx2(), "elu_row_avx2: this CPU has no AVX2");
-  elu_avx2(x, y, n, alpha);
-}
-}  // namespace detail
-
-namespace {
-
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
-}  // namespace
-
-namespace detail {
 
 void elu_row(const Exec& ex, const float* x, float* y, int64_t n, float alpha) {
-  if (ex.simd() && cpu_has_avx512()) return elu_avx512(x, y, n, alpha);
+  if (ex.simd() && ex.allow_avx512 && cpu_has_avx512()) return elu_avx512(x, y, n, alpha);
   if (ex.simd()) return elu_avx2(x, y, n, alpha);
   for (int64_t i = 0; i < n; ++i) y[i] = elu_one(x[i], alpha);
 }

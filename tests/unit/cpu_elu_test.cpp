@@ -10,7 +10,7 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/cpu_ops.h"
 
 namespace {
 
@@ -64,8 +64,8 @@ TEST(CpuElu, SimdAndPortablePathsAreBitIdentical) {
   Tensor a = cpu::elu(x, 0.7f, simd), b = cpu::elu(x, 0.7f, plain);
   EXPECT_EQ(std::memcmp(a.f32(), b.f32(), size_t(x.numel()) * 4), 0);
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU: the AVX2 path was not checked";
-  Tensor c = Tensor::empty(DType::F32, x.shape);
-  cpu::detail::elu_row_avx2(x.f32(), c.f32(), x.numel(), 0.7f);
+  cpu::Exec avx2{nullptr, true, /*allow_avx512=*/false};
+  Tensor c = cpu::elu(x, 0.7f, avx2);
   EXPECT_EQ(std::memcmp(c.f32(), b.f32(), size_t(x.numel()) * 4), 0);
 }
 
