@@ -13,6 +13,12 @@
 
 #include "kernels/cpu/cpu_common.h"
 
+// GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
+// they are inlined into target("avx512f") functions (GCC bug 105593): not ours to fix.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace mg::cpu {
 
 namespace {
