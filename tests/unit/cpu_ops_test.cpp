@@ -276,6 +276,7 @@ TEST(CpuVq, NearestMatchesAPlainSearchAndFirstIndexWinsTies) {
   std::copy_n(e.f32() + 5 * 16, 16, x.f32() + 7 * 16);    // row 7 sits exactly on both
   cpu::ThreadPool p1(1), p3(3);
   const Tensor a = cpu::vq_nearest(x, e, cpu::Exec{&p1, true}), b = cpu::vq_nearest(x, e, cpu::Exec{&p3, true});
+  const Tensor plain = cpu::vq_nearest(x, e, cpu::Exec{&p1, false});  // the portable argmax
   for (int64_t n = 0; n < 301; ++n) {
     double best = -1e300;
     int64_t arg = 0;
@@ -292,6 +293,7 @@ TEST(CpuVq, NearestMatchesAPlainSearchAndFirstIndexWinsTies) {
     }
     EXPECT_EQ(a.ptr<int64_t>()[n], arg) << "row " << n;
     EXPECT_EQ(b.ptr<int64_t>()[n], a.ptr<int64_t>()[n]) << "row " << n;
+    EXPECT_EQ(plain.ptr<int64_t>()[n], a.ptr<int64_t>()[n]) << "row " << n;
   }
   EXPECT_EQ(a.ptr<int64_t>()[7], 5);
 }
