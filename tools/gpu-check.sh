@@ -105,6 +105,17 @@ if [ "${1:-}" = "--prepare" ] || [ "${1:-}" = "--bundle-from" ]; then
   find "$STAGE/bin" -type f -exec ldd {} \; 2>/dev/null | awk '/=> \//{print $3}' | sort -u |
     grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libgcc_s|libstdc\+\+|libcuda|libcudart|libcublas|libcublasLt|libcufft|libnvrtc|libnvJitLink)\.so' |
     while read -r lib; do cp -L "$lib" "$STAGE/lib/"; done
+  # OpenBLAS is not linked but loaded with dlopen("libopenblas.so.0") (kernels/cpu/blas.h), so ldd
+  # does not list it: bundle it under that name (found through LD_LIBRARY_PATH there), with its deps.
+  oblas=$(ldconfig -p | awk '/libopenblas\.so\.0 /{print $NF; exit}')
+  if [ -n "$oblas" ]; then
+    cp -L "$oblas" "$STAGE/lib/libopenblas.so.0"
+    ldd "$oblas" | awk '/=> \//{print $3}' |
+      grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libgcc_s|libstdc\+\+)\.so' |
+      while read -r lib; do cp -L "$lib" "$STAGE/lib/"; done
+  else
+    echo "warning: libopenblas.so.0 not found here: the bundle's CPU tests will need it there" >&2
+  fi
   echo "$ROOT" >"$STAGE/source_dir"
   tar -C "$STAGE" -czf "$BUNDLE/bundle.tar.gz" .
   rm -rf "$STAGE"
