@@ -48,7 +48,7 @@ OpenBlas load() {
   OpenBlas lib;
   const std::string dir = MG_OPENBLAS_DIR;
   std::vector<std::string> candidates;
-  if (!dir.empty()) candidates.push_back(dir + "/libopenblas.so.0");
+  if (!dir.empty()) candidates.push_back(dir + (dir.back() == '/' ? "" : "/") + "libopenblas.so.0");
   candidates.push_back("libopenblas.so.0");
   candidates.push_back("libopenblas.so");
   // Already in the process (linked by the application, or loaded by someone else): use it as is.

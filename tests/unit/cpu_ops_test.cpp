@@ -5,10 +5,13 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
 
+#include "kernels/cpu/blas.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "test_util.h"
 
@@ -296,6 +299,21 @@ TEST(CpuVq, NearestMatchesAPlainSearchAndFirstIndexWinsTies) {
     EXPECT_EQ(plain.ptr<int64_t>()[n], a.ptr<int64_t>()[n]) << "row " << n;
   }
   EXPECT_EQ(a.ptr<int64_t>()[7], 5);
+}
+
+// Trap: OpenBLAS picks its kernels from the CPU model at load time and falls back to SSE3 ones
+// ("Prescott", 5x slower) on models its version does not know, which is what happened on our own
+// CI machines. kernels/cpu/blas.cpp asks for the kernels the CPU's features allow unless the user
+// chose (OPENBLAS_CORETYPE); this pins that the choice took effect.
+TEST(CpuBlas, KernelsFollowTheCpuFeatures) {
+  const std::string d = mg::cpu::blas::describe();
+  std::printf("BLAS: %s\n", d.c_str());
+  EXPECT_NE(d.find("OpenBLAS"), std::string::npos) << d;
+  if (std::getenv("OPENBLAS_CORETYPE")) GTEST_SKIP() << "OPENBLAS_CORETYPE is set: the user's choice is kept";
+  EXPECT_EQ(d.find("Prescott"), std::string::npos) << d;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
+    EXPECT_NE(d.find("SkylakeX"), std::string::npos) << d;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "codec/audio_file.h"
 #include "codec/convert_audio.h"
 #include "codec/encodec.h"
+#include "kernels/cpu/blas.h"
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   auto cpu = mg::make_cpu_backend(threads);
   mgbench::ProfilingBackend be(*cpu);
   auto model = mg::EncodecModel::load(be, argv[1]);
+  std::printf("BLAS: %s\n", mg::cpu::blas::describe().c_str());
   const auto& cfg = model->config();
   mg::AudioBuffer in = mg::convert_audio(mg::read_audio(argv[2]), cfg.sampling_rate, cfg.audio_channels);
   const int64_t n = int64_t(seconds * cfg.sampling_rate), have = in.num_frames();

@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "kernels/cpu/blas.h"
 #include "kernels/cpu/cpu_ops.h"
 
 namespace {
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
   const double seconds = argc > 2 ? std::atof(argv[2]) : 0.5;
   cpu::ThreadPool pool(threads);
   cpu::Exec ex{&pool, true};
-  std::printf("bench-ops: %d threads, AVX2 %s\n", pool.size(), cpu::cpu_has_avx2() ? "yes" : "no");
+  std::printf("bench-ops: %d threads, AVX2 %s, AVX-512 %s\nBLAS: %s\n", pool.size(), cpu::cpu_has_avx2() ? "yes" : "no",
+              cpu::cpu_has_avx512() ? "yes" : "no", mg::cpu::blas::describe().c_str());
 
   // MusicGen decoder linears: d_model 1024 (small) / 1536 (medium), FFN 4x.
   for (int64_t d : {1024, 1536}) {
