@@ -10,6 +10,9 @@
 #include "codec/convert_audio.h"
 #include "codec/resample.h"
 #include "kernels/common.h"
+#include "kernels/cpu/blas.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops.h"
 #include "api/encodec_api_internal.h"
 
 struct encodec_audio {
@@ -43,6 +46,24 @@ const char* encodec_status_string(encodec_status status) {
 const char* encodec_last_error(void) { return t_last_error.c_str(); }
 
 const char* encodec_version(void) { return "0.1.0"; }
+
+const char* encodec_system_info(void) {
+  thread_local std::string info;
+  std::string blas;
+  try {
+    blas = mg::cpu::blas::describe();
+  } catch (const std::exception& e) {
+    blas = std::string("not loadable (") + e.what() + ")";
+  }
+  bool cuda = false;
+  try {
+    cuda = mg::cuda_available();
+  } catch (...) {
+  }
+  info = std::string("AVX2 = ") + (mg::cpu::cpu_has_avx2() ? "1" : "0") + " | AVX512 = " +
+         (mg::cpu::cpu_has_avx512() ? "1" : "0") + " | BLAS = " + blas + " | CUDA = " + (cuda ? "1" : "0");
+  return info.c_str();
+}
 
 encodec_status encodec_audio_create(int sample_rate, int channels, int64_t frames, encodec_audio** out) {
   if (out) *out = nullptr;

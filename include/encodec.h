@@ -45,6 +45,10 @@ ENCODEC_API const char* encodec_status_string(encodec_status status);
 ENCODEC_API const char* encodec_last_error(void);
 /* The library version, "major.minor.patch". */
 ENCODEC_API const char* encodec_version(void);
+/* What the CPU and GPU backends will use on this machine, one line, e.g.
+ * "AVX2 = 1 | AVX512 = 1 | BLAS = OpenBLAS 0.3.21 ... (SkylakeX, chosen by libmusicgen) | CUDA = 0"
+ * (loads the BLAS if it is not loaded yet; valid until the next call on this thread). */
+ENCODEC_API const char* encodec_system_info(void);
 
 /* ---- audio buffers ---- */
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "encodec.h"
 #include "musicgen.h"
 
 static int passed = 0, failed = 0;
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
   cp.n_threads = 1;
   musicgen_context *ctx = musicgen_init(&cp);
   CHECK(ctx != NULL, "init");
+  CHECK(strstr(encodec_system_info(), "BLAS = OpenBLAS") != NULL, "system info names the BLAS");
 
   CHECK(musicgen_load(ctx, "/nonexistent/model") == MUSICGEN_ERR_MODEL, "missing model is MUSICGEN_ERR_MODEL");
   CHECK(strstr(musicgen_error(ctx), "not found") != NULL, "missing model message says not found");

@@ -49,6 +49,15 @@ class EncodecToolCodec : public ::testing::Test {
   std::string dir_, wav_;
 };
 
+// --version says what this machine's backends run (a user's first question when it is slow).
+TEST(EncodecToolVersion, PrintsTheSystemInfo) {
+  const RunResult r = run_tool("--version");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("encodec-tool 0."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("BLAS = OpenBLAS"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CUDA = "), std::string::npos) << r.out;
+}
+
 // Meta's `encodec` picks the decoding model from the file; so does decompress without --model:
 // weights/<the file's model> under the working directory (not the compress default, 24 kHz).
 TEST_F(EncodecToolCodec, DecompressDefaultsToTheModelNamedInTheFile) {

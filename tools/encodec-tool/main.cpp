@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
   app.name(kTool);
   app.require_subcommand(1);
   app.footer("Run 'encodec-tool SUBCOMMAND --help' for the options of a subcommand.");
-  app.set_version_flag("--version", std::string(kTool) + " " + encodec_version());
+  app.set_version_flag("--version", [] { return std::string(kTool) + " " + encodec_version() + "\n" + encodec_system_info(); });
 
   CompressArgs compress_args;
   CLI::App* compress = add_compress(app, compress_args);

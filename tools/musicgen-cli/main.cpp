@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "encodec.h"
 #include "musicgen.h"
 
 namespace {
@@ -159,6 +160,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"peak", "loudness", "clip", "none"}))
       ->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "No progress bar");
+  app.set_version_flag("--version", [] { return std::string("musicgen-cli ") + encodec_version() + "\n" + encodec_system_info(); },
+                       "Print the version and what this machine's backends use (SIMD, BLAS kernels, CUDA), then exit");
   CLI11_PARSE(app, argc, argv);
 
   // Validate everything cheap before loading a model of gigabytes.
