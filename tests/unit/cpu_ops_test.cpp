@@ -196,14 +196,15 @@ TEST(CpuOps, TwoThreadsMatchOneThreadBitForBit) {
 // machines without AVX2, so the parity suite also runs it: LinearHalfWeightsPortable).
 TEST(CpuOps, SimdAndPortablePathsAgree) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C here: only the portable path exists";
-  cpu::Exec simd{nullptr, true}, plain{nullptr, false};
+  cpu::Exec simd{nullptr, true}, avx2{nullptr, true, /*allow_avx512=*/false}, plain{nullptr, false};
   Tensor w = random_tensor({67, 259}, 30, 0.1f);
   for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
     Tensor wh = cpu::cast(w, dt);
-    for (int64_t m : {1, 3, 4, 9}) {
+    for (int64_t m : {1, 2, 3, 4, 9}) {
       Tensor x = random_tensor({m, 259}, 31);
-      EXPECT_LE(mgtest::rel_err(cpu::linear(x, wh, nullptr, simd), cpu::linear(x, wh, nullptr, plain)), 1e-6)
-          << mg::dtype_name(dt) << " m=" << m;
+      const Tensor want = cpu::linear(x, wh, nullptr, plain);
+      EXPECT_LE(mgtest::rel_err(cpu::linear(x, wh, nullptr, simd), want), 1e-6) << mg::dtype_name(dt) << " m=" << m;
+      EXPECT_LE(mgtest::rel_err(cpu::linear(x, wh, nullptr, avx2), want), 1e-6) << mg::dtype_name(dt) << " m=" << m;
     }
     // Half -> f32 widening is exact either way.
     EXPECT_TRUE(bit_equal(cpu::cast(wh, DType::F32, simd), cpu::cast(wh, DType::F32, plain)));
