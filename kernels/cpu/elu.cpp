@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/vec_exp.h"
 
 // GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
 // they are inlined into target("avx512f") functions (GCC bug 105593): not ours to fix.
@@ -24,39 +25,16 @@ namespace mg::cpu {
 namespace {
 
 constexpr float kClamp = -20.0f;
-constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kLn2Hi = 0.693145751953125f;        // ln2 with the low 12 bits of the mantissa zero
-constexpr float kLn2Lo = 1.42860682030941723212e-6f;  // ln2 - kLn2Hi
-// 1/k! for k = 2 .. 8
-constexpr float kC2 = 0.5f, kC3 = 1.0f / 6, kC4 = 1.0f / 24, kC5 = 1.0f / 120, kC6 = 1.0f / 720,
-                kC7 = 1.0f / 5040, kC8 = 1.0f / 40320;
 
-// The same steps in scalar code: the tail of the vector loops and the portable path, so every
-// element gets the same formula whatever the CPU.
-inline float expm1_neg(float x) {
-  if (std::isnan(x)) return x;
-  x = std::max(x, kClamp);
-  const float n = std::nearbyint(x * kLog2e);
-  const float r = std::fma(-n, kLn2Lo, std::fma(-n, kLn2Hi, x));
-  float q = kC8;
-  q = std::fma(q, r, kC7);
-  q = std::fma(q, r, kC6);
-  q = std::fma(q, r, kC5);
-  q = std::fma(q, r, kC4);
-  q = std::fma(q, r, kC3);
-  q = std::fma(q, r, kC2);
-  const float p = std::fma(q * r, r, r);  // r + r^2 q
-  const float two_n = std::ldexp(1.0f, int(n));
-  return std::fma(two_n, p, two_n - 1.0f);
-}
+// The scalar twin of the vector loops (their tails and the portable path), so every element gets
+// the same formula whatever the CPU.
+inline float expm1_neg(float x) { return std::isnan(x) ? x : vexp::expm1(std::max(x, kClamp)); }
 
 // (Zero goes through as alpha * v: the polynomial path would turn -0 into +0, torch keeps -0.)
 inline float elu_one(float v, float alpha) { return v > 0.0f ? v : v == 0.0f ? alpha * v : alpha * expm1_neg(v); }
 
 __attribute__((target("avx512f"))) void elu_avx512(const float* x, float* y, int64_t n, float alpha) {
-  const __m512 clamp = _mm512_set1_ps(kClamp), log2e = _mm512_set1_ps(kLog2e);
-  const __m512 ln2hi = _mm512_set1_ps(kLn2Hi), ln2lo = _mm512_set1_ps(kLn2Lo), one = _mm512_set1_ps(1.0f);
-  const __m512 va = _mm512_set1_ps(alpha), zero = _mm512_setzero_ps();
+  const __m512 clamp = _mm512_set1_ps(kClamp), va = _mm512_set1_ps(alpha), zero = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m512 v = _mm512_loadu_ps(x + i);
@@ -66,19 +44,7 @@ __attribute__((target("avx512f"))) void elu_avx512(const float* x, float* y, int
       continue;
     }
     const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    const __m512 xc = _mm512_max_ps(v, clamp);
-    const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 r = _mm512_fnmadd_ps(nf, ln2lo, _mm512_fnmadd_ps(nf, ln2hi, xc));
-    __m512 q = _mm512_set1_ps(kC8);
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(kC7));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(kC6));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(kC5));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(kC4));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(kC3));
-    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(kC2));
-    const __m512 p = _mm512_fmadd_ps(_mm512_mul_ps(q, r), r, r);
-    const __m512 two_n = _mm512_scalef_ps(one, nf);  // 2^n, exact
-    __m512 e = _mm512_mul_ps(va, _mm512_fmadd_ps(two_n, p, _mm512_sub_ps(two_n, one)));
+    __m512 e = _mm512_mul_ps(va, vexp::expm1_16(_mm512_max_ps(v, clamp)));
     e = _mm512_mask_blend_ps(pos | nan, e, v);
     e = _mm512_mask_mul_ps(e, _mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ), v, va);
     _mm512_storeu_ps(y + i, e);
@@ -87,9 +53,7 @@ __attribute__((target("avx512f"))) void elu_avx512(const float* x, float* y, int
 }
 
 __attribute__((target("avx2,fma"))) void elu_avx2(const float* x, float* y, int64_t n, float alpha) {
-  const __m256 clamp = _mm256_set1_ps(kClamp), log2e = _mm256_set1_ps(kLog2e);
-  const __m256 ln2hi = _mm256_set1_ps(kLn2Hi), ln2lo = _mm256_set1_ps(kLn2Lo), one = _mm256_set1_ps(1.0f);
-  const __m256 va = _mm256_set1_ps(alpha), zero = _mm256_setzero_ps();
+  const __m256 clamp = _mm256_set1_ps(kClamp), va = _mm256_set1_ps(alpha), zero = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 v = _mm256_loadu_ps(x + i);
@@ -99,21 +63,7 @@ __attribute__((target("avx2,fma"))) void elu_avx2(const float* x, float* y, int6
       continue;
     }
     const __m256 keep = _mm256_or_ps(pos, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    const __m256 xc = _mm256_max_ps(v, clamp);
-    const __m256 nf = _mm256_round_ps(_mm256_mul_ps(xc, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m256 r = _mm256_fnmadd_ps(nf, ln2lo, _mm256_fnmadd_ps(nf, ln2hi, xc));
-    __m256 q = _mm256_set1_ps(kC8);
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(kC7));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(kC6));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(kC5));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(kC4));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(kC3));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(kC2));
-    const __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(q, r), r, r);
-    // 2^n for n in [-29, 0]: the exponent field built from the integer n.
-    const __m256i ni = _mm256_cvtps_epi32(nf);
-    const __m256 two_n = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
-    __m256 e = _mm256_mul_ps(va, _mm256_fmadd_ps(two_n, p, _mm256_sub_ps(two_n, one)));
+    __m256 e = _mm256_mul_ps(va, vexp::expm1_8(_mm256_max_ps(v, clamp)));
     e = _mm256_blendv_ps(e, v, keep);
     e = _mm256_blendv_ps(e, _mm256_mul_ps(v, va), _mm256_cmp_ps(v, zero, _CMP_EQ_OQ));
     _mm256_storeu_ps(y + i, e);

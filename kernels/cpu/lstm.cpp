@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/vec_exp.h"
 
 // GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
 // they are inlined into target("avx512f") functions (GCC bug 105593): not ours to fix.
@@ -149,24 +150,13 @@ void cell_update_portable(const float* g, int64_t H, float* c, float* h_out, int
   }
 }
 
-// exp(x) in vector lanes, Cephes' expf: x = n ln2 + r (ln2 split in two for an exact product),
-// a polynomial for e^r on |r| <= ln2 / 2, times 2^n. Within ~2 ulp of expf on the clamped range
-// [-86, 88.4]; outside it saturates, which the sigmoids do not notice (1 + e^-86 is 1 in f32).
-// The AVX-512 and AVX2 versions give the same bits (the scaling by 2^n is exact in both).
-constexpr float kExpHi = 88.3762626647949f, kExpLo = -86.0f;  // 2^n stays a normal number
-constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
-constexpr float kExpP[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
-                            4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+// exp in lanes (kernels/cpu/vec_exp.h: Cephes' expf, within ~2 ulp of expf), clamped to
+// [-86, 88.4] where 2^n stays normal; the sigmoids do not notice (1 + e^-86 is 1 in f32). The
+// AVX-512 and AVX2 versions give the same bits.
+constexpr float kExpHi = 88.3762626647949f, kExpLo = -86.0f;
 
 __attribute__((target("avx512f"))) inline __m512 exp16(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kExpLo)), _mm512_set1_ps(kExpHi));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), r);
-  __m512 p = _mm512_set1_ps(kExpP[0]);
-  for (int i = 1; i < 6; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpP[i]));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
+  return vexp::exp16(_mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kExpLo)), _mm512_set1_ps(kExpHi)));
 }
 
 __attribute__((target("avx512f"))) inline __m512 sigmoid16(__m512 x) {
@@ -195,18 +185,7 @@ __attribute__((target("avx512f"))) void cell_update_avx512(const float* g, int64
 }
 
 __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(kExpLo)), _mm256_set1_ps(kExpHi));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), r);
-  __m256 p = _mm256_set1_ps(kExpP[0]);
-  for (int i = 1; i < 6; ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kExpP[i]));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  // 2^n through the exponent field: n is in [-124, 128] after the clamp, and 2^128 is not a
-  // float, so scale by 2^(n-1), then by 2.
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(126)), 23);
-  const __m256 half_scale = _mm256_castsi256_ps(e);
-  return _mm256_mul_ps(_mm256_mul_ps(p, half_scale), _mm256_set1_ps(2.0f));
+  return vexp::exp8(_mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(kExpLo)), _mm256_set1_ps(kExpHi)));
 }
 
 __attribute__((target("avx2,fma"))) inline __m256 sigmoid8(__m256 x) {
