@@ -16,9 +16,11 @@ constexpr int64_t kConvTileFloats = int64_t(1) << 18;
 constexpr int64_t kConvTileAlign = 64;
 // The direct kernel's tile width at most: a window row (and phase) under 2 KB.
 constexpr int64_t kConvDirectMaxCols = 448;
-// The direct kernels are used up to this reduction length Cin * K (conv1d; twice it for
-// conv_transpose1d, whose blocks hold about half as many weights per input).
-constexpr int64_t kConvDirectMaxCinK = 1024;
+// The direct kernels are used up to these reduction lengths Cin * K (EnCodec's down-sampling
+// conv w[512, 256, 10] and its transpose run faster direct than as im2col/col2im + OpenBLAS;
+// w[1024, 512, 16] does not: a register block's weights, 8 x 8192 floats, no longer stay in L1).
+constexpr int64_t kConvDirectMaxCinK = 4096;
+constexpr int64_t kConvTrDirectMaxCinK = 8192;
 // Output channels per GEMM tile: wide layers are split so that short inputs still give each
 // thread work.
 constexpr int64_t kConvTileM = 256;

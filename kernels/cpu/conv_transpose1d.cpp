@@ -141,8 +141,8 @@ Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int s
   const float* bp = b ? b->f32() : nullptr;
 
   // The direct kernel sweeps the input window once per block of channels with their weights in
-  // L1; on the deep layers (Cin * K of 2560 and more) OpenBLAS's blocking does better (measured).
-  if (detail::conv_transpose1d_direct_supported(ex, stride) && s.cin * s.k <= 2 * detail::kConvDirectMaxCinK) {
+  // L1; on the deepest layers (Cin * K of 16384) OpenBLAS's blocking does better (measured).
+  if (detail::conv_transpose1d_direct_supported(ex, stride) && s.cin * s.k <= detail::kConvTrDirectMaxCinK) {
     run_direct(ex, s, x.f32(), wp, bp, f, y.f32());
     return y;
   }

@@ -100,7 +100,8 @@ TEST(ConvFusion, Conv1dEqualsCompositionOfPlainOps) {
       {1, 1, 12, 7, 1, 1, 45001, 3, 3, PadMode::Reflect, 0.0f, false, false},   // first encoder conv (Cin 1)
       {1, 12, 1, 7, 1, 1, 45001, 3, 3, PadMode::Reflect, 0.0f, true, true},     // last decoder conv (Cout 1)
       {1, 1, 5, 4, 3, 2, 30001, 2, 2, PadMode::Constant, -0.25f, true, false},  // thin, strided, dilated
-      {1, 200, 24, 8, 4, 1, 3001, 2, 2, PadMode::Reflect, 0.0f, true, true},    // Cin*K > 1024: im2col + GEMM
+      {1, 200, 24, 8, 4, 1, 3001, 2, 2, PadMode::Reflect, 0.0f, true, true},    // Cin*K 1600: deep, direct
+      {1, 600, 24, 8, 4, 1, 3001, 2, 2, PadMode::Reflect, 0.0f, true, true},    // Cin*K > 4096: im2col + GEMM
   };
   Paths paths;
   for (const ConvCase& c : cases) {
@@ -151,7 +152,8 @@ TEST(ConvFusion, ConvTranspose1dEqualsCompositionOfPlainOps) {
       {1, 6, 5, 3, 2, 4001, 0, 0, true},     // K not a multiple of the stride
       {1, 6, 5, 2, 4, 4001, 1, 0, false},    // K < stride: outputs no tap reaches are the bias
       {1, 5, 3, 5, 1, 6007, 2, 2, true},     // stride 1
-      {1, 300, 6, 8, 4, 301, 2, 2, true},    // Cin*K > 2048: the GEMM + col2im path also with AVX-512
+      {1, 300, 6, 10, 5, 301, 2, 3, true},   // Cin*K 3000, stride 5: deep, direct
+      {1, 1100, 6, 8, 4, 301, 2, 2, true},   // Cin*K > 8192: the GEMM + col2im path also with AVX-512
   };
   Paths paths;
   for (const Case& c : cases) {
