@@ -76,8 +76,8 @@ struct ConvTrShape {
 
 // The AVX-512 kernel of conv_transpose1d_direct.cpp, for strides 1..8, when ex allows it.
 bool conv_transpose1d_direct_supported(const Exec& ex, int64_t stride);
-// Input steps per register block of that kernel.
-int64_t conv_transpose1d_direct_block_steps();
+// Input steps per register block of that kernel for this stride.
+int64_t conv_transpose1d_direct_block_steps(int64_t stride);
 // w[cin, cout, k] repacked for that kernel (packed_size floats): per channel tile of tile_m channels
 // from 0, per register block of channels, the block's weights in the order the kernel reads them
 // (taps padded with zeros to a multiple of the stride). Done once per call, not per tile.

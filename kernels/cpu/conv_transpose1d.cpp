@@ -65,7 +65,7 @@ void run_direct(const Exec& ex, const ConvTrShape& s, const float* x, const floa
                 const ConvTranspose1dFusion& f, float* y) {
   const int64_t st = s.stride, taps = (s.k + st - 1) / st;
   const int64_t nt = detail::conv_direct_tile_cols(s.cin + s.cout * st, s.t,
-                                                       detail::conv_transpose1d_direct_block_steps());
+                                                       detail::conv_transpose1d_direct_block_steps(st));
   const int64_t tiles_t = (s.t + nt - 1) / nt, tiles_m = (s.cout + detail::kConvTileM - 1) / detail::kConvTileM;
   const int64_t qlo = s.trim_left, qhi = s.trim_left + s.tout;
   std::vector<float> wpk(size_t(detail::conv_transpose1d_direct_packed_size(s)));

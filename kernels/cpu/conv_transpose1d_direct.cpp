@@ -17,8 +17,11 @@ namespace mg::cpu::detail {
 
 namespace {
 
-constexpr int kJV = 3;  // 16-float vectors of steps m per block
-constexpr int64_t kMB = 16 * kJV;
+// Channels per register block for stride S (8 / S rows of S phases each).
+constexpr int channels_per_block(int64_t S) { return S >= 8 ? 1 : int(8 / S); }
+// 16-float vectors of steps m per register block: about 24 accumulators (R = CB * S rows of JV),
+// 25 for stride 5 whose 5 rows would otherwise leave a third of the registers idle.
+constexpr int vectors_per_block(int64_t S) { return S == 5 ? 5 : 24 / (channels_per_block(S) * int(S)); }
 
 // y[2*m + r] = p_r[m] for the 16 steps m of two phase vectors.
 __attribute__((target("avx512f"), always_inline)) inline void interleave2(__m512 p0, __m512 p1, float* y) {
@@ -58,7 +61,8 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void block(const Co
                                                                         const float* bias, int64_t o, int64_t mj,
                                                                         int64_t nj, int64_t qlo, int64_t qhi,
                                                                         float* yb) {
-  constexpr int R = CB * S;
+  constexpr int R = CB * S, kJV = vectors_per_block(S);
+  constexpr int64_t kMB = 16 * kJV;
   const int64_t K = s.k, I = (K + S - 1) / S;
   __mmask16 mask[kJV];
   for (int v = 0; v < kJV; ++v) {
@@ -120,14 +124,12 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void block(const Co
   }
 }
 
-// Channels per register block for stride S (8 / S rows of S phases each).
-constexpr int channels_per_block(int64_t S) { return S >= 8 ? 1 : int(8 / S); }
-
 template <int S>
 __attribute__((target("avx512f,fma"))) void tile(const ConvTrShape& s, const float* xw, int64_t ldw, int64_t m0,
                                                  int64_t nm, const float* wpk, const float* bias, int64_t o0,
                                                  int64_t mb, int64_t qlo, int64_t qhi, float* yb) {
   constexpr int CB = channels_per_block(S);
+  constexpr int64_t kMB = 16 * vectors_per_block(S);
   const int64_t per_channel = s.cin * ((s.k + S - 1) / S) * S;  // packed floats per output channel
   for (int64_t o = o0; o < o0 + mb;) {
     const int cb = o + CB <= o0 + mb ? CB : 1;  // the last few channels one at a time
@@ -147,7 +149,9 @@ bool conv_transpose1d_direct_supported(const Exec& ex, int64_t stride) {
   return conv1d_direct_available(ex) && stride >= 1 && stride <= 8;
 }
 
-int64_t conv_transpose1d_direct_block_steps() { return kMB; }
+int64_t conv_transpose1d_direct_block_steps(int64_t stride) {
+  return stride >= 1 && stride <= 8 ? 16 * vectors_per_block(stride) : 48;
+}
 
 int64_t conv_transpose1d_direct_packed_size(const ConvTrShape& s) {
   return s.cout * s.cin * ((s.k + s.stride - 1) / s.stride) * s.stride;
