@@ -32,7 +32,8 @@ bool has_avx512() {
 // Columns [j, j + nj) (nj <= kJB) of OB output channels starting at o.
 // tap_off[tap]: where tap's run starts in a channel's phases, (d % stride) * mw + d / stride.
 // wp[(c * k + tap) * OB + i] = w[o + i, c, tap]: the block's weights packed in the order they are used.
-template <int OB>
+// Full: nj == kJB, so the loads need no masks (which the compiler reloads from the stack every tap).
+template <int OB, bool Full>
 __attribute__((target("avx512f,fma"), always_inline)) inline void block(const ConvShape& s, const float* xph,
                                                                         int64_t mw, const int64_t* tap_off,
                                                                         const float* wp, const float* bias,
@@ -60,7 +61,8 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void block(const Co
     for (int64_t tap = 0; tap < s.k; ++tap) {
       const float* xr = xc + tap_off[tap];
       __m512 xv[kJV];
-      for (int v = 0; v < kJV; ++v) xv[v] = _mm512_maskz_loadu_ps(mask[v], xr + 16 * v);
+      for (int v = 0; v < kJV; ++v)
+        xv[v] = Full ? _mm512_loadu_ps(xr + 16 * v) : _mm512_maskz_loadu_ps(mask[v], xr + 16 * v);
       for (int i = 0; i < OB; ++i) {
         const __m512 wv = _mm512_set1_ps(wc[tap * OB + i]);
         for (int v = 0; v < kJV; ++v) acc[i][v] = _mm512_fmadd_ps(wv, xv[v], acc[i][v]);
@@ -81,7 +83,9 @@ template <int OB>
 __attribute__((target("avx512f,fma"))) void channels(const ConvShape& s, const float* xph, int64_t mw,
                                                      const int64_t* off, const float* wp, const float* bias,
                                                      const float* r, float* y, int64_t ldy, int64_t o, int64_t n) {
-  for (int64_t j = 0; j < n; j += kJB) block<OB>(s, xph, mw, off, wp, bias, r, y, ldy, o, j, std::min(kJB, n - j));
+  int64_t j = 0;
+  for (; j + kJB <= n; j += kJB) block<OB, true>(s, xph, mw, off, wp, bias, r, y, ldy, o, j, kJB);
+  if (j < n) block<OB, false>(s, xph, mw, off, wp, bias, r, y, ldy, o, j, n - j);
 }
 
 // The last `left` (< kOB) channels of a channel tile.

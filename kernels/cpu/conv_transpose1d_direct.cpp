@@ -55,7 +55,8 @@ __attribute__((target("avx512f"), always_inline)) inline void interleave4(const 
 // Steps [mj, mj + nj) of channels [o, o + CB); xw[c * ldw + u] holds input step m0 - (I-1) + u.
 // wpk[(c * I + i) * R + ob * S + r] = w[c, o + ob, i*S + r] (0 past K): the block's weights packed
 // contiguously (in w they are short runs Cout*K floats apart, which no prefetcher follows).
-template <int S, int CB>
+// Full: nj is the whole block width, so the loads need no masks (reloaded from the stack per tap).
+template <int S, int CB, bool Full>
 __attribute__((target("avx512f,fma"), always_inline)) inline void block(const ConvTrShape& s, const float* xw,
                                                                         int64_t ldw, int64_t m0, const float* wpk,
                                                                         const float* bias, int64_t o, int64_t mj,
@@ -82,7 +83,8 @@ __attribute__((target("avx512f,fma"), always_inline)) inline void block(const Co
         _mm_prefetch(reinterpret_cast<const char*>(xc + 2 * ldw + u), _MM_HINT_T0);
     for (int64_t i = 0; i < I; ++i) {
       __m512 xv[kJV];
-      for (int v = 0; v < kJV; ++v) xv[v] = _mm512_maskz_loadu_ps(mask[v], xc - i + 16 * v);
+      for (int v = 0; v < kJV; ++v)
+        xv[v] = Full ? _mm512_loadu_ps(xc - i + 16 * v) : _mm512_maskz_loadu_ps(mask[v], xc - i + 16 * v);
       const float* wr = wpk + (c * I + i) * R;
       for (int row = 0; row < R; ++row) {  // row = ob * S + r: one flat loop, fully unrolled
         const __m512 wv = _mm512_set1_ps(wr[row]);
@@ -136,8 +138,9 @@ __attribute__((target("avx512f,fma"))) void tile(const ConvTrShape& s, const flo
     const float* wb = wpk + o * per_channel;
     for (int64_t mj = 0; mj < nm; mj += kMB) {
       const int64_t nj = std::min(kMB, nm - mj);
-      if (cb == CB) block<S, CB>(s, xw, ldw, m0, wb, bias, o, mj, nj, qlo, qhi, yb);
-      else block<S, 1>(s, xw, ldw, m0, wb, bias, o, mj, nj, qlo, qhi, yb);
+      if (cb == CB && nj == kMB) block<S, CB, true>(s, xw, ldw, m0, wb, bias, o, mj, nj, qlo, qhi, yb);
+      else if (cb == CB) block<S, CB, false>(s, xw, ldw, m0, wb, bias, o, mj, nj, qlo, qhi, yb);
+      else block<S, 1, false>(s, xw, ldw, m0, wb, bias, o, mj, nj, qlo, qhi, yb);
     }
     o += cb;
   }
