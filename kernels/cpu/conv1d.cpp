@@ -215,8 +215,8 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int
   // Per output column: the window (Cin * stride), col (Cin * K, unless pointwise) and the output.
   // Wide layers with short inputs (the inner levels) are also cut by output channels, so both
   // threads have work; each such tile redoes its im2col, small next to its GEMM.
-  // The direct kernel streams a block's 8 * Cin * K packed weights from L1/L2 while it sweeps the
-  // window; past kConvDirectMaxCinK OpenBLAS's blocking wins (measured on EnCodec's deep, strided layers).
+  // The direct kernel keeps a block's 8 * Cin * K packed weights in L1 while it sweeps the window;
+  // past kConvDirectMaxCinK OpenBLAS's blocking wins (measured on EnCodec's deep, strided layers).
   const bool pointwise = s.k == 1 && s.stride == 1;
   const bool direct = detail::conv1d_direct_available(ex) && s.cin * s.k <= detail::kConvDirectMaxCinK;
   const int64_t per_col = s.cin * s.stride + s.cout +

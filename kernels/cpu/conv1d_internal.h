@@ -16,10 +16,11 @@ constexpr int64_t kConvTileFloats = int64_t(1) << 18;
 constexpr int64_t kConvTileAlign = 64;
 // The direct kernel's tile width at most: a window row (and phase) under 2 KB.
 constexpr int64_t kConvDirectMaxCols = 448;
-// The direct kernels are used up to these reduction lengths Cin * K (EnCodec's down-sampling
-// conv w[512, 256, 10] and its transpose run faster direct than as im2col/col2im + OpenBLAS;
-// w[1024, 512, 16] does not: a register block's weights, 8 x 8192 floats, no longer stay in L1).
-constexpr int64_t kConvDirectMaxCinK = 4096;
+// The direct kernels are used up to these reduction lengths Cin * K. conv_transpose1d's
+// w[512, 256, 10] (Cin*K 5120) runs faster direct than as GEMM + col2im, its w[1024, 512, 16]
+// (16384) does not. conv1d's w[512, 256, 10] (2560) ran faster direct alone but not inside an
+// EnCodec encode (profile-codec), so conv1d stays at 1024.
+constexpr int64_t kConvDirectMaxCinK = 1024;
 constexpr int64_t kConvTrDirectMaxCinK = 8192;
 // Output channels per GEMM tile: wide layers are split so that short inputs still give each
 // thread work.
