@@ -29,10 +29,12 @@ int64_t conv_tile_cols(int64_t floats_per_col, int64_t total) {
   return std::min(n, total);
 }
 
-int64_t conv_direct_tile_cols(int64_t floats_per_col, int64_t total) {
-  const int64_t n = std::min(conv_tile_cols(floats_per_col, total), kConvDirectMaxCols);
+int64_t conv_direct_tile_cols(int64_t floats_per_col, int64_t total, int64_t block) {
+  // Whole register blocks only: a 448-column tile of 48-column blocks ends in a third-full block.
+  const int64_t cap =
+      std::max(block, std::min(conv_tile_cols(floats_per_col, total), kConvDirectMaxCols) / block * block);
   const int64_t share = (total + kConvMinTiles - 1) / kConvMinTiles;
-  return std::min(n, std::max<int64_t>(48, (share + 47) / 48 * 48));
+  return std::min({cap, std::max(block, (share + block - 1) / block * block), total});
 }
 
 void load_conv_window(const Exec& ex, const float* x, int64_t cin, int64_t t, int64_t p0, int64_t width,
@@ -131,7 +133,8 @@ struct TileWorker {
   }
 };
 
-// Output columns [j0, j0 + n) of channels [m0, m0 + mb) (see the file comment).
+// Output columns [j0, j0 + n) of channels [m0, m0 + mb) (see the file comment); w is packed
+// (conv1d_direct_pack) when the worker is direct.
 void gemm_tile(TileWorker& tw, const float* w, const float* bias, const float* rb, float* yb, int64_t ti,
                int64_t j0, int64_t n, int64_t m0, int64_t mb) {
   const ConvShape& s = tw.s;
@@ -212,15 +215,25 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int
   // Per output column: the window (Cin * stride), col (Cin * K, unless pointwise) and the output.
   // Wide layers with short inputs (the inner levels) are also cut by output channels, so both
   // threads have work; each such tile redoes its im2col, small next to its GEMM.
-  // The direct kernel keeps 8 rows of weights (8 * Cin * K floats) in L1 while it sweeps the window;
-  // past that OpenBLAS's blocking wins (measured on EnCodec's deep, strided layers).
+  // The direct kernel keeps a block's 8 * Cin * K packed weights in L1 while it sweeps the window;
+  // past kConvDirectMaxCinK OpenBLAS's blocking wins (measured on EnCodec's deep, strided layers).
   const bool pointwise = s.k == 1 && s.stride == 1;
   const bool direct = detail::conv1d_direct_available(ex) && s.cin * s.k <= detail::kConvDirectMaxCinK;
   const int64_t per_col = s.cin * s.stride + s.cout +
                           (direct ? (s.stride > 1 ? s.cin * s.stride : 0) : (pointwise ? 0 : s.cin * s.k));
   // The direct kernel's tiles are narrow enough for the CPU's stride prefetcher to follow its rows.
-  const int64_t nt = direct ? detail::conv_direct_tile_cols(per_col, s.tout) : detail::conv_tile_cols(per_col, s.tout);
+  const int64_t nt = direct ? detail::conv_direct_tile_cols(per_col, s.tout, detail::conv1d_direct_block_cols())
+                            : detail::conv_tile_cols(per_col, s.tout);
   const int64_t tiles_t = (s.tout + nt - 1) / nt, tiles_m = (s.cout + detail::kConvTileM - 1) / detail::kConvTileM;
+  // The direct kernel reads each register block's weights as one contiguous run, packed once here
+  // rather than per tile (a tile of a strided layer is only ~8 column blocks per weight block).
+  std::vector<float> packed;
+  const float* wk = w.f32();  // the weights as the tiles read them
+  if (direct) {
+    packed.resize(size_t(w.numel()));
+    detail::conv1d_direct_pack(s, detail::kConvTileM, w.f32(), packed.data());
+    wk = packed.data();
+  }
   for (int64_t bi = 0; bi < s.batch; ++bi) {
     const float* xb = x.f32() + bi * s.cin * s.t;
     const float* rb = f.residual ? f.residual->f32() + bi * s.cout * s.tout : nullptr;
@@ -229,7 +242,7 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int
       TileWorker tw(ex, s, f, xb, direct);
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t ti = i / tiles_m, m0 = (i % tiles_m) * detail::kConvTileM;
-        gemm_tile(tw, w.f32(), b ? b->f32() : nullptr, rb, yb, ti, ti * nt, std::min(nt, s.tout - ti * nt), m0,
+        gemm_tile(tw, wk, b ? b->f32() : nullptr, rb, yb, ti, ti * nt, std::min(nt, s.tout - ti * nt), m0,
                   std::min(detail::kConvTileM, s.cout - m0));
       }
     });

@@ -64,9 +64,12 @@ void col2im(const ConvTrShape& s, const float* col, int64_t ta, int64_t tb, cons
 void run_direct(const Exec& ex, const ConvTrShape& s, const float* x, const float* w, const float* bias,
                 const ConvTranspose1dFusion& f, float* y) {
   const int64_t st = s.stride, taps = (s.k + st - 1) / st;
-  const int64_t nt = detail::conv_direct_tile_cols(s.cin + s.cout * st, s.t);
+  const int64_t nt = detail::conv_direct_tile_cols(s.cin + s.cout * st, s.t,
+                                                       detail::conv_transpose1d_direct_block_steps(st));
   const int64_t tiles_t = (s.t + nt - 1) / nt, tiles_m = (s.cout + detail::kConvTileM - 1) / detail::kConvTileM;
   const int64_t qlo = s.trim_left, qhi = s.trim_left + s.tout;
+  std::vector<float> wpk(size_t(detail::conv_transpose1d_direct_packed_size(s)));
+  detail::conv_transpose1d_direct_pack(s, detail::kConvTileM, w, wpk.data());
   for (int64_t bi = 0; bi < s.batch; ++bi) {
     const float* xb = x + bi * s.cin * s.t;
     float* yb = y + bi * s.cout * s.tout;
@@ -92,7 +95,7 @@ void run_direct(const Exec& ex, const ConvTrShape& s, const float* x, const floa
           }
           win_tile = ti;
         }
-        detail::conv_transpose1d_direct_tile(s, win.data(), ldw, t0, nm, w, bias, o0,
+        detail::conv_transpose1d_direct_tile(s, win.data(), ldw, t0, nm, wpk.data(), bias, o0,
                                              std::min(detail::kConvTileM, s.cout - o0), qa, qb, yb);
       }
     });
@@ -138,8 +141,8 @@ Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int s
   const float* bp = b ? b->f32() : nullptr;
 
   // The direct kernel sweeps the input window once per block of channels with their weights in
-  // L1; on the deep layers (Cin * K of 2560 and more) OpenBLAS's blocking does better (measured).
-  if (detail::conv_transpose1d_direct_supported(ex, stride) && s.cin * s.k <= 2 * detail::kConvDirectMaxCinK) {
+  // L1; on the deepest layers (Cin * K of 16384) OpenBLAS's blocking does better (measured).
+  if (detail::conv_transpose1d_direct_supported(ex, stride) && s.cin * s.k <= detail::kConvTrDirectMaxCinK) {
     run_direct(ex, s, x.f32(), wp, bp, f, y.f32());
     return y;
   }

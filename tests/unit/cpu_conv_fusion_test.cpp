@@ -151,7 +151,8 @@ TEST(ConvFusion, ConvTranspose1dEqualsCompositionOfPlainOps) {
       {1, 6, 5, 3, 2, 4001, 0, 0, true},     // K not a multiple of the stride
       {1, 6, 5, 2, 4, 4001, 1, 0, false},    // K < stride: outputs no tap reaches are the bias
       {1, 5, 3, 5, 1, 6007, 2, 2, true},     // stride 1
-      {1, 300, 6, 8, 4, 301, 2, 2, true},    // Cin*K > 2048: the GEMM + col2im path also with AVX-512
+      {1, 300, 6, 10, 5, 301, 2, 3, true},   // Cin*K 3000, stride 5: deep, direct
+      {1, 1100, 6, 8, 4, 301, 2, 2, true},   // Cin*K > 8192: the GEMM + col2im path also with AVX-512
   };
   Paths paths;
   for (const Case& c : cases) {
