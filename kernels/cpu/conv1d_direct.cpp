@@ -24,11 +24,6 @@ constexpr int kOB = 8;  // output channels per register block
 constexpr int kJV = 3;  // 16-float vectors of columns per register block
 constexpr int64_t kJB = 16 * kJV;
 
-bool has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
 // Columns [j, j + nj) (nj <= kJB) of OB output channels starting at o.
 // tap_off[tap]: where tap's run starts in a channel's phases, (d % stride) * mw + d / stride.
 // wp[(c * k + tap) * OB + i] = w[o + i, c, tap]: the block's weights packed in the order they are used.
@@ -115,7 +110,7 @@ __attribute__((target("avx512f,fma"))) void tile_avx512(const ConvShape& s, cons
 
 }  // namespace
 
-bool conv1d_direct_available(const Exec& ex) { return ex.simd() && has_avx512(); }
+bool conv1d_direct_available(const Exec& ex) { return ex.simd() && ex.allow_avx512 && cpu_has_avx512(); }
 
 int64_t conv1d_direct_block_cols() { return kJB; }
 

@@ -16,11 +16,6 @@ namespace {
 
 constexpr int64_t kBlock = 64;  // outputs accumulated at once (4 AVX-512 registers)
 
-bool has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
 // yo[j] = b + sum_{c, tap} wo[c * k + tap] * win[c * width + j * stride + tap * dil], j < n.
 void direct_row_portable(const ConvShape& s, const float* win, int64_t width, const float* wo, float b, float* yo,
                          int64_t n) {
@@ -77,7 +72,7 @@ void conv1d_thin(const Exec& ex, const ConvShape& s, const float* x, const float
                  const Conv1dFusion& f, float* y) {
   const int64_t nt = conv_tile_cols(s.cin * s.stride + s.cout, s.tout);
   const int64_t tiles = (s.tout + nt - 1) / nt;
-  const bool avx512 = ex.simd() && has_avx512() && s.stride == 1;
+  const bool avx512 = ex.simd() && ex.allow_avx512 && cpu_has_avx512() && s.stride == 1;
   for (int64_t bi = 0; bi < s.batch; ++bi) {
     const float* xb = x + bi * s.cin * s.t;
     const float* rb = f.residual ? f.residual->f32() + bi * s.cout * s.tout : nullptr;
