@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace mg::cpu {
 
@@ -54,13 +55,6 @@ void item_portable(const Problem& P, int h, int64_t i, float* p) {
     const float* vj = P.v + j * P.D + h * P.dh;
     for (int64_t d = 0; d < P.dh; ++d) o[d] += w * vj[d];
   }
-}
-
-__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
 }
 
 // e^x for x <= 0 (scores minus their max), 8 lanes: x = n ln2 + r with |r| <= ln2/2, e^r by a
@@ -103,7 +97,7 @@ __attribute__((target("avx2,fma"))) void item_avx2(const Problem& P, int h, int6
       a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d + 8), _mm256_loadu_ps(kj + d + 8), a1);
     }
     if (d < dh) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d), _mm256_loadu_ps(kj + d), a0);
-    p[j] = hsum8(_mm256_add_ps(a0, a1)) * P.scale;
+    p[j] = vmath::hsum8(_mm256_add_ps(a0, a1)) * P.scale;
     mx = std::max(mx, p[j]);
   }
   // exp 8 scores at a time (scalar std::exp was a third of an item at T = 500).
@@ -115,7 +109,7 @@ __attribute__((target("avx2,fma"))) void item_avx2(const Problem& P, int h, int6
     _mm256_storeu_ps(p + j, e);
     vsum = _mm256_add_ps(vsum, e);
   }
-  float sum = hsum8(vsum);
+  float sum = vmath::hsum8(vsum);
   for (; j < visible; ++j) {
     p[j] = std::exp(p[j] - mx);
     sum += p[j];

@@ -12,7 +12,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_common.h"
-#include "kernels/cpu/vec_exp.h"
+#include "kernels/cpu/vec_math.h"
 
 // GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
 // they are inlined into target("avx512f") functions (GCC bug 105593): not ours to fix.
@@ -28,7 +28,7 @@ constexpr float kClamp = -20.0f;
 
 // The scalar twin of the vector loops (their tails and the portable path), so every element gets
 // the same formula whatever the CPU.
-inline float expm1_neg(float x) { return std::isnan(x) ? x : vexp::expm1(std::max(x, kClamp)); }
+inline float expm1_neg(float x) { return std::isnan(x) ? x : vmath::expm1(std::max(x, kClamp)); }
 
 // (Zero goes through as alpha * v: the polynomial path would turn -0 into +0, torch keeps -0.)
 inline float elu_one(float v, float alpha) { return v > 0.0f ? v : v == 0.0f ? alpha * v : alpha * expm1_neg(v); }
@@ -44,7 +44,7 @@ __attribute__((target("avx512f"))) void elu_avx512(const float* x, float* y, int
       continue;
     }
     const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    __m512 e = _mm512_mul_ps(va, vexp::expm1_16(_mm512_max_ps(v, clamp)));
+    __m512 e = _mm512_mul_ps(va, vmath::expm1_16(_mm512_max_ps(v, clamp)));
     e = _mm512_mask_blend_ps(pos | nan, e, v);
     e = _mm512_mask_mul_ps(e, _mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ), v, va);
     _mm512_storeu_ps(y + i, e);
@@ -63,7 +63,7 @@ __attribute__((target("avx2,fma"))) void elu_avx2(const float* x, float* y, int6
       continue;
     }
     const __m256 keep = _mm256_or_ps(pos, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    __m256 e = _mm256_mul_ps(va, vexp::expm1_8(_mm256_max_ps(v, clamp)));
+    __m256 e = _mm256_mul_ps(va, vmath::expm1_8(_mm256_max_ps(v, clamp)));
     e = _mm256_blendv_ps(e, v, keep);
     e = _mm256_blendv_ps(e, _mm256_mul_ps(v, va), _mm256_cmp_ps(v, zero, _CMP_EQ_OQ));
     _mm256_storeu_ps(y + i, e);

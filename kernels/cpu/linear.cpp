@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/vec_math.h"
 
 // GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
 // they are inlined into target("avx512f") functions (GCC bug 105593): not ours to fix.
@@ -54,13 +55,6 @@ void gemv_portable(DType dt, const float* x, int64_t m, int64_t k, const void* w
   }
 }
 
-__attribute__((target("avx2,fma,f16c"))) inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
 // AVX2 GEMV: each weight row is read (and converted) once, 8 lanes at a time, for all M rows of x.
 // R weight rows go through together: one FMA chain per (x row, weight row) is too short to cover
 // the FMA latency and one stream per thread too few for the memory system (measured on a 2-core
@@ -98,7 +92,7 @@ __attribute__((target("avx2,fma,f16c"))) void gemv_rows(const float* x, int64_t 
   }
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < R; ++r) {
-      float s = hsum8(acc[m][r]);
+      float s = vmath::hsum8(acc[m][r]);
       for (int64_t t = j; t < k; ++t) s += x[m * k + t] * weight_at(DT, wr[r], t);
       y[m * ldy + n + r] = s;
     }

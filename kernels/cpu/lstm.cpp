@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_common.h"
-#include "kernels/cpu/vec_exp.h"
+#include "kernels/cpu/vec_math.h"
 
 // GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
 // they are inlined into target("avx512f") functions (GCC bug 105593): not ours to fix.
@@ -65,16 +65,6 @@ void recurrent_portable(const float* w, const float* h, int64_t H, float* g, int
     }
 }
 
-// The sum of 16 lanes, pairwise in a fixed order (through memory: GCC 12's reduce/shuffle
-// intrinsics trip -Wuninitialized, and this runs once per 1 K-float row).
-__attribute__((target("avx512f"))) inline float hsum16(__m512 v) {
-  alignas(64) float l[16];
-  _mm512_store_ps(l, v);
-  for (int w = 8; w > 0; w /= 2)
-    for (int i = 0; i < w; ++i) l[i] += l[i + w];
-  return l[0];
-}
-
 template <int U>
 __attribute__((target("avx512f"))) void recurrent_units_avx512(const float* w, const float* h, int64_t H, float* g,
                                                                int64_t j) {
@@ -95,14 +85,7 @@ __attribute__((target("avx512f"))) void recurrent_units_avx512(const float* w, c
     for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, row[r] + k), hv, acc[r]);
   }
   for (int q = 0; q < 4; ++q)
-    for (int u = 0; u < U; ++u) g[q * H + j + u] += hsum16(acc[q * U + u]);
-}
-
-__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
+    for (int u = 0; u < U; ++u) g[q * H + j + u] += vmath::hsum16(acc[q * U + u]);
 }
 
 template <int U>
@@ -120,7 +103,7 @@ __attribute__((target("avx2,fma"))) void recurrent_units_avx2(const float* w, co
     for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(row[r] + k), hv, acc[r]);
   }
   for (int r = 0; r < R; ++r) {
-    float s = hsum8(acc[r]);
+    float s = vmath::hsum8(acc[r]);
     for (int64_t t = k; t < H; ++t) s += row[r][t] * h[t];
     g[(r / U) * H + j + r % U] += s;
   }
@@ -150,13 +133,13 @@ void cell_update_portable(const float* g, int64_t H, float* c, float* h_out, int
   }
 }
 
-// exp in lanes (kernels/cpu/vec_exp.h: Cephes' expf, within ~2 ulp of expf), clamped to
+// exp in lanes (kernels/cpu/vec_math.h: Cephes' expf, within ~2 ulp of expf), clamped to
 // [-86, 88.4] where 2^n stays normal; the sigmoids do not notice (1 + e^-86 is 1 in f32). The
 // AVX-512 and AVX2 versions give the same bits.
 constexpr float kExpHi = 88.3762626647949f, kExpLo = -86.0f;
 
 __attribute__((target("avx512f"))) inline __m512 exp16(__m512 x) {
-  return vexp::exp16(_mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kExpLo)), _mm512_set1_ps(kExpHi)));
+  return vmath::exp16(_mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kExpLo)), _mm512_set1_ps(kExpHi)));
 }
 
 __attribute__((target("avx512f"))) inline __m512 sigmoid16(__m512 x) {
@@ -185,7 +168,7 @@ __attribute__((target("avx512f"))) void cell_update_avx512(const float* g, int64
 }
 
 __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
-  return vexp::exp8(_mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(kExpLo)), _mm256_set1_ps(kExpHi)));
+  return vmath::exp8(_mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(kExpLo)), _mm256_set1_ps(kExpHi)));
 }
 
 __attribute__((target("avx2,fma"))) inline __m256 sigmoid8(__m256 x) {

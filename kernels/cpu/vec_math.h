@@ -1,4 +1,7 @@
-// exp and expm1 in vector lanes for the CPU kernels (the LSTM's gates, ELU), from one range
+// Lane maths shared by the CPU kernels: horizontal sums (GEMVs, attention, LSTM), and exp / expm1
+// (the LSTM's gates, ELU).
+//
+// exp and expm1 come from one range
 // reduction and one polynomial, Cephes' expf: x = n ln2 + r (ln2 split in two so n * hi is exact),
 // |r| <= ln2 / 2, e^r - 1 = r + r^2 P(r). Then exp(x) = 2^n (1 + r + r^2 P) and
 // expm1(x) = 2^n (r + r^2 P) + (2^n - 1), where both terms are exact in float for the n used, so
@@ -10,7 +13,23 @@
 
 #include <cmath>
 
-namespace mg::cpu::vexp {
+namespace mg::cpu::vmath {
+
+// ---- horizontal sums, in a fixed pairwise order ----
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+// Through memory: GCC 12's reduce/shuffle intrinsics trip -Wuninitialized (its bug 105593).
+__attribute__((target("avx512f"))) inline float hsum16(__m512 v) {
+  alignas(64) float l[16];
+  _mm512_store_ps(l, v);
+  for (int w = 8; w > 0; w /= 2)
+    for (int i = 0; i < w; ++i) l[i] += l[i + w];
+  return l[0];
+}
 
 constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
@@ -91,4 +110,4 @@ __attribute__((target("avx2,fma"))) inline __m256 expm1_8(__m256 x) {
   return _mm256_fmadd_ps(two_n, p, _mm256_sub_ps(two_n, _mm256_set1_ps(1.0f)));
 }
 
-}  // namespace mg::cpu::vexp
+}  // namespace mg::cpu::vmath
