@@ -201,12 +201,9 @@ Tensor resblock_forward(Backend& be, const ResnetBlock& r, const Tensor& x) {
 }
 
 // EncodecLSTM: [1, C, T] -> time-major rows, stacked layers from zero state, plus the input (skip).
-Tensor lstm_forward(Backend& be, const std::vector<LstmLayerWeights>& layers, const Tensor& x) {
+Tensor lstm_forward(Backend& be, const SeanetLayer& layer, const Tensor& x) {
   const int64_t C = x.dim(1), T = x.dim(2);
-  Tensor xt = be.transpose(x.reshape({C, T}));  // [T, C]
-  Tensor h = xt;
-  for (const auto& l : layers) h = be.lstm(h, l);
-  Tensor y = be.add(h, xt);
+  Tensor y = seanet_lstm_forward(be, layer, be.transpose(x.reshape({C, T})), nullptr);  // [T, C] rows
   return be.transpose(y).reshape({1, C, T});
 }
 
@@ -224,7 +221,7 @@ Tensor seanet_forward_range(Backend& be, const Seanet& net, size_t begin, size_t
       case SeanetLayer::Conv: h = sconv1d_fused(be, l.conv, h, elu_in, nullptr); break;
       case SeanetLayer::ConvTranspose: h = sconv_transpose1d_fused(be, l.convtr, h, elu_in); break;
       case SeanetLayer::Resnet: h = resblock_forward(be, l.res, h); break;
-      case SeanetLayer::Lstm: h = lstm_forward(be, l.lstm, h); break;
+      case SeanetLayer::Lstm: h = lstm_forward(be, l, h); break;
       case SeanetLayer::Elu: {
         const bool folded = i + 1 < end && (net.layers[i + 1].kind == SeanetLayer::Conv ||
                                             net.layers[i + 1].kind == SeanetLayer::ConvTranspose);
