@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -104,6 +105,15 @@ mg::Tensor random_tensor(const mg::Shape& s, uint32_t seed, float scale) {
   float* p = t.f32();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = v[i] * scale;
   return t;
+}
+
+mg::Tensor first_cols(const mg::Tensor& x, int64_t n) {
+  const int64_t C = x.dim(0), T = x.dim(1);
+  mg::Tensor out = mg::Tensor::empty(x.dtype, {C, n});
+  const size_t es = mg::dtype_size(x.dtype);
+  for (int64_t c = 0; c < C; ++c)
+    std::memcpy(static_cast<char*>(out.data) + c * n * es, static_cast<const char*>(x.data) + c * T * es, n * es);
+  return out;
 }
 
 }  // namespace mgtest

@@ -20,6 +20,8 @@ std::string test_case_dir();       // a fresh empty folder under temp_dir() name
 
 // ||a - b||_2 / ||b||_2 over all elements (b is the reference). Both are read as f32.
 double rel_err(const mg::Tensor& a, const mg::Tensor& b);
+// Columns [0, n) of a host [C, T] tensor (any dtype), as a new [C, n] tensor.
+mg::Tensor first_cols(const mg::Tensor& x, int64_t n);
 double rel_err(const std::vector<float>& a, const std::vector<float>& b);
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
 

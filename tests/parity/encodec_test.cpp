@@ -60,16 +60,6 @@ std::string bw_tag(double bw) {
   return buf;
 }
 
-// Host [C, T] -> [C, n] (first n columns).
-Tensor first_cols(const Tensor& x, int64_t n) {
-  const int64_t C = x.dim(0), T = x.dim(1);
-  Tensor out = Tensor::empty(x.dtype, {C, n});
-  const size_t es = mg::dtype_size(x.dtype);
-  for (int64_t c = 0; c < C; ++c)
-    std::memcpy(static_cast<char*>(out.data) + c * n * es, static_cast<const char*>(x.data) + c * T * es, n * es);
-  return out;
-}
-
 std::vector<int64_t> ints(const Tensor& t) {
   std::vector<int64_t> v(size_t(t.numel()));
   if (t.dtype == mg::DType::I64) std::memcpy(v.data(), t.data, v.size() * 8);
@@ -190,7 +180,7 @@ std::vector<Tensor> reference_segments(const CaseData& c, const std::string& tag
     const int64_t len = std::min(chunk, L - s * stride), frames = (len + hop - 1) / hop;
     Tensor seg = Tensor::view(static_cast<char*>(codes.data) + s * K * T * 8, mg::DType::I64, {K, T}, mg::Device::CPU,
                               codes.owner);
-    segs.push_back(first_cols(seg, frames));
+    segs.push_back(mgtest::first_cols(seg, frames));
   }
   return segs;
 }
@@ -274,7 +264,7 @@ void check_case(const std::string& model_name, const std::string& case_name, int
     ASSERT_EQ(dec.dim(1), L) << "decode must trim to the input length";
     ASSERT_GE(ref.dim(1), L);
     if (L >= 64) {
-      EXPECT_LE(mgtest::rel_err(dec, first_cols(ref, L)), kAudioTol);
+      EXPECT_LE(mgtest::rel_err(dec, mgtest::first_cols(ref, L)), kAudioTol);
     } else {
       // A relative error over a handful of samples is one float's rounding: compare the whole
       // decoded frame(s) the reference returns (untrimmed) instead, as the decoder computes them.
@@ -344,10 +334,10 @@ TEST(Encodec48k, ShorterThanOneFrame) { check_case("encodec_48khz_tiny", "short_
 
 // Slice s of a stacked [S, A, B] golden as [A, n] (the 48 kHz goldens zero-pad shorter segments).
 Tensor stacked(const Tensor& t, int64_t s, int64_t n) {
-  if (t.ndim() == 2) return first_cols(t, n);
+  if (t.ndim() == 2) return mgtest::first_cols(t, n);
   const int64_t A = t.dim(1), B = t.dim(2);
   Tensor v = Tensor::view(static_cast<char*>(t.data) + s * A * B * 4, mg::DType::F32, {A, B}, mg::Device::CPU, t.owner);
-  return first_cols(v, n);
+  return mgtest::first_cols(v, n);
 }
 
 // Trap: a wrong layer order, a padding off by one or the transposed-conv weight norm taken over the
@@ -364,7 +354,7 @@ void check_layers(const std::string& model_name, const std::string& case_name) {
   const Tensor& input = c.t.at("input");
   const int64_t C = input.dim(0), L = input.dim(1);
   const int64_t n = cfg.chunk_length() ? std::min(*cfg.chunk_length(), L) : L;
-  Tensor h = first_cols(input, n);
+  Tensor h = mgtest::first_cols(input, n);
   if (cfg.normalize) {
     const float scale = c.t.at("scales").to_vector()[0];
     for (int64_t i = 0; i < h.numel(); ++i) h.f32()[i] /= scale;
