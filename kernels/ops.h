@@ -9,6 +9,7 @@
 //  - Shapes are checked; a mismatch throws mg::Error naming the op and both shapes.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -158,6 +159,41 @@ class Backend {
   // backend. guided (optional) receives the [B, K, V] logits the tokens were drawn from.
   virtual Tensor sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
                                const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided = nullptr);
+
+  // ---- the decode step as one recording (host defaults: kernels/backend_fallbacks.cpp) ----
+  // Consecutive decode steps differ only in their inputs (ids, position, step number), so a backend
+  // may record a step's ops once and replay the recording (CUDA: one graph launch per step instead
+  // of hundreds of kernel launches). For that the numbers that change must be read from device
+  // memory at fixed addresses, which the *_at variants below do; upload_into refreshes them.
+  //
+  // In-place host -> device copy into an existing tensor of the same dtype and element count. The
+  // host tensor must stay unchanged until the next synchronize() or download().
+  virtual void upload_into(Tensor& dst, const Tensor& host);
+  // write_kv at the position held by pos (i32 [1] on this device).
+  virtual void write_kv_at(Tensor& cache, const Tensor& pos, const Tensor& src, int64_t col0);
+  // attention_rows over the first keys[0] positions (i32 [1] on this device); max_keys >= keys[0]
+  // (at most k.dim(1)) bounds the work a recording sets up.
+  virtual Tensor attention_rows_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keys,
+                                   int64_t max_keys, int heads, float scale, bool causal);
+  // sample_tokens with the seeds (i64 [B], the bits of the u64 seeds) and the step number (i32 [1])
+  // on this device.
+  virtual Tensor sample_tokens_at(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                                  const Tensor& seeds, const Tensor& step, Tensor* guided = nullptr);
+
+  // record(ops) sets up a replayable recording of what ops() does; replay() runs it. The contract
+  // for ops: backend ops only (no upload/download/synchronize, no host reads of device data), no
+  // shape that depends on a replay, and no host-side state changes, because a recording backend
+  // runs the host code ONCE (capturing its launches) while the default re-runs ops() at every
+  // replay. Tensors ops() assigns to the caller's variables hold the latest replay's results until
+  // the next replay. record() itself runs nothing.
+  class Recording {
+   public:
+    virtual ~Recording() = default;
+    virtual void replay() = 0;
+  };
+  virtual std::unique_ptr<Recording> record(std::function<void()> ops);
+  // True when record() captures launches (ops() runs once); false when replay() re-runs ops().
+  virtual bool records_launches() const { return false; }
 
   // ---- recurrent ----
   // One LSTM layer over a sequence: x[T, In] -> h[T, H]. h and c are the carried state, [H] f32

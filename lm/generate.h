@@ -36,6 +36,9 @@ struct GenerateParams {
   uint64_t seed = 0;
   double max_window_s = 30.0;     // longer durations use audiocraft's sliding window...
   double extend_stride_s = 18.0;  // ... advancing by this much, the rest prompting the next window
+  // Single-column decode steps run as one recording replayed per step (Backend::record: a CUDA
+  // graph on the GPU, the same ops re-run on the CPU). false: op by op (for debugging and timing).
+  bool record_steps = true;
   // Called after each decoder step with (done, total); returning false aborts (mg::Error "aborted").
   std::function<bool(int64_t, int64_t)> progress;
   // Tests and tools: the guided logits [K, vocab] of sequence 0 at every step before sampling.

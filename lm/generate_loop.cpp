@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "lm/generate.h"
+#include "lm/recorded_step.h"
 
 namespace mg {
 
@@ -87,20 +88,33 @@ std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>&
   const int64_t first_new = prompts[0].empty() ? 0 : int64_t(prompts[0][0].size());
   int64_t emitted = first_new;
   Tensor ids = Tensor::empty(DType::I32, {K, R});
+  std::vector<int32_t> column(size_t(K) * R);
+  std::unique_ptr<RecordedStep> recorded;  // after `st`, which it refers to: destroyed first
   for (int64_t offset = start; offset < columns; ++offset) {
     // The first call feeds every column before `start` (BOS and the prompt) at once, then one
-    // each: ids[k, r * S + s], uploaded once per step.
+    // each: ids[k, r * S + s].
     const int64_t S = offset - prev;
-    if (ids.dim(1) != R * S) ids = Tensor::empty(DType::I32, {K, R * S});
-    for (int r = 0; r < R; ++r)
-      for (int k = 0; k < K; ++k)
-        for (int64_t c = prev; c < offset; ++c) ids.ptr<int32_t>()[(k * R + r) * S + (c - prev)] = patterns[r % B].at(k, c);
-    Tensor logits = decoder_step_device(be_, decoder_, st, be_.upload(ids));  // [R, K, V], last column of each row
-    // Guidance and sampling on the device; only the [B, K] tokens come back (and sequence 0's
-    // guided logits when someone watches them).
-    Tensor guided;
-    Tensor tokens = be_.download(
-        be_.sample_tokens(logits, b.cfg, p.guidance_scale, p.sampler, b.seeds, b.steps_done, p.on_logits ? &guided : nullptr));
+    Tensor guided, tokens;
+    if (S == 1 && p.record_steps) {
+      // One column: the recorded step (decoder, guidance and sampling replayed as one unit).
+      if (!recorded)
+        recorded = std::make_unique<RecordedStep>(be_, decoder_, st, b.cfg, p.guidance_scale, p.sampler, b.seeds,
+                                                  bool(p.on_logits));
+      for (int r = 0; r < R; ++r)
+        for (int k = 0; k < K; ++k) column[size_t(k) * R + r] = patterns[r % B].at(k, prev);
+      tokens = recorded->run(column, b.steps_done, p.on_logits ? &guided : nullptr);
+    } else {
+      if (ids.dim(1) != R * S) ids = Tensor::empty(DType::I32, {K, R * S});
+      for (int r = 0; r < R; ++r)
+        for (int k = 0; k < K; ++k)
+          for (int64_t c = prev; c < offset; ++c)
+            ids.ptr<int32_t>()[(k * R + r) * S + (c - prev)] = patterns[r % B].at(k, c);
+      Tensor logits = decoder_step_device(be_, decoder_, st, be_.upload(ids));  // [R, K, V], last column of each row
+      // Guidance and sampling on the device; only the [B, K] tokens come back (and sequence 0's
+      // guided logits when someone watches them).
+      tokens = be_.download(be_.sample_tokens(logits, b.cfg, p.guidance_scale, p.sampler, b.seeds, b.steps_done,
+                                              p.on_logits ? &guided : nullptr));
+    }
     if (p.on_logits) {
       Tensor g = be_.download(guided.slice0(0, 1));
       p.on_logits(b.steps_done, g.f32(), K, V);

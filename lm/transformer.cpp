@@ -138,23 +138,38 @@ DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::v
 namespace {
 
 // The layer stack over new input embeddings x[R*S, D] (S columns per row, positions not yet
-// added): appends to the KV caches and returns the final-normed hidden states [R*S, D].
-Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st, Tensor x, int64_t S) {
+// added): writes the new positions into the KV caches and returns the final-normed hidden states
+// [R*S, D]. The position comes from the host (st.length, at == nullptr) or, for a recorded step,
+// from the device (`at`, S = 1); either way the caller advances st.length.
+Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st, Tensor x, int64_t S,
+                      const StepAt* at) {
   const int R = st.rows, H = dec.cfg.num_attention_heads;
   const int64_t D = dec.cfg.hidden_size;
   MG_CHECK(S >= 1 && st.length + S <= st.capacity, "decoder: ", S, " columns after ", st.length,
            " exceed the cache of ", st.capacity, " positions");
-  x = be.add(x.reshape({R, S, D}), dec.positions.slice0(st.length, S)).reshape({R * S, D});
+  if (at) {
+    MG_CHECK(S == 1, "decoder: a recorded step runs one column per row, got ", S);
+    x = be.add(x, be.embedding(dec.positions, at->row_positions));  // positions[pos] for every row
+  } else {
+    x = be.add(x.reshape({R, S, D}), dec.positions.slice0(st.length, S)).reshape({R * S, D});
+  }
   const float scale = 1.0f / std::sqrt(float(D / H));
   const int64_t T = st.length + S;
   for (size_t l = 0; l < dec.layers.size(); ++l) {
     const DecoderLayer& L = dec.layers[l];
     Tensor h = be.layer_norm(x, L.sa_ln_w, &L.sa_ln_b, 1e-5f);
     Tensor qkv = be.linear(h, L.qkv, nullptr);  // [R*S, 3D]
-    be.write_kv(st.k_cache[l], st.length, qkv, D);
-    be.write_kv(st.v_cache[l], st.length, qkv, 2 * D);
     Tensor q = be.narrow_last(qkv, 0, D).reshape({R, S, D});
-    Tensor att = be.attention_rows(q, st.k_cache[l], st.v_cache[l], T, H, scale, true);
+    Tensor att;
+    if (at) {
+      be.write_kv_at(st.k_cache[l], at->pos, qkv, D);
+      be.write_kv_at(st.v_cache[l], at->pos, qkv, 2 * D);
+      att = be.attention_rows_at(q, st.k_cache[l], st.v_cache[l], at->keys, st.capacity, H, scale, true);
+    } else {
+      be.write_kv(st.k_cache[l], st.length, qkv, D);
+      be.write_kv(st.v_cache[l], st.length, qkv, 2 * D);
+      att = be.attention_rows(q, st.k_cache[l], st.v_cache[l], T, H, scale, true);
+    }
     x = be.add(x, be.linear(att.reshape({R * S, D}), L.o, nullptr));
 
     if (dec.cross_attention) {
@@ -176,7 +191,6 @@ Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
     h = be.layer_norm(x, L.ff_ln_w, &L.ff_ln_b, 1e-5f);
     x = be.add(x, be.linear(be.gelu(be.linear(h, L.fc1, nullptr)), L.fc2, nullptr));
   }
-  st.length += S;
   return be.layer_norm(x, dec.ln_w, &dec.ln_b, 1e-5f);
 }
 
@@ -191,7 +205,8 @@ void decoder_prefill(Backend& be, const MusicgenDecoder& dec, DecoderState& st, 
              " prefix is ", shape_str(prefix[r].shape), ", expected [", P, ", ", D, "]");
     be.copy_rows(x, r * P, prefix[r]);
   }
-  decoder_layers(be, dec, st, x, P);
+  decoder_layers(be, dec, st, x, P, nullptr);
+  st.length += P;
 }
 
 Tensor decoder_step_device(Backend& be, const MusicgenDecoder& dec, DecoderState& st, const Tensor& ids,
@@ -203,7 +218,8 @@ Tensor decoder_step_device(Backend& be, const MusicgenDecoder& dec, DecoderState
   const int64_t S = ids.dim(1) / R;
   std::vector<const Tensor*> tables;
   for (const Tensor& t : dec.embed) tables.push_back(&t);
-  Tensor x = decoder_layers(be, dec, st, be.embedding_sum(tables, ids), S);
+  Tensor x = decoder_layers(be, dec, st, be.embedding_sum(tables, ids), S, nullptr);
+  st.length += S;
 
   // The stacked heads on the last column of each row: [R, K*V] is [R, K, V].
   Tensor last = x;
@@ -213,6 +229,18 @@ Tensor decoder_step_device(Backend& be, const MusicgenDecoder& dec, DecoderState
   }
   if (all_logits) *all_logits = be.linear(x, dec.heads, nullptr).reshape({R, S, K, V});
   return be.linear(last, dec.heads, nullptr).reshape({R, K, V});
+}
+
+Tensor decoder_step_at(Backend& be, const MusicgenDecoder& dec, DecoderState& st, const StepAt& at) {
+  const int R = st.rows, K = dec.cfg.num_codebooks;
+  const int64_t V = dec.cfg.vocab_size;
+  MG_CHECK(at.ids.ndim() == 2 && at.ids.dim(0) == K && at.ids.dim(1) == R && at.row_positions.numel() == R,
+           "decoder_step_at: ids ", shape_str(at.ids.shape), " must be [", K, ", ", R, "] and row_positions [", R,
+           "], got ", shape_str(at.row_positions.shape));
+  std::vector<const Tensor*> tables;
+  for (const Tensor& t : dec.embed) tables.push_back(&t);
+  Tensor x = decoder_layers(be, dec, st, be.embedding_sum(tables, at.ids), 1, &at);
+  return be.linear(x, dec.heads, nullptr).reshape({R, K, V});
 }
 
 Tensor decoder_step(Backend& be, const MusicgenDecoder& dec, DecoderState& st,

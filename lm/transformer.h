@@ -77,4 +77,18 @@ Tensor decoder_step(Backend& be, const MusicgenDecoder& dec, DecoderState& state
 Tensor decoder_step_device(Backend& be, const MusicgenDecoder& dec, DecoderState& state, const Tensor& ids,
                            Tensor* all_logits = nullptr);
 
+// A decode step whose inputs live in device memory (what a recorded step replays, see
+// Backend::record): one new column per row at position *pos (i32 [1]), keys = pos + 1 (i32 [1]),
+// row_positions (i32 [rows], every entry pos: the rows of the positional-embedding lookup), ids
+// (i32 [K, rows], the column's codes).
+struct StepAt {
+  Tensor ids, row_positions, pos, keys;
+};
+
+// decoder_step_device for one column per row with the position read from the device: logits
+// [rows, K, vocab] on the device. Leaves state.length alone (the host code of a recorded step
+// runs once): the caller advances it by one per replay. The host position st.length still bounds
+// the call (st.length + 1 <= capacity) and must equal *at.pos.
+Tensor decoder_step_at(Backend& be, const MusicgenDecoder& dec, DecoderState& state, const StepAt& at);
+
 }  // namespace mg
