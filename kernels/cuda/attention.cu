@@ -28,7 +28,7 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const float*
                                        float* __restrict__ part_m, float* __restrict__ part_l,
                                        float* __restrict__ part_o, int64_t S, int64_t T, int H, int dh,
                                        float scale, bool causal, int nchunks, int64_t kv_stride,
-                                       int64_t scratch_stride) {
+                                       int64_t scratch_stride, const int32_t* __restrict__ keys_dev) {
   __shared__ float sq[kMaxAttentionHeadDim];
   __shared__ float sp[kChunk];
   __shared__ float red[kThreads];
@@ -48,7 +48,8 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const float*
     part_o += b * scratch_stride;
   }
   const int tid = threadIdx.x, lane = tid % kWarp, warp = tid / kWarp, nwarps = blockDim.x / kWarp;
-  const int64_t visible = causal ? T - S + i + 1 : T;
+  if (keys_dev) T = min(T, int64_t(*keys_dev));  // a recorded step: the launch covers the cache
+  const int64_t visible = max(int64_t(0), causal ? T - S + i + 1 : T);
   const int64_t j0 = int64_t(c) * kChunk;
   const int n = int(max(int64_t(0), min(visible, j0 + kChunk) - j0));
 
@@ -145,7 +146,7 @@ void attention(cudaStream_t s, const float* q, const float* k, const float* v, f
 
 void attention_batched(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
                        int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
-                       bool causal) {
+                       bool causal, const int32_t* keys_dev) {
   if (batch == 0 || S == 0 || dh == 0) return;
   MG_CHECK(dh <= kMaxAttentionHeadDim, "cuda attention: head size ", dh, " exceeds ", kMaxAttentionHeadDim);
   const int64_t chunks = attention_chunks(T), rows = S * heads;
@@ -160,7 +161,7 @@ void attention_batched(cudaStream_t s, const float* q, const float* k, const flo
   const int64_t kv_stride = kv_rows * heads * dh;
   const dim3 grid{unsigned(rows), unsigned(chunks), unsigned(batch)};
   attention_chunk_kernel<<<grid, kThreads, 0, s>>>(q, k, v, out, part_m, part_l, part_o, S, T, heads, int(dh), scale,
-                                                   causal, int(chunks), kv_stride, per);
+                                                   causal, int(chunks), kv_stride, per, keys_dev);
   CUDA_CHECK_LAUNCH();
   if (chunks > 1) {
     const int block = dh <= 32 ? 32 : dh <= 64 ? 64 : 128;

@@ -2,65 +2,31 @@
 // against the contract of kernels/ops.h (the same checks as the CPU backend: dtype, device,
 // shape) and then calls a launcher from kernels/cuda/<op>.cu. Memory is stream-ordered
 // (cudaMallocAsync / cudaFreeAsync), so a tensor may be dropped while kernels that read it are
-// still queued: its free is queued behind them.
+// still queued: its free is queued behind them. Recordings (Backend::record) are CUDA graphs,
+// captured with their own memory (kernels/cuda/cuda_graph.cu).
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cuda/cuda_checks.h"
 #include "kernels/cuda/cuda_common.h"
+#include "kernels/cuda/cuda_device.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/ops.h"
 
 namespace mg {
 namespace {
 
-// What a device tensor's deleter needs: shared by the backend and every tensor it allocated, so
-// that the stream outlives the last tensor even when the backend object is destroyed first.
-struct DeviceState {
-  int device = 0;
-  cudaStream_t stream = nullptr;
-  cublasHandle_t blas = nullptr;
-  int* bad_id_flag = nullptr;  // device int: set on an out-of-range embedding id or i64 -> i32 overflow
+using cuda::DeviceState;
+using cuda::cf;
+using cuda::check_cuda;
+using cuda::check_f32;
+using cuda::check_vec;
+using cuda::is_float;
+using cuda::is_int;
+using cuda::mf;
 
-  ~DeviceState() {
-    // Destructors must not throw: errors here (e.g. the runtime already unloaded at exit) are ignored.
-    cudaSetDevice(device);
-    if (stream) cudaStreamSynchronize(stream);
-    if (bad_id_flag) cudaFree(bad_id_flag);
-    if (blas) cublasDestroy(blas);
-    if (stream) cudaStreamDestroy(stream);
-  }
-};
-
-bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
-bool is_int(DType t) { return t == DType::I32 || t == DType::I64; }
-
-void check_cuda(const Tensor& t, const char* op, const char* what) {
-  MG_CHECK(t.defined() || t.numel() == 0, "cuda ", op, ": ", what, " is undefined");
-  MG_CHECK(t.device == Device::CUDA, "cuda ", op, ": ", what, " is on the ", device_name(t.device),
-           ", expected a cuda tensor (upload it first)");
-}
-
-void check_f32(const Tensor& t, const char* op, const char* what) {
-  check_cuda(t, op, what);
-  MG_CHECK(t.dtype == DType::F32, "cuda ", op, ": ", what, " must be f32, got ", dtype_name(t.dtype), " ",
-           shape_str(t.shape));
-}
-
-// gamma / beta / bias style vectors: 1-D of n values.
-void check_vec(const Tensor& t, int64_t n, const char* op, const char* what, bool any_float = false) {
-  if (any_float) {
-    check_cuda(t, op, what);
-    MG_CHECK(is_float(t.dtype), "cuda ", op, ": ", what, " must be f32/f16/bf16, got ", dtype_name(t.dtype));
-  } else {
-    check_f32(t, op, what);
-  }
-  MG_CHECK(t.ndim() == 1 && t.dim(0) == n, "cuda ", op, ": ", what, " has shape ", shape_str(t.shape),
-           ", expected [", n, "]");
-}
-
-const float* cf(const Tensor& t) { return static_cast<const float*>(t.data); }
-float* mf(Tensor& t) { return static_cast<float*>(t.data); }
+constexpr size_t kBlasWorkspaceBytes = size_t(32) << 20;
 
 class CudaBackend final : public Backend {
  public:
@@ -73,6 +39,9 @@ class CudaBackend final : public Backend {
     // Plain f32 GEMMs (no TF32): the CPU backend and PyTorch's f32 reference are what we match.
     CUBLAS_CHECK(cublasSetMathMode(st_->blas, CUBLAS_DEFAULT_MATH));
     CUDA_CHECK(cudaMalloc(&st_->bad_id_flag, sizeof(int)));
+    // cuBLAS gets its workspace from us, so that it never allocates while a graph is captured.
+    CUDA_CHECK(cudaMalloc(&st_->blas_workspace, kBlasWorkspaceBytes));
+    CUBLAS_CHECK(cublasSetWorkspace(st_->blas, st_->blas_workspace, kBlasWorkspaceBytes));
     // Keep freed blocks in the stream-ordered pool instead of returning them to the driver at
     // every synchronisation: model code allocates the same activation sizes step after step.
     cudaMemPool_t pool;
@@ -88,23 +57,13 @@ class CudaBackend final : public Backend {
   Tensor alloc(DType t, const Shape& s) override {
     MG_CHECK(s.size() <= 4, "cuda alloc: tensors have at most 4 dims, asked for ", shape_str(s));
     for (int64_t d : s) MG_CHECK(d >= 0, "cuda alloc: negative dimension in shape ", shape_str(s));
-    activate();
     Tensor out;
     out.dtype = t;
     out.device = Device::CUDA;
     out.shape = s;
-    // At least one 256-byte block, so that an empty tensor is still "defined".
-    const size_t bytes = std::max<size_t>(out.nbytes(), 256);
-    void* p = nullptr;
-    cudaError_t err = cudaMallocAsync(&p, bytes, st_->stream);
-    MG_CHECK(err == cudaSuccess, "cuda alloc: cannot allocate ", bytes, " bytes for ", dtype_name(t), " ",
-             shape_str(s), " on device ", st_->device, ": ", cudaGetErrorString(err));
-    std::shared_ptr<DeviceState> st = st_;
-    out.owner = std::shared_ptr<void>(p, [st](void* q) {
-      cudaSetDevice(st->device);
-      cudaFreeAsync(q, st->stream);  // no throw from a deleter; a failure here only leaks
-    });
-    out.data = p;
+    activate();
+    out.owner = cuda::device_alloc(st_, out.nbytes(), t, s);
+    out.data = out.owner.get();
     return out;
   }
 
@@ -196,7 +155,7 @@ class CudaBackend final : public Backend {
     const bool narrowing = x.dtype == DType::I64 && to == DType::I32;
     if (narrowing) CUDA_CHECK(cudaMemsetAsync(st_->bad_id_flag, 0, sizeof(int), st_->stream));
     cuda::cast(st_->stream, x.data, x.dtype, y.data, to, x.numel(), st_->bad_id_flag);
-    if (narrowing && read_flag())
+    if (narrowing && cuda::read_flag(*st_))
       throw Error(strcat("cuda cast i64 -> i32: a value of ", shape_str(x.shape), " does not fit in i32"));
     return y;
   }
@@ -348,7 +307,8 @@ class CudaBackend final : public Backend {
     MG_CHECK(ids.ndim() <= 3, "cuda embedding: ids ", shape_str(ids.shape), " has more than 3 dims");
     Tensor flat = ids;
     flat.shape = {1, ids.numel()};
-    Tensor y = embed({&table}, flat, "embedding");
+    activate();
+    Tensor y = cuda::embed(*this, *st_, {&table}, flat, "embedding");
     Shape os = ids.shape;
     os.push_back(table.ndim() == 2 ? table.dim(1) : 0);
     y.shape = os;
@@ -356,7 +316,8 @@ class CudaBackend final : public Backend {
   }
 
   Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids) override {
-    return embed(tables, ids, "embedding_sum");
+    activate();
+    return cuda::embed(*this, *st_, tables, ids, "embedding_sum");
   }
 
   // ---- slicing, search, attention: device versions of kernels/backend_fallbacks.cpp's host
@@ -415,58 +376,62 @@ class CudaBackend final : public Backend {
 
   Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
                         bool causal) override {
-    check_f32(q, "attention_rows", "q");
-    check_f32(k, "attention_rows", "k");
-    check_f32(v, "attention_rows", "v");
-    MG_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3 && k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0) &&
-                 k.dim(1) == v.dim(1) && q.dim(2) == k.dim(2) && k.dim(2) == v.dim(2) && heads > 0 &&
-                 q.dim(2) % heads == 0,
-             "cuda attention_rows: expected q[R, S, H*dh], k/v[R, T, H*dh] with H = ", heads, ", got ",
-             shape_str(q.shape), ", ", shape_str(k.shape), ", ", shape_str(v.shape));
-    const int64_t R = q.dim(0), S = q.dim(1), dh = q.dim(2) / heads;
-    MG_CHECK(T >= S || !causal, "cuda attention_rows: ", S, " causal queries need at least as many keys, got ", T);
-    MG_CHECK(T <= k.dim(1) && T >= 1, "cuda attention_rows: T = ", T, " keys but k/v hold ", k.dim(1));
-    MG_CHECK(dh <= cuda::kMaxAttentionHeadDim, "cuda attention_rows: head size ", dh, " exceeds the kernel's ",
-             cuda::kMaxAttentionHeadDim);
-    Tensor out = alloc(DType::F32, q.shape);
-    const int64_t per = cuda::attention_scratch_floats(S, heads, dh, T);
-    Tensor scratch = per > 0 ? alloc(DType::F32, {R * per}) : Tensor();
-    activate();
-    cuda::attention_batched(st_->stream, cf(q), cf(k), cf(v), mf(out), per > 0 ? mf(scratch) : nullptr, R, k.dim(1),
-                            S, T, heads, dh, scale, causal);
-    return out;
+    return cuda::attend_rows(*this, *st_, q, k, v, T, nullptr, heads, scale, causal, "attention_rows");
   }
 
   void write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) override {
-    check_f32(cache, "write_kv", "cache");
-    check_f32(src, "write_kv", "src");
-    MG_CHECK(cache.ndim() == 3 && src.ndim() == 2 && cache.dim(0) >= 1 && src.dim(0) % cache.dim(0) == 0 &&
-                 col0 >= 0 && col0 + cache.dim(2) <= src.dim(1),
-             "cuda write_kv: cannot put columns ", col0, ".. of ", shape_str(src.shape), " into the cache ",
-             shape_str(cache.shape));
-    const int64_t R = cache.dim(0), S = src.dim(0) / R;
-    MG_CHECK(pos >= 0 && pos + S <= cache.dim(1), "cuda write_kv: positions ", pos, "..", pos + S,
-             " exceed the cache of ", cache.dim(1));
     activate();
-    cuda::write_kv(st_->stream, mf(cache), cf(src), R, S, cache.dim(1), cache.dim(2), src.dim(1), pos, col0);
+    cuda::put_kv(*st_, cache, pos, nullptr, src, col0, "write_kv");
   }
 
   Tensor sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
                        const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided) override {
-    check_f32(logits, "sample_tokens", "logits");
-    const int B = int(seeds.size());
-    MG_CHECK(logits.ndim() == 3 && B >= 1 && logits.dim(0) == (cfg ? 2 * B : B), "cuda sample_tokens: expected logits[",
-             cfg ? 2 * B : B, ", K, V] for ", B, " sequences", cfg ? " with CFG" : "", ", got ",
-             shape_str(logits.shape));
-    const int K = int(logits.dim(1)), V = int(logits.dim(2));
-    Tensor ids = alloc(DType::I32, {B, K});
-    Tensor g = guided && cfg ? alloc(DType::F32, {B, K, V}) : Tensor();
-    activate();
-    cuda::sample_tokens(st_->stream, cf(logits), g.defined() ? mf(g) : nullptr, ids.ptr<int32_t>(), seeds.data(), B, K,
-                        V, cfg, guidance_scale, p, step);
-    if (guided) *guided = cfg ? g : logits;
-    return ids;
+    return cuda::sample(*this, *st_, logits, cfg, guidance_scale, p, int(seeds.size()), seeds.data(), step, nullptr,
+                        nullptr, guided, "sample_tokens");
   }
+
+  // ---- the recorded decode step: the same kernels, their changing scalars read on the device ----
+  void upload_into(Tensor& dst, const Tensor& host) override {
+    MG_CHECK(host.device == Device::CPU, "cuda upload_into: the source ", shape_str(host.shape), " is on the ",
+             device_name(host.device), ", not the host");
+    check_cuda(dst, "upload_into", "dst");
+    MG_CHECK(dst.dtype == host.dtype && dst.numel() == host.numel(), "cuda upload_into: cannot copy ",
+             dtype_name(host.dtype), " ", shape_str(host.shape), " into ", dtype_name(dst.dtype), " ",
+             shape_str(dst.shape));
+    if (host.nbytes() == 0) return;
+    activate();
+    // Pageable host memory is staged before this returns; the contract (ops.h) also covers pinned memory.
+    CUDA_CHECK(cudaMemcpyAsync(dst.data, host.data, host.nbytes(), cudaMemcpyHostToDevice, st_->stream));
+  }
+
+  void write_kv_at(Tensor& cache, const Tensor& pos, const Tensor& src, int64_t col0) override {
+    cuda::check_scalar(pos, "write_kv_at", "pos");
+    activate();
+    cuda::put_kv(*st_, cache, 0, pos.ptr<int32_t>(), src, col0, "write_kv_at");
+  }
+
+  Tensor attention_rows_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keys, int64_t max_keys,
+                           int heads, float scale, bool causal) override {
+    cuda::check_scalar(keys, "attention_rows_at", "keys");
+    return cuda::attend_rows(*this, *st_, q, k, v, max_keys, keys.ptr<int32_t>(), heads, scale, causal,
+                             "attention_rows_at");
+  }
+
+  Tensor sample_tokens_at(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                          const Tensor& seeds, const Tensor& step, Tensor* guided) override {
+    check_cuda(seeds, "sample_tokens_at", "seeds");
+    MG_CHECK(seeds.dtype == DType::I64 && seeds.ndim() == 1, "cuda sample_tokens_at: seeds must be i64 [B], got ",
+             dtype_name(seeds.dtype), " ", shape_str(seeds.shape));
+    cuda::check_scalar(step, "sample_tokens_at", "step");
+    return cuda::sample(*this, *st_, logits, cfg, guidance_scale, p, int(seeds.numel()), nullptr, 0,
+                        static_cast<const uint64_t*>(seeds.data), step.ptr<int32_t>(), guided, "sample_tokens_at");
+  }
+
+  std::unique_ptr<Recording> record(std::function<void()> ops) override {
+    activate();
+    return cuda::record_graph(st_, std::move(ops));
+  }
+  bool records_launches() const override { return true; }
 
   void copy_rows(Tensor& dst, int64_t row0, const Tensor& src) override {
     check_cuda(dst, "copy_rows", "dst");
@@ -486,68 +451,12 @@ class CudaBackend final : public Backend {
 
   // ---- recurrent ----
   Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h_state, Tensor* c_state) override {
-    check_f32(x, "lstm", "x");
-    MG_CHECK(x.ndim() == 2, "cuda lstm: x ", shape_str(x.shape), " must be [T, In]");
-    for (const Tensor* t : {&w.w_ih, &w.w_hh}) {
-      check_cuda(*t, "lstm", "a weight");
-      MG_CHECK(is_float(t->dtype) && t->ndim() == 2, "cuda lstm: weight ", dtype_name(t->dtype), " ",
-               shape_str(t->shape), " must be a 2-D float tensor");
-    }
-    const int64_t T = x.dim(0), In = x.dim(1), G = w.w_ih.dim(0), H = G / 4;
-    MG_CHECK(G % 4 == 0 && w.w_ih.dim(1) == In, "cuda lstm: w_ih ", shape_str(w.w_ih.shape), " must be [4H, ", In,
-             "]");
-    MG_CHECK(w.w_hh.dim(0) == G && w.w_hh.dim(1) == H, "cuda lstm: w_hh ", shape_str(w.w_hh.shape),
-             " must be [", G, ", ", H, "]");
-    for (const Tensor* t : {&w.b_ih, &w.b_hh}) {
-      check_cuda(*t, "lstm", "a bias");
-      MG_CHECK(is_float(t->dtype) && t->numel() == G, "cuda lstm: bias ", dtype_name(t->dtype), " ",
-               shape_str(t->shape), " must hold 4H = ", G, " float values");
-    }
-    // The carried state: undefined (or no pointer) is the zero state.
-    const Tensor* h0 = h_state && h_state->defined() ? h_state : nullptr;
-    const Tensor* c0 = c_state && c_state->defined() ? c_state : nullptr;
-    for (const Tensor* t : {h0, c0}) {
-      if (!t) continue;
-      check_f32(*t, "lstm", "a state");
-      MG_CHECK(t->numel() == H, "cuda lstm: state ", shape_str(t->shape), " must hold H = ", H, " values");
-    }
-    Tensor h = alloc(DType::F32, {T, H});
-    if (T == 0) return h;  // a given state stays as it is
-    // The recurrent kernel reads W_hh in f32; half weights are widened once per call.
-    const Tensor w_hh = w.w_hh.dtype == DType::F32 ? w.w_hh : cast(w.w_hh, DType::F32);
-    Tensor gates = alloc(DType::F32, {T, G});
-    Tensor c = alloc(DType::F32, {H});
     activate();
-    cuda::linear(st_->blas, st_->stream, cf(x), w.w_ih.data, w.w_ih.dtype, w.b_ih.data, w.b_ih.dtype, mf(gates), T,
-                 G, In);
-    cuda::add_row_bias(st_->stream, mf(gates), w.b_hh.data, w.b_hh.dtype, T, G);
-    if (c0)
-      CUDA_CHECK(cudaMemcpyAsync(c.data, c0->data, size_t(H) * sizeof(float), cudaMemcpyDeviceToDevice, st_->stream));
-    else
-      CUDA_CHECK(cudaMemsetAsync(c.data, 0, size_t(H) * sizeof(float), st_->stream));
-    for (int64_t t = 0; t < T; ++t)
-      cuda::lstm_step(st_->stream, cf(gates) + t * G, cf(w_hh), t ? cf(h) + (t - 1) * H : (h0 ? cf(*h0) : nullptr),
-                      mf(c), mf(h) + t * H, H);
-    if (h_state) {
-      Tensor last = alloc(DType::F32, {H});
-      CUDA_CHECK(cudaMemcpyAsync(last.data, cf(h) + (T - 1) * H, size_t(H) * sizeof(float), cudaMemcpyDeviceToDevice,
-                                 st_->stream));
-      *h_state = last;
-    }
-    if (c_state) *c_state = c;
-    return h;
+    return cuda::lstm(*this, *st_, x, w, h_state, c_state);
   }
 
  private:
   void activate() { CUDA_CHECK(cudaSetDevice(st_->device)); }
-
-  // Waits for the stream and reads the device error flag (bad embedding id, i64 -> i32 overflow).
-  bool read_flag() {
-    int flag = 0;
-    CUDA_CHECK(cudaMemcpyAsync(&flag, st_->bad_id_flag, sizeof(int), cudaMemcpyDeviceToHost, st_->stream));
-    CUDA_CHECK(cudaStreamSynchronize(st_->stream));
-    return flag != 0;
-  }
 
   Tensor binary(const Tensor& a, const Tensor& b, cuda::BinaryOp op, const char* name) {
     check_f32(a, name, "a");
@@ -569,53 +478,6 @@ class CudaBackend final : public Backend {
     activate();
     cuda::unary(st_->stream, op, cf(x), mf(y), x.numel(), p);
     return y;
-  }
-
-  Tensor embed(const std::vector<const Tensor*>& tables, const Tensor& ids, const char* name) {
-    MG_CHECK(!tables.empty(), "cuda ", name, ": no tables");
-    check_cuda(ids, name, "ids");
-    MG_CHECK(is_int(ids.dtype), "cuda ", name, ": ids must be i32 or i64, got ", dtype_name(ids.dtype));
-    const int K = int(tables.size());
-    MG_CHECK(ids.ndim() == 2 && ids.dim(0) == K, "cuda ", name, ": ids ", shape_str(ids.shape), " must be [", K,
-             ", N] for ", K, " tables");
-    MG_CHECK(K <= cuda::kMaxEmbeddingTables, "cuda ", name, ": ", K, " tables, at most ",
-             cuda::kMaxEmbeddingTables, " supported");
-    const Tensor& t0 = *tables[0];
-    std::vector<const void*> ptrs(K);
-    std::vector<int64_t> vocab(K);
-    for (int k = 0; k < K; ++k) {
-      const Tensor& t = *tables[k];
-      check_cuda(t, name, "table");
-      MG_CHECK(is_float(t.dtype) && t.dtype == t0.dtype && t.ndim() == 2 && t.dim(1) == t0.dim(1), "cuda ", name,
-               ": table ", k, " (", dtype_name(t.dtype), " ", shape_str(t.shape),
-               ") must be a float [V, D] table like table 0 (", dtype_name(t0.dtype), " ", shape_str(t0.shape), ")");
-      ptrs[k] = t.data;
-      vocab[k] = t.dim(0);
-    }
-    const int64_t N = ids.dim(1), D = t0.dim(1);
-    Tensor y = alloc(DType::F32, {N, D});
-    if (N == 0 || D == 0) return y;
-    activate();
-    CUDA_CHECK(cudaMemsetAsync(st_->bad_id_flag, 0, sizeof(int), st_->stream));
-    cuda::embedding_sum(st_->stream, ptrs.data(), vocab.data(), t0.dtype, K, ids.data, ids.dtype, mf(y), N, D,
-                        st_->bad_id_flag);
-    if (read_flag()) throw_bad_id(vocab, ids, name);
-    return y;
-  }
-
-  // Error path only: find the first offending id on the host to name it in the message.
-  [[noreturn]] void throw_bad_id(const std::vector<int64_t>& vocab, const Tensor& ids, const char* name) {
-    Tensor h = download(ids);
-    const int64_t N = ids.dim(1);
-    for (int64_t k = 0; k < int64_t(vocab.size()); ++k)
-      for (int64_t n = 0; n < N; ++n) {
-        const int64_t i = k * N + n;
-        const int64_t id = h.dtype == DType::I32 ? h.ptr<int32_t>()[i] : h.ptr<int64_t>()[i];
-        if (id < 0 || id >= vocab[k])
-          throw Error(strcat("cuda ", name, ": id ", id, " at [", k, ", ", n, "] is outside table ", k, " of size ",
-                             vocab[k]));
-      }
-    throw Error(strcat("cuda ", name, ": an id is outside its table"));
   }
 
   std::shared_ptr<DeviceState> st_;

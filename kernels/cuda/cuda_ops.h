@@ -89,22 +89,26 @@ void attention(cudaStream_t s, const float* q, const float* k, const float* v, f
 
 // Batched form (Backend::attention_rows): `batch` independent problems, q/out advancing by S*H*dh
 // floats, k/v by kv_rows*H*dh, scratch by attention_scratch_floats(...) per problem.
+// keys_dev non-null (a recorded step): the key count is min(*keys_dev, T), read when the kernels
+// run; T then only sizes the launch (chunks past the keys do nothing).
 void attention_batched(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
                        int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
-                       bool causal);
+                       bool causal, const int32_t* keys_dev = nullptr);
 
 // ---- kv_cache.cu: cache[r, pos + s, :] = src[r * S + s, col0 : col0 + D]; cache[R, cap, D],
-// src[R * S, W], f32.
+// src[R * S, W], f32. pos_dev non-null: pos is *pos_dev (device i32), read when the kernel runs.
 void write_kv(cudaStream_t s, float* cache, const float* src, int64_t R, int64_t S, int64_t cap, int64_t D, int64_t W,
-              int64_t pos, int64_t col0);
+              int64_t pos, int64_t col0, const int32_t* pos_dev = nullptr);
 
 // ---- sample.cu: Backend::sample_tokens (kernels/cpu/sample.h is the reference). `seeds` is a
 // HOST array of B seeds (they travel as a kernel parameter); logits[R, K, V], ids[B, K] i32,
-// guided (null: not written) [B, K, V].
+// guided (null: not written) [B, K, V]. seeds_dev / step_dev non-null (a recorded step): the
+// seeds and the step number are read from the device instead (`seeds` may then be null).
 constexpr int kMaxSampleSequences = 64;
 constexpr int kMaxSampleVocab = 2048;
 void sample_tokens(cudaStream_t s, const float* logits, float* guided, int32_t* ids, const uint64_t* seeds, int B,
-                   int K, int V, bool cfg, float guidance_scale, const SamplerParams& p, int64_t step);
+                   int K, int V, bool cfg, float guidance_scale, const SamplerParams& p, int64_t step,
+                   const uint64_t* seeds_dev = nullptr, const int32_t* step_dev = nullptr);
 
 // ---- embedding.cu: out[n, :] = sum_k table_k[ids[k, n], :] for k < K (K = 1: plain embedding).
 // `tables` / `vocab` are HOST arrays of K device pointers and sizes (K <= kMaxEmbeddingTables:

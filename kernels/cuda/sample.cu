@@ -25,6 +25,8 @@ struct SampleArgs {
   float guidance, temperature, top_p;
   int top_k;
   int64_t step;
+  const uint64_t* seeds_dev;  // non-null: the seeds and the step come from the device (a recorded step)
+  const int32_t* step_dev;
 };
 
 // a before b in a descending sort whose ties go by index (a stable sort of an iota).
@@ -139,7 +141,9 @@ __global__ void sample_kernel(const float* __restrict__ logits, float* __restric
   if (tid == 0) {
     double total = 0;
     for (int i = 0; i < V; ++i) total += probs[i];
-    const double r = sample_uniform(a.seeds[s], a.step, k) * total;
+    const uint64_t seed = a.seeds_dev ? a.seeds_dev[s] : a.seeds[s];
+    const int64_t step = a.step_dev ? int64_t(*a.step_dev) : a.step;
+    const double r = sample_uniform(seed, step, k) * total;
     double acc = 0;
     int last = 0, pick = -1;
     for (int i = 0; i < V && pick < 0; ++i) {
@@ -155,13 +159,15 @@ __global__ void sample_kernel(const float* __restrict__ logits, float* __restric
 }  // namespace
 
 void sample_tokens(cudaStream_t s, const float* logits, float* guided, int32_t* ids, const uint64_t* seeds, int B,
-                   int K, int V, bool cfg, float guidance_scale, const SamplerParams& p, int64_t step) {
+                   int K, int V, bool cfg, float guidance_scale, const SamplerParams& p, int64_t step,
+                   const uint64_t* seeds_dev, const int32_t* step_dev) {
   MG_CHECK(B >= 1 && B <= kMaxSampleSequences, "cuda sample_tokens: ", B, " sequences (at most ",
            kMaxSampleSequences, ")");
   MG_CHECK(V >= 1 && V <= kMaxSampleVocab, "cuda sample_tokens: vocabulary of ", V, " (at most ", kMaxSampleVocab,
            " for the shared-memory sort)");
   SampleArgs a{};
-  for (int i = 0; i < B; ++i) a.seeds[i] = seeds[i];
+  for (int i = 0; i < B && seeds; ++i) a.seeds[i] = seeds[i];
+  MG_CHECK(seeds || (seeds_dev && step_dev), "cuda sample_tokens: no seeds");
   a.B = B;
   a.K = K;
   a.V = V;
@@ -174,6 +180,8 @@ void sample_tokens(cudaStream_t s, const float* logits, float* guided, int32_t* 
   a.top_p = p.top_p;
   a.top_k = p.top_k;
   a.step = step;
+  a.seeds_dev = seeds_dev;
+  a.step_dev = step_dev;
   const size_t shared = size_t(a.Vpad) * (2 * sizeof(double) + sizeof(int));
   sample_kernel<<<unsigned(B * K), kSampleThreads, shared, s>>>(logits, guided, ids, a);
   CUDA_CHECK_LAUNCH();

@@ -82,16 +82,22 @@ void expect_same_generation(const std::string& name, const std::string& prompt, 
   p.guidance_scale = 3.0f;
   p.sampler.greedy = true;
   add_melody(*cpu, p);
-  const Run want = generate(*cpu, p), got = generate(*gpu, p);
-  const std::string tag = name + " prompt \"" + prompt + "\"";
-  ASSERT_EQ(got.logits.size(), want.logits.size()) << tag;
-  ASSERT_FALSE(want.logits.empty()) << tag;
-  for (size_t s = 0; s < want.logits.size(); ++s) {
-    const double err = mgtest::rel_err(got.logits[s], want.logits[s]);
-    EXPECT_LE(err, kTolLogits) << tag << ": step " << s << " logits rel_err " << err;
-    if (err > kTolLogits) break;  // later steps see other tokens: one report is enough
+  const Run want = generate(*cpu, p);
+  // The GPU twice: decode steps replayed as one CUDA graph each (the default), and op by op.
+  for (bool recorded : {true, false}) {
+    p.record_steps = recorded;
+    const Run got = generate(*gpu, p);
+    const std::string tag = name + " prompt \"" + prompt + "\"" + (recorded ? " (CUDA graph steps)" : " (op by op)");
+    ASSERT_EQ(got.logits.size(), want.logits.size()) << tag;
+    ASSERT_FALSE(want.logits.empty()) << tag;
+    for (size_t s = 0; s < want.logits.size(); ++s) {
+      const double err = mgtest::rel_err(got.logits[s], want.logits[s]);
+      EXPECT_LE(err, kTolLogits) << tag << ": step " << s << " logits rel_err " << err;
+      if (err > kTolLogits) break;  // later steps see other tokens: one report is enough
+    }
+    EXPECT_EQ(got.codes, want.codes) << tag << ": greedy tokens differ";
   }
-  EXPECT_EQ(got.codes, want.codes) << tag << ": greedy tokens differ";
+  const std::string tag = name + " prompt \"" + prompt + "\"";
 
   // The same codes through each backend's EnCodec decoder.
   Tensor a_cpu = cpu->decode_audio(want.codes), a_gpu = gpu->decode_audio(want.codes);

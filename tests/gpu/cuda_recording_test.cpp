@@ -1,0 +1,136 @@
+// CUDA recordings (Backend::record as CUDA graphs, kernels/cuda/cuda_graph.cu) and the device-
+// scalar ops a recorded decode step uses, against the CPU.
+//
+// Why these traps exist: a captured graph replays fixed kernel arguments, so every number that
+// changes per step must be read from device memory when the kernel runs (the position in the KV
+// cache, the visible key count, the sampling step), and every tensor the step creates must keep
+// its address across replays (the arena) while tensors freed during the capture must not be
+// freed again at each replay (deferred frees). A capture that synchronises must fail loudly and
+// leave the backend usable. Skips without a GPU.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "test_util.h"
+
+using mg::DType;
+using mg::Tensor;
+
+#define MG_SKIP_WITHOUT_CUDA()                                                                               \
+  do {                                                                                                       \
+    if (!mg::cuda_available()) GTEST_SKIP() << "no CUDA device: the CUDA recording checks need a GPU"; \
+  } while (0)
+
+namespace {
+
+constexpr double kTol = 1e-5;
+
+Tensor i32s(const std::vector<int32_t>& v) {
+  Tensor t = Tensor::empty(DType::I32, {int64_t(v.size())});
+  std::memcpy(t.data, v.data(), v.size() * sizeof(int32_t));
+  return t;
+}
+
+std::vector<int32_t> ints(const Tensor& t) { return {t.ptr<int32_t>(), t.ptr<int32_t>() + t.numel()}; }
+
+}  // namespace
+
+TEST(CudaRecording, DeviceScalarOpsMatchTheCpu) {
+  MG_SKIP_WITHOUT_CUDA();
+  auto cpu = mg::make_cpu_backend(2);
+  auto gpu = mg::make_cuda_backend(0);
+  const int64_t R = 2, cap = 300, D = 64, H = 4;
+  Tensor k = mgtest::random_tensor({R, cap, D}, 1), v = mgtest::random_tensor({R, cap, D}, 2);
+  Tensor q = mgtest::random_tensor({R, 1, D}, 3);
+  Tensor dk = gpu->upload(k), dv = gpu->upload(v), dq = gpu->upload(q);
+  // Key counts on both sides of a chunk boundary (128) and the full cache.
+  for (int32_t keys : {1, 5, 128, 129, 257, 300}) {
+    Tensor want = cpu->attention_rows(q, k, v, keys, int(H), 0.125f, true);
+    Tensor got = gpu->download(gpu->attention_rows_at(dq, dk, dv, gpu->upload(i32s({keys})), cap, int(H), 0.125f, true));
+    EXPECT_LE(mgtest::rel_err(got, want), 1e-4) << keys << " keys";
+  }
+  Tensor src = mgtest::random_tensor({R, 3 * D}, 4);
+  Tensor want = k.clone();
+  cpu->write_kv(want, 77, src, D);
+  Tensor dc = gpu->upload(k);
+  gpu->write_kv_at(dc, gpu->upload(i32s({77})), gpu->upload(src), D);
+  EXPECT_EQ(gpu->download(dc).to_vector(), want.to_vector());
+
+  const std::vector<uint64_t> seeds = {3, 0x8000000000000001ull};
+  Tensor st = Tensor::empty(DType::I64, {2});
+  std::memcpy(st.data, seeds.data(), 16);
+  Tensor logits = mgtest::random_tensor({4, 4, 2048}, 5, 6.0f);
+  mg::SamplerParams sp;
+  for (int32_t step : {0, 1, 999}) {
+    Tensor a = cpu->sample_tokens(logits, true, 3.0f, sp, seeds, step);
+    Tensor b = gpu->download(
+        gpu->sample_tokens_at(gpu->upload(logits), true, 3.0f, sp, gpu->upload(st), gpu->upload(i32s({step}))));
+    EXPECT_EQ(ints(b), ints(a)) << "step " << step;
+  }
+}
+
+TEST(CudaRecording, ReplaysSeeNewInputsAndKeepTheirOutputs) {
+  MG_SKIP_WITHOUT_CUDA();
+  auto cpu = mg::make_cpu_backend(2);
+  auto gpu = mg::make_cuda_backend(0);
+  EXPECT_TRUE(gpu->records_launches());
+  const int64_t R = 2, cap = 16, D = 32;
+  Tensor w = mgtest::random_tensor({3 * D, D}, 6, 0.2f), table = mgtest::random_tensor({cap, D}, 7);
+  Tensor dw = gpu->upload(w), dtable = gpu->upload(table);
+  Tensor x = gpu->alloc(DType::F32, {R, D});
+  Tensor in = gpu->alloc(DType::I32, {R + 1});  // positions of the rows | pos
+  Tensor rows = in.slice0(0, R), pos = in.slice0(R, 1);
+  Tensor cache = gpu->upload(Tensor::zeros(DType::F32, {R, cap, D}));
+  Tensor out;
+  int host_runs = 0;
+  auto rec = gpu->record([&] {
+    ++host_runs;
+    Tensor y = gpu->linear(gpu->add(x, gpu->embedding(dtable, rows)), dw, nullptr);  // temporaries: arena
+    gpu->write_kv_at(cache, pos, y, D);
+    out = gpu->gelu(y);
+  });
+  EXPECT_EQ(host_runs, 1);  // captured once, never re-run
+  Tensor want_cache = Tensor::zeros(DType::F32, {R, cap, D});
+  for (int32_t p = 0; p < 4; ++p) {
+    Tensor hx = mgtest::random_tensor({R, D}, 100 + p);
+    gpu->upload_into(x, hx);
+    gpu->upload_into(in, i32s({p, p, p}));
+    rec->replay();
+    Tensor pr = i32s({p, p});
+    Tensor y = cpu->linear(cpu->add(hx, cpu->embedding(table, pr)), w, nullptr);
+    cpu->write_kv(want_cache, p, y, D);
+    EXPECT_LE(mgtest::rel_err(gpu->download(out), cpu->gelu(y)), kTol) << "replay " << p;
+  }
+  EXPECT_LE(mgtest::rel_err(gpu->download(cache), want_cache), kTol);
+  EXPECT_EQ(host_runs, 1);
+}
+
+TEST(CudaRecording, FreesDuringCaptureAreDeferredAndLargeStepsGrowTheArena) {
+  MG_SKIP_WITHOUT_CUDA();
+  auto gpu = mg::make_cuda_backend(0);
+  Tensor before = gpu->upload(mgtest::random_tensor({1024}, 8));
+  Tensor big_out;
+  auto rec = gpu->record([&] {
+    before = Tensor();                                        // a pool tensor dropped mid-capture
+    Tensor big = gpu->alloc(DType::F32, {int64_t(40) << 20});  // 160 MB: more than the first arena
+    big_out = gpu->scale(big.slice0(0, 1024), 0.0f);
+  });
+  for (int i = 0; i < 3; ++i) rec->replay();
+  EXPECT_EQ(gpu->download(big_out).to_vector(), std::vector<float>(1024, 0.0f));
+  // The pool still works after the capture (a captured free would have broken later allocations).
+  Tensor t = gpu->upload(mgtest::random_tensor({4096}, 9));
+  EXPECT_EQ(gpu->download(t).to_vector(), mgtest::random_tensor({4096}, 9).to_vector());
+}
+
+TEST(CudaRecording, SynchronisingWhileRecordingFailsAndTheBackendStaysUsable) {
+  MG_SKIP_WITHOUT_CUDA();
+  auto gpu = mg::make_cuda_backend(0);
+  Tensor x = gpu->upload(mgtest::random_tensor({64}, 10));
+  EXPECT_THROW(gpu->record([&] { gpu->download(gpu->scale(x, 2.0f)); }), mg::Error);
+  Tensor y = gpu->download(gpu->scale(x, 2.0f));
+  Tensor want = mgtest::random_tensor({64}, 10);
+  for (int64_t i = 0; i < 64; ++i) EXPECT_EQ(y.f32()[i], 2.0f * want.f32()[i]);
+}
