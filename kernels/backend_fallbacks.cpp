@@ -167,6 +167,13 @@ Tensor Backend::sample_tokens(const Tensor& logits, bool cfg, float guidance_sca
 
 namespace mg {
 
+Tensor Backend::linear_fused(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse) {
+  Tensor y = linear(x, w, b);
+  if (fuse.gelu) y = gelu(y);
+  if (fuse.residual) y = add(*fuse.residual, y);
+  return y;
+}
+
 Tensor conv1d_composed(Backend& be, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
                        const Conv1dFusion& fuse) {
   Tensor in = fuse.elu ? be.elu(x, fuse.elu_alpha) : x;

@@ -61,6 +61,16 @@ struct ConvTranspose1dFusion {
   bool plain() const { return !elu && trim_left == 0 && trim_right == 0; }
 };
 
+// What linear may do after the product, in this order: y = residual + gelu(x . w^T + b), i.e.
+// exactly add(*residual, gelu(linear(x, w, b))). The decode step's FFN and residual adds: on a
+// GPU each of them is one more kernel launch per layer otherwise.
+struct LinearFusion {
+  bool gelu = false;                 // exact (erf) GELU
+  const Tensor* residual = nullptr;  // same shape as the output; not owned
+
+  bool plain() const { return !gelu && residual == nullptr; }
+};
+
 class Backend;
 // The fused convs as compositions of plain ops on `be` (elu, pad1d, the plain conv, add,
 // narrow_last): what a backend without fused kernels runs, and the reference the CPU's fused
@@ -85,6 +95,8 @@ class Backend {
   // ---- dense algebra ----
   // y[..., N] = x[..., K] . w[N, K]^T (+ b[N]); w may be f32/f16/bf16 (PyTorch nn.Linear layout).
   virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b) = 0;
+  // linear with a GELU and/or a residual add after it (LinearFusion). Default: the composition.
+  virtual Tensor linear_fused(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse);
   // c[B, M, N] = alpha * a[B, M, K] . (trans_b ? b[B, N, K]^T : b[B, K, N]); 2-D inputs mean B = 1.
   virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b, float alpha = 1.0f) = 0;
 

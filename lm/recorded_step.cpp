@@ -32,11 +32,11 @@ RecordedStep::RecordedStep(Backend& be, const MusicgenDecoder& dec, DecoderState
   seeds_ = be_.upload(s);
   // Everything below runs at every replay on the CPU and once (captured) on a recording backend:
   // no host state changes in here (RecordedStep::run advances st_.length).
-  rec_ = be_.record([this, &dec, cfg, guidance_scale, sampler, want_guided] {
+  ops_ = [this, &dec, cfg, guidance_scale, sampler, want_guided] {
     Tensor logits = decoder_step_at(be_, dec, st_, at_);
     tokens_ =
         be_.sample_tokens_at(logits, cfg, guidance_scale, sampler, seeds_, step_, want_guided ? &guided_ : nullptr);
-  });
+  };
 }
 
 Tensor RecordedStep::run(const std::vector<int32_t>& ids, int64_t step, Tensor* guided) {
@@ -56,7 +56,15 @@ Tensor RecordedStep::run(const std::vector<int32_t>& ids, int64_t step, Tensor* 
   in[int64_t(K_) * R + R + 1] = int32_t(st_.length + 1);
   in[int64_t(K_) * R + R + 2] = int32_t(step);
   be_.upload_into(in_dev_, in_host_);
-  rec_->replay();
+  if (!warm_) {
+    // The first step runs op by op: every kernel and library routine of the step then has run
+    // once (lazy module loading, cuBLAS set-up) before a capture, where that set-up may not happen.
+    ops_();
+    warm_ = true;
+  } else {
+    if (!rec_) rec_ = be_.record(ops_);
+    rec_->replay();
+  }
   ++st_.length;
   if (guided) *guided = guided_;
   return be_.download(tokens_);

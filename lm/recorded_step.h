@@ -5,6 +5,7 @@
 // On the CPU the recording re-runs the same ops, so the parity tests cover this path too.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -33,6 +34,8 @@ class RecordedStep {
   StepAt at_;
   Tensor step_, seeds_;
   Tensor tokens_, guided_;
+  std::function<void()> ops_;  // the step: run directly the first time, recorded from the second
+  bool warm_ = false;
   std::unique_ptr<Backend::Recording> rec_;
 };
 

@@ -155,6 +155,12 @@ Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
   }
   const float scale = 1.0f / std::sqrt(float(D / H));
   const int64_t T = st.length + S;
+  // x + linear(...) as one op (a GPU fuses the add, and the FFN's GELU, into the GEMV's epilogue).
+  auto residual = [](const Tensor& r) {
+    LinearFusion f;
+    f.residual = &r;
+    return f;
+  };
   for (size_t l = 0; l < dec.layers.size(); ++l) {
     const DecoderLayer& L = dec.layers[l];
     Tensor h = be.layer_norm(x, L.sa_ln_w, &L.sa_ln_b, 1e-5f);
@@ -170,7 +176,7 @@ Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
       be.write_kv(st.v_cache[l], st.length, qkv, 2 * D);
       att = be.attention_rows(q, st.k_cache[l], st.v_cache[l], T, H, scale, true);
     }
-    x = be.add(x, be.linear(att.reshape({R * S, D}), L.o, nullptr));
+    x = be.linear_fused(att.reshape({R * S, D}), L.o, nullptr, residual(x));
 
     if (dec.cross_attention) {
       h = be.layer_norm(x, L.ca_ln_w, &L.ca_ln_b, 1e-5f);
@@ -185,11 +191,13 @@ Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
                        be.attention_rows(cq.slice0(run.row0, run.rows), st.cross_k[l].slice0(run.row0, run.rows),
                                          st.cross_v[l].slice0(run.row0, run.rows), run.T, H, scale, false));
       }
-      x = be.add(x, be.linear(cross.reshape({R * S, D}), L.co, nullptr));
+      x = be.linear_fused(cross.reshape({R * S, D}), L.co, nullptr, residual(x));
     }
 
     h = be.layer_norm(x, L.ff_ln_w, &L.ff_ln_b, 1e-5f);
-    x = be.add(x, be.linear(be.gelu(be.linear(h, L.fc1, nullptr)), L.fc2, nullptr));
+    LinearFusion gelu;
+    gelu.gelu = true;
+    x = be.linear_fused(be.linear_fused(h, L.fc1, nullptr, gelu), L.fc2, nullptr, residual(x));
   }
   return be.layer_norm(x, dec.ln_w, &dec.ln_b, 1e-5f);
 }

@@ -96,7 +96,9 @@ class CudaBackend final : public Backend {
   }
 
   // ---- dense algebra ----
-  Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b) override {
+  Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b) override { return linear_fused(x, w, b, {}); }
+
+  Tensor linear_fused(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse) override {
     check_f32(x, "linear", "x");
     check_cuda(w, "linear", "w");
     MG_CHECK(is_float(w.dtype), "cuda linear: w must be f32/f16/bf16, got ", dtype_name(w.dtype));
@@ -106,10 +108,15 @@ class CudaBackend final : public Backend {
     if (b) check_vec(*b, N, "linear", "b");
     Shape os = x.shape;
     os.back() = N;
+    if (fuse.residual) {
+      check_f32(*fuse.residual, "linear", "residual");
+      MG_CHECK(fuse.residual->numel() == M * N, "cuda linear: residual ", shape_str(fuse.residual->shape),
+               " does not match the output ", shape_str(os));
+    }
     Tensor y = alloc(DType::F32, os);
     activate();
-    cuda::linear(st_->blas, st_->stream, cf(x), w.data, w.dtype, b ? b->data : nullptr,
-                 b ? b->dtype : DType::F32, mf(y), M, N, K);
+    cuda::linear(st_->blas, st_->stream, cf(x), w.data, w.dtype, b ? b->data : nullptr, b ? b->dtype : DType::F32,
+                 mf(y), M, N, K, fuse.gelu, fuse.residual ? cf(*fuse.residual) : nullptr);
     return y;
   }
 

@@ -16,9 +16,10 @@
 namespace mg {
 namespace cuda {
 
-// ---- linear.cu: y[M, N] = x[M, K] . w[N, K]^T (+ b[N]); w f32/f16/bf16, b f32/f16/bf16 or null.
+// ---- linear.cu: y[M, N] = gelu?(x[M, K] . w[N, K]^T (+ b[N])) (+ residual[M, N]); w f32/f16/bf16,
+// b f32/f16/bf16 or null, residual f32 or null (not aliasing y).
 void linear(cublasHandle_t h, cudaStream_t s, const float* x, const void* w, DType wdt, const void* b,
-            DType bdt, float* y, int64_t M, int64_t N, int64_t K);
+            DType bdt, float* y, int64_t M, int64_t N, int64_t K, bool gelu = false, const float* residual = nullptr);
 // y[M, N] += b[N] (b in f32/f16/bf16).
 void add_row_bias(cudaStream_t s, float* y, const void* b, DType bdt, int64_t M, int64_t N);
 

@@ -91,6 +91,45 @@ TEST(CudaOps, LinearHalfWeightsGemvAndTiledPaths) {
   }
 }
 
+TEST(CudaOps, LinearFusedGeluAndResidualOnEveryPath) {
+  // Trap: the decode step fuses the FFN's GELU and the residual adds into the linear (the GEMV's
+  // epilogue; an epilogue kernel after cuBLAS / the tiled kernel); every path must equal the
+  // composition add(residual, gelu(linear)). K = 1024 takes the 16-byte-load GEMV, K = 37 the
+  // scalar one, and a misaligned x (a view one float in) the scalar one too.
+  MG_SKIP_WITHOUT_CUDA();
+  Backends b;
+  struct Case { int64_t m, k, n; };
+  for (DType wt : {DType::F32, DType::F16, DType::BF16}) {
+    for (const Case& c : {Case{2, 1024, 520}, Case{3, 4096, 72}, Case{2, 37, 65}, Case{9, 1024, 130}}) {
+      Tensor x = random_tensor({c.m, c.k}, 30), bias = random_tensor({c.n}, 32), res = random_tensor({c.m, c.n}, 33);
+      Tensor w = to_dtype(random_tensor({c.n, c.k}, 31, 0.05f), wt);
+      Tensor dx = b.up(x), dw = b.up(w), db = b.up(bias), dres = b.up(res);
+      for (int mode = 0; mode < 3; ++mode) {
+        mg::LinearFusion f, g;
+        f.gelu = mode != 1;
+        f.residual = mode != 0 ? &res : nullptr;
+        g.gelu = f.gelu;
+        g.residual = f.residual ? &dres : nullptr;
+        b.poison();
+        Tensor want = b.cpu->linear_fused(x, w, &bias, f);
+        Tensor got = b.down(b.gpu->linear_fused(dx, dw, &db, g));
+        expect_close(got, want, wt == DType::F32 ? kTolGemm : kTolHalfWeights,
+                     std::string("linear_fused ") + mg::dtype_name(wt) + " m=" + std::to_string(c.m) +
+                         " k=" + std::to_string(c.k) + " gelu=" + std::to_string(f.gelu) +
+                         " residual=" + std::to_string(f.residual != nullptr));
+      }
+    }
+  }
+  // x one float into a larger buffer: not 16-byte aligned, so the scalar GEMV must take it.
+  Tensor big = random_tensor({2 * 1024 + 1}, 34);
+  Tensor w = to_dtype(random_tensor({64, 1024}, 35, 0.05f), DType::BF16);
+  Tensor dbig = b.up(big);
+  Tensor dx = Tensor::view(dbig.ptr<float>() + 1, DType::F32, {2, 1024}, mg::Device::CUDA, dbig.owner);
+  Tensor hx = Tensor::view(big.ptr<float>() + 1, DType::F32, {2, 1024}, mg::Device::CPU, big.owner);
+  expect_close(b.down(b.gpu->linear(dx, b.up(w), nullptr)), b.cpu->linear(hx, w, nullptr), kTolHalfWeights,
+               "linear bf16 with a misaligned x");
+}
+
 TEST(CudaOps, MatmulBatchedTransposedAndShared) {
   MG_SKIP_WITHOUT_CUDA();
   Backends b;
