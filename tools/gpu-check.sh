@@ -19,17 +19,24 @@
 #      taken from the GPU machine). Tests are run binary by binary;
 #      their compiled-in source path is made to point at this checkout when it does not exist.
 #
-# Decode benchmark: when a full-size musicgen-small with random weights is there
-# (tools/reference/local/musicgen-small, from tools/reference/make_fullsize_models.py; git-ignored
-# and too large to carry, so it must be made on the GPU machine, or MG_BENCH_MODEL names another
-# MusicGen snapshot folder), musicgen-cli --device cuda --greedy runs -d 1 and -d 10; the
-# difference of the two wall times over the difference of their decoder steps gives steps/s
-# without the fixed costs (loading, T5, EnCodec decode).
+# GPU benchmark (issue #6), right after the GPU tests, self-contained: nothing is downloaded.
+#   1. make-random-model makes full-size random-weight snapshots from the committed manifests
+#      (tools/make-random-model/manifests/: musicgen-small, 2.4 GB; encodec_32khz) under $BENCH_DIR.
+#   2. bench-memory --device cuda: device copy bandwidth (read + written), the roofline's divisor.
+#   3. bench-musicgen --device cuda --steps 503 (CFG on, batch 1): f32 and bf16 weights, greedy and
+#      top-k; steady steps/s next to the roofline (weight bytes per step / copy bandwidth).
+#   4. bench-codec --device cuda: EnCodec 32 kHz encode + decode of 30 s of synthesised audio, decode
+#      x real time.
+#   5. musicgen-cli --device cuda --greedy -d 1 and -d 10 on the same model (MG_BENCH_MODEL names
+#      another MusicGen snapshot folder): the difference of the two wall times over the difference
+#      of their decoder steps gives steps/s end to end, without the fixed costs.
+# Issue #6's targets: >= 1000 decode steps/s, EnCodec decode >= 500x real time.
 #
 # Environment: OUT (where logs go; the device tool's $OUT), GPU_CHECK_DEADLINE_S (default 450:
 # stages that would start later are skipped and reported as such), GPU_CHECK_MODE (auto, build
 # or bundle: auto builds when the dependencies are there, else runs a carried bundle),
-# MG_BENCH_MODEL (the benchmark's model folder).
+# MG_BENCH_MODEL (musicgen-cli's model folder), BENCH_DIR (default /tmp/mg-bench: the random
+# snapshots, removed at the end).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -96,10 +103,15 @@ if [ "${1:-}" = "--prepare" ] || [ "${1:-}" = "--bundle-from" ]; then
       strip -o "$STAGE/bin/$label/$name" "$BUILD/tests/$name"
     done
   done
-  if [ -x "$BUILD/tools/musicgen-cli/musicgen-cli" ]; then
-    mkdir -p "$STAGE/bin/tools"
-    strip -o "$STAGE/bin/tools/musicgen-cli" "$BUILD/tools/musicgen-cli/musicgen-cli"
-  fi
+  # The tools of the benchmark stage (bench-codec and musicgen-cli bring libmusicgen.so, below).
+  mkdir -p "$STAGE/bin/tools"
+  for tool in musicgen-cli make-random-model bench-memory bench-musicgen bench-codec; do
+    if [ -x "$BUILD/tools/$tool/$tool" ]; then
+      strip -o "$STAGE/bin/tools/$tool" "$BUILD/tools/$tool/$tool"
+    else
+      echo "warning: $BUILD/tools/$tool/$tool is not built: the benchmark stage will skip what needs it" >&2
+    fi
+  done
   # Shared libraries the binaries need, except the C library family (the GPU machine's is newer)
   # and CUDA's (large; the GPU machine has its own toolkit and driver).
   find "$STAGE/bin" -type f -exec ldd {} \; 2>/dev/null | awk '/=> \//{print $3}' | sort -u |
@@ -153,11 +165,100 @@ ctest_stage() {
 # 32 kHz EnCodec with hop 640, 4 codebooks; lm/delay_pattern.h).
 bench_steps() { echo $(( $1 * 50 + 3 )); }
 
-# bench_decode CLI: the steps/s measurement described at the top.
+BENCH_DIR=${BENCH_DIR:-/tmp/mg-bench}
+BENCH_MUSICGEN=$BENCH_DIR/musicgen-small
+BENCH_ENCODEC=$BENCH_DIR/encodec_32khz
+COPY_GBPS=""
+
+# field NAME LINE: the value of NAME=value in a RESULT line of bench-musicgen.
+field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -1; }
+
+# bench_gpu TOOLS_DIR: steps 1-4 described at the top, one summary row each.
+bench_gpu() {
+  local tools=$1 t0 log rc
+  local mrm=$tools/make-random-model bm=$tools/bench-memory bmg=$tools/bench-musicgen bc=$tools/bench-codec
+  # 1. the random snapshots (16 cores there: seconds)
+  if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "bench make models" - - - 0 "skipped: past the deadline"; return; fi
+  if [ ! -x "$mrm" ]; then row "bench make models" - - 1 0 "skipped: no make-random-model at $mrm"; return; fi
+  t0=$(date +%s%N); log="$LOG_DIR/make-random-model.log"
+  rm -rf "$BENCH_DIR"
+  timeout 120 "$mrm" make tools/make-random-model/manifests/musicgen-small.json "$BENCH_MUSICGEN" >"$log" 2>&1 &&
+    timeout 60 "$mrm" make tools/make-random-model/manifests/encodec_32khz.json "$BENCH_ENCODEC" >>"$log" 2>&1
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    row "bench make models" 0 1 0 $(( ($(date +%s%N) - t0) / 1000000000 )) "make-random-model failed (rc $rc): see make-random-model.log"
+    tail -5 "$log"; return
+  fi
+  row "bench make models" 1 0 0 $(( ($(date +%s%N) - t0) / 1000000000 )) \
+    "$(awk -v ms=$(( ($(date +%s%N) - t0) / 1000000 )) '/GB of weights/ {gb += $4} END {printf "%.2f GB of random weights in %.1f s", gb, ms / 1000}' "$log")"
+
+  # 2. device copy bandwidth; without a device the GPU rows are skipped (this is how the script
+  #    runs on a machine without a GPU)
+  if [ ! -x "$bm" ]; then row "bench copy bandwidth" - - 1 0 "skipped: no bench-memory at $bm"; return; fi
+  t0=$(date +%s); log="$LOG_DIR/bench-memory.log"
+  timeout 60 "$bm" --device cuda --mb 1024 --reps 20 >"$log" 2>&1
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    if grep -q "no CUDA device" "$log"; then
+      row "bench copy bandwidth" - - 1 $(( $(date +%s) - t0 )) "skipped: no CUDA device (the GPU benchmarks are skipped too)"
+    else
+      row "bench copy bandwidth" 0 1 0 $(( $(date +%s) - t0 )) "bench-memory --device cuda failed (rc $rc): see bench-memory.log"
+      tail -5 "$log"
+    fi
+    return
+  fi
+  COPY_GBPS=$(awk '/^copy_gbps/ {print $2}' "$log")
+  row "bench copy bandwidth" 1 0 0 $(( $(date +%s) - t0 )) "$COPY_GBPS GB/s device-to-device (1 GiB, read + written, median)"
+
+  # 3. decode steps: 503 = 10 s of audio, CFG pair (batch 1)
+  local w mode flag line
+  for w in f32 bf16; do
+    for mode in greedy top-k; do
+      local stage="bench musicgen $w $mode"
+      if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$stage" - - - 0 "skipped: past the deadline"; continue; fi
+      [ -x "$bmg" ] || { row "$stage" - - 1 0 "skipped: no bench-musicgen at $bmg"; continue; }
+      flag=""; [ "$mode" = greedy ] && flag="--greedy"
+      t0=$(date +%s); log="$LOG_DIR/bench-musicgen-$w-$mode.log"
+      # Audio (EnCodec decode + finiteness check) on the first run only: the others time steps.
+      local audio="--no-audio"; [ "$w$mode" = f32greedy ] && audio=""
+      timeout 120 "$bmg" --device cuda --model "$BENCH_MUSICGEN" --steps 503 --weights "$w" $flag $audio \
+        --copy-gbps "$COPY_GBPS" >"$log" 2>&1
+      rc=$?
+      line=$(grep '^RESULT' "$log" | tail -1)
+      if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
+        row "$stage" 0 1 0 $(( $(date +%s) - t0 )) "bench-musicgen failed (rc $rc): see $(basename "$log")"
+        tail -5 "$log"; continue
+      fi
+      row "$stage" 1 0 0 $(( $(date +%s) - t0 )) "$(printf '%s steps/s (%s ms/step), %s%% of the %s steps/s roofline (%s GB/step); target >= 1000' \
+        "$(field steps_per_s "$line")" "$(field step_ms "$line")" "$(field roofline_pct "$line")" \
+        "$(field roofline_steps_per_s "$line")" "$(field weight_gb_per_step "$line")")"
+    done
+  done
+
+  # 4. EnCodec 32 kHz: 30 s of synthesised audio encoded and decoded on the GPU, best of 3
+  local stage="bench encodec decode 30s"
+  if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$stage" - - - 0 "skipped: past the deadline"; return; fi
+  [ -x "$bc" ] || { row "$stage" - - 1 0 "skipped: no bench-codec at $bc"; return; }
+  t0=$(date +%s); log="$LOG_DIR/bench-codec.log"
+  timeout 120 "$bc" "$BENCH_ENCODEC" synth 30 "$JOBS" 3 --device cuda >"$log" 2>&1
+  rc=$?
+  line=$(grep '^RESULT' "$log" | tail -1)
+  if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
+    row "$stage" 0 1 0 $(( $(date +%s) - t0 )) "bench-codec failed (rc $rc): see bench-codec.log"
+    tail -5 "$log"; return
+  fi
+  # RESULT ours <model> encode <s> decode <s> device cuda seconds 30 encode_x_realtime <x> decode_x_realtime <x>
+  row "$stage" 1 0 0 $(( $(date +%s) - t0 )) "$(awk '{printf "decode %.1fx real time (%.3f s), encode %.1fx (%.3f s); target >= 500x; compute-bound: no weight roofline", $15, $7, $13, $5}' <<<"$line")"
+}
+
+# bench_decode CLI: step 5 described at the top.
 bench_decode() {
-  local cli=$1 model=${MG_BENCH_MODEL:-tools/reference/local/musicgen-small} stage="bench decode cuda"
+  local cli=$1 model=${MG_BENCH_MODEL:-$BENCH_MUSICGEN} stage="bench decode cuda (cli)"
   if [ ! -f "$model/config.json" ]; then
-    row "$stage" - - - 0 "skipped: no $model (tools/reference/make_fullsize_models.py)"; return
+    row "$stage" - - - 0 "skipped: no $model (made by the benchmark stage, or MG_BENCH_MODEL)"; return
+  fi
+  if [ -z "${MG_BENCH_MODEL:-}" ] && [ -z "$COPY_GBPS" ]; then
+    row "$stage" - - 1 0 "skipped: no device copy bandwidth (no CUDA device, or bench-memory failed)"; return
   fi
   if [ ! -x "$cli" ]; then row "$stage" - - 1 0 "skipped: no musicgen-cli at $cli"; return; fi
   if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$stage" - - - 0 "skipped: past the deadline"; return; fi
@@ -189,6 +290,12 @@ if [ "$MODE" = build ] || { [ "$MODE" = auto ] && deps_present; }; then
      cmake --build build-gpu -j "$JOBS" >"$LOG_DIR/build.log" 2>&1; then
     row build 1 0 0 $(( $(date +%s) - t0 )) "cmake build, $JOBS jobs"
     ctest_stage "ctest -L gpu" -L gpu
+    # bench_gpu takes one folder of tools: link the build's tools/<name>/<name> into one.
+    mkdir -p build-gpu/bench-tools
+    for tool in make-random-model bench-memory bench-musicgen bench-codec; do
+      ln -sfn "$ROOT/build-gpu/tools/$tool/$tool" "build-gpu/bench-tools/$tool"
+    done
+    bench_gpu build-gpu/bench-tools
     bench_decode build-gpu/tools/musicgen-cli/musicgen-cli
     ctest_stage "ctest all (-LE slow)" -LE slow
   else
@@ -228,7 +335,10 @@ elif [ "$MODE" != build ] && [ -f "$BUNDLE/bundle.tar.gz" ]; then
       if [ "$rc" -ne 0 ]; then grep -E '^\[  FAILED  \]|Failure|rel_err' "$log" | head -15; fi
     done
     # Right after the GPU tests: the benchmark must not be squeezed out by the deadline.
-    [ "$label" = gpu ] && bench_decode "$UNPACKED/bin/tools/musicgen-cli"
+    if [ "$label" = gpu ]; then
+      bench_gpu "$UNPACKED/bin/tools"
+      bench_decode "$UNPACKED/bin/tools/musicgen-cli"
+    fi
   done
 else
   echo "gpu-check: this machine lacks the build dependencies (scripts/install-deps.sh) and no"
@@ -237,6 +347,7 @@ else
   row setup 0 1 0 0 "no dependencies and no bundle"
 fi
 
+rm -rf "$BENCH_DIR"  # 2.6 GB of random weights
 print_table
 for r in "${ROWS[@]}"; do
   IFS='|' read -r _ _ f _ _ _ <<<"$r"

@@ -1,12 +1,19 @@
 // bench-codec: times EnCodec encode and decode of N seconds of music through include/encodec.h.
-//   bench-codec MODEL_DIR AUDIO_FILE [SECONDS=30] [THREADS=2] [REPEATS=2]
+//   bench-codec MODEL_DIR AUDIO_FILE [SECONDS=30] [THREADS=2] [REPEATS=2] [--device cpu|cuda]
 // The audio is converted to the model's rate and channels first (not timed), cut to SECONDS, then
 // encoded at the model's highest bandwidth and decoded; the best of REPEATS runs is reported as
-//   RESULT ours <model> encode <s> decode <s>
-// which tools/bench-codec/run.sh compares with bench_reference.py's line for transformers.
+//   RESULT ours <model> encode <s> decode <s> device <cpu|cuda> seconds <audio s> encode_x_realtime <x>
+//          decode_x_realtime <x>
+// (x real time = audio seconds / processing seconds). tools/bench-codec/run.sh compares fields 5
+// and 7 with bench_reference.py's line for transformers; tools/gpu-check.sh reads decode_x_realtime.
+// AUDIO_FILE `synth` makes the audio here (decaying notes and a little noise), for a machine
+// without audio files: the GPU machine, where the model is random anyway.
 #include <encodec.h>
 
+#include <CLI/CLI.hpp>
+
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -22,39 +29,78 @@ int fail(const char* what) {
   return 1;
 }
 
+// SECONDS of music-like test audio at `sr` Hz: a note every half second (a few harmonics, decaying),
+// plus quiet noise, identical on every channel. Deterministic.
+encodec_audio* synth_audio(int sr, int ch, int64_t n) {
+  encodec_audio* a = nullptr;
+  if (encodec_audio_create(sr, ch, n, &a) != ENCODEC_OK) return nullptr;
+  float* x = encodec_audio_channel_data(a, 0);
+  uint32_t rng = 12345;
+  const int64_t note_len = sr / 2;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t note = i / note_len;
+    const double t = double(i % note_len) / sr;
+    const double f = 110.0 * std::pow(2.0, double((note * 7) % 24) / 12.0);
+    double v = 0;
+    for (int h = 1; h <= 4; ++h) v += std::sin(2 * M_PI * f * h * t) / h;
+    rng = rng * 1664525u + 1013904223u;
+    x[i] = float(0.3 * v * std::exp(-4.0 * t) + 0.01 * (double(rng >> 8) / 8388608.0 - 1.0));
+  }
+  for (int c = 1; c < ch; ++c) {
+    float* y = encodec_audio_channel_data(a, c);
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i];
+  }
+  return a;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: bench-codec MODEL_DIR AUDIO_FILE [SECONDS=30] [THREADS=2] [REPEATS=2]\n");
+  CLI::App app{"EnCodec encode/decode speed through the C API"};
+  std::string model, audio_path, device = "cpu";
+  double seconds = 30.0;
+  int threads = 2, repeats = 2;
+  app.add_option("MODEL_DIR", model, "EnCodec (or MusicGen) snapshot folder")->required();
+  app.add_option("AUDIO_FILE", audio_path, "Audio to encode, or `synth` to make it here")->required();
+  app.add_option("SECONDS", seconds, "Seconds of audio (the file is cut or looped)")->capture_default_str();
+  app.add_option("THREADS", threads, "CPU threads")->capture_default_str();
+  app.add_option("REPEATS", repeats, "Runs; the best is reported")->capture_default_str();
+  app.add_option("--device", device, "cpu, or cuda (encodec_context_params.use_cuda)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (seconds <= 0 || repeats < 1) {
+    std::fprintf(stderr, "bench-codec: SECONDS must be > 0 and REPEATS >= 1\n");
     return 2;
   }
-  const std::string model = argv[1], audio_path = argv[2];
-  const double seconds = argc > 3 ? std::atof(argv[3]) : 30.0;
-  const int threads = argc > 4 ? std::atoi(argv[4]) : 2;
-  const int repeats = argc > 5 ? std::atoi(argv[5]) : 2;
 
   encodec_context_params p = encodec_context_default_params();
   p.n_threads = threads;
+  p.use_cuda = device == "cuda" ? 1 : 0;
   encodec_context* ctx = nullptr;
   if (encodec_context_load(model.c_str(), &p, &ctx) != ENCODEC_OK) return fail("load");
   const int sr = encodec_context_sample_rate(ctx), ch = encodec_context_channels(ctx);
 
-  encodec_audio* in = nullptr;
-  encodec_audio* conv = nullptr;
-  if (encodec_audio_read(audio_path.c_str(), &in) != ENCODEC_OK) return fail("read");
-  if (encodec_audio_convert(in, sr, ch, &conv) != ENCODEC_OK) return fail("convert");
-  encodec_audio_free(in);
-  // Cut (or loop) to exactly `seconds`.
-  const int64_t n = int64_t(seconds * sr), have = encodec_audio_frames(conv);
+  const int64_t n = int64_t(seconds * sr);
   encodec_audio* clip = nullptr;
-  if (encodec_audio_create(sr, ch, n, &clip) != ENCODEC_OK) return fail("create");
-  for (int c = 0; c < ch; ++c) {
-    const float* src = encodec_audio_channel_data_const(conv, c);
-    float* dst = encodec_audio_channel_data(clip, c);
-    for (int64_t i = 0; i < n; ++i) dst[i] = src[i % have];
+  if (audio_path == "synth") {
+    if (!(clip = synth_audio(sr, ch, n))) return fail("synth");
+  } else {
+    encodec_audio* in = nullptr;
+    encodec_audio* conv = nullptr;
+    if (encodec_audio_read(audio_path.c_str(), &in) != ENCODEC_OK) return fail("read");
+    if (encodec_audio_convert(in, sr, ch, &conv) != ENCODEC_OK) return fail("convert");
+    encodec_audio_free(in);
+    // Cut (or loop) to exactly `seconds`.
+    const int64_t have = encodec_audio_frames(conv);
+    if (encodec_audio_create(sr, ch, n, &clip) != ENCODEC_OK) return fail("create");
+    for (int c = 0; c < ch; ++c) {
+      const float* src = encodec_audio_channel_data_const(conv, c);
+      float* dst = encodec_audio_channel_data(clip, c);
+      for (int64_t i = 0; i < n; ++i) dst[i] = src[i % have];
+    }
+    encodec_audio_free(conv);
   }
-  encodec_audio_free(conv);
 
   const double bw = encodec_context_bandwidth(ctx, encodec_context_num_bandwidths(ctx) - 1);
   double best_enc = 1e30, best_dec = 1e30;
@@ -68,12 +114,25 @@ int main(int argc, char** argv) {
     const double t2 = now_s();
     best_enc = std::min(best_enc, t1 - t0);
     best_dec = std::min(best_dec, t2 - t1);
-    std::fprintf(stderr, "run %d: encode %.3f s, decode %.3f s (%d codebooks)\n", r, t1 - t0, t2 - t1,
-                 encodec_codes_num_codebooks(codes));
+    // A random-weight model must still give finite audio: a NaN would make the timing meaningless.
+    int64_t nonfinite = 0;
+    for (int c = 0; c < encodec_audio_channels(out); ++c) {
+      const float* y = encodec_audio_channel_data_const(out, c);
+      for (int64_t i = 0; i < encodec_audio_frames(out); ++i) nonfinite += std::isfinite(y[i]) ? 0 : 1;
+    }
+    std::fprintf(stderr, "run %d: encode %.3f s, decode %.3f s (%d codebooks, %s)\n", r, t1 - t0, t2 - t1,
+                 encodec_codes_num_codebooks(codes), device.c_str());
+    if (nonfinite > 0) {
+      std::fprintf(stderr, "bench-codec: %lld decoded samples are not finite\n", (long long)nonfinite);
+      return 1;
+    }
     encodec_codes_free(codes);
     encodec_audio_free(out);
   }
-  std::printf("RESULT ours %s encode %.4f decode %.4f\n", encodec_context_model_name(ctx), best_enc, best_dec);
+  std::printf("RESULT ours %s encode %.4f decode %.4f device %s seconds %.2f encode_x_realtime %.2f "
+              "decode_x_realtime %.2f\n",
+              encodec_context_model_name(ctx), best_enc, best_dec, device.c_str(), seconds, seconds / best_enc,
+              seconds / best_dec);
   encodec_audio_free(clip);
   encodec_context_free(ctx);
   return 0;

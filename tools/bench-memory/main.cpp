@@ -1,6 +1,7 @@
 // bench-memory: read bandwidth of this machine, the ceiling of a weight-streaming decode step.
 //
 //   bench-memory [--mb 1024] [--threads T] [--reps 10]
+//   bench-memory --device cuda [--mb 1024] [--reps 10]
 //
 // Each thread sums its own contiguous slice of one large f32 buffer (much larger than the caches),
 // with 8 independent AVX2 accumulators when the CPU has them. A slice is read as S sub-slices in
@@ -11,6 +12,11 @@
 // last line, "read_gbps <highest median>", is what tools/bench-musicgen/run.sh parses: the median,
 // not the best pass, because on a shared machine a lone pass can catch the other tenants idle (the
 // decode steps it is compared with are averages over many steps too).
+//
+// --device cuda: device-to-device copies of an MB buffer through the Backend API (alloc, copy_rows,
+// synchronize: kernels/ops.h), counted as bytes read + bytes written, as CUDA's bandwidthTest and
+// vendors' HBM figures count them. Last line "copy_gbps <median>": the roofline of a GPU decode step
+// (tools/bench-musicgen --copy-gbps). Only this mode uses the library.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -21,6 +27,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "kernels/ops.h"
 
 namespace {
 
@@ -100,8 +108,44 @@ Result measure(const float* buf, size_t n, int threads, int streams, int reps) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: bench-memory [--mb MB (default 1024)] [--threads T (default all)] [--reps N (default 10)]\n");
+  std::fprintf(stderr,
+               "usage: bench-memory [--device cpu|cuda] [--mb MB (default 1024)] [--threads T (default all; cpu)] "
+               "[--reps N (default 10)]\n");
   return 2;
+}
+
+// Device copy bandwidth: `reps` timed copies of an mb-MiB buffer into another, after one warm-up.
+int cuda_copy(size_t mb, int reps) {
+  if (!mg::cuda_available()) {
+    std::fprintf(stderr, "bench-memory: --device cuda: no CUDA device here (or a build without CUDA)\n");
+    return 1;
+  }
+  try {
+    auto be = mg::make_cuda_backend(0);
+    // Rows of 4 MiB; the contents do not matter to a copy, so the buffers stay uninitialised.
+    const int64_t cols = int64_t(1) << 20, rows = std::max<int64_t>(1, int64_t(mb) / 4);
+    mg::Tensor src = be->alloc(mg::DType::F32, {rows, cols});
+    mg::Tensor dst = be->alloc(mg::DType::F32, {rows, cols});
+    const double bytes = double(src.nbytes());
+    be->copy_rows(dst, 0, src);  // warm-up (first touch, clocks)
+    be->synchronize();
+    std::vector<double> gbps;
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      be->copy_rows(dst, 0, src);
+      be->synchronize();
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      gbps.push_back(2.0 * bytes / s / 1e9);
+    }
+    std::sort(gbps.begin(), gbps.end());
+    std::printf("cuda device copy of %.0f MiB, %d copies: best %7.1f GB/s, median %7.1f GB/s (read + written)\n",
+                bytes / (1 << 20), reps, gbps.back(), gbps[gbps.size() / 2]);
+    std::printf("copy_gbps %.3f\n", gbps[gbps.size() / 2]);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench-memory: cuda: %s\n", e.what());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -109,15 +153,18 @@ int usage() {
 int main(int argc, char** argv) {
   size_t mb = 1024;
   int threads = int(std::max(1u, std::thread::hardware_concurrency())), reps = 10;
+  std::string device = "cpu";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) return usage();
-    if (a == "--mb") mb = std::strtoull(argv[++i], nullptr, 10);
+    if (a == "--device") device = argv[++i];
+    else if (a == "--mb") mb = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--threads") threads = std::atoi(argv[++i]);
     else if (a == "--reps") reps = std::atoi(argv[++i]);
     else return usage();
   }
-  if (mb == 0 || threads < 1 || reps < 1) return usage();
+  if (mb == 0 || threads < 1 || reps < 1 || (device != "cpu" && device != "cuda")) return usage();
+  if (device == "cuda") return cuda_copy(mb, reps);
   const size_t n = mb * (1u << 20) / sizeof(float);
   float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
   if (!buf) {

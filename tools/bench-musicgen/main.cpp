@@ -3,17 +3,23 @@
 //
 //   bench-musicgen --model tools/reference/local/musicgen-small --threads 2 --steps 503 [--weights bf16]
 //                  [--greedy] [--read-gbps 12.3] [--profile]
+//   bench-musicgen --device cuda --model /tmp/musicgen-small --steps 503 [--copy-gbps 3900]
+//       (on a GPU: the model from make-random-model; --copy-gbps is bench-memory --device cuda's figure)
 //
 // A developer tool over lm/ and kernels/ (like bench-ops): it links the static library so that it
 // can time the decoder steps apart from T5 and the codec, and split a step's time per op
 // (--profile wraps the backend in ProfilingBackend). The last line is machine-readable:
-//   RESULT impl=ours weights=f32 threads=2 steps=503 step_s=... steps_per_s=... total_s=... peak_rss_mb=...
-// and tools/bench-musicgen/run.sh puts it next to transformers' (bench_reference.py).
+//   RESULT impl=ours device=cpu weights=f32 threads=2 steps=503 step_ms=... steps_per_s=... total_s=...
+//          peak_rss_mb=... [roofline_steps_per_s=... roofline_pct=...]
+// and tools/bench-musicgen/run.sh puts it next to transformers' (bench_reference.py); gpu-check.sh
+// reads it for the GPU rows. The roofline is the weight bytes a step reads over a bandwidth: host
+// reads (--read-gbps) on the CPU, the device copy bandwidth (--copy-gbps) on CUDA.
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -54,9 +60,13 @@ int main(int argc, char** argv) {
   std::string prompt = "80s pop track with bassy drums and synth";
   int threads = 0, steps = 503, top_k = 250;
   bool greedy = false, profile = false, no_audio = false, fallback_attention = false;
-  double read_gbps = 0;
+  double read_gbps = 0, copy_gbps = 0;
+  std::string device = "cpu";
   uint64_t seed = 1;
   app.add_option("-m,--model", model, "MusicGen snapshot folder")->capture_default_str();
+  app.add_option("--device", device, "Backend: cpu, or cuda (device 0)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   app.add_option("-t,--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
   app.add_option("--steps", steps, "Decoder calls (503 = 10 s: 500 frames + 3 delay columns)")->capture_default_str();
   app.add_option("--weights", weights, "Decoder weights: f32, f16 or bf16")
@@ -67,6 +77,8 @@ int main(int argc, char** argv) {
   app.add_option("--top-k", top_k, "Top-k when sampling")->capture_default_str();
   app.add_option("--seed", seed, "Sampling seed")->capture_default_str();
   app.add_option("--read-gbps", read_gbps, "Measured read bandwidth (bench-memory) to print the roofline");
+  app.add_option("--copy-gbps", copy_gbps,
+                 "Measured device copy bandwidth (bench-memory --device cuda) to print the roofline on CUDA");
   app.add_flag("--profile", profile, "Split the decode steps' time per op");
   app.add_flag("--no-audio", no_audio, "Skip the EnCodec decode at the end");
   bool stream = false;
@@ -81,9 +93,20 @@ int main(int argc, char** argv) {
 
   try {
     const mg::DType dt = weights == "f16" ? mg::DType::F16 : weights == "bf16" ? mg::DType::BF16 : mg::DType::F32;
-    auto cpu = mg::make_cpu_backend(threads);
-    mgbench::ProfilingBackend prof(*cpu, fallback_attention);
-    mg::Backend& be = profile ? static_cast<mg::Backend&>(prof) : *cpu;
+    if (device == "cuda" && !mg::cuda_available()) {
+      std::fprintf(stderr, "bench-musicgen: --device cuda: no CUDA device (this build %s CUDA)\n",
+#ifdef MUSICGEN_HAVE_CUDA
+                   "has"
+#else
+                   "has no"
+#endif
+      );
+      return 1;
+    }
+    auto base = device == "cuda" ? mg::make_cuda_backend(0) : mg::make_cpu_backend(threads);
+    // On CUDA the per-op times of --profile are launch times only (the ops run asynchronously).
+    mgbench::ProfilingBackend prof(*base, fallback_attention);
+    mg::Backend& be = profile ? static_cast<mg::Backend&>(prof) : *base;
 
     const auto t_load = clock_type::now();
     auto m = mg::MusicGen::load(be, model, dt);
@@ -95,7 +118,7 @@ int main(int argc, char** argv) {
                 "(%.3f GB in %s)\n",
                 model.c_str(), cfg.decoder.num_hidden_layers, cfg.decoder.hidden_size, cfg.decoder.ffn_dim,
                 cfg.decoder.num_codebooks, (long long)per_step, bytes_per_step / 1e9, weights.c_str());
-    std::printf("load %.2f s, %d threads\n", load_s, threads);
+    std::printf("load %.2f s, %s, %d threads\n", load_s, device.c_str(), threads);
 
     mg::GenerateParams p;
     p.prompt = prompt;
@@ -136,11 +159,16 @@ int main(int argc, char** argv) {
                   (long long)first_audio_step, first_audio_s, (long long)streamer->first_audio_after_frames(),
                   cfg.max_delay());
     double audio_s = 0;
+    int64_t nonfinite = 0;
     if (!no_audio) {
       const auto t_audio = clock_type::now();
       mg::Tensor audio = m->decode_audio(codes);
+      if (audio.device != mg::Device::CPU) audio = be.download(audio);
       audio_s = seconds_since(t_audio);
-      std::printf("audio: %lld samples decoded in %.2f s\n", (long long)audio.numel(), audio_s);
+      const mg::Tensor a32 = audio.as_f32();
+      for (int64_t i = 0; i < a32.numel(); ++i) nonfinite += std::isfinite(a32.f32()[i]) ? 0 : 1;
+      std::printf("audio: %lld samples decoded in %.2f s, %lld not finite\n", (long long)audio.numel(), audio_s,
+                  (long long)nonfinite);
     }
     const int n = int(stamps.size());
     // Steady state: from the end of step 1 to the end of step N (the first step includes the
@@ -150,11 +178,13 @@ int main(int argc, char** argv) {
     std::printf("steps %d (frames %d), generate %.2f s: text + first-step overhead %.2f s, %.2f ms/step steady, "
                 "%.2f steps/s\n",
                 n, frames, gen_s, prep_s, steady * 1e3, 1.0 / steady);
-    if (read_gbps > 0) {
-      const double limit = read_gbps * 1e9 / bytes_per_step;
-      std::printf("roofline: %.3f GB per step / %.2f GB/s = %.2f steps/s; measured %.2f steps/s = %.0f%% of it\n",
-                  bytes_per_step / 1e9, read_gbps, limit, 1.0 / steady, 100.0 / steady / limit);
-    }
+    // The bandwidth that bounds a step: host reads on the CPU, device copies on CUDA.
+    const double gbps = device == "cuda" ? copy_gbps : read_gbps;
+    const double limit = gbps > 0 ? gbps * 1e9 / bytes_per_step : 0;
+    if (limit > 0)
+      std::printf("roofline: %.3f GB per step / %.2f GB/s (%s) = %.2f steps/s; measured %.2f steps/s = %.0f%% of it\n",
+                  bytes_per_step / 1e9, gbps, device == "cuda" ? "device copy" : "host read", limit, 1.0 / steady,
+                  100.0 / steady / limit);
     if (profile) {
       const double tot = prof.total(), wall = stamps.back() - stamps.front();
       std::printf("\nper-op time over steps 2..%d (%.2f s in ops, %.2f s wall, %.1f%% outside ops):\n", n, tot, wall,
@@ -164,9 +194,17 @@ int main(int argc, char** argv) {
                     100.0 * st.second / wall, 1e6 * st.second / double(st.first));
     }
     const double total = load_s + gen_s + audio_s;
-    std::printf("RESULT impl=ours weights=%s threads=%d steps=%d step_ms=%.3f steps_per_s=%.4f generate_s=%.3f "
-                "audio_s=%.3f load_s=%.3f total_s=%.3f peak_rss_mb=%.0f\n",
-                weights.c_str(), threads, n, steady * 1e3, 1.0 / steady, gen_s, audio_s, load_s, total, peak_rss_mb());
+    std::printf("RESULT impl=ours device=%s weights=%s sampling=%s threads=%d steps=%d step_ms=%.3f steps_per_s=%.4f "
+                "generate_s=%.3f audio_s=%.3f load_s=%.3f total_s=%.3f peak_rss_mb=%.0f weight_gb_per_step=%.4f",
+                device.c_str(), weights.c_str(), greedy ? "greedy" : "top-k", threads, n, steady * 1e3, 1.0 / steady,
+                gen_s, audio_s, load_s, total, peak_rss_mb(), bytes_per_step / 1e9);
+    if (limit > 0) std::printf(" roofline_steps_per_s=%.2f roofline_pct=%.1f", limit, 100.0 / steady / limit);
+    if (!no_audio) std::printf(" audio_nonfinite=%lld", (long long)nonfinite);
+    std::printf("\n");
+    if (nonfinite > 0) {
+      std::fprintf(stderr, "bench-musicgen: %lld audio samples are not finite\n", (long long)nonfinite);
+      return 1;
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-musicgen: error: %s\n", e.what());
     return 1;
