@@ -213,11 +213,13 @@ bench_gpu() {
   # 3. decode steps: 503 = 10 s of audio, CFG pair (batch 1)
   local w mode flag line
   for w in f32 bf16; do
-    for mode in greedy top-k; do
+    for mode in greedy top-k eager; do
+      # eager: bf16 greedy with the steps run op by op (no CUDA graph), to show what the graph buys.
+      [ "$mode" = eager ] && [ "$w" != bf16 ] && continue
       local stage="bench musicgen $w $mode"
       if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$stage" - - - 0 "skipped: past the deadline"; continue; fi
       [ -x "$bmg" ] || { row "$stage" - - 1 0 "skipped: no bench-musicgen at $bmg"; continue; }
-      flag=""; [ "$mode" = greedy ] && flag="--greedy"
+      flag=""; [ "$mode" = greedy ] && flag="--greedy"; [ "$mode" = eager ] && flag="--greedy --eager"
       t0=$(date +%s); log="$LOG_DIR/bench-musicgen-$w-$mode.log"
       # Audio (EnCodec decode + finiteness check) on the first run only: the others time steps.
       local audio="--no-audio"; [ "$w$mode" = f32greedy ] && audio=""

@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
                  "Measured device copy bandwidth (bench-memory --device cuda) to print the roofline on CUDA");
   app.add_flag("--profile", profile, "Split the decode steps' time per op");
   app.add_flag("--no-audio", no_audio, "Skip the EnCodec decode at the end");
+  bool eager = false;
+  app.add_flag("--eager", eager,
+               "Run each decode step op by op instead of replaying one recorded step (a CUDA graph on cuda)");
   bool stream = false;
   app.add_flag("--stream", stream, "Also stream audio out (lm/stream.h) and print when the first audio arrives");
   app.add_flag("--fallback-attention", fallback_attention,
@@ -124,6 +127,7 @@ int main(int argc, char** argv) {
     p.prompt = prompt;
     p.guidance_scale = 3.0f;
     p.sampler.greedy = greedy;
+    p.record_steps = !eager;
     p.sampler.top_k = top_k;
     p.seed = seed;
     const int frames = steps - cfg.max_delay();
@@ -178,6 +182,12 @@ int main(int argc, char** argv) {
     std::printf("steps %d (frames %d), generate %.2f s: text + first-step overhead %.2f s, %.2f ms/step steady, "
                 "%.2f steps/s\n",
                 n, frames, gen_s, prep_s, steady * 1e3, 1.0 / steady);
+    // The self-attention reads every cached key and value (2) of every layer and of both CFG rows
+    // (2) each step, in f32: on average over the run half the final length. Not in the roofline
+    // (the limit is the weights); printed beside it because on a GPU it is of the same
+    // order as the bf16 weights for long generations.
+    const double kv_bytes_mean = 2.0 * 2.0 * cfg.decoder.num_hidden_layers * cfg.decoder.hidden_size * 4.0 *
+                                 (double(n) / 2.0 + 1.0);
     // The bandwidth that bounds a step: host reads on the CPU, device copies on CUDA.
     const double gbps = device == "cuda" ? copy_gbps : read_gbps;
     const double limit = gbps > 0 ? gbps * 1e9 / bytes_per_step : 0;
@@ -198,6 +208,7 @@ int main(int argc, char** argv) {
                 "generate_s=%.3f audio_s=%.3f load_s=%.3f total_s=%.3f peak_rss_mb=%.0f weight_gb_per_step=%.4f",
                 device.c_str(), weights.c_str(), greedy ? "greedy" : "top-k", threads, n, steady * 1e3, 1.0 / steady,
                 gen_s, audio_s, load_s, total, peak_rss_mb(), bytes_per_step / 1e9);
+    std::printf(" step_mode=%s kv_gb_per_step_mean=%.4f", eager ? "eager" : "recorded", kv_bytes_mean / 1e9);
     if (limit > 0) std::printf(" roofline_steps_per_s=%.2f roofline_pct=%.1f", limit, 100.0 / steady / limit);
     if (!no_audio) std::printf(" audio_nonfinite=%lld", (long long)nonfinite);
     std::printf("\n");
