@@ -65,6 +65,37 @@ Tensor Backend::sample_tokens_at(const Tensor& logits, bool cfg, float guidance_
   return sample_tokens(logits, cfg, guidance_scale, p, s, read_scalar(*this, step, "sample_tokens_at", "step"), guided);
 }
 
+void Backend::delay_pattern_step_at(Tensor& pattern, const Tensor& tokens, const Tensor& column, Tensor& ids,
+                                    Tensor& counters) {
+  const char* op = "delay_pattern_step_at";
+  MG_CHECK(pattern.dtype == DType::I32 && pattern.ndim() == 3 && tokens.dtype == DType::I32 && tokens.ndim() == 2 &&
+               tokens.dim(0) == pattern.dim(0) && tokens.dim(1) == pattern.dim(1) && ids.dtype == DType::I32 &&
+               ids.ndim() == 2 && ids.dim(0) == pattern.dim(1) && ids.dim(1) % pattern.dim(0) == 0 &&
+               counters.dtype == DType::I32,
+           op, ": expected i32 pattern[B, K, C], tokens[B, K], ids[K, R = B or 2B], counters; got ",
+           shape_str(pattern.shape), ", ", shape_str(tokens.shape), ", ", shape_str(ids.shape));
+  const int64_t B = pattern.dim(0), K = pattern.dim(1), C = pattern.dim(2), R = ids.dim(1);
+  const int64_t c = read_scalar(*this, column, op, "column");
+  MG_CHECK(c >= 0 && c < C, op, ": column ", c, " outside the pattern's ", C);
+  // Host copies (the CPU backend's download is the tensor itself), written back when on a device.
+  Tensor hp = download(pattern), ht = download(tokens), hi = download(ids), hc = download(counters);
+  int32_t* P = hp.ptr<int32_t>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t k = 0; k < K; ++k) {
+      int32_t& v = P[(b * K + k) * C + c];
+      if (v == -1) v = ht.ptr<int32_t>()[b * K + k];
+    }
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t r = 0; r < R; ++r) hi.ptr<int32_t>()[k * R + r] = P[((r % B) * K + k) * C + c];
+  for (int64_t i = 0; i < hc.numel(); ++i) ++hc.ptr<int32_t>()[i];
+  if (pattern.device != Device::CPU) {
+    upload_into(pattern, hp);
+    upload_into(ids, hi);
+    upload_into(counters, hc);
+    synchronize();  // the host copies die here
+  }
+}
+
 std::unique_ptr<Backend::Recording> Backend::record(std::function<void()> ops) {
   MG_CHECK(bool(ops), "record: nothing to record");
   return std::make_unique<RerunRecording>(std::move(ops));

@@ -192,6 +192,15 @@ class Backend {
   virtual Tensor sample_tokens_at(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
                                   const Tensor& seeds, const Tensor& step, Tensor* guided = nullptr);
 
+  // The delay pattern's bookkeeping between two steps, on the device (lm/delay_pattern.h), so that
+  // recorded steps follow each other with no host round trip: pattern[B, K, C] (i32, -1 where not
+  // yet known), tokens[B, K] just sampled for column c = column[0]. Sets pattern[b, k, c] =
+  // tokens[b, k] where it is -1, writes the next step's codes ids[K, R] = pattern[r % B, k, c]
+  // (R = B, or 2B with CFG), then adds one to every element of counters (i32; it may hold column,
+  // which is read before).
+  virtual void delay_pattern_step_at(Tensor& pattern, const Tensor& tokens, const Tensor& column, Tensor& ids,
+                                     Tensor& counters);
+
   // record(ops) sets up a replayable recording of what ops() does; replay() runs it. The contract
   // for ops: backend ops only (no upload/download/synchronize, no host reads of device data), no
   // shape that depends on a replay, and no host-side state changes, because a recording backend

@@ -40,6 +40,16 @@ std::vector<int> DelayPattern::column(int64_t s) const {
   return c;
 }
 
+void DelayPattern::copy_to(int32_t* out) const {
+  for (size_t k = 0; k < seq_.size(); ++k)
+    for (int64_t s = 0; s < columns_; ++s) out[int64_t(k) * columns_ + s] = seq_[k][s];
+}
+
+void DelayPattern::copy_from(const int32_t* in) {
+  for (size_t k = 0; k < seq_.size(); ++k)
+    for (int64_t s = 0; s < columns_; ++s) seq_[k][s] = in[int64_t(k) * columns_ + s];
+}
+
 std::vector<std::vector<int>> DelayPattern::revert() const {
   std::vector<std::vector<int>> codes(seq_.size(), std::vector<int>(frames_));
   for (size_t k = 0; k < seq_.size(); ++k)

@@ -23,6 +23,9 @@ class DelayPattern {
   void fill(int64_t s, const std::vector<int>& tokens);
   // Column s of every codebook (after fill, or the prompt/special tokens).
   std::vector<int> column(int64_t s) const;
+  // The whole sequence as K rows of columns() values (-1 unknown), e.g. for a device copy, and back.
+  void copy_to(int32_t* out) const;
+  void copy_from(const int32_t* in);
   // codes[k][t] = seq[k][t + 1 + delay[k]]: the frames back in time order, [K][T].
   std::vector<std::vector<int>> revert() const;
 

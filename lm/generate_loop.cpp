@@ -28,6 +28,9 @@ int64_t MusicGen::frames_for(double duration_s) const {
 
 namespace {
 
+// Recorded steps the host may enqueue ahead of the device before it waits (progress reporting).
+constexpr int64_t kStepsAhead = 8;
+
 // Window sizes of audiocraft's loop, to know the total step count up front (for progress).
 // Returns (prompt frames, total frames) per window.
 std::vector<std::pair<int64_t, int64_t>> plan_windows(int64_t total, int64_t prompt, double duration_s,
@@ -88,7 +91,6 @@ std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>&
   const int64_t first_new = prompts[0].empty() ? 0 : int64_t(prompts[0][0].size());
   int64_t emitted = first_new;
   Tensor ids = Tensor::empty(DType::I32, {K, R});
-  std::vector<int32_t> column(size_t(K) * R);
   std::unique_ptr<RecordedStep> recorded;  // after `st`, which it refers to: destroyed first
   for (int64_t offset = start; offset < columns; ++offset) {
     // The first call feeds every column before `start` (BOS and the prompt) at once, then one
@@ -96,13 +98,19 @@ std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>&
     const int64_t S = offset - prev;
     Tensor guided, tokens;
     if (S == 1 && p.record_steps) {
-      // One column: the recorded step (decoder, guidance and sampling replayed as one unit).
-      if (!recorded)
+      // One column: the recorded step (decoder, guidance, sampling and the pattern's bookkeeping
+      // replayed as one unit, inputs advanced on the device).
+      if (!recorded) {
         recorded = std::make_unique<RecordedStep>(be_, decoder_, st, b.cfg, p.guidance_scale, p.sampler, b.seeds,
                                                   bool(p.on_logits));
-      for (int r = 0; r < R; ++r)
-        for (int k = 0; k < K; ++k) column[size_t(k) * R + r] = patterns[r % B].at(k, prev);
-      tokens = recorded->run(column, b.steps_done, p.on_logits ? &guided : nullptr);
+        recorded->start(patterns, prev, b.steps_done);
+      }
+      recorded->step(p.on_logits ? &guided : nullptr);
+      // Tokens come back only for those who watch each step; otherwise the device runs ahead and
+      // the patterns are read once at the end of the window. A periodic wait keeps the progress
+      // callback within a few steps of the device.
+      if (p.on_frame || p.on_logits) tokens = recorded->tokens();
+      else if ((b.steps_done + 1) % kStepsAhead == 0) be_.synchronize();
     } else {
       if (ids.dim(1) != R * S) ids = Tensor::empty(DType::I32, {K, R * S});
       for (int r = 0; r < R; ++r)
@@ -119,8 +127,9 @@ std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>&
       Tensor g = be_.download(guided.slice0(0, 1));
       p.on_logits(b.steps_done, g.f32(), K, V);
     }
-    for (int s = 0; s < B; ++s)
-      patterns[s].fill(offset, std::vector<int>(tokens.ptr<int32_t>() + s * K, tokens.ptr<int32_t>() + (s + 1) * K));
+    if (tokens.defined())
+      for (int s = 0; s < B; ++s)
+        patterns[s].fill(offset, std::vector<int>(tokens.ptr<int32_t>() + s * K, tokens.ptr<int32_t>() + (s + 1) * K));
     prev = offset;
     ++b.steps_done;
     if (p.progress && !p.progress(b.steps_done, b.steps_total)) throw Error("generation aborted by the caller");
@@ -138,6 +147,7 @@ std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>&
       }
     }
   }
+  if (recorded) recorded->read_patterns(patterns);
   std::vector<Codes> out;
   for (const DelayPattern& pat : patterns) out.push_back(pat.revert());
   return out;

@@ -434,6 +434,24 @@ class CudaBackend final : public Backend {
                         static_cast<const uint64_t*>(seeds.data), step.ptr<int32_t>(), guided, "sample_tokens_at");
   }
 
+  void delay_pattern_step_at(Tensor& pattern, const Tensor& tokens, const Tensor& column, Tensor& ids,
+                             Tensor& counters) override {
+    for (const Tensor* t : std::initializer_list<const Tensor*>{&pattern, &tokens, &ids, &counters}) {
+      check_cuda(*t, "delay_pattern_step_at", "a tensor");
+      MG_CHECK(t->dtype == DType::I32, "cuda delay_pattern_step_at: tensors must be i32, got ", dtype_name(t->dtype));
+    }
+    cuda::check_scalar(column, "delay_pattern_step_at", "column");
+    MG_CHECK(pattern.ndim() == 3 && tokens.ndim() == 2 && tokens.dim(0) == pattern.dim(0) &&
+                 tokens.dim(1) == pattern.dim(1) && ids.ndim() == 2 && ids.dim(0) == pattern.dim(1) &&
+                 ids.dim(1) % pattern.dim(0) == 0,
+             "cuda delay_pattern_step_at: expected pattern[B, K, C], tokens[B, K], ids[K, R = B or 2B]; got ",
+             shape_str(pattern.shape), ", ", shape_str(tokens.shape), ", ", shape_str(ids.shape));
+    activate();
+    cuda::delay_pattern_step(st_->stream, pattern.ptr<int32_t>(), tokens.ptr<int32_t>(), column.ptr<int32_t>(),
+                             ids.ptr<int32_t>(), counters.ptr<int32_t>(), int(pattern.dim(0)), int(pattern.dim(1)),
+                             pattern.dim(2), int(ids.dim(1)), int(counters.numel()));
+  }
+
   std::unique_ptr<Recording> record(std::function<void()> ops) override {
     activate();
     return cuda::record_graph(st_, std::move(ops));

@@ -125,12 +125,16 @@ std::unique_ptr<Backend::Recording> record_graph(const std::shared_ptr<DeviceSta
   MG_CHECK(!st->capturing(), "cuda record: recordings do not nest");
   CUDA_CHECK(cudaSetDevice(st->device));
   size_t bytes = kFirstArenaBytes;
+  // The failed attempt's arena lives until the next capture has ended: ops() drops the tensors it
+  // handed out from it while capturing, and its cudaFree must not happen inside a capture.
+  std::shared_ptr<DeviceArena> previous;
   for (int attempt = 1;; ++attempt, bytes *= 4) {
     auto arena = std::make_shared<DeviceArena>(st->device, bytes);
     cudaGraph_t graph = capture(st, arena, ops);
     if (arena->overflow) {
       cudaGraphDestroy(graph);
       MG_CHECK(attempt < kArenaAttempts, "cuda record: the step needs more than ", bytes, " bytes of activations");
+      previous = std::move(arena);
       continue;
     }
     cudaGraphExec_t exec = nullptr;

@@ -111,6 +111,11 @@ void sample_tokens(cudaStream_t s, const float* logits, float* guided, int32_t* 
                    int K, int V, bool cfg, float guidance_scale, const SamplerParams& p, int64_t step,
                    const uint64_t* seeds_dev = nullptr, const int32_t* step_dev = nullptr);
 
+// ---- delay_pattern.cu: Backend::delay_pattern_step_at. pattern[B, K, C], tokens[B, K], ids[K, R],
+// counters[n_counters], all i32 on the device; *column is read before the counters are advanced.
+void delay_pattern_step(cudaStream_t s, int32_t* pattern, const int32_t* tokens, const int32_t* column, int32_t* ids,
+                        int32_t* counters, int B, int K, int64_t C, int R, int n_counters);
+
 // ---- embedding.cu: out[n, :] = sum_k table_k[ids[k, n], :] for k < K (K = 1: plain embedding).
 // `tables` / `vocab` are HOST arrays of K device pointers and sizes (K <= kMaxEmbeddingTables:
 // they travel as a kernel parameter); tables are f32/f16/bf16, ids i32/i64 [K, N]. An id outside

@@ -72,6 +72,33 @@ TEST(CudaRecording, DeviceScalarOpsMatchTheCpu) {
   }
 }
 
+TEST(CudaRecording, DelayPatternStepMatchesTheCpu) {
+  // Trap: the column is also one of the counters the kernel advances: it must be read first, and
+  // a code gathered for the next step must see the token just written (CFG rows share it).
+  MG_SKIP_WITHOUT_CUDA();
+  auto cpu = mg::make_cpu_backend(1);
+  auto gpu = mg::make_cuda_backend(0);
+  const int64_t B = 3, K = 4, C = 9, R = 2 * B;
+  Tensor pattern = Tensor::empty(DType::I32, {B, K, C});
+  for (int64_t i = 0; i < pattern.numel(); ++i) pattern.ptr<int32_t>()[i] = (i % 3 == 0) ? -1 : int32_t(i % 50);
+  Tensor tokens = Tensor::empty(DType::I32, {B, K});
+  for (int64_t i = 0; i < tokens.numel(); ++i) tokens.ptr<int32_t>()[i] = int32_t(100 + i);
+  Tensor buf = Tensor::zeros(DType::I32, {K * R + 5});
+  buf.ptr<int32_t>()[K * R + 4] = 6;  // the column, last of the counters
+  Tensor dpattern = gpu->upload(pattern), dbuf = gpu->upload(buf), dtokens = gpu->upload(tokens);
+  auto views = [&](const Tensor& t) {
+    return std::vector<Tensor>{t.slice0(0, K * R).reshape({K, R}), t.slice0(K * R, 5), t.slice0(K * R + 4, 1)};
+  };
+  auto hv = views(buf), dv = views(dbuf);
+  for (int i = 0; i < 2; ++i) {
+    cpu->delay_pattern_step_at(pattern, tokens, hv[2], hv[0], hv[1]);
+    gpu->delay_pattern_step_at(dpattern, dtokens, dv[2], dv[0], dv[1]);
+  }
+  EXPECT_EQ(ints(gpu->download(dpattern)), ints(pattern));
+  EXPECT_EQ(ints(gpu->download(dbuf)), ints(buf));
+  EXPECT_EQ(buf.ptr<int32_t>()[K * R + 4], 8);
+}
+
 TEST(CudaRecording, ReplaysSeeNewInputsAndKeepTheirOutputs) {
   MG_SKIP_WITHOUT_CUDA();
   auto cpu = mg::make_cpu_backend(2);

@@ -32,10 +32,10 @@ struct Run {
   std::vector<std::vector<float>> logits;  // sequence 0's guided logits per step
 };
 
-Run generate(const mg::MusicGen& m, mg::GenerateParams p, bool recorded) {
+Run generate(const mg::MusicGen& m, mg::GenerateParams p, bool recorded, bool watch = true) {
   Run r;
   p.record_steps = recorded;
-  p.on_logits = [&r](int64_t, const float* l, int K, int V) { r.logits.emplace_back(l, l + int64_t(K) * V); };
+  if (watch) p.on_logits = [&r](int64_t, const float* l, int K, int V) { r.logits.emplace_back(l, l + int64_t(K) * V); };
   r.codes = m.generate_batch(p);
   return r;
 }
@@ -43,6 +43,8 @@ Run generate(const mg::MusicGen& m, mg::GenerateParams p, bool recorded) {
 void expect_same(const mg::MusicGen& m, const mg::GenerateParams& p, const std::string& what) {
   const Run eager = generate(m, p, false), rec = generate(m, p, true);
   EXPECT_EQ(rec.codes, eager.codes) << what;
+  // Unwatched, the recorded steps never read tokens back: the pattern is read once per window.
+  EXPECT_EQ(generate(m, p, true, false).codes, eager.codes) << what << ", no callbacks";
   ASSERT_EQ(rec.logits.size(), eager.logits.size()) << what;
   for (size_t s = 0; s < eager.logits.size(); ++s)
     ASSERT_EQ(rec.logits[s], eager.logits[s]) << what << ": guided logits of step " << s << " differ";
@@ -111,6 +113,28 @@ TEST(RecordedStep, SampledGenerationWithCfgAndTakesEqualsOpByOp) {
   p.duration_s = 0.3;
   p.seed = 5;
   expect_same(*m, p, "sampled, 2 prompts x 2 takes, CFG");
+}
+
+TEST(RecordedStep, StreamedFramesEqualTheReturnedCodes) {
+  // Trap: streaming reads each step's tokens back to find the frames that became final; the
+  // device pattern and the host pattern must stay the same sequence.
+  auto be = mg::make_cpu_backend(2);
+  auto m = load(*be, "musicgen_tiny");
+  mg::GenerateParams p;
+  p.prompt = "bass";
+  p.duration_s = 0.3;
+  const int K = m->config().decoder.num_codebooks;
+  mg::Codes streamed(size_t(K), std::vector<int>{});
+  p.on_frame = [&](int seq, int64_t frame, const std::vector<int>& codes) {
+    ASSERT_EQ(seq, 0);
+    ASSERT_EQ(frame, int64_t(streamed[0].size()));
+    for (int k = 0; k < K; ++k) streamed[size_t(k)].push_back(codes[size_t(k)]);
+  };
+  const mg::Codes codes = m->generate_codes(p);
+  EXPECT_EQ(streamed, codes);
+  p.on_frame = nullptr;
+  p.record_steps = false;
+  EXPECT_EQ(m->generate_codes(p), codes);
 }
 
 TEST(RecordedStep, GreedyUnconditionalEqualsOpByOp) {
