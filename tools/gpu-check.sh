@@ -105,7 +105,7 @@ if [ "${1:-}" = "--prepare" ] || [ "${1:-}" = "--bundle-from" ]; then
   done
   # The tools of the benchmark stage (bench-codec and musicgen-cli bring libmusicgen.so, below).
   mkdir -p "$STAGE/bin/tools"
-  for tool in musicgen-cli make-random-model bench-memory bench-musicgen bench-codec; do
+  for tool in musicgen-cli make-random-model bench-memory bench-musicgen bench-codec bench-device-ops; do
     if [ -x "$BUILD/tools/$tool/$tool" ]; then
       strip -o "$STAGE/bin/tools/$tool" "$BUILD/tools/$tool/$tool"
     else
@@ -210,6 +210,25 @@ bench_gpu() {
   COPY_GBPS=$(awk '/^copy_gbps/ {print $2}' "$log")
   row "bench copy bandwidth" 1 0 0 $(( $(date +%s) - t0 )) "$COPY_GBPS GB/s device-to-device (1 GiB, read + written, median)"
 
+  # 2b. every decode-step and codec op at full-size shapes: checked against the CPU, timed as one
+  #     graph of 50 calls, GB/s against the copy bandwidth (bench-device-ops.log has the table)
+  local bdo=$tools/bench-device-ops stage="bench device ops"
+  if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$stage" - - - 0 "skipped: past the deadline"
+  elif [ ! -x "$bdo" ]; then row "$stage" - - 1 0 "skipped: no bench-device-ops at $bdo"
+  else
+    t0=$(date +%s); log="$LOG_DIR/bench-device-ops.log"
+    timeout 150 "$bdo" --device cuda --copy-gbps "$COPY_GBPS" --tflops 67 >"$log" 2>&1
+    rc=$?
+    grep -v '^OP ' "$log" | head -40
+    local nops bad
+    nops=$(grep -c '^OP ' "$log"); bad=$(awk '/^OP / {for (i = 1; i <= NF; i++) if ($i ~ /^rel_err=/) {split($i, a, "="); if (a[2] + 0 > 1e-3) n++}} END {print n + 0}' "$log")
+    if [ "$rc" -eq 0 ] && [ "$bad" -eq 0 ]; then
+      row "$stage" "$nops" 0 0 $(( $(date +%s) - t0 )) "all within 1e-3 of the CPU; GB/s and % of copy bandwidth in bench-device-ops.log"
+    else
+      row "$stage" $(( nops - bad )) $(( bad > 0 ? bad : 1 )) 0 $(( $(date +%s) - t0 )) "rc $rc, $bad ops off the CPU by > 1e-3: see bench-device-ops.log"
+    fi
+  fi
+
   # 3. decode steps: 503 = 10 s of audio, CFG pair (batch 1)
   local w mode flag line
   for w in f32 bf16; do
@@ -294,7 +313,7 @@ if [ "$MODE" = build ] || { [ "$MODE" = auto ] && deps_present; }; then
     ctest_stage "ctest -L gpu" -L gpu
     # bench_gpu takes one folder of tools: link the build's tools/<name>/<name> into one.
     mkdir -p build-gpu/bench-tools
-    for tool in make-random-model bench-memory bench-musicgen bench-codec; do
+    for tool in make-random-model bench-memory bench-musicgen bench-codec bench-device-ops; do
       ln -sfn "$ROOT/build-gpu/tools/$tool/$tool" "build-gpu/bench-tools/$tool"
     done
     bench_gpu build-gpu/bench-tools
