@@ -138,7 +138,8 @@ Tensor Backend::attention_rows(const Tensor& q, const Tensor& k, const Tensor& v
 }
 
 void Backend::write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) {
-  MG_CHECK(cache.ndim() == 3 && src.ndim() == 2 && cache.dtype == src.dtype && cache.dim(0) >= 1 &&
+  const bool narrowing = src.dtype == DType::F32 && (cache.dtype == DType::F16 || cache.dtype == DType::BF16);
+  MG_CHECK(cache.ndim() == 3 && src.ndim() == 2 && (cache.dtype == src.dtype || narrowing) && cache.dim(0) >= 1 &&
                src.dim(0) % cache.dim(0) == 0 && col0 >= 0 && col0 + cache.dim(2) <= src.dim(1),
            "write_kv: cannot put columns ", col0, ".. of ", shape_str(src.shape), " into the cache ",
            shape_str(cache.shape));
@@ -146,6 +147,18 @@ void Backend::write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t co
   MG_CHECK(pos >= 0 && pos + S <= cap, "write_kv: positions ", pos, "..", pos + S, " exceed the cache of ", cap);
   MG_CHECK(cache.device == Device::CPU && src.device == Device::CPU, "write_kv: the ", name(),
            " backend has no in-place cache write");
+  if (narrowing) {  // a half cache: rounded to nearest even, as the casts
+    uint16_t* dst = static_cast<uint16_t*>(cache.data);
+    const float* from = src.ptr<float>();
+    const bool f16 = cache.dtype == DType::F16;
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t s = 0; s < S; ++s) {
+        uint16_t* d = dst + (r * cap + pos + s) * D;
+        const float* f = from + (r * S + s) * W + col0;
+        for (int64_t i = 0; i < D; ++i) d[i] = f16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
+      }
+    return;
+  }
   const size_t es = dtype_size(cache.dtype);
   char* dst = static_cast<char*>(cache.data);
   const char* from = static_cast<const char*>(src.data);

@@ -89,6 +89,7 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
   d.ln_w = be.upload(w.get(p + "layer_norm.weight", {D}).as_f32());
   d.ln_b = be.upload(w.get(p + "layer_norm.bias", {D}).as_f32());
   d.positions = be.upload(sinusoidal_positions(cfg.max_position_embeddings, D));
+  d.kv_dtype = weight_dtype == DType::F32 ? DType::F32 : DType::F16;
   return d;
 }
 
@@ -103,8 +104,8 @@ DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::v
   const int R = s.rows;
   const int64_t D = dec.cfg.hidden_size;
   for (size_t l = 0; l < dec.layers.size(); ++l) {
-    s.k_cache.push_back(be.alloc(DType::F32, {R, capacity, D}));
-    s.v_cache.push_back(be.alloc(DType::F32, {R, capacity, D}));
+    s.k_cache.push_back(be.alloc(dec.kv_dtype, {R, capacity, D}));
+    s.v_cache.push_back(be.alloc(dec.kv_dtype, {R, capacity, D}));
   }
   if (!dec.cross_attention) return s;
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -21,10 +22,16 @@ namespace mg::cpu {
 
 namespace {
 
+// K and V are f32, or f16 (a half KV cache, read through these loads).
+using half_t = uint16_t;
+inline float load1(const float* p) { return *p; }
+inline float load1(const half_t* p) { return f16_to_f32(*p); }
+
+template <typename KV>
 struct Problem {
   const float* q;   // [S, D]
-  const float* k;   // [>= T, D]
-  const float* v;   // [>= T, D]
+  const KV* k;      // [>= T, D]
+  const KV* v;      // [>= T, D]
   float* out;       // [S, D]
   int64_t S, T, D, dh;
   float scale;
@@ -32,14 +39,15 @@ struct Problem {
 };
 
 // The fallback's loops for one (head, query): scores, max, exp, sum, then p/sum-weighted v rows.
-void item_portable(const Problem& P, int h, int64_t i, float* p) {
+template <typename KV>
+void item_portable(const Problem<KV>& P, int h, int64_t i, float* p) {
   const int64_t visible = P.causal ? P.T - P.S + i + 1 : P.T;
   const float* qi = P.q + i * P.D + h * P.dh;
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < visible; ++j) {
-    const float* kj = P.k + j * P.D + h * P.dh;
+    const KV* kj = P.k + j * P.D + h * P.dh;
     float s = 0;
-    for (int64_t d = 0; d < P.dh; ++d) s += qi[d] * kj[d];
+    for (int64_t d = 0; d < P.dh; ++d) s += qi[d] * load1(kj + d);
     p[j] = s * P.scale;
     mx = std::max(mx, p[j]);
   }
@@ -52,9 +60,15 @@ void item_portable(const Problem& P, int h, int64_t i, float* p) {
   for (int64_t d = 0; d < P.dh; ++d) o[d] = 0;
   for (int64_t j = 0; j < visible; ++j) {
     const float w = p[j] / sum;
-    const float* vj = P.v + j * P.D + h * P.dh;
-    for (int64_t d = 0; d < P.dh; ++d) o[d] += w * vj[d];
+    const KV* vj = P.v + j * P.D + h * P.dh;
+    for (int64_t d = 0; d < P.dh; ++d) o[d] += w * load1(vj + d);
   }
+}
+
+// 8 lanes of K or V.
+__attribute__((target("avx2,fma"))) inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const half_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
 // e^x for x <= 0 (scores minus their max), 8 lanes: x = n ln2 + r with |r| <= ln2/2, e^r by a
@@ -81,22 +95,23 @@ __attribute__((target("avx2,fma"))) inline __m256 exp256(__m256 x) {
 
 // AVX2 version for dh a multiple of 8 (MusicGen: 64). The output block of one head (dh floats) is
 // accumulated in registers when it fits (dh <= 64), else in memory 8 lanes at a time.
-__attribute__((target("avx2,fma"))) void item_avx2(const Problem& P, int h, int64_t i, float* p) {
+template <typename KV>
+__attribute__((target("avx2,fma,f16c"))) void item_avx2(const Problem<KV>& P, int h, int64_t i, float* p) {
   const int64_t visible = P.causal ? P.T - P.S + i + 1 : P.T;
   const int64_t dh = P.dh, D = P.D;
   const float* qi = P.q + i * D + h * dh;
-  const float* kh = P.k + h * dh;
-  const float* vh = P.v + h * dh;
+  const KV* kh = P.k + h * dh;
+  const KV* vh = P.v + h * dh;
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < visible; ++j) {
-    const float* kj = kh + j * D;
+    const KV* kj = kh + j * D;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int64_t d = 0;
     for (; d + 16 <= dh; d += 16) {
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d), _mm256_loadu_ps(kj + d), a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d + 8), _mm256_loadu_ps(kj + d + 8), a1);
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d), load8(kj + d), a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d + 8), load8(kj + d + 8), a1);
     }
-    if (d < dh) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d), _mm256_loadu_ps(kj + d), a0);
+    if (d < dh) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + d), load8(kj + d), a0);
     p[j] = vmath::hsum8(_mm256_add_ps(a0, a1)) * P.scale;
     mx = std::max(mx, p[j]);
   }
@@ -122,8 +137,8 @@ __attribute__((target("avx2,fma"))) void item_avx2(const Problem& P, int h, int6
     for (int b = 0; b < nb; ++b) acc[b] = _mm256_setzero_ps();
     for (int64_t j = 0; j < visible; ++j) {
       const __m256 w = _mm256_set1_ps(p[j] / sum);
-      const float* vj = vh + j * D;
-      for (int b = 0; b < nb; ++b) acc[b] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * b), acc[b]);
+      const KV* vj = vh + j * D;
+      for (int b = 0; b < nb; ++b) acc[b] = _mm256_fmadd_ps(w, load8(vj + 8 * b), acc[b]);
     }
     for (int b = 0; b < nb; ++b) _mm256_storeu_ps(o + 8 * b, acc[b]);
     return;
@@ -131,34 +146,19 @@ __attribute__((target("avx2,fma"))) void item_avx2(const Problem& P, int h, int6
   for (int64_t d = 0; d < dh; ++d) o[d] = 0;
   for (int64_t j = 0; j < visible; ++j) {
     const __m256 w = _mm256_set1_ps(p[j] / sum);
-    const float* vj = vh + j * D;
+    const KV* vj = vh + j * D;
     for (int64_t d = 0; d < dh; d += 8)
-      _mm256_storeu_ps(o + d, _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + d), _mm256_loadu_ps(o + d)));
+      _mm256_storeu_ps(o + d, _mm256_fmadd_ps(w, load8(vj + d), _mm256_loadu_ps(o + d)));
   }
 }
 
-}  // namespace
-
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale, bool causal,
-                 const Exec& ex) {
-  detail::check_cpu(q, DType::F32, "attention q");
-  detail::check_cpu(k, DType::F32, "attention k");
-  detail::check_cpu(v, DType::F32, "attention v");
-  MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && q.dim(1) == k.dim(1) && k.dim(1) == v.dim(1) &&
-               heads > 0 && q.dim(1) % heads == 0,
-           "attention: expected q[S, H*dh], k/v[T, H*dh] with H = ", heads, ", got ", shape_str(q.shape), ", ",
-           shape_str(k.shape), ", ", shape_str(v.shape));
-  MG_CHECK(T >= q.dim(0) || !causal, "attention: ", q.dim(0), " causal queries need at least as many keys, got ", T);
-  MG_CHECK(T <= k.dim(0) && T <= v.dim(0) && T >= 1, "attention: T = ", T, " keys but k/v hold ", k.dim(0), "/",
-           v.dim(0));
-  Tensor out = Tensor::empty(DType::F32, q.shape);
-  Problem P{q.f32(), k.f32(), v.f32(), out.f32(), q.dim(0), T, q.dim(1), q.dim(1) / heads, scale, causal};
-  if (P.S == 0) return out;
+template <typename KV>
+void run(const Problem<KV>& P, int heads, const Exec& ex) {
   const bool simd = ex.simd() && P.dh % 8 == 0;
   // Items ordered head-major: item = h * S + i. One item costs ~T * dh * 2 multiply-adds; a few per
   // chunk keep the pool's hand-off cost small next to the work.
   const int64_t items = int64_t(heads) * P.S;
-  const int64_t min_chunk = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, T * P.dh / 8));
+  const int64_t min_chunk = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, P.T * P.dh / 8));
   detail::parallel_for(ex, items, min_chunk, [&](int64_t a, int64_t b) {
     std::vector<float> p(size_t(P.T));
     for (int64_t it = a; it < b; ++it) {
@@ -170,6 +170,35 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, i
         item_portable(P, h, i, p.data());
     }
   });
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale, bool causal,
+                 const Exec& ex) {
+  detail::check_cpu(q, DType::F32, "attention q");
+  const DType kvt = k.dtype;
+  MG_CHECK((kvt == DType::F32 || kvt == DType::F16) && v.dtype == kvt, "attention: k and v must both be f32 or f16, got ",
+           dtype_name(k.dtype), " and ", dtype_name(v.dtype));
+  detail::check_cpu(k, kvt, "attention k");
+  detail::check_cpu(v, kvt, "attention v");
+  MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && q.dim(1) == k.dim(1) && k.dim(1) == v.dim(1) &&
+               heads > 0 && q.dim(1) % heads == 0,
+           "attention: expected q[S, H*dh], k/v[T, H*dh] with H = ", heads, ", got ", shape_str(q.shape), ", ",
+           shape_str(k.shape), ", ", shape_str(v.shape));
+  MG_CHECK(T >= q.dim(0) || !causal, "attention: ", q.dim(0), " causal queries need at least as many keys, got ", T);
+  MG_CHECK(T <= k.dim(0) && T <= v.dim(0) && T >= 1, "attention: T = ", T, " keys but k/v hold ", k.dim(0), "/",
+           v.dim(0));
+  Tensor out = Tensor::empty(DType::F32, q.shape);
+  if (q.dim(0) == 0) return out;
+  if (kvt == DType::F16) {
+    const Problem<half_t> P{q.f32(), k.ptr<half_t>(), v.ptr<half_t>(), out.f32(), q.dim(0), T, q.dim(1),
+                            q.dim(1) / heads, scale, causal};
+    run(P, heads, ex);
+  } else {
+    const Problem<float> P{q.f32(), k.f32(), v.f32(), out.f32(), q.dim(0), T, q.dim(1), q.dim(1) / heads, scale, causal};
+    run(P, heads, ex);
+  }
   return out;
 }
 

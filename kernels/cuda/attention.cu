@@ -23,8 +23,9 @@ constexpr int kThreads = 128;  // 4 warps; one warp per key for the scores
 // Grid: x = row * H + head (S * H blocks), y = chunk. Query i sees keys [0, visible(i)).
 // nchunks == 1: out gets the normalised result; otherwise part_m / part_l [S*H, nchunks] and
 // part_o [S*H, nchunks, dh] get the chunk's partial state.
-__global__ void attention_chunk_kernel(const float* __restrict__ q, const float* __restrict__ k,
-                                       const float* __restrict__ v, float* __restrict__ out,
+template <typename KV>
+__global__ void attention_chunk_kernel(const float* __restrict__ q, const KV* __restrict__ k,
+                                       const KV* __restrict__ v, float* __restrict__ out,
                                        float* __restrict__ part_m, float* __restrict__ part_l,
                                        float* __restrict__ part_o, int64_t S, int64_t T, int H, int dh,
                                        float scale, bool causal, int nchunks, int64_t kv_stride,
@@ -56,9 +57,9 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const float*
   for (int d = tid; d < dh; d += blockDim.x) sq[d] = q[i * D + h * dh + d];
   __syncthreads();
   for (int jj = warp; jj < n; jj += nwarps) {
-    const float* kr = k + (j0 + jj) * D + h * dh;
+    const KV* kr = k + (j0 + jj) * D + h * dh;
     float s = 0.0f;
-    for (int d = lane; d < dh; d += kWarp) s += sq[d] * kr[d];
+    for (int d = lane; d < dh; d += kWarp) s += sq[d] * to_f32(kr[d]);
     s = warp_sum(s);
     if (lane == 0) sp[jj] = s * scale;
   }
@@ -85,7 +86,7 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const float*
     const int G = blockDim.x / dh, g = tid / dh, d = tid % dh;
     if (g < G) {
       float acc = 0.0f;
-      for (int jj = g; jj < n; jj += G) acc += sp[jj] * v[(j0 + jj) * D + h * dh + d];
+      for (int jj = g; jj < n; jj += G) acc += sp[jj] * to_f32(v[(j0 + jj) * D + h * dh + d]);
       red[g * dh + d] = acc;
     }
     __syncthreads();
@@ -97,7 +98,7 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const float*
   } else {
     for (int d = tid; d < dh; d += blockDim.x) {
       float acc = 0.0f;
-      for (int jj = 0; jj < n; ++jj) acc += sp[jj] * v[(j0 + jj) * D + h * dh + d];
+      for (int jj = 0; jj < n; ++jj) acc += sp[jj] * to_f32(v[(j0 + jj) * D + h * dh + d]);
       emit(d, acc);
     }
   }
@@ -144,9 +145,9 @@ void attention(cudaStream_t s, const float* q, const float* k, const float* v, f
   attention_batched(s, q, k, v, out, scratch, 1, T, S, T, heads, dh, scale, causal);
 }
 
-void attention_batched(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
+void attention_batched(cudaStream_t s, const float* q, const void* k, const void* v, float* out, float* scratch,
                        int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
-                       bool causal, const int32_t* keys_dev) {
+                       bool causal, const int32_t* keys_dev, DType kv_dtype) {
   if (batch == 0 || S == 0 || dh == 0) return;
   MG_CHECK(dh <= kMaxAttentionHeadDim, "cuda attention: head size ", dh, " exceeds ", kMaxAttentionHeadDim);
   const int64_t chunks = attention_chunks(T), rows = S * heads;
@@ -160,8 +161,18 @@ void attention_batched(cudaStream_t s, const float* q, const float* k, const flo
   MG_CHECK(chunks == 1 || scratch, "cuda attention: ", chunks, " key chunks need a scratch buffer");
   const int64_t kv_stride = kv_rows * heads * dh;
   const dim3 grid{unsigned(rows), unsigned(chunks), unsigned(batch)};
-  attention_chunk_kernel<<<grid, kThreads, 0, s>>>(q, k, v, out, part_m, part_l, part_o, S, T, heads, int(dh), scale,
-                                                   causal, int(chunks), kv_stride, per, keys_dev);
+  MG_CHECK(kv_dtype == DType::F32 || kv_dtype == DType::F16, "cuda attention: k/v must be f32 or f16, got ",
+           dtype_name(kv_dtype));
+  if (kv_dtype == DType::F16)
+    attention_chunk_kernel<__half><<<grid, kThreads, 0, s>>>(q, static_cast<const __half*>(k),
+                                                             static_cast<const __half*>(v), out, part_m, part_l, part_o,
+                                                             S, T, heads, int(dh), scale, causal, int(chunks),
+                                                             kv_stride, per, keys_dev);
+  else
+    attention_chunk_kernel<float><<<grid, kThreads, 0, s>>>(q, static_cast<const float*>(k),
+                                                            static_cast<const float*>(v), out, part_m, part_l, part_o,
+                                                            S, T, heads, int(dh), scale, causal, int(chunks), kv_stride,
+                                                            per, keys_dev);
   CUDA_CHECK_LAUNCH();
   if (chunks > 1) {
     const int block = dh <= 32 ? 32 : dh <= 64 ? 64 : 128;

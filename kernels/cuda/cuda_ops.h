@@ -92,14 +92,16 @@ void attention(cudaStream_t s, const float* q, const float* k, const float* v, f
 // floats, k/v by kv_rows*H*dh, scratch by attention_scratch_floats(...) per problem.
 // keys_dev non-null (a recorded step): the key count is min(*keys_dev, T), read when the kernels
 // run; T then only sizes the launch (chunks past the keys do nothing).
-void attention_batched(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
+// k/v are f32, or f16 (kv_dtype: a half KV cache).
+void attention_batched(cudaStream_t s, const float* q, const void* k, const void* v, float* out, float* scratch,
                        int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
-                       bool causal, const int32_t* keys_dev = nullptr);
+                       bool causal, const int32_t* keys_dev = nullptr, DType kv_dtype = DType::F32);
 
-// ---- kv_cache.cu: cache[r, pos + s, :] = src[r * S + s, col0 : col0 + D]; cache[R, cap, D],
-// src[R * S, W], f32. pos_dev non-null: pos is *pos_dev (device i32), read when the kernel runs.
-void write_kv(cudaStream_t s, float* cache, const float* src, int64_t R, int64_t S, int64_t cap, int64_t D, int64_t W,
-              int64_t pos, int64_t col0, const int32_t* pos_dev = nullptr);
+// ---- kv_cache.cu: cache[r, pos + s, :] = src[r * S + s, col0 : col0 + D]; cache[R, cap, D] f32 or
+// f16 (cache_dtype; rounded to nearest even), src[R * S, W] f32. pos_dev non-null: pos is *pos_dev
+// (device i32), read when the kernel runs.
+void write_kv(cudaStream_t s, void* cache, const float* src, int64_t R, int64_t S, int64_t cap, int64_t D, int64_t W,
+              int64_t pos, int64_t col0, const int32_t* pos_dev = nullptr, DType cache_dtype = DType::F32);
 
 // ---- sample.cu: Backend::sample_tokens (kernels/cpu/sample.h is the reference). `seeds` is a
 // HOST array of B seeds (they travel as a kernel parameter); logits[R, K, V], ids[B, K] i32,

@@ -24,8 +24,11 @@ Tensor attend_rows(Backend& be, DeviceState& st, const Tensor& q, const Tensor& 
                    const int32_t* keys_dev, int heads, float scale, bool causal, const char* op) {
   activate(st);
   check_f32(q, op, "q");
-  check_f32(k, op, "k");
-  check_f32(v, op, "v");
+  check_cuda(k, op, "k");
+  check_cuda(v, op, "v");
+  MG_CHECK((k.dtype == DType::F32 || k.dtype == DType::F16) && v.dtype == k.dtype, "cuda ", op,
+           ": k and v must both be f32 or f16 (a half KV cache), got ", dtype_name(k.dtype), " and ",
+           dtype_name(v.dtype));
   MG_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3 && k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0) &&
                k.dim(1) == v.dim(1) && q.dim(2) == k.dim(2) && k.dim(2) == v.dim(2) && heads > 0 &&
                q.dim(2) % heads == 0,
@@ -38,8 +41,8 @@ Tensor attend_rows(Backend& be, DeviceState& st, const Tensor& q, const Tensor& 
   Tensor out = be.alloc(DType::F32, q.shape);
   const int64_t per = attention_scratch_floats(S, heads, dh, T);
   Tensor scratch = per > 0 ? be.alloc(DType::F32, {R * per}) : Tensor();
-  attention_batched(st.stream, cf(q), cf(k), cf(v), mf(out), per > 0 ? mf(scratch) : nullptr, R, k.dim(1), S, T, heads,
-                    dh, scale, causal, keys_dev);
+  attention_batched(st.stream, cf(q), k.data, v.data, mf(out), per > 0 ? mf(scratch) : nullptr, R, k.dim(1), S, T,
+                    heads, dh, scale, causal, keys_dev, k.dtype);
   return out;
 }
 
@@ -47,7 +50,9 @@ Tensor attend_rows(Backend& be, DeviceState& st, const Tensor& q, const Tensor& 
 void put_kv(DeviceState& st, Tensor& cache, int64_t pos, const int32_t* pos_dev, const Tensor& src, int64_t col0,
             const char* op) {
   activate(st);
-  check_f32(cache, op, "cache");
+  check_cuda(cache, op, "cache");
+  MG_CHECK(cache.dtype == DType::F32 || cache.dtype == DType::F16, "cuda ", op, ": the cache must be f32 or f16, got ",
+           dtype_name(cache.dtype));
   check_f32(src, op, "src");
   MG_CHECK(cache.ndim() == 3 && src.ndim() == 2 && cache.dim(0) >= 1 && src.dim(0) % cache.dim(0) == 0 && col0 >= 0 &&
                col0 + cache.dim(2) <= src.dim(1),
@@ -56,7 +61,8 @@ void put_kv(DeviceState& st, Tensor& cache, int64_t pos, const int32_t* pos_dev,
   const int64_t R = cache.dim(0), S = src.dim(0) / R;
   MG_CHECK(pos_dev || (pos >= 0 && pos + S <= cache.dim(1)), "cuda ", op, ": positions ", pos, "..", pos + S,
            " exceed the cache of ", cache.dim(1));
-  write_kv(st.stream, mf(cache), cf(src), R, S, cache.dim(1), cache.dim(2), src.dim(1), pos, col0, pos_dev);
+  write_kv(st.stream, cache.data, cf(src), R, S, cache.dim(1), cache.dim(2), src.dim(1), pos, col0, pos_dev,
+           cache.dtype);
 }
 
 // sample_tokens with host seeds and step, or (seeds_dev, step_dev) with both read on the device.

@@ -8,23 +8,34 @@ namespace {
 
 // One block row per (row, position) pair; threads over D. pos_dev (a recorded step): the position
 // is read from the device; one outside the cache writes nothing (the host checked it before upload).
-__global__ void write_kv_kernel(float* __restrict__ cache, const float* __restrict__ src, int64_t R, int64_t S,
+__device__ __forceinline__ void store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
+
+template <typename C>
+__global__ void write_kv_kernel(C* __restrict__ cache, const float* __restrict__ src, int64_t R, int64_t S,
                                 int64_t cap, int64_t D, int64_t W, int64_t pos, const int32_t* __restrict__ pos_dev,
                                 int64_t col0) {
   const int64_t rs = blockIdx.x, r = rs / S, s = rs % S;
   if (pos_dev) pos = *pos_dev;
   if (pos < 0 || pos + S > cap) return;
-  float* dst = cache + (r * cap + pos + s) * D;
+  C* dst = cache + (r * cap + pos + s) * D;
   const float* from = src + rs * W + col0;
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) dst[d] = from[d];
+  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) store(dst + d, from[d]);
 }
 
 }  // namespace
 
-void write_kv(cudaStream_t s, float* cache, const float* src, int64_t R, int64_t S, int64_t cap, int64_t D, int64_t W,
-              int64_t pos, int64_t col0, const int32_t* pos_dev) {
+void write_kv(cudaStream_t s, void* cache, const float* src, int64_t R, int64_t S, int64_t cap, int64_t D, int64_t W,
+              int64_t pos, int64_t col0, const int32_t* pos_dev, DType cache_dtype) {
   if (R * S == 0 || D == 0) return;
-  write_kv_kernel<<<unsigned(R * S), 256, 0, s>>>(cache, src, R, S, cap, D, W, pos, pos_dev, col0);
+  MG_CHECK(cache_dtype == DType::F32 || cache_dtype == DType::F16, "cuda write_kv: the cache must be f32 or f16, got ",
+           dtype_name(cache_dtype));
+  if (cache_dtype == DType::F16)
+    write_kv_kernel<__half><<<unsigned(R * S), 256, 0, s>>>(static_cast<__half*>(cache), src, R, S, cap, D, W, pos,
+                                                            pos_dev, col0);
+  else
+    write_kv_kernel<float><<<unsigned(R * S), 256, 0, s>>>(static_cast<float*>(cache), src, R, S, cap, D, W, pos,
+                                                           pos_dev, col0);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -59,6 +59,22 @@ TEST(CudaRecording, DeviceScalarOpsMatchTheCpu) {
   gpu->write_kv_at(dc, gpu->upload(i32s({77})), gpu->upload(src), D);
   EXPECT_EQ(gpu->download(dc).to_vector(), want.to_vector());
 
+  // A half KV cache (half decoder weights): written with round-to-nearest-even like the CPU's cast,
+  // and attended over exactly as the CPU does over the same f16 values.
+  Tensor k16 = cpu->cast(k, DType::F16), v16 = cpu->cast(v, DType::F16);
+  Tensor dk16 = gpu->upload(k16), dv16 = gpu->upload(v16);
+  for (int32_t keys : {5, 129, 300}) {
+    Tensor w = cpu->attention_rows(q, k16, v16, keys, int(H), 0.125f, true);
+    Tensor g = gpu->download(gpu->attention_rows_at(dq, dk16, dv16, gpu->upload(i32s({keys})), cap, int(H), 0.125f, true));
+    EXPECT_LE(mgtest::rel_err(g, w), 1e-4) << keys << " keys, f16 cache";
+  }
+  Tensor want16 = k16.clone();
+  cpu->write_kv(want16, 77, src, D);
+  Tensor dc16 = gpu->upload(k16);
+  gpu->write_kv_at(dc16, gpu->upload(i32s({77})), gpu->upload(src), D);
+  Tensor got16 = gpu->download(dc16);
+  EXPECT_EQ(std::memcmp(got16.data, want16.data, want16.nbytes()), 0) << "f16 cache write";
+
   const std::vector<uint64_t> seeds = {3, 0x8000000000000001ull};
   Tensor st = Tensor::empty(DType::I64, {2});
   std::memcpy(st.data, seeds.data(), 16);

@@ -110,4 +110,32 @@ TEST(CpuAttentionChecks, BadInputsThrowNamingTheOp) {
   }
 }
 
+TEST(CpuAttentionChecks, HalfKvCacheEqualsF32OnTheRoundedValues) {
+  // A half KV cache (half decoder weights) is read through an exact f16 -> f32 conversion, so
+  // attention over it must give the bits of attention over the same values held in f32, on the
+  // AVX2 path and the portable one, and write_kv must round exactly like a cast.
+  auto be = mg::make_cpu_backend(2);
+  const int64_t T = 37, D = 128, H = 2;
+  Tensor q = random_tensor({3, D}, 11), k = random_tensor({T, D}, 12, 3.0f), v = random_tensor({T, D}, 13, 3.0f);
+  Tensor k16 = be->cast(k, DType::F16), v16 = be->cast(v, DType::F16);
+  Tensor kr = be->cast(k16, DType::F32), vr = be->cast(v16, DType::F32);
+  for (bool simd : {true, false}) {
+    mg::cpu::Exec ex;
+    ex.allow_simd = simd;
+    EXPECT_EQ(cpu::attention(q, k16, v16, T, int(H), 0.1f, true, ex).to_vector(),
+              cpu::attention(q, kr, vr, T, int(H), 0.1f, true, ex).to_vector())
+        << (simd ? "simd" : "portable");
+  }
+  EXPECT_THROW(cpu::attention(q, k16, vr, T, int(H), 0.1f, true), mg::Error);  // mixed k/v dtypes
+
+  Tensor src = random_tensor({2 * 3, 3 * D}, 14, 5.0f);  // 2 rows x 3 positions of q|k|v
+  Tensor cache = be->cast(Tensor::zeros(DType::F32, {2, 8, D}), DType::F16);
+  be->write_kv(cache, 4, src, D);
+  Tensor back = be->cast(cache, DType::F32), want_rows = be->cast(be->cast(src, DType::F16), DType::F32);
+  for (int64_t r = 0; r < 2; ++r)
+    for (int64_t s = 0; s < 3; ++s)
+      for (int64_t d = 0; d < D; ++d)
+        ASSERT_EQ(back.f32()[(r * 8 + 4 + s) * D + d], want_rows.f32()[(r * 3 + s) * 3 * D + D + d]);
+}
+
 }  // namespace

@@ -181,13 +181,19 @@ int main(int argc, char** argv) {
             },
             *dev, *cpu, o);
     }
+    for (DType kvt : {DType::F32, DType::F16})
     for (int32_t keys : {256, 1500}) {
-      const std::string name = "attention_rows_at 2 rows, " + std::to_string(keys) + " keys of a 1503 cache";
+      const std::string name = "attention_rows_at 2 rows, " + std::to_string(keys) + " keys, " +
+                               mg::dtype_name(kvt) + " cache";
       if (!want(name)) continue;
       const Tensor q = random({R, 1, D}, 7), k = random({R, CAP, D}, 8), v = random({R, CAP, D}, 9);
-      bench(name, 2.0 * R * keys * D * 4, 0,
+      bench(name, 2.0 * R * keys * D * mg::dtype_size(kvt), 0,
             [&](Backend& be) -> Prepared {
               Tensor qx = be.upload(q), kx = be.upload(k), vx = be.upload(v), n = be.upload(i32s({keys}, {1}));
+              if (kvt != DType::F32) {
+                kx = be.cast(kx, kvt);
+                vx = be.cast(vx, kvt);
+              }
               return [&be, qx, kx, vx, n, H, CAP] { return be.attention_rows_at(qx, kx, vx, n, CAP, int(H), 0.125f, true); };
             },
             *dev, *cpu, o);

@@ -183,11 +183,11 @@ int main(int argc, char** argv) {
                 "%.2f steps/s\n",
                 n, frames, gen_s, prep_s, steady * 1e3, 1.0 / steady);
     // The self-attention reads every cached key and value (2) of every layer and of both CFG rows
-    // (2) each step, in f32: on average over the run half the final length. Not in the roofline
-    // (the limit is the weights); printed beside it because on a GPU it is of the same
-    // order as the bf16 weights for long generations.
-    const double kv_bytes_mean = 2.0 * 2.0 * cfg.decoder.num_hidden_layers * cfg.decoder.hidden_size * 4.0 *
-                                 (double(n) / 2.0 + 1.0);
+    // (2) each step (f32 caches with f32 weights, f16 with half ones): on average over the run half
+    // the final length. Not in the roofline (the limit is the weights); printed beside it
+    // because on a GPU it is of the same order as the bf16 weights for long generations.
+    const double kv_bytes_mean = 2.0 * 2.0 * cfg.decoder.num_hidden_layers * cfg.decoder.hidden_size *
+                                 double(mg::dtype_size(m->decoder().kv_dtype)) * (double(n) / 2.0 + 1.0);
     // The bandwidth that bounds a step: host reads on the CPU, device copies on CUDA.
     const double gbps = device == "cuda" ? copy_gbps : read_gbps;
     const double limit = gbps > 0 ? gbps * 1e9 / bytes_per_step : 0;
