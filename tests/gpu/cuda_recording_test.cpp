@@ -13,16 +13,9 @@
 #include <memory>
 #include <vector>
 
+#include "cuda_op_check.h"  // MG_SKIP_WITHOUT_CUDA
 #include "kernels/ops.h"
 #include "test_util.h"
-
-using mg::DType;
-using mg::Tensor;
-
-#define MG_SKIP_WITHOUT_CUDA()                                                                               \
-  do {                                                                                                       \
-    if (!mg::cuda_available()) GTEST_SKIP() << "no CUDA device: the CUDA recording checks need a GPU"; \
-  } while (0)
 
 namespace {
 
