@@ -47,6 +47,15 @@ void Backend::write_kv_at(Tensor& cache, const Tensor& pos, const Tensor& src, i
   write_kv(cache, read_scalar(*this, pos, "write_kv_at", "pos"), src, col0);
 }
 
+void Backend::write_kv_pair_at(Tensor& k_cache, Tensor& v_cache, const Tensor& pos, const Tensor& src,
+                               int64_t col0) {
+  MG_CHECK(k_cache.shape == v_cache.shape && k_cache.dtype == v_cache.dtype && k_cache.ndim() == 3,
+           "write_kv_pair_at: the caches ", shape_str(k_cache.shape), " and ", shape_str(v_cache.shape),
+           " differ");
+  write_kv_at(k_cache, pos, src, col0);
+  write_kv_at(v_cache, pos, src, col0 + k_cache.dim(2));
+}
+
 Tensor Backend::attention_rows_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keys,
                                   int64_t max_keys, int heads, float scale, bool causal) {
   const int64_t T = read_scalar(*this, keys, "attention_rows_at", "keys");

@@ -183,6 +183,10 @@ class Backend {
   virtual void upload_into(Tensor& dst, const Tensor& host);
   // write_kv at the position held by pos (i32 [1] on this device).
   virtual void write_kv_at(Tensor& cache, const Tensor& pos, const Tensor& src, int64_t col0);
+  // Both caches of a layer at once (one launch on a GPU): k_cache gets columns col0 .. col0 + D of
+  // src and v_cache the next D, i.e. write_kv_at(k_cache, pos, src, col0) and
+  // write_kv_at(v_cache, pos, src, col0 + D) for caches of the same shape and dtype.
+  virtual void write_kv_pair_at(Tensor& k_cache, Tensor& v_cache, const Tensor& pos, const Tensor& src, int64_t col0);
   // attention_rows over the first keys[0] positions (i32 [1] on this device); max_keys >= keys[0]
   // (at most k.dim(1)) bounds the work a recording sets up.
   virtual Tensor attention_rows_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keys,

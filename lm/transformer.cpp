@@ -169,8 +169,7 @@ Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
     Tensor q = be.narrow_last(qkv, 0, D).reshape({R, S, D});
     Tensor att;
     if (at) {
-      be.write_kv_at(st.k_cache[l], at->pos, qkv, D);
-      be.write_kv_at(st.v_cache[l], at->pos, qkv, 2 * D);
+      be.write_kv_pair_at(st.k_cache[l], st.v_cache[l], at->pos, qkv, D);
       att = be.attention_rows_at(q, st.k_cache[l], st.v_cache[l], at->keys, st.capacity, H, scale, true);
     } else {
       be.write_kv(st.k_cache[l], st.length, qkv, D);

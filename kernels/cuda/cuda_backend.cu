@@ -417,6 +417,12 @@ class CudaBackend final : public Backend {
     cuda::put_kv(*st_, cache, 0, pos.ptr<int32_t>(), src, col0, "write_kv_at");
   }
 
+  void write_kv_pair_at(Tensor& k_cache, Tensor& v_cache, const Tensor& pos, const Tensor& src, int64_t col0) override {
+    cuda::check_scalar(pos, "write_kv_pair_at", "pos");
+    activate();
+    cuda::put_kv(*st_, k_cache, 0, pos.ptr<int32_t>(), src, col0, "write_kv_pair_at", &v_cache);
+  }
+
   Tensor attention_rows_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keys, int64_t max_keys,
                            int heads, float scale, bool causal) override {
     cuda::check_scalar(keys, "attention_rows_at", "keys");

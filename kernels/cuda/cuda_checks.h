@@ -58,8 +58,9 @@ bool read_flag(DeviceState& st);
 // device scalars (null: the host values are used).
 Tensor attend_rows(Backend& be, DeviceState& st, const Tensor& q, const Tensor& k, const Tensor& v, int64_t T,
                    const int32_t* keys_dev, int heads, float scale, bool causal, const char* op);
+// cache2 (may be null): the layer's V cache, written from the D columns after col0 in the same launch.
 void put_kv(DeviceState& st, Tensor& cache, int64_t pos, const int32_t* pos_dev, const Tensor& src, int64_t col0,
-            const char* op);
+            const char* op, Tensor* cache2 = nullptr);
 Tensor sample(Backend& be, DeviceState& st, const Tensor& logits, bool cfg, float guidance_scale,
               const SamplerParams& p, int B, const uint64_t* seeds, int64_t step, const uint64_t* seeds_dev,
               const int32_t* step_dev, Tensor* guided, const char* op);

@@ -99,9 +99,11 @@ void attention_batched(cudaStream_t s, const float* q, const void* k, const void
 
 // ---- kv_cache.cu: cache[r, pos + s, :] = src[r * S + s, col0 : col0 + D]; cache[R, cap, D] f32 or
 // f16 (cache_dtype; rounded to nearest even), src[R * S, W] f32. pos_dev non-null: pos is *pos_dev
-// (device i32), read when the kernel runs.
+// (device i32), read when the kernel runs. cache2 non-null: a second cache of the same shape and
+// dtype gets columns col0 + D .. col0 + 2D in the same launch (a layer's K and V).
 void write_kv(cudaStream_t s, void* cache, const float* src, int64_t R, int64_t S, int64_t cap, int64_t D, int64_t W,
-              int64_t pos, int64_t col0, const int32_t* pos_dev = nullptr, DType cache_dtype = DType::F32);
+              int64_t pos, int64_t col0, const int32_t* pos_dev = nullptr, DType cache_dtype = DType::F32,
+              void* cache2 = nullptr);
 
 // ---- sample.cu: Backend::sample_tokens (kernels/cpu/sample.h is the reference). `seeds` is a
 // HOST array of B seeds (they travel as a kernel parameter); logits[R, K, V], ids[B, K] i32,

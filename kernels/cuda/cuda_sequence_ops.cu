@@ -48,7 +48,7 @@ Tensor attend_rows(Backend& be, DeviceState& st, const Tensor& q, const Tensor& 
 
 // write_kv at pos, or (pos_dev) at the position the device holds (checked on the host before upload).
 void put_kv(DeviceState& st, Tensor& cache, int64_t pos, const int32_t* pos_dev, const Tensor& src, int64_t col0,
-            const char* op) {
+            const char* op, Tensor* cache2) {
   activate(st);
   check_cuda(cache, op, "cache");
   MG_CHECK(cache.dtype == DType::F32 || cache.dtype == DType::F16, "cuda ", op, ": the cache must be f32 or f16, got ",
@@ -61,8 +61,14 @@ void put_kv(DeviceState& st, Tensor& cache, int64_t pos, const int32_t* pos_dev,
   const int64_t R = cache.dim(0), S = src.dim(0) / R;
   MG_CHECK(pos_dev || (pos >= 0 && pos + S <= cache.dim(1)), "cuda ", op, ": positions ", pos, "..", pos + S,
            " exceed the cache of ", cache.dim(1));
+  if (cache2) {
+    check_cuda(*cache2, op, "second cache");
+    MG_CHECK(cache2->shape == cache.shape && cache2->dtype == cache.dtype && col0 + 2 * cache.dim(2) <= src.dim(1),
+             "cuda ", op, ": the caches ", shape_str(cache.shape), " and ", shape_str(cache2->shape),
+             " differ, or src ", shape_str(src.shape), " lacks the columns of both");
+  }
   write_kv(st.stream, cache.data, cf(src), R, S, cache.dim(1), cache.dim(2), src.dim(1), pos, col0, pos_dev,
-           cache.dtype);
+           cache.dtype, cache2 ? cache2->data : nullptr);
 }
 
 // sample_tokens with host seeds and step, or (seeds_dev, step_dev) with both read on the device.

@@ -68,6 +68,18 @@ TEST(CudaRecording, DeviceScalarOpsMatchTheCpu) {
   Tensor got16 = gpu->download(dc16);
   EXPECT_EQ(std::memcmp(got16.data, want16.data, want16.nbytes()), 0) << "f16 cache write";
 
+  // K and V of a layer in one launch, both cache dtypes.
+  for (const Tensor& base : {k, k16}) {
+    Tensor wk = base.clone(), wv = base.clone();
+    cpu->write_kv(wk, 9, src, D);
+    cpu->write_kv(wv, 9, src, 2 * D);
+    Tensor gk = gpu->upload(base), gv = gpu->upload(base);
+    gpu->write_kv_pair_at(gk, gv, gpu->upload(i32s({9})), gpu->upload(src), D);
+    Tensor hk = gpu->download(gk), hv = gpu->download(gv);
+    EXPECT_EQ(std::memcmp(hk.data, wk.data, wk.nbytes()), 0) << "pair write K, " << mg::dtype_name(base.dtype);
+    EXPECT_EQ(std::memcmp(hv.data, wv.data, wv.nbytes()), 0) << "pair write V, " << mg::dtype_name(base.dtype);
+  }
+
   const std::vector<uint64_t> seeds = {3, 0x8000000000000001ull};
   Tensor st = Tensor::empty(DType::I64, {2});
   std::memcpy(st.data, seeds.data(), 16);

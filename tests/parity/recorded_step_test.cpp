@@ -81,6 +81,11 @@ TEST(RecordedStep, DeviceScalarOpsEqualTheirHostArgumentForms) {
   be->write_kv(a, 5, src, D);
   be->write_kv_at(b, pos, src, D);
   EXPECT_EQ(a.to_vector(), b.to_vector());
+  Tensor va = mgtest::random_tensor({R, cap, D}, 7), vb = va.clone(), kb = mgtest::random_tensor({R, cap, D}, 2);
+  be->write_kv(va, 5, src, 2 * D);
+  be->write_kv_pair_at(kb, vb, pos, src, D);  // K from columns D.., V from 2D..
+  EXPECT_EQ(kb.to_vector(), a.to_vector());
+  EXPECT_EQ(vb.to_vector(), va.to_vector());
 
   Tensor q = mgtest::random_tensor({R, 1, D}, 3), k = mgtest::random_tensor({R, cap, D}, 4);
   Tensor v = mgtest::random_tensor({R, cap, D}, 5);
