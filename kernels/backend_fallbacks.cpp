@@ -65,20 +65,20 @@ namespace mg {
 
 Tensor Backend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
                           bool causal) {
-  MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && q.dim(1) == k.dim(1) && k.dim(1) == v.dim(1) &&
-               heads > 0 && q.dim(1) % heads == 0,
-           "attention: expected q[S, H*dh], k/v[T, H*dh] with H = ", heads, ", got ", shape_str(q.shape), ", ",
+  MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && q.dim(1) >= k.dim(1) && k.dim(1) == v.dim(1) &&
+               heads > 0 && k.dim(1) % heads == 0,
+           "attention: expected q[S, >= H*dh], k/v[T, H*dh] with H = ", heads, ", got ", shape_str(q.shape), ", ",
            shape_str(k.shape), ", ", shape_str(v.shape));
   MG_CHECK(T >= q.dim(0) || !causal, "attention: ", q.dim(0), " causal queries need at least as many keys, got ", T);
   MG_CHECK(T <= k.dim(0) && T <= v.dim(0) && T >= 1, "attention: T = ", T, " keys but k/v hold ", k.dim(0), "/", v.dim(0));
-  const int64_t S = q.dim(0), D = q.dim(1), dh = D / heads;
+  const int64_t S = q.dim(0), D = k.dim(1), dh = D / heads, Wq = q.dim(1);
   Tensor hq = download(q), hk = download(k.slice0(0, T)), hv = download(v.slice0(0, T));
   Tensor out = Tensor::empty(DType::F32, {S, D});
   std::vector<float> p(T);
   for (int h = 0; h < heads; ++h) {
     for (int64_t i = 0; i < S; ++i) {
       const int64_t visible = causal ? T - S + i + 1 : T;
-      const float* qi = hq.f32() + i * D + h * dh;
+      const float* qi = hq.f32() + i * Wq + h * dh;
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j < visible; ++j) {
         const float* kj = hk.f32() + j * D + h * dh;
@@ -123,14 +123,14 @@ namespace mg {
 Tensor Backend::attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
                                bool causal) {
   MG_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3 && k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0),
-           "attention_rows: expected q[R, S, D], k/v[R, T, D], got ", shape_str(q.shape), ", ", shape_str(k.shape),
+           "attention_rows: expected q[R, S, >= D], k/v[R, T, D], got ", shape_str(q.shape), ", ", shape_str(k.shape),
            ", ", shape_str(v.shape));
-  const int64_t R = q.dim(0), S = q.dim(1), D = q.dim(2);
+  const int64_t R = q.dim(0), S = q.dim(1), D = k.dim(2);
   // One attention() per row on views of the batched tensors: device backends keep everything on
   // the device, at R launches instead of one.
   Tensor out = alloc(DType::F32, {R * S, D});
   for (int64_t r = 0; r < R; ++r) {
-    Tensor qr = q.slice0(r, 1).reshape({S, D});
+    Tensor qr = q.slice0(r, 1).reshape({S, q.dim(2)});
     Tensor kr = k.slice0(r, 1).reshape({k.dim(1), k.dim(2)}), vr = v.slice0(r, 1).reshape({v.dim(1), v.dim(2)});
     copy_rows(out, r * S, attention(qr, kr, vr, T, heads, scale, causal));
   }

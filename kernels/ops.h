@@ -147,14 +147,16 @@ class Backend {
   virtual Tensor vq_nearest(const Tensor& x, const Tensor& embed);
 
   // Multi-head attention of S queries over the first T rows of k and v (row r = position r):
-  // q[S, H*dh], k/v[>= T, H*dh] -> [S, H*dh]. Query i sits at position T - S + i; when causal it
-  // sees keys 0 .. T - S + i, otherwise all T. Scores are scaled by `scale` before the softmax.
+  // q[S, Wq], k/v[>= T, H*dh] -> [S, H*dh]. The queries are the first H*dh columns of q's rows
+  // (Wq >= H*dh: a fused q|k|v projection is passed as it is). Query i sits at position T - S + i;
+  // when causal it sees keys 0 .. T - S + i, otherwise all T. Scores are scaled by `scale` before
+  // the softmax.
   virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
                            bool causal);
   // dst[row0 : row0 + src.dim(0)] = src, in place along dim 0 (appending to a KV cache).
   virtual void copy_rows(Tensor& dst, int64_t row0, const Tensor& src);
 
-  // Attention of R independent rows at once (the decode step's CFG rows / takes): q[R, S, H*dh],
+  // Attention of R independent rows at once (the decode step's CFG rows / takes): q[R, S, Wq],
   // k/v[R, >= T, H*dh] -> [R, S, H*dh]; each row exactly as attention() on its slices.
   virtual Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads,
                                 float scale, bool causal);

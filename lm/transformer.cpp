@@ -166,7 +166,7 @@ Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
     const DecoderLayer& L = dec.layers[l];
     Tensor h = be.layer_norm(x, L.sa_ln_w, &L.sa_ln_b, 1e-5f);
     Tensor qkv = be.linear(h, L.qkv, nullptr);  // [R*S, 3D]
-    Tensor q = be.narrow_last(qkv, 0, D).reshape({R, S, D});
+    Tensor q = qkv.reshape({R, S, 3 * D});  // attention reads the q columns in place
     Tensor att;
     if (at) {
       be.write_kv_pair_at(st.k_cache[l], st.v_cache[l], at->pos, qkv, D);

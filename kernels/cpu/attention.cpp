@@ -29,20 +29,21 @@ inline float load1(const half_t* p) { return f16_to_f32(*p); }
 
 template <typename KV>
 struct Problem {
-  const float* q;   // [S, D]
+  const float* q;   // [S, qs]: the first D columns of each row
   const KV* k;      // [>= T, D]
   const KV* v;      // [>= T, D]
   float* out;       // [S, D]
   int64_t S, T, D, dh;
   float scale;
   bool causal;
+  int64_t qs;  // q's row stride (D, or wider for a fused q|k|v row)
 };
 
 // The fallback's loops for one (head, query): scores, max, exp, sum, then p/sum-weighted v rows.
 template <typename KV>
 void item_portable(const Problem<KV>& P, int h, int64_t i, float* p) {
   const int64_t visible = P.causal ? P.T - P.S + i + 1 : P.T;
-  const float* qi = P.q + i * P.D + h * P.dh;
+  const float* qi = P.q + i * P.qs + h * P.dh;
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < visible; ++j) {
     const KV* kj = P.k + j * P.D + h * P.dh;
@@ -99,7 +100,7 @@ template <typename KV>
 __attribute__((target("avx2,fma,f16c"))) void item_avx2(const Problem<KV>& P, int h, int64_t i, float* p) {
   const int64_t visible = P.causal ? P.T - P.S + i + 1 : P.T;
   const int64_t dh = P.dh, D = P.D;
-  const float* qi = P.q + i * D + h * dh;
+  const float* qi = P.q + i * P.qs + h * dh;
   const KV* kh = P.k + h * dh;
   const KV* vh = P.v + h * dh;
   float mx = -std::numeric_limits<float>::infinity();
@@ -182,21 +183,22 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, i
            dtype_name(k.dtype), " and ", dtype_name(v.dtype));
   detail::check_cpu(k, kvt, "attention k");
   detail::check_cpu(v, kvt, "attention v");
-  MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && q.dim(1) == k.dim(1) && k.dim(1) == v.dim(1) &&
-               heads > 0 && q.dim(1) % heads == 0,
-           "attention: expected q[S, H*dh], k/v[T, H*dh] with H = ", heads, ", got ", shape_str(q.shape), ", ",
+  MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && q.dim(1) >= k.dim(1) && k.dim(1) == v.dim(1) &&
+               heads > 0 && k.dim(1) % heads == 0,
+           "attention: expected q[S, >= H*dh], k/v[T, H*dh] with H = ", heads, ", got ", shape_str(q.shape), ", ",
            shape_str(k.shape), ", ", shape_str(v.shape));
   MG_CHECK(T >= q.dim(0) || !causal, "attention: ", q.dim(0), " causal queries need at least as many keys, got ", T);
   MG_CHECK(T <= k.dim(0) && T <= v.dim(0) && T >= 1, "attention: T = ", T, " keys but k/v hold ", k.dim(0), "/",
            v.dim(0));
-  Tensor out = Tensor::empty(DType::F32, q.shape);
+  const int64_t D = k.dim(1);
+  Tensor out = Tensor::empty(DType::F32, {q.dim(0), D});
   if (q.dim(0) == 0) return out;
   if (kvt == DType::F16) {
-    const Problem<half_t> P{q.f32(), k.ptr<half_t>(), v.ptr<half_t>(), out.f32(), q.dim(0), T, q.dim(1),
-                            q.dim(1) / heads, scale, causal};
+    const Problem<half_t> P{q.f32(), k.ptr<half_t>(), v.ptr<half_t>(), out.f32(), q.dim(0), T, D, D / heads, scale,
+                            causal, q.dim(1)};
     run(P, heads, ex);
   } else {
-    const Problem<float> P{q.f32(), k.f32(), v.f32(), out.f32(), q.dim(0), T, q.dim(1), q.dim(1) / heads, scale, causal};
+    const Problem<float> P{q.f32(), k.f32(), v.f32(), out.f32(), q.dim(0), T, D, D / heads, scale, causal, q.dim(1)};
     run(P, heads, ex);
   }
   return out;

@@ -29,7 +29,7 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const KV* __
                                        float* __restrict__ part_m, float* __restrict__ part_l,
                                        float* __restrict__ part_o, int64_t S, int64_t T, int H, int dh,
                                        float scale, bool causal, int nchunks, int64_t kv_stride,
-                                       int64_t scratch_stride, const int32_t* __restrict__ keys_dev) {
+                                       int64_t scratch_stride, const int32_t* __restrict__ keys_dev, int64_t qs) {
   __shared__ float sq[kMaxAttentionHeadDim];
   __shared__ float sp[kChunk];
   __shared__ float red[kThreads];
@@ -39,7 +39,7 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const KV* __
   const int c = blockIdx.y;
   // blockIdx.z: the problem of a batched call (attention_rows), each with its own q/k/v/out/scratch.
   const int64_t b = blockIdx.z;
-  q += b * S * D;
+  q += b * S * qs;  // q's rows may be wider than D (a fused q|k|v row): its first D columns
   out += b * S * D;
   k += b * kv_stride;
   v += b * kv_stride;
@@ -54,7 +54,7 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const KV* __
   const int64_t j0 = int64_t(c) * kChunk;
   const int n = int(max(int64_t(0), min(visible, j0 + kChunk) - j0));
 
-  for (int d = tid; d < dh; d += blockDim.x) sq[d] = q[i * D + h * dh + d];
+  for (int d = tid; d < dh; d += blockDim.x) sq[d] = q[i * qs + h * dh + d];
   __syncthreads();
   for (int jj = warp; jj < n; jj += nwarps) {
     const KV* kr = k + (j0 + jj) * D + h * dh;
@@ -141,13 +141,14 @@ int64_t attention_scratch_floats(int64_t S, int heads, int64_t dh, int64_t T) {
 }
 
 void attention(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
-               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal) {
-  attention_batched(s, q, k, v, out, scratch, 1, T, S, T, heads, dh, scale, causal);
+               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal, int64_t q_stride) {
+  attention_batched(s, q, k, v, out, scratch, 1, T, S, T, heads, dh, scale, causal, nullptr, DType::F32, q_stride);
 }
 
 void attention_batched(cudaStream_t s, const float* q, const void* k, const void* v, float* out, float* scratch,
                        int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
-                       bool causal, const int32_t* keys_dev, DType kv_dtype) {
+                       bool causal, const int32_t* keys_dev, DType kv_dtype, int64_t q_stride) {
+  const int64_t qs = q_stride > 0 ? q_stride : int64_t(heads) * dh;
   if (batch == 0 || S == 0 || dh == 0) return;
   MG_CHECK(dh <= kMaxAttentionHeadDim, "cuda attention: head size ", dh, " exceeds ", kMaxAttentionHeadDim);
   const int64_t chunks = attention_chunks(T), rows = S * heads;
@@ -167,12 +168,12 @@ void attention_batched(cudaStream_t s, const float* q, const void* k, const void
     attention_chunk_kernel<__half><<<grid, kThreads, 0, s>>>(q, static_cast<const __half*>(k),
                                                              static_cast<const __half*>(v), out, part_m, part_l, part_o,
                                                              S, T, heads, int(dh), scale, causal, int(chunks),
-                                                             kv_stride, per, keys_dev);
+                                                             kv_stride, per, keys_dev, qs);
   else
     attention_chunk_kernel<float><<<grid, kThreads, 0, s>>>(q, static_cast<const float*>(k),
                                                             static_cast<const float*>(v), out, part_m, part_l, part_o,
                                                             S, T, heads, int(dh), scale, causal, int(chunks), kv_stride,
-                                                            per, keys_dev);
+                                                            per, keys_dev, qs);
   CUDA_CHECK_LAUNCH();
   if (chunks > 1) {
     const int block = dh <= 32 ? 32 : dh <= 64 ? 64 : 128;

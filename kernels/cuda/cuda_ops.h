@@ -85,8 +85,9 @@ void vq_nearest(cublasHandle_t h, cudaStream_t s, const float* x, const float* e
 constexpr int kMaxAttentionHeadDim = 256;
 int64_t attention_chunks(int64_t T);
 int64_t attention_scratch_floats(int64_t S, int heads, int64_t dh, int64_t T);
+// q_stride: floats from one query row to the next (0: heads * dh; wider for a fused q|k|v row).
 void attention(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
-               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal);
+               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal, int64_t q_stride = 0);
 
 // Batched form (Backend::attention_rows): `batch` independent problems, q/out advancing by S*H*dh
 // floats, k/v by kv_rows*H*dh, scratch by attention_scratch_floats(...) per problem.
@@ -95,7 +96,8 @@ void attention(cudaStream_t s, const float* q, const float* k, const float* v, f
 // k/v are f32, or f16 (kv_dtype: a half KV cache).
 void attention_batched(cudaStream_t s, const float* q, const void* k, const void* v, float* out, float* scratch,
                        int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
-                       bool causal, const int32_t* keys_dev = nullptr, DType kv_dtype = DType::F32);
+                       bool causal, const int32_t* keys_dev = nullptr, DType kv_dtype = DType::F32,
+                       int64_t q_stride = 0);
 
 // ---- kv_cache.cu: cache[r, pos + s, :] = src[r * S + s, col0 : col0 + D]; cache[R, cap, D] f32 or
 // f16 (cache_dtype; rounded to nearest even), src[R * S, W] f32. pos_dev non-null: pos is *pos_dev

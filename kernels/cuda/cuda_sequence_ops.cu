@@ -30,19 +30,19 @@ Tensor attend_rows(Backend& be, DeviceState& st, const Tensor& q, const Tensor& 
            ": k and v must both be f32 or f16 (a half KV cache), got ", dtype_name(k.dtype), " and ",
            dtype_name(v.dtype));
   MG_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3 && k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0) &&
-               k.dim(1) == v.dim(1) && q.dim(2) == k.dim(2) && k.dim(2) == v.dim(2) && heads > 0 &&
-               q.dim(2) % heads == 0,
-           "cuda ", op, ": expected q[R, S, H*dh], k/v[R, T, H*dh] with H = ", heads, ", got ", shape_str(q.shape),
-           ", ", shape_str(k.shape), ", ", shape_str(v.shape));
-  const int64_t R = q.dim(0), S = q.dim(1), dh = q.dim(2) / heads;
+               k.dim(1) == v.dim(1) && q.dim(2) >= k.dim(2) && k.dim(2) == v.dim(2) && heads > 0 &&
+               k.dim(2) % heads == 0,
+           "cuda ", op, ": expected q[R, S, >= H*dh], k/v[R, T, H*dh] with H = ", heads, ", got ",
+           shape_str(q.shape), ", ", shape_str(k.shape), ", ", shape_str(v.shape));
+  const int64_t R = q.dim(0), S = q.dim(1), dh = k.dim(2) / heads;
   MG_CHECK(T >= S || !causal, "cuda ", op, ": ", S, " causal queries need at least as many keys, got ", T);
   MG_CHECK(T <= k.dim(1) && T >= 1, "cuda ", op, ": T = ", T, " keys but k/v hold ", k.dim(1));
   MG_CHECK(dh <= kMaxAttentionHeadDim, "cuda ", op, ": head size ", dh, " exceeds the kernel's ", kMaxAttentionHeadDim);
-  Tensor out = be.alloc(DType::F32, q.shape);
+  Tensor out = be.alloc(DType::F32, {R, S, k.dim(2)});
   const int64_t per = attention_scratch_floats(S, heads, dh, T);
   Tensor scratch = per > 0 ? be.alloc(DType::F32, {R * per}) : Tensor();
   attention_batched(st.stream, cf(q), k.data, v.data, mf(out), per > 0 ? mf(scratch) : nullptr, R, k.dim(1), S, T,
-                    heads, dh, scale, causal, keys_dev, k.dtype);
+                    heads, dh, scale, causal, keys_dev, k.dtype, q.dim(2));
   return out;
 }
 

@@ -52,6 +52,23 @@ TEST(CudaRecording, DeviceScalarOpsMatchTheCpu) {
   gpu->write_kv_at(dc, gpu->upload(i32s({77})), gpu->upload(src), D);
   EXPECT_EQ(gpu->download(dc).to_vector(), want.to_vector());
 
+  // q read in place from a fused q|k|v row (3D wide).
+  {
+    Tensor qkv = mgtest::random_tensor({R, 1, 3 * D}, 30);
+    Tensor want_w = cpu->attention_rows(qkv, k, v, 200, int(H), 0.125f, true);
+    Tensor got_w =
+        gpu->download(gpu->attention_rows_at(gpu->upload(qkv), dk, dv, gpu->upload(i32s({200})), cap, int(H), 0.125f, true));
+    EXPECT_EQ(mg::shape_str(got_w.shape), mg::shape_str(want_w.shape));
+    EXPECT_LE(mgtest::rel_err(got_w, want_w), 1e-4) << "wide q";
+    Tensor q2 = mgtest::random_tensor({5, 3 * D}, 31);
+    Tensor k2 = k.slice0(0, 1).reshape({cap, D}), v2 = v.slice0(0, 1).reshape({cap, D});
+    EXPECT_LE(mgtest::rel_err(gpu->download(gpu->attention(gpu->upload(q2), gpu->upload(k2), gpu->upload(v2), 40,
+                                                           int(H), 0.125f, true)),
+                              cpu->attention(q2, k2, v2, 40, int(H), 0.125f, true)),
+              1e-4)
+        << "wide q, 2-D attention";
+  }
+
   // A half KV cache (half decoder weights): written with round-to-nearest-even like the CPU's cast,
   // and attended over exactly as the CPU does over the same f16 values.
   Tensor k16 = cpu->cast(k, DType::F16), v16 = cpu->cast(v, DType::F16);

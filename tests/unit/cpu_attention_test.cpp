@@ -110,6 +110,28 @@ TEST(CpuAttentionChecks, BadInputsThrowNamingTheOp) {
   }
 }
 
+TEST(CpuAttentionChecks, WideQueryRowsReadTheirFirstColumns) {
+  // The decode step passes the fused q|k|v output as q: the queries are the first H*dh columns of
+  // each row, with the same bits as the narrowed copy, on every path and through attention_rows.
+  auto be = mg::make_cpu_backend(2);
+  const int64_t S = 3, T = 20, D = 64, H = 4;
+  Tensor qkv = random_tensor({S, 3 * D}, 21), k = random_tensor({T, D}, 22), v = random_tensor({T, D}, 23);
+  Tensor q = be->narrow_last(qkv, 0, D);
+  for (bool simd : {true, false}) {
+    mg::cpu::Exec ex;
+    ex.allow_simd = simd;
+    EXPECT_TRUE(bit_equal(cpu::attention(qkv, k, v, T, int(H), 0.2f, true, ex),
+                          cpu::attention(q, k, v, T, int(H), 0.2f, true, ex)));
+  }
+  EXPECT_TRUE(bit_equal(be->Backend::attention(qkv, k, v, T, int(H), 0.2f, false),
+                        be->Backend::attention(q, k, v, T, int(H), 0.2f, false)));
+  Tensor rows = be->attention_rows(qkv.reshape({1, S, 3 * D}), k.reshape({1, T, D}), v.reshape({1, T, D}), T, int(H),
+                                   0.2f, true);
+  EXPECT_EQ(mg::shape_str(rows.shape), "[1, 3, 64]");
+  EXPECT_EQ(rows.to_vector(), cpu::attention(q, k, v, T, int(H), 0.2f, true).to_vector());
+  EXPECT_THROW(cpu::attention(random_tensor({S, D / 2}, 24), k, v, T, int(H), 0.2f, true), mg::Error);  // narrower
+}
+
 TEST(CpuAttentionChecks, HalfKvCacheEqualsF32OnTheRoundedValues) {
   // A half KV cache (half decoder weights) is read through an exact f16 -> f32 conversion, so
   // attention over it must give the bits of attention over the same values held in f32, on the
