@@ -1,9 +1,9 @@
 // linear: y[M, N] = x[M, K] . w[N, K]^T (+ b[N]), PyTorch nn.Linear layout, f32 accumulation,
 // optionally followed by an exact GELU and a residual add (LinearFusion, kernels/ops.h).
-// f32 weights go to cuBLAS; f16/bf16 weights use our own kernels, which convert each weight to
-// f32 as it is read (so no f32 copy of the weights ever exists):
-//  - a GEMV-like kernel for few rows (the decode step: M <= kGemvMaxRows), one warp per output
-//    column, lanes striding over K so that the weight row is read coalesced exactly once; when K is
+// f32 weights with many rows go to cuBLAS; everything else uses our own kernels, which convert each
+// half weight to f32 as it is read (so no f32 copy of the weights ever exists):
+//  - a GEMV-like kernel for few rows (the decode step: M <= kGemvMaxRows; any weight dtype), one
+//    warp per output column, lanes striding over K so that the weight row is read coalesced exactly once; when K is
 //    a multiple of 8 and the rows are 16-byte aligned each lane loads 8 weights (16 bytes) at a
 //    time, which is what lets a decode step approach the card's memory bandwidth. The bias, GELU
 //    and residual are applied in its epilogue (no extra launches);
@@ -90,6 +90,24 @@ __device__ __forceinline__ void unpack8(const uint4& raw, const __nv_bfloat16*, 
   }
 }
 
+// 8 consecutive weights of a row as f32: one 16-byte load of halves, two of floats.
+template <typename W>
+__device__ __forceinline__ void load8(const W* row, int64_t j, float (&f)[8]) {
+  unpack8(reinterpret_cast<const uint4*>(row)[j], static_cast<const W*>(nullptr), f);
+}
+__device__ __forceinline__ void load8(const float* row, int64_t j, float (&f)[8]) {
+  const float4* r = reinterpret_cast<const float4*>(row) + 2 * j;
+  const float4 a = r[0], b = r[1];
+  f[0] = a.x;
+  f[1] = a.y;
+  f[2] = a.z;
+  f[3] = a.w;
+  f[4] = b.x;
+  f[5] = b.y;
+  f[6] = b.z;
+  f[7] = b.w;
+}
+
 // The GEMV with 16-byte loads: K % 8 == 0, w and x 16-byte aligned (checked by the launcher).
 template <typename W>
 __global__ void linear_gemv8_kernel(const float* __restrict__ x, const W* __restrict__ w, Epilogue e,
@@ -97,7 +115,7 @@ __global__ void linear_gemv8_kernel(const float* __restrict__ x, const W* __rest
   const int lane = threadIdx.x % kWarp;
   const int64_t n = int64_t(blockIdx.x) * kGemvWarps + threadIdx.x / kWarp;
   if (n >= N) return;
-  const uint4* wrow = reinterpret_cast<const uint4*>(w + n * K);
+  const W* wrow = w + n * K;
   const int64_t K8 = K / 8;
   float acc[kGemvMaxRows];
 #pragma unroll
@@ -105,7 +123,7 @@ __global__ void linear_gemv8_kernel(const float* __restrict__ x, const W* __rest
 #pragma unroll 4
   for (int64_t j = lane; j < K8; j += kWarp) {
     float wv[8];
-    unpack8(wrow[j], static_cast<const W*>(nullptr), wv);
+    load8(wrow, j, wv);
 #pragma unroll
     for (int m = 0; m < kGemvMaxRows; ++m) {
       if (m < M) {
@@ -205,9 +223,11 @@ __global__ void add_row_bias_kernel(float* __restrict__ y, const void* b, DType 
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
+// Our kernels: the GEMV for few rows (any weight dtype), the tiled kernel for many (half weights;
+// f32 weights with many rows go to cuBLAS instead).
 template <typename W>
-void linear_half(cudaStream_t s, const float* x, const W* w, const Epilogue& e, float* y, int64_t M, int64_t N,
-                 int64_t K) {
+void linear_own(cudaStream_t s, const float* x, const W* w, const Epilogue& e, float* y, int64_t M, int64_t N,
+                int64_t K) {
   if (M <= kGemvMaxRows) {
     const unsigned blocks = static_cast<unsigned>(ceil_div(N, kGemvWarps));
     if (K % 8 == 0 && aligned16(w) && aligned16(x))
@@ -250,6 +270,11 @@ void linear(cublasHandle_t h, cudaStream_t s, const float* x, const void* w, DTy
   }
   switch (wdt) {
     case DType::F32:
+      // A few rows (the decode step): our GEMV, with the bias, GELU and residual in its epilogue.
+      if (M <= kGemvMaxRows) {
+        linear_own(s, x, static_cast<const float*>(w), e, y, M, N, K);
+        return;
+      }
       // Row-major y[M, N] is column-major y^T[N, M] = w . x^T, where the column-major view of
       // row-major w[N, K] is w^T (so op = T) and that of x[M, K] is x^T (op = N).
       matmul(h, x, 0, static_cast<const float*>(w), 0, y, 1, M, N, K, /*trans_b=*/true, 1.0f);
@@ -257,10 +282,10 @@ void linear(cublasHandle_t h, cudaStream_t s, const float* x, const void* w, DTy
       epilogue();
       return;
     case DType::F16:
-      linear_half(s, x, static_cast<const __half*>(w), e, y, M, N, K);
+      linear_own(s, x, static_cast<const __half*>(w), e, y, M, N, K);
       return;
     case DType::BF16:
-      linear_half(s, x, static_cast<const __nv_bfloat16*>(w), e, y, M, N, K);
+      linear_own(s, x, static_cast<const __nv_bfloat16*>(w), e, y, M, N, K);
       return;
     default:
       throw Error(strcat("cuda linear: weight dtype ", dtype_name(wdt), " is not a float type"));
