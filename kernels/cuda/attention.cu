@@ -20,7 +20,28 @@ namespace {
 constexpr int kChunk = 128;    // keys per block
 constexpr int kThreads = 128;  // 4 warps; one warp per key for the scores
 
-// Grid: x = row * H + head (S * H blocks), y = chunk. Query i sees keys [0, visible(i)).
+// out_row[d] = sum_c exp(m_c - M) o_c[d] / sum_c exp(m_c - M) l_c over the chunks of one (row,
+// head), by `nthreads` threads from `tid`. The partials are read past L1 (__ldcg): in the fused
+// path they were written by other blocks moments before.
+__device__ void merge_chunks(const float* pm, const float* pl, const float* po, float* out_row, int dh, int nchunks,
+                             int tid, int nthreads) {
+  float M = -INFINITY;
+  for (int c = 0; c < nchunks; ++c) M = fmaxf(M, __ldcg(pm + c));
+  float L = 0.0f;
+  for (int c = 0; c < nchunks; ++c) {
+    const float lc = __ldcg(pl + c);
+    if (lc > 0.0f) L += lc * expf(__ldcg(pm + c) - M);
+  }
+  for (int d = tid; d < dh; d += nthreads) {
+    float o = 0.0f;
+    for (int c = 0; c < nchunks; ++c)
+      if (__ldcg(pl + c) > 0.0f) o += __ldcg(po + int64_t(c) * dh + d) * expf(__ldcg(pm + c) - M);
+    out_row[d] = L > 0.0f ? o / L : 0.0f;
+  }
+}
+
+// Grid: x = row * H + head (S * H blocks), y = chunk, z = problem. The merge of the chunks runs in
+// the last chunk block to finish (counters given) or as attention_merge_kernel. Query i sees keys [0, visible(i)).
 // nchunks == 1: out gets the normalised result; otherwise part_m / part_l [S*H, nchunks] and
 // part_o [S*H, nchunks, dh] get the chunk's partial state.
 template <typename KV>
@@ -29,7 +50,8 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const KV* __
                                        float* __restrict__ part_m, float* __restrict__ part_l,
                                        float* __restrict__ part_o, int64_t S, int64_t T, int H, int dh,
                                        float scale, bool causal, int nchunks, int64_t kv_stride,
-                                       int64_t scratch_stride, const int32_t* __restrict__ keys_dev, int64_t qs) {
+                                       int64_t scratch_stride, const int32_t* __restrict__ keys_dev, int64_t qs,
+                                       unsigned* __restrict__ counters) {
   __shared__ float sq[kMaxAttentionHeadDim];
   __shared__ float sp[kChunk];
   __shared__ float red[kThreads];
@@ -106,6 +128,21 @@ __global__ void attention_chunk_kernel(const float* __restrict__ q, const KV* __
     part_m[slot] = m;  // -inf for a chunk past the visible keys (then l = 0, o = 0)
     part_l[slot] = l;
   }
+  if (nchunks == 1 || !counters) return;
+  // Fused merge: the last chunk block of this (row, head) to finish merges them all (CUDA's
+  // threadFenceReduction pattern), saving the merge kernel's launch. The counter goes back to 0 for
+  // the next launch.
+  __shared__ bool last;
+  __threadfence();  // this block's partials are visible device-wide before it is counted
+  __syncthreads();
+  unsigned* counter = counters + b * gridDim.x + ih;
+  if (tid == 0) last = atomicAdd(counter, 1u) == unsigned(nchunks - 1);
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  merge_chunks(part_m + ih * nchunks, part_l + ih * nchunks, part_o + ih * nchunks * dh, out + i * D + h * dh, dh,
+               nchunks, tid, blockDim.x);
+  if (tid == 0) *counter = 0u;
 }
 
 // One block per (row, head): out = sum_c exp(m_c - M) o_c / sum_c exp(m_c - M) l_c.
@@ -118,17 +155,7 @@ __global__ void attention_merge_kernel(const float* __restrict__ part_m, const f
   const float* pm = part_m + b * scratch_stride + ih * nchunks;
   const float* pl = part_l + b * scratch_stride + ih * nchunks;
   const float* po = part_o + b * scratch_stride + ih * nchunks * dh;
-  float M = -INFINITY;
-  for (int c = 0; c < nchunks; ++c) M = fmaxf(M, pm[c]);
-  float L = 0.0f;
-  for (int c = 0; c < nchunks; ++c)
-    if (pl[c] > 0.0f) L += pl[c] * expf(pm[c] - M);
-  for (int d = threadIdx.x; d < dh; d += blockDim.x) {
-    float o = 0.0f;
-    for (int c = 0; c < nchunks; ++c)
-      if (pl[c] > 0.0f) o += po[int64_t(c) * dh + d] * expf(pm[c] - M);
-    out[i * D + h * dh + d] = L > 0.0f ? o / L : 0.0f;
-  }
+  merge_chunks(pm, pl, po, out + i * D + h * dh, dh, nchunks, threadIdx.x, blockDim.x);
 }
 
 }  // namespace
@@ -141,13 +168,15 @@ int64_t attention_scratch_floats(int64_t S, int heads, int64_t dh, int64_t T) {
 }
 
 void attention(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
-               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal, int64_t q_stride) {
-  attention_batched(s, q, k, v, out, scratch, 1, T, S, T, heads, dh, scale, causal, nullptr, DType::F32, q_stride);
+               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal, int64_t q_stride,
+               unsigned* counters) {
+  attention_batched(s, q, k, v, out, scratch, 1, T, S, T, heads, dh, scale, causal, nullptr, DType::F32, q_stride,
+                    counters);
 }
 
 void attention_batched(cudaStream_t s, const float* q, const void* k, const void* v, float* out, float* scratch,
                        int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
-                       bool causal, const int32_t* keys_dev, DType kv_dtype, int64_t q_stride) {
+                       bool causal, const int32_t* keys_dev, DType kv_dtype, int64_t q_stride, unsigned* counters) {
   const int64_t qs = q_stride > 0 ? q_stride : int64_t(heads) * dh;
   if (batch == 0 || S == 0 || dh == 0) return;
   MG_CHECK(dh <= kMaxAttentionHeadDim, "cuda attention: head size ", dh, " exceeds ", kMaxAttentionHeadDim);
@@ -162,20 +191,22 @@ void attention_batched(cudaStream_t s, const float* q, const void* k, const void
   MG_CHECK(chunks == 1 || scratch, "cuda attention: ", chunks, " key chunks need a scratch buffer");
   const int64_t kv_stride = kv_rows * heads * dh;
   const dim3 grid{unsigned(rows), unsigned(chunks), unsigned(batch)};
+  // The fused merge needs one zeroed counter per (problem, row, head).
+  unsigned* fused = chunks > 1 && counters && batch * rows <= kAttentionCounters ? counters : nullptr;
   MG_CHECK(kv_dtype == DType::F32 || kv_dtype == DType::F16, "cuda attention: k/v must be f32 or f16, got ",
            dtype_name(kv_dtype));
   if (kv_dtype == DType::F16)
     attention_chunk_kernel<__half><<<grid, kThreads, 0, s>>>(q, static_cast<const __half*>(k),
                                                              static_cast<const __half*>(v), out, part_m, part_l, part_o,
                                                              S, T, heads, int(dh), scale, causal, int(chunks),
-                                                             kv_stride, per, keys_dev, qs);
+                                                             kv_stride, per, keys_dev, qs, fused);
   else
     attention_chunk_kernel<float><<<grid, kThreads, 0, s>>>(q, static_cast<const float*>(k),
                                                             static_cast<const float*>(v), out, part_m, part_l, part_o,
                                                             S, T, heads, int(dh), scale, causal, int(chunks), kv_stride,
-                                                            per, keys_dev, qs);
+                                                            per, keys_dev, qs, fused);
   CUDA_CHECK_LAUNCH();
-  if (chunks > 1) {
+  if (chunks > 1 && !fused) {
     const int block = dh <= 32 ? 32 : dh <= 64 ? 64 : 128;
     const dim3 mgrid{unsigned(rows), unsigned(batch)};
     attention_merge_kernel<<<mgrid, block, 0, s>>>(part_m, part_l, part_o, out, heads, int(dh), int(chunks), S, per);

@@ -42,6 +42,9 @@ class CudaBackend final : public Backend {
     // cuBLAS gets its workspace from us, so that it never allocates while a graph is captured.
     CUDA_CHECK(cudaMalloc(&st_->blas_workspace, kBlasWorkspaceBytes));
     CUBLAS_CHECK(cublasSetWorkspace(st_->blas, st_->blas_workspace, kBlasWorkspaceBytes));
+    const size_t counter_bytes = size_t(cuda::kAttentionCounters) * sizeof(unsigned);
+    CUDA_CHECK(cudaMalloc(&st_->attention_counters, counter_bytes));
+    CUDA_CHECK(cudaMemsetAsync(st_->attention_counters, 0, counter_bytes, st_->stream));
     // Keep freed blocks in the stream-ordered pool instead of returning them to the driver at
     // every synchronisation: model code allocates the same activation sizes step after step.
     cudaMemPool_t pool;
@@ -377,7 +380,7 @@ class CudaBackend final : public Backend {
     Tensor scratch = scratch_floats > 0 ? alloc(DType::F32, {scratch_floats}) : Tensor();
     activate();
     cuda::attention(st_->stream, cf(q), cf(k), cf(v), mf(out), scratch_floats > 0 ? mf(scratch) : nullptr, S, T,
-                    heads, dh, scale, causal, q.dim(1));
+                    heads, dh, scale, causal, q.dim(1), st_->attention_counters);
     return out;
   }
 

@@ -38,6 +38,7 @@ struct DeviceState {
   cublasHandle_t blas = nullptr;
   int* bad_id_flag = nullptr;      // device int: set on an out-of-range embedding id or i64 -> i32 overflow
   void* blas_workspace = nullptr;  // cuBLAS's own, so that it never allocates while a graph is captured
+  unsigned* attention_counters = nullptr;  // zeroed; the attention's fused merge (kernels/cuda/attention.cu)
   // While a recording captures: allocations come from `arena`, and frees of pool memory wait in
   // `deferred_frees` until the capture ends (a captured free would free the block at every replay).
   std::shared_ptr<DeviceArena> arena;

@@ -89,6 +89,7 @@ DeviceState::~DeviceState() {
   if (stream) cudaStreamSynchronize(stream);
   if (bad_id_flag) cudaFree(bad_id_flag);
   if (blas_workspace) cudaFree(blas_workspace);
+  if (attention_counters) cudaFree(attention_counters);
   if (blas) cublasDestroy(blas);
   if (stream) cudaStreamDestroy(stream);
 }

@@ -86,8 +86,13 @@ constexpr int kMaxAttentionHeadDim = 256;
 int64_t attention_chunks(int64_t T);
 int64_t attention_scratch_floats(int64_t S, int heads, int64_t dh, int64_t T);
 // q_stride: floats from one query row to the next (0: heads * dh; wider for a fused q|k|v row).
+// counters (may be null): kAttentionCounters zeroed device unsigneds; with them the chunks are
+// merged by the last chunk block of each (row, head) instead of a second kernel, and the counters
+// are left zeroed again. Launches that share them must not overlap (one stream).
+constexpr int64_t kAttentionCounters = 1 << 16;
 void attention(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
-               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal, int64_t q_stride = 0);
+               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal, int64_t q_stride = 0,
+               unsigned* counters = nullptr);
 
 // Batched form (Backend::attention_rows): `batch` independent problems, q/out advancing by S*H*dh
 // floats, k/v by kv_rows*H*dh, scratch by attention_scratch_floats(...) per problem.
@@ -97,7 +102,7 @@ void attention(cudaStream_t s, const float* q, const float* k, const float* v, f
 void attention_batched(cudaStream_t s, const float* q, const void* k, const void* v, float* out, float* scratch,
                        int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
                        bool causal, const int32_t* keys_dev = nullptr, DType kv_dtype = DType::F32,
-                       int64_t q_stride = 0);
+                       int64_t q_stride = 0, unsigned* counters = nullptr);
 
 // ---- kv_cache.cu: cache[r, pos + s, :] = src[r * S + s, col0 : col0 + D]; cache[R, cap, D] f32 or
 // f16 (cache_dtype; rounded to nearest even), src[R * S, W] f32. pos_dev non-null: pos is *pos_dev

@@ -42,7 +42,7 @@ Tensor attend_rows(Backend& be, DeviceState& st, const Tensor& q, const Tensor& 
   const int64_t per = attention_scratch_floats(S, heads, dh, T);
   Tensor scratch = per > 0 ? be.alloc(DType::F32, {R * per}) : Tensor();
   attention_batched(st.stream, cf(q), k.data, v.data, mf(out), per > 0 ? mf(scratch) : nullptr, R, k.dim(1), S, T,
-                    heads, dh, scale, causal, keys_dev, k.dtype, q.dim(2));
+                    heads, dh, scale, causal, keys_dev, k.dtype, q.dim(2), st.attention_counters);
   return out;
 }
 
