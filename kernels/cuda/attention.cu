@@ -1,7 +1,9 @@
 // Multi-head attention (kernels/ops.h's attention op), flash-decoding style. The visible keys of
 // each (query row, head) are cut into chunks of kChunk; one block per (row and head, chunk)
 // computes the chunk's scores, their max m, l = sum exp(s - m) and the unnormalised
-// o = sum exp(s - m) v. A second kernel merges the chunks, rescaling each by exp(m_c - M).
+// o = sum exp(s - m) v. The chunks are merged, rescaling each by exp(m_c - M), by the last chunk
+// block of each (row, head) to finish (with the backend's zeroed counters), else by a second kernel.
+// K and V may be f16 (a half KV cache); q's rows may be wider than H*dh (a fused q|k|v row).
 // Why split over the keys: the decode step has ONE query per row, so one block per head would
 // leave the GPU almost idle (16 blocks for musicgen-small) while it walks up to ~1500 cached
 // positions; chunks give T / kChunk times more blocks. With a single chunk (short T: cross-
