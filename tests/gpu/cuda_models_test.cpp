@@ -97,6 +97,10 @@ void expect_same_generation(const std::string& name, const std::string& prompt, 
     }
     EXPECT_EQ(got.codes, want.codes) << tag << ": greedy tokens differ";
   }
+  // Unwatched (no on_logits / on_frame), the recorded steps never read tokens back: the device
+  // delay pattern alone carries the generation, read once at the end of the window.
+  p.record_steps = true;
+  EXPECT_EQ(gpu->generate_codes(p), want.codes) << name << ": unwatched CUDA graph steps";
   const std::string tag = name + " prompt \"" + prompt + "\"";
 
   // The same codes through each backend's EnCodec decoder.
