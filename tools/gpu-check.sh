@@ -356,17 +356,25 @@ elif [ "$MODE" != build ] && [ -f "$BUNDLE/bundle.tar.gz" ]; then
   for label in gpu unit parity cli; do
     [ -d "$UNPACKED/bin/$label" ] || continue
     for bin in "$UNPACKED"/bin/$label/*; do
-      name="$label/$(basename "$bin")"
-      if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$name" - - - 0 "skipped: past the deadline"; continue; fi
-      log="$LOG_DIR/$(basename "$bin").log"
-      t0=$(date +%s)
-      timeout 240 "$bin" --gtest_brief=0 >"$log" 2>&1
-      rc=$?
-      p=$(grep -cE '^\[       OK \]' "$log")
-      f=$(grep -cE '^\[  FAILED  \] [^ ]+ \([0-9]+ ms\)' "$log")
-      k=$(grep -cE '^\[  SKIPPED \] [^ ]+ \([0-9]+ ms\)' "$log")
-      row "$name" "$p" "$f" "$k" $(( $(date +%s) - t0 )) "rc=$rc"
-      if [ "$rc" -ne 0 ]; then grep -E '^\[  FAILED  \]|Failure|rel_err' "$log" | head -15; fi
+      # The GPU tests are one binary: run it suite by suite, so that a crash in one suite (code
+      # that has never run on a GPU before) does not hide the results of the others.
+      suites="-"
+      [ "$label" = gpu ] && suites=$("$bin" --gtest_list_tests 2>/dev/null | grep -E '^[A-Za-z0-9_]+\.$' | tr -d '.')
+      for suite in $suites; do
+        name="$label/$(basename "$bin")"
+        filter=()
+        if [ "$suite" != - ]; then name="$label/$suite"; filter=(--gtest_filter="$suite.*"); fi
+        if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$name" - - - 0 "skipped: past the deadline"; continue; fi
+        log="$LOG_DIR/$(basename "$name").log"
+        t0=$(date +%s)
+        timeout 240 "$bin" --gtest_brief=0 "${filter[@]}" >"$log" 2>&1
+        rc=$?
+        p=$(grep -cE '^\[       OK \]' "$log")
+        f=$(grep -cE '^\[  FAILED  \] [^ ]+ \([0-9]+ ms\)' "$log")
+        k=$(grep -cE '^\[  SKIPPED \] [^ ]+ \([0-9]+ ms\)' "$log")
+        row "$name" "$p" "$f" "$k" $(( $(date +%s) - t0 )) "rc=$rc"
+        if [ "$rc" -ne 0 ]; then grep -E '^\[  FAILED  \]|Failure|rel_err|error' "$log" | head -15; tail -3 "$log"; fi
+      done
     done
     # Right after the GPU tests: the benchmark must not be squeezed out by the deadline.
     if [ "$label" = gpu ]; then
