@@ -169,13 +169,6 @@ int64_t attention_scratch_floats(int64_t S, int heads, int64_t dh, int64_t T) {
   return chunks == 1 ? 0 : S * heads * chunks * (dh + 2);
 }
 
-void attention(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
-               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal, int64_t q_stride,
-               unsigned* counters) {
-  attention_batched(s, q, k, v, out, scratch, 1, T, S, T, heads, dh, scale, causal, nullptr, DType::F32, q_stride,
-                    counters);
-}
-
 void attention_batched(cudaStream_t s, const float* q, const void* k, const void* v, float* out, float* scratch,
                        int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
                        bool causal, const int32_t* keys_dev, DType kv_dtype, int64_t q_stride, unsigned* counters) {

@@ -359,29 +359,20 @@ class CudaBackend final : public Backend {
     return ids;
   }
 
+  // One problem of the batched attention (cuda::attend_rows: the same checks and launch). k and v
+  // may hold different row counts here, so both are cut to the T rows that are read.
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
                    bool causal) override {
-    check_f32(q, "attention", "q");
     check_f32(k, "attention", "k");
     check_f32(v, "attention", "v");
-    MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && q.dim(1) >= k.dim(1) && k.dim(1) == v.dim(1) &&
-                 heads > 0 && k.dim(1) % heads == 0,
-             "cuda attention: expected q[S, >= H*dh], k/v[T, H*dh] with H = ", heads, ", got ", shape_str(q.shape),
-             ", ", shape_str(k.shape), ", ", shape_str(v.shape));
-    MG_CHECK(T >= q.dim(0) || !causal, "cuda attention: ", q.dim(0), " causal queries need at least as many keys, got ",
-             T);
+    MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2, "cuda attention: expected q[S, >= H*dh], k/v[T, H*dh], ",
+             "got ", shape_str(q.shape), ", ", shape_str(k.shape), ", ", shape_str(v.shape));
     MG_CHECK(T <= k.dim(0) && T <= v.dim(0) && T >= 1, "cuda attention: T = ", T, " keys but k/v hold ", k.dim(0),
              "/", v.dim(0));
-    const int64_t S = q.dim(0), dh = k.dim(1) / heads;
-    MG_CHECK(dh <= cuda::kMaxAttentionHeadDim, "cuda attention: head size ", dh, " (", k.dim(1), " / ", heads,
-             " heads) exceeds the kernel's ", cuda::kMaxAttentionHeadDim);
-    Tensor out = alloc(DType::F32, {S, k.dim(1)});
-    const int64_t scratch_floats = cuda::attention_scratch_floats(S, heads, dh, T);
-    Tensor scratch = scratch_floats > 0 ? alloc(DType::F32, {scratch_floats}) : Tensor();
-    activate();
-    cuda::attention(st_->stream, cf(q), cf(k), cf(v), mf(out), scratch_floats > 0 ? mf(scratch) : nullptr, S, T,
-                    heads, dh, scale, causal, q.dim(1), st_->attention_counters);
-    return out;
+    const Tensor q1 = q.reshape({1, q.dim(0), q.dim(1)});
+    const Tensor k1 = k.slice0(0, T).reshape({1, T, k.dim(1)}), v1 = v.slice0(0, T).reshape({1, T, v.dim(1)});
+    return cuda::attend_rows(*this, *st_, q1, k1, v1, T, nullptr, heads, scale, causal, "attention")
+        .reshape({q.dim(0), k.dim(1)});
   }
 
   Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,

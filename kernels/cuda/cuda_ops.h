@@ -85,20 +85,16 @@ void vq_nearest(cublasHandle_t h, cudaStream_t s, const float* x, const float* e
 constexpr int kMaxAttentionHeadDim = 256;
 int64_t attention_chunks(int64_t T);
 int64_t attention_scratch_floats(int64_t S, int heads, int64_t dh, int64_t T);
+// `batch` independent problems (Backend::attention_rows; attention is one), q/out advancing by
+// S*q_stride / S*H*dh floats, k/v by kv_rows*H*dh, scratch by attention_scratch_floats(...) per problem.
 // q_stride: floats from one query row to the next (0: heads * dh; wider for a fused q|k|v row).
+// keys_dev non-null (a recorded step): the key count is min(*keys_dev, T), read when the kernels
+// run; T then only sizes the launch (chunks past the keys do nothing).
+// k/v are f32, or f16 (kv_dtype: a half KV cache).
 // counters (may be null): kAttentionCounters zeroed device unsigneds; with them the chunks are
 // merged by the last chunk block of each (row, head) instead of a second kernel, and the counters
 // are left zeroed again. Launches that share them must not overlap (one stream).
 constexpr int64_t kAttentionCounters = 1 << 16;
-void attention(cudaStream_t s, const float* q, const float* k, const float* v, float* out, float* scratch,
-               int64_t S, int64_t T, int heads, int64_t dh, float scale, bool causal, int64_t q_stride = 0,
-               unsigned* counters = nullptr);
-
-// Batched form (Backend::attention_rows): `batch` independent problems, q/out advancing by S*H*dh
-// floats, k/v by kv_rows*H*dh, scratch by attention_scratch_floats(...) per problem.
-// keys_dev non-null (a recorded step): the key count is min(*keys_dev, T), read when the kernels
-// run; T then only sizes the launch (chunks past the keys do nothing).
-// k/v are f32, or f16 (kv_dtype: a half KV cache).
 void attention_batched(cudaStream_t s, const float* q, const void* k, const void* v, float* out, float* scratch,
                        int64_t batch, int64_t kv_rows, int64_t S, int64_t T, int heads, int64_t dh, float scale,
                        bool causal, const int32_t* keys_dev = nullptr, DType kv_dtype = DType::F32,
