@@ -1,9 +1,12 @@
 // Renders the chroma into an RGB buffer (cells, axis labels in a 5x7 bitmap font, second ticks) and
 // writes it with libpng. libpng reports errors by longjmp: write_rgb_png keeps only plain C objects
-// alive across its setjmp and turns a failure into an mg::Error after cleaning up.
+// alive across its setjmp and turns a failure into an mg::Error after cleaning up. libpng is optional
+// (MUSICGEN_PNG): without it the picture is refused with an error that says so.
 #include "conditioning/chroma_png.h"
 
+#ifdef MUSICGEN_HAVE_PNG
 #include <png.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -97,8 +100,9 @@ class Canvas {
 
 constexpr int kLeft = 24, kTop = 8, kRight = 18, kBottom = 22;
 
+#ifdef MUSICGEN_HAVE_PNG
 // Writes 8-bit RGB rows. Only C objects live across setjmp (libpng's error path longjmps here).
-bool write_rgb_png(std::FILE* fp, int w, int h, const uint8_t* rgb, const png_bytep* rows) {
+bool write_rgb_png(std::FILE* fp, int w, int h, const png_bytep* rows) {
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   if (!png) return false;
   png_infop info = png_create_info_struct(png);
@@ -117,9 +121,30 @@ bool write_rgb_png(std::FILE* fp, int w, int h, const uint8_t* rgb, const png_by
   png_write_image(png, const_cast<png_bytepp>(rows));
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
-  (void)rgb;
   return true;
 }
+
+// The canvas as a PNG file at `path`, written under a temporary name and renamed.
+void write_canvas_png(const std::string& path, const Canvas& cv) {
+  const std::string tmp = path + ".tmp-png";
+  std::FILE* fp = std::fopen(tmp.c_str(), "wb");
+  if (!fp) throw Error(strcat("write_chroma_png: cannot create '", path, "' (", std::strerror(errno), ")"));
+  std::vector<png_bytep> rows(size_t(cv.height()));
+  for (int y = 0; y < cv.height(); ++y)
+    rows[size_t(y)] = const_cast<png_bytep>(cv.pixels().data() + size_t(y) * size_t(cv.width()) * 3);
+  const bool ok = write_rgb_png(fp, cv.width(), cv.height(), rows.data());
+  const bool closed = std::fclose(fp) == 0;
+  if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(strcat("write_chroma_png: writing '", path, "' failed", ok ? " (cannot close or rename)" : " (libpng)"));
+  }
+}
+#else
+void write_canvas_png(const std::string& path, const Canvas&) {
+  throw Error(strcat("write_chroma_png: cannot write '", path, "': this libmusicgen was built without libpng ",
+                     "(install libpng's development files and rebuild with MUSICGEN_PNG=AUTO or ON)"));
+}
+#endif
 
 }  // namespace
 
@@ -172,19 +197,7 @@ void write_chroma_png(const std::string& path, const Tensor& chroma, const Chrom
     cv.text(x - Canvas::text_width(label) / 2, l.plot_y + plot_h + 7, label, kInk);
   }
 
-  // Write to a temporary file in the same folder, rename at the end.
-  const std::string tmp = path + ".tmp-png";
-  std::FILE* fp = std::fopen(tmp.c_str(), "wb");
-  if (!fp) throw Error(strcat("write_chroma_png: cannot create '", path, "' (", std::strerror(errno), ")"));
-  std::vector<png_bytep> rows(size_t(cv.height()));
-  for (int y = 0; y < cv.height(); ++y)
-    rows[size_t(y)] = const_cast<png_bytep>(cv.pixels().data() + size_t(y) * size_t(cv.width()) * 3);
-  const bool ok = write_rgb_png(fp, cv.width(), cv.height(), cv.pixels().data(), rows.data());
-  const bool closed = std::fclose(fp) == 0;
-  if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(strcat("write_chroma_png: writing '", path, "' failed", ok ? " (cannot close or rename)" : " (libpng)"));
-  }
+  write_canvas_png(path, cv);
 }
 
 }  // namespace mg

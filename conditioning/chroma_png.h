@@ -1,7 +1,7 @@
 // A picture of a chroma condition (what the melody model is given): 12 rows, C at the bottom and B
 // at the top like a piano roll, note names on the left axis in a tiny built-in bitmap font, time
 // across with second ticks, each cell coloured by its value (0 dark blue .. 1 yellow, viridis).
-// Written with libpng.
+// Written with libpng; a build without it (MUSICGEN_PNG=OFF) throws mg::Error saying so.
 #pragma once
 
 #include <string>

@@ -1,5 +1,5 @@
 // Parity of conditioning/chroma with transformers' MusicgenMelodyFeatureExtractor (goldens of
-// tools/reference/make_chroma_goldens.py) on the real music of ../shared/data/audio and on inputs
+// tools/reference/make_chroma_goldens.py) on the real music of the test audio folder (tests/README.md) and on inputs
 // that pin the extractor's padding and truncation rules.
 //
 // Pass rule (issue 5): the pre-argmax chroma within 1e-4 relative, and the one-hot frames identical
@@ -143,12 +143,12 @@ TEST(ChromaParity, SilenceIsBinZero) {
   EXPECT_EQ(mgtest::max_abs_diff(empty.to_vector(), oh.to_vector()), 0.0);
 }
 
-// Every file of ../shared/data/audio decoded and converted by our codec (which has its own parity
+// Every file of the test audio folder decoded and converted by our codec (which has its own parity
 // goldens) against the extractor fed soundfile + julius. The input's checksums are compared first,
 // so a decoder or resampler drift is reported as such and not as a chroma bug.
 TEST(ChromaParity, RealMusic) {
-  const std::string dir = mgtest::shared_audio_dir();
-  MG_SKIP_WITHOUT_SHARED_AUDIO(dir);
+  const std::string dir = mgtest::test_audio_dir();
+  MG_REQUIRE_TEST_AUDIO(dir);
   int files = 0, total_ties = 0;
   for (const char* name : {"CJ_Beatbox_Loop_05_90.wav", "a_duck_quacking_as_birds_chirp_and_a_pigeon_cooing.mp3",
                            "bach.mp3", "electro_1.mp3", "electro_2.mp3", "electronic.mp3", "sep_drums_1.mp3"}) {
@@ -203,6 +203,7 @@ TEST(ChromaErrors, NonFiniteInput) {
 // The picture in docs/images/bach_chroma.png: the bach.mp3 demo melody as the model reads it (one-hot,
 // tiled from 79 frames to 235). Written to the build dir; copy it to docs/images/ when it changes.
 TEST(ChromaPicture, Bach) {
+  MG_SKIP_WITHOUT_PNG();
   const Golden g = load_golden("synthetic");
   const mg::Tensor fitted = mg::chroma_fit_length(mg::chroma_one_hot(at(g, "bach.input").to_vector()));
   const std::string path = mgtest::temp_dir() + "/bach_chroma.png";

@@ -247,6 +247,7 @@ TEST(MidiFile, Errors) {
 // documented size (tests/parity/chroma_test.cpp writes the bach.mp3 picture the same way; that one
 // is committed as docs/images/bach_chroma.png).
 TEST(ChromaPng, WritesPicture) {
+  MG_SKIP_WITHOUT_PNG();
   const std::string path = mgtest::temp_dir() + "/progression.png";
   const mg::Tensor c = mg::chords_to_chroma("C G Am F");
   mg::write_chroma_png(path, c);
@@ -265,5 +266,13 @@ TEST(ChromaPng, WritesPicture) {
   EXPECT_ERROR_HAS(mg::write_chroma_png("/nonexistent/dir/x.png", c), "/nonexistent/dir/x.png");
   EXPECT_ERROR_HAS(mg::write_chroma_png(path, mg::Tensor::zeros(mg::DType::F32, {4, 7})), "[4, 7]");
 }
+
+#ifndef MUSICGEN_HAVE_PNG
+// A build without libpng refuses the picture with an error that says why, never a crash or a
+// silent missing file.
+TEST(ChromaPng, WithoutLibpngSaysSo) {
+  EXPECT_ERROR_HAS(mg::write_chroma_png(mgtest::temp_dir() + "/x.png", mg::chords_to_chroma("C G")), "without libpng");
+}
+#endif
 
 }  // namespace
