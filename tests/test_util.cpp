@@ -20,8 +20,13 @@ std::string source_dir() { return MG_SOURCE_DIR; }
 std::string data_dir() { return source_dir() + "/tests/data"; }
 std::string golden_dir() { return data_dir() + "/golden"; }
 
-std::string shared_audio_dir() {
-  fs::path p = fs::path(source_dir()) / ".." / "shared" / "data" / "audio";
+std::string test_audio_dir_setting() {
+  const char* env = std::getenv("MUSICGEN_TEST_AUDIO_DIR");
+  return env && *env ? env : MG_TEST_AUDIO_DIR;
+}
+
+std::string test_audio_dir() {
+  const fs::path p = test_audio_dir_setting();
   std::error_code ec;
   if (!fs::is_directory(p, ec)) return "";
   return fs::canonical(p, ec).string();

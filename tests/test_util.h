@@ -13,8 +13,11 @@ namespace mgtest {
 std::string source_dir();          // the project root (tests run with it as working dir)
 std::string data_dir();            // <root>/tests/data
 std::string golden_dir();          // <root>/tests/data/golden
-// <root>/../shared/data/audio, or "" when absent (tests then GTEST_SKIP with a message).
-std::string shared_audio_dir();
+// The folder of real music that some tests decode: MUSICGEN_TEST_AUDIO_DIR from the environment,
+// else the CMake cache variable of the same name (default <root>/../shared/data/audio). "" when it
+// is not a folder; tests that need it fail then (MG_REQUIRE_TEST_AUDIO), they never skip.
+std::string test_audio_dir();
+std::string test_audio_dir_setting();  // the folder asked for, for error messages
 std::string temp_dir();            // a fresh empty folder under the build dir for this process
 std::string test_case_dir();       // a fresh empty folder under temp_dir() named after the running test
 
@@ -40,7 +43,21 @@ mg::Tensor random_tensor(const mg::Shape& s, uint32_t seed, float scale = 1.0f);
 
 }  // namespace mgtest
 
-#define MG_SKIP_WITHOUT_SHARED_AUDIO(dir)                                              \
-  do {                                                                                 \
-    if ((dir).empty()) GTEST_SKIP() << "../shared/data/audio is absent: no real music to test on"; \
+// Fails the running test when the real-music folder is absent: a missing fixture is a broken
+// checkout, not a reason to pass.
+#define MG_REQUIRE_TEST_AUDIO(dir)                                                                       \
+  do {                                                                                                  \
+    if ((dir).empty())                                                                                  \
+      FAIL() << "the real-music test folder '" << mgtest::test_audio_dir_setting()                       \
+             << "' is absent: set MUSICGEN_TEST_AUDIO_DIR (environment or CMake) to a folder holding "   \
+                "the files tests/README.md lists";                                                      \
   } while (0)
+
+// Chroma pictures need libpng, which is optional (MUSICGEN_PNG); a build without it has them refused.
+#ifdef MUSICGEN_HAVE_PNG
+#define MG_SKIP_WITHOUT_PNG() \
+  do {                        \
+  } while (0)
+#else
+#define MG_SKIP_WITHOUT_PNG() GTEST_SKIP() << "built without libpng (MUSICGEN_PNG): no chroma pictures"
+#endif

@@ -36,8 +36,8 @@ class EncodecToolConvert : public ::testing::Test {
 };
 
 TEST_F(EncodecToolConvert, SharedMp3To32kMonoWav) {
-  const std::string audio = mgtest::shared_audio_dir();
-  MG_SKIP_WITHOUT_SHARED_AUDIO(audio);
+  const std::string audio = mgtest::test_audio_dir();
+  MG_REQUIRE_TEST_AUDIO(audio);
   const std::string in = audio + "/bach.mp3", out = dir_ + "/bach-32k.wav";
   const RunResult r = run_tool("convert '" + in + "' '" + out + "' --rate 32000 --channels 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -53,8 +53,8 @@ TEST_F(EncodecToolConvert, SharedMp3To32kMonoWav) {
 }
 
 TEST_F(EncodecToolConvert, OptionsReachTheWriter) {
-  const std::string audio = mgtest::shared_audio_dir();
-  MG_SKIP_WITHOUT_SHARED_AUDIO(audio);
+  const std::string audio = mgtest::test_audio_dir();
+  MG_REQUIRE_TEST_AUDIO(audio);
   const std::string out = dir_ + "/drums.flac";
   const RunResult r =
       run_tool("convert '" + audio + "/sep_drums_1.mp3' '" + out + "' -r 48000 -c 2 --subtype pcm24");

@@ -108,8 +108,8 @@ TEST(MusicgenCli, PromptsFileAndTakesWriteNumberedFiles) {
 
 // --continue: the output starts with the prompt audio's length (converted to 32 kHz mono).
 TEST(MusicgenCli, ContinuesARecording) {
-  const std::string audio = mgtest::shared_audio_dir();
-  MG_SKIP_WITHOUT_SHARED_AUDIO(audio);
+  const std::string audio = mgtest::test_audio_dir();
+  MG_REQUIRE_TEST_AUDIO(audio);
   const std::string out = mgtest::temp_dir() + "/cont.wav";
   CliRun r = run("-q --model " + kModel + " --continue " + audio + "/electronic.mp3 -d 4 -o " + out);
   ASSERT_EQ(r.code, 0) << r.out;
@@ -131,6 +131,7 @@ const std::string kMelody = mgtest::data_dir() + "/models/musicgen_melody_tiny";
 
 // Melody models: chords, notes and a recording as the condition, and a picture of it.
 TEST(MusicgenCli, MelodyFromChordsNotesAndAudio) {
+  MG_SKIP_WITHOUT_PNG();
   const std::string out = mgtest::temp_dir() + "/melody.wav", png = mgtest::temp_dir() + "/chroma.png";
   CliRun r = run("-q --model " + kMelody + " -p pop --chords \"C G Am F\" --bpm 100 -d 0.5 --chroma-png " + png +
               " -o " + out);
@@ -139,11 +140,10 @@ TEST(MusicgenCli, MelodyFromChordsNotesAndAudio) {
   EXPECT_GT(fs::file_size(png), 100u);
   r = run("-q --model " + kMelody + " --notes \"C4:1 E4:1 G4:2\" -d 0.5 -o " + out);
   EXPECT_EQ(r.code, 0) << r.out;
-  const std::string audio = mgtest::shared_audio_dir();
-  if (!audio.empty()) {
-    r = run("-q --model " + kMelody + " -p classical --melody " + audio + "/bach.mp3 -d 0.5 -o " + out);
-    EXPECT_EQ(r.code, 0) << r.out;
-  }
+  const std::string audio = mgtest::test_audio_dir();
+  MG_REQUIRE_TEST_AUDIO(audio);
+  r = run("-q --model " + kMelody + " -p classical --melody " + audio + "/bach.mp3 -d 0.5 -o " + out);
+  EXPECT_EQ(r.code, 0) << r.out;
 }
 
 TEST(MusicgenCli, MelodyErrorsNameTheProblem) {

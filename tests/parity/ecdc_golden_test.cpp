@@ -41,9 +41,10 @@ const nlohmann::json& index_json() {
   return j;
 }
 
-#define SKIP_WITHOUT_ECDC_GOLDENS()                                                                   \
+// The goldens are committed: a missing index is a broken checkout, so the test fails.
+#define REQUIRE_ECDC_GOLDENS()                                                                        \
   do {                                                                                                \
-    if (!index_json().is_object()) GTEST_SKIP() << "tests/data/golden/ecdc/index.json is absent";     \
+    if (!index_json().is_object()) FAIL() << "committed golden tests/data/golden/ecdc/index.json is missing"; \
   } while (0)
 
 // The codes and scales a golden file holds, from its .safetensors and .json.
@@ -78,7 +79,7 @@ std::vector<std::string> cases_expecting(const std::string& expect_prefix) {
 // packing with no per-frame alignment, one flush per segment. Any of these off by a bit still
 // round-trips through our own reader; only byte equality with the package's files catches it.
 TEST(EcdcGolden, OurWriterReproducesThePackagesFilesByteForByte) {
-  SKIP_WITHOUT_ECDC_GOLDENS();
+  REQUIRE_ECDC_GOLDENS();
   const auto names = cases_expecting("ok");
   ASSERT_FALSE(names.empty());
   for (const std::string& name : names) {
@@ -92,7 +93,7 @@ TEST(EcdcGolden, OurWriterReproducesThePackagesFilesByteForByte) {
 
 // Trap: reading their files: segment count and frames per segment follow from "al" alone.
 TEST(EcdcGolden, TheirFilesReadBackToTheSameCodes) {
-  SKIP_WITHOUT_ECDC_GOLDENS();
+  REQUIRE_ECDC_GOLDENS();
   for (const std::string& name : cases_expecting("ok")) {
     SCOPED_TRACE(name);
     const mg::EncodedAudio want = expected_codes(name);
@@ -110,7 +111,7 @@ TEST(EcdcGolden, TheirFilesReadBackToTheSameCodes) {
 
 // Their files decode with our model to the audio the reference decodes from the same codes.
 TEST(EcdcGolden, TheirFilesDecodeLikeTheReference) {
-  SKIP_WITHOUT_ECDC_GOLDENS();
+  REQUIRE_ECDC_GOLDENS();
   std::unique_ptr<mg::Backend> be = mg::make_cpu_backend(2);
   for (const std::string& name : cases_expecting("ok")) {
     SCOPED_TRACE(name);
@@ -137,7 +138,7 @@ TEST(EcdcGolden, TheirFilesDecodeLikeTheReference) {
 // Trap: a file written with the entropy-coding LM ("lm": true) must be refused with a message
 // that says so, never decoded as if bit-packed (which would give noise).
 TEST(EcdcGolden, EntropyCodedFilesAreRefusedClearly) {
-  SKIP_WITHOUT_ECDC_GOLDENS();
+  REQUIRE_ECDC_GOLDENS();
   const auto names = cases_expecting("C++: entropy-coded");
   ASSERT_FALSE(names.empty());
   for (const std::string& name : names) {
@@ -155,7 +156,7 @@ TEST(EcdcGolden, EntropyCodedFilesAreRefusedClearly) {
 // length past the end, broken JSON) that Meta's reader also rejects: an mg::Error naming the
 // problem, never a crash or a huge allocation.
 TEST(EcdcGolden, HostileFilesGiveClearErrors) {
-  SKIP_WITHOUT_ECDC_GOLDENS();
+  REQUIRE_ECDC_GOLDENS();
   const std::map<std::string, std::string> expected_words = {
       {"hostile_bad_magic", "bad magic"},         {"hostile_bad_version", "version"},
       {"hostile_truncated_header", "header"},     {"hostile_json_len_past_end", "past the end"},

@@ -214,7 +214,8 @@ Tensor segment_embedding(mg::EncodecModel& m, const Tensor& input, size_t s) {
 void check_case(const std::string& model_name, const std::string& case_name, int64_t window_frames = 0,
                 const std::string& run_model = "") {
   if (!std::filesystem::exists(golden(model_name + "/" + case_name + ".safetensors")))
-    GTEST_SKIP() << "golden " << model_name << "/" << case_name << " is absent (make_encodec_goldens.py)";
+    FAIL() << "committed golden " << model_name << "/" << case_name
+           << " is missing (tools/reference/make_encodec_goldens.py writes it)";
   const CaseData c = load_case(model_name, case_name);
   mg::EncodecModel& m = model(run_model.empty() ? model_name : run_model);
   const int64_t saved_window = m.window_frames();
@@ -344,7 +345,7 @@ Tensor stacked(const Tensor& t, int64_t s, int64_t n) {
 // wrong dim (it still broadcasts) shows here as the first layer whose output leaves the reference.
 void check_layers(const std::string& model_name, const std::string& case_name) {
   const std::string path = golden(model_name + "/" + case_name + ".safetensors");
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent";
+  if (!std::filesystem::exists(path)) FAIL() << "committed golden " << path << " is missing";
   const CaseData c = load_case(model_name, case_name);
   mg::EncodecModel& m = model(model_name);
   const mg::EncodecConfig& cfg = m.config();
@@ -396,7 +397,7 @@ TEST(EncodecLayers, Encodec48kImpulse) { check_layers("encodec_48khz_tiny", "imp
 // bandwidth; 48 kHz also the per-segment renormalised input.
 void check_intermediates(const std::string& model_name, const std::string& case_name) {
   const std::string path = golden(model_name + "/" + case_name + ".safetensors");
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent";
+  if (!std::filesystem::exists(path)) FAIL() << "committed golden " << path << " is missing";
   const CaseData c = load_case(model_name, case_name);
   mg::EncodecModel& m = model(model_name);
   const mg::EncodecConfig& cfg = m.config();
@@ -431,7 +432,7 @@ TEST(EncodecIntermediates, Encodec48kMusicThreeSegments) { check_intermediates("
 // altnames model holds the same weights under the other spelling: it must give the same results.
 TEST(EncodecLoading, BothWeightNormSpellingsGiveTheSameModel) {
   const std::string alt = model_dir("encodec_24khz_tiny_altnames");
-  if (!std::filesystem::exists(alt + "/config.json")) GTEST_SKIP() << alt << " is absent";
+  ASSERT_TRUE(std::filesystem::exists(alt + "/config.json")) << "committed model " << alt << " is missing";
   const mg::WeightStore a = mg::WeightStore::open(model_dir("encodec_24khz_tiny")), b = mg::WeightStore::open(alt);
   EXPECT_NE(a.has("encoder.layers.0.conv.weight_g"), b.has("encoder.layers.0.conv.weight_g"))
       << "the two tiny models should use different weight-norm spellings";
@@ -510,7 +511,7 @@ TEST(EncodecWindowed, ReceptiveFieldMargins) {
 // (weights); loading it as an EnCodec model must find both.
 TEST(EncodecLoading, MusicGenSnapshotAudioEncoder) {
   const std::string dir = model_dir("musicgen_tiny");
-  if (!std::filesystem::exists(dir + "/model.safetensors")) GTEST_SKIP() << dir << " is absent";
+  ASSERT_TRUE(std::filesystem::exists(dir + "/model.safetensors")) << "committed model " << dir << " is missing";
   const auto m = mg::EncodecModel::load(cpu(), dir);
   EXPECT_EQ(m->sample_rate(), 32000);
   EXPECT_EQ(m->channels(), 1);

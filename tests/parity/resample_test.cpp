@@ -1,6 +1,6 @@
 // Parity of codec/resample (julius.resample_frac) and codec/convert_audio (audiocraft's
 // convert_audio) with the goldens of tools/reference/make_audio_goldens.py, on the real music of
-// ../shared/data/audio and on synthetic inputs that pin julius's traps one by one.
+// the test audio folder (tests/README.md) and on synthetic inputs that pin julius's traps one by one.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -88,8 +88,8 @@ void expect_output_matches(const Golden& g, const std::string& tag, const mg::Au
 class ResampleMusic : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ResampleMusic, MatchesJulius) {
-  const std::string audio_dir = mgtest::shared_audio_dir();
-  MG_SKIP_WITHOUT_SHARED_AUDIO(audio_dir);
+  const std::string audio_dir = mgtest::test_audio_dir();
+  MG_REQUIRE_TEST_AUDIO(audio_dir);
   const std::string file = GetParam();
   const std::string stem = std::filesystem::path(file).stem().string();
   const Golden g = load_golden(stem);

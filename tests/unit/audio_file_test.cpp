@@ -102,8 +102,8 @@ TEST(ReadAudio, NonFiniteSampleIsLocated) {
 }
 
 TEST(ReadAudio, DecodesSharedMp3AndWav) {
-  const std::string dir = mgtest::shared_audio_dir();
-  MG_SKIP_WITHOUT_SHARED_AUDIO(dir);
+  const std::string dir = mgtest::test_audio_dir();
+  MG_REQUIRE_TEST_AUDIO(dir);
   const mg::AudioBuffer mp3 = mg::read_audio(dir + "/sep_drums_1.mp3");
   EXPECT_EQ(mp3.sample_rate, 32000);
   EXPECT_EQ(mp3.num_channels(), 1);
