@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
-# The one prepared script for a lent GPU machine (an H200: CUDA 13, sm_90, 16 cores; nothing can
-# be downloaded there). Fits in 8 minutes. Two ways to use it:
+# Build, test and benchmark libmusicgen on a GPU machine, in one go, with a summary table at the
+# end (a failing stage never stops the ones after it). Two ways to use it:
 #
-#   1. Build there (when that machine has the Debian -dev packages of scripts/install-deps.sh):
+#   1. Build on the GPU machine (it has the Debian -dev packages of scripts/install-deps.sh):
 #        tools/gpu-check.sh
-#      configures build-gpu/ with -DMUSICGEN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90, builds with
-#      all cores, runs `ctest -L gpu` (cuda_ops_test: every op CPU vs CUDA; cuda_models_test: the
-#      tiny MusicGen / EnCodec models end to end CPU vs CUDA), the decode benchmark below, then
-#      every test (but `slow`), and prints a summary table.
+#      configures build-gpu/ with -DMUSICGEN_CUDA=ON (CMAKE_CUDA_ARCHITECTURES from
+#      GPU_CHECK_ARCH, default 90), builds with all cores, runs `ctest -L gpu` (cuda_ops_test: every
+#      op CPU vs CUDA; cuda_models_test: the tiny MusicGen / EnCodec models end to end CPU vs CUDA),
+#      the benchmarks below, then every test (but `slow`).
 #
-#   2. Prebuilt bundle (when it lacks them, which is likely: its image is a PyTorch/CUDA one):
-#        here:  tools/gpu-check.sh --prepare      # builds build-gpu-bundle/ for sm_90 (ignored by git)
-#               (or: tools/gpu-check.sh --bundle-from DIR, to bundle an existing CUDA build whose
-#               CMAKE_CUDA_ARCHITECTURES includes 90)
-#        there: tools/gpu-check.sh                # carry: ["build-gpu-bundle"]
-#      The bundle (one .tar.gz, to stay well under the 64 MiB a call may carry) holds the stripped
-#      test binaries and the non-system shared libraries they need (CUDA's own libraries are
-#      taken from the GPU machine). Tests are run binary by binary;
-#      their compiled-in source path is made to point at this checkout when it does not exist.
+#   2. A prebuilt bundle, for a GPU box with a driver and the CUDA runtime but no compiler or
+#      -dev packages (a container image made for PyTorch, say):
+#        on a build machine:  tools/gpu-check.sh --prepare [--max-mb N]   # builds build-gpu-bundle/
+#               (or: tools/gpu-check.sh --bundle-from DIR [--max-mb N], to bundle an existing CUDA
+#               build whose CMAKE_CUDA_ARCHITECTURES includes the GPU's)
+#        copy the checkout with build-gpu-bundle/ to the GPU box, then there: tools/gpu-check.sh
+#      The bundle (one .tar.gz) holds the stripped test binaries, the benchmark tools and the
+#      non-system shared libraries they need (CUDA's own libraries are taken from the GPU box).
+#      --max-mb N fails the preparation when the checkout's tracked files plus the bundle exceed
+#      N MiB (for a transfer with a size limit); GPU_CHECK_CPU_TESTS=1 adds the CPU tests (large).
+#      Tests are run binary by binary, the GPU binary suite by suite; their compiled-in source
+#      path is made to point at this checkout when it does not exist there.
 #
-# GPU benchmark (issue #6), right after the GPU tests, self-contained: nothing is downloaded.
+# Benchmarks, right after the GPU tests, self-contained (nothing is downloaded):
 #   1. make-random-model makes full-size random-weight snapshots from the committed manifests
 #      (tools/make-random-model/manifests/: musicgen-small, 2.4 GB; encodec_32khz) under $BENCH_DIR.
-#   2. bench-memory --device cuda: device copy bandwidth (read + written), the roofline's divisor.
+#   2. bench-memory --device cuda: device copy bandwidth (read + written), the roofline's divisor;
+#      bench-device-ops: every decode-step and codec op at full size, checked against the CPU.
 #   3. bench-musicgen --device cuda --steps 503 (CFG on, batch 1): f32 and bf16 weights, greedy and
 #      top-k; steady steps/s next to the roofline (weight bytes per step / copy bandwidth).
 #   4. bench-codec --device cuda: EnCodec 32 kHz encode + decode of 30 s of synthesised audio, decode
@@ -30,13 +34,13 @@
 #   5. musicgen-cli --device cuda --greedy -d 1 and -d 10 on the same model (MG_BENCH_MODEL names
 #      another MusicGen snapshot folder): the difference of the two wall times over the difference
 #      of their decoder steps gives steps/s end to end, without the fixed costs.
-# Issue #6's targets: >= 1000 decode steps/s, EnCodec decode >= 500x real time.
+# The targets (docs/PERFORMANCE.md): >= 1000 decode steps/s, EnCodec decode >= 500x real time.
 #
-# Environment: OUT (where logs go; the device tool's $OUT), GPU_CHECK_DEADLINE_S (default 450:
+# Environment: OUT (where logs go; default build-gpu-logs/), GPU_CHECK_DEADLINE_S (default 450:
 # stages that would start later are skipped and reported as such), GPU_CHECK_MODE (auto, build
-# or bundle: auto builds when the dependencies are there, else runs a carried bundle),
-# MG_BENCH_MODEL (musicgen-cli's model folder), BENCH_DIR (default /tmp/mg-bench: the random
-# snapshots, removed at the end).
+# or bundle: auto builds when the dependencies are there, else runs a bundle), GPU_CHECK_ARCH
+# (CUDA architectures to build for, default 90), MG_BENCH_MODEL (musicgen-cli's model folder),
+# BENCH_DIR (default /tmp/mg-bench: the random snapshots, removed at the end).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -46,6 +50,7 @@ LOG_DIR=${OUT:-$ROOT/build-gpu-logs}
 mkdir -p "$LOG_DIR"
 BUNDLE=build-gpu-bundle
 JOBS=$(nproc)
+ARCH=${GPU_CHECK_ARCH:-90}
 MODE=${GPU_CHECK_MODE:-auto}
 ROWS=()  # "stage|passed|failed|skipped|seconds|note"
 
@@ -75,29 +80,32 @@ gpu_info() {
   return 0
 }
 
-# ---- here: build the bundle ------------------------------------------------------------------
+# ---- on a build machine: make the bundle ------------------------------------------------------
 if [ "${1:-}" = "--prepare" ] || [ "${1:-}" = "--bundle-from" ]; then
   set -e
-  if [ "$1" = "--prepare" ]; then
-    BUILD=build-gpu-prep
-    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMUSICGEN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+  ACTION=$1; shift
+  BUILD=build-gpu-prep
+  if [ "$ACTION" = "--bundle-from" ]; then BUILD=${1:?usage: tools/gpu-check.sh --bundle-from BUILD_DIR [--max-mb N]}; shift; fi
+  MAX_MB=""
+  if [ "${1:-}" = "--max-mb" ]; then MAX_MB=${2:?--max-mb needs a size in MiB}; shift 2; fi
+  [ $# -eq 0 ] || { echo "gpu-check: unexpected argument '$1' (usage: --prepare|--bundle-from DIR [--max-mb N])" >&2; exit 2; }
+  if [ "$ACTION" = "--prepare" ]; then
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMUSICGEN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" >/dev/null
     cmake --build "$BUILD" -j "$JOBS"
   else
-    BUILD=${2:?usage: tools/gpu-check.sh --bundle-from BUILD_DIR}
-    # The library's fat binary must hold sm_90 code (CMake's default here is "80;90").
+    # The library's fat binary must hold code for the GPU (GPU_CHECK_ARCH, default 90).
     lib=$(find "$BUILD" -maxdepth 1 -name 'libmusicgen.a' | head -1)
-    cuobj=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
-    if [ -n "$lib" ] && [ -x "$cuobj" ]; then
-      "$cuobj" --list-elf "$lib" 2>/dev/null | grep -q sm_90 ||
-        { echo "$BUILD holds no sm_90 code (set CMAKE_CUDA_ARCHITECTURES to include 90)"; exit 1; }
+    cuobj=$(command -v cuobjdump || true)
+    if [ -n "$lib" ] && [ -n "$cuobj" ]; then
+      "$cuobj" --list-elf "$lib" 2>/dev/null | grep -q "sm_${ARCH%%;*}" ||
+        { echo "$BUILD holds no sm_${ARCH%%;*} code (build with CMAKE_CUDA_ARCHITECTURES including ${ARCH%%;*})"; exit 1; }
     fi
   fi
   STAGE="$BUNDLE/stage"
   rm -rf "$BUNDLE" && mkdir -p "$STAGE/bin" "$STAGE/lib"
-  # What travels to the GPU machine (the work tree, ~27 MB of it tests/data, plus this bundle) must
-  # stay under 64 MiB, and every test binary carries the whole library with its CUDA code: the GPU
-  # tests go as ONE binary (gpu_all_tests), and the CPU tests (which CI runs anyway) only when
-  # GPU_CHECK_CPU_TESTS=1 asks for them.
+  # Every test binary carries the whole library with its CUDA code (~6 MB each), so the GPU tests
+  # go as ONE binary (gpu_all_tests), and the CPU tests (which the CPU build runs anyway) only when
+  # GPU_CHECK_CPU_TESTS=1 asks for them: the bundle stays small enough to copy around.
   cmake --build "$BUILD" -j "$JOBS" --target gpu_all_tests >/dev/null
   mkdir -p "$STAGE/bin/gpu"
   strip -o "$STAGE/bin/gpu/gpu_all_tests" "$BUILD/tests/gpu_all_tests"
@@ -143,9 +151,11 @@ if [ "${1:-}" = "--prepare" ] || [ "${1:-}" = "--bundle-from" ]; then
   du -sh "$BUNDLE/bundle.tar.gz"
   tree_bytes=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
   total=$(( tree_bytes + $(stat -c %s "$BUNDLE/bundle.tar.gz") ))
-  echo "work tree $(( tree_bytes / 1048576 )) MiB + bundle = $(( total / 1048576 )) MiB of the 64 MiB a call may carry"
-  [ "$total" -lt $(( 62 * 1048576 )) ] || { echo "too large to travel: drop GPU_CHECK_CPU_TESTS or tools" >&2; exit 1; }
-  echo "bundle ready: carry [\"$BUNDLE\"] and run tools/gpu-check.sh on the GPU machine"
+  echo "tracked files $(( tree_bytes / 1048576 )) MiB + bundle = $(( total / 1048576 )) MiB to copy to the GPU box"
+  if [ -n "$MAX_MB" ] && [ "$total" -gt $(( MAX_MB * 1048576 )) ]; then
+    echo "over --max-mb $MAX_MB: leave out GPU_CHECK_CPU_TESTS or tools" >&2; exit 1
+  fi
+  echo "bundle ready: copy the checkout with $BUNDLE/ to the GPU box and run tools/gpu-check.sh there"
   exit 0
 fi
 
@@ -319,7 +329,7 @@ bench_decode() {
 if [ "$MODE" = build ] || { [ "$MODE" = auto ] && deps_present; }; then
   # ---- mode 1: build on the GPU machine ----
   t0=$(date +%s)
-  if cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMUSICGEN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+  if cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMUSICGEN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
        >"$LOG_DIR/configure.log" 2>&1 &&
      cmake --build build-gpu -j "$JOBS" >"$LOG_DIR/build.log" 2>&1; then
     row build 1 0 0 $(( $(date +%s) - t0 )) "cmake build, $JOBS jobs"
@@ -383,9 +393,9 @@ elif [ "$MODE" != build ] && [ -f "$BUNDLE/bundle.tar.gz" ]; then
     fi
   done
 else
-  echo "gpu-check: this machine lacks the build dependencies (scripts/install-deps.sh) and no"
-  echo "$BUNDLE/ was carried. Prepare one where they are installed: tools/gpu-check.sh --prepare,"
-  echo "then call the device tool with carry [\"$BUNDLE\"]."
+  echo "gpu-check: this machine lacks the build dependencies (scripts/install-deps.sh) and has no"
+  echo "$BUNDLE/. Install them (scripts/install-deps.sh), or prepare a bundle on a machine that has"
+  echo "them (tools/gpu-check.sh --prepare) and copy it here with the checkout."
   row setup 0 1 0 0 "no dependencies and no bundle"
 fi
 
