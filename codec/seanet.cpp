@@ -8,6 +8,28 @@
 #include <utility>
 
 namespace mg {
+
+PadAmount seanet_conv_padding(int kernel, int stride, int dilation, bool causal, int64_t length) {
+  MG_CHECK(kernel >= 1 && stride >= 1 && dilation >= 1 && length >= 0, "seanet_conv_padding: kernel ", kernel,
+           ", stride ", stride, ", dilation ", dilation, ", length ", length);
+  const int padding_total = (kernel - 1) * dilation + 1 - stride;
+  // The reference's extra padding, ideal_length - length with n_frames = (length - k_eff +
+  // padding_total) / stride + 1 and ideal_length = (ceil(n_frames) - 1) * stride + k_eff -
+  // padding_total, reduces to this since k_eff - padding_total = stride.
+  const int64_t frames = (length + stride - 1) / stride;
+  const int extra = int(frames * stride - length);
+  if (causal) return {padding_total, extra};
+  const int right = padding_total / 2;  // the odd sample goes to the left
+  return {padding_total - right, right + extra};
+}
+
+PadAmount seanet_convtr_trim(int kernel, int stride, bool causal, double trim_right_ratio) {
+  MG_CHECK(kernel >= stride && stride >= 1, "seanet_convtr_trim: kernel ", kernel, " shorter than stride ", stride);
+  const int padding_total = kernel - stride;
+  const int right = causal ? int(std::ceil(padding_total * trim_right_ratio)) : padding_total / 2;
+  return {padding_total - right, right};
+}
+
 namespace {
 
 // Weight norm W = g * v / ||v|| with the norm over every dim but 0 (torch's weight_norm, dim=0), for
@@ -125,23 +147,18 @@ Tensor pad1d_streamable(Backend& be, const Tensor& x, int left, int right, PadMo
   return be.narrow_last(y, 0, y.cols() - extra);
 }
 
-// The conv's padding (left, right) for an input of length L, by the reference's streamable rules.
-std::pair<int, int> sconv1d_padding(const SConv1d& c, int64_t L) {
-  const int k_eff = (c.kernel - 1) * c.dilation + 1;
-  const int padding_total = k_eff - c.stride;
-  // Extra right padding so the last window is complete: ceil(L / stride) * stride - L (the
-  // reference's get_extra_padding_for_conv1d, which reduces to this for k_eff - total = stride).
-  const int64_t frames = (L + c.stride - 1) / c.stride;
-  const int extra = int(frames * c.stride - L);
-  if (c.causal) return {padding_total, extra};
-  const int pr = padding_total / 2;  // the odd sample goes to the left
-  return {padding_total - pr, pr + extra};
+PadAmount conv_padding(const SConv1d& c, int64_t length) {
+  return seanet_conv_padding(c.kernel, c.stride, c.dilation, c.causal, length);
+}
+
+PadAmount convtr_trim(const SConvTranspose1d& c) {
+  return seanet_convtr_trim(c.kernel, c.stride, c.causal, c.trim_right_ratio);
 }
 
 // sconv1d_forward with the ELU before it (elu) and a residual after it (y = residual + conv)
 // folded into the backend's conv, so none of them is a separate pass over the activations.
 Tensor sconv1d_fused(Backend& be, const SConv1d& c, const Tensor& x, bool elu, const Tensor* residual) {
-  const auto [left, right] = sconv1d_padding(c, x.cols());
+  const auto [left, right] = conv_padding(c, x.cols());
   Conv1dFusion f;
   f.elu = elu;
   f.residual = c.group_norm ? nullptr : residual;  // GroupNorm comes between the conv and the add
@@ -165,9 +182,7 @@ Tensor sconv1d_fused(Backend& be, const SConv1d& c, const Tensor& x, bool elu, c
 
 // sconv_transpose1d_forward with the ELU before it folded into the backend's op.
 Tensor sconv_transpose1d_fused(Backend& be, const SConvTranspose1d& c, const Tensor& x, bool elu) {
-  const int padding_total = c.kernel - c.stride;
-  const int right = c.causal ? int(std::ceil(padding_total * c.trim_right_ratio)) : padding_total / 2;
-  const int left = padding_total - right;
+  const auto [left, right] = convtr_trim(c);
   ConvTranspose1dFusion f;
   f.elu = elu;
   if (!c.group_norm) {
@@ -252,22 +267,10 @@ namespace {
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-// Left padding of a padded conv (as sconv1d_forward computes it).
-int conv_left_pad(const SConv1d& c) {
-  const int total = (c.kernel - 1) * c.dilation + 1 - c.stride;
-  return c.causal ? total : total - total / 2;
-}
-
-int convtr_left_trim(const SConvTranspose1d& c) {
-  const int total = c.kernel - c.stride;
-  const int right = c.causal ? int(std::ceil(total * c.trim_right_ratio)) : total / 2;
-  return total - right;
-}
-
 // The inputs [lo, hi] of layer `l` that outputs [lo, hi] depend on (before any edge padding).
 void input_span(const SeanetLayer& l, int64_t& lo, int64_t& hi) {
   auto conv = [&](const SConv1d& c) {
-    const int pl = conv_left_pad(c), span = (c.kernel - 1) * c.dilation + 1;
+    const int pl = conv_padding(c, 0).left, span = (c.kernel - 1) * c.dilation + 1;
     lo = int64_t(c.stride) * lo - pl;
     hi = int64_t(c.stride) * hi - pl + span - 1;
   };
@@ -275,7 +278,7 @@ void input_span(const SeanetLayer& l, int64_t& lo, int64_t& hi) {
     case SeanetLayer::Conv: conv(l.conv); break;
     case SeanetLayer::Resnet: conv(l.res.conv1); break;  // conv2 and the shortcut are 1x1
     case SeanetLayer::ConvTranspose: {
-      const int64_t tl = convtr_left_trim(l.convtr), k = l.convtr.kernel, s = l.convtr.stride;
+      const int64_t tl = convtr_trim(l.convtr).left, k = l.convtr.kernel, s = l.convtr.stride;
       lo = -floor_div(-(lo + tl - k + 1), s);  // ceil
       hi = floor_div(hi + tl, s);
       break;

@@ -1,7 +1,7 @@
 // SEANet encoder and decoder (EnCodec's convolutional halves), as HF's EncodecEncoder /
 // EncodecDecoder and encodec's seanet.py: one layer list built from config.json, so the 24, 32 and
 // 48 kHz models share every line. Weight norm is folded once at load; padding follows the
-// reference's "streamable" rules (see codec/seanet.cpp and encodec-spec.md section 2).
+// reference's "streamable" rules (seanet_conv_padding, seanet_convtr_trim below).
 #pragma once
 
 #include <string>
@@ -34,6 +34,27 @@ struct SConvTranspose1d {
   bool group_norm = false;
   double trim_right_ratio = 1.0;
 };
+
+// How many samples a conv pads on each side, or a transposed conv trims off each side.
+struct PadAmount {
+  int left = 0, right = 0;
+  bool operator==(const PadAmount& o) const { return left == o.left && right == o.right; }
+};
+
+// The padding of EncodecConv1d / encodec's SConv1d for an input of `length` samples (the pad
+// mode decides only what the padded values are, not how many). The effective kernel
+// (kernel - 1) * dilation + 1 minus the stride is split: all on the left when causal (no output
+// sees the future), else half right and the odd sample left. On top, the right gets
+// ceil(length / stride) * stride - length so the last window is complete (the reference's
+// get_extra_padding_for_conv1d): every input sample reaches an output, the output has
+// ceil(length / stride) frames. The left amount does not depend on `length`.
+PadAmount seanet_conv_padding(int kernel, int stride, int dilation, bool causal, int64_t length);
+
+// The trim of EncodecConvTranspose1d / SConvTranspose1d: kernel - stride samples come off, so the
+// output is exactly length * stride. Causal: ceil(total * trim_right_ratio) on the right (1.0:
+// all of it, a streamed output never changes once produced), the rest on the left; non-causal:
+// half right, the odd sample left.
+PadAmount seanet_convtr_trim(int kernel, int stride, bool causal, double trim_right_ratio);
 
 // EncodecResnetBlock: shortcut(x) + conv2(elu(conv1(elu(x)))).
 struct ResnetBlock {
