@@ -27,6 +27,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <utility>
 
 #include "kernels/host_buffer_cache.h"
@@ -174,67 +175,73 @@ void lstm_in_place(Backend& be, const Seanet& net, size_t li, Tensor& buf, int64
   }
 }
 
-}  // namespace
-
-Tensor EncodecModel::encode_windowed(const Tensor& audio, int nq) const {
-  const int64_t C = audio.dim(0), L = audio.dim(1), hop = cfg_.hop_length();
-  const int64_t T = (L + hop - 1) / hop, W = window_frames_;
-  const size_t li = seanet_lstm_index(encoder_), n = encoder_.layers.size();
-  const SeanetTiming pre = seanet_timing(encoder_, 0, li), post = seanet_timing(encoder_, li + 1, n);
-  MG_CHECK(pre.down == hop && pre.up == 1 && post.down == 1 && post.up == 1, "EnCodec encoder: unexpected strides");
-  // Convolutions up to the LSTM, window by window, into the frame-rate buffer.
-  Tensor buf;
-  for (int64_t f0 = 0; f0 < T; f0 += W) {
-    const int64_t f1 = std::min(T, f0 + W);
-    const auto [a, bf] = window_range(f0, f1, pre.margin, T);
-    const int64_t b = std::min(L, bf * hop);
-    Tensor x = slice_cols(audio, a * hop, b).reshape({1, C, b - a * hop});
-    Tensor y = be_.download(seanet_forward_range(be_, encoder_, 0, li, be_.upload(x)));
-    y = y.reshape({y.dim(1), y.dim(2)});
-    if (!buf.defined()) buf = Tensor::empty(DType::F32, {y.dim(0), T});
-    put_cols(buf, f0, y, f0 - a, f1 - f0);
-  }
-  lstm_in_place(be_, encoder_, li, buf, W);
-  // The rest of the encoder and the RVQ, window by window (both cheap at the frame rate).
-  Tensor codes = Tensor::empty(DType::I64, {nq, T});
-  for (int64_t f0 = 0; f0 < T; f0 += W) {
-    const int64_t f1 = std::min(T, f0 + W);
-    const auto [a, b] = window_range(f0, f1, post.margin, T);
-    Tensor x = be_.upload(slice_cols(buf, a, b).reshape({1, buf.dim(0), b - a}));
-    Tensor emb = seanet_forward_range(be_, encoder_, li + 1, n, x);
-    if (a != f0 || b != f1) emb = be_.narrow_last(emb, f0 - a, f1 - f0);
-    put_cols(codes, f0, rvq_encode(be_, rvq_, emb, nq), 0, f1 - f0);
-  }
-  return codes;
-}
-
-Tensor EncodecModel::decode_windowed(const Tensor& codes, int64_t length) const {
-  const int64_t T = codes.dim(1), hop = cfg_.hop_length(), W = window_frames_;
-  MG_CHECK(T >= 1, "EnCodec decode: no code frames");
-  const size_t li = seanet_lstm_index(decoder_), n = decoder_.layers.size();
-  const SeanetTiming pre = seanet_timing(decoder_, 0, li), post = seanet_timing(decoder_, li + 1, n);
-  MG_CHECK(pre.down == 1 && pre.up == 1 && post.up == hop && post.down == 1, "EnCodec decoder: unexpected strides");
+// The three phases of a windowed SEANet pass over T code frames, W frames at a time:
+//  1. the convolutions before the LSTM, window by window, each on its input extended by their
+//     receptive field (`input(a, b)`: the layer list's input for frames [a, b), on the device),
+//     into a host buffer at the frame rate;
+//  2. the LSTM over that buffer, chunk by chunk, its state carried over;
+//  3. the convolutions after it, window by window, over frames [0, out_frames) only: `output(f0,
+//     f1, a, y)` gets y, the device output for the extended window starting at frame a, whose
+//     frames [f0, f1) are the ones to keep.
+// `down` / `up`: the strides the layers before / after the LSTM must have (the encoder
+// down-samples first, the decoder up-samples last); `what` names the net in the error.
+void run_windowed(Backend& be, const Seanet& net, int64_t T, int64_t W, int64_t out_frames, int64_t down, int64_t up,
+                  const char* what, const std::function<Tensor(int64_t a, int64_t b)>& input,
+                  const std::function<void(int64_t f0, int64_t f1, int64_t a, const Tensor& y)>& output) {
+  const size_t li = seanet_lstm_index(net), n = net.layers.size();
+  const SeanetTiming pre = seanet_timing(net, 0, li), post = seanet_timing(net, li + 1, n);
+  MG_CHECK(pre.down == down && pre.up == 1 && post.down == 1 && post.up == up, what, ": unexpected strides");
   Tensor buf;
   for (int64_t f0 = 0; f0 < T; f0 += W) {
     const int64_t f1 = std::min(T, f0 + W);
     const auto [a, b] = window_range(f0, f1, pre.margin, T);
-    Tensor y = be_.download(seanet_forward_range(be_, decoder_, 0, li, rvq_decode(be_, rvq_, slice_cols(codes, a, b))));
+    Tensor y = be.download(seanet_forward_range(be, net, 0, li, input(a, b)));
     y = y.reshape({y.dim(1), y.dim(2)});
     if (!buf.defined()) buf = Tensor::empty(DType::F32, {y.dim(0), T});
     put_cols(buf, f0, y, f0 - a, f1 - f0);
   }
-  lstm_in_place(be_, decoder_, li, buf, W);
-  const int64_t L = std::min(length, T * hop);
-  Tensor out;
-  for (int64_t f0 = 0; f0 < T && f0 * hop < L; f0 += W) {
+  lstm_in_place(be, net, li, buf, W);
+  for (int64_t f0 = 0; f0 < out_frames; f0 += W) {
     const int64_t f1 = std::min(T, f0 + W);
     const auto [a, b] = window_range(f0, f1, post.margin, T);
-    Tensor x = be_.upload(slice_cols(buf, a, b).reshape({1, buf.dim(0), b - a}));
-    Tensor y = be_.download(seanet_forward_range(be_, decoder_, li + 1, n, x));
+    Tensor x = be.upload(slice_cols(buf, a, b).reshape({1, buf.dim(0), b - a}));
+    output(f0, f1, a, seanet_forward_range(be, net, li + 1, n, x));
+  }
+}
+
+}  // namespace
+
+Tensor EncodecModel::encode_windowed(const Tensor& audio, int nq) const {
+  const int64_t C = audio.dim(0), L = audio.dim(1), hop = cfg_.hop_length();
+  const int64_t T = (L + hop - 1) / hop;
+  auto input = [&](int64_t a, int64_t b) {
+    const int64_t end = std::min(L, b * hop);
+    return be_.upload(slice_cols(audio, a * hop, end).reshape({1, C, end - a * hop}));
+  };
+  // The embeddings go through the RVQ window by window (cheap at the frame rate).
+  Tensor codes = Tensor::empty(DType::I64, {nq, T});
+  auto output = [&](int64_t f0, int64_t f1, int64_t a, Tensor emb) {
+    if (a != f0 || emb.cols() != f1 - f0) emb = be_.narrow_last(emb, f0 - a, f1 - f0);
+    put_cols(codes, f0, rvq_encode(be_, rvq_, emb, nq), 0, f1 - f0);
+  };
+  run_windowed(be_, encoder_, T, window_frames_, T, hop, 1, "EnCodec encoder", input, output);
+  return codes;
+}
+
+Tensor EncodecModel::decode_windowed(const Tensor& codes, int64_t length) const {
+  const int64_t T = codes.dim(1), hop = cfg_.hop_length();
+  MG_CHECK(T >= 1, "EnCodec decode: no code frames");
+  const int64_t L = std::min(length, T * hop);
+  auto input = [&](int64_t a, int64_t b) { return rvq_decode(be_, rvq_, slice_cols(codes, a, b)); };
+  Tensor out;
+  auto output = [&](int64_t f0, int64_t f1, int64_t a, const Tensor& dev) {
+    Tensor y = be_.download(dev);
     y = y.reshape({y.dim(1), y.dim(2)});
     if (!out.defined()) out = Tensor::empty(DType::F32, {y.dim(0), L});
     put_cols(out, f0 * hop, y, (f0 - a) * hop, std::min(f1 * hop, L) - f0 * hop);
-  }
+  };
+  // Only the windows that reach into the first L samples are decoded past the LSTM.
+  run_windowed(be_, decoder_, T, window_frames_, (L + hop - 1) / hop, 1, hop, "EnCodec decoder", input, output);
   return out;
 }
 
