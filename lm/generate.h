@@ -87,10 +87,19 @@ class MusicGen {
 
  private:
   MusicGen(Backend& be) : be_(be) {}
-  struct Batch;  // per-sequence conditioning, samplers and progress (lm/generate_loop.cpp)
+  // The generation loop (lm/generate_loop.cpp).
+  struct Batch;   // per-sequence conditioning, seeds and progress
+  struct Window;  // one window's delay patterns, decoder state and streaming position
+  std::vector<Codes> generate_all(Batch& b) const;
   std::vector<Codes> generate_window(Batch& b, const std::vector<Codes>& prompts, int64_t frames, double offset_s,
                                      int64_t global_base) const;
-  std::vector<Codes> generate_all(Batch& b) const;
+  DecoderState start_decoder(const Batch& b, int64_t columns, double offset_s) const;
+  std::vector<Tensor> melody_prefixes(const Batch& b, double offset_s) const;
+  void run_window_recorded(Batch& b, Window& w) const;
+  void run_window_eager(Batch& b, Window& w) const;
+  Tensor eager_step(const Batch& b, Window& w, int64_t from, int64_t to, Tensor* guided) const;
+  void finish_step(Batch& b, Window& w, int64_t column, const Tensor& tokens, const Tensor& guided) const;
+  void stream_final_frames(const Batch& b, Window& w, int64_t column) const;
   Backend& be_;
   MusicgenConfig cfg_;
   std::unique_ptr<T5Tokenizer> tokenizer_;

@@ -51,105 +51,156 @@ std::vector<std::pair<int64_t, int64_t>> plan_windows(int64_t total, int64_t pro
 
 }  // namespace
 
-std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>& prompts, int64_t frames,
-                                             double offset_s, int64_t global_base) const {
-  const GenerateParams& p = *b.p;
-  const int B = b.sequences, K = cfg_.decoder.num_codebooks, V = cfg_.decoder.vocab_size;
-  const int R = b.cfg ? 2 * B : B;
-  std::vector<DelayPattern> patterns;
-  for (int s = 0; s < B; ++s) patterns.emplace_back(cfg_.delays(), frames, cfg_.decoder.bos_token_id, prompts[s]);
-  const int64_t columns = patterns[0].columns(), start = patterns[0].first_generated_column();
-
-  // Rows: every sequence's conditional row, then (with CFG) every sequence's null row.
+// One window of generation: a delay pattern per sequence over `frames` frames, the decoder state
+// of every row, and how far streaming has got.
+struct MusicGen::Window {
+  std::vector<DelayPattern> patterns;  // one per sequence, prompt codes fixed
   DecoderState st;
+  int64_t frames = 0, columns = 0;
+  int64_t start = 0;        // the first column to generate (prompt frames + 1)
+  int64_t first_new = 0;    // frames before this come from the prompt: streamed already
+  int64_t emitted = 0;      // frames of this window handed to on_frame (or skipped) so far
+  int64_t global_base = 0;  // the index on_frame gives this window's first new frame
+};
+
+std::vector<Tensor> MusicGen::melody_prefixes(const Batch& b, double offset_s) const {
+  const GenerateParams& p = *b.p;
+  const int B = b.sequences;
+  Tensor chroma = p.chroma_for_window ? p.chroma_for_window(offset_s) : p.chroma;
+  Tensor cond_chroma = chroma_prefix(chroma), null_chroma = chroma_prefix(Tensor());
+  auto prefix = [&](const Tensor& c, const Tensor& text, bool null_text) {
+    if (!text.defined()) return c;
+    Tensor t = null_text ? be_.scale(text, 0.0f) : text;  // HF zeroes the null row's text by its mask
+    Tensor both = be_.alloc(DType::F32, {c.dim(0) + t.dim(0), c.dim(1)});
+    be_.copy_rows(both, 0, c);
+    be_.copy_rows(both, c.dim(0), t);
+    return both;
+  };
+  std::vector<Tensor> prefixes;
+  for (int s = 0; s < B; ++s) prefixes.push_back(prefix(cond_chroma, b.melody_text[s], false));
+  if (b.cfg)
+    for (int s = 0; s < B; ++s) prefixes.push_back(prefix(null_chroma, b.melody_text[s], true));
+  for (const Tensor& x : prefixes)
+    MG_CHECK(x.dim(0) == prefixes[0].dim(0), "melody prompts in one batch must have the same token count");
+  return prefixes;
+}
+
+// Rows: every sequence's conditional row, then (with CFG) every sequence's null row. Cross-attention
+// models attend to the text; melody models run their [chroma || text] prefix through first.
+DecoderState MusicGen::start_decoder(const Batch& b, int64_t columns, double offset_s) const {
   if (!cfg_.melody) {
     std::vector<Tensor> rows(b.text);
-    if (b.cfg) rows.resize(2 * B);
-    st = decoder_start(be_, decoder_, rows, columns - 1);
-  } else {
-    Tensor chroma = p.chroma_for_window ? p.chroma_for_window(offset_s) : p.chroma;
-    Tensor cond_chroma = chroma_prefix(chroma), null_chroma = chroma_prefix(Tensor());
-    auto prefix = [&](const Tensor& c, const Tensor& text, bool null_text) {
-      if (!text.defined()) return c;
-      Tensor t = null_text ? be_.scale(text, 0.0f) : text;  // HF zeroes the null row's text by its mask
-      Tensor both = be_.alloc(DType::F32, {c.dim(0) + t.dim(0), c.dim(1)});
-      be_.copy_rows(both, 0, c);
-      be_.copy_rows(both, c.dim(0), t);
-      return both;
-    };
-    std::vector<Tensor> prefixes;
-    for (int s = 0; s < B; ++s) prefixes.push_back(prefix(cond_chroma, b.melody_text[s], false));
-    if (b.cfg)
-      for (int s = 0; s < B; ++s) prefixes.push_back(prefix(null_chroma, b.melody_text[s], true));
-    for (const Tensor& x : prefixes)
-      MG_CHECK(x.dim(0) == prefixes[0].dim(0), "melody prompts in one batch must have the same token count");
-    st = decoder_start(be_, decoder_, std::vector<Tensor>(R), prefixes[0].dim(0) + columns - 1);
-    decoder_prefill(be_, decoder_, st, prefixes);
+    if (b.cfg) rows.resize(2 * b.sequences);
+    return decoder_start(be_, decoder_, rows, columns - 1);
   }
+  const std::vector<Tensor> prefixes = melody_prefixes(b, offset_s);
+  DecoderState st = decoder_start(be_, decoder_, std::vector<Tensor>(prefixes.size()), prefixes[0].dim(0) + columns - 1);
+  decoder_prefill(be_, decoder_, st, prefixes);
+  return st;
+}
 
-  int64_t prev = 0;
-  const int64_t first_new = prompts[0].empty() ? 0 : int64_t(prompts[0][0].size());
-  int64_t emitted = first_new;
-  Tensor ids = Tensor::empty(DType::I32, {K, R});
-  std::unique_ptr<RecordedStep> recorded;  // after `st`, which it refers to: destroyed first
-  for (int64_t offset = start; offset < columns; ++offset) {
-    // The first call feeds every column before `start` (BOS and the prompt) at once, then one
-    // each: ids[k, r * S + s].
-    const int64_t S = offset - prev;
-    Tensor guided, tokens;
-    if (S == 1 && p.record_steps) {
-      // One column: the recorded step (decoder, guidance, sampling and the pattern's bookkeeping
-      // replayed as one unit, inputs advanced on the device).
-      if (!recorded) {
-        recorded = std::make_unique<RecordedStep>(be_, decoder_, st, b.cfg, p.guidance_scale, p.sampler, b.seeds,
-                                                  bool(p.on_logits));
-        recorded->start(patterns, prev, b.steps_done);
-      }
-      recorded->step(p.on_logits ? &guided : nullptr);
-      // Tokens come back only for those who watch each step; otherwise the device runs ahead and
-      // the patterns are read once at the end of the window. A periodic wait keeps the progress
-      // callback within a few steps of the device.
-      if (p.on_frame || p.on_logits) tokens = recorded->tokens();
-      else if ((b.steps_done + 1) % kStepsAhead == 0) be_.synchronize();
-    } else {
-      if (ids.dim(1) != R * S) ids = Tensor::empty(DType::I32, {K, R * S});
-      for (int r = 0; r < R; ++r)
-        for (int k = 0; k < K; ++k)
-          for (int64_t c = prev; c < offset; ++c)
-            ids.ptr<int32_t>()[(k * R + r) * S + (c - prev)] = patterns[r % B].at(k, c);
-      Tensor logits = decoder_step_device(be_, decoder_, st, be_.upload(ids));  // [R, K, V], last column of each row
-      // Guidance and sampling on the device; only the [B, K] tokens come back (and sequence 0's
-      // guided logits when someone watches them).
-      tokens = be_.download(be_.sample_tokens(logits, b.cfg, p.guidance_scale, p.sampler, b.seeds, b.steps_done,
-                                              p.on_logits ? &guided : nullptr));
-    }
-    if (p.on_logits) {
-      Tensor g = be_.download(guided.slice0(0, 1));
-      p.on_logits(b.steps_done, g.f32(), K, V);
-    }
-    if (tokens.defined())
-      for (int s = 0; s < B; ++s)
-        patterns[s].fill(offset, std::vector<int>(tokens.ptr<int32_t>() + s * K, tokens.ptr<int32_t>() + (s + 1) * K));
-    prev = offset;
-    ++b.steps_done;
-    if (p.progress && !p.progress(b.steps_done, b.steps_total)) throw Error("generation aborted by the caller");
-    // Frame t is final once column t + 1 + max_delay is filled: stream the new ones.
-    if (p.on_frame) {
-      const int64_t final_frames = std::min(frames, offset - cfg_.max_delay());
-      const std::vector<int> delays = cfg_.delays();
-      for (; emitted < final_frames; ++emitted) {
-        if (emitted < first_new) continue;
-        for (int s = 0; s < B; ++s) {
-          std::vector<int> col(K);
-          for (int k = 0; k < K; ++k) col[k] = patterns[s].at(k, emitted + 1 + delays[k]);
-          p.on_frame(s, global_base + emitted - first_new, col);
-        }
-      }
+// Columns [from, to) of every row through the decoder op by op, then guidance and sampling on the
+// device; only the [B, K] tokens come back (and the guided logits when `guided` is asked for).
+Tensor MusicGen::eager_step(const Batch& b, Window& w, int64_t from, int64_t to, Tensor* guided) const {
+  const GenerateParams& p = *b.p;
+  const int B = b.sequences, K = cfg_.decoder.num_codebooks, R = b.cfg ? 2 * B : B;
+  const int64_t S = to - from;
+  Tensor ids = Tensor::empty(DType::I32, {K, R * S});  // ids[k, r * S + s]
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < K; ++k)
+      for (int64_t c = from; c < to; ++c) ids.ptr<int32_t>()[(k * R + r) * S + (c - from)] = w.patterns[r % B].at(k, c);
+  Tensor logits = decoder_step_device(be_, decoder_, w.st, be_.upload(ids));  // [R, K, V], last column of each row
+  return be_.download(be_.sample_tokens(logits, b.cfg, p.guidance_scale, p.sampler, b.seeds, b.steps_done, guided));
+}
+
+// What follows every step, on either path: the logits callback, the sampled tokens into the
+// patterns (when they came back), progress, and streaming.
+void MusicGen::finish_step(Batch& b, Window& w, int64_t column, const Tensor& tokens, const Tensor& guided) const {
+  const GenerateParams& p = *b.p;
+  const int K = cfg_.decoder.num_codebooks;
+  if (p.on_logits) {
+    Tensor g = be_.download(guided.slice0(0, 1));
+    p.on_logits(b.steps_done, g.f32(), K, cfg_.decoder.vocab_size);
+  }
+  if (tokens.defined())
+    for (int s = 0; s < b.sequences; ++s)
+      w.patterns[s].fill(column, std::vector<int>(tokens.ptr<int32_t>() + s * K, tokens.ptr<int32_t>() + (s + 1) * K));
+  ++b.steps_done;
+  if (p.progress && !p.progress(b.steps_done, b.steps_total)) throw Error("generation aborted by the caller");
+  if (p.on_frame) stream_final_frames(b, w, column);
+}
+
+// Frame t is final once column t + 1 + max_delay is filled: hands the new ones to on_frame.
+void MusicGen::stream_final_frames(const Batch& b, Window& w, int64_t column) const {
+  const int K = cfg_.decoder.num_codebooks;
+  const int64_t final_frames = std::min(w.frames, column - cfg_.max_delay());
+  const std::vector<int> delays = cfg_.delays();
+  for (; w.emitted < final_frames; ++w.emitted) {
+    if (w.emitted < w.first_new) continue;
+    for (int s = 0; s < b.sequences; ++s) {
+      std::vector<int> col(K);
+      for (int k = 0; k < K; ++k) col[k] = w.patterns[s].at(k, w.emitted + 1 + delays[k]);
+      b.p->on_frame(s, w.global_base + w.emitted - w.first_new, col);
     }
   }
-  if (recorded) recorded->read_patterns(patterns);
+}
+
+// Every step op by op: the first feeds every column before `start` (BOS and the prompt) at once,
+// then one column each.
+void MusicGen::run_window_eager(Batch& b, Window& w) const {
+  const bool want_guided = bool(b.p->on_logits);
+  int64_t fed = 0;
+  for (int64_t column = w.start; column < w.columns; ++column) {
+    Tensor guided;
+    Tensor tokens = eager_step(b, w, fed, column, want_guided ? &guided : nullptr);
+    finish_step(b, w, column, tokens, guided);
+    fed = column;
+  }
+}
+
+// Single-column steps as one recording (decoder, guidance, sampling and the pattern's bookkeeping
+// replayed as one unit, inputs advanced on the device). A first call that feeds BOS and the prompt
+// at once (several columns) runs op by op before it.
+void MusicGen::run_window_recorded(Batch& b, Window& w) const {
+  const GenerateParams& p = *b.p;
+  int64_t column = w.start;
+  if (column > 1 && column < w.columns) {
+    Tensor guided;
+    Tensor tokens = eager_step(b, w, 0, column, p.on_logits ? &guided : nullptr);
+    finish_step(b, w, column, tokens, guided);
+    ++column;
+  }
+  if (column >= w.columns) return;
+  RecordedStep recorded(be_, decoder_, w.st, b.cfg, p.guidance_scale, p.sampler, b.seeds, bool(p.on_logits));
+  recorded.start(w.patterns, column - 1, b.steps_done);
+  for (; column < w.columns; ++column) {
+    Tensor guided, tokens;
+    recorded.step(p.on_logits ? &guided : nullptr);
+    // Tokens come back only for those who watch each step; otherwise the device runs ahead and
+    // the patterns are read once at the end of the window. A periodic wait keeps the progress
+    // callback within a few steps of the device.
+    if (p.on_frame || p.on_logits) tokens = recorded.tokens();
+    else if ((b.steps_done + 1) % kStepsAhead == 0) be_.synchronize();
+    finish_step(b, w, column, tokens, guided);
+  }
+  recorded.read_patterns(w.patterns);
+}
+
+std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>& prompts, int64_t frames,
+                                             double offset_s, int64_t global_base) const {
+  Window w;
+  for (int s = 0; s < b.sequences; ++s)
+    w.patterns.emplace_back(cfg_.delays(), frames, cfg_.decoder.bos_token_id, prompts[s]);
+  w.frames = frames;
+  w.columns = w.patterns[0].columns();
+  w.start = w.patterns[0].first_generated_column();
+  w.first_new = w.emitted = prompts[0].empty() ? 0 : int64_t(prompts[0][0].size());
+  w.global_base = global_base;
+  w.st = start_decoder(b, w.columns, offset_s);
+  if (b.p->record_steps) run_window_recorded(b, w);
+  else run_window_eager(b, w);
   std::vector<Codes> out;
-  for (const DelayPattern& pat : patterns) out.push_back(pat.revert());
+  for (const DelayPattern& pat : w.patterns) out.push_back(pat.revert());
   return out;
 }
 
