@@ -2,7 +2,7 @@
 // tools/reference/make_chroma_goldens.py) on the real music of the test audio folder (tests/README.md) and on inputs
 // that pin the extractor's padding and truncation rules.
 //
-// Pass rule (issue 5): the pre-argmax chroma within 1e-4 relative, and the one-hot frames identical
+// Pass rule: the pre-argmax chroma within 1e-4 relative, and the one-hot frames identical
 // except where the reference's two largest bins tie within float rounding; such frames are counted
 // and printed, never silently accepted.
 #include <gtest/gtest.h>

@@ -1,6 +1,7 @@
 // MusicGen-melody against transformers' MusicgenMelodyForConditionalGeneration (goldens in
 // tests/data/golden/melody from tools/reference/make_melody_goldens.py; the script asserts that
-// this transformers version really conditions on the melody, pitfall 18 of musicgen-spec.md).
+// this transformers version really conditions on the melody: some versions dropped the melody
+// prefix at step 0 of generate).
 #include <gtest/gtest.h>
 
 #include <fstream>

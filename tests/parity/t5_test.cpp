@@ -55,7 +55,8 @@ TEST(T5Encoder, HiddenStatesAndProjectionMatchTransformers) {
   }
 }
 
-// The bucket function against the table of musicgen-spec.md 3.2 (t5-base: 32 buckets, 128 max).
+// The bucket function against T5's relative-position buckets (transformers'
+// T5Attention._relative_position_bucket for t5-base: 32 buckets, bidirectional, 128 max distance).
 TEST(T5Encoder, RelativePositionBucketsMatchTable) {
   auto expect_mag = [](int64_t n) {
     if (n < 8) return int(n);

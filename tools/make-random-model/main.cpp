@@ -1,5 +1,5 @@
 // make-random-model: full-size random-weight model snapshots from small manifests, for machines
-// that cannot download or convert a model (the lent GPU machine: tools/gpu-check.sh).
+// that cannot download or convert a model (a GPU box without network access: tools/gpu-check.sh).
 //
 //   make-random-model describe SNAPSHOT_DIR OUT.json
 //       the folder's small text files verbatim, its tokenizer's name, and every tensor's name,

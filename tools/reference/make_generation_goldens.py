@@ -5,7 +5,7 @@ Reference: Hugging Face transformers (the version pinned in the reference venv),
 attention, greedy (do_sample=False), on the tiny models written by make_musicgen_models.py. The LM of
 audiocraft's window loop (`BaseGenModel._generate_tokens`) is one HF `generate` call per window, with the
 previous window's last tokens passed as `decoder_input_ids` (HF prefixes the 2048 BOS column itself).
-Every HF call with a prompt is re-run with the plain delay-pattern loop of musicgen-spec section 6.8
+Every HF call with a prompt is re-run with the plain delay-pattern loop (written out below as spec_generate)
 extended with fixed prompt tokens (audiocraft `LMModel.generate`), and the tokens must agree.
 
 Writes tests/data/golden/generation/:
@@ -126,7 +126,7 @@ def hf_generate(model, cond, prompt, max_gen_len, cfg, n_codebooks):
 
 @torch.no_grad()
 def spec_generate(model, hidden, mask, delays, prompt, max_gen_len, cfg, prompt_in_one_call=True):
-    """musicgen-spec 6.8 with fixed prompt tokens (audiocraft LMModel.generate), batch 1.
+    """The plain delay-pattern generation loop with fixed prompt tokens (audiocraft LMModel.generate), batch 1.
 
     The first call feeds columns 0..Tp (all known) at once, or one at a time if prompt_in_one_call is
     False; then one column per call. A sampled token is written only where the column is still unknown,

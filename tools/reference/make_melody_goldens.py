@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tiny random-weight MusicGen-melody snapshot and the goldens of its decoder (issue 5, reference side).
+"""Tiny random-weight MusicGen-melody snapshot and the goldens of its decoder (reference side).
 
 Writes:
   tests/data/models/musicgen_melody_tiny/   HF snapshot layout of facebook/musicgen-melody: config.json
@@ -15,8 +15,8 @@ bias) both exist because D (8) differs from num_chroma and from T5's d_model. On
 
 Reference: transformers' MusicgenMelodyForConditionalGeneration (version of the reference venv), fp32, CPU,
 eager attention, batch 1 (CFG doubles it: cond row first, null row second). Before writing anything the script
-asserts that this version really feeds the melody to generate (musicgen-spec pitfall 18: the conditioning was
-dropped at step 0 in >= 4.57 until a fix): two different chromas must give different step-0 logits and tokens,
+asserts that this version really feeds the melody to generate (some versions dropped the conditioning at
+step 0, from 4.57 until a fix): two different chromas must give different step-0 logits and tokens,
 and generate's step-0 logits must equal an independent teacher-forced forward over the prefix.
 
 Logits are stored for the first V_KEPT classes of each codebook only (the heads are independent rows, so any
@@ -394,14 +394,14 @@ def greedy_case(model, processor, name, text, chroma):
 
 @torch.no_grad()
 def assert_melody_conditions(model, processor, chroma_a, chroma_b):
-    """Pitfall 18: some transformers versions drop the prefix at step 0 of generate. Two melodies with the
+    """Some transformers versions drop the prefix at step 0 of generate. Two melodies with the
     same text must give different step-0 logits and different tokens, and generate's step-0 logits must equal
     a plain forward over [prefix || BOS column]."""
     codes_a, scores_a, ids, mask = hf_greedy(model, processor, TEXT, chroma_a)
     codes_b, scores_b, _, _ = hf_greedy(model, processor, TEXT, chroma_b)
     step0 = (scores_a[0] - scores_b[0]).abs().max().item()
     if step0 < 1e-2 or torch.equal(codes_a, codes_b):
-        raise RuntimeError("this transformers does NOT condition generate on the melody (pitfall 18): "
+        raise RuntimeError("this transformers does NOT condition generate on the melody (the melody prefix is dropped at step 0): "
                            f"step-0 logit change {step0}, codes equal {torch.equal(codes_a, codes_b)}")
     o = model(**cfg_inputs(processor, TEXT, chroma_a), decoder_input_ids=torch.full((8, 1), SPECIAL))
     lg = o.logits[:, -1].reshape(2, 4, 2048)
@@ -461,7 +461,7 @@ def main():
                      "cond row first, null row second)",
         "model": "tests/data/models/musicgen_melody_tiny",
         "melody_conditioning_check": dict(conditioning, verdict=(
-            "HOLDS: this transformers uses the melody in generate (pitfall 18 does not apply), so HF itself is "
+            "HOLDS: this transformers uses the melody in generate (the step-0 drop does not apply), so HF itself is "
             "the reference; every greedy case is also re-run with a plain spec loop (prefix built from the "
             "weights) and gives the same codes and logits.")),
         "special_token": SPECIAL, "cfg_scale": CFG_SCALE, "chroma_length": CHROMA_LENGTH, "v_kept": V_KEPT,

@@ -224,7 +224,7 @@ def teacher_forcing(model, processor, name, text, frames, delays, cols_kept, see
     step_err = (stepwise - logits).abs().max().item()
     assert step_err < 1e-4, f"{name}: cached vs full forward differ by {step_err}"
 
-    # Null rows with the mask left out: enc_to_dec_proj.bias leaks into the "null" condition (pitfall).
+    # Null rows with the mask left out: enc_to_dec_proj.bias leaks into the "null" condition (a trap).
     leak = model(encoder_outputs=(hidden,), decoder_input_ids=dec_ids, use_cache=False).logits
     leak_err = (leak.reshape(2, k, cols_kept, 2048)[1] - logits[1]).abs().max().item()
 
