@@ -1,7 +1,9 @@
-/* libmusicgen: the EnCodec C API.
+/* libmusicgen: the EnCodec C API: audio files and buffers (read, write, convert), the EnCodec
+ * model (24, 32 and 48 kHz: encode audio to codes, decode codes to audio) and .ecdc files
+ * (compress / decompress, byte-compatible with Meta's encodec package). encodec-tool is built on
+ * this header alone.
  *
- * Plain C, usable from any language with a C FFI. Conventions, for every function here and the
- * ones to come (the EnCodec model, compress/decompress, .ecdc files):
+ * Plain C, usable from any language with a C FFI. Conventions, for every function here:
  *   - Objects are opaque handles, created by a function that returns a status and fills an out
  *     pointer, and released by the matching *_free function (which accepts NULL).
  *   - Every function that can fail returns an encodec_status. On failure the out pointers are
@@ -10,8 +12,7 @@
  *     that thread.
  *   - No function prints, exits or aborts; exceptions never cross this boundary.
  *
- * Audio is float32, planar (one array per channel), at any sample rate and channel count.
- */
+ * Audio is float32, planar (one array per channel), at any sample rate and channel count. */
 #ifndef LIBMUSICGEN_ENCODEC_H
 #define LIBMUSICGEN_ENCODEC_H
 
