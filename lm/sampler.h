@@ -1,20 +1,18 @@
-// Turning logits into tokens. The sampling itself is a backend op (Backend::sample_tokens in
-// kernels/ops.h, reference in kernels/cpu/sample.cpp, counter-based random numbers); this header
-// keeps the host-side pieces tests and tools use directly.
+// Classifier-free guidance on host arrays. Generation guides and samples on the device
+// (Backend::sample_tokens; CPU reference in kernels/cpu/sample.cpp), so nothing in the library
+// calls this: the teacher-forcing parity tests use it to guide decoder logits exactly as
+// sample_tokens does before comparing them with the references' guided logits.
 #pragma once
 
 #include <cstdint>
 
-#include "kernels/ops.h"  // SamplerParams
+#include "kernels/cpu/sample.h"  // cfg_value
 
 namespace mg {
 
-// uncond + scale * (cond - uncond), elementwise (the references' formula and order; the same
-// f32 rounding as sample_tokens' guidance).
-void apply_cfg(const float* cond, const float* uncond, float scale, float* out, int64_t n);
-
-// One token from logits[n] with the draw of (seed, step, codebook): exactly what
-// Backend::sample_tokens picks for that sequence, step and codebook from these (guided) logits.
-int sample_token(const float* logits, int64_t n, const SamplerParams& p, uint64_t seed, int64_t step, int codebook);
+// out = uncond + (cond - uncond) * scale, elementwise, each operation rounded to f32 (cfg_value).
+inline void apply_cfg(const float* cond, const float* uncond, float scale, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = cfg_value(cond[i], uncond[i], scale);
+}
 
 }  // namespace mg

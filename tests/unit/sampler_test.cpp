@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "kernels/cpu/sample.h"
-#include "lm/sampler.h"
 #include "test_util.h"
 
 namespace {
@@ -24,6 +23,15 @@ using mg::Tensor;
 
 Tensor logits_of(const std::vector<float>& v, int R = 1, int K = 1) {
   return Tensor::from_vector(v, {R, K, int64_t(v.size()) / (R * K)});
+}
+
+// The token the CPU backend's sample_tokens picks from logits[n] (one sequence, no guidance) for
+// `codebook` with the draw of (seed, step, codebook): the logits repeated for codebooks 0..codebook.
+int sample_one(mg::Backend& be, const std::vector<float>& logits, const SamplerParams& p, uint64_t seed,
+               int64_t step, int codebook) {
+  std::vector<float> all;
+  for (int k = 0; k <= codebook; ++k) all.insert(all.end(), logits.begin(), logits.end());
+  return be.sample_tokens(logits_of(all, 1, codebook + 1), false, 1.0f, p, {seed}, step).ptr<int32_t>()[codebook];
 }
 
 SamplerParams params(int top_k, float top_p, float temperature = 1.0f, bool greedy = false) {
@@ -67,9 +75,7 @@ TEST(Sampler, CfgMixesRowsInTheReferenceOrder) {
   EXPECT_EQ(ids.ptr<int32_t>()[0], 0);  // 0 + 3*(1-0) = 3 beats 1 + 3*(0-1) = -2
   EXPECT_EQ(ids.ptr<int32_t>()[1], 2);  // 3 beats 0.9 - 2.7
   ASSERT_EQ(guided.shape, (mg::Shape{2, 1, 4}));
-  std::vector<float> want(4);
-  mg::apply_cfg(v.data(), v.data() + 8, 3.0f, want.data(), 4);
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(guided.f32()[i], want[i]);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(guided.f32()[i], mg::cfg_value(v[i], v[i + 8], 3.0f));
   EXPECT_FLOAT_EQ(guided.f32()[0], 3.0f);
   EXPECT_FLOAT_EQ(guided.f32()[1], -2.0f);
 }
@@ -78,21 +84,23 @@ TEST(Sampler, TopPKeepsTheTokenThatCrossesP) {
   // probs 0.5, 0.3, 0.15, 0.05 (logits = log p). top_p = 0.6: mass before token 1 is 0.5 <= 0.6
   // (kept), before token 2 is 0.8 > 0.6 (dropped): only tokens 0 and 1 can come out, ~5:3.
   std::vector<float> v = {std::log(0.5f), std::log(0.3f), std::log(0.15f), std::log(0.05f)};
+  auto be = mg::make_cpu_backend(1);
   std::map<int, int> count;
   const int n = 4000;
-  for (int i = 0; i < n; ++i) ++count[mg::sample_token(v.data(), 4, params(0, 0.6f), 42, i, 0)];
+  for (int i = 0; i < n; ++i) ++count[sample_one(*be, v, params(0, 0.6f), 42, i, 0)];
   EXPECT_EQ(count[2] + count[3], 0);
   EXPECT_NEAR(double(count[0]) / n, 0.5 / 0.8, 0.03);
   // top_p = 0.45: the mass before token 1 (0.5) already exceeds p: token 0 alone.
   count.clear();
-  for (int i = 0; i < n; ++i) ++count[mg::sample_token(v.data(), 4, params(0, 0.45f), 42, i, 0)];
+  for (int i = 0; i < n; ++i) ++count[sample_one(*be, v, params(0, 0.45f), 42, i, 0)];
   EXPECT_EQ(count[0], n);
 }
 
 TEST(Sampler, TopKKeepsTiesAtTheBoundary) {
   std::vector<float> v = {3.0f, 1.0f, 1.0f, 0.0f, -5.0f};
+  auto be = mg::make_cpu_backend(1);
   std::map<int, int> count;
-  for (int i = 0; i < 3000; ++i) ++count[mg::sample_token(v.data(), 5, params(2, 0.0f), 9, i, 1)];
+  for (int i = 0; i < 3000; ++i) ++count[sample_one(*be, v, params(2, 0.0f), 9, i, 1)];
   EXPECT_EQ(count[3] + count[4], 0);
   EXPECT_GT(count[1], 0);
   EXPECT_GT(count[2], 0);  // tied with the 2nd largest: kept
@@ -105,8 +113,9 @@ TEST(Sampler, DistributionMatchesSoftmaxWithTemperature) {
   double z = 0;
   for (size_t i = 0; i < v.size(); ++i) z += want[i] = std::exp(v[i] / temp);
   const int n = 20000;
+  auto be = mg::make_cpu_backend(1);
   std::vector<int> count(v.size());
-  for (int i = 0; i < n; ++i) ++count[size_t(mg::sample_token(v.data(), 6, params(0, 0.0f, temp), 3, i, 2))];
+  for (int i = 0; i < n; ++i) ++count[size_t(sample_one(*be, v, params(0, 0.0f, temp), 3, i, 2))];
   for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(double(count[i]) / n, want[i] / z, 0.015) << "token " << i;
 }
 
