@@ -53,6 +53,15 @@ std::string test_case_dir() {
   return p.string();
 }
 
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const mg::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct RunResult {
 };
 RunResult run_command(const std::string& program, const std::string& args);
 std::string slurp(const std::string& path);  // a whole file as bytes ("" when unreadable)
+
+// The message of the mg::Error that fn throws, or "(no error)" when it throws none.
+std::string error_of(const std::function<void()>& fn);
 
 // Deterministic non-zero random data in [-1, 1) (never zeros: a kernel that writes nothing must fail).
 std::vector<float> random_vector(size_t n, uint32_t seed);

@@ -48,14 +48,7 @@ mg::AudioBuffer test_buffer(int rate = 32000, int64_t frames = 4000) {
   return b;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const mg::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using mgtest::error_of;
 
 // A float WAV written straight through libsndfile, bypassing write_audio's checks.
 void write_raw_float_wav(const std::string& path, const std::vector<float>& interleaved, int channels) {

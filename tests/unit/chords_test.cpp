@@ -58,14 +58,7 @@ std::vector<int> pcs(const std::string& names) {
   return out;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const mg::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using mgtest::error_of;
 
 #define EXPECT_ERROR_HAS(stmt, ...)                                              \
   do {                                                                           \

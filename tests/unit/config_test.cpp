@@ -20,14 +20,7 @@ std::string write_file(const std::string& name, const std::string& text) {
   return path;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const mg::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using mgtest::error_of;
 
 #define EXPECT_HAS(msg, needle) EXPECT_NE((msg).find(needle), std::string::npos) << (msg)
 

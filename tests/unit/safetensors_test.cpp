@@ -52,14 +52,7 @@ void expect_rejected(const std::string& path, std::initializer_list<const char*>
   }
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const mg::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using mgtest::error_of;
 
 TEST(SafetensorsReader, ValidHandWrittenFile) {
   // Header of odd length: data is misaligned, so the reader must copy rather than hand out a
