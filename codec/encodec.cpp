@@ -19,6 +19,9 @@
 //    (tests/parity/encodec_test.cpp, windows of a few frames): identical codes and decoded audio
 //    within ~1e-6 relative error.
 //  - Inputs of at most one window go through exactly the whole-file path.
+//  - The encoder and the decoder run the same three phases (run_windowed: convs by window, LSTM
+//    by chunk, convs by window); only what feeds the first (audio, or the RVQ's decoded codes) and
+//    what takes the last (the RVQ's encode, or the audio) differ.
 // The 48 kHz model is segmented by the reference itself (1 s, GroupNorm over the segment), so it
 // runs segment by segment, with a running overlap-add.
 #include "codec/encodec.h"

@@ -44,7 +44,8 @@ class EncodecModel {
   // convolutions over windows of this many code frames (extended on both sides by the layers'
   // receptive field, so every kept output is computed from exactly the inputs the whole-file pass
   // uses), and its LSTM over chunks of this many frames with the state carried over. The result is
-  // the whole-file result up to float rounding (see docs in encodec.cpp). Default: 5 s of frames.
+  // the whole-file result up to float rounding (a GEMM may sum in another order for another width;
+  // the head of codec/encodec.cpp says where). Default: 5 s of frames.
   // Inputs no longer than one window take exactly the whole-file path.
   void set_window_frames(int64_t frames);
   int64_t window_frames() const { return window_frames_; }
