@@ -1,6 +1,9 @@
 // The generation loop: a batch of sequences (prompts x takes) stepped together over the delay
 // pattern, classifier-free guidance per sequence, continuation from prompt codes, and audiocraft's
 // sliding window for durations beyond one window (genmodel.py _generate_tokens).
+// A window is set up once (patterns, decoder state) and then stepped on one of two paths that
+// give the same tokens: run_window_recorded (single-column steps replayed as one recording, see
+// lm/recorded_step.h) or run_window_eager (every step op by op, GenerateParams::record_steps = false).
 #include <algorithm>
 #include <cmath>
 
