@@ -1,20 +1,15 @@
-// CPU chroma with FFTW3 (float), step for step with MusicgenMelodyFeatureExtractor (see chroma.h);
-// the CUDA path (kernels/cuda/chroma.cu) starts from the same prepared input, window and filters.
+// MusicGen-melody's chroma, step for step with MusicgenMelodyFeatureExtractor (see chroma.h): the
+// input, window and filter bank are prepared here, the STFT and filter bank run as the backend op
+// Backend::chroma (CPU: FFTW, kernels/cpu/chroma.cpp; CUDA: cuFFT, kernels/cuda/chroma.cu).
 #include "conditioning/chroma.h"
-
-#include <fftw3.h>
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 
 #include "codec/audio_file.h"
 #include "codec/convert_audio.h"
 #include "conditioning/chroma_filterbank.h"
-#ifdef MUSICGEN_HAVE_CUDA
-#include "kernels/cuda/chroma_cuda.h"
 #include "kernels/ops.h"
-#endif
 
 namespace mg {
 namespace {
@@ -46,100 +41,6 @@ float window_norm(const std::vector<float>& w) {
   return std::sqrt(float(ss));
 }
 
-// Index into the signal for position i of the reflect-padded signal (torch pad_mode="reflect":
-// the edge sample is not repeated). Valid because the padding (n_fft/2) is below the length.
-inline int64_t reflect_index(int64_t i, int64_t n) {
-  if (i < 0) return -i;
-  if (i >= n) return 2 * (n - 1) - i;
-  return i;
-}
-
-// One FFTW r2c plan and its buffers. Planning is not thread-safe in FFTW, so it is serialised;
-// FFTW_ESTIMATE keeps the plan (and so the rounding) independent of timing measurements.
-class RealFft {
- public:
-  explicit RealFft(int n) : n_(n) {
-    in_ = static_cast<float*>(fftwf_malloc(sizeof(float) * size_t(n)));
-    out_ = static_cast<fftwf_complex*>(fftwf_malloc(sizeof(fftwf_complex) * size_t(n / 2 + 1)));
-    if (in_ && out_) {
-      std::lock_guard<std::mutex> lock(planner_mutex());
-      plan_ = fftwf_plan_dft_r2c_1d(n, in_, out_, FFTW_ESTIMATE);
-    }
-    if (!plan_) {
-      release();
-      throw Error(strcat("chroma: FFTW could not plan a real FFT of size ", n));
-    }
-  }
-  ~RealFft() { release(); }
-  RealFft(const RealFft&) = delete;
-  RealFft& operator=(const RealFft&) = delete;
-
-  float* input() { return in_; }
-  const fftwf_complex* output() const { return out_; }
-  void run() { fftwf_execute(plan_); }
-
- private:
-  static std::mutex& planner_mutex() {
-    static std::mutex m;  // FFTW's planner is process-wide state
-    return m;
-  }
-  void release() {
-    if (plan_) {
-      std::lock_guard<std::mutex> lock(planner_mutex());
-      fftwf_destroy_plan(plan_);
-    }
-    if (in_) fftwf_free(in_);
-    if (out_) fftwf_free(out_);
-    plan_ = nullptr;
-    in_ = nullptr;
-    out_ = nullptr;
-  }
-  int n_;
-  float* in_ = nullptr;
-  fftwf_complex* out_ = nullptr;
-  fftwf_plan plan_ = nullptr;
-};
-
-// Divides each frame by max(max |x|, eps), as F.normalize(p=inf, dim=chroma, eps).
-void inf_normalise(float* frame, int n_chroma, float eps) {
-  float m = 0.0f;
-  for (int c = 0; c < n_chroma; ++c) m = std::max(m, std::fabs(frame[c]));
-  const float d = std::max(m, eps);
-  for (int c = 0; c < n_chroma; ++c) frame[c] = frame[c] / d;
-}
-
-Tensor features_cpu(const std::vector<float>& x, const std::vector<float>& window, float wnorm, const Tensor& fb,
-                    const ChromaParams& p) {
-  const int64_t n = int64_t(x.size()), nfft = p.n_fft, half = nfft / 2, nbins = nfft / 2 + 1;
-  const int64_t frames = 1 + n / p.hop;
-  Tensor out = Tensor::empty(DType::F32, {frames, p.n_chroma});
-  float* o = out.f32();
-  const float* filters = fb.f32();
-  RealFft fft(p.n_fft);
-  std::vector<float> power(static_cast<size_t>(nbins));
-  for (int64_t t = 0; t < frames; ++t) {
-    float* in = fft.input();
-    const int64_t start = t * p.hop - half;  // frame t is centred on sample t * hop
-    for (int64_t k = 0; k < nfft; ++k) in[k] = x[size_t(reflect_index(start + k, n))] * window[size_t(k)];
-    fft.run();
-    const fftwf_complex* spec = fft.output();
-    for (int64_t f = 0; f < nbins; ++f) {
-      const float re = spec[f][0] / wnorm, im = spec[f][1] / wnorm;
-      const float mag = std::hypot(re, im);
-      power[size_t(f)] = mag * mag;
-    }
-    float* row = o + t * p.n_chroma;
-    for (int c = 0; c < p.n_chroma; ++c) {
-      const float* fr = filters + int64_t(c) * nbins;
-      double acc = 0.0;
-      for (int64_t f = 0; f < nbins; ++f) acc += double(fr[f]) * double(power[size_t(f)]);
-      row[c] = float(acc);
-    }
-    inf_normalise(row, p.n_chroma, p.eps);
-  }
-  return out;
-}
-
 Tensor one_hot_from_indices(const std::vector<int32_t>& idx, int n_chroma) {
   Tensor out = Tensor::zeros(DType::F32, {int64_t(idx.size()), n_chroma});
   float* o = out.f32();
@@ -155,18 +56,15 @@ ChromaFilterBankParams bank_params(const ChromaParams& p) {
   return b;
 }
 
-#ifdef MUSICGEN_HAVE_CUDA
-cuda::ChromaCudaResult run_cuda(const std::vector<float>& x, const std::vector<float>& window, float wnorm,
-                                const Tensor& fb, const ChromaParams& p) {
-  MG_CHECK(cuda_available(), "chroma: CUDA requested but no CUDA device is present");
-  return cuda::chroma_features_cuda(x.data(), int64_t(x.size()), window.data(), wnorm, fb.f32(), p.n_fft, p.hop,
-                                    p.n_chroma, p.eps);
+// The backend that runs the op: a single-threaded CPU backend (the FFT loop is serial), or the GPU
+// (make_cuda_backend explains why when there is none).
+std::unique_ptr<Backend> chroma_backend(ChromaDevice device) {
+  return device == ChromaDevice::CPU ? make_cpu_backend(1) : make_cuda_backend(0);
 }
-#endif
 
-// Features (and, from CUDA, the device's argmax) for one input.
+// Features and the first maximum of each frame, for one input.
 Tensor compute(const std::vector<float>& mono, ChromaDevice device, const ChromaParams& p,
-               std::vector<int32_t>* cuda_argmax) {
+               std::vector<int32_t>* argmax) {
   check_params(p);
   for (size_t i = 0; i < mono.size(); ++i)
     MG_CHECK(std::isfinite(mono[i]), "chroma: input sample ", i, " is not finite (", mono[i], ")");
@@ -174,16 +72,16 @@ Tensor compute(const std::vector<float>& mono, ChromaDevice device, const Chroma
   const std::vector<float> window = hann_window_f32(p.n_fft);
   const float wnorm = window_norm(window);
   const Tensor fb = chroma_filter_bank(bank_params(p));
-  if (device == ChromaDevice::CPU) return features_cpu(x, window, wnorm, fb, p);
-#ifdef MUSICGEN_HAVE_CUDA
-  cuda::ChromaCudaResult r = run_cuda(x, window, wnorm, fb, p);
-  const int64_t frames = int64_t(r.argmax.size());
-  if (cuda_argmax) *cuda_argmax = std::move(r.argmax);
-  return Tensor::from_vector(r.features, {frames, p.n_chroma});
-#else
-  (void)cuda_argmax;
-  throw Error("chroma: CUDA requested, but libmusicgen was built without CUDA (rebuild with -DMUSICGEN_CUDA=ON)");
-#endif
+  std::unique_ptr<Backend> be = chroma_backend(device);
+  Tensor idx;
+  const Tensor feats = be->download(be->chroma(be->upload(Tensor::from_vector(x, {int64_t(x.size())})),
+                                               be->upload(Tensor::from_vector(window, {p.n_fft})), wnorm,
+                                               be->upload(fb), p.hop, p.eps, argmax ? &idx : nullptr));
+  if (argmax) {
+    const Tensor h = be->download(idx);
+    argmax->assign(h.ptr<int32_t>(), h.ptr<int32_t>() + h.numel());
+  }
+  return feats;
 }
 
 }  // namespace
@@ -226,10 +124,10 @@ Tensor chroma_argmax_one_hot(const Tensor& features) {
 }
 
 Tensor chroma_one_hot(const std::vector<float>& mono, ChromaDevice device, const ChromaParams& p) {
-  std::vector<int32_t> device_argmax;
-  Tensor feats = compute(mono, device, p, &device_argmax);
-  if (device == ChromaDevice::CUDA) return one_hot_from_indices(device_argmax, p.n_chroma);
-  return chroma_argmax_one_hot(feats);
+  // The op's argmax: on a GPU it comes from the device's own features, whose rounding may differ.
+  std::vector<int32_t> argmax;
+  compute(mono, device, p, &argmax);
+  return one_hot_from_indices(argmax, p.n_chroma);
 }
 
 Tensor chroma_fit_length(const Tensor& chroma, int64_t frames) {

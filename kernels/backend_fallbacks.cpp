@@ -1,22 +1,19 @@
-// Default implementations of the Backend ops that have a host version good enough until a
-// backend brings its own kernel. On the CPU backend download/upload are free, so these ARE the
+// Default implementations (*_impl) of the Backend ops that have a host version good enough until a
+// backend brings its own kernel; the public op has checked the contract before they run. On the CPU backend download/upload are free, so these ARE the
 // CPU reference; a device backend pays two copies until it overrides them.
 #include <cmath>
 #include <cstring>
 #include <limits>
 
+#include "kernels/op_checks.h"
 #include "kernels/ops.h"
 
 namespace mg {
 
-Tensor Backend::narrow_last(const Tensor& x, int64_t start, int64_t len) {
+Tensor Backend::narrow_last_impl(const Tensor& x, int64_t start, int64_t len, const Shape& out_shape) {
   const int64_t T = x.cols();
-  MG_CHECK(x.ndim() >= 1 && start >= 0 && len >= 0 && start + len <= T, "narrow_last(", start, ", ", len,
-           ") out of range for shape ", shape_str(x.shape));
   Tensor h = download(x);
-  Shape s = x.shape;
-  s.back() = len;
-  Tensor out = Tensor::empty(x.dtype, s);
+  Tensor out = Tensor::empty(x.dtype, out_shape);
   const size_t es = dtype_size(x.dtype);
   const int64_t rows = x.rows();
   const char* src = static_cast<const char*>(h.data);
@@ -25,11 +22,7 @@ Tensor Backend::narrow_last(const Tensor& x, int64_t start, int64_t len) {
   return upload(out);
 }
 
-Tensor Backend::vq_nearest(const Tensor& x, const Tensor& embed) {
-  MG_CHECK(x.ndim() == 2 && embed.ndim() == 2 && x.dim(1) == embed.dim(1) && x.dtype == DType::F32 &&
-               embed.dtype == DType::F32,
-           "vq_nearest: expected f32 x[N, D] and embed[V, D], got ", shape_str(x.shape), " and ",
-           shape_str(embed.shape));
+Tensor Backend::vq_nearest_impl(const Tensor& x, const Tensor& embed) {
   const int64_t N = x.dim(0), V = embed.dim(0), D = x.dim(1);
   // x . embed^T with the backend's GEMM (the reference uses a GEMM too), then the distance
   // expression evaluated in the reference's order: -((|x|^2 - 2 xe) + |e|^2).
@@ -63,16 +56,11 @@ Tensor Backend::vq_nearest(const Tensor& x, const Tensor& embed) {
 
 namespace mg {
 
-Tensor Backend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
-                          bool causal) {
-  MG_CHECK(q.ndim() == 2 && k.ndim() == 2 && v.ndim() == 2 && q.dim(1) >= k.dim(1) && k.dim(1) == v.dim(1) &&
-               heads > 0 && k.dim(1) % heads == 0,
-           "attention: expected q[S, >= H*dh], k/v[T, H*dh] with H = ", heads, ", got ", shape_str(q.shape), ", ",
-           shape_str(k.shape), ", ", shape_str(v.shape));
-  MG_CHECK(T >= q.dim(0) || !causal, "attention: ", q.dim(0), " causal queries need at least as many keys, got ", T);
-  MG_CHECK(T <= k.dim(0) && T <= v.dim(0) && T >= 1, "attention: T = ", T, " keys but k/v hold ", k.dim(0), "/", v.dim(0));
+Tensor attention_on_host(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads,
+                         float scale, bool causal) {
+  check_attention(be.device(), q, k, v, T, heads, causal);
   const int64_t S = q.dim(0), D = k.dim(1), dh = D / heads, Wq = q.dim(1);
-  Tensor hq = download(q), hk = download(k.slice0(0, T)), hv = download(v.slice0(0, T));
+  Tensor hq = be.download(q), hk = be.download(k.slice0(0, T)), hv = be.download(v.slice0(0, T));
   Tensor out = Tensor::empty(DType::F32, {S, D});
   std::vector<float> p(T);
   for (int h = 0; h < heads; ++h) {
@@ -101,13 +89,15 @@ Tensor Backend::attention(const Tensor& q, const Tensor& k, const Tensor& v, int
       }
     }
   }
-  return upload(out);
+  return be.upload(out);
 }
 
-void Backend::copy_rows(Tensor& dst, int64_t row0, const Tensor& src) {
-  MG_CHECK(dst.dtype == src.dtype && dst.ndim() >= 1 && src.ndim() >= 1 && row0 >= 0 &&
-               row0 + src.dim(0) <= dst.dim(0) && src.numel() == src.dim(0) * (dst.numel() / std::max<int64_t>(1, dst.dim(0))),
-           "copy_rows: cannot put ", shape_str(src.shape), " at row ", row0, " of ", shape_str(dst.shape));
+Tensor Backend::attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                               bool causal) {
+  return attention_on_host(*this, q, k, v, T, heads, scale, causal);
+}
+
+void Backend::copy_rows_impl(Tensor& dst, int64_t row0, const Tensor& src) {
   MG_CHECK(dst.device == Device::CPU && src.device == Device::CPU, "copy_rows: the ", name(),
            " backend has no in-place row copy yet");
   const size_t row_bytes = dst.nbytes() / size_t(dst.dim(0));
@@ -120,11 +110,8 @@ void Backend::copy_rows(Tensor& dst, int64_t row0, const Tensor& src) {
 
 namespace mg {
 
-Tensor Backend::attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
-                               bool causal) {
-  MG_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3 && k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0),
-           "attention_rows: expected q[R, S, >= D], k/v[R, T, D], got ", shape_str(q.shape), ", ", shape_str(k.shape),
-           ", ", shape_str(v.shape));
+Tensor Backend::attention_rows_impl(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads,
+                                    float scale, bool causal) {
   const int64_t R = q.dim(0), S = q.dim(1), D = k.dim(2);
   // One attention() per row on views of the batched tensors: device backends keep everything on
   // the device, at R launches instead of one.
@@ -137,14 +124,9 @@ Tensor Backend::attention_rows(const Tensor& q, const Tensor& k, const Tensor& v
   return out.reshape({R, S, D});
 }
 
-void Backend::write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) {
+void Backend::write_kv_impl(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) {
   const bool narrowing = src.dtype == DType::F32 && (cache.dtype == DType::F16 || cache.dtype == DType::BF16);
-  MG_CHECK(cache.ndim() == 3 && src.ndim() == 2 && (cache.dtype == src.dtype || narrowing) && cache.dim(0) >= 1 &&
-               src.dim(0) % cache.dim(0) == 0 && col0 >= 0 && col0 + cache.dim(2) <= src.dim(1),
-           "write_kv: cannot put columns ", col0, ".. of ", shape_str(src.shape), " into the cache ",
-           shape_str(cache.shape));
   const int64_t R = cache.dim(0), cap = cache.dim(1), D = cache.dim(2), S = src.dim(0) / R, W = src.dim(1);
-  MG_CHECK(pos >= 0 && pos + S <= cap, "write_kv: positions ", pos, "..", pos + S, " exceed the cache of ", cap);
   MG_CHECK(cache.device == Device::CPU && src.device == Device::CPU, "write_kv: the ", name(),
            " backend has no in-place cache write");
   if (narrowing) {  // a half cache: rounded to nearest even, as the casts
@@ -167,8 +149,8 @@ void Backend::write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t co
       std::memcpy(dst + ((r * cap + pos + s) * D) * es, from + ((r * S + s) * W + col0) * es, size_t(D) * es);
 }
 
-Tensor Backend::sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
-                              const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided) {
+Tensor Backend::sample_tokens_impl(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                                   const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided) {
   // The host reference; on the CPU backend download/upload are free.
   Tensor g;
   Tensor ids = cpu::sample_tokens(download(logits), cfg, guidance_scale, p, seeds, step, guided ? &g : nullptr);
@@ -180,7 +162,8 @@ Tensor Backend::sample_tokens(const Tensor& logits, bool cfg, float guidance_sca
 
 namespace mg {
 
-Tensor Backend::linear_fused(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse) {
+Tensor Backend::linear_fused_impl(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse,
+                                  const Shape&) {
   Tensor y = linear(x, w, b);
   if (fuse.gelu) y = gelu(y);
   if (fuse.residual) y = add(*fuse.residual, y);
@@ -193,11 +176,7 @@ Tensor conv1d_composed(Backend& be, const Tensor& x, const Tensor& w, const Tens
   if (fuse.pad_left != 0 || fuse.pad_right != 0)
     in = be.pad1d(in, fuse.pad_left, fuse.pad_right, fuse.pad_mode, fuse.pad_value);
   Tensor y = be.conv1d(in, w, b, stride, dilation);
-  if (fuse.residual) {
-    MG_CHECK(fuse.residual->shape == y.shape, "conv1d: residual ", shape_str(fuse.residual->shape),
-             " does not match the output ", shape_str(y.shape));
-    y = be.add(*fuse.residual, y);
-  }
+  if (fuse.residual) y = be.add(*fuse.residual, y);
   return y;
 }
 
@@ -205,8 +184,6 @@ Tensor conv_transpose1d_composed(Backend& be, const Tensor& x, const Tensor& w, 
                                  const ConvTranspose1dFusion& fuse) {
   Tensor y = be.conv_transpose1d(fuse.elu ? be.elu(x, fuse.elu_alpha) : x, w, b, stride);
   if (fuse.trim_left == 0 && fuse.trim_right == 0) return y;
-  MG_CHECK(fuse.trim_left >= 0 && fuse.trim_right >= 0 && fuse.trim_left + fuse.trim_right <= y.cols(),
-           "conv_transpose1d: trim (", fuse.trim_left, ", ", fuse.trim_right, ") of an output of length ", y.cols());
   return be.narrow_last(y, fuse.trim_left, y.cols() - fuse.trim_left - fuse.trim_right);
 }
 

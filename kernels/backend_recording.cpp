@@ -10,12 +10,8 @@
 namespace mg {
 namespace {
 
-// The value of a one-element i32 device scalar.
-int64_t read_scalar(Backend& be, const Tensor& t, const char* op, const char* what) {
-  MG_CHECK(t.defined() && t.dtype == DType::I32 && t.numel() == 1, op, ": ", what, " must be an i32 [1] tensor, got ",
-           dtype_name(t.dtype), " ", shape_str(t.shape));
-  return be.download(t).ptr<int32_t>()[0];
-}
+// The value of a one-element i32 device scalar (the contract checked its dtype and size).
+int64_t read_scalar(Backend& be, const Tensor& t) { return be.download(t).ptr<int32_t>()[0]; }
 
 class RerunRecording final : public Backend::Recording {
  public:
@@ -28,12 +24,7 @@ class RerunRecording final : public Backend::Recording {
 
 }  // namespace
 
-void Backend::upload_into(Tensor& dst, const Tensor& host) {
-  MG_CHECK(host.device == Device::CPU, "upload_into: the source ", shape_str(host.shape), " is on the ",
-           device_name(host.device), ", not the host");
-  MG_CHECK(dst.defined() && dst.dtype == host.dtype && dst.numel() == host.numel(), "upload_into: cannot copy ",
-           dtype_name(host.dtype), " ", shape_str(host.shape), " into ", dtype_name(dst.dtype), " ",
-           shape_str(dst.shape));
+void Backend::upload_into_impl(Tensor& dst, const Tensor& host) {
   if (host.numel() == 0) return;
   if (dst.device == Device::CPU) {
     std::memcpy(dst.data, host.data, host.nbytes());
@@ -43,48 +34,37 @@ void Backend::upload_into(Tensor& dst, const Tensor& host) {
   copy_rows(flat, 0, upload(host.reshape({host.numel()})));
 }
 
-void Backend::write_kv_at(Tensor& cache, const Tensor& pos, const Tensor& src, int64_t col0) {
-  write_kv(cache, read_scalar(*this, pos, "write_kv_at", "pos"), src, col0);
+void Backend::write_kv_at_impl(Tensor& cache, const Tensor& pos, const Tensor& src, int64_t col0) {
+  write_kv(cache, read_scalar(*this, pos), src, col0);
 }
 
-void Backend::write_kv_pair_at(Tensor& k_cache, Tensor& v_cache, const Tensor& pos, const Tensor& src,
-                               int64_t col0) {
-  MG_CHECK(k_cache.shape == v_cache.shape && k_cache.dtype == v_cache.dtype && k_cache.ndim() == 3,
-           "write_kv_pair_at: the caches ", shape_str(k_cache.shape), " and ", shape_str(v_cache.shape),
-           " differ");
+void Backend::write_kv_pair_at_impl(Tensor& k_cache, Tensor& v_cache, const Tensor& pos, const Tensor& src,
+                                    int64_t col0) {
   write_kv_at(k_cache, pos, src, col0);
   write_kv_at(v_cache, pos, src, col0 + k_cache.dim(2));
 }
 
-Tensor Backend::attention_rows_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keys,
-                                  int64_t max_keys, int heads, float scale, bool causal) {
-  const int64_t T = read_scalar(*this, keys, "attention_rows_at", "keys");
+Tensor Backend::attention_rows_at_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keys,
+                                       int64_t max_keys, int heads, float scale, bool causal) {
+  const int64_t T = read_scalar(*this, keys);
   MG_CHECK(T >= 1 && T <= max_keys && max_keys <= k.dim(1), "attention_rows_at: ", T, " keys, at most ", max_keys,
            " (the cache holds ", k.dim(1), ")");
   return attention_rows(q, k, v, T, heads, scale, causal);
 }
 
-Tensor Backend::sample_tokens_at(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
-                                 const Tensor& seeds, const Tensor& step, Tensor* guided) {
-  MG_CHECK(seeds.defined() && seeds.dtype == DType::I64 && seeds.ndim() == 1,
-           "sample_tokens_at: seeds must be i64 [B], got ", dtype_name(seeds.dtype), " ", shape_str(seeds.shape));
+Tensor Backend::sample_tokens_at_impl(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                                      const Tensor& seeds, const Tensor& step, Tensor* guided) {
   Tensor hs = download(seeds);
   std::vector<uint64_t> s(size_t(hs.numel()));
   std::memcpy(s.data(), hs.data, hs.nbytes());
-  return sample_tokens(logits, cfg, guidance_scale, p, s, read_scalar(*this, step, "sample_tokens_at", "step"), guided);
+  return sample_tokens(logits, cfg, guidance_scale, p, s, read_scalar(*this, step), guided);
 }
 
-void Backend::delay_pattern_step_at(Tensor& pattern, const Tensor& tokens, const Tensor& column, Tensor& ids,
-                                    Tensor& counters) {
+void Backend::delay_pattern_step_at_impl(Tensor& pattern, const Tensor& tokens, const Tensor& column, Tensor& ids,
+                                         Tensor& counters) {
   const char* op = "delay_pattern_step_at";
-  MG_CHECK(pattern.dtype == DType::I32 && pattern.ndim() == 3 && tokens.dtype == DType::I32 && tokens.ndim() == 2 &&
-               tokens.dim(0) == pattern.dim(0) && tokens.dim(1) == pattern.dim(1) && ids.dtype == DType::I32 &&
-               ids.ndim() == 2 && ids.dim(0) == pattern.dim(1) && ids.dim(1) % pattern.dim(0) == 0 &&
-               counters.dtype == DType::I32,
-           op, ": expected i32 pattern[B, K, C], tokens[B, K], ids[K, R = B or 2B], counters; got ",
-           shape_str(pattern.shape), ", ", shape_str(tokens.shape), ", ", shape_str(ids.shape));
   const int64_t B = pattern.dim(0), K = pattern.dim(1), C = pattern.dim(2), R = ids.dim(1);
-  const int64_t c = read_scalar(*this, column, op, "column");
+  const int64_t c = read_scalar(*this, column);
   MG_CHECK(c >= 0 && c < C, op, ": column ", c, " outside the pattern's ", C);
   // Host copies (the CPU backend's download is the tensor itself), written back when on a device.
   Tensor hp = download(pattern), ht = download(tokens), hi = download(ids), hc = download(counters);

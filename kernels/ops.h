@@ -6,7 +6,8 @@
 //  - Activations are f32 and contiguous. Weights given to linear() may be f32, f16 or bf16
 //    (accumulation is always f32). Integer ids are i32 or i64.
 //  - Inputs live on the backend's device; the result is a new tensor on the same device.
-//  - Shapes are checked; a mismatch throws mg::Error naming the op and both shapes.
+//  - Shapes, dtypes and devices are checked once for every backend (kernels/op_checks.h); a
+//    mismatch throws mg::Error naming the op and both shapes.
 #pragma once
 
 #include <functional>
@@ -79,7 +80,16 @@ Tensor conv1d_composed(Backend& be, const Tensor& x, const Tensor& w, const Tens
                        const Conv1dFusion& fuse);
 Tensor conv_transpose1d_composed(Backend& be, const Tensor& x, const Tensor& w, const Tensor* b, int stride,
                                  const ConvTranspose1dFusion& fuse);
+// Backend::attention on the host (download, plain loops, upload; contract checked): the default of a
+// backend without an attention kernel, and the reference the CPU and CUDA kernels are tested against.
+Tensor attention_on_host(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads,
+                         float scale, bool causal);
 
+// Every op is a public method that checks the op's contract (kernels/op_checks.h: shapes, dtypes,
+// and that the tensors live on this backend's device) and then calls the protected *_impl of the
+// same name, which is what a backend overrides. The contract is thus written once for every
+// backend, and an implementation only sees inputs that meet it. The public methods stay virtual
+// only so that a decorator (a profiler that times each op of another backend) can wrap an op whole.
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -94,28 +104,27 @@ class Backend {
 
   // ---- dense algebra ----
   // y[..., N] = x[..., K] . w[N, K]^T (+ b[N]); w may be f32/f16/bf16 (PyTorch nn.Linear layout).
-  virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b) = 0;
+  virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b);
   // linear with a GELU and/or a residual add after it (LinearFusion). Default: the composition.
   virtual Tensor linear_fused(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse);
   // c[B, M, N] = alpha * a[B, M, K] . (trans_b ? b[B, N, K]^T : b[B, K, N]); 2-D inputs mean B = 1.
-  virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b, float alpha = 1.0f) = 0;
+  virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b, float alpha = 1.0f);
 
   // ---- elementwise (b's shape must equal a's shape or a suffix of it: broadcast over leading dims)
-  virtual Tensor add(const Tensor& a, const Tensor& b) = 0;
-  virtual Tensor mul(const Tensor& a, const Tensor& b) = 0;
-  virtual Tensor scale(const Tensor& a, float s) = 0;
-  virtual Tensor elu(const Tensor& x, float alpha = 1.0f) = 0;
-  virtual Tensor gelu(const Tensor& x) = 0;                 // exact erf form
-  virtual Tensor relu(const Tensor& x) = 0;
-  virtual Tensor cast(const Tensor& x, DType to) = 0;       // between f32/f16/bf16 (and i32<->i64)
+  virtual Tensor add(const Tensor& a, const Tensor& b);
+  virtual Tensor mul(const Tensor& a, const Tensor& b);
+  virtual Tensor scale(const Tensor& a, float s);
+  virtual Tensor elu(const Tensor& x, float alpha = 1.0f);
+  virtual Tensor gelu(const Tensor& x);                     // exact erf form
+  virtual Tensor relu(const Tensor& x);
+  virtual Tensor cast(const Tensor& x, DType to);           // between f32/f16/bf16 (and i32<->i64)
 
   // ---- normalisation and softmax (over the last dim unless stated) ----
-  virtual Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps) = 0;
-  virtual Tensor rms_norm(const Tensor& x, const Tensor& gamma, float eps) = 0;  // T5: no mean, no bias
+  virtual Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps);
+  virtual Tensor rms_norm(const Tensor& x, const Tensor& gamma, float eps);  // T5: no mean, no bias
   // x[B, C, T]: statistics over (C/groups, T) per group, affine per channel.
-  virtual Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta,
-                            float eps) = 0;
-  virtual Tensor softmax(const Tensor& x) = 0;
+  virtual Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps);
+  virtual Tensor softmax(const Tensor& x);
 
   // ---- 1-D convolution family; x is [B, C, T] (a 2-D [C, T] input is taken as B = 1) ----
   // Padding, an ELU on the input, a residual add and a trim can be fused into the conv (see
@@ -123,20 +132,20 @@ class Backend {
   // otherwise. With default fusion the ops are plain: no implicit padding, no activation.
   // w[Cout, Cin, K]; out length (Tp - dilation*(K-1) - 1) / stride + 1, Tp = T + pad_left + pad_right.
   virtual Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
-                        const Conv1dFusion& fuse = {}) = 0;
+                        const Conv1dFusion& fuse = {});
   // w[Cin, Cout, K] (PyTorch ConvTranspose1d layout); out length (T - 1) * stride + K - trim_left - trim_right.
   virtual Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
-                                  const ConvTranspose1dFusion& fuse = {}) = 0;
+                                  const ConvTranspose1dFusion& fuse = {});
   // Pads the last dim. Reflect needs left, right < T (as torch.nn.functional.pad).
-  virtual Tensor pad1d(const Tensor& x, int left, int right, PadMode mode, float value = 0.0f) = 0;
+  virtual Tensor pad1d(const Tensor& x, int left, int right, PadMode mode, float value = 0.0f);
   // Swaps the last two dims: [.., A, B] -> [.., B, A].
-  virtual Tensor transpose(const Tensor& x) = 0;
+  virtual Tensor transpose(const Tensor& x);
 
   // ---- embeddings ----
   // table[V, D], ids[N] (i32/i64) -> [N, D]. An id outside [0, V) throws.
-  virtual Tensor embedding(const Tensor& table, const Tensor& ids) = 0;
+  virtual Tensor embedding(const Tensor& table, const Tensor& ids);
   // out[N, D] = sum_k tables[k][ids[k, n]]; ids[K, N] (MusicGen's summed codebook embeddings).
-  virtual Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids) = 0;
+  virtual Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids);
 
   // ---- slicing and search (default versions go through the host: see kernels/backend_fallbacks.cpp;
   //      a backend overrides them with device kernels) ----
@@ -150,7 +159,7 @@ class Backend {
   // q[S, Wq], k/v[>= T, H*dh] -> [S, H*dh]. The queries are the first H*dh columns of q's rows
   // (Wq >= H*dh: a fused q|k|v projection is passed as it is). Query i sits at position T - S + i;
   // when causal it sees keys 0 .. T - S + i, otherwise all T. Scores are scaled by `scale` before
-  // the softmax.
+  // the softmax. k and v are f32, or both f16 (a half KV cache).
   virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
                            bool causal);
   // dst[row0 : row0 + src.dim(0)] = src, in place along dim 0 (appending to a KV cache).
@@ -170,11 +179,12 @@ class Backend {
   // row s is sequence s's conditional row and row B + s its null row, and the tokens are drawn
   // from null + scale * (cond - null); without, R = B. Sequence s's random numbers come from a
   // counter-based hash of (seeds[s], step, codebook): same seed and logits, same tokens on every
-  // backend. guided (optional) receives the [B, K, V] logits the tokens were drawn from.
+  // backend. guided (optional) receives the [B, K, V] logits the tokens were drawn from. A
+  // negative top_k throws (when top-k decides: not greedy, temperature > 0, top-p off).
   virtual Tensor sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
                                const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided = nullptr);
 
-  // ---- the decode step as one recording (host defaults: kernels/backend_fallbacks.cpp) ----
+  // ---- the decode step as one recording (host defaults: kernels/backend_recording.cpp) ----
   // Consecutive decode steps differ only in their inputs (ids, position, step number), so a backend
   // may record a step's ops once and replay the recording (CUDA: one graph launch per step instead
   // of hundreds of kernel launches). For that the numbers that change must be read from device
@@ -227,7 +237,70 @@ class Backend {
   // tensors on this device: null or undefined starts from zero; when non-null they receive the
   // state after the last step (new tensors), so a long sequence run in chunks, passing the same
   // h and c along, gives the one-shot result. T = 0 leaves a given state as it was.
-  virtual Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h = nullptr, Tensor* c = nullptr) = 0;
+  virtual Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h = nullptr, Tensor* c = nullptr);
+
+  // ---- MusicGen-melody's chroma (conditioning/chroma.h prepares the inputs) ----
+  // Centred STFT frames of signal[n >= n_fft] (reflect-padded by n_fft/2), each windowed by
+  // window[n_fft] and transformed, power |X / window_norm|^2, filters[n_chroma, n_fft/2 + 1] applied
+  // (accumulated in double), each frame divided by max(its largest |value|, eps) -> f32
+  // [1 + n / hop, n_chroma]. argmax (optional) receives the first maximum of each frame, i32 [frames].
+  virtual Tensor chroma(const Tensor& signal, const Tensor& window, float window_norm, const Tensor& filters, int hop,
+                        float eps, Tensor* argmax = nullptr);
+
+ protected:
+  // What a backend implements, called after the contract holds. `out` is the output shape the
+  // contract computed. The ops without a default throw "not implemented"; the others have host
+  // defaults (kernels/backend_fallbacks.cpp, kernels/backend_recording.cpp) that a device backend
+  // replaces with kernels.
+  virtual Tensor linear_impl(const Tensor& x, const Tensor& w, const Tensor* b, const Shape& out);
+  virtual Tensor linear_fused_impl(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse,
+                                   const Shape& out);
+  virtual Tensor matmul_impl(const Tensor& a, const Tensor& b, bool trans_b, float alpha, const Shape& out);
+  virtual Tensor add_impl(const Tensor& a, const Tensor& b);
+  virtual Tensor mul_impl(const Tensor& a, const Tensor& b);
+  virtual Tensor scale_impl(const Tensor& a, float s);
+  virtual Tensor elu_impl(const Tensor& x, float alpha);
+  virtual Tensor gelu_impl(const Tensor& x);
+  virtual Tensor relu_impl(const Tensor& x);
+  virtual Tensor cast_impl(const Tensor& x, DType to);
+  virtual Tensor layer_norm_impl(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps);
+  virtual Tensor rms_norm_impl(const Tensor& x, const Tensor& gamma, float eps);
+  virtual Tensor group_norm_impl(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps);
+  virtual Tensor softmax_impl(const Tensor& x);
+  virtual Tensor conv1d_impl(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
+                             const Conv1dFusion& fuse, const Shape& out);
+  virtual Tensor conv_transpose1d_impl(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
+                                       const ConvTranspose1dFusion& fuse, const Shape& out);
+  virtual Tensor pad1d_impl(const Tensor& x, int left, int right, PadMode mode, float value, const Shape& out);
+  virtual Tensor transpose_impl(const Tensor& x, const Shape& out);
+  virtual Tensor embedding_impl(const Tensor& table, const Tensor& ids, const Shape& out);
+  virtual Tensor embedding_sum_impl(const std::vector<const Tensor*>& tables, const Tensor& ids, const Shape& out);
+  virtual Tensor narrow_last_impl(const Tensor& x, int64_t start, int64_t len, const Shape& out);
+  virtual Tensor vq_nearest_impl(const Tensor& x, const Tensor& embed);
+  virtual Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                                bool causal);
+  virtual void copy_rows_impl(Tensor& dst, int64_t row0, const Tensor& src);
+  virtual Tensor attention_rows_impl(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads,
+                                     float scale, bool causal);
+  virtual void write_kv_impl(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0);
+  virtual Tensor sample_tokens_impl(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                                    const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided);
+  virtual void upload_into_impl(Tensor& dst, const Tensor& host);
+  virtual void write_kv_at_impl(Tensor& cache, const Tensor& pos, const Tensor& src, int64_t col0);
+  virtual void write_kv_pair_at_impl(Tensor& k_cache, Tensor& v_cache, const Tensor& pos, const Tensor& src,
+                                     int64_t col0);
+  virtual Tensor attention_rows_at_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keys,
+                                        int64_t max_keys, int heads, float scale, bool causal);
+  virtual Tensor sample_tokens_at_impl(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                                       const Tensor& seeds, const Tensor& step, Tensor* guided);
+  virtual void delay_pattern_step_at_impl(Tensor& pattern, const Tensor& tokens, const Tensor& column, Tensor& ids,
+                                          Tensor& counters);
+  virtual Tensor lstm_impl(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c);
+  virtual Tensor chroma_impl(const Tensor& signal, const Tensor& window, float window_norm, const Tensor& filters,
+                             int hop, float eps, Tensor* argmax, const Shape& out);
+
+  // Thrown by the impls a backend has not provided.
+  [[noreturn]] void not_implemented(const char* op) const;
 };
 
 // The CPU backend (always built). threads <= 0: all hardware threads.

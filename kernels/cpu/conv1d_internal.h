@@ -48,7 +48,6 @@ void load_conv_window(const Exec& ex, const float* x, int64_t cin, int64_t t, in
                       const Conv1dFusion& f, float* dst);
 
 // Throws unless f's residual (when set) is a CPU f32 tensor of the output's shape.
-void conv_check_residual(const Conv1dFusion& f, const Shape& out_shape);
 
 // y[o * ld + j] = r[o * ld + j] + y[o * ld + j] for o < rows, j < n (add(residual, conv)'s rounding).
 void add_residual_cols(const float* r, float* y, int64_t rows, int64_t n, int64_t ld);

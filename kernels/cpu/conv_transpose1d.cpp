@@ -106,13 +106,6 @@ void run_direct(const Exec& ex, const ConvTrShape& s, const float* x, const floa
 
 Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
                         const ConvTranspose1dFusion& f, const Exec& ex) {
-  detail::check_cpu(x, DType::F32, "conv_transpose1d x");
-  detail::check_cpu(w, DType::F32, "conv_transpose1d w");
-  MG_CHECK(x.ndim() == 2 || x.ndim() == 3, "conv_transpose1d: x must be [B, C, T] or [C, T], got ",
-           shape_str(x.shape));
-  MG_CHECK(w.ndim() == 3 && w.dim(0) == x.dim(-2), "conv_transpose1d: w ", shape_str(w.shape),
-           " does not match x ", shape_str(x.shape), " (want w[Cin, Cout, K] with Cin = x's channels)");
-  MG_CHECK(stride >= 1, "conv_transpose1d: stride ", stride, " must be >= 1");
   ConvTrShape s;
   s.batch = x.ndim() == 3 ? x.dim(0) : 1;
   s.cin = x.dim(-2);
@@ -120,19 +113,9 @@ Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int s
   s.cout = w.dim(1);
   s.k = w.dim(2);
   s.stride = stride;
-  MG_CHECK(s.k >= 1 && s.t >= 1, "conv_transpose1d: empty kernel or input (x ", shape_str(x.shape), ", w ",
-           shape_str(w.shape), ")");
   s.full = (s.t - 1) * stride + s.k;
-  MG_CHECK(f.trim_left >= 0 && f.trim_right >= 0 && f.trim_left + f.trim_right <= s.full, "conv_transpose1d: trim (",
-           f.trim_left, ", ", f.trim_right, ") of an output of length ", s.full, " (x ", shape_str(x.shape), ", w ",
-           shape_str(w.shape), ")");
   s.trim_left = f.trim_left;
   s.tout = s.full - f.trim_left - f.trim_right;
-  if (b) {
-    detail::check_cpu(*b, DType::F32, "conv_transpose1d b");
-    MG_CHECK(b->ndim() == 1 && b->numel() == s.cout, "conv_transpose1d: bias ", shape_str(b->shape),
-             " does not match w ", shape_str(w.shape));
-  }
   Shape out_shape = x.shape;
   out_shape[out_shape.size() - 2] = s.cout;
   out_shape.back() = s.tout;

@@ -1,4 +1,6 @@
 // The CPU backend: owns a thread pool and forwards every op to the free functions of cpu_ops.h.
+// The ops not listed here run the host defaults of kernels/backend_fallbacks.cpp and
+// kernels/backend_recording.cpp, which on this backend are the reference.
 // Memory is plain host memory, so upload/download hand the tensor back as it is (no copy).
 #include "kernels/cpu/cpu_ops.h"
 
@@ -25,50 +27,60 @@ class CpuBackend final : public Backend {
     return dev;
   }
 
-  Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b) override { return cpu::linear(x, w, b, ex_); }
-  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b, float alpha) override {
+  // The ops: the contract was checked by the public Backend method (kernels/op_checks.h).
+ protected:
+  Tensor linear_impl(const Tensor& x, const Tensor& w, const Tensor* b, const Shape&) override {
+    return cpu::linear(x, w, b, ex_);
+  }
+  Tensor matmul_impl(const Tensor& a, const Tensor& b, bool trans_b, float alpha, const Shape&) override {
     return cpu::matmul(a, b, trans_b, alpha, ex_);
   }
-  Tensor add(const Tensor& a, const Tensor& b) override { return cpu::add(a, b, ex_); }
-  Tensor mul(const Tensor& a, const Tensor& b) override { return cpu::mul(a, b, ex_); }
-  Tensor scale(const Tensor& a, float s) override { return cpu::scale(a, s, ex_); }
-  Tensor elu(const Tensor& x, float alpha) override { return cpu::elu(x, alpha, ex_); }
-  Tensor gelu(const Tensor& x) override { return cpu::gelu(x, ex_); }
-  Tensor relu(const Tensor& x) override { return cpu::relu(x, ex_); }
-  Tensor cast(const Tensor& x, DType to) override { return cpu::cast(x, to, ex_); }
-  Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps) override {
+  Tensor add_impl(const Tensor& a, const Tensor& b) override { return cpu::add(a, b, ex_); }
+  Tensor mul_impl(const Tensor& a, const Tensor& b) override { return cpu::mul(a, b, ex_); }
+  Tensor scale_impl(const Tensor& a, float s) override { return cpu::scale(a, s, ex_); }
+  Tensor elu_impl(const Tensor& x, float alpha) override { return cpu::elu(x, alpha, ex_); }
+  Tensor gelu_impl(const Tensor& x) override { return cpu::gelu(x, ex_); }
+  Tensor relu_impl(const Tensor& x) override { return cpu::relu(x, ex_); }
+  Tensor cast_impl(const Tensor& x, DType to) override { return cpu::cast(x, to, ex_); }
+  Tensor layer_norm_impl(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps) override {
     return cpu::layer_norm(x, gamma, beta, eps, ex_);
   }
-  Tensor rms_norm(const Tensor& x, const Tensor& gamma, float eps) override {
+  Tensor rms_norm_impl(const Tensor& x, const Tensor& gamma, float eps) override {
     return cpu::rms_norm(x, gamma, eps, ex_);
   }
-  Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps) override {
+  Tensor group_norm_impl(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps) override {
     return cpu::group_norm(x, groups, gamma, beta, eps, ex_);
   }
-  Tensor softmax(const Tensor& x) override { return cpu::softmax(x, ex_); }
-  Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
-                const Conv1dFusion& fuse) override {
+  Tensor softmax_impl(const Tensor& x) override { return cpu::softmax(x, ex_); }
+  Tensor conv1d_impl(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
+                     const Conv1dFusion& fuse, const Shape&) override {
     return cpu::conv1d(x, w, b, stride, dilation, fuse, ex_);
   }
-  Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
-                          const ConvTranspose1dFusion& fuse) override {
+  Tensor conv_transpose1d_impl(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
+                               const ConvTranspose1dFusion& fuse, const Shape&) override {
     return cpu::conv_transpose1d(x, w, b, stride, fuse, ex_);
   }
-  Tensor pad1d(const Tensor& x, int left, int right, PadMode mode, float value) override {
+  Tensor pad1d_impl(const Tensor& x, int left, int right, PadMode mode, float value, const Shape&) override {
     return cpu::pad1d(x, left, right, mode, value, ex_);
   }
-  Tensor transpose(const Tensor& x) override { return cpu::transpose(x, ex_); }
-  Tensor embedding(const Tensor& table, const Tensor& ids) override { return cpu::embedding(table, ids, ex_); }
-  Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids) override {
+  Tensor transpose_impl(const Tensor& x, const Shape&) override { return cpu::transpose(x, ex_); }
+  Tensor embedding_impl(const Tensor& table, const Tensor& ids, const Shape&) override {
+    return cpu::embedding(table, ids, ex_);
+  }
+  Tensor embedding_sum_impl(const std::vector<const Tensor*>& tables, const Tensor& ids, const Shape&) override {
     return cpu::embedding_sum(tables, ids, ex_);
   }
-  Tensor vq_nearest(const Tensor& x, const Tensor& embed) override { return cpu::vq_nearest(x, embed, ex_); }
-  Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
-                   bool causal) override {
+  Tensor vq_nearest_impl(const Tensor& x, const Tensor& embed) override { return cpu::vq_nearest(x, embed, ex_); }
+  Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                        bool causal) override {
     return cpu::attention(q, k, v, T, heads, scale, causal, ex_);
   }
-  Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c) override {
+  Tensor lstm_impl(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c) override {
     return cpu::lstm(x, w, h, c, ex_);
+  }
+  Tensor chroma_impl(const Tensor& signal, const Tensor& window, float window_norm, const Tensor& filters, int hop,
+                     float eps, Tensor* argmax, const Shape&) override {
+    return cpu::chroma(signal, window, window_norm, filters, hop, eps, argmax);
   }
 
  private:

@@ -21,27 +21,6 @@ bool cpu_has_avx512() {
 
 namespace detail {
 
-void check_cpu(const Tensor& t, DType dt, const char* what) {
-  MG_CHECK(t.defined(), what, ": tensor is undefined");
-  MG_CHECK(t.device == Device::CPU, what, ": expected a CPU tensor, got a ", device_name(t.device), " one");
-  MG_CHECK(t.dtype == dt, what, ": expected dtype ", dtype_name(dt), ", got ", dtype_name(t.dtype), " ",
-           shape_str(t.shape));
-}
-
-void check_cpu_float(const Tensor& t, const char* what) {
-  MG_CHECK(t.defined(), what, ": tensor is undefined");
-  MG_CHECK(t.device == Device::CPU, what, ": expected a CPU tensor, got a ", device_name(t.device), " one");
-  MG_CHECK(t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16, what,
-           ": expected f32, f16 or bf16, got ", dtype_name(t.dtype), " ", shape_str(t.shape));
-}
-
-void check_cpu_ids(const Tensor& t, const char* what) {
-  MG_CHECK(t.defined(), what, ": tensor is undefined");
-  MG_CHECK(t.device == Device::CPU, what, ": expected a CPU tensor, got a ", device_name(t.device), " one");
-  MG_CHECK(t.dtype == DType::I32 || t.dtype == DType::I64, what, ": expected i32 or i64 ids, got ",
-           dtype_name(t.dtype), " ", shape_str(t.shape));
-}
-
 namespace {
 
 constexpr int64_t kGemvRowBlock = 256;

@@ -1,5 +1,4 @@
-// Helpers shared by the CPU op files only (not part of the op API): input checks that name the
-// op, OpenBLAS calls pinned to the Exec's thread count, and parallel loops that fall back to the
+// Helpers shared by the CPU op files only (not part of the op API): OpenBLAS calls pinned to the Exec's thread count, and parallel loops that fall back to the
 // calling thread when there is no pool.
 #pragma once
 
@@ -10,13 +9,6 @@
 #include "kernels/cpu/cpu_ops.h"
 
 namespace mg::cpu::detail {
-
-// Throws unless t is defined, on the CPU, and of dtype `dt`; `what` names op and argument ("linear x").
-void check_cpu(const Tensor& t, DType dt, const char* what);
-// As check_cpu, for any of f32/f16/bf16.
-void check_cpu_float(const Tensor& t, const char* what);
-// Throws unless t is a CPU i32/i64 tensor.
-void check_cpu_ids(const Tensor& t, const char* what);
 
 // Reads id i of an i32/i64 tensor as int64.
 inline int64_t id_at(const Tensor& ids, int64_t i) {

@@ -2,8 +2,10 @@
 // folder. CpuBackend (cpu_backend.cpp) is a thin shell over these, and the CUDA backend's tests
 // call them directly as the reference, so each is usable on its own with a default Exec.
 //
-// Every op checks device, dtype and shape of its inputs and throws mg::Error naming the op and the
-// shapes; activations are contiguous f32 (see kernels/ops.h for the conventions of each op).
+// They take inputs that meet the op's contract (kernels/ops.h), which the public Backend methods
+// check once for every backend (kernels/op_checks.h); only what the data itself can break (an id
+// outside its table, an i64 that does not fit in i32) is checked here, while reading it. Tests
+// of the contract go through a Backend.
 #pragma once
 
 #include <vector>
@@ -78,6 +80,10 @@ Tensor vq_nearest(const Tensor& x, const Tensor& embed, const Exec& ex = {});
 //      (head, query) pairs, AVX2 over the head dim ----
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale, bool causal,
                  const Exec& ex = {});
+
+// ---- MusicGen-melody's chroma (chroma.cpp): Backend::chroma with FFTW, frame after frame ----
+Tensor chroma(const Tensor& signal, const Tensor& window, float window_norm, const Tensor& filters, int hop, float eps,
+              Tensor* argmax = nullptr);
 
 // ---- recurrent (lstm.cpp): Backend::lstm's contract; h/c null or undefined = zero state ----
 Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c, const Exec& ex = {});

@@ -84,7 +84,6 @@ void elu_row(const Exec& ex, const float* x, float* y, int64_t n, float alpha) {
 }  // namespace detail
 
 Tensor elu(const Tensor& x, float alpha, const Exec& ex) {
-  detail::check_cpu(x, DType::F32, "elu");
   Tensor out = Tensor::empty(DType::F32, x.shape);
   const float* xp = x.f32();
   float* yp = out.f32();

@@ -7,18 +7,9 @@
 namespace mg::cpu {
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b, float alpha, const Exec& ex) {
-  detail::check_cpu(a, DType::F32, "matmul a");
-  detail::check_cpu(b, DType::F32, "matmul b");
-  MG_CHECK(a.ndim() >= 2 && b.ndim() >= 2, "matmul: a ", shape_str(a.shape), " and b ", shape_str(b.shape),
-           " must both have at least 2 dims");
   const int64_t m = a.dim(-2), k = a.dim(-1);
-  const int64_t bk = trans_b ? b.dim(-1) : b.dim(-2);
   const int64_t n = trans_b ? b.dim(-2) : b.dim(-1);
   bool shared_b = b.ndim() == 2;
-  bool batch_ok = shared_b || (a.ndim() == b.ndim() &&
-                               std::equal(a.shape.begin(), a.shape.end() - 2, b.shape.begin()));
-  MG_CHECK(bk == k && batch_ok, "matmul: a ", shape_str(a.shape), " and b ", shape_str(b.shape),
-           trans_b ? " (trans_b)" : "", " do not match");
   Shape out_shape = a.shape;
   out_shape[out_shape.size() - 1] = n;
   Tensor c = Tensor::empty(DType::F32, out_shape);

@@ -7,25 +7,9 @@
 
 namespace mg::cpu {
 
-using detail::check_cpu;
-
-namespace {
-
-void check_affine(const Tensor& t, int64_t n, const char* what, const Tensor& x) {
-  check_cpu(t, DType::F32, what);
-  MG_CHECK(t.numel() == n && t.ndim() == 1, what, " ", shape_str(t.shape), " does not match x ",
-           shape_str(x.shape), " (want [", n, "])");
-}
-
-}  // namespace
-
 // torch.nn.functional.layer_norm over the last dim: biased variance, eps inside the sqrt.
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps, const Exec& ex) {
-  check_cpu(x, DType::F32, "layer_norm x");
-  MG_CHECK(x.ndim() >= 1, "layer_norm: x must have at least one dim, got ", shape_str(x.shape));
   const int64_t d = x.cols(), rows = x.rows();
-  check_affine(gamma, d, "layer_norm gamma", x);
-  if (beta) check_affine(*beta, d, "layer_norm beta", x);
   Tensor y = Tensor::empty(DType::F32, x.shape);
   const float* xp = x.f32();
   const float* g = gamma.f32();
@@ -51,10 +35,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* beta, floa
 
 // T5LayerNorm (transformers): x * rsqrt(mean(x^2) + eps) * gamma; no mean subtraction, no bias.
 Tensor rms_norm(const Tensor& x, const Tensor& gamma, float eps, const Exec& ex) {
-  check_cpu(x, DType::F32, "rms_norm x");
-  MG_CHECK(x.ndim() >= 1, "rms_norm: x must have at least one dim, got ", shape_str(x.shape));
   const int64_t d = x.cols(), rows = x.rows();
-  check_affine(gamma, d, "rms_norm gamma", x);
   Tensor y = Tensor::empty(DType::F32, x.shape);
   const float* xp = x.f32();
   const float* g = gamma.f32();
@@ -76,13 +57,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& gamma, float eps, const Exec& ex)
 // C/groups channels and all T of each group, then a per-channel affine.
 Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
                   const Exec& ex) {
-  check_cpu(x, DType::F32, "group_norm x");
-  MG_CHECK(x.ndim() == 2 || x.ndim() == 3, "group_norm: x must be [B, C, T] or [C, T], got ", shape_str(x.shape));
   const int64_t b = x.ndim() == 3 ? x.dim(0) : 1, c = x.dim(-2), t = x.dim(-1);
-  MG_CHECK(groups > 0 && c % groups == 0, "group_norm: ", c, " channels of x ", shape_str(x.shape),
-           " do not split into ", groups, " groups");
-  check_affine(gamma, c, "group_norm gamma", x);
-  check_affine(beta, c, "group_norm beta", x);
   Tensor y = Tensor::empty(DType::F32, x.shape);
   const int64_t cg = c / groups, span = cg * t;
   const float* xp = x.f32();

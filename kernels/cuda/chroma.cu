@@ -1,5 +1,5 @@
-// cuFFT chroma: the CUDA mirror of conditioning/chroma.cpp's CPU path. Frames are cut from the
-// reflect-padded signal and windowed by one kernel, transformed by one batched cuFFT R2C plan, and a
+// cuFFT chroma (Backend::chroma): the CUDA mirror of the CPU op (kernels/cpu/chroma.cpp). Frames
+// are cut from the reflect-padded signal and windowed by one kernel, transformed by one batched cuFFT R2C plan, and a
 // block per frame applies the power normalisation, the filter bank (accumulated in double, as the
 // CPU path does), the inf-norm and the argmax. Only the FFT's rounding differs from the CPU path.
 #include <cufft.h>
@@ -7,8 +7,8 @@
 #include <cmath>
 #include <memory>
 
-#include "kernels/cuda/chroma_cuda.h"
 #include "kernels/cuda/cuda_common.h"
+#include "kernels/cuda/cuda_ops.h"
 
 #define CUFFT_CHECK(call)                                                                             \
   do {                                                                                                \
@@ -23,17 +23,6 @@ namespace cuda {
 namespace {
 
 constexpr int kChromaThreads = 256;
-constexpr int kMaxChroma = 24;
-
-// Device memory freed on scope exit, so a throw between allocations leaks nothing.
-template <typename T>
-struct DeviceBuffer {
-  T* ptr = nullptr;
-  explicit DeviceBuffer(size_t n) { CUDA_CHECK(cudaMalloc(&ptr, sizeof(T) * (n ? n : 1))); }
-  ~DeviceBuffer() { cudaFree(ptr); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
 
 struct FftPlan {
   cufftHandle h = 0;
@@ -104,42 +93,28 @@ __global__ void chroma_kernel(const cufftComplex* __restrict__ spec, int nbins, 
 
 }  // namespace
 
-ChromaCudaResult chroma_features_cuda(const float* signal, int64_t n, const float* window, float window_norm,
-                                      const float* filters, int n_fft, int hop, int n_chroma, float eps) {
-  MG_CHECK(n_fft >= 2 && n_fft % 2 == 0 && hop > 0 && n >= n_fft, "chroma_features_cuda: bad sizes (n ", n,
-           ", n_fft ", n_fft, ", hop ", hop, ")");
-  MG_CHECK(n_chroma > 0 && n_chroma <= kMaxChroma, "chroma_features_cuda: n_chroma ", n_chroma, " is outside 1..",
-           kMaxChroma);
-  const int64_t frames = 1 + n / hop;
+void chroma(cudaStream_t s, const float* signal, int64_t n, const float* window, float window_norm,
+            const float* filters, int n_fft, int hop, int n_chroma, float eps, float* features, int32_t* argmax,
+            float* frames_scratch, float* spectrum, int64_t frames) {
+  MG_CHECK(n_chroma <= kMaxChroma, "cuda chroma: ", n_chroma, " chroma bins, the kernel holds at most ", kMaxChroma);
+  MG_CHECK(frames <= 0x7fffffffLL, "cuda chroma: ", frames, " frames exceed the grid limit");
   const int nbins = n_fft / 2 + 1;
-
-  DeviceBuffer<float> d_x{size_t(n)}, d_window{size_t(n_fft)}, d_filters{size_t(n_chroma) * nbins};
-  DeviceBuffer<float> d_frames{size_t(frames) * n_fft}, d_features{size_t(frames) * n_chroma};
-  DeviceBuffer<cufftComplex> d_spec{size_t(frames) * nbins};
-  DeviceBuffer<int32_t> d_argmax{size_t(frames)};
-  CUDA_CHECK(cudaMemcpy(d_x.ptr, signal, sizeof(float) * size_t(n), cudaMemcpyHostToDevice));
-  CUDA_CHECK(cudaMemcpy(d_window.ptr, window, sizeof(float) * size_t(n_fft), cudaMemcpyHostToDevice));
-  CUDA_CHECK(cudaMemcpy(d_filters.ptr, filters, sizeof(float) * size_t(n_chroma) * nbins, cudaMemcpyHostToDevice));
-
+  cufftComplex* spec = reinterpret_cast<cufftComplex*>(spectrum);
   const int64_t total = frames * n_fft;
-  frame_kernel<<<grid_for(total, 256), 256>>>(d_x.ptr, n, d_window.ptr, d_frames.ptr, frames, n_fft, hop);
+  frame_kernel<<<grid_for(total, 256), 256, 0, s>>>(signal, n, window, frames_scratch, frames, n_fft, hop);
   CUDA_CHECK_LAUNCH();
 
   FftPlan plan;
   CUFFT_CHECK(cufftPlan1d(&plan.h, n_fft, CUFFT_R2C, int(frames)));
   plan.made = true;
-  CUFFT_CHECK(cufftExecR2C(plan.h, d_frames.ptr, d_spec.ptr));
+  CUFFT_CHECK(cufftSetStream(plan.h, s));
+  CUFFT_CHECK(cufftExecR2C(plan.h, frames_scratch, spec));
 
-  chroma_kernel<<<unsigned(frames), kChromaThreads>>>(d_spec.ptr, nbins, d_filters.ptr, n_chroma, window_norm, eps,
-                                                      d_features.ptr, d_argmax.ptr);
+  chroma_kernel<<<unsigned(frames), kChromaThreads, 0, s>>>(spec, nbins, filters, n_chroma, window_norm, eps,
+                                                            features, argmax);
   CUDA_CHECK_LAUNCH();
-
-  ChromaCudaResult r;
-  r.features.resize(size_t(frames) * n_chroma);
-  r.argmax.resize(size_t(frames));
-  CUDA_CHECK(cudaMemcpy(r.features.data(), d_features.ptr, sizeof(float) * r.features.size(), cudaMemcpyDeviceToHost));
-  CUDA_CHECK(cudaMemcpy(r.argmax.data(), d_argmax.ptr, sizeof(int32_t) * r.argmax.size(), cudaMemcpyDeviceToHost));
-  return r;
+  // The plan is destroyed on return: its work must be done by then.
+  CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 }  // namespace cuda

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "kernels/ops.h"  // SamplerParams
+#include "kernels/ops.h"  // SamplerParams, PadMode
 #include "kernels/tensor.h"
 
 namespace mg {
@@ -63,10 +63,9 @@ void conv_transpose1d(cublasHandle_t h, cudaStream_t s, const float* x, const fl
                       int stride, int64_t Tout);
 
 // ---- layout.cu ----
-enum class PadKind { Constant, Reflect, Replicate };
-// x[rows, T] -> y[rows, left + T + right].
+// x[rows, T] -> y[rows, left + T + right] (PadMode: kernels/ops.h).
 void pad1d(cudaStream_t s, const float* x, float* y, int64_t rows, int64_t T, int64_t left, int64_t right,
-           PadKind kind, float value);
+           PadMode kind, float value);
 // x[batch, A, B] -> y[batch, B, A] for elements of elem_size 2, 4 or 8 bytes.
 void transpose(cudaStream_t s, const void* x, void* y, int64_t batch, int64_t A, int64_t B, int elem_size);
 // y[rows, len] = x[rows, start : start + len] of x[rows, T], elements of 2, 4 or 8 bytes.
@@ -130,6 +129,15 @@ void delay_pattern_step(cudaStream_t s, int32_t* pattern, const int32_t* tokens,
 constexpr int kMaxEmbeddingTables = 32;
 void embedding_sum(cudaStream_t s, const void* const* tables, const int64_t* vocab, DType table_dtype,
                    int K, const void* ids, DType id_dtype, float* out, int64_t N, int64_t D, int* bad_flag);
+
+// ---- chroma.cu: Backend::chroma. signal[n >= n_fft], window[n_fft], filters[n_chroma, n_fft/2 + 1]
+// -> features[frames, n_chroma] and argmax[frames] (the first maximum), frames = 1 + n / hop.
+// frames_scratch holds frames * n_fft floats, spectrum frames * (n_fft/2 + 1) complex values
+// (2 floats each). n_chroma <= kMaxChroma (a frame's raw values live in registers).
+constexpr int kMaxChroma = 24;
+void chroma(cudaStream_t s, const float* signal, int64_t n, const float* window, float window_norm,
+            const float* filters, int n_fft, int hop, int n_chroma, float eps, float* features, int32_t* argmax,
+            float* frames_scratch, float* spectrum, int64_t frames);
 
 // ---- lstm.cu: one time step. gates_x[4H] = x_t . W_ih^T + b_ih + b_hh (precomputed);
 // h_prev[H] (null: zero state, the first step of a sequence that starts from nothing), c[H] is

@@ -1,11 +1,12 @@
 // The sequence ops of the CUDA backend: attention over the KV cache, writes into it, token
-// sampling, embeddings and the LSTM. Each validates its tensors (kernels/cuda/cuda_checks.h) and
-// calls a launcher of kernels/cuda/<op>.cu. The decode step's ops also take their changing scalars
+// sampling, embeddings and the LSTM. The op's contract was checked by the public Backend method
+// (kernels/op_checks.h); each checks only its kernel's own limits and calls a launcher of
+// kernels/cuda/<op>.cu. The decode step's ops also take their changing scalars
 // from the device (keys_dev, pos_dev, seeds_dev, step_dev), so that one captured graph serves
 // every step (Backend::record, kernels/cuda/cuda_graph.cu).
 #include <vector>
 
-#include "kernels/cuda/cuda_checks.h"
+#include "kernels/cuda/cuda_sequence_ops.h"
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/cuda_ops.h"
 
@@ -23,20 +24,10 @@ bool read_flag(DeviceState& st) {
 Tensor attend_rows(Backend& be, DeviceState& st, const Tensor& q, const Tensor& k, const Tensor& v, int64_t T,
                    const int32_t* keys_dev, int heads, float scale, bool causal, const char* op) {
   activate(st);
-  check_f32(q, op, "q");
-  check_cuda(k, op, "k");
-  check_cuda(v, op, "v");
-  MG_CHECK((k.dtype == DType::F32 || k.dtype == DType::F16) && v.dtype == k.dtype, "cuda ", op,
-           ": k and v must both be f32 or f16 (a half KV cache), got ", dtype_name(k.dtype), " and ",
-           dtype_name(v.dtype));
-  MG_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3 && k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0) &&
-               k.dim(1) == v.dim(1) && q.dim(2) >= k.dim(2) && k.dim(2) == v.dim(2) && heads > 0 &&
-               k.dim(2) % heads == 0,
-           "cuda ", op, ": expected q[R, S, >= H*dh], k/v[R, T, H*dh] with H = ", heads, ", got ",
-           shape_str(q.shape), ", ", shape_str(k.shape), ", ", shape_str(v.shape));
+  // The kernel walks k and v with one row stride.
+  MG_CHECK(k.dim(1) == v.dim(1), "cuda ", op, ": k ", shape_str(k.shape), " and v ", shape_str(v.shape),
+           " must hold the same number of rows");
   const int64_t R = q.dim(0), S = q.dim(1), dh = k.dim(2) / heads;
-  MG_CHECK(T >= S || !causal, "cuda ", op, ": ", S, " causal queries need at least as many keys, got ", T);
-  MG_CHECK(T <= k.dim(1) && T >= 1, "cuda ", op, ": T = ", T, " keys but k/v hold ", k.dim(1));
   MG_CHECK(dh <= kMaxAttentionHeadDim, "cuda ", op, ": head size ", dh, " exceeds the kernel's ", kMaxAttentionHeadDim);
   Tensor out = be.alloc(DType::F32, {R, S, k.dim(2)});
   const int64_t per = attention_scratch_floats(S, heads, dh, T);
@@ -50,23 +41,11 @@ Tensor attend_rows(Backend& be, DeviceState& st, const Tensor& q, const Tensor& 
 void put_kv(DeviceState& st, Tensor& cache, int64_t pos, const int32_t* pos_dev, const Tensor& src, int64_t col0,
             const char* op, Tensor* cache2) {
   activate(st);
-  check_cuda(cache, op, "cache");
-  MG_CHECK(cache.dtype == DType::F32 || cache.dtype == DType::F16, "cuda ", op, ": the cache must be f32 or f16, got ",
+  // The kernel writes f32 or f16 caches from f32 rows (the contract also allows bf16 and same-dtype copies).
+  MG_CHECK(src.dtype == DType::F32 && (cache.dtype == DType::F32 || cache.dtype == DType::F16), "cuda ", op,
+           ": the kernel writes f32 rows into an f32 or f16 cache, got ", dtype_name(src.dtype), " into ",
            dtype_name(cache.dtype));
-  check_f32(src, op, "src");
-  MG_CHECK(cache.ndim() == 3 && src.ndim() == 2 && cache.dim(0) >= 1 && src.dim(0) % cache.dim(0) == 0 && col0 >= 0 &&
-               col0 + cache.dim(2) <= src.dim(1),
-           "cuda ", op, ": cannot put columns ", col0, ".. of ", shape_str(src.shape), " into the cache ",
-           shape_str(cache.shape));
   const int64_t R = cache.dim(0), S = src.dim(0) / R;
-  MG_CHECK(pos_dev || (pos >= 0 && pos + S <= cache.dim(1)), "cuda ", op, ": positions ", pos, "..", pos + S,
-           " exceed the cache of ", cache.dim(1));
-  if (cache2) {
-    check_cuda(*cache2, op, "second cache");
-    MG_CHECK(cache2->shape == cache.shape && cache2->dtype == cache.dtype && col0 + 2 * cache.dim(2) <= src.dim(1),
-             "cuda ", op, ": the caches ", shape_str(cache.shape), " and ", shape_str(cache2->shape),
-             " differ, or src ", shape_str(src.shape), " lacks the columns of both");
-  }
   write_kv(st.stream, cache.data, cf(src), R, S, cache.dim(1), cache.dim(2), src.dim(1), pos, col0, pos_dev,
            cache.dtype, cache2 ? cache2->data : nullptr);
 }
@@ -76,9 +55,6 @@ Tensor sample(Backend& be, DeviceState& st, const Tensor& logits, bool cfg, floa
               const SamplerParams& p, int B, const uint64_t* seeds, int64_t step, const uint64_t* seeds_dev,
               const int32_t* step_dev, Tensor* guided, const char* op) {
   activate(st);
-  check_f32(logits, op, "logits");
-  MG_CHECK(logits.ndim() == 3 && B >= 1 && logits.dim(0) == (cfg ? 2 * B : B), "cuda ", op, ": expected logits[",
-           cfg ? 2 * B : B, ", K, V] for ", B, " sequences", cfg ? " with CFG" : "", ", got ", shape_str(logits.shape));
   const int K = int(logits.dim(1)), V = int(logits.dim(2));
   Tensor ids = be.alloc(DType::I32, {B, K});
   Tensor g = guided && cfg ? be.alloc(DType::F32, {B, K, V}) : Tensor();
@@ -106,22 +82,16 @@ Tensor sample(Backend& be, DeviceState& st, const Tensor& logits, bool cfg, floa
 Tensor embed(Backend& be, DeviceState& st, const std::vector<const Tensor*>& tables, const Tensor& ids,
              const char* name) {
   activate(st);
-  MG_CHECK(!tables.empty(), "cuda ", name, ": no tables");
-  check_cuda(ids, name, "ids");
-  MG_CHECK(is_int(ids.dtype), "cuda ", name, ": ids must be i32 or i64, got ", dtype_name(ids.dtype));
   const int K = int(tables.size());
-  MG_CHECK(ids.ndim() == 2 && ids.dim(0) == K, "cuda ", name, ": ids ", shape_str(ids.shape), " must be [", K,
-           ", N] for ", K, " tables");
   MG_CHECK(K <= kMaxEmbeddingTables, "cuda ", name, ": ", K, " tables, at most ", kMaxEmbeddingTables, " supported");
   const Tensor& t0 = *tables[0];
   std::vector<const void*> ptrs(K);
   std::vector<int64_t> vocab(K);
   for (int k = 0; k < K; ++k) {
     const Tensor& t = *tables[k];
-    check_cuda(t, name, "table");
-    MG_CHECK(is_float(t.dtype) && t.dtype == t0.dtype && t.ndim() == 2 && t.dim(1) == t0.dim(1), "cuda ", name,
-             ": table ", k, " (", dtype_name(t.dtype), " ", shape_str(t.shape),
-             ") must be a float [V, D] table like table 0 (", dtype_name(t0.dtype), " ", shape_str(t0.shape), ")");
+    // One kernel reads every table: they share a dtype.
+    MG_CHECK(t.dtype == t0.dtype, "cuda ", name, ": table ", k, " is ", dtype_name(t.dtype), ", table 0 ",
+             dtype_name(t0.dtype), " (the kernel reads one dtype)");
     ptrs[k] = t.data;
     vocab[k] = t.dim(0);
   }
@@ -140,30 +110,10 @@ Tensor embed(Backend& be, DeviceState& st, const std::vector<const Tensor*>& tab
 Tensor lstm(Backend& be, DeviceState& st, const Tensor& x, const LstmLayerWeights& w, Tensor* h_state,
             Tensor* c_state) {
   activate(st);
-  check_f32(x, "lstm", "x");
-  MG_CHECK(x.ndim() == 2, "cuda lstm: x ", shape_str(x.shape), " must be [T, In]");
-  for (const Tensor* t : {&w.w_ih, &w.w_hh}) {
-    check_cuda(*t, "lstm", "a weight");
-    MG_CHECK(is_float(t->dtype) && t->ndim() == 2, "cuda lstm: weight ", dtype_name(t->dtype), " ", shape_str(t->shape),
-             " must be a 2-D float tensor");
-  }
   const int64_t T = x.dim(0), In = x.dim(1), G = w.w_ih.dim(0), H = G / 4;
-  MG_CHECK(G % 4 == 0 && w.w_ih.dim(1) == In, "cuda lstm: w_ih ", shape_str(w.w_ih.shape), " must be [4H, ", In, "]");
-  MG_CHECK(w.w_hh.dim(0) == G && w.w_hh.dim(1) == H, "cuda lstm: w_hh ", shape_str(w.w_hh.shape), " must be [", G, ", ",
-           H, "]");
-  for (const Tensor* t : {&w.b_ih, &w.b_hh}) {
-    check_cuda(*t, "lstm", "a bias");
-    MG_CHECK(is_float(t->dtype) && t->numel() == G, "cuda lstm: bias ", dtype_name(t->dtype), " ", shape_str(t->shape),
-             " must hold 4H = ", G, " float values");
-  }
   // The carried state: undefined (or no pointer) is the zero state.
   const Tensor* h0 = h_state && h_state->defined() ? h_state : nullptr;
   const Tensor* c0 = c_state && c_state->defined() ? c_state : nullptr;
-  for (const Tensor* t : {h0, c0}) {
-    if (!t) continue;
-    check_f32(*t, "lstm", "a state");
-    MG_CHECK(t->numel() == H, "cuda lstm: state ", shape_str(t->shape), " must hold H = ", H, " values");
-  }
   Tensor h = be.alloc(DType::F32, {T, H});
   if (T == 0) return h;  // a given state stays as it is
   // The recurrent kernel reads W_hh in f32; half weights are widened once per call.

@@ -15,17 +15,17 @@ constexpr int kBlock = 256;
 constexpr int kTile = 32, kTileRows = 8;  // a 32x32 tile moved by 32x8 threads
 
 __global__ void pad1d_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t rows, int64_t T,
-                             int64_t left, int64_t Tout, PadKind kind, float value) {
+                             int64_t left, int64_t Tout, PadMode kind, float value) {
   const int64_t total = rows * Tout;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = i / Tout;
     int64_t src = i % Tout - left;
     if (src < 0 || src >= T) {
-      if (kind == PadKind::Constant) {
+      if (kind == PadMode::Constant) {
         y[i] = value;
         continue;
       }
-      if (kind == PadKind::Reflect) src = src < 0 ? -src : 2 * (T - 1) - src;  // edge not repeated
+      if (kind == PadMode::Reflect) src = src < 0 ? -src : 2 * (T - 1) - src;  // edge not repeated
       else src = src < 0 ? 0 : T - 1;
     }
     y[i] = x[r * T + src];
@@ -84,7 +84,7 @@ void transpose_as(cudaStream_t s, const void* x, void* y, int64_t batch, int64_t
 }  // namespace
 
 void pad1d(cudaStream_t s, const float* x, float* y, int64_t rows, int64_t T, int64_t left, int64_t right,
-           PadKind kind, float value) {
+           PadMode kind, float value) {
   const int64_t Tout = left + T + right;
   if (rows == 0 || Tout == 0) return;
   pad1d_kernel<<<grid_for(rows * Tout, kBlock), kBlock, 0, s>>>(x, y, rows, T, left, Tout, kind, value);

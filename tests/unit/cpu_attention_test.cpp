@@ -24,9 +24,9 @@ struct Case {
   bool causal;
 };
 
-// The fallback is Backend's own (non-overridden) member; reach it through the CPU backend.
+// The host reference of Backend::attention (kernels/backend_fallbacks.cpp).
 Tensor fallback(mg::Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, const Case& c, float scale) {
-  return be.Backend::attention(q, k, v, c.T, int(c.heads), scale, c.causal);
+  return mg::attention_on_host(be, q, k, v, c.T, int(c.heads), scale, c.causal);
 }
 
 bool bit_equal(const Tensor& a, const Tensor& b) {
@@ -91,19 +91,21 @@ TEST(CpuAttentionChecks, PeakedScoresMatchFallback) {
   Tensor q = random_tensor({3, 256}, 7, 30.0f), k = random_tensor({300, 256}, 8, 3.0f);
   Tensor v = random_tensor({300, 256}, 9);
   auto be = mg::make_cpu_backend(1);
-  Tensor ref = be->Backend::attention(q, k, v, 300, 4, 0.125f, true);
+  Tensor ref = mg::attention_on_host(*be, q, k, v, 300, 4, 0.125f, true);
   Tensor fast = cpu::attention(q, k, v, 300, 4, 0.125f, true, cpu::Exec{nullptr, true});
   EXPECT_LT(mgtest::rel_err(fast, ref), 1e-5);
 }
 
 TEST(CpuAttentionChecks, BadInputsThrowNamingTheOp) {
   Tensor q = random_tensor({2, 32}, 1), k = random_tensor({8, 32}, 2), v = random_tensor({8, 32}, 3);
-  EXPECT_THROW(cpu::attention(q, k, v, 9, 4, 1.0f, true), mg::Error);          // T beyond the rows held
-  EXPECT_THROW(cpu::attention(q, k, v, 1, 4, 1.0f, true), mg::Error);          // fewer keys than causal queries
-  EXPECT_THROW(cpu::attention(q, k, v, 8, 5, 1.0f, true), mg::Error);          // width not divisible by heads
-  EXPECT_THROW(cpu::attention(q, random_tensor({8, 16}, 4), v, 8, 4, 1.0f, false), mg::Error);
+  // The contract is the public op's (kernels/op_checks.h): checked through a backend.
+  auto be = mg::make_cpu_backend(1);
+  EXPECT_THROW(be->attention(q, k, v, 9, 4, 1.0f, true), mg::Error);          // T beyond the rows held
+  EXPECT_THROW(be->attention(q, k, v, 1, 4, 1.0f, true), mg::Error);          // fewer keys than causal queries
+  EXPECT_THROW(be->attention(q, k, v, 8, 5, 1.0f, true), mg::Error);          // width not divisible by heads
+  EXPECT_THROW(be->attention(q, random_tensor({8, 16}, 4), v, 8, 4, 1.0f, false), mg::Error);
   try {
-    cpu::attention(q, k, v, 0, 4, 1.0f, false);
+    be->attention(q, k, v, 0, 4, 1.0f, false);
     ADD_FAILURE() << "T = 0 accepted";
   } catch (const mg::Error& e) {
     EXPECT_NE(std::string(e.what()).find("attention"), std::string::npos) << e.what();
@@ -123,13 +125,13 @@ TEST(CpuAttentionChecks, WideQueryRowsReadTheirFirstColumns) {
     EXPECT_TRUE(bit_equal(cpu::attention(qkv, k, v, T, int(H), 0.2f, true, ex),
                           cpu::attention(q, k, v, T, int(H), 0.2f, true, ex)));
   }
-  EXPECT_TRUE(bit_equal(be->Backend::attention(qkv, k, v, T, int(H), 0.2f, false),
-                        be->Backend::attention(q, k, v, T, int(H), 0.2f, false)));
+  EXPECT_TRUE(bit_equal(mg::attention_on_host(*be, qkv, k, v, T, int(H), 0.2f, false),
+                        mg::attention_on_host(*be, q, k, v, T, int(H), 0.2f, false)));
   Tensor rows = be->attention_rows(qkv.reshape({1, S, 3 * D}), k.reshape({1, T, D}), v.reshape({1, T, D}), T, int(H),
                                    0.2f, true);
   EXPECT_EQ(mg::shape_str(rows.shape), "[1, 3, 64]");
   EXPECT_EQ(rows.to_vector(), cpu::attention(q, k, v, T, int(H), 0.2f, true).to_vector());
-  EXPECT_THROW(cpu::attention(random_tensor({S, D / 2}, 24), k, v, T, int(H), 0.2f, true), mg::Error);  // narrower
+  EXPECT_THROW(be->attention(random_tensor({S, D / 2}, 24), k, v, T, int(H), 0.2f, true), mg::Error);  // narrower
 }
 
 TEST(CpuAttentionChecks, HalfKvCacheEqualsF32OnTheRoundedValues) {
@@ -148,7 +150,7 @@ TEST(CpuAttentionChecks, HalfKvCacheEqualsF32OnTheRoundedValues) {
               cpu::attention(q, kr, vr, T, int(H), 0.1f, true, ex).to_vector())
         << (simd ? "simd" : "portable");
   }
-  EXPECT_THROW(cpu::attention(q, k16, vr, T, int(H), 0.1f, true), mg::Error);  // mixed k/v dtypes
+  EXPECT_THROW(be->attention(q, k16, vr, T, int(H), 0.1f, true), mg::Error);  // mixed k/v dtypes
 
   Tensor src = random_tensor({2 * 3, 3 * D}, 14, 5.0f);  // 2 rows x 3 positions of q|k|v
   Tensor cache = be->cast(Tensor::zeros(DType::F32, {2, 8, D}), DType::F16);

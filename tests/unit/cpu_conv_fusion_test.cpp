@@ -212,19 +212,21 @@ void expect_error(F fn, const char* part) {
   }
 }
 
+// Checked by the contract of the public op (kernels/op_checks.h), so through a backend.
 TEST(ConvFusion, BadOptionsThrow) {
+  auto be = mg::make_cpu_backend(1);
   Tensor x = random_tensor({1, 4, 6}, 14), w = random_tensor({2, 4, 3}, 15);
   Conv1dFusion f;
   f.pad_left = 6;
   f.pad_mode = PadMode::Reflect;
-  expect_error([&] { cpu::conv1d(x, w, nullptr, 1, 1, f); }, "reflect padding");
+  expect_error([&] { be->conv1d(x, w, nullptr, 1, 1, f); }, "reflect padding");
   Tensor r = random_tensor({1, 2, 5}, 16);
   Conv1dFusion g;
   g.residual = &r;
-  expect_error([&] { cpu::conv1d(x, w, nullptr, 1, 1, g); }, "residual");
+  expect_error([&] { be->conv1d(x, w, nullptr, 1, 1, g); }, "residual");
   ConvTranspose1dFusion t;
   t.trim_left = 20;
-  expect_error([&] { cpu::conv_transpose1d(x, random_tensor({4, 2, 4}, 17), nullptr, 2, t); }, "trim");
+  expect_error([&] { be->conv_transpose1d(x, random_tensor({4, 2, 4}, 17), nullptr, 2, t); }, "trim");
 }
 
 }  // namespace

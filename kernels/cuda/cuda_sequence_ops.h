@@ -1,6 +1,6 @@
-// Tensor checks shared by the CUDA backend's translation units (cuda_backend.cu,
-// cuda_sequence_ops.cu): the same contract as the CPU backend (dtype, device, shape), with errors
-// that name the op and the tensor.
+// What the CUDA backend's translation units share (cuda_backend.cu, cuda_sequence_ops.cu): raw
+// pointers of f32 tensors, the device error flag, and the sequence ops. Tensors reaching them have
+// passed the op's contract (kernels/op_checks.h).
 #pragma once
 
 #include "kernels/cuda/cuda_common.h"
@@ -10,42 +10,8 @@
 namespace mg {
 namespace cuda {
 
-inline bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
-inline bool is_int(DType t) { return t == DType::I32 || t == DType::I64; }
-
-inline void check_cuda(const Tensor& t, const char* op, const char* what) {
-  MG_CHECK(t.defined() || t.numel() == 0, "cuda ", op, ": ", what, " is undefined");
-  MG_CHECK(t.device == Device::CUDA, "cuda ", op, ": ", what, " is on the ", device_name(t.device),
-           ", expected a cuda tensor (upload it first)");
-}
-
-inline void check_f32(const Tensor& t, const char* op, const char* what) {
-  check_cuda(t, op, what);
-  MG_CHECK(t.dtype == DType::F32, "cuda ", op, ": ", what, " must be f32, got ", dtype_name(t.dtype), " ",
-           shape_str(t.shape));
-}
-
-// gamma / beta / bias style vectors: 1-D of n values.
-inline void check_vec(const Tensor& t, int64_t n, const char* op, const char* what, bool any_float = false) {
-  if (any_float) {
-    check_cuda(t, op, what);
-    MG_CHECK(is_float(t.dtype), "cuda ", op, ": ", what, " must be f32/f16/bf16, got ", dtype_name(t.dtype));
-  } else {
-    check_f32(t, op, what);
-  }
-  MG_CHECK(t.ndim() == 1 && t.dim(0) == n, "cuda ", op, ": ", what, " has shape ", shape_str(t.shape), ", expected [",
-           n, "]");
-}
-
 inline const float* cf(const Tensor& t) { return static_cast<const float*>(t.data); }
 inline float* mf(Tensor& t) { return static_cast<float*>(t.data); }
-
-// A one-element i32 device tensor (the position, key count and step of a recorded step).
-inline void check_scalar(const Tensor& t, const char* op, const char* what) {
-  check_cuda(t, op, what);
-  MG_CHECK(t.dtype == DType::I32 && t.numel() == 1, "cuda ", op, ": ", what, " must be an i32 [1] tensor, got ",
-           dtype_name(t.dtype), " ", shape_str(t.shape));
-}
 
 inline void activate(const DeviceState& st) { CUDA_CHECK(cudaSetDevice(st.device)); }
 
