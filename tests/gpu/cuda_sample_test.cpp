@@ -31,6 +31,22 @@ SamplerParams params(int top_k, float top_p, float temperature, bool greedy) {
   return p;
 }
 
+// A negative top_k is refused on the GPU as on the CPU (it used to sample the whole vocabulary
+// there): the sampler parameters belong to the shared contract, for sample_tokens and its
+// recorded variant alike.
+TEST(CudaSample, NegativeTopKIsRefusedAsOnTheCpu) {
+  MG_SKIP_WITHOUT_CUDA();
+  auto cpu = mg::make_cpu_backend(1);
+  auto gpu = mg::make_cuda_backend();
+  const Tensor logits = mgtest::random_tensor({1, 4, 32}, 5);
+  const SamplerParams p = params(-1, 0.0f, 1.0f, false);
+  EXPECT_THROW(cpu->sample_tokens(logits, false, 1.0f, p, {7}, 0), mg::Error);
+  EXPECT_THROW(gpu->sample_tokens(gpu->upload(logits), false, 1.0f, p, {7}, 0), mg::Error);
+  Tensor seeds = Tensor::zeros(DType::I64, {1}), step = Tensor::zeros(DType::I32, {1});
+  EXPECT_THROW(gpu->sample_tokens_at(gpu->upload(logits), false, 1.0f, p, gpu->upload(seeds), gpu->upload(step)),
+               mg::Error);
+}
+
 TEST(CudaSample, SameTokensAsTheCpuForTheSameSeed) {
   MG_SKIP_WITHOUT_CUDA();
   auto cpu = mg::make_cpu_backend(2);
