@@ -12,7 +12,6 @@
 #include "conditioning/tokenizer.h"
 #include "lm/delay_pattern.h"
 #include "lm/musicgen_config.h"
-#include "lm/sampler.h"  // apply_cfg: the teacher-forcing parity tests reach it through this header
 #include "lm/transformer.h"
 
 namespace mg {

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/sample.h"
 #include "lm/generate.h"
 #include "test_util.h"
 #include "weights/safetensors.h"
@@ -64,7 +65,8 @@ mg::Tensor teacher_force(Loaded& m, const std::vector<mg::Tensor>& rows, const m
 mg::Tensor cfg_combine(const mg::Tensor& all, float scale) {
   const int64_t n = all.numel() / 2;
   mg::Tensor out = mg::Tensor::empty(mg::DType::F32, {all.dim(1), all.dim(2), all.dim(3)});
-  mg::apply_cfg(all.f32(), all.f32() + n, scale, out.f32(), n);
+  // Exactly the guidance sample_tokens applies (each operation rounded to f32).
+  for (int64_t i = 0; i < n; ++i) out.f32()[i] = mg::cfg_value(all.f32()[i], all.f32()[n + i], scale);
   return out;
 }
 
