@@ -1,0 +1,577 @@
+"""libmusicgen for Python: Meta's MusicGen (text to music) and EnCodec (neural audio codec), run
+natively by the libmusicgen C++/CUDA engine. No PyTorch.
+
+    >>> import musicgen
+    >>> mg = musicgen.MusicGen("weights/musicgen-small")
+    >>> audio, sr = mg.generate("lo-fi hip hop", duration=5, seed=1)   # float32 [1, C, T]
+    >>> for chunk in mg.stream("ambient", duration=10):                 # float32 [C, n] each
+    ...     play(chunk)
+    >>> codec = musicgen.EnCodec("weights/encodec_24khz")
+    >>> codes = codec.encode(audio[0], sr, bandwidth=6.0)
+    >>> decoded, rate = codec.decode(codes)
+
+A model is loaded once and shared: each call runs on its own session (taken from a small pool), so
+several Python threads may generate with one model at the same time. Computation runs without the
+GIL; Ctrl-C stops a generation (KeyboardInterrupt). Failures raise ValueError, OSError /
+FileNotFoundError, or the package's MusicGenError subclasses (ModelError, FormatError, DeviceError,
+AbortedError), with the library's message.
+
+Audio arrays are float32, planar: [channels, samples] (a 1-D array is one channel); generated
+audio is [batch, channels, samples].
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import os
+import queue
+import threading
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from ._errors import AbortedError, DeviceError, FormatError, ModelError, MusicGenError
+
+__all__ = [
+    "MusicGen",
+    "EnCodec",
+    "Codes",
+    "MusicGenError",
+    "ModelError",
+    "FormatError",
+    "DeviceError",
+    "AbortedError",
+    "read_audio",
+    "write_audio",
+    "chroma_from_chords",
+    "chroma_from_notes",
+    "chroma_from_midi",
+    "system_info",
+    "__version__",
+]
+
+__version__: str = _core.version()
+
+PathLike = Union[str, "os.PathLike[str]"]
+AudioLike = Union[np.ndarray, Sequence[float], Sequence[Sequence[float]]]
+
+_DEVICES = {"auto": 0, "cpu": 1, "cuda": 2}
+_WEIGHTS = {"f32": 0, "f16": 1, "bf16": 2}
+_NORMALIZE = {"peak": 0, "loudness": 1, "clip": 2, "none": 3}
+_SUBTYPES = {"pcm16": 0, "pcm24": 1, "float": 2}
+
+
+# ---- argument checks: clear messages before anything reaches the C library ----
+
+def _choice(name: str, value: str, options: dict) -> int:
+    if not isinstance(value, str) or value.lower() not in options:
+        raise ValueError(f"{name} must be one of {', '.join(repr(o) for o in options)}, not {value!r}")
+    return options[value.lower()]
+
+
+def _number(name: str, value: Any, *, low: Optional[float] = None, high: Optional[float] = None,
+            low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, not {value!r}")
+    if low is not None and (v <= low if low_open else v < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, not {value!r}")
+    if high is not None and v > high:
+        raise ValueError(f"{name} must be <= {high:g}, not {value!r}")
+    return v
+
+
+def _integer(name: str, value: Any, *, low: int = 0, high: Optional[int] = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    v = int(value)
+    if v < low:
+        raise ValueError(f"{name} must be >= {low}, not {v}")
+    if high is not None and v > high:
+        raise ValueError(f"{name} must be <= {high}, not {v}")
+    return v
+
+
+def _threads(threads: Optional[int]) -> int:
+    return 0 if threads is None else _integer("threads", threads, low=1)
+
+
+def _path(name: str, value: Any) -> str:
+    try:
+        return os.fsdecode(os.fspath(value))
+    except TypeError:
+        raise TypeError(f"{name} must be a path (str or os.PathLike), not {type(value).__name__}") from None
+
+
+def _audio(name: str, audio: Any) -> np.ndarray:
+    """Any array-like of numbers -> float32 C-contiguous [channels, samples]."""
+    try:
+        a = np.asarray(audio, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a float32-convertible array: {e}") from None
+    if a.ndim == 1:
+        a = a[np.newaxis, :]
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 1-D [samples] or 2-D [channels, samples], not {a.ndim}-D {a.shape}")
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(f"{name} is empty: shape {a.shape}")
+    if a.shape[0] > a.shape[1]:
+        raise ValueError(f"{name} has shape {a.shape}: more channels than samples; audio is planar "
+                         f"[channels, samples] (transpose an interleaved [samples, channels] array)")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} holds NaN or infinite samples")
+    return np.ascontiguousarray(a)
+
+
+def _rate(name: str, value: Any) -> int:
+    return _integer(name, value, low=1)
+
+
+def _audio_input(name: str, value: Any, rate: Optional[int], default_rate: int) -> Tuple[np.ndarray, int]:
+    """A path (read with the library), an (array, rate) pair, or an array at `rate`."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        if rate is not None:
+            raise ValueError(f"{name}_sr is for arrays; a file says its own rate")
+        a, r = _core.read_audio(_path(name, value))
+        return a, r
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], numbers.Integral):
+        return _audio(name, value[0]), _rate(f"{name} rate", value[1])
+    return _audio(name, value), _rate(f"{name}_sr", default_rate if rate is None else rate)
+
+
+# ---- MusicGen ----
+
+class _Pool:
+    """Idle sessions of one model: a call takes one (or makes a new one) and gives it back."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._idle: list = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Any]:
+        with self._lock:
+            s = self._idle.pop() if self._idle else None
+        if s is None:
+            s = self._make()
+        try:
+            yield s
+        finally:
+            with self._lock:
+                self._idle.append(s)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._idle.clear()
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+class MusicGen:
+    """A MusicGen model (a Hugging Face snapshot folder, e.g. facebook/musicgen-small), loaded once.
+
+    Args:
+        path: the snapshot folder (config.json, model.safetensors or shards, spiece.model).
+        device: "auto" (CUDA when built with it and a GPU is present), "cpu" or "cuda".
+        threads: CPU threads per generation (None: all cores).
+        weights: decoder weight precision, "f32" (as stored), "f16" or "bf16".
+
+    Every generation takes a session of its own from a small pool, so several threads can
+    generate with one model at the same time (on CUDA they take turns on the GPU).
+
+    Attributes:
+        sample_rate: output rate in Hz (32000).
+        channels: 1 (mono models) or 2 (stereo models).
+        is_melody: whether the model follows a melody (musicgen-melody*).
+        device: "cpu" or "cuda", where the model runs.
+        max_window: seconds one decoder window covers (30); longer durations slide the window.
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        ModelError: the folder is incomplete or holds another kind of model.
+        DeviceError: device="cuda" and no GPU (or no CUDA build).
+    """
+
+    def __init__(self, path: PathLike, device: str = "auto", threads: Optional[int] = None,
+                 weights: str = "f32") -> None:
+        self._threads = _threads(threads)
+        self._model = _core.Model(_path("path", path), _choice("device", device, _DEVICES),
+                                  _choice("weights", weights, _WEIGHTS), self._threads)
+        self._pool = _Pool(lambda: _core.Session(self._model, self._threads))
+        self.path = os.fspath(path)
+
+    sample_rate = property(lambda self: self._model.sample_rate, doc="Output sample rate in Hz.")
+    channels = property(lambda self: self._model.channels, doc="1 (mono) or 2 (stereo).")
+    is_melody = property(lambda self: self._model.is_melody, doc="Whether the model follows a melody.")
+    device = property(lambda self: self._model.device, doc='"cpu" or "cuda".')
+    max_window = property(lambda self: self._model.max_window, doc="Seconds one decoder window covers.")
+    frame_rate = property(lambda self: self._model.frame_rate, doc="Code frames per second (50).")
+    num_codebooks = property(lambda self: self._model.num_codebooks, doc="Codebooks per frame.")
+
+    def __repr__(self) -> str:
+        return (f"MusicGen({self.path!r}, device={self.device!r}, sample_rate={self.sample_rate}, "
+                f"channels={self.channels}{', melody' if self.is_melody else ''})")
+
+    def close(self) -> None:
+        """Frees the idle sessions now (the model goes when the last reference to it does)."""
+        self._pool.clear()
+
+    def __enter__(self) -> "MusicGen":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _request(self, prompt: Union[None, str, Sequence[str]], *, duration: float, seed: Optional[int],
+                 top_k: int, top_p: float, temperature: float, cfg: float, greedy: bool, takes: int,
+                 normalize: str, extend_stride: float, melody: Any, melody_sr: Optional[int],
+                 chords: Optional[str], notes: Optional[str], bpm: float, beats_per_chord: float,
+                 chroma: Any, continuation: Any, continuation_sr: Optional[int], drop_prompt: bool,
+                 progress: Optional[Callable[[int, int], Any]]) -> dict:
+        if prompt is None:
+            prompts = None
+        elif isinstance(prompt, str):
+            prompts = [prompt]
+        else:
+            if isinstance(prompt, bytes) or not isinstance(prompt, Sequence):
+                raise TypeError(f"prompt must be a str, a list of str or None, not {type(prompt).__name__}")
+            prompts = list(prompt)
+            if not prompts:
+                raise ValueError("prompt is an empty list: give at least one prompt")
+            for i, p in enumerate(prompts):
+                if not isinstance(p, str):
+                    raise TypeError(f"prompt[{i}] must be a str, not {type(p).__name__}")
+        if prompts is not None and any("\0" in p for p in prompts):
+            raise ValueError("prompt must not contain NUL characters")
+        takes = _integer("takes", takes, low=1)
+        if takes > 1 and prompts is None:
+            prompts = [""]
+        if seed is None:
+            seed = 0
+        kw = dict(
+            prompts=prompts, takes=takes,
+            duration=_number("duration", duration, low=0.0, low_open=True),
+            extend_stride=_number("extend_stride", extend_stride, low=0.0, low_open=True),
+            top_k=_integer("top_k", top_k, low=0),
+            top_p=_number("top_p", top_p, low=0.0, high=1.0),
+            temperature=_number("temperature", temperature, low=0.0),
+            cfg=_number("cfg", cfg, low=0.0),
+            greedy=bool(greedy),
+            seed=_integer("seed", seed, low=0, high=2**64 - 1),
+            normalize=_choice("normalize", normalize, _NORMALIZE),
+            continuation=None, continuation_rate=0, drop_prompt=bool(drop_prompt),
+            melody=None, melody_rate=0, chroma=None, progress=progress,
+        )
+        if kw["top_k"] == 0 and kw["top_p"] == 0.0 and not greedy:
+            raise ValueError("top_k=0 needs top_p > 0 (or greedy=True): nothing would limit the sampling")
+        if progress is not None and not callable(progress):
+            raise TypeError("progress must be callable(done, total)")
+        conditions = [n for n, v in (("melody", melody), ("chords", chords), ("notes", notes),
+                                     ("chroma", chroma)) if v is not None]
+        if len(conditions) > 1:
+            raise ValueError(f"give one melody condition, not {' and '.join(conditions)}")
+        if conditions and not self.is_melody:
+            raise ValueError(f"{conditions[0]} needs a melody model (musicgen-melody*); {self.path!r} is not one")
+        if melody is not None:
+            kw["melody"], kw["melody_rate"] = _audio_input("melody", melody, melody_sr, self.sample_rate)
+        elif chords is not None:
+            if not isinstance(chords, str):
+                raise TypeError("chords must be a str like \"C G Am F\"")
+            kw["chroma"] = _core.chroma_from_chords(chords, _number("bpm", bpm, low=0.0, low_open=True),
+                                                    _number("beats_per_chord", beats_per_chord, low=0.0,
+                                                            low_open=True))
+        elif notes is not None:
+            if not isinstance(notes, str):
+                raise TypeError("notes must be a str like \"C4:1 E4:0.5 r:1\"")
+            kw["chroma"] = _core.chroma_from_notes(notes, _number("bpm", bpm, low=0.0, low_open=True))
+        elif chroma is not None:
+            c = np.ascontiguousarray(np.asarray(chroma, dtype=np.float32))
+            if c.ndim != 2 or c.shape[1] != 12 or c.shape[0] < 1:
+                raise ValueError(f"chroma must be [frames, 12], not {c.shape}")
+            if not np.isfinite(c).all():
+                raise ValueError("chroma holds NaN or infinite values")
+            kw["chroma"] = c
+        if continuation is not None:
+            kw["continuation"], kw["continuation_rate"] = _audio_input("continuation", continuation,
+                                                                       continuation_sr, self.sample_rate)
+        return kw
+
+    def generate(self, prompt: Union[None, str, Sequence[str]] = None, *, duration: float = 10.0,
+                 seed: Optional[int] = None, top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
+                 cfg: float = 3.0, greedy: bool = False, takes: int = 1, normalize: str = "peak",
+                 extend_stride: float = 18.0, melody: Any = None, melody_sr: Optional[int] = None,
+                 chords: Optional[str] = None, notes: Optional[str] = None, bpm: float = 120.0,
+                 beats_per_chord: float = 4.0, chroma: Any = None, continuation: Any = None,
+                 continuation_sr: Optional[int] = None, drop_prompt: bool = False,
+                 progress: Optional[Callable[[int, int], Any]] = None) -> Tuple[np.ndarray, int]:
+        """Generates music; returns ``(audio, sample_rate)``, audio float32 [batch, channels, samples].
+
+        Args:
+            prompt: text (one sequence), a list of texts (one batch, generated together), or None
+                (unconditional).
+            duration: seconds of audio, a continuation included (> 0). Above ``max_window`` the
+                window slides by ``extend_stride`` seconds, as audiocraft does.
+            seed: the same seed, model, settings and device give the same audio (None: 0).
+                Take i of a batch uses seed + i.
+            top_k: sample among the k most likely tokens (0: off; needs top_p then).
+            top_p: nucleus sampling in [0, 1]; when > 0 it replaces top_k.
+            temperature: >= 0; cfg: classifier-free guidance scale (1: off).
+            greedy: argmax decoding (deterministic whatever the seed).
+            takes: sequences per prompt.
+            normalize: "peak" (-1 dBFS, audiocraft's default), "loudness" (-14 LUFS), "clip" or
+                "none" (as decoded).
+            melody: melody models: a recording to follow, as a path, an array at ``melody_sr``
+                (default: the model's rate) or an ``(array, rate)`` pair.
+            chords / notes: melody models: "C G Am F" at ``bpm`` and ``beats_per_chord``, or
+                "C4:1 E4:0.5 r:1" (durations in beats). chroma: a [frames, 12] condition.
+            continuation: audio to continue (path, array at ``continuation_sr`` or (array, rate));
+                the output starts with it unless ``drop_prompt``.
+            progress: called as progress(done, total) after each decoder step.
+
+        Raises:
+            ValueError: an argument is out of range (the message says which).
+            KeyboardInterrupt: Ctrl-C stopped the generation (the model stays usable).
+        """
+        kw = self._request(prompt, duration=duration, seed=seed, top_k=top_k, top_p=top_p,
+                           temperature=temperature, cfg=cfg, greedy=greedy, takes=takes, normalize=normalize,
+                           extend_stride=extend_stride, melody=melody, melody_sr=melody_sr, chords=chords,
+                           notes=notes, bpm=bpm, beats_per_chord=beats_per_chord, chroma=chroma,
+                           continuation=continuation, continuation_sr=continuation_sr,
+                           drop_prompt=drop_prompt, progress=progress)
+        with self._pool.session() as s:
+            return s.generate(**kw, stream=None, check_signals=_on_main_thread(), abort_flag=None)
+
+    def stream(self, prompt: Union[None, str, Sequence[str]] = None, **kwargs: Any) -> Iterator[np.ndarray]:
+        """Generates like :meth:`generate` and yields the audio while it is made.
+
+        Yields float32 arrays [channels, n] of the first sequence, in order: the raw decoder
+        output (not normalised: the peak is not known yet). Takes the same keyword arguments as
+        generate. Leaving the loop early (break, an exception, Ctrl-C) stops the generation.
+        """
+        kw = self._request(prompt, **_with_defaults(kwargs))
+        chunks: "queue.Queue[Any]" = queue.Queue()
+        flag = _core.AbortFlag()
+        done = object()
+
+        def run() -> None:
+            try:
+                with self._pool.session() as s:
+                    s.generate(**kw, stream=chunks.put, check_signals=False, abort_flag=flag)
+                chunks.put(done)
+            except BaseException as e:  # handed to the consumer
+                chunks.put(_Failure(e))
+
+        worker = threading.Thread(target=run, name="musicgen-stream", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = chunks.get()
+                if item is done:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+        finally:
+            flag.set()
+            worker.join()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_GENERATE_DEFAULTS = dict(duration=10.0, seed=None, top_k=250, top_p=0.0, temperature=1.0, cfg=3.0, greedy=False,
+                          takes=1, normalize="peak", extend_stride=18.0, melody=None, melody_sr=None, chords=None,
+                          notes=None, bpm=120.0, beats_per_chord=4.0, chroma=None, continuation=None,
+                          continuation_sr=None, drop_prompt=False, progress=None)
+
+
+def _with_defaults(kwargs: dict) -> dict:
+    unknown = set(kwargs) - set(_GENERATE_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    out = dict(_GENERATE_DEFAULTS)
+    out.update(kwargs)
+    return out
+
+
+# ---- EnCodec ----
+
+class Codes:
+    """The codes of one encoded clip.
+
+    Attributes:
+        segments: one int64 array [codebooks, frames] per segment (one segment, except for
+            encodec_48khz, which encodes 1 s segments).
+        scales: each segment's renormalisation scale (1.0 for models that do not normalise).
+        audio_length: samples per channel the codes decode to.
+        num_codebooks: codebooks per frame.
+
+    ``np.asarray(codes)`` gives the codes of a one-segment clip as int64 [codebooks, frames].
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self.segments = [handle.segment(i) for i in range(handle.num_segments)]
+        self.scales = [handle.scale(i) for i in range(handle.num_segments)]
+        self.audio_length: int = handle.audio_length
+        self.num_codebooks: int = handle.num_codebooks
+
+    @classmethod
+    def from_array(cls, codes: Any, audio_length: int = 0) -> "Codes":
+        """Codes of one segment from an integer array [codebooks, frames] (audio_length 0: frames
+        times the model's hop length)."""
+        a = np.asarray(codes)
+        if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+            raise ValueError(f"codes must be [codebooks, frames], not {a.shape}")
+        if not np.issubdtype(a.dtype, np.integer):
+            raise TypeError(f"codes must be integers, not {a.dtype}")
+        return cls(_core.Codes.create(np.ascontiguousarray(a, dtype=np.int64),
+                                      _integer("audio_length", audio_length, low=0)))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if len(self.segments) != 1:
+            raise ValueError(f"these codes have {len(self.segments)} segments: use .segments")
+        a = self.segments[0]
+        return a if dtype is None else a.astype(dtype)
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        """[codebooks, frames] of a one-segment clip."""
+        return np.asarray(self).shape
+
+    def __repr__(self) -> str:
+        frames = sum(s.shape[1] for s in self.segments)
+        return (f"Codes(codebooks={self.num_codebooks}, frames={frames}, segments={len(self.segments)}, "
+                f"audio_length={self.audio_length})")
+
+
+class EnCodec:
+    """An EnCodec model (24, 32 or 48 kHz snapshot folder, or a MusicGen folder's codec).
+
+    Args:
+        path: the snapshot folder (config.json + model.safetensors).
+        device: "auto", "cpu" or "cuda".
+        threads: CPU threads per call (None: all cores).
+
+    Like MusicGen, one model serves any number of threads (a session each, from a pool).
+    """
+
+    def __init__(self, path: PathLike, device: str = "auto", threads: Optional[int] = None) -> None:
+        self._threads = _threads(threads)
+        self._model = _core.EncodecModel(_path("path", path), _choice("device", device, _DEVICES), self._threads)
+        self._pool = _Pool(lambda: _core.EncodecSession(self._model, self._threads))
+        self.path = os.fspath(path)
+
+    sample_rate = property(lambda self: self._model.sample_rate, doc="The model's rate in Hz.")
+    channels = property(lambda self: self._model.channels, doc="The model's channel count.")
+    name = property(lambda self: self._model.name, doc='The .ecdc model name ("encodec_24khz", ...), or "".')
+    bandwidths = property(lambda self: list(self._model.bandwidths), doc="Supported bandwidths (kbps), ascending.")
+
+    def __repr__(self) -> str:
+        return f"EnCodec({self.path!r}, name={self.name!r}, sample_rate={self.sample_rate}, channels={self.channels})"
+
+    def close(self) -> None:
+        """Frees the idle sessions now."""
+        self._pool.clear()
+
+    def __enter__(self) -> "EnCodec":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _kbps(self, bandwidth: Optional[float]) -> float:
+        if bandwidth is None:
+            return 0.0
+        b = _number("bandwidth", bandwidth, low=0.0, low_open=True)
+        if self.bandwidths and not any(abs(b - x) < 1e-6 for x in self.bandwidths):
+            raise ValueError(f"bandwidth {b:g} kbps is not one of this model's: "
+                             f"{', '.join(f'{x:g}' for x in self.bandwidths)}")
+        return b
+
+    def encode(self, audio: AudioLike, sr: int, bandwidth: Optional[float] = None) -> Codes:
+        """Audio float32 [channels, samples] (or [samples]) at ``sr`` Hz -> Codes. Audio at another
+        rate or channel count is converted first (as audiocraft's convert_audio). bandwidth: kbps,
+        one of ``bandwidths`` (None: the highest)."""
+        a = _audio("audio", audio)
+        rate = _rate("sr", sr)
+        kbps = self._kbps(bandwidth)
+        with self._pool.session() as s:
+            return Codes(s.encode(a, rate, kbps))
+
+    def decode(self, codes: Union[Codes, np.ndarray]) -> Tuple[np.ndarray, int]:
+        """Codes (or an int array [codebooks, frames]) -> (audio float32 [channels, samples], rate)."""
+        c = codes if isinstance(codes, Codes) else Codes.from_array(codes)
+        with self._pool.session() as s:
+            return s.decode(c._handle)
+
+    def compress(self, path: PathLike, out: PathLike, bandwidth: Optional[float] = None) -> None:
+        """Audio file (any format libsndfile reads, any rate/channels) -> .ecdc file."""
+        kbps = self._kbps(bandwidth)
+        with self._pool.session() as s:
+            s.compress_file(_path("path", path), _path("out", out), kbps)
+
+    def decompress(self, path: PathLike, out: PathLike, subtype: str = "pcm16") -> None:
+        """.ecdc file -> audio file (format from the extension; subtype "pcm16", "pcm24" or "float")."""
+        st = _choice("subtype", subtype, _SUBTYPES)
+        with self._pool.session() as s:
+            s.decompress_file(_path("path", path), _path("out", out), st)
+
+    def to_ecdc(self, audio: AudioLike, sr: int, bandwidth: Optional[float] = None) -> bytes:
+        """Audio -> the bytes of an .ecdc file."""
+        a = _audio("audio", audio)
+        rate = _rate("sr", sr)
+        kbps = self._kbps(bandwidth)
+        with self._pool.session() as s:
+            return s.compress(a, rate, kbps)
+
+    def from_ecdc(self, data: bytes) -> Tuple[np.ndarray, int]:
+        """The bytes of an .ecdc file -> (audio float32 [channels, samples], rate)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        with self._pool.session() as s:
+            return s.decompress(bytes(data))
+
+
+# ---- audio files and melody helpers ----
+
+def read_audio(path: PathLike) -> Tuple[np.ndarray, int]:
+    """Reads a .wav/.flac/.ogg/.mp3 file: (float32 [channels, samples], sample_rate)."""
+    return _core.read_audio(_path("path", path))
+
+
+def write_audio(path: PathLike, audio: AudioLike, sr: int, subtype: str = "pcm16") -> None:
+    """Writes float32 [channels, samples] to a file (format from the extension; subtype "pcm16",
+    "pcm24" or "float" (.wav only)). The file appears complete or not at all."""
+    _core.write_audio(_path("path", path), _audio("audio", audio), _rate("sr", sr),
+                      _choice("subtype", subtype, _SUBTYPES))
+
+
+def chroma_from_chords(chords: str, bpm: float = 120.0, beats_per_chord: float = 4.0) -> np.ndarray:
+    """A melody condition [235, 12] from chords like "C G Am F7 | Dm7/C"."""
+    return _core.chroma_from_chords(chords, _number("bpm", bpm, low=0.0, low_open=True),
+                                    _number("beats_per_chord", beats_per_chord, low=0.0, low_open=True))
+
+
+def chroma_from_notes(notes: str, bpm: float = 120.0) -> np.ndarray:
+    """A melody condition [235, 12] from notes like "C4:1 E4:0.5 r:1 60:2" (durations in beats)."""
+    return _core.chroma_from_notes(notes, _number("bpm", bpm, low=0.0, low_open=True))
+
+
+def chroma_from_midi(path: PathLike) -> np.ndarray:
+    """A melody condition [235, 12] from a MIDI file's top voice."""
+    return _core.chroma_from_midi(_path("path", path))
+
+
+def system_info() -> str:
+    """What the CPU and GPU backends use on this machine (SIMD, BLAS, CUDA)."""
+    return _core.system_info()
