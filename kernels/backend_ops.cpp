@@ -7,10 +7,6 @@
 
 namespace mg {
 
-void Backend::not_implemented(const char* op) const {
-  throw Error(strcat("the ", name(), " backend does not implement ", op));
-}
-
 // ---- dense algebra ----
 
 Tensor Backend::linear(const Tensor& x, const Tensor& w, const Tensor* b) {
@@ -174,41 +170,6 @@ Tensor Backend::chroma(const Tensor& signal, const Tensor& window, float window_
                        float eps, Tensor* argmax) {
   const Shape out = check_chroma(device(), signal, window, filters, hop);
   return chroma_impl(signal, window, window_norm, filters, hop, eps, argmax, out);
-}
-
-// ---- the impls without a host default ----
-
-Tensor Backend::linear_impl(const Tensor&, const Tensor&, const Tensor*, const Shape&) { not_implemented("linear"); }
-Tensor Backend::matmul_impl(const Tensor&, const Tensor&, bool, float, const Shape&) { not_implemented("matmul"); }
-Tensor Backend::add_impl(const Tensor&, const Tensor&) { not_implemented("add"); }
-Tensor Backend::mul_impl(const Tensor&, const Tensor&) { not_implemented("mul"); }
-Tensor Backend::scale_impl(const Tensor&, float) { not_implemented("scale"); }
-Tensor Backend::elu_impl(const Tensor&, float) { not_implemented("elu"); }
-Tensor Backend::gelu_impl(const Tensor&) { not_implemented("gelu"); }
-Tensor Backend::relu_impl(const Tensor&) { not_implemented("relu"); }
-Tensor Backend::cast_impl(const Tensor&, DType) { not_implemented("cast"); }
-Tensor Backend::layer_norm_impl(const Tensor&, const Tensor&, const Tensor*, float) { not_implemented("layer_norm"); }
-Tensor Backend::rms_norm_impl(const Tensor&, const Tensor&, float) { not_implemented("rms_norm"); }
-Tensor Backend::group_norm_impl(const Tensor&, int, const Tensor&, const Tensor&, float) {
-  not_implemented("group_norm");
-}
-Tensor Backend::softmax_impl(const Tensor&) { not_implemented("softmax"); }
-Tensor Backend::conv1d_impl(const Tensor&, const Tensor&, const Tensor*, int, int, const Conv1dFusion&, const Shape&) {
-  not_implemented("conv1d");
-}
-Tensor Backend::conv_transpose1d_impl(const Tensor&, const Tensor&, const Tensor*, int, const ConvTranspose1dFusion&,
-                                      const Shape&) {
-  not_implemented("conv_transpose1d");
-}
-Tensor Backend::pad1d_impl(const Tensor&, int, int, PadMode, float, const Shape&) { not_implemented("pad1d"); }
-Tensor Backend::transpose_impl(const Tensor&, const Shape&) { not_implemented("transpose"); }
-Tensor Backend::embedding_impl(const Tensor&, const Tensor&, const Shape&) { not_implemented("embedding"); }
-Tensor Backend::embedding_sum_impl(const std::vector<const Tensor*>&, const Tensor&, const Shape&) {
-  not_implemented("embedding_sum");
-}
-Tensor Backend::lstm_impl(const Tensor&, const LstmLayerWeights&, Tensor*, Tensor*) { not_implemented("lstm"); }
-Tensor Backend::chroma_impl(const Tensor&, const Tensor&, float, const Tensor&, int, float, Tensor*, const Shape&) {
-  not_implemented("chroma");
 }
 
 }  // namespace mg

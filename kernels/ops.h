@@ -88,8 +88,9 @@ Tensor attention_on_host(Backend& be, const Tensor& q, const Tensor& k, const Te
 // Every op is a public method that checks the op's contract (kernels/op_checks.h: shapes, dtypes,
 // and that the tensors live on this backend's device) and then calls the protected *_impl of the
 // same name, which is what a backend overrides. The contract is thus written once for every
-// backend, and an implementation only sees inputs that meet it. The public methods stay virtual
-// only so that a decorator (a profiler that times each op of another backend) can wrap an op whole.
+// backend, and an implementation only sees inputs that meet it. The public ops are not virtual, so
+// no subclass can skip the contract; a decorator (a profiler timing another backend's ops)
+// overrides the *_impl and forwards to the other backend's public ops.
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -104,75 +105,75 @@ class Backend {
 
   // ---- dense algebra ----
   // y[..., N] = x[..., K] . w[N, K]^T (+ b[N]); w may be f32/f16/bf16 (PyTorch nn.Linear layout).
-  virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b);
+  Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b);
   // linear with a GELU and/or a residual add after it (LinearFusion). Default: the composition.
-  virtual Tensor linear_fused(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse);
+  Tensor linear_fused(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse);
   // c[B, M, N] = alpha * a[B, M, K] . (trans_b ? b[B, N, K]^T : b[B, K, N]); 2-D inputs mean B = 1.
-  virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b, float alpha = 1.0f);
+  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b, float alpha = 1.0f);
 
   // ---- elementwise (b's shape must equal a's shape or a suffix of it: broadcast over leading dims)
-  virtual Tensor add(const Tensor& a, const Tensor& b);
-  virtual Tensor mul(const Tensor& a, const Tensor& b);
-  virtual Tensor scale(const Tensor& a, float s);
-  virtual Tensor elu(const Tensor& x, float alpha = 1.0f);
-  virtual Tensor gelu(const Tensor& x);                     // exact erf form
-  virtual Tensor relu(const Tensor& x);
-  virtual Tensor cast(const Tensor& x, DType to);           // between f32/f16/bf16 (and i32<->i64)
+  Tensor add(const Tensor& a, const Tensor& b);
+  Tensor mul(const Tensor& a, const Tensor& b);
+  Tensor scale(const Tensor& a, float s);
+  Tensor elu(const Tensor& x, float alpha = 1.0f);
+  Tensor gelu(const Tensor& x);             // exact erf form
+  Tensor relu(const Tensor& x);
+  Tensor cast(const Tensor& x, DType to);   // between f32/f16/bf16 (and i32<->i64)
 
   // ---- normalisation and softmax (over the last dim unless stated) ----
-  virtual Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps);
-  virtual Tensor rms_norm(const Tensor& x, const Tensor& gamma, float eps);  // T5: no mean, no bias
+  Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps);
+  Tensor rms_norm(const Tensor& x, const Tensor& gamma, float eps);  // T5: no mean, no bias
   // x[B, C, T]: statistics over (C/groups, T) per group, affine per channel.
-  virtual Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps);
-  virtual Tensor softmax(const Tensor& x);
+  Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps);
+  Tensor softmax(const Tensor& x);
 
   // ---- 1-D convolution family; x is [B, C, T] (a 2-D [C, T] input is taken as B = 1) ----
   // Padding, an ELU on the input, a residual add and a trim can be fused into the conv (see
   // Conv1dFusion / ConvTranspose1dFusion): on long audio each of them is a pass through memory
   // otherwise. With default fusion the ops are plain: no implicit padding, no activation.
   // w[Cout, Cin, K]; out length (Tp - dilation*(K-1) - 1) / stride + 1, Tp = T + pad_left + pad_right.
-  virtual Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
-                        const Conv1dFusion& fuse = {});
+  Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
+                const Conv1dFusion& fuse = {});
   // w[Cin, Cout, K] (PyTorch ConvTranspose1d layout); out length (T - 1) * stride + K - trim_left - trim_right.
-  virtual Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
-                                  const ConvTranspose1dFusion& fuse = {});
+  Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
+                          const ConvTranspose1dFusion& fuse = {});
   // Pads the last dim. Reflect needs left, right < T (as torch.nn.functional.pad).
-  virtual Tensor pad1d(const Tensor& x, int left, int right, PadMode mode, float value = 0.0f);
+  Tensor pad1d(const Tensor& x, int left, int right, PadMode mode, float value = 0.0f);
   // Swaps the last two dims: [.., A, B] -> [.., B, A].
-  virtual Tensor transpose(const Tensor& x);
+  Tensor transpose(const Tensor& x);
 
   // ---- embeddings ----
   // table[V, D], ids[N] (i32/i64) -> [N, D]. An id outside [0, V) throws.
-  virtual Tensor embedding(const Tensor& table, const Tensor& ids);
+  Tensor embedding(const Tensor& table, const Tensor& ids);
   // out[N, D] = sum_k tables[k][ids[k, n]]; ids[K, N] (MusicGen's summed codebook embeddings).
-  virtual Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids);
+  Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids);
 
   // ---- slicing and search (default versions go through the host: see kernels/backend_fallbacks.cpp;
   //      a backend overrides them with device kernels) ----
   // x[..., T] -> x[..., start : start + len] (a copy).
-  virtual Tensor narrow_last(const Tensor& x, int64_t start, int64_t len);
+  Tensor narrow_last(const Tensor& x, int64_t start, int64_t len);
   // Nearest codeword for each row: x[N, D], embed[V, D] -> ids[N] (i64), the argmax over j of
   // -(|x|^2 - 2 x.e_j + |e_j|^2) in f32 with the first index winning ties (EnCodec's RVQ encode).
-  virtual Tensor vq_nearest(const Tensor& x, const Tensor& embed);
+  Tensor vq_nearest(const Tensor& x, const Tensor& embed);
 
   // Multi-head attention of S queries over the first T rows of k and v (row r = position r):
   // q[S, Wq], k/v[>= T, H*dh] -> [S, H*dh]. The queries are the first H*dh columns of q's rows
   // (Wq >= H*dh: a fused q|k|v projection is passed as it is). Query i sits at position T - S + i;
   // when causal it sees keys 0 .. T - S + i, otherwise all T. Scores are scaled by `scale` before
   // the softmax. k and v are f32, or both f16 (a half KV cache).
-  virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
-                           bool causal);
+  Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                   bool causal);
   // dst[row0 : row0 + src.dim(0)] = src, in place along dim 0 (appending to a KV cache).
-  virtual void copy_rows(Tensor& dst, int64_t row0, const Tensor& src);
+  void copy_rows(Tensor& dst, int64_t row0, const Tensor& src);
 
   // Attention of R independent rows at once (the decode step's CFG rows / takes): q[R, S, Wq],
   // k/v[R, >= T, H*dh] -> [R, S, H*dh]; each row exactly as attention() on its slices.
-  virtual Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads,
-                                float scale, bool causal);
+  Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads,
+                        float scale, bool causal);
   // Appends S new positions of R rows to a KV cache, in place: cache[r, pos + s, :] =
   // src[r * S + s, col0 : col0 + D] for cache[R, capacity, D] and src[R * S, W] (the fused
   // q|k|v projection, so K and V go straight from the GEMM output into the cache).
-  virtual void write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0);
+  void write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0);
 
   // ---- sampling (reference: kernels/cpu/sample.cpp) ----
   // logits[R, K, V] f32 -> ids[B, K] i32, both on this device, B = seeds.size(). With cfg, R = 2B:
@@ -181,8 +182,8 @@ class Backend {
   // counter-based hash of (seeds[s], step, codebook): same seed and logits, same tokens on every
   // backend. guided (optional) receives the [B, K, V] logits the tokens were drawn from. A
   // negative top_k throws (when top-k decides: not greedy, temperature > 0, top-p off).
-  virtual Tensor sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
-                               const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided = nullptr);
+  Tensor sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                       const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided = nullptr);
 
   // ---- the decode step as one recording (host defaults: kernels/backend_recording.cpp) ----
   // Consecutive decode steps differ only in their inputs (ids, position, step number), so a backend
@@ -192,21 +193,21 @@ class Backend {
   //
   // In-place host -> device copy into an existing tensor of the same dtype and element count. The
   // host tensor must stay unchanged until the next synchronize() or download().
-  virtual void upload_into(Tensor& dst, const Tensor& host);
+  void upload_into(Tensor& dst, const Tensor& host);
   // write_kv at the position held by pos (i32 [1] on this device).
-  virtual void write_kv_at(Tensor& cache, const Tensor& pos, const Tensor& src, int64_t col0);
+  void write_kv_at(Tensor& cache, const Tensor& pos, const Tensor& src, int64_t col0);
   // Both caches of a layer at once (one launch on a GPU): k_cache gets columns col0 .. col0 + D of
   // src and v_cache the next D, i.e. write_kv_at(k_cache, pos, src, col0) and
   // write_kv_at(v_cache, pos, src, col0 + D) for caches of the same shape and dtype.
-  virtual void write_kv_pair_at(Tensor& k_cache, Tensor& v_cache, const Tensor& pos, const Tensor& src, int64_t col0);
+  void write_kv_pair_at(Tensor& k_cache, Tensor& v_cache, const Tensor& pos, const Tensor& src, int64_t col0);
   // attention_rows over the first keys[0] positions (i32 [1] on this device); max_keys >= keys[0]
   // (at most k.dim(1)) bounds the work a recording sets up.
-  virtual Tensor attention_rows_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keys,
-                                   int64_t max_keys, int heads, float scale, bool causal);
+  Tensor attention_rows_at(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keys,
+                           int64_t max_keys, int heads, float scale, bool causal);
   // sample_tokens with the seeds (i64 [B], the bits of the u64 seeds) and the step number (i32 [1])
   // on this device.
-  virtual Tensor sample_tokens_at(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
-                                  const Tensor& seeds, const Tensor& step, Tensor* guided = nullptr);
+  Tensor sample_tokens_at(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                          const Tensor& seeds, const Tensor& step, Tensor* guided = nullptr);
 
   // The delay pattern's bookkeeping between two steps, on the device (lm/delay_pattern.h), so that
   // recorded steps follow each other with no host round trip: pattern[B, K, C] (i32, -1 where not
@@ -214,8 +215,8 @@ class Backend {
   // tokens[b, k] where it is -1, writes the next step's codes ids[K, R] = pattern[r % B, k, c]
   // (R = B, or 2B with CFG), then adds one to every element of counters (i32; it may hold column,
   // which is read before).
-  virtual void delay_pattern_step_at(Tensor& pattern, const Tensor& tokens, const Tensor& column, Tensor& ids,
-                                     Tensor& counters);
+  void delay_pattern_step_at(Tensor& pattern, const Tensor& tokens, const Tensor& column, Tensor& ids,
+                             Tensor& counters);
 
   // record(ops) sets up a replayable recording of what ops() does; replay() runs it. The contract
   // for ops: backend ops only (no upload/download/synchronize, no host reads of device data), no
@@ -237,44 +238,44 @@ class Backend {
   // tensors on this device: null or undefined starts from zero; when non-null they receive the
   // state after the last step (new tensors), so a long sequence run in chunks, passing the same
   // h and c along, gives the one-shot result. T = 0 leaves a given state as it was.
-  virtual Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h = nullptr, Tensor* c = nullptr);
+  Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h = nullptr, Tensor* c = nullptr);
 
   // ---- MusicGen-melody's chroma (conditioning/chroma.h prepares the inputs) ----
   // Centred STFT frames of signal[n >= n_fft] (reflect-padded by n_fft/2), each windowed by
   // window[n_fft] and transformed, power |X / window_norm|^2, filters[n_chroma, n_fft/2 + 1] applied
   // (accumulated in double), each frame divided by max(its largest |value|, eps) -> f32
   // [1 + n / hop, n_chroma]. argmax (optional) receives the first maximum of each frame, i32 [frames].
-  virtual Tensor chroma(const Tensor& signal, const Tensor& window, float window_norm, const Tensor& filters, int hop,
-                        float eps, Tensor* argmax = nullptr);
+  Tensor chroma(const Tensor& signal, const Tensor& window, float window_norm, const Tensor& filters, int hop,
+                float eps, Tensor* argmax = nullptr);
 
  protected:
   // What a backend implements, called after the contract holds. `out` is the output shape the
-  // contract computed. The ops without a default throw "not implemented"; the others have host
-  // defaults (kernels/backend_fallbacks.cpp, kernels/backend_recording.cpp) that a device backend
-  // replaces with kernels.
-  virtual Tensor linear_impl(const Tensor& x, const Tensor& w, const Tensor* b, const Shape& out);
+  // contract computed. The ops without a host version are pure (every backend brings its own);
+  // the others have host defaults (kernels/backend_fallbacks.cpp, kernels/backend_recording.cpp)
+  // that a device backend replaces with kernels.
+  virtual Tensor linear_impl(const Tensor& x, const Tensor& w, const Tensor* b, const Shape& out) = 0;
   virtual Tensor linear_fused_impl(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse,
                                    const Shape& out);
-  virtual Tensor matmul_impl(const Tensor& a, const Tensor& b, bool trans_b, float alpha, const Shape& out);
-  virtual Tensor add_impl(const Tensor& a, const Tensor& b);
-  virtual Tensor mul_impl(const Tensor& a, const Tensor& b);
-  virtual Tensor scale_impl(const Tensor& a, float s);
-  virtual Tensor elu_impl(const Tensor& x, float alpha);
-  virtual Tensor gelu_impl(const Tensor& x);
-  virtual Tensor relu_impl(const Tensor& x);
-  virtual Tensor cast_impl(const Tensor& x, DType to);
-  virtual Tensor layer_norm_impl(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps);
-  virtual Tensor rms_norm_impl(const Tensor& x, const Tensor& gamma, float eps);
-  virtual Tensor group_norm_impl(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps);
-  virtual Tensor softmax_impl(const Tensor& x);
+  virtual Tensor matmul_impl(const Tensor& a, const Tensor& b, bool trans_b, float alpha, const Shape& out) = 0;
+  virtual Tensor add_impl(const Tensor& a, const Tensor& b) = 0;
+  virtual Tensor mul_impl(const Tensor& a, const Tensor& b) = 0;
+  virtual Tensor scale_impl(const Tensor& a, float s) = 0;
+  virtual Tensor elu_impl(const Tensor& x, float alpha) = 0;
+  virtual Tensor gelu_impl(const Tensor& x) = 0;
+  virtual Tensor relu_impl(const Tensor& x) = 0;
+  virtual Tensor cast_impl(const Tensor& x, DType to) = 0;
+  virtual Tensor layer_norm_impl(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps) = 0;
+  virtual Tensor rms_norm_impl(const Tensor& x, const Tensor& gamma, float eps) = 0;
+  virtual Tensor group_norm_impl(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps) = 0;
+  virtual Tensor softmax_impl(const Tensor& x) = 0;
   virtual Tensor conv1d_impl(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
-                             const Conv1dFusion& fuse, const Shape& out);
+                             const Conv1dFusion& fuse, const Shape& out) = 0;
   virtual Tensor conv_transpose1d_impl(const Tensor& x, const Tensor& w, const Tensor* b, int stride,
-                                       const ConvTranspose1dFusion& fuse, const Shape& out);
-  virtual Tensor pad1d_impl(const Tensor& x, int left, int right, PadMode mode, float value, const Shape& out);
-  virtual Tensor transpose_impl(const Tensor& x, const Shape& out);
-  virtual Tensor embedding_impl(const Tensor& table, const Tensor& ids, const Shape& out);
-  virtual Tensor embedding_sum_impl(const std::vector<const Tensor*>& tables, const Tensor& ids, const Shape& out);
+                                       const ConvTranspose1dFusion& fuse, const Shape& out) = 0;
+  virtual Tensor pad1d_impl(const Tensor& x, int left, int right, PadMode mode, float value, const Shape& out) = 0;
+  virtual Tensor transpose_impl(const Tensor& x, const Shape& out) = 0;
+  virtual Tensor embedding_impl(const Tensor& table, const Tensor& ids, const Shape& out) = 0;
+  virtual Tensor embedding_sum_impl(const std::vector<const Tensor*>& tables, const Tensor& ids, const Shape& out) = 0;
   virtual Tensor narrow_last_impl(const Tensor& x, int64_t start, int64_t len, const Shape& out);
   virtual Tensor vq_nearest_impl(const Tensor& x, const Tensor& embed);
   virtual Tensor attention_impl(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
@@ -295,12 +296,9 @@ class Backend {
                                        const Tensor& seeds, const Tensor& step, Tensor* guided);
   virtual void delay_pattern_step_at_impl(Tensor& pattern, const Tensor& tokens, const Tensor& column, Tensor& ids,
                                           Tensor& counters);
-  virtual Tensor lstm_impl(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c);
+  virtual Tensor lstm_impl(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c) = 0;
   virtual Tensor chroma_impl(const Tensor& signal, const Tensor& window, float window_norm, const Tensor& filters,
-                             int hop, float eps, Tensor* argmax, const Shape& out);
-
-  // Thrown by the impls a backend has not provided.
-  [[noreturn]] void not_implemented(const char* op) const;
+                             int hop, float eps, Tensor* argmax, const Shape& out) = 0;
 };
 
 // The CPU backend (always built). threads <= 0: all hardware threads.

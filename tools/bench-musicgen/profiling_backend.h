@@ -2,6 +2,9 @@
 // (and by weight shape for linear), so a decode step's time can be split without an external
 // profiler. On the CPU backend ops are synchronous, so the times are the ops' own; on CUDA they
 // would only be launch times (call synchronize in the wrapped backend to change that).
+// It overrides the ops' *_impl (the public ops check the contract, then land here). The ops with a
+// host default that it leaves alone (linear_fused, attention_rows, write_kv, sampling, the
+// recorded-step variants) run that default over the timed ops, so their parts are timed one by one.
 #pragma once
 
 #include <algorithm>
@@ -29,8 +32,8 @@ class ProfilingBackend final : public mg::Backend {
   }
 
  public:
-  // fallback_attention: run Backend's host default attention instead of the inner backend's own
-  // (to measure what a backend's attention kernel gains).
+  // fallback_attention: run the host attention (mg::attention_on_host, the default of a backend
+  // without an attention kernel) instead of the inner backend's own, to measure what the kernel gains.
   explicit ProfilingBackend(mg::Backend& inner, bool fallback_attention = false)
       : in_(inner), fallback_attention_(fallback_attention) {}
 
@@ -54,81 +57,95 @@ class ProfilingBackend final : public mg::Backend {
   mg::Tensor download(const mg::Tensor& d) override { return time("download", [&] { return in_.download(d); }); }
   void synchronize() override { in_.synchronize(); }
 
-  mg::Tensor linear(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b) override {
+  // The ops: the public Backend op checked the contract against in_'s device, and in_'s public op
+  // checks it again (cheap next to the op) before in_'s own implementation runs.
+ protected:
+  mg::Tensor linear_impl(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, const mg::Shape&) override {
     const std::string key = "linear " + mg::shape_str(w.shape) + " " + mg::dtype_name(w.dtype) +
                             (x.rows() <= 4 ? " (gemv)" : " (gemm)");
     return time(key, [&] { return in_.linear(x, w, b); });
   }
-  mg::Tensor matmul(const mg::Tensor& a, const mg::Tensor& b, bool tb, float alpha) override {
+  mg::Tensor matmul_impl(const mg::Tensor& a, const mg::Tensor& b, bool tb, float alpha, const mg::Shape&) override {
     return time("matmul", [&] { return in_.matmul(a, b, tb, alpha); });
   }
-  mg::Tensor add(const mg::Tensor& a, const mg::Tensor& b) override {
+  mg::Tensor add_impl(const mg::Tensor& a, const mg::Tensor& b) override {
     return time("add", [&] { return in_.add(a, b); });
   }
-  mg::Tensor mul(const mg::Tensor& a, const mg::Tensor& b) override {
+  mg::Tensor mul_impl(const mg::Tensor& a, const mg::Tensor& b) override {
     return time("mul", [&] { return in_.mul(a, b); });
   }
-  mg::Tensor scale(const mg::Tensor& a, float s) override { return time("scale", [&] { return in_.scale(a, s); }); }
-  mg::Tensor elu(const mg::Tensor& x, float a) override { return time("elu", [&] { return in_.elu(x, a); }); }
-  mg::Tensor gelu(const mg::Tensor& x) override { return time("gelu", [&] { return in_.gelu(x); }); }
-  mg::Tensor relu(const mg::Tensor& x) override { return time("relu", [&] { return in_.relu(x); }); }
-  mg::Tensor cast(const mg::Tensor& x, mg::DType to) override { return time("cast", [&] { return in_.cast(x, to); }); }
-  mg::Tensor layer_norm(const mg::Tensor& x, const mg::Tensor& g, const mg::Tensor* b, float eps) override {
+  mg::Tensor scale_impl(const mg::Tensor& a, float s) override {
+    return time("scale", [&] { return in_.scale(a, s); });
+  }
+  mg::Tensor elu_impl(const mg::Tensor& x, float a) override { return time("elu", [&] { return in_.elu(x, a); }); }
+  mg::Tensor gelu_impl(const mg::Tensor& x) override { return time("gelu", [&] { return in_.gelu(x); }); }
+  mg::Tensor relu_impl(const mg::Tensor& x) override { return time("relu", [&] { return in_.relu(x); }); }
+  mg::Tensor cast_impl(const mg::Tensor& x, mg::DType to) override {
+    return time("cast", [&] { return in_.cast(x, to); });
+  }
+  mg::Tensor layer_norm_impl(const mg::Tensor& x, const mg::Tensor& g, const mg::Tensor* b, float eps) override {
     return time("layer_norm", [&] { return in_.layer_norm(x, g, b, eps); });
   }
-  mg::Tensor rms_norm(const mg::Tensor& x, const mg::Tensor& g, float eps) override {
+  mg::Tensor rms_norm_impl(const mg::Tensor& x, const mg::Tensor& g, float eps) override {
     return time("rms_norm", [&] { return in_.rms_norm(x, g, eps); });
   }
-  mg::Tensor group_norm(const mg::Tensor& x, int groups, const mg::Tensor& g, const mg::Tensor& b, float eps) override {
+  mg::Tensor group_norm_impl(const mg::Tensor& x, int groups, const mg::Tensor& g, const mg::Tensor& b,
+                             float eps) override {
     return time("group_norm", [&] { return in_.group_norm(x, groups, g, b, eps); });
   }
-  mg::Tensor softmax(const mg::Tensor& x) override { return time("softmax", [&] { return in_.softmax(x); }); }
+  mg::Tensor softmax_impl(const mg::Tensor& x) override { return time("softmax", [&] { return in_.softmax(x); }); }
   // Fused convs are keyed apart ("+elu+pad+res", "+elu+trim"): their time includes those passes.
-  mg::Tensor conv1d(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, int s, int d,
-                    const mg::Conv1dFusion& f) override {
+  mg::Tensor conv1d_impl(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, int s, int d,
+                         const mg::Conv1dFusion& f, const mg::Shape&) override {
     const std::string key = "conv1d w" + mg::shape_str(w.shape) + " s" + std::to_string(s) + " d" + std::to_string(d) +
                             (f.elu ? " +elu" : "") + (f.pad_left || f.pad_right ? " +pad" : "") +
                             (f.residual ? " +res" : "");
     return time(key, [&] { return in_.conv1d(x, w, b, s, d, f); });
   }
-  mg::Tensor conv_transpose1d(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, int s,
-                              const mg::ConvTranspose1dFusion& f) override {
+  mg::Tensor conv_transpose1d_impl(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, int s,
+                                   const mg::ConvTranspose1dFusion& f, const mg::Shape&) override {
     return time("conv_transpose1d w" + mg::shape_str(w.shape) + " s" + std::to_string(s) + (f.elu ? " +elu" : "") +
                     (f.trim_left || f.trim_right ? " +trim" : ""),
                 [&] { return in_.conv_transpose1d(x, w, b, s, f); });
   }
-  mg::Tensor pad1d(const mg::Tensor& x, int l, int r, mg::PadMode m, float v) override {
+  mg::Tensor pad1d_impl(const mg::Tensor& x, int l, int r, mg::PadMode m, float v, const mg::Shape&) override {
     return time("pad1d", [&] { return in_.pad1d(x, l, r, m, v); });
   }
-  mg::Tensor transpose(const mg::Tensor& x) override { return time("transpose", [&] { return in_.transpose(x); }); }
-  mg::Tensor embedding(const mg::Tensor& t, const mg::Tensor& ids) override {
+  mg::Tensor transpose_impl(const mg::Tensor& x, const mg::Shape&) override {
+    return time("transpose", [&] { return in_.transpose(x); });
+  }
+  mg::Tensor embedding_impl(const mg::Tensor& t, const mg::Tensor& ids, const mg::Shape&) override {
     return time("embedding", [&] { return in_.embedding(t, ids); });
   }
-  mg::Tensor embedding_sum(const std::vector<const mg::Tensor*>& t, const mg::Tensor& ids) override {
+  mg::Tensor embedding_sum_impl(const std::vector<const mg::Tensor*>& t, const mg::Tensor& ids,
+                                const mg::Shape&) override {
     return time("embedding_sum", [&] { return in_.embedding_sum(t, ids); });
   }
-  mg::Tensor narrow_last(const mg::Tensor& x, int64_t s, int64_t l) override {
+  mg::Tensor narrow_last_impl(const mg::Tensor& x, int64_t s, int64_t l, const mg::Shape&) override {
     return time("narrow_last", [&] { return in_.narrow_last(x, s, l); });
   }
-  mg::Tensor vq_nearest(const mg::Tensor& x, const mg::Tensor& e) override {
+  mg::Tensor vq_nearest_impl(const mg::Tensor& x, const mg::Tensor& e) override {
     return time("vq_nearest", [&] { return in_.vq_nearest(x, e); });
   }
-  mg::Tensor attention(const mg::Tensor& q, const mg::Tensor& k, const mg::Tensor& v, int64_t T, int heads,
-                       float scale, bool causal) override {
-    return time(causal ? "attention (causal)" : "attention (cross)",
-                [&] {
-                  return fallback_attention_ ? in_.Backend::attention(q, k, v, T, heads, scale, causal)
-                                             : in_.attention(q, k, v, T, heads, scale, causal);
-                });
+  mg::Tensor attention_impl(const mg::Tensor& q, const mg::Tensor& k, const mg::Tensor& v, int64_t T, int heads,
+                            float scale, bool causal) override {
+    return time(causal ? "attention (causal)" : "attention (cross)", [&] {
+      return fallback_attention_ ? mg::attention_on_host(in_, q, k, v, T, heads, scale, causal)
+                                 : in_.attention(q, k, v, T, heads, scale, causal);
+    });
   }
-  void copy_rows(mg::Tensor& dst, int64_t row0, const mg::Tensor& src) override {
+  void copy_rows_impl(mg::Tensor& dst, int64_t row0, const mg::Tensor& src) override {
     time("copy_rows", [&] {
       in_.copy_rows(dst, row0, src);
       return 0;
     });
   }
-  mg::Tensor lstm(const mg::Tensor& x, const mg::LstmLayerWeights& w, mg::Tensor* h, mg::Tensor* c) override {
+  mg::Tensor lstm_impl(const mg::Tensor& x, const mg::LstmLayerWeights& w, mg::Tensor* h, mg::Tensor* c) override {
     return time("lstm", [&] { return in_.lstm(x, w, h, c); });
+  }
+  mg::Tensor chroma_impl(const mg::Tensor& signal, const mg::Tensor& window, float window_norm,
+                         const mg::Tensor& filters, int hop, float eps, mg::Tensor* argmax, const mg::Shape&) override {
+    return time("chroma", [&] { return in_.chroma(signal, window, window_norm, filters, hop, eps, argmax); });
   }
 
  private:
