@@ -508,9 +508,14 @@ class EnCodec:
         with self._pool.session() as s:
             return Codes(s.encode(a, rate, kbps))
 
-    def decode(self, codes: Union[Codes, np.ndarray]) -> Tuple[np.ndarray, int]:
-        """Codes (or an int array [codebooks, frames]) -> (audio float32 [channels, samples], rate)."""
-        c = codes if isinstance(codes, Codes) else Codes.from_array(codes)
+    def decode(self, codes: Union[Codes, np.ndarray], audio_length: int = 0) -> Tuple[np.ndarray, int]:
+        """Codes (or an int array [codebooks, frames]) -> (audio float32 [channels, samples], rate).
+        audio_length: for an array, the samples per channel it decodes to (0: frames times the
+        model's hop length)."""
+        if isinstance(codes, Codes):
+            c = codes
+        else:
+            c = Codes.from_array(codes, audio_length)
         with self._pool.session() as s:
             return s.decode(c._handle)
 
