@@ -1,6 +1,6 @@
-// The model half of include/encodec.h: encodec_context (a loaded EnCodec model and its backend),
-// codes, and .ecdc files. Every entry point runs its body through guard(), which turns anything
-// thrown into a status and the shared per-thread message (api/audio_api.cpp owns the slot).
+// The model half of include/encodec.h: encodec_model (a loaded EnCodec, read-only), encodec_session
+// (one thread's backend), codes, and .ecdc files. Every entry point runs its body through guard()
+// (api/api_internal.h), which turns anything thrown into a status and the per-thread message.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +21,7 @@
 #include "kernels/common.h"
 #include "kernels/ops.h"
 
-#include "api/encodec_api_internal.h"
+#include "api/api_internal.h"
 
 using mg::capi::ArgumentError;
 using mg::capi::FormatError;
@@ -29,31 +29,29 @@ using mg::capi::IoError;
 using mg::capi::fail;
 using mg::capi::guard;
 
-struct encodec_context {
-  std::unique_ptr<mg::Backend> backend;
-  std::unique_ptr<mg::EncodecModel> model;
-  std::string ecdc_name;
-};
-
-struct encodec_codes {
-  mg::EncodedAudio codes;
+struct encodec_session {
+  const encodec_model* model;
+  mg::capi::SessionBackend backend;
+  encodec_session(const encodec_model* m, int n_threads) : model(m), backend(*m->device, n_threads) {}
+  const mg::EncodecModel& codec() const { return *model->model; }
 };
 
 namespace {
 
 namespace fs = std::filesystem;
 
+// `kbps`, or the model's highest bandwidth for kbps <= 0.
+double bandwidth_or_highest(const mg::EncodecModel& m, double kbps) {
+  return kbps <= 0 ? m.config().target_bandwidths.back() : kbps;
+}
+
 // The codebooks for `kbps` (<= 0: all), or an ArgumentError listing the valid bandwidths.
 int codebooks_for(const mg::EncodecModel& m, double kbps) {
-  const auto& bws = m.config().target_bandwidths;
-  if (kbps <= 0) kbps = bws.back();
-  std::string list;
-  for (double b : bws) {
-    if (std::fabs(b - kbps) < 1e-9) return m.config().num_quantizers_for_bandwidth(b);
-    list += (list.empty() ? "" : ", ") + mg::strcat(b);
+  try {
+    return m.num_codebooks_for_bandwidth(bandwidth_or_highest(m, kbps));
+  } catch (const mg::Error& e) {
+    throw ArgumentError(e.what());
   }
-  throw ArgumentError(mg::strcat("bandwidth ", kbps, " kbps is not one this model supports: use one of ", list,
-                                 " (kbps)"));
 }
 
 // Planar buffer -> host tensor [C, L] at the model's rate and channels (audiocraft's convert_audio
@@ -95,7 +93,7 @@ mg::AudioBuffer buffer_of(const encodec_audio* a) {
 encodec_audio* new_audio(const mg::Tensor& y, int sample_rate) {
   encodec_audio* a = nullptr;
   const int64_t C = y.dim(0), L = y.dim(1);
-  if (encodec_audio_create(sample_rate, int(C), L, &a) != ENCODEC_OK) throw mg::Error(encodec_last_error());
+  if (encodec_audio_create(sample_rate, int(C), L, &a) != MUSICGEN_OK) throw mg::Error(musicgen_last_error());
   for (int64_t c = 0; c < C; ++c)
     std::memcpy(encodec_audio_channel_data(a, int(c)), y.f32() + c * L, size_t(L) * sizeof(float));
   return a;
@@ -134,20 +132,21 @@ void write_file_atomic(const std::string& path, const std::vector<uint8_t>& byte
   }
 }
 
-mg::EncodedAudio parse_ecdc(const encodec_context* ctx, const std::vector<uint8_t>& bytes, const std::string& what) {
+mg::EncodedAudio parse_ecdc(const encodec_model* model, const std::vector<uint8_t>& bytes, const std::string& what) {
   mg::EcdcHeader h;
   try {
     h = mg::ecdc_read_header(bytes);
   } catch (const mg::Error& e) {
     throw FormatError(what + ": " + e.what());
   }
-  if (!h.lm && h.model != ctx->ecdc_name) {
+  if (!h.lm && h.model != model->ecdc_name) {
     try {
       mg::ecdc_model_info(h.model);
     } catch (const mg::Error& e) {
       throw FormatError(what + ": " + e.what());
     }
-    throw ArgumentError(mg::strcat(what, " was written with ", h.model, ", but the loaded model is ", ctx->ecdc_name,
+    const std::string loaded = model->ecdc_name.empty() ? "a non-standard EnCodec" : model->ecdc_name;
+    throw ArgumentError(mg::strcat(what, " was written with ", h.model, ", but the loaded model is ", loaded,
                                    ": use an ", h.model, " model (--model)"));
   }
   try {
@@ -157,87 +156,154 @@ mg::EncodedAudio parse_ecdc(const encodec_context* ctx, const std::vector<uint8_
   }
 }
 
+// An .ecdc of `codes` for `model`; refused, naming why, for a model without an .ecdc name.
+std::vector<uint8_t> ecdc_bytes(const encodec_model* model, const mg::EncodedAudio& codes) {
+  if (model->ecdc_name.empty())
+    throw ArgumentError("cannot write an .ecdc file: " + model->ecdc_refusal +
+                        "; its codes can still be encoded and decoded (encodec_session_encode/decode)");
+  return mg::ecdc_write(mg::ecdc_model_info(model->ecdc_name, model->model->config()), codes);
+}
+
+// Runs a session's computation on its backend, holding the model's device while it does.
+template <typename F>
+auto on_session(encodec_session* s, F&& f) {
+  auto lock = s->backend.lock();
+  return f(s->backend.get());
+}
+
 }  // namespace
+
+namespace mg::capi {
+
+void bind_encodec_model(encodec_model& m, const mg::EncodecModel& model) {
+  m.model = &model;
+  try {
+    m.ecdc_name = mg::ecdc_model_name(model.config());
+  } catch (const mg::Error& e) {
+    m.ecdc_name.clear();
+    m.ecdc_refusal = e.what();
+  }
+}
+
+}  // namespace mg::capi
 
 extern "C" {
 
-encodec_context_params encodec_context_default_params(void) {
-  encodec_context_params p;
+encodec_model_params encodec_model_default_params(void) {
+  encodec_model_params p;
+  p.device = MUSICGEN_DEVICE_AUTO;
   p.n_threads = 0;
-  p.use_cuda = 0;
   return p;
 }
 
-encodec_status encodec_context_load(const char* model_path, const encodec_context_params* params,
-                                    encodec_context** out) {
+encodec_session_params encodec_session_default_params(void) {
+  encodec_session_params p;
+  p.n_threads = 0;
+  return p;
+}
+
+musicgen_status encodec_model_load(const char* model_path, const encodec_model_params* params, encodec_model** out) {
   if (out) *out = nullptr;
-  return guard("encodec_context_load", ENCODEC_ERROR_FORMAT, [&] {
-    if (!model_path || !out) return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_context_load: model_path or out is NULL");
-    const encodec_context_params p = params ? *params : encodec_context_default_params();
+  return guard("encodec_model_load", MUSICGEN_ERROR_FORMAT, [&] {
+    if (!model_path || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_model_load: model_path or out is NULL");
+    const encodec_model_params p = params ? *params : encodec_model_default_params();
     std::error_code ec;
     if (!fs::exists(model_path, ec))
       throw IoError(mg::strcat("model folder '", model_path, "' does not exist (an EnCodec or MusicGen snapshot "
                                "folder with config.json and model.safetensors)"));
     if (!fs::exists(fs::path(model_path) / "config.json", ec) && fs::is_directory(model_path, ec))
       throw IoError(mg::strcat("model folder '", model_path, "' has no config.json"));
-    auto ctx = std::make_unique<encodec_context>();
-    ctx->backend = p.use_cuda ? mg::make_cuda_backend(0) : mg::make_cpu_backend(p.n_threads);
-    ctx->model = mg::EncodecModel::load(*ctx->backend, model_path);
-    ctx->ecdc_name = mg::ecdc_model_name(ctx->model->config());
-    *out = ctx.release();
-    return ENCODEC_OK;
+    auto m = std::make_unique<encodec_model>();
+    m->own_device.backend = mg::capi::make_model_backend(p.device, p.n_threads, &m->own_device.shared);
+    m->owned = mg::EncodecModel::load(*m->own_device.backend, model_path);
+    mg::capi::bind_encodec_model(*m, *m->owned);
+    *out = m.release();
+    return MUSICGEN_OK;
   });
 }
 
-void encodec_context_free(encodec_context* ctx) {
-  if (!ctx) return;
-  ctx->model.reset();  // before the backend that owns its device memory
-  delete ctx;
+void encodec_model_free(encodec_model* model) {
+  if (!model || model->device != &model->own_device) return;  // a MusicGen model's codec is the model's
+  model->owned.reset();  // before the backend that owns its device memory
+  delete model;
 }
 
-int encodec_context_sample_rate(const encodec_context* ctx) { return ctx ? ctx->model->sample_rate() : 0; }
-int encodec_context_channels(const encodec_context* ctx) { return ctx ? ctx->model->channels() : 0; }
-const char* encodec_context_model_name(const encodec_context* ctx) { return ctx ? ctx->ecdc_name.c_str() : ""; }
+int encodec_model_sample_rate(const encodec_model* m) { return m ? m->model->sample_rate() : 0; }
+int encodec_model_channels(const encodec_model* m) { return m ? m->model->channels() : 0; }
+const char* encodec_model_name(const encodec_model* m) { return m ? m->ecdc_name.c_str() : ""; }
 
-int encodec_context_num_bandwidths(const encodec_context* ctx) {
-  return ctx ? int(ctx->model->config().target_bandwidths.size()) : 0;
+int encodec_model_num_bandwidths(const encodec_model* m) {
+  return m ? int(m->model->config().target_bandwidths.size()) : 0;
 }
 
-double encodec_context_bandwidth(const encodec_context* ctx, int i) {
-  if (!ctx || i < 0 || i >= encodec_context_num_bandwidths(ctx)) return 0.0;
-  return ctx->model->config().target_bandwidths[size_t(i)];
+double encodec_model_bandwidth(const encodec_model* m, int i) {
+  if (!m || i < 0 || i >= encodec_model_num_bandwidths(m)) return 0.0;
+  return m->model->config().target_bandwidths[size_t(i)];
 }
 
-int encodec_context_num_codebooks(const encodec_context* ctx, double kbps) {
-  if (!ctx) return 0;
+int encodec_model_num_codebooks(const encodec_model* m, double kbps) {
+  if (!m) return 0;
   try {
-    return codebooks_for(*ctx->model, kbps);
+    return codebooks_for(*m->model, kbps);
   } catch (...) {
     return 0;
   }
 }
 
-encodec_status encodec_encode(encodec_context* ctx, const encodec_audio* audio, double kbps, encodec_codes** out) {
+musicgen_status encodec_session_create(const encodec_model* model, const encodec_session_params* params,
+                                       encodec_session** out) {
   if (out) *out = nullptr;
-  return guard("encodec_encode", ENCODEC_ERROR_INTERNAL, [&] {
-    if (!ctx || !audio || !out) return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_encode: ctx, audio or out is NULL");
-    const int nq = codebooks_for(*ctx->model, kbps);
-    (void)nq;
-    const double bw = kbps <= 0 ? ctx->model->config().target_bandwidths.back() : kbps;
-    auto codes = std::make_unique<encodec_codes>();
-    codes->codes = ctx->model->encode(model_input(*ctx->model, buffer_of(audio)), bw);
-    *out = codes.release();
-    return ENCODEC_OK;
+  return guard("encodec_session_create", MUSICGEN_ERROR_INTERNAL, [&] {
+    if (!model || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_session_create: model or out is NULL");
+    const encodec_session_params p = params ? *params : encodec_session_default_params();
+    *out = new encodec_session(model, p.n_threads);
+    return MUSICGEN_OK;
   });
 }
 
-encodec_status encodec_decode(encodec_context* ctx, const encodec_codes* codes, encodec_audio** out) {
+void encodec_session_free(encodec_session* session) { delete session; }
+
+musicgen_status encodec_session_encode(encodec_session* s, const encodec_audio* audio, double kbps,
+                                       encodec_codes** out) {
   if (out) *out = nullptr;
-  return guard("encodec_decode", ENCODEC_ERROR_INVALID_ARGUMENT, [&] {
-    if (!ctx || !codes || !out) return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_decode: ctx, codes or out is NULL");
-    const mg::Tensor y = ctx->model->decode(codes->codes);
-    *out = new_audio(y, ctx->model->sample_rate());
-    return ENCODEC_OK;
+  return guard("encodec_session_encode", MUSICGEN_ERROR_INTERNAL, [&] {
+    if (!s || !audio || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_session_encode: session, audio or out is NULL");
+    codebooks_for(s->codec(), kbps);
+    auto codes = std::make_unique<encodec_codes>();
+    mg::Tensor x = model_input(s->codec(), buffer_of(audio));
+    codes->codes = on_session(s, [&](mg::Backend& be) { return s->codec().encode(be, x, bandwidth_or_highest(s->codec(), kbps)); });
+    *out = codes.release();
+    return MUSICGEN_OK;
+  });
+}
+
+musicgen_status encodec_session_decode(encodec_session* s, const encodec_codes* codes, encodec_audio** out) {
+  if (out) *out = nullptr;
+  return guard("encodec_session_decode", MUSICGEN_ERROR_INVALID_ARGUMENT, [&] {
+    if (!s || !codes || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_session_decode: session, codes or out is NULL");
+    const mg::Tensor y = on_session(s, [&](mg::Backend& be) { return s->codec().decode(be, codes->codes); });
+    *out = new_audio(y, s->codec().sample_rate());
+    return MUSICGEN_OK;
+  });
+}
+
+musicgen_status encodec_codes_create(int num_codebooks, int64_t frames, const int64_t* data, int64_t audio_length,
+                                     encodec_codes** out) {
+  if (out) *out = nullptr;
+  return guard("encodec_codes_create", MUSICGEN_ERROR_INVALID_ARGUMENT, [&] {
+    if (!data || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_codes_create: data or out is NULL");
+    if (num_codebooks < 1 || frames < 1)
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, mg::strcat("encodec_codes_create: need at least one codebook and one "
+                                                              "frame, got ", num_codebooks, " x ", frames));
+    auto codes = std::make_unique<encodec_codes>();
+    mg::Tensor t = mg::Tensor::empty(mg::DType::I64, {num_codebooks, frames});
+    std::memcpy(t.data, data, size_t(num_codebooks) * size_t(frames) * sizeof(int64_t));
+    codes->codes.num_codebooks = num_codebooks;
+    codes->codes.segments = {t};
+    // <= 0: resolved by the decoder's hop; the codes alone do not know it, so keep the frames.
+    codes->codes.length = audio_length;
+    *out = codes.release();
+    return MUSICGEN_OK;
   });
 }
 
@@ -261,45 +327,68 @@ float encodec_codes_scale(const encodec_codes* c, int segment) {
   return c->codes.scales[size_t(segment)];
 }
 
-encodec_status encodec_compress(encodec_context* ctx, const encodec_audio* audio, double kbps, uint8_t** data,
-                                size_t* size) {
+musicgen_status encodec_codes_write_ecdc(const encodec_model* model, const encodec_codes* codes, const char* ecdc_path) {
+  return guard("encodec_codes_write_ecdc", MUSICGEN_ERROR_INVALID_ARGUMENT, [&] {
+    if (!model || !codes || !ecdc_path)
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_codes_write_ecdc: model, codes or path is NULL");
+    write_file_atomic(ecdc_path, ecdc_bytes(model, codes->codes));
+    return MUSICGEN_OK;
+  });
+}
+
+musicgen_status encodec_codes_read_ecdc(const encodec_model* model, const char* ecdc_path, encodec_codes** out) {
+  if (out) *out = nullptr;
+  return guard("encodec_codes_read_ecdc", MUSICGEN_ERROR_FORMAT, [&] {
+    if (!model || !ecdc_path || !out)
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_codes_read_ecdc: model, path or out is NULL");
+    auto codes = std::make_unique<encodec_codes>();
+    codes->codes = parse_ecdc(model, read_file(ecdc_path), mg::strcat("'", ecdc_path, "'"));
+    *out = codes.release();
+    return MUSICGEN_OK;
+  });
+}
+
+musicgen_status encodec_session_compress(encodec_session* s, const encodec_audio* audio, double kbps, uint8_t** data,
+                                         size_t* size) {
   if (data) *data = nullptr;
   if (size) *size = 0;
-  return guard("encodec_compress", ENCODEC_ERROR_INTERNAL, [&] {
-    if (!ctx || !audio || !data || !size)
-      return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_compress: ctx, audio, data or size is NULL");
-    codebooks_for(*ctx->model, kbps);
-    const double bw = kbps <= 0 ? ctx->model->config().target_bandwidths.back() : kbps;
-    const mg::EncodedAudio codes = ctx->model->encode(model_input(*ctx->model, buffer_of(audio)), bw);
-    const std::vector<uint8_t> bytes =
-        mg::ecdc_write(mg::ecdc_model_info(ctx->ecdc_name, ctx->model->config()), codes);
+  return guard("encodec_session_compress", MUSICGEN_ERROR_INTERNAL, [&] {
+    if (!s || !audio || !data || !size)
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_session_compress: session, audio, data or size is NULL");
+    codebooks_for(s->codec(), kbps);
+    if (s->model->ecdc_name.empty()) ecdc_bytes(s->model, {});  // refused before the encode, not after
+    mg::Tensor x = model_input(s->codec(), buffer_of(audio));
+    const mg::EncodedAudio codes =
+        on_session(s, [&](mg::Backend& be) { return s->codec().encode(be, x, bandwidth_or_highest(s->codec(), kbps)); });
+    const std::vector<uint8_t> bytes = ecdc_bytes(s->model, codes);
     *data = static_cast<uint8_t*>(std::malloc(bytes.size()));
     if (!*data) throw std::bad_alloc();
     std::memcpy(*data, bytes.data(), bytes.size());
     *size = bytes.size();
-    return ENCODEC_OK;
+    return MUSICGEN_OK;
   });
 }
 
-encodec_status encodec_decompress(encodec_context* ctx, const uint8_t* data, size_t size, encodec_audio** out) {
+musicgen_status encodec_session_decompress(encodec_session* s, const uint8_t* data, size_t size, encodec_audio** out) {
   if (out) *out = nullptr;
-  return guard("encodec_decompress", ENCODEC_ERROR_FORMAT, [&] {
-    if (!ctx || !data || !out) return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_decompress: ctx, data or out is NULL");
-    const mg::EncodedAudio codes = parse_ecdc(ctx, std::vector<uint8_t>(data, data + size), ".ecdc data");
-    const mg::Tensor y = ctx->model->decode(codes);
-    *out = new_audio(y, ctx->model->sample_rate());
-    return ENCODEC_OK;
+  return guard("encodec_session_decompress", MUSICGEN_ERROR_FORMAT, [&] {
+    if (!s || !data || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_session_decompress: session, data or out is NULL");
+    const mg::EncodedAudio codes = parse_ecdc(s->model, std::vector<uint8_t>(data, data + size), ".ecdc data");
+    const mg::Tensor y = on_session(s, [&](mg::Backend& be) { return s->codec().decode(be, codes); });
+    *out = new_audio(y, s->codec().sample_rate());
+    return MUSICGEN_OK;
   });
 }
 
 void encodec_bytes_free(uint8_t* data) { std::free(data); }
 
-encodec_status encodec_compress_file(encodec_context* ctx, const char* audio_path, const char* ecdc_path, double kbps) {
-  return guard("encodec_compress_file", ENCODEC_ERROR_INTERNAL, [&] {
-    if (!ctx || !audio_path || !ecdc_path)
-      return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_compress_file: ctx or a path is NULL");
-    codebooks_for(*ctx->model, kbps);  // before the (possibly long) read
-    const double bw = kbps <= 0 ? ctx->model->config().target_bandwidths.back() : kbps;
+musicgen_status encodec_session_compress_file(encodec_session* s, const char* audio_path, const char* ecdc_path,
+                                              double kbps) {
+  return guard("encodec_session_compress_file", MUSICGEN_ERROR_INTERNAL, [&] {
+    if (!s || !audio_path || !ecdc_path)
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_session_compress_file: session or a path is NULL");
+    codebooks_for(s->codec(), kbps);  // before the (possibly long) read
+    if (s->model->ecdc_name.empty()) ecdc_bytes(s->model, {});
     mg::AudioBuffer in;
     try {
       in = mg::read_audio(audio_path);
@@ -308,38 +397,41 @@ encodec_status encodec_compress_file(encodec_context* ctx, const char* audio_pat
     } catch (const mg::Error& e) {
       throw IoError(e.what());
     }
-    const mg::EncodedAudio codes = ctx->model->encode(model_input(*ctx->model, std::move(in)), bw);
-    write_file_atomic(ecdc_path, mg::ecdc_write(mg::ecdc_model_info(ctx->ecdc_name, ctx->model->config()), codes));
-    return ENCODEC_OK;
+    mg::Tensor x = model_input(s->codec(), std::move(in));
+    const mg::EncodedAudio codes =
+        on_session(s, [&](mg::Backend& be) { return s->codec().encode(be, x, bandwidth_or_highest(s->codec(), kbps)); });
+    x = mg::Tensor();
+    write_file_atomic(ecdc_path, ecdc_bytes(s->model, codes));
+    return MUSICGEN_OK;
   });
 }
 
-encodec_status encodec_decompress_file(encodec_context* ctx, const char* ecdc_path, const char* audio_path,
-                                       encodec_subtype subtype) {
-  return guard("encodec_decompress_file", ENCODEC_ERROR_IO, [&] {
-    if (!ctx || !ecdc_path || !audio_path)
-      return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_decompress_file: ctx or a path is NULL");
+musicgen_status encodec_session_decompress_file(encodec_session* s, const char* ecdc_path, const char* audio_path,
+                                                encodec_subtype subtype) {
+  return guard("encodec_session_decompress_file", MUSICGEN_ERROR_IO, [&] {
+    if (!s || !ecdc_path || !audio_path)
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_session_decompress_file: session or a path is NULL");
     mg::AudioWriteOptions options;
     switch (subtype) {
       case ENCODEC_SUBTYPE_PCM16: options.subtype = mg::AudioSubtype::PCM16; break;
       case ENCODEC_SUBTYPE_PCM24: options.subtype = mg::AudioSubtype::PCM24; break;
       case ENCODEC_SUBTYPE_FLOAT: options.subtype = mg::AudioSubtype::Float; break;
-      default: return fail(ENCODEC_ERROR_INVALID_ARGUMENT, mg::strcat("unknown sample subtype ", int(subtype)));
+      default: return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, mg::strcat("unknown sample subtype ", int(subtype)));
     }
     mg::Tensor y;
     {
-      const mg::EncodedAudio codes = parse_ecdc(ctx, read_file(ecdc_path), mg::strcat("'", ecdc_path, "'"));
-      y = ctx->model->decode(codes);
+      const mg::EncodedAudio codes = parse_ecdc(s->model, read_file(ecdc_path), mg::strcat("'", ecdc_path, "'"));
+      y = on_session(s, [&](mg::Backend& be) { return s->codec().decode(be, codes); });
     }
-    mg::write_audio(audio_path, to_buffer(y, ctx->model->sample_rate()), options);
-    return ENCODEC_OK;
+    mg::write_audio(audio_path, to_buffer(y, s->codec().sample_rate()), options);
+    return MUSICGEN_OK;
   });
 }
 
-encodec_status encodec_ecdc_read_info(const char* ecdc_path, encodec_ecdc_info* out) {
+musicgen_status encodec_ecdc_read_info(const char* ecdc_path, encodec_ecdc_info* out) {
   if (out) std::memset(out, 0, sizeof *out);
-  return guard("encodec_ecdc_read_info", ENCODEC_ERROR_FORMAT, [&] {
-    if (!ecdc_path || !out) return fail(ENCODEC_ERROR_INVALID_ARGUMENT, "encodec_ecdc_read_info: path or out is NULL");
+  return guard("encodec_ecdc_read_info", MUSICGEN_ERROR_FORMAT, [&] {
+    if (!ecdc_path || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_ecdc_read_info: path or out is NULL");
     const std::vector<uint8_t> bytes = read_file(ecdc_path);
     size_t body = 0;
     mg::EcdcHeader h;
@@ -365,7 +457,7 @@ encodec_status encodec_ecdc_read_info(const char* ecdc_path, encodec_ecdc_info* 
     } catch (const mg::Error&) {
       // unknown model name: the header fields above are still worth showing
     }
-    return ENCODEC_OK;
+    return MUSICGEN_OK;
   });
 }
 

@@ -120,7 +120,7 @@ EncodecModel::EncodecModel(Backend& be, const EncodecConfig& cfg) : be_(be), cfg
 
 void EncodecModel::set_window_frames(int64_t frames) {
   MG_CHECK(frames >= 1, "EnCodec: window of ", frames, " frames must be at least 1");
-  window_frames_ = frames;
+  window_frames_.store(frames, std::memory_order_relaxed);
 }
 
 std::unique_ptr<EncodecModel> EncodecModel::load(Backend& be, const std::string& path) {
@@ -157,10 +157,12 @@ int EncodecModel::num_codebooks_for_bandwidth(double kbps) const {
   return cfg_.num_quantizers_for_bandwidth(kbps);
 }
 
-Tensor EncodecModel::encode_embeddings(const Tensor& x) const { return seanet_forward(be_, encoder_, be_.upload(x)); }
+Tensor EncodecModel::encode_embeddings(Backend& be, const Tensor& x) const {
+  return seanet_forward(be, encoder_, be.upload(x));
+}
 
-Tensor EncodecModel::decode_segment(const Tensor& codes) const {
-  return seanet_forward(be_, decoder_, rvq_decode(be_, rvq_, codes));
+Tensor EncodecModel::decode_segment(Backend& be, const Tensor& codes) const {
+  return seanet_forward(be, decoder_, rvq_decode(be, rvq_, codes));
 }
 
 namespace {
@@ -214,41 +216,41 @@ void run_windowed(Backend& be, const Seanet& net, int64_t T, int64_t W, int64_t 
 
 }  // namespace
 
-Tensor EncodecModel::encode_windowed(const Tensor& audio, int nq) const {
+Tensor EncodecModel::encode_windowed(Backend& be, const Tensor& audio, int nq) const {
   const int64_t C = audio.dim(0), L = audio.dim(1), hop = cfg_.hop_length();
   const int64_t T = (L + hop - 1) / hop;
   auto input = [&](int64_t a, int64_t b) {
     const int64_t end = std::min(L, b * hop);
-    return be_.upload(slice_cols(audio, a * hop, end).reshape({1, C, end - a * hop}));
+    return be.upload(slice_cols(audio, a * hop, end).reshape({1, C, end - a * hop}));
   };
   // The embeddings go through the RVQ window by window (cheap at the frame rate).
   Tensor codes = Tensor::empty(DType::I64, {nq, T});
   auto output = [&](int64_t f0, int64_t f1, int64_t a, Tensor emb) {
-    if (a != f0 || emb.cols() != f1 - f0) emb = be_.narrow_last(emb, f0 - a, f1 - f0);
-    put_cols(codes, f0, rvq_encode(be_, rvq_, emb, nq), 0, f1 - f0);
+    if (a != f0 || emb.cols() != f1 - f0) emb = be.narrow_last(emb, f0 - a, f1 - f0);
+    put_cols(codes, f0, rvq_encode(be, rvq_, emb, nq), 0, f1 - f0);
   };
-  run_windowed(be_, encoder_, T, window_frames_, T, hop, 1, "EnCodec encoder", input, output);
+  run_windowed(be, encoder_, T, window_frames(), T, hop, 1, "EnCodec encoder", input, output);
   return codes;
 }
 
-Tensor EncodecModel::decode_windowed(const Tensor& codes, int64_t length) const {
+Tensor EncodecModel::decode_windowed(Backend& be, const Tensor& codes, int64_t length) const {
   const int64_t T = codes.dim(1), hop = cfg_.hop_length();
   MG_CHECK(T >= 1, "EnCodec decode: no code frames");
   const int64_t L = std::min(length, T * hop);
-  auto input = [&](int64_t a, int64_t b) { return rvq_decode(be_, rvq_, slice_cols(codes, a, b)); };
+  auto input = [&](int64_t a, int64_t b) { return rvq_decode(be, rvq_, slice_cols(codes, a, b)); };
   Tensor out;
   auto output = [&](int64_t f0, int64_t f1, int64_t a, const Tensor& dev) {
-    Tensor y = be_.download(dev);
+    Tensor y = be.download(dev);
     y = y.reshape({y.dim(1), y.dim(2)});
     if (!out.defined()) out = Tensor::empty(DType::F32, {y.dim(0), L});
     put_cols(out, f0 * hop, y, (f0 - a) * hop, std::min(f1 * hop, L) - f0 * hop);
   };
   // Only the windows that reach into the first L samples are decoded past the LSTM.
-  run_windowed(be_, decoder_, T, window_frames_, (L + hop - 1) / hop, 1, hop, "EnCodec decoder", input, output);
+  run_windowed(be, decoder_, T, window_frames(), (L + hop - 1) / hop, 1, hop, "EnCodec decoder", input, output);
   return out;
 }
 
-EncodedAudio EncodecModel::encode(const Tensor& audio, double kbps) const {
+EncodedAudio EncodecModel::encode(Backend& be, const Tensor& audio, double kbps) const {
   const HostBufferReuse reuse;  // large activations are reused between windows (host_buffer_cache.h)
   MG_CHECK(audio.ndim() == 2 && audio.dim(0) == cfg_.audio_channels && audio.dtype == DType::F32 &&
                audio.device == Device::CPU,
@@ -259,7 +261,7 @@ EncodedAudio EncodecModel::encode(const Tensor& audio, double kbps) const {
   out.length = L;
   out.num_codebooks = num_codebooks_for_bandwidth(kbps);
   if (!cfg_.chunk_length()) {
-    out.segments.push_back(encode_windowed(audio, out.num_codebooks));
+    out.segments.push_back(encode_windowed(be, audio, out.num_codebooks));
     return out;
   }
   const int64_t chunk = *cfg_.chunk_length();
@@ -280,7 +282,7 @@ EncodedAudio EncodecModel::encode(const Tensor& audio, double kbps) const {
       for (int64_t i = 0; i < C * n; ++i) seg.f32()[i] /= scale;
       out.scales.push_back(scale);
     }
-    out.segments.push_back(rvq_encode(be_, rvq_, encode_embeddings(seg), out.num_codebooks));
+    out.segments.push_back(rvq_encode(be, rvq_, encode_embeddings(be, seg), out.num_codebooks));
   }
   return out;
 }
@@ -293,7 +295,7 @@ Tensor linear_overlap_add(const std::vector<Tensor>& frames, int64_t stride) {
   return ola.finish();
 }
 
-Tensor EncodecModel::decode(const EncodedAudio& codes) const {
+Tensor EncodecModel::decode(Backend& be, const EncodedAudio& codes) const {
   const HostBufferReuse reuse;
   MG_CHECK(!codes.segments.empty(), "EnCodec decode: no code segments");
   MG_CHECK(cfg_.chunk_length() || codes.segments.size() == 1, "EnCodec decode: ", codes.segments.size(),
@@ -306,14 +308,14 @@ Tensor EncodecModel::decode(const EncodedAudio& codes) const {
     MG_CHECK(s.ndim() == 2 && s.dim(0) == codes.num_codebooks && s.dim(0) <= int64_t(rvq_.codebooks.size()),
              "EnCodec decode: code segment ", shape_str(s.shape), " does not have ", codes.num_codebooks,
              " codebooks (the model has ", rvq_.codebooks.size(), ")");
-  if (!cfg_.chunk_length()) return decode_windowed(codes.segments[0], codes.length);
+  if (!cfg_.chunk_length()) return decode_windowed(be, codes.segments[0], codes.length);
 
   const int64_t stride = cfg_.chunk_stride().value_or(1), hop = cfg_.hop_length();
   const int64_t n_seg = int64_t(codes.segments.size());
   const int64_t last_len = codes.segments.back().dim(1) * hop;
   std::unique_ptr<OverlapAdd> ola;
   for (int64_t i = 0; i < n_seg; ++i) {
-    Tensor y = be_.download(decode_segment(codes.segments[size_t(i)]));
+    Tensor y = be.download(decode_segment(be, codes.segments[size_t(i)]));
     y = y.reshape({y.dim(1), y.dim(2)});
     if (!codes.scales.empty()) {
       const float s = codes.scales[size_t(i)];

@@ -3,6 +3,7 @@
 // Hugging Face snapshot folder (an EnCodec one, or the audio_encoder of a MusicGen one).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,11 @@ struct EncodedAudio {
   std::vector<float> scales;      // one per segment when the model normalises, else empty
 };
 
+// Read-only once loaded: the weights live where the load backend put them (host tensors on the
+// CPU, which any CPU backend reads; device memory on CUDA). The compute methods take the Backend
+// to run on, so that several sessions, each with its own CPU backend (thread pool), share one
+// model from different threads. The overloads without a Backend run on the load backend: for
+// one-thread use (tests, tools), like any use of that one backend.
 class EncodecModel {
  public:
   // `path`: a snapshot folder (config.json + model.safetensors[.index.json]) of an EnCodec model, or
@@ -35,10 +41,12 @@ class EncodecModel {
   // Codebooks used at `kbps` (must be one of config().target_bandwidths; error lists them).
   int num_codebooks_for_bandwidth(double kbps) const;
 
-  // audio[channels, L] (host f32, at the model's rate) -> codes.
-  EncodedAudio encode(const Tensor& audio, double kbps) const;
+  // audio[channels, L] (host f32, at the model's rate) -> codes, computed on `be`.
+  EncodedAudio encode(Backend& be, const Tensor& audio, double kbps) const;
+  EncodedAudio encode(const Tensor& audio, double kbps) const { return encode(be_, audio, kbps); }
   // codes -> audio[channels, length] (host f32), trimmed to `length` as encodec's decompress does.
-  Tensor decode(const EncodedAudio& codes) const;
+  Tensor decode(Backend& be, const EncodedAudio& codes) const;
+  Tensor decode(const EncodedAudio& codes) const { return decode(be_, codes); }
 
   // Memory stays bounded on long input: a model without segments (24 kHz, 32 kHz) runs its
   // convolutions over windows of this many code frames (extended on both sides by the layers'
@@ -47,19 +55,24 @@ class EncodecModel {
   // the whole-file result up to float rounding (a GEMM may sum in another order for another width;
   // the head of codec/encodec.cpp says where). Default: 5 s of frames.
   // Inputs no longer than one window take exactly the whole-file path.
+  // A model-wide setting (atomic: each encode/decode reads it once, at its start); tests and
+  // benchmarks set it before they share the model.
   void set_window_frames(int64_t frames);
-  int64_t window_frames() const { return window_frames_; }
+  int64_t window_frames() const { return window_frames_.load(std::memory_order_relaxed); }
 
   // The building blocks, for MusicGen and for tests (one segment, no normalisation, no trimming).
-  Tensor encode_embeddings(const Tensor& x) const;       // [1, C, L] -> [1, dim, ceil(L/hop)]
-  Tensor decode_segment(const Tensor& codes) const;      // host [K, T] -> device [1, C, T*hop]
+  Tensor encode_embeddings(Backend& be, const Tensor& x) const;   // [1, C, L] -> [1, dim, ceil(L/hop)]
+  Tensor decode_segment(Backend& be, const Tensor& codes) const;  // host [K, T] -> device [1, C, T*hop]
+  Tensor encode_embeddings(const Tensor& x) const { return encode_embeddings(be_, x); }
+  Tensor decode_segment(const Tensor& codes) const { return decode_segment(be_, codes); }
+  Backend& load_backend() const { return be_; }
 
  private:
   EncodecModel(Backend& be, const EncodecConfig& cfg);
-  Tensor encode_windowed(const Tensor& audio, int nq) const;                   // [C, L] -> codes [nq, T]
-  Tensor decode_windowed(const Tensor& codes, int64_t length) const;          // -> [C, length]
-  Backend& be_;
-  int64_t window_frames_ = 0;
+  Tensor encode_windowed(Backend& be, const Tensor& audio, int nq) const;           // [C, L] -> codes [nq, T]
+  Tensor decode_windowed(Backend& be, const Tensor& codes, int64_t length) const;  // -> [C, length]
+  Backend& be_;  // the backend the weights were loaded with
+  std::atomic<int64_t> window_frames_{0};
   EncodecConfig cfg_;
   Seanet encoder_, decoder_;
   Rvq rvq_;

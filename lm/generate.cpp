@@ -43,21 +43,21 @@ double MusicGen::max_duration_s() const {
   return std::min(30.0, double(frames) / cfg_.frame_rate());
 }
 
-Tensor MusicGen::text_hidden_states(const std::vector<int>& ids) const { return t5_encode(be_, t5_, ids); }
+Tensor MusicGen::text_hidden_states(Backend& be, const std::vector<int>& ids) const { return t5_encode(be, t5_, ids); }
 
-Tensor MusicGen::project_text(const Tensor& hidden) const {
-  return proj_w_.defined() ? be_.linear(hidden, proj_w_, &proj_b_) : hidden;
+Tensor MusicGen::project_text(Backend& be, const Tensor& hidden) const {
+  return proj_w_.defined() ? be.linear(hidden, proj_w_, &proj_b_) : hidden;
 }
 
-std::vector<Tensor> MusicGen::condition_rows(const std::string& prompt, bool cfg) const {
+std::vector<Tensor> MusicGen::condition_rows(Backend& be, const std::string& prompt, bool cfg) const {
   // An empty prompt is the null condition (audiocraft masks "" to zeros): one null row, no CFG.
   if (prompt.empty()) return {Tensor()};
-  Tensor text = project_text(text_hidden_states(tokenize(prompt)));
+  Tensor text = project_text(be, text_hidden_states(be, tokenize(prompt)));
   if (!cfg) return {text};
   return {text, Tensor()};  // cond rows first, null rows second, as both references batch them
 }
 
-Tensor MusicGen::chroma_prefix(const Tensor& chroma) const {
+Tensor MusicGen::chroma_prefix(Backend& be, const Tensor& chroma) const {
   const int64_t C = cfg_.num_chroma, L = cfg_.chroma_length;
   Tensor c = chroma;
   if (!c.defined()) {  // no melody: one frame of one-hot bin 0 (HF's null_audio_hidden_states)
@@ -67,14 +67,14 @@ Tensor MusicGen::chroma_prefix(const Tensor& chroma) const {
   MG_CHECK(c.ndim() == 2 && c.dim(1) == C && c.dim(0) >= 1 && c.dtype == DType::F32, "chroma must be [frames, ", C,
            "] f32, got ", shape_str(c.shape));
   // Project, then tile (repeat ceil(L/T) times) and cut to L frames, as HF does after projecting.
-  Tensor proj = be_.download(be_.linear(be_.upload(c), chroma_w_, &chroma_b_));
+  Tensor proj = be.download(be.linear(be.upload(c), chroma_w_, &chroma_b_));
   const int64_t T = proj.dim(0), D = proj.dim(1);
   Tensor out = Tensor::empty(DType::F32, {L, D});
   for (int64_t i = 0; i < L; ++i) std::copy(proj.f32() + (i % T) * D, proj.f32() + (i % T + 1) * D, out.f32() + i * D);
-  return be_.upload(out);
+  return be.upload(out);
 }
 
-Tensor MusicGen::decode_audio(const Codes& codes) const {
+Tensor MusicGen::decode_audio(Backend& be, const Codes& codes) const {
   const int K = int(codes.size()), C = channels();
   MG_CHECK(K == cfg_.decoder.num_codebooks && !codes[0].empty(), "decode_audio: expected ", cfg_.decoder.num_codebooks,
            " codebooks of frames");
@@ -91,7 +91,7 @@ Tensor MusicGen::decode_audio(const Codes& codes) const {
     e.length = T * cfg_.audio_encoder.hop_length();
     e.num_codebooks = int(per);
     e.segments = {c};
-    Tensor y = codec_->decode(e);  // [1, T*hop]
+    Tensor y = codec_->decode(be, e);  // [1, T*hop]
     if (!out.defined()) out = Tensor::empty(DType::F32, {C, y.numel()});
     std::copy(y.f32(), y.f32() + y.numel(), out.f32() + ch * y.numel());
   }
@@ -102,7 +102,7 @@ Tensor MusicGen::decode_audio(const Codes& codes) const {
 
 namespace mg {
 
-Codes MusicGen::encode_audio(const Tensor& audio) const {
+Codes MusicGen::encode_audio(Backend& be, const Tensor& audio) const {
   const int C = channels();
   MG_CHECK(audio.ndim() == 2 && audio.dim(0) == C && audio.dim(1) >= 1, "prompt audio must be [", C,
            ", samples] at ", sample_rate(), " Hz, got ", shape_str(audio.shape));
@@ -113,7 +113,7 @@ Codes MusicGen::encode_audio(const Tensor& audio) const {
     // Stereo models encode each channel with the mono codec and interleave [L0, R0, L1, R1, ...].
     Tensor mono = Tensor::empty(DType::F32, {1, L});
     std::copy(audio.f32() + ch * L, audio.f32() + (ch + 1) * L, mono.f32());
-    EncodedAudio e = codec_->encode(mono, cfg_.audio_encoder.target_bandwidths.back());
+    EncodedAudio e = codec_->encode(be, mono, cfg_.audio_encoder.target_bandwidths.back());
     MG_CHECK(e.segments.size() == 1 && e.num_codebooks == per, "prompt encode: expected one segment of ", per,
              " codebooks");
     const Tensor& c = e.segments[0];

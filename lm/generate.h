@@ -47,6 +47,12 @@ struct GenerateParams {
   std::function<void(int seq, int64_t frame, const std::vector<int>& codes)> on_frame;
 };
 
+// Read-only once loaded (weights, tokenizer, codec): the compute methods take the Backend to run
+// on, so several sessions, each with its own CPU backend (thread pool, KV caches, buffers), share
+// one model from different threads. On the CPU the weights are host tensors any CPU backend reads;
+// a CUDA model's sessions share its backend (and must be serialised by the caller: api/ does it
+// with a mutex in the model). The overloads without a Backend run on the load backend, for
+// one-thread use (tests, tools).
 class MusicGen {
  public:
   // `path`: a Hugging Face MusicGen snapshot folder (config.json, model.safetensors[.index.json],
@@ -61,27 +67,41 @@ class MusicGen {
 
   std::vector<int> tokenize(const std::string& prompt) const { return tokenizer_->encode(prompt); }
   // T5 hidden states [T, d_model] and the projected text [T, D] the decoder attends to.
-  Tensor text_hidden_states(const std::vector<int>& ids) const;
-  Tensor project_text(const Tensor& hidden) const;
+  Tensor text_hidden_states(Backend& be, const std::vector<int>& ids) const;
+  Tensor project_text(Backend& be, const Tensor& hidden) const;
   // The conditioning rows for a prompt: {cond, null} with CFG, {cond} without, {null} if unconditional.
-  std::vector<Tensor> condition_rows(const std::string& prompt, bool cfg) const;
+  std::vector<Tensor> condition_rows(Backend& be, const std::string& prompt, bool cfg) const;
   // Melody models: the chroma prefix [chroma_length, D] (projected, tiled/truncated as HF does);
   // an undefined chroma gives the null melody (one-hot bin 0).
-  Tensor chroma_prefix(const Tensor& chroma) const;
+  Tensor chroma_prefix(Backend& be, const Tensor& chroma) const;
 
   // Codes of sequence 0 (see generate_batch). Audio [channels, frames * hop] (untrimmed, as audiocraft).
-  Codes generate_codes(const GenerateParams& p) const;
+  Codes generate_codes(Backend& be, const GenerateParams& p) const;
   // Every sequence: prompts x takes, in that order. All run as one batch (rows share each weight read).
-  std::vector<Codes> generate_batch(const GenerateParams& p) const;
+  std::vector<Codes> generate_batch(Backend& be, const GenerateParams& p) const;
   // The same for explicit conditioning rows of a cross-attention model: {cond, null} runs CFG with
   // p.guidance_scale, {row} runs without (one sequence; p.prompt and p.chroma are ignored).
-  Codes generate_codes_from_rows(const std::vector<Tensor>& rows, const GenerateParams& p) const;
+  Codes generate_codes_from_rows(Backend& be, const std::vector<Tensor>& rows, const GenerateParams& p) const;
   int64_t frames_for(double duration_s) const;  // int(duration * frame_rate), checked against the window
-  Tensor decode_audio(const Codes& codes) const;
+  Tensor decode_audio(Backend& be, const Codes& codes) const;
   // Continuation: audio [channels, samples] at the model's rate -> prompt codes [K][frames].
-  Codes encode_audio(const Tensor& audio) const;
+  Codes encode_audio(Backend& be, const Tensor& audio) const;
 
-  Backend& backend() const { return be_; }
+  // The same on the load backend (one thread at a time).
+  Tensor text_hidden_states(const std::vector<int>& ids) const { return text_hidden_states(be_, ids); }
+  Tensor project_text(const Tensor& hidden) const { return project_text(be_, hidden); }
+  std::vector<Tensor> condition_rows(const std::string& prompt, bool cfg) const { return condition_rows(be_, prompt, cfg); }
+  Tensor chroma_prefix(const Tensor& chroma) const { return chroma_prefix(be_, chroma); }
+  Codes generate_codes(const GenerateParams& p) const { return generate_codes(be_, p); }
+  std::vector<Codes> generate_batch(const GenerateParams& p) const { return generate_batch(be_, p); }
+  Codes generate_codes_from_rows(const std::vector<Tensor>& rows, const GenerateParams& p) const {
+    return generate_codes_from_rows(be_, rows, p);
+  }
+  Tensor decode_audio(const Codes& codes) const { return decode_audio(be_, codes); }
+  Codes encode_audio(const Tensor& audio) const { return encode_audio(be_, audio); }
+
+  Backend& backend() const { return be_; }  // the load backend
+  const EncodecModel& codec() const { return *codec_; }
   const MusicgenDecoder& decoder() const { return decoder_; }
 
  private:
@@ -99,7 +119,7 @@ class MusicGen {
   Tensor eager_step(const Batch& b, Window& w, int64_t from, int64_t to, Tensor* guided) const;
   void finish_step(Batch& b, Window& w, int64_t column, const Tensor& tokens, const Tensor& guided) const;
   void stream_final_frames(const Batch& b, Window& w, int64_t column) const;
-  Backend& be_;
+  Backend& be_;  // the backend the weights were loaded with
   MusicgenConfig cfg_;
   std::unique_ptr<T5Tokenizer> tokenizer_;
   T5Encoder t5_;

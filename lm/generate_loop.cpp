@@ -13,6 +13,7 @@
 namespace mg {
 
 struct MusicGen::Batch {
+  Backend* be = nullptr;             // the session's backend: everything below runs on it
   const GenerateParams* p = nullptr;
   int sequences = 0;
   bool cfg = false;
@@ -70,13 +71,13 @@ std::vector<Tensor> MusicGen::melody_prefixes(const Batch& b, double offset_s) c
   const GenerateParams& p = *b.p;
   const int B = b.sequences;
   Tensor chroma = p.chroma_for_window ? p.chroma_for_window(offset_s) : p.chroma;
-  Tensor cond_chroma = chroma_prefix(chroma), null_chroma = chroma_prefix(Tensor());
+  Tensor cond_chroma = chroma_prefix(*b.be, chroma), null_chroma = chroma_prefix(*b.be, Tensor());
   auto prefix = [&](const Tensor& c, const Tensor& text, bool null_text) {
     if (!text.defined()) return c;
-    Tensor t = null_text ? be_.scale(text, 0.0f) : text;  // HF zeroes the null row's text by its mask
-    Tensor both = be_.alloc(DType::F32, {c.dim(0) + t.dim(0), c.dim(1)});
-    be_.copy_rows(both, 0, c);
-    be_.copy_rows(both, c.dim(0), t);
+    Tensor t = null_text ? b.be->scale(text, 0.0f) : text;  // HF zeroes the null row's text by its mask
+    Tensor both = b.be->alloc(DType::F32, {c.dim(0) + t.dim(0), c.dim(1)});
+    b.be->copy_rows(both, 0, c);
+    b.be->copy_rows(both, c.dim(0), t);
     return both;
   };
   std::vector<Tensor> prefixes;
@@ -94,11 +95,11 @@ DecoderState MusicGen::start_decoder(const Batch& b, int64_t columns, double off
   if (!cfg_.melody) {
     std::vector<Tensor> rows(b.text);
     if (b.cfg) rows.resize(2 * b.sequences);
-    return decoder_start(be_, decoder_, rows, columns - 1);
+    return decoder_start(*b.be, decoder_, rows, columns - 1);
   }
   const std::vector<Tensor> prefixes = melody_prefixes(b, offset_s);
-  DecoderState st = decoder_start(be_, decoder_, std::vector<Tensor>(prefixes.size()), prefixes[0].dim(0) + columns - 1);
-  decoder_prefill(be_, decoder_, st, prefixes);
+  DecoderState st = decoder_start(*b.be, decoder_, std::vector<Tensor>(prefixes.size()), prefixes[0].dim(0) + columns - 1);
+  decoder_prefill(*b.be, decoder_, st, prefixes);
   return st;
 }
 
@@ -112,8 +113,8 @@ Tensor MusicGen::eager_step(const Batch& b, Window& w, int64_t from, int64_t to,
   for (int r = 0; r < R; ++r)
     for (int k = 0; k < K; ++k)
       for (int64_t c = from; c < to; ++c) ids.ptr<int32_t>()[(k * R + r) * S + (c - from)] = w.patterns[r % B].at(k, c);
-  Tensor logits = decoder_step_device(be_, decoder_, w.st, be_.upload(ids));  // [R, K, V], last column of each row
-  return be_.download(be_.sample_tokens(logits, b.cfg, p.guidance_scale, p.sampler, b.seeds, b.steps_done, guided));
+  Tensor logits = decoder_step_device(*b.be, decoder_, w.st, b.be->upload(ids));  // [R, K, V], last column of each row
+  return b.be->download(b.be->sample_tokens(logits, b.cfg, p.guidance_scale, p.sampler, b.seeds, b.steps_done, guided));
 }
 
 // What follows every step, on either path: the logits callback, the sampled tokens into the
@@ -122,7 +123,7 @@ void MusicGen::finish_step(Batch& b, Window& w, int64_t column, const Tensor& to
   const GenerateParams& p = *b.p;
   const int K = cfg_.decoder.num_codebooks;
   if (p.on_logits) {
-    Tensor g = be_.download(guided.slice0(0, 1));
+    Tensor g = b.be->download(guided.slice0(0, 1));
     p.on_logits(b.steps_done, g.f32(), K, cfg_.decoder.vocab_size);
   }
   if (tokens.defined())
@@ -174,7 +175,7 @@ void MusicGen::run_window_recorded(Batch& b, Window& w) const {
     ++column;
   }
   if (column >= w.columns) return;
-  RecordedStep recorded(be_, decoder_, w.st, b.cfg, p.guidance_scale, p.sampler, b.seeds, bool(p.on_logits));
+  RecordedStep recorded(*b.be, decoder_, w.st, b.cfg, p.guidance_scale, p.sampler, b.seeds, bool(p.on_logits));
   recorded.start(w.patterns, column - 1, b.steps_done);
   for (; column < w.columns; ++column) {
     Tensor guided, tokens;
@@ -183,7 +184,7 @@ void MusicGen::run_window_recorded(Batch& b, Window& w) const {
     // the patterns are read once at the end of the window. A periodic wait keeps the progress
     // callback within a few steps of the device.
     if (p.on_frame || p.on_logits) tokens = recorded.tokens();
-    else if ((b.steps_done + 1) % kStepsAhead == 0) be_.synchronize();
+    else if ((b.steps_done + 1) % kStepsAhead == 0) b.be->synchronize();
     finish_step(b, w, column, tokens, guided);
   }
   recorded.read_patterns(w.patterns);
@@ -255,22 +256,23 @@ std::vector<Codes> MusicGen::generate_all(Batch& b) const {
   return all;
 }
 
-std::vector<Codes> MusicGen::generate_batch(const GenerateParams& p) const {
+std::vector<Codes> MusicGen::generate_batch(Backend& be, const GenerateParams& p) const {
   MG_CHECK(p.takes >= 1, "takes must be >= 1, got ", p.takes);
   const std::vector<std::string> prompts = p.prompts.empty() ? std::vector<std::string>{p.prompt} : p.prompts;
   MG_CHECK(!cfg_.melody || !p.chroma.defined() || p.chroma.dim(-1) == cfg_.num_chroma, "melody chroma must have ",
            cfg_.num_chroma, " bins per frame");
   Batch b;
+  b.be = &be;
   b.p = &p;
   bool any_condition = cfg_.melody && (p.chroma.defined() || p.chroma_for_window);
   std::vector<Tensor> texts;
   for (const std::string& t : prompts) {
     if (!t.empty()) {
-      texts.push_back(project_text(text_hidden_states(tokenize(t))));
+      texts.push_back(project_text(be, text_hidden_states(be, tokenize(t))));
     } else if (cfg_.melody) {
       // Melody models without text: one all-zero text position (HF generate feeds a masked token,
       // audiocraft a masked "": both give [chroma 235 || one zero vector]).
-      texts.push_back(be_.upload(Tensor::zeros(DType::F32, {1, cfg_.decoder.hidden_size})));
+      texts.push_back(be.upload(Tensor::zeros(DType::F32, {1, cfg_.decoder.hidden_size})));
     } else {
       texts.push_back(Tensor());
     }
@@ -287,12 +289,13 @@ std::vector<Codes> MusicGen::generate_batch(const GenerateParams& p) const {
   return generate_all(b);
 }
 
-Codes MusicGen::generate_codes(const GenerateParams& p) const { return generate_batch(p)[0]; }
+Codes MusicGen::generate_codes(Backend& be, const GenerateParams& p) const { return generate_batch(be, p)[0]; }
 
-Codes MusicGen::generate_codes_from_rows(const std::vector<Tensor>& rows, const GenerateParams& p) const {
+Codes MusicGen::generate_codes_from_rows(Backend& be, const std::vector<Tensor>& rows, const GenerateParams& p) const {
   MG_CHECK(!cfg_.melody, "generate_codes_from_rows is for cross-attention models");
   MG_CHECK(rows.size() == 1 || rows.size() == 2, "generation takes 1 row (no CFG) or 2 (cond, null), got ", rows.size());
   Batch b;
+  b.be = &be;
   b.p = &p;
   b.sequences = 1;
   b.cfg = rows.size() == 2;

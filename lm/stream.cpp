@@ -4,8 +4,8 @@
 
 namespace mg {
 
-StreamingDecoder::StreamingDecoder(const MusicGen& model, Sink sink, const StreamParams& params)
-    : model_(model), sink_(std::move(sink)), p_(params) {
+StreamingDecoder::StreamingDecoder(const MusicGen& model, Backend& be, Sink sink, const StreamParams& params)
+    : model_(model), be_(be), sink_(std::move(sink)), p_(params) {
   MG_CHECK(p_.chunk_frames >= 1 && p_.context_frames >= 0 && p_.lookahead_frames >= 0 && p_.fade_samples >= 0,
            "streaming: chunk must be >= 1 frame, context/lookahead/fade >= 0");
   frames_.resize(model.config().decoder.num_codebooks);
@@ -28,7 +28,7 @@ void StreamingDecoder::emit_window(int64_t end, bool final) {
   const int64_t b = final ? n : std::min(n, end + p_.lookahead_frames);
   Codes window(frames_.size());
   for (size_t k = 0; k < frames_.size(); ++k) window[k].assign(frames_[k].begin() + a, frames_[k].begin() + b);
-  Tensor audio = model_.decode_audio(window);  // [C, (b - a) * hop]
+  Tensor audio = model_.decode_audio(be_, window);  // [C, (b - a) * hop]
   const int64_t C = audio.dim(0), len = audio.dim(1), hop = len / (b - a);
   const int64_t from = (emitted_ - a) * hop, to = (end - a) * hop;
   const int64_t fade = std::min<int64_t>({p_.fade_samples, to - from, tail_.empty() ? 0 : int64_t(tail_[0].size())});

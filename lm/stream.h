@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "lm/generate.h"
@@ -23,7 +24,10 @@ class StreamingDecoder {
  public:
   // sink(planar samples [channels][n], n): called with consecutive audio, in order.
   using Sink = std::function<void(const std::vector<std::vector<float>>& audio, int64_t n)>;
-  StreamingDecoder(const MusicGen& model, Sink sink, const StreamParams& params = {});
+  // Decodes on `be` (a session's backend); without it, on the model's load backend.
+  StreamingDecoder(const MusicGen& model, Backend& be, Sink sink, const StreamParams& params = {});
+  StreamingDecoder(const MusicGen& model, Sink sink, const StreamParams& params = {})
+      : StreamingDecoder(model, model.backend(), std::move(sink), params) {}
 
   void push(const std::vector<int>& frame);  // one frame: K codes
   void finish();                             // decodes and emits whatever is left
@@ -35,6 +39,7 @@ class StreamingDecoder {
  private:
   void emit_window(int64_t end_frame, bool final);
   const MusicGen& model_;
+  Backend& be_;
   Sink sink_;
   StreamParams p_;
   Codes frames_;

@@ -8,7 +8,7 @@ SRC=$2
 PREFIX=$BUILD/test-install
 rm -rf "$PREFIX"
 cmake --install "$BUILD" --prefix "$PREFIX" > /dev/null
-for f in include/musicgen.h include/encodec.h; do [ -f "$PREFIX/$f" ] || { echo "missing $f"; exit 1; }; done
+for f in include/musicgen.h include/encodec.h include/musicgen_common.h; do [ -f "$PREFIX/$f" ] || { echo "missing $f"; exit 1; }; done
 LIBDIR=$(dirname "$(find "$PREFIX" -name 'libmusicgen.so*' | head -n 1)")
 PC=$(find "$PREFIX" -name musicgen.pc | head -n 1)
 [ -n "$PC" ] || { echo "missing musicgen.pc"; exit 1; }

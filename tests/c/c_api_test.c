@@ -27,51 +27,75 @@ static void progress(int64_t done, int64_t total, void *user) {
 static int abort_now(void *user) { return *(int *)user; }
 
 int main(int argc, char **argv) {
-  const char *model = argc > 1 ? argv[1] : "tests/data/models/musicgen_tiny";
+  const char *model_dir = argc > 1 ? argv[1] : "tests/data/models/musicgen_tiny";
   const char *out_path = argc > 2 ? argv[2] : "/tmp/c_api_test_out.wav";
-  musicgen_context_params cp = musicgen_context_default_params();
-  cp.device = MUSICGEN_DEVICE_CPU;
-  cp.n_threads = 1;
-  musicgen_context *ctx = musicgen_init(&cp);
-  CHECK(ctx != NULL, "init");
-  CHECK(strstr(encodec_system_info(), "BLAS = OpenBLAS") != NULL, "system info names the BLAS");
+  musicgen_model_params mp = musicgen_model_default_params();
+  mp.device = MUSICGEN_DEVICE_CPU;
+  musicgen_session_params sp = musicgen_session_default_params();
+  sp.n_threads = 1;
+  musicgen_model *model = NULL;
+  musicgen_session *session = NULL;
+  CHECK(musicgen_api_version() == MUSICGEN_API_VERSION, "header and library agree on the API version");
+  CHECK(strcmp(musicgen_version(), encodec_version()) == 0, "encodec_version is an alias");
+  CHECK(strstr(musicgen_system_info(), "BLAS = OpenBLAS") != NULL, "system info names the BLAS");
+  CHECK(strcmp(musicgen_status_string(MUSICGEN_ERROR_MODEL), "unusable model") == 0, "status strings");
 
-  CHECK(musicgen_load(ctx, "/nonexistent/model") == MUSICGEN_ERR_MODEL, "missing model is MUSICGEN_ERR_MODEL");
-  CHECK(strstr(musicgen_error(ctx), "not found") != NULL, "missing model message says not found");
+  CHECK(musicgen_model_load("/nonexistent/model", &mp, &model) == MUSICGEN_ERROR_MODEL,
+        "missing model is MUSICGEN_ERROR_MODEL");
+  CHECK(model == NULL, "a failed load leaves out NULL");
+  CHECK(strstr(musicgen_last_error(), "not found") != NULL, "missing model message says not found");
+  CHECK(strcmp(encodec_last_error(), musicgen_last_error()) == 0, "encodec_last_error is an alias");
 
-  CHECK(musicgen_load(ctx, model) == MUSICGEN_OK, "load tiny model");
-  if (failed) fprintf(stderr, "load error: %s\n", musicgen_error(ctx));
-  CHECK(musicgen_sample_rate(ctx) == 32000, "sample rate 32000");
-  CHECK(musicgen_channels(ctx) == 1, "mono");
+  CHECK(musicgen_model_load(model_dir, &mp, &model) == MUSICGEN_OK, "load tiny model");
+  if (failed) fprintf(stderr, "load error: %s\n", musicgen_last_error());
+  CHECK(musicgen_session_create(model, &sp, &session) == MUSICGEN_OK, "create a session");
+  CHECK(musicgen_model_sample_rate(model) == 32000, "sample rate 32000");
+  CHECK(musicgen_model_channels(model) == 1, "mono");
+  CHECK(strcmp(encodec_model_name(musicgen_model_codec(model)), "encodec_32khz") == 0, "the codec is EnCodec 32 kHz");
 
-  musicgen_params p = musicgen_default_params();
+  musicgen_generate_params p = musicgen_generate_default_params();
   CHECK(p.top_k == 250 && p.guidance_scale == 3.0f && p.duration_s == 10.0f, "defaults as audiocraft");
   p.prompt = "80s pop track with bassy drums and synth";
   p.duration_s = 0.5f;
   p.greedy = 1;
   p.progress = progress;
   musicgen_audio audio;
-  CHECK(musicgen_generate(ctx, &p, &audio) == MUSICGEN_OK, "generate");
+  CHECK(musicgen_session_generate(session, &p, &audio) == MUSICGEN_OK, "generate");
   CHECK(audio.channels == 1 && audio.sample_rate == 32000, "audio format");
   CHECK(audio.n_samples == 25 * 640, "0.5 s = 25 frames of 640 samples");
   CHECK(steps_seen == 25 + 3, "progress reached frames + 3 steps");
-  CHECK(musicgen_write_audio(ctx, &audio, out_path) == MUSICGEN_OK, "write wav");
+  CHECK(musicgen_audio_write(&audio, out_path) == MUSICGEN_OK, "write wav");
+
+  /* The codes of the same request decode to the same audio. */
+  encodec_codes *codes = NULL;
+  musicgen_audio again;
+  CHECK(musicgen_session_generate_codes(session, &p, &codes) == MUSICGEN_OK, "generate codes");
+  CHECK(encodec_codes_num_codebooks(codes) == 4 && encodec_codes_num_frames(codes, 0) == 25, "4 codebooks x 25 frames");
+  CHECK(musicgen_session_decode_codes(session, codes, p.normalize, &again) == MUSICGEN_OK, "decode codes");
+  CHECK(again.n_samples == audio.n_samples &&
+            memcmp(again.samples, audio.samples, sizeof(float) * (size_t)audio.n_samples) == 0,
+        "decoded codes give the generated audio");
+  musicgen_audio_free(&again);
+  encodec_codes_free(codes);
   musicgen_audio_free(&audio);
   CHECK(audio.samples == NULL, "free clears the pointer");
 
   p.duration_s = -1.0f;
-  CHECK(musicgen_generate(ctx, &p, &audio) == MUSICGEN_ERR_INVALID_ARGUMENT, "negative duration rejected");
+  CHECK(musicgen_session_generate(session, &p, &audio) == MUSICGEN_ERROR_INVALID_ARGUMENT, "negative duration rejected");
   p.duration_s = 0.5f;
   p.greedy = 0;
   p.top_k = 0;
-  CHECK(musicgen_generate(ctx, &p, &audio) == MUSICGEN_ERR_INVALID_ARGUMENT, "top_k 0 without top_p rejected");
+  CHECK(musicgen_session_generate(session, &p, &audio) == MUSICGEN_ERROR_INVALID_ARGUMENT,
+        "top_k 0 without top_p rejected");
   p.top_k = 250;
   int stop = 1;
   p.abort = abort_now;
   p.abort_user_data = &stop;
-  CHECK(musicgen_generate(ctx, &p, &audio) == MUSICGEN_ERR_ABORTED, "abort callback stops generation");
+  CHECK(musicgen_session_generate(session, &p, &audio) == MUSICGEN_ERROR_ABORTED, "abort callback stops generation");
+  CHECK(musicgen_session_generate(NULL, &p, &audio) == MUSICGEN_ERROR_INVALID_ARGUMENT, "NULL session rejected");
 
-  musicgen_free(ctx);
+  musicgen_session_free(session);
+  musicgen_model_free(model);
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

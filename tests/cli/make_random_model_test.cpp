@@ -102,28 +102,33 @@ TEST_F(MakeRandomModel, EncodecSnapshotLoadsAndRoundTripsFinite) {
   const std::string out = describe_and_make(dir_, "encodec_32khz_tiny", "--seed 3 --threads 3");
   expect_same_tensor_list(out, model("encodec_32khz_tiny"));
 
-  encodec_context_params cp = encodec_context_default_params();
-  cp.n_threads = 2;
-  encodec_context* ctx = nullptr;
-  ASSERT_EQ(encodec_context_load(out.c_str(), &cp, &ctx), ENCODEC_OK) << encodec_last_error();
-  const int sr = encodec_context_sample_rate(ctx);
+  encodec_model_params mp = encodec_model_default_params();
+  mp.device = MUSICGEN_DEVICE_CPU;
+  encodec_session_params sp = encodec_session_default_params();
+  sp.n_threads = 2;
+  encodec_model* m = nullptr;
+  encodec_session* s = nullptr;
+  ASSERT_EQ(encodec_model_load(out.c_str(), &mp, &m), MUSICGEN_OK) << musicgen_last_error();
+  ASSERT_EQ(encodec_session_create(m, &sp, &s), MUSICGEN_OK) << musicgen_last_error();
+  const int sr = encodec_model_sample_rate(m);
   encodec_audio* in = nullptr;
-  ASSERT_EQ(encodec_audio_create(sr, encodec_context_channels(ctx), sr / 5, &in), ENCODEC_OK);
-  for (int c = 0; c < encodec_context_channels(ctx); ++c) {
+  ASSERT_EQ(encodec_audio_create(sr, encodec_model_channels(m), sr / 5, &in), MUSICGEN_OK);
+  for (int c = 0; c < encodec_model_channels(m); ++c) {
     float* x = encodec_audio_channel_data(in, c);
     for (int64_t i = 0; i < sr / 5; ++i) x[i] = 0.4f * float(std::sin(0.05 * double(i)));
   }
   encodec_codes* codes = nullptr;
   encodec_audio* dec = nullptr;
-  ASSERT_EQ(encodec_encode(ctx, in, 0, &codes), ENCODEC_OK) << encodec_last_error();
-  ASSERT_EQ(encodec_decode(ctx, codes, &dec), ENCODEC_OK) << encodec_last_error();
+  ASSERT_EQ(encodec_session_encode(s, in, 0, &codes), MUSICGEN_OK) << musicgen_last_error();
+  ASSERT_EQ(encodec_session_decode(s, codes, &dec), MUSICGEN_OK) << musicgen_last_error();
   ASSERT_EQ(encodec_audio_frames(dec), sr / 5);
   const float* y = encodec_audio_channel_data_const(dec, 0);
   for (int64_t i = 0; i < encodec_audio_frames(dec); ++i) ASSERT_TRUE(std::isfinite(y[i])) << "sample " << i;
   encodec_audio_free(dec);
   encodec_codes_free(codes);
   encodec_audio_free(in);
-  encodec_context_free(ctx);
+  encodec_session_free(s);
+  encodec_model_free(m);
 }
 
 // Same manifest and seed, any thread count: the same bytes (values depend on (seed, name, index) only).

@@ -231,40 +231,40 @@ TEST(AudioSubtype, ParsesItsNames) {
 TEST(EncodecAudioApi, StatusesAndMessages) {
   const std::string dir = fresh_dir("capi");
   encodec_audio* a = reinterpret_cast<encodec_audio*>(0x1);
-  EXPECT_EQ(encodec_audio_read("/no/such/file.wav", &a), ENCODEC_ERROR_IO);
+  EXPECT_EQ(encodec_audio_read("/no/such/file.wav", &a), MUSICGEN_ERROR_IO);
   EXPECT_EQ(a, nullptr);
   EXPECT_NE(std::string(encodec_last_error()).find("/no/such/file.wav"), std::string::npos);
-  EXPECT_EQ(encodec_audio_read(nullptr, &a), ENCODEC_ERROR_INVALID_ARGUMENT);
-  EXPECT_EQ(encodec_audio_create(0, 1, 10, &a), ENCODEC_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(encodec_audio_read(nullptr, &a), MUSICGEN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(encodec_audio_create(0, 1, 10, &a), MUSICGEN_ERROR_INVALID_ARGUMENT);
 
-  ASSERT_EQ(encodec_audio_create(44100, 2, 4410, &a), ENCODEC_OK);
+  ASSERT_EQ(encodec_audio_create(44100, 2, 4410, &a), MUSICGEN_OK);
   EXPECT_EQ(encodec_audio_channels(a), 2);
   EXPECT_EQ(encodec_audio_frames(a), 4410);
   EXPECT_EQ(encodec_audio_channel_data(a, 2), nullptr);
   for (int64_t i = 0; i < 4410; ++i) encodec_audio_channel_data(a, 0)[i] = float(std::sin(0.05 * double(i)) * 0.5);
 
   encodec_audio* mono = nullptr;
-  ASSERT_EQ(encodec_audio_convert(a, 32000, 1, &mono), ENCODEC_OK);
+  ASSERT_EQ(encodec_audio_convert(a, 32000, 1, &mono), MUSICGEN_OK);
   EXPECT_EQ(encodec_audio_sample_rate(mono), 32000);
   EXPECT_EQ(encodec_audio_channels(mono), 1);
   EXPECT_EQ(encodec_audio_frames(mono), 3200);
   encodec_audio* bad = nullptr;
-  EXPECT_EQ(encodec_audio_convert(a, 32000, 3, &bad), ENCODEC_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(encodec_audio_convert(a, 32000, 3, &bad), MUSICGEN_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(bad, nullptr);
 
   const std::string path = dir + "/mono.flac";
-  ASSERT_EQ(encodec_audio_write(path.c_str(), mono, ENCODEC_SUBTYPE_PCM24), ENCODEC_OK) << encodec_last_error();
+  ASSERT_EQ(encodec_audio_write(path.c_str(), mono, ENCODEC_SUBTYPE_PCM24), MUSICGEN_OK) << encodec_last_error();
   EXPECT_EQ(encodec_audio_write((dir + "/m.flac").c_str(), mono, ENCODEC_SUBTYPE_FLOAT),
-            ENCODEC_ERROR_INVALID_ARGUMENT);
+            MUSICGEN_ERROR_INVALID_ARGUMENT);
   encodec_audio_channel_data(mono, 0)[5] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_EQ(encodec_audio_write((dir + "/nan.wav").c_str(), mono, ENCODEC_SUBTYPE_PCM16), ENCODEC_ERROR_FORMAT);
+  EXPECT_EQ(encodec_audio_write((dir + "/nan.wav").c_str(), mono, ENCODEC_SUBTYPE_PCM16), MUSICGEN_ERROR_FORMAT);
   EXPECT_NE(std::string(encodec_last_error()).find("frame 5"), std::string::npos) << encodec_last_error();
   EXPECT_EQ(listing(dir), std::vector<std::string>{"mono.flac"});
 
   encodec_audio* back = nullptr;
-  ASSERT_EQ(encodec_audio_read(path.c_str(), &back), ENCODEC_OK);
+  ASSERT_EQ(encodec_audio_read(path.c_str(), &back), MUSICGEN_OK);
   EXPECT_EQ(encodec_audio_frames(back), 3200);
-  EXPECT_STREQ(encodec_status_string(ENCODEC_OK), "ok");
+  EXPECT_STREQ(musicgen_status_string(MUSICGEN_OK), "ok");
   encodec_audio_free(back);
   encodec_audio_free(mono);
   encodec_audio_free(a);

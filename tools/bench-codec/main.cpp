@@ -25,7 +25,7 @@ double now_s() {
 }
 
 int fail(const char* what) {
-  std::fprintf(stderr, "bench-codec: %s: %s\n", what, encodec_last_error());
+  std::fprintf(stderr, "bench-codec: %s: %s\n", what, musicgen_last_error());
   return 1;
 }
 
@@ -33,7 +33,7 @@ int fail(const char* what) {
 // plus quiet noise, identical on every channel. Deterministic.
 encodec_audio* synth_audio(int sr, int ch, int64_t n) {
   encodec_audio* a = nullptr;
-  if (encodec_audio_create(sr, ch, n, &a) != ENCODEC_OK) return nullptr;
+  if (encodec_audio_create(sr, ch, n, &a) != MUSICGEN_OK) return nullptr;
   float* x = encodec_audio_channel_data(a, 0);
   uint32_t rng = 12345;
   const int64_t note_len = sr / 2;
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   app.add_option("SECONDS", seconds, "Seconds of audio (the file is cut or looped)")->capture_default_str();
   app.add_option("THREADS", threads, "CPU threads")->capture_default_str();
   app.add_option("REPEATS", repeats, "Runs; the best is reported")->capture_default_str();
-  app.add_option("--device", device, "cpu, or cuda (encodec_context_params.use_cuda)")
+  app.add_option("--device", device, "cpu, or cuda (encodec_model_params.device)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -74,12 +74,16 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  encodec_context_params p = encodec_context_default_params();
+  encodec_model_params p = encodec_model_default_params();
   p.n_threads = threads;
-  p.use_cuda = device == "cuda" ? 1 : 0;
-  encodec_context* ctx = nullptr;
-  if (encodec_context_load(model.c_str(), &p, &ctx) != ENCODEC_OK) return fail("load");
-  const int sr = encodec_context_sample_rate(ctx), ch = encodec_context_channels(ctx);
+  p.device = device == "cuda" ? MUSICGEN_DEVICE_CUDA : MUSICGEN_DEVICE_CPU;
+  encodec_session_params sp = encodec_session_default_params();
+  sp.n_threads = threads;
+  encodec_model* m = nullptr;
+  encodec_session* session = nullptr;
+  if (encodec_model_load(model.c_str(), &p, &m) != MUSICGEN_OK) return fail("load");
+  if (encodec_session_create(m, &sp, &session) != MUSICGEN_OK) return fail("session");
+  const int sr = encodec_model_sample_rate(m), ch = encodec_model_channels(m);
 
   const int64_t n = int64_t(seconds * sr);
   encodec_audio* clip = nullptr;
@@ -88,12 +92,12 @@ int main(int argc, char** argv) {
   } else {
     encodec_audio* in = nullptr;
     encodec_audio* conv = nullptr;
-    if (encodec_audio_read(audio_path.c_str(), &in) != ENCODEC_OK) return fail("read");
-    if (encodec_audio_convert(in, sr, ch, &conv) != ENCODEC_OK) return fail("convert");
+    if (encodec_audio_read(audio_path.c_str(), &in) != MUSICGEN_OK) return fail("read");
+    if (encodec_audio_convert(in, sr, ch, &conv) != MUSICGEN_OK) return fail("convert");
     encodec_audio_free(in);
     // Cut (or loop) to exactly `seconds`.
     const int64_t have = encodec_audio_frames(conv);
-    if (encodec_audio_create(sr, ch, n, &clip) != ENCODEC_OK) return fail("create");
+    if (encodec_audio_create(sr, ch, n, &clip) != MUSICGEN_OK) return fail("create");
     for (int c = 0; c < ch; ++c) {
       const float* src = encodec_audio_channel_data_const(conv, c);
       float* dst = encodec_audio_channel_data(clip, c);
@@ -102,15 +106,15 @@ int main(int argc, char** argv) {
     encodec_audio_free(conv);
   }
 
-  const double bw = encodec_context_bandwidth(ctx, encodec_context_num_bandwidths(ctx) - 1);
+  const double bw = encodec_model_bandwidth(m, encodec_model_num_bandwidths(m) - 1);
   double best_enc = 1e30, best_dec = 1e30;
   for (int r = 0; r < repeats; ++r) {
     encodec_codes* codes = nullptr;
     double t0 = now_s();
-    if (encodec_encode(ctx, clip, bw, &codes) != ENCODEC_OK) return fail("encode");
+    if (encodec_session_encode(session, clip, bw, &codes) != MUSICGEN_OK) return fail("encode");
     const double t1 = now_s();
     encodec_audio* out = nullptr;
-    if (encodec_decode(ctx, codes, &out) != ENCODEC_OK) return fail("decode");
+    if (encodec_session_decode(session, codes, &out) != MUSICGEN_OK) return fail("decode");
     const double t2 = now_s();
     best_enc = std::min(best_enc, t1 - t0);
     best_dec = std::min(best_dec, t2 - t1);
@@ -131,9 +135,10 @@ int main(int argc, char** argv) {
   }
   std::printf("RESULT ours %s encode %.4f decode %.4f device %s seconds %.2f encode_x_realtime %.2f "
               "decode_x_realtime %.2f\n",
-              encodec_context_model_name(ctx), best_enc, best_dec, device.c_str(), seconds, seconds / best_enc,
+              encodec_model_name(m), best_enc, best_dec, device.c_str(), seconds, seconds / best_enc,
               seconds / best_dec);
   encodec_audio_free(clip);
-  encodec_context_free(ctx);
+  encodec_session_free(session);
+  encodec_model_free(m);
   return 0;
 }

@@ -22,9 +22,9 @@ struct AudioDeleter {
 };
 using AudioPtr = std::unique_ptr<encodec_audio, AudioDeleter>;
 
-int report_failure(encodec_status status) {
-  std::fprintf(stderr, "%s: error: %s\n", kTool, encodec_last_error());
-  return status == ENCODEC_ERROR_INVALID_ARGUMENT ? 2 : 1;
+int report_failure(musicgen_status status) {
+  std::fprintf(stderr, "%s: error: %s\n", kTool, musicgen_last_error());
+  return status == MUSICGEN_ERROR_INVALID_ARGUMENT ? 2 : 1;
 }
 
 // ---- convert ----
@@ -70,25 +70,27 @@ encodec_subtype subtype_from_name(const std::string& name) {
 
 int run_convert(const ConvertArgs& args) {
   encodec_audio* raw = nullptr;
-  encodec_status st = encodec_audio_read(args.input.c_str(), &raw);
-  if (st != ENCODEC_OK) return report_failure(st);
+  musicgen_status st = encodec_audio_read(args.input.c_str(), &raw);
+  if (st != MUSICGEN_OK) return report_failure(st);
   AudioPtr input(raw);
 
   st = encodec_audio_convert(input.get(), args.rate, args.channels, &raw);
-  if (st != ENCODEC_OK) return report_failure(st);
+  if (st != MUSICGEN_OK) return report_failure(st);
   AudioPtr converted(raw);
 
   st = encodec_audio_write(args.output.c_str(), converted.get(), subtype_from_name(args.subtype));
-  if (st != ENCODEC_OK) return report_failure(st);
+  if (st != MUSICGEN_OK) return report_failure(st);
   return 0;
 }
 
 // ---- the EnCodec subcommands ----
 
-struct ContextDeleter {
-  void operator()(encodec_context* c) const { encodec_context_free(c); }
+// A loaded model and the one session this tool computes with.
+struct Loaded {
+  std::unique_ptr<encodec_model, void (*)(encodec_model*)> model{nullptr, encodec_model_free};
+  std::unique_ptr<encodec_session, void (*)(encodec_session*)> session{nullptr, encodec_session_free};
+  explicit operator bool() const { return session != nullptr; }
 };
-using ContextPtr = std::unique_ptr<encodec_context, ContextDeleter>;
 
 struct ModelArgs {
   std::string model;  // empty: $ENCODEC_MODEL, else weights/encodec_24khz
@@ -120,28 +122,39 @@ std::string model_path(const ModelArgs& args, const std::string& fallback = kDef
   return m;
 }
 
-// Loads the model or reports why not (nullptr).
-ContextPtr load_model(const ModelArgs& args, const std::string& fallback = kDefaultModel) {
-  encodec_context_params p = encodec_context_default_params();
+// Loads the model and makes a session, or reports why not (an empty Loaded).
+Loaded load_model(const ModelArgs& args, const std::string& fallback = kDefaultModel) {
+  encodec_model_params p = encodec_model_default_params();
+  p.device = MUSICGEN_DEVICE_CPU;
   p.n_threads = args.threads;
-  encodec_context* raw = nullptr;
+  encodec_session_params sp = encodec_session_default_params();
+  sp.n_threads = args.threads;
+  Loaded l;
+  encodec_model* raw = nullptr;
   const std::string path = model_path(args, fallback);
-  if (encodec_context_load(path.c_str(), &p, &raw) != ENCODEC_OK) {
-    std::fprintf(stderr, "%s: error: cannot load the EnCodec model: %s\n", kTool, encodec_last_error());
+  if (encodec_model_load(path.c_str(), &p, &raw) != MUSICGEN_OK) {
+    std::fprintf(stderr, "%s: error: cannot load the EnCodec model: %s\n", kTool, musicgen_last_error());
     if (args.model.empty())
       std::fprintf(stderr, "%s: hint: pass --model DIR or set ENCODEC_MODEL (default %s)\n", kTool, fallback.c_str());
-    return nullptr;
+    return l;
   }
-  return ContextPtr(raw);
+  l.model.reset(raw);
+  encodec_session* session = nullptr;
+  if (encodec_session_create(l.model.get(), &sp, &session) != MUSICGEN_OK) {
+    std::fprintf(stderr, "%s: error: %s\n", kTool, musicgen_last_error());
+    return l;
+  }
+  l.session.reset(session);
+  return l;
 }
 
 constexpr const char* kBandwidthHelp =
     "Target bandwidth in kbps; one the model supports: encodec_24khz 1.5 3 6 12 24, encodec_48khz 3 6 12 24, "
     "encodec_32khz 2.2 [default: 6 when the model has it, else its highest]";
 
-double pick_bandwidth(encodec_context* ctx, double asked) {
+double pick_bandwidth(const encodec_model* model, double asked) {
   if (asked > 0) return asked;
-  return encodec_context_num_codebooks(ctx, 6.0) > 0 ? 6.0 : 0.0;  // encodec's CLI default, else the highest
+  return encodec_model_num_codebooks(model, 6.0) > 0 ? 6.0 : 0.0;  // encodec's CLI default, else the highest
 }
 
 struct CompressArgs {
@@ -167,11 +180,11 @@ CLI::App* add_compress(CLI::App& app, CompressArgs& args) {
 }
 
 int run_compress(const CompressArgs& args) {
-  ContextPtr ctx = load_model(args.model);
-  if (!ctx) return 1;
-  const encodec_status st =
-      encodec_compress_file(ctx.get(), args.input.c_str(), args.output.c_str(), pick_bandwidth(ctx.get(), args.kbps));
-  return st == ENCODEC_OK ? 0 : report_failure(st);
+  Loaded l = load_model(args.model);
+  if (!l) return 1;
+  const musicgen_status st = encodec_session_compress_file(l.session.get(), args.input.c_str(), args.output.c_str(),
+                                                           pick_bandwidth(l.model.get(), args.kbps));
+  return st == MUSICGEN_OK ? 0 : report_failure(st);
 }
 
 struct DecompressArgs {
@@ -208,13 +221,13 @@ CLI::App* add_decompress(CLI::App& app, DecompressArgs& args) {
 int run_decompress(const DecompressArgs& args) {
   // As Meta's `encodec`, the file says which model decodes it: weights/<that name> by default.
   encodec_ecdc_info info;
-  const encodec_status hs = encodec_ecdc_read_info(args.input.c_str(), &info);
-  if (hs != ENCODEC_OK) return report_failure(hs);
-  ContextPtr ctx = load_model(args.model, std::string("weights/") + info.model);
-  if (!ctx) return 1;
-  const encodec_status st = encodec_decompress_file(ctx.get(), args.input.c_str(), args.output.c_str(),
-                                                    subtype_from_name(args.subtype));
-  return st == ENCODEC_OK ? 0 : report_failure(st);
+  const musicgen_status hs = encodec_ecdc_read_info(args.input.c_str(), &info);
+  if (hs != MUSICGEN_OK) return report_failure(hs);
+  Loaded l = load_model(args.model, std::string("weights/") + info.model);
+  if (!l) return 1;
+  const musicgen_status st = encodec_session_decompress_file(l.session.get(), args.input.c_str(), args.output.c_str(),
+                                                             subtype_from_name(args.subtype));
+  return st == MUSICGEN_OK ? 0 : report_failure(st);
 }
 
 struct RoundtripArgs {
@@ -238,22 +251,22 @@ CLI::App* add_roundtrip(CLI::App& app, RoundtripArgs& args) {
 }
 
 int run_roundtrip(const RoundtripArgs& args) {
-  ContextPtr ctx = load_model(args.model);
-  if (!ctx) return 1;
+  Loaded l = load_model(args.model);
+  if (!l) return 1;
   encodec_audio* raw = nullptr;
-  encodec_status st = encodec_audio_read(args.input.c_str(), &raw);
-  if (st != ENCODEC_OK) return report_failure(st);
+  musicgen_status st = encodec_audio_read(args.input.c_str(), &raw);
+  if (st != MUSICGEN_OK) return report_failure(st);
   AudioPtr input(raw);
   encodec_codes* codes = nullptr;
-  st = encodec_encode(ctx.get(), input.get(), pick_bandwidth(ctx.get(), args.kbps), &codes);
-  if (st != ENCODEC_OK) return report_failure(st);
+  st = encodec_session_encode(l.session.get(), input.get(), pick_bandwidth(l.model.get(), args.kbps), &codes);
+  if (st != MUSICGEN_OK) return report_failure(st);
   input.reset();
   std::unique_ptr<encodec_codes, void (*)(encodec_codes*)> codes_owner(codes, encodec_codes_free);
-  st = encodec_decode(ctx.get(), codes, &raw);
-  if (st != ENCODEC_OK) return report_failure(st);
+  st = encodec_session_decode(l.session.get(), codes, &raw);
+  if (st != MUSICGEN_OK) return report_failure(st);
   AudioPtr output(raw);
   st = encodec_audio_write(args.output.c_str(), output.get(), subtype_from_name(args.subtype));
-  return st == ENCODEC_OK ? 0 : report_failure(st);
+  return st == MUSICGEN_OK ? 0 : report_failure(st);
 }
 
 struct InfoArgs {
@@ -268,8 +281,8 @@ CLI::App* add_info(CLI::App& app, InfoArgs& args) {
 
 int run_info(const InfoArgs& args) {
   encodec_ecdc_info info;
-  const encodec_status st = encodec_ecdc_read_info(args.input.c_str(), &info);
-  if (st != ENCODEC_OK) return report_failure(st);
+  const musicgen_status st = encodec_ecdc_read_info(args.input.c_str(), &info);
+  if (st != MUSICGEN_OK) return report_failure(st);
   std::printf("file:        %s (%lld bytes, %lld of header)\n", args.input.c_str(), (long long)info.file_size,
               (long long)info.header_size);
   std::printf("model:       %s\n", info.model);
@@ -297,7 +310,7 @@ int main(int argc, char** argv) {
   app.name(kTool);
   app.require_subcommand(1);
   app.footer("Run 'encodec-tool SUBCOMMAND --help' for the options of a subcommand.");
-  app.set_version_flag("--version", [] { return std::string(kTool) + " " + encodec_version() + "\n" + encodec_system_info(); });
+  app.set_version_flag("--version", [] { return std::string(kTool) + " " + musicgen_version() + "\n" + musicgen_system_info(); });
 
   CompressArgs compress_args;
   CLI::App* compress = add_compress(app, compress_args);

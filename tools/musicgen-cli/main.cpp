@@ -86,9 +86,9 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw CliError{message};
 }
 
-// A library call that failed says why through musicgen_error.
-void check(musicgen_context* ctx, musicgen_status status) {
-  if (status != MUSICGEN_OK) throw CliError{musicgen_error(ctx)};
+// A library call that failed says why through musicgen_last_error.
+void check(musicgen_status status) {
+  if (status != MUSICGEN_OK) throw CliError{musicgen_last_error()};
 }
 
 std::string lower_ext(const std::string& path) {
@@ -114,7 +114,7 @@ bool read_text(const std::string& path, std::string& text) {
 
 struct Options {
   std::string prompt, output = "out.wav", model, device = "auto", normalize = "peak", weights = "f32";
-  std::string prompts_file, continue_path, stream_to, stream_format = "wav";
+  std::string prompts_file, continue_path, stream_to, stream_format = "wav", codes_out, from_codes;
   std::string melody, chords, chords_file, notes, notes_file, midi, chroma_png;
   float bpm = 120.0f, beats_per_chord = 4.0f;
   float duration = 10.0f, top_p = 0.0f, temperature = 1.0f, cfg = 3.0f, stride = 18.0f;
@@ -186,8 +186,12 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--normalize", o.normalize, "Output level: peak (-1 dBFS), loudness (-14 LUFS), clip or none")
       ->check(CLI::IsMember({"peak", "loudness", "clip", "none"}))
       ->capture_default_str();
+  app.add_option("--codes-out", o.codes_out, "Also write the generated codes as an .ecdc file (encodec-tool "
+                                             "decompress turns it into audio with --model <this MusicGen folder>)");
+  app.add_option("--from-codes", o.from_codes, "Decode this .ecdc file of codes (from --codes-out) instead of "
+                                               "generating");
   app.add_flag("-q,--quiet", o.quiet, "No progress bar");
-  app.set_version_flag("--version", [] { return std::string("musicgen-cli ") + encodec_version() + "\n" + encodec_system_info(); },
+  app.set_version_flag("--version", [] { return std::string("musicgen-cli ") + musicgen_version() + "\n" + musicgen_system_info(); },
                        "Print the version and what this machine's backends use (SIMD, BLAS kernels, CUDA), then exit");
 }
 
@@ -216,6 +220,13 @@ void validate_options(const Options& o) {
   require(o.melody_sources() <= 1, "give one of --melody, --chords, --chords-file, --notes, --notes-file, --midi");
   require(o.chroma_png.empty() || o.melody_sources() > 0, "--chroma-png needs a melody (--melody, --chords, ...)");
   require(o.chroma_png.empty() || lower_ext(o.chroma_png) == ".png", "--chroma-png needs a .png file name");
+  const bool batch = !o.prompts_file.empty() || o.takes > 1;
+  require(o.codes_out.empty() || (!batch && lower_ext(o.codes_out) == ".ecdc"),
+          "--codes-out takes an .ecdc file name, for one generation (not with --prompts-file or --takes)");
+  require(o.from_codes.empty() || (!batch && o.codes_out.empty() && o.stream_to.empty() && o.melody_sources() == 0 &&
+                                   o.continue_path.empty()),
+          "--from-codes decodes codes instead of generating: it takes no --prompts-file, --takes, --codes-out, "
+          "--stream, melody or --continue");
 }
 
 // The non-empty lines of --prompts-file (none without it).
@@ -243,21 +254,31 @@ std::string resolve_model(const std::string& given) {
   return model;
 }
 
-using Context = std::unique_ptr<musicgen_context, void (*)(musicgen_context*)>;
+using Model = std::unique_ptr<musicgen_model, void (*)(musicgen_model*)>;
+using Session = std::unique_ptr<musicgen_session, void (*)(musicgen_session*)>;
+using Codes = std::unique_ptr<encodec_codes, void (*)(encodec_codes*)>;
 
-Context load_model(const Options& o, const std::string& model, bool show) {
-  musicgen_context_params cp = musicgen_context_default_params();
-  cp.device = o.device == "cpu" ? MUSICGEN_DEVICE_CPU : o.device == "cuda" ? MUSICGEN_DEVICE_CUDA : MUSICGEN_DEVICE_AUTO;
-  cp.n_threads = o.threads;
-  cp.weights = o.weights == "f16" ? MUSICGEN_WEIGHTS_F16 : o.weights == "bf16" ? MUSICGEN_WEIGHTS_BF16 : MUSICGEN_WEIGHTS_F32;
-  Context ctx(musicgen_init(&cp), musicgen_free);
-  require(ctx != nullptr, "out of memory");
+Model load_model(const Options& o, const std::string& model, bool show) {
+  musicgen_model_params mp = musicgen_model_default_params();
+  mp.device = o.device == "cpu" ? MUSICGEN_DEVICE_CPU : o.device == "cuda" ? MUSICGEN_DEVICE_CUDA : MUSICGEN_DEVICE_AUTO;
+  mp.n_threads = o.threads;
+  mp.weights = o.weights == "f16" ? MUSICGEN_WEIGHTS_F16 : o.weights == "bf16" ? MUSICGEN_WEIGHTS_BF16 : MUSICGEN_WEIGHTS_F32;
   if (show) std::fprintf(stderr, "loading %s ...\n", model.c_str());
-  check(ctx.get(), musicgen_load(ctx.get(), model.c_str()));
-  const float window = musicgen_max_window(ctx.get());
+  musicgen_model* raw = nullptr;
+  check(musicgen_model_load(model.c_str(), &mp, &raw));
+  Model m(raw, musicgen_model_free);
+  const float window = musicgen_model_max_window(m.get());
   require(!(o.duration > window + 1e-6f) || (o.stride > 0 && o.stride < window),
           "--extend-stride must be between 0 and " + std::to_string(window) + " s for durations above the window");
-  return ctx;
+  return m;
+}
+
+Session new_session(const Options& o, const musicgen_model* model) {
+  musicgen_session_params sp = musicgen_session_default_params();
+  sp.n_threads = o.threads;
+  musicgen_session* raw = nullptr;
+  check(musicgen_session_create(model, &sp, &raw));
+  return Session(raw, musicgen_session_free);
 }
 
 // The audio the generation reads (continuation, melody) and the chroma made here from chords,
@@ -275,9 +296,9 @@ struct Inputs {
   }
 };
 
-void prepare_continuation(musicgen_context* ctx, const Options& o, Inputs& in, musicgen_params& p) {
+void prepare_continuation(const Options& o, Inputs& in, musicgen_generate_params& p) {
   if (o.continue_path.empty()) return;
-  check(ctx, musicgen_read_audio(ctx, o.continue_path.c_str(), &in.prompt_audio));
+  check(musicgen_audio_read(o.continue_path.c_str(), &in.prompt_audio));
   p.prompt_audio = in.prompt_audio.samples;
   p.prompt_audio_samples = in.prompt_audio.n_samples;
   p.prompt_audio_channels = in.prompt_audio.channels;
@@ -286,13 +307,13 @@ void prepare_continuation(musicgen_context* ctx, const Options& o, Inputs& in, m
 
 // Melody condition: audio goes to the library as audio (re-sliced per window like audiocraft);
 // chords, notes and MIDI become a chroma matrix here.
-void prepare_melody(musicgen_context* ctx, const Options& o, const std::string& model, Inputs& in,
-                    musicgen_params& p) {
+void prepare_melody(const musicgen_model* m, const Options& o, const std::string& model, Inputs& in,
+                    musicgen_generate_params& p) {
   if (o.melody_sources() == 0) return;
-  require(musicgen_is_melody_model(ctx),
+  require(musicgen_model_is_melody(m),
           "'" + model + "' does not follow melodies: use a musicgen-melody snapshot for --melody/--chords/...");
   if (!o.melody.empty()) {
-    check(ctx, musicgen_read_audio(ctx, o.melody.c_str(), &in.melody_audio));
+    check(musicgen_audio_read(o.melody.c_str(), &in.melody_audio));
     p.melody_audio = in.melody_audio.samples;
     p.melody_samples = in.melody_audio.n_samples;
     p.melody_channels = in.melody_audio.channels;
@@ -303,17 +324,17 @@ void prepare_melody(musicgen_context* ctx, const Options& o, const std::string& 
   std::string chords = o.chords, notes = o.notes;
   require(o.chords_file.empty() || read_text(o.chords_file, chords), "cannot read --chords-file '" + o.chords_file + "'");
   require(o.notes_file.empty() || read_text(o.notes_file, notes), "cannot read --notes-file '" + o.notes_file + "'");
-  if (!chords.empty()) check(ctx, musicgen_chords_to_chroma(ctx, chords.c_str(), o.bpm, o.beats_per_chord, in.chroma.data()));
-  else if (!notes.empty()) check(ctx, musicgen_notes_to_chroma(ctx, notes.c_str(), o.bpm, in.chroma.data()));
-  else check(ctx, musicgen_midi_to_chroma(ctx, o.midi.c_str(), in.chroma.data()));
+  if (!chords.empty()) check(musicgen_chroma_from_chords(chords.c_str(), o.bpm, o.beats_per_chord, in.chroma.data()));
+  else if (!notes.empty()) check(musicgen_chroma_from_notes(notes.c_str(), o.bpm, in.chroma.data()));
+  else check(musicgen_chroma_from_midi(o.midi.c_str(), in.chroma.data()));
   p.chroma = in.chroma.data();
   p.chroma_frames = MUSICGEN_CHROMA_FRAMES;
 }
 
 // ---- run ----
 
-musicgen_params generation_params(const Options& o) {
-  musicgen_params p = musicgen_default_params();
+musicgen_generate_params generation_params(const Options& o) {
+  musicgen_generate_params p = musicgen_generate_default_params();
   p.prompt = o.prompt.c_str();
   p.duration_s = o.duration;
   p.extend_stride_s = o.stride;
@@ -333,14 +354,40 @@ musicgen_params generation_params(const Options& o) {
 
 // One generation (one prompt, one take) or a batch (--prompts-file, --takes): every output in
 // prompt-major order.
-std::vector<musicgen_audio> generate(musicgen_context* ctx, const musicgen_params& p, const std::vector<std::string>& prompts,
-                                     bool batch, int takes, float duration, bool show) {
+std::vector<musicgen_audio> generate(musicgen_session* session, const musicgen_generate_params& p,
+                                     const std::vector<std::string>& prompts, bool batch, int takes) {
   std::vector<const char*> cprompts;
   for (const std::string& s : prompts) cprompts.push_back(s.c_str());
   std::vector<musicgen_audio> outs(prompts.size() * size_t(takes));
-  if (show) std::fprintf(stderr, "generating %zu x %.1f s on %s\n", outs.size(), duration, musicgen_device_name(ctx));
-  check(ctx, batch ? musicgen_generate_batch(ctx, &p, cprompts.data(), int(cprompts.size()), takes, outs.data())
-                   : musicgen_generate(ctx, &p, outs.data()));
+  check(batch ? musicgen_session_generate_batch(session, &p, cprompts.data(), int(cprompts.size()), takes, outs.data())
+              : musicgen_session_generate(session, &p, outs.data()));
+  return outs;
+}
+
+// --codes-out: the codes are generated, written as .ecdc, then decoded here, which gives the audio
+// musicgen_session_generate would have given. Stereo models have two codec streams: no .ecdc.
+std::vector<musicgen_audio> generate_with_codes(const musicgen_model* m, musicgen_session* session,
+                                                const musicgen_generate_params& p, const Options& o) {
+  require(musicgen_model_channels(m) == 1, "--codes-out: the codes of a stereo model are two EnCodec streams, "
+                                           "which one .ecdc file cannot hold");
+  encodec_codes* raw = nullptr;
+  check(musicgen_session_generate_codes(session, &p, &raw));
+  Codes codes(raw, encodec_codes_free);
+  check(encodec_codes_write_ecdc(musicgen_model_codec(m), codes.get(), o.codes_out.c_str()));
+  if (!o.quiet) std::fprintf(stderr, "wrote %s\n", o.codes_out.c_str());
+  std::vector<musicgen_audio> outs(1);
+  check(musicgen_session_decode_codes(session, codes.get(), p.normalize, outs.data()));
+  return outs;
+}
+
+// --from-codes: an .ecdc file of this model's codes, decoded (and normalised) as a generation is.
+std::vector<musicgen_audio> decode_codes_file(const musicgen_model* m, musicgen_session* session,
+                                              const musicgen_generate_params& p, const Options& o) {
+  encodec_codes* raw = nullptr;
+  check(encodec_codes_read_ecdc(musicgen_model_codec(m), o.from_codes.c_str(), &raw));
+  Codes codes(raw, encodec_codes_free);
+  std::vector<musicgen_audio> outs(1);
+  check(musicgen_session_decode_codes(session, codes.get(), p.normalize, outs.data()));
   return outs;
 }
 
@@ -348,27 +395,27 @@ std::vector<musicgen_audio> generate(musicgen_context* ctx, const musicgen_param
 
 // --chroma-png: the chroma made from chords/notes/MIDI, or the one the library computes from the
 // melody audio.
-void write_chroma_png(musicgen_context* ctx, const Options& o, const Inputs& in) {
+void write_chroma_png(const Options& o, const Inputs& in) {
   if (o.chroma_png.empty()) return;
   std::vector<float> shown = in.chroma;
   if (shown.empty()) {
     shown.resize(MUSICGEN_CHROMA_FRAMES * 12);
-    check(ctx, musicgen_audio_to_chroma(ctx, &in.melody_audio, shown.data()));
+    check(musicgen_chroma_from_audio(&in.melody_audio, shown.data()));
   }
-  check(ctx, musicgen_write_chroma_png(ctx, shown.data(), MUSICGEN_CHROMA_FRAMES, o.chroma_png.c_str()));
+  check(musicgen_chroma_write_png(shown.data(), MUSICGEN_CHROMA_FRAMES, o.chroma_png.c_str()));
   if (!o.quiet) std::fprintf(stderr, "wrote %s\n", o.chroma_png.c_str());
 }
 
 // Writes every output (when a file is asked for) and frees it. A failed write is reported and
 // the others are still written: returns 1 if any failed.
-int write_outputs(musicgen_context* ctx, const Options& o, std::vector<musicgen_audio>& outs,
+int write_outputs(const Options& o, std::vector<musicgen_audio>& outs,
                   const std::vector<std::string>& prompts, bool batch) {
   int rc = 0;
   for (size_t i = 0; i < outs.size(); ++i) {
     const std::string path = batch ? numbered(o.output, i + 1) : o.output;
     if (o.writes_file()) {
-      if (musicgen_write_audio(ctx, &outs[i], path.c_str()) != MUSICGEN_OK) {
-        std::fprintf(stderr, "musicgen-cli: error: %s\n", musicgen_error(ctx));
+      if (musicgen_audio_write(&outs[i], path.c_str()) != MUSICGEN_OK) {
+        std::fprintf(stderr, "musicgen-cli: error: %s\n", musicgen_last_error());
         rc = 1;
       } else if (!o.quiet) {
         std::fprintf(stderr, "wrote %s (%.2f s)%s%s\n", path.c_str(), double(outs[i].n_samples) / outs[i].sample_rate,
@@ -385,30 +432,39 @@ int run(const Options& o) {
   std::vector<std::string> prompts = read_prompts_file(o.prompts_file);
   const std::string model = resolve_model(o.model);
   const bool show = !o.quiet && isatty(STDERR_FILENO);
-  Context ctx = load_model(o, model, show);
+  Model m = load_model(o, model, show);
+  Session session = new_session(o, m.get());
 
-  musicgen_params p = generation_params(o);
+  musicgen_generate_params p = generation_params(o);
+  if (!o.from_codes.empty()) {
+    std::vector<musicgen_audio> outs = decode_codes_file(m.get(), session.get(), p, o);
+    return write_outputs(o, outs, prompts, false);
+  }
   Progress progress;
   progress.show = show;
   p.progress = on_progress;
   p.progress_user_data = &progress;
   StreamOut stream;
   stream.wav = o.stream_format == "wav";
-  stream.rate = musicgen_sample_rate(ctx.get());
+  stream.rate = musicgen_model_sample_rate(m.get());
   if (!o.stream_to.empty()) {
     p.stream = on_stream;
     p.stream_user_data = &stream;
   }
   Inputs in;
-  prepare_continuation(ctx.get(), o, in, p);
-  prepare_melody(ctx.get(), o, model, in, p);
-  write_chroma_png(ctx.get(), o, in);
+  prepare_continuation(o, in, p);
+  prepare_melody(m.get(), o, model, in, p);
+  write_chroma_png(o, in);
 
   const bool batch = !prompts.empty() || o.takes > 1;
   if (!batch) prompts = {o.prompt};
-  std::vector<musicgen_audio> outs = generate(ctx.get(), p, prompts, batch, o.takes, o.duration, show);
+  if (show)
+    std::fprintf(stderr, "generating %zu x %.1f s on %s\n", prompts.size() * size_t(o.takes), o.duration,
+                 musicgen_model_device_name(m.get()));
+  std::vector<musicgen_audio> outs = o.codes_out.empty() ? generate(session.get(), p, prompts, batch, o.takes)
+                                                         : generate_with_codes(m.get(), session.get(), p, o);
   in.free_audio();  // before the outputs are encoded: long inputs are large
-  return write_outputs(ctx.get(), o, outs, prompts, batch);
+  return write_outputs(o, outs, prompts, batch);
 }
 
 }  // namespace
