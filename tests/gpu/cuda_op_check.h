@@ -1,6 +1,7 @@
-// Shared by the CUDA op checkers (cuda_ops_test.cpp, cuda_codec_ops_test.cpp): the skip macro,
-// the per-op tolerances (see cuda_ops_test.cpp's header for why each), the CPU/GPU backend pair with
-// NaN poisoning, and the comparisons.
+// Shared by the CUDA op tests that are not rows of the case table (cuda_ops_test.cpp,
+// cuda_codec_ops_test.cpp, cuda_recording_test.cpp): the skip macro, the tolerances (the table's,
+// tools/bench-device-ops/device_op_cases.h says why each), the CPU/GPU backend pair with NaN
+// poisoning, and the comparisons.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 
 #include "kernels/ops.h"
 #include "test_util.h"
+#include "tools/bench-device-ops/device_op_cases.h"
 
 using mg::DType;
 using mg::PadMode;
@@ -30,10 +32,10 @@ using mgtest::random_tensor;
 
 namespace mgcudatest {
 
-constexpr double kTolElementwise = 1e-5;
-constexpr double kTolGemm = 1e-4;
-constexpr double kTolHalfWeights = 1e-4;
-constexpr double kTolAttention = 1e-4;
+using mgcases::kTolAttention;
+using mgcases::kTolElementwise;
+using mgcases::kTolGemm;
+using mgcases::kTolHalfWeights;
 
 struct Backends {
   std::unique_ptr<mg::Backend> cpu = mg::make_cpu_backend(2);
@@ -42,16 +44,8 @@ struct Backends {
   Tensor up(const Tensor& t) { return gpu->upload(t); }
   Tensor down(const Tensor& t) { return gpu->download(t); }
 
-  // Fills a large stretch of the device pool with NaN and frees it: the stream-ordered allocator
-  // hands the same memory to the next outputs, so unwritten elements read back as NaN.
-  void poison() {
-    Tensor host = Tensor::empty(DType::F32, {1 << 22});
-    std::vector<float> nan(host.numel(), std::numeric_limits<float>::quiet_NaN());
-    std::memcpy(host.data, nan.data(), nan.size() * sizeof(float));
-    Tensor dev = up(host);
-    dev = Tensor();
-    gpu->synchronize();
-  }
+  // Unwritten elements of the next outputs read back as NaN (mgcases::poison).
+  void poison() { mgcases::poison(*gpu); }
 };
 
 inline Tensor to_dtype(const Tensor& f32, DType t) { return mg::make_cpu_backend(1)->cast(f32, t); }
