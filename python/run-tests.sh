@@ -4,12 +4,11 @@
 #   - venv: $PY_VENV (default build/pyvenv), made once; numpy, pytest and the build requirements of
 #     pyproject.toml are installed into it, so the build runs without isolation and reuses
 #     build/python (scikit-build-core's build-dir) between runs: a rerun recompiles only what changed.
-#   - The tests compare with the C API through $BUILD_DIR/libmusicgen.so (scripts/build.sh makes it
-#     first) and fail, not skip, when it is missing.
+#   - The tests compare with the C API through python/tests/c_reference.c, built here from the same
+#     objects as the extension (target musicgen_c_reference), and fail, not skip, without it.
 # Exit status: pytest's; "no tests collected" (pytest's 5) is a failure too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD_DIR=${BUILD_DIR:-build}
 VENV=${PY_VENV:-build/pyvenv}
 PY=${PYTHON:-python3}
 
@@ -35,8 +34,10 @@ start=$(date +%s)
 "$VPY" -m pip install -q --disable-pip-version-check --no-build-isolation "${ARGS[@]}" .
 echo "python: pip install . took $(( $(date +%s) - start )) s"
 
+# The C reference the tests compare with, from the same objects as the extension.
+cmake --build build/python --target musicgen_c_reference >/dev/null
 rc=0
-MUSICGEN_LIB_DIR="$BUILD_DIR" MUSICGEN_REQUIRE_C_REFERENCE=1 \
+MUSICGEN_C_REFERENCE="$PWD/build/python/python/musicgen_c_reference" MUSICGEN_REQUIRE_C_REFERENCE=1 \
   "$VPY" -m pytest python/tests -q -p no:cacheprovider "$@" || rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "python/run-tests.sh: pytest collected no tests: python/tests is missing or broken" >&2

@@ -1,9 +1,10 @@
 """Shared fixtures: the tiny committed models, and the C API's own answers to compare with.
 
-The C reference (c_reference.c) is compiled against the project's shared library, found in
-$MUSICGEN_LIB_DIR (default: build/, what scripts/build.sh makes; scripts/test.sh builds it before
-the Python stage). Without it the comparison tests skip, unless MUSICGEN_REQUIRE_C_REFERENCE=1
-(scripts/test.sh sets it), where they fail."""
+The C reference (c_reference.c, the C API called directly) is $MUSICGEN_C_REFERENCE when set
+(python/run-tests.sh builds it from the extension's objects: target musicgen_c_reference), else
+compiled here against the shared library in $MUSICGEN_LIB_DIR (default: build/, what
+scripts/build.sh makes). Without either the comparison tests skip, unless
+MUSICGEN_REQUIRE_C_REFERENCE=1 (python/run-tests.sh sets it), where they fail."""
 from __future__ import annotations
 
 import os
@@ -89,10 +90,15 @@ class CReference:
 
 @pytest.fixture(scope="session")
 def c_reference(tmp_path_factory) -> CReference:
+    required = os.environ.get("MUSICGEN_REQUIRE_C_REFERENCE") == "1"
+    prebuilt = os.environ.get("MUSICGEN_C_REFERENCE")
+    if prebuilt:  # python/run-tests.sh builds it with the extension's objects
+        if not os.access(prebuilt, os.X_OK):
+            pytest.fail(f"MUSICGEN_C_REFERENCE={prebuilt} is not an executable")
+        return CReference(Path(prebuilt), tmp_path_factory.mktemp("c_reference"))
     lib_dir = Path(os.environ.get("MUSICGEN_LIB_DIR", ROOT / "build"))
     if not lib_dir.is_absolute():
         lib_dir = ROOT / lib_dir
-    required = os.environ.get("MUSICGEN_REQUIRE_C_REFERENCE") == "1"
     cc = shutil.which(os.environ.get("CC", "cc"))
     problem = None
     if not (lib_dir / "libmusicgen.so").exists():
