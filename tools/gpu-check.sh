@@ -5,8 +5,8 @@
 #   1. Build on the GPU machine (it has the Debian -dev packages of scripts/install-deps.sh):
 #        tools/gpu-check.sh
 #      configures build-gpu/ with -DMUSICGEN_CUDA=ON (CMAKE_CUDA_ARCHITECTURES from
-#      GPU_CHECK_ARCH, default 90), builds with all cores, runs `ctest -L gpu` (cuda_ops_test: every
-#      op CPU vs CUDA; cuda_models_test: the tiny MusicGen / EnCodec models end to end CPU vs CUDA),
+#      GPU_CHECK_ARCH, default 90), builds with all cores, runs `ctest -L gpu` (cuda_op_cases_test:
+#      every row of the op case table CPU vs CUDA; cuda_models_test: the tiny MusicGen / EnCodec models end to end CPU vs CUDA),
 #      the benchmarks below, then every test (but `slow`).
 #
 #   2. A prebuilt bundle, for a GPU box with a driver and the CUDA runtime but no compiler or
