@@ -8,3 +8,6 @@ bash scripts/install-deps.sh
 bash scripts/build.sh
 BUILD_DIR=${BUILD_DIR:-build}
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "${JOBS:-$(nproc)}" -LE slow --timeout 300
+
+# The Python package: pip install . into build/pyvenv (CUDA off), then its pytest suite.
+bash python/run-tests.sh
