@@ -2,6 +2,8 @@
 # README command 2 (and what CI runs): installs what is missing, builds everything (CUDA code too
 # when nvcc is present) and runs the whole default test suite. GPU tests skip without a device;
 # tests labelled `slow` are left out (run them with: ctest --test-dir build -L slow).
+# Then the sessions-and-threads test again under ThreadSanitizer, in its own build folder
+# (build-tsan, or $TSAN_BUILD_DIR): only that test's target is built, without CUDA or tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -11,3 +13,15 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -j "${JOBS:-$(nproc)}" -LE slo
 
 # The Python package: pip install . into build/pyvenv (CUDA off), then its pytest suite.
 bash python/run-tests.sh
+
+TSAN_BUILD_DIR=${TSAN_BUILD_DIR:-build-tsan}
+LAUNCHER=()
+if command -v ccache >/dev/null 2>&1; then
+  LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B "$TSAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMUSICGEN_SANITIZE=thread -DMUSICGEN_CUDA=OFF \
+  -DMUSICGEN_BUILD_TOOLS=OFF -DMUSICGEN_BUILD_EXAMPLES=OFF "${LAUNCHER[@]}" >/dev/null
+cmake --build "$TSAN_BUILD_DIR" -j "${JOBS:-$(nproc)}" --target sessions_threads_test
+# OpenBLAS and FFTW are not instrumented: tests/threads/tsan.supp says what it hides and why.
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/threads/tsan.supp ${TSAN_OPTIONS:-}" \
+  ctest --test-dir "$TSAN_BUILD_DIR" --output-on-failure -L threads --timeout 600
