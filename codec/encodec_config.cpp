@@ -108,11 +108,11 @@ EncodecConfig encodec_config_from_json(const JsonConfig& j) {
              j.has("audio_encoder") ? " (use its audio_encoder)" : "");
   }
   EncodecConfig c;
-  c.target_bandwidths = j.req<std::vector<double>>("target_bandwidths");
-  c.sampling_rate = j.req<int>("sampling_rate");
-  c.audio_channels = j.req<int>("audio_channels");
-  c.upsampling_ratios = j.req<std::vector<int>>("upsampling_ratios");
-  c.codebook_size = j.req<int>("codebook_size");
+  c.target_bandwidths = j.opt<std::vector<double>>("target_bandwidths", c.target_bandwidths);
+  c.sampling_rate = j.opt<int>("sampling_rate", c.sampling_rate);
+  c.audio_channels = j.opt<int>("audio_channels", c.audio_channels);
+  c.upsampling_ratios = j.opt<std::vector<int>>("upsampling_ratios", c.upsampling_ratios);
+  c.codebook_size = j.opt<int>("codebook_size", c.codebook_size);
 
   c.normalize = j.opt<bool>("normalize", c.normalize);
   c.chunk_length_s = j.maybe<double>("chunk_length_s");

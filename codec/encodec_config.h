@@ -16,15 +16,15 @@ namespace mg {
 enum class EncodecNorm { WeightNorm, TimeGroupNorm };  // HF norm_type "weight_norm" / "time_group_norm"
 
 struct EncodecConfig {
-  // Required in every config we load: defaulting these to encodec_24khz's values would silently
-  // build the wrong model from a truncated config.json.
-  std::vector<double> target_bandwidths;  // kbps, ascending; the last one sets num_quantizers()
-  int sampling_rate = 0;
-  int audio_channels = 0;
-  std::vector<int> upsampling_ratios;  // decoder order; the encoder uses them reversed
-  int codebook_size = 0;
+  // Every key is optional, with the defaults of HF's EncodecConfig (encodec_24khz's values), as
+  // transformers loads a config.json: a truncated config that transformers accepts loads here too,
+  // and the weights' shapes catch a config that does not describe them.
+  std::vector<double> target_bandwidths = {1.5, 3.0, 6.0, 12.0, 24.0};  // kbps, ascending; the last sets num_quantizers()
+  int sampling_rate = 24000;
+  int audio_channels = 1;
+  std::vector<int> upsampling_ratios = {8, 5, 4, 2};  // decoder order; the encoder uses them reversed
+  int codebook_size = 1024;
 
-  // Optional, with HF's class defaults.
   bool normalize = false;                // per-chunk RMS renormalisation (48 kHz)
   std::optional<double> chunk_length_s;  // null: the whole signal is one chunk
   std::optional<double> overlap;

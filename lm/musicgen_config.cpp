@@ -31,16 +31,24 @@ MusicgenConfig load_musicgen_config(const std::string& path) {
   }
   JsonConfig d = j.sub("decoder");
   MusicgenDecoderConfig& m = c.decoder;
-  m.vocab_size = d.req<int>("vocab_size");
+  // Missing keys take the defaults of HF's MusicgenDecoderConfig, as transformers loads them
+  // (pad/bos: HF's default is 2048, which is vocab_size for every released model; vocab_size here
+  // keeps a non-standard vocabulary consistent).
+  m.vocab_size = d.opt<int>("vocab_size", 2048);
   m.max_position_embeddings = d.opt<int>("max_position_embeddings", 2048);
-  m.num_hidden_layers = d.req<int>("num_hidden_layers");
-  m.ffn_dim = d.req<int>("ffn_dim");
-  m.num_attention_heads = d.req<int>("num_attention_heads");
-  m.hidden_size = d.req<int>("hidden_size");
-  m.num_codebooks = d.req<int>("num_codebooks");
+  m.num_hidden_layers = d.opt<int>("num_hidden_layers", 24);
+  m.ffn_dim = d.opt<int>("ffn_dim", 4096);
+  m.num_attention_heads = d.opt<int>("num_attention_heads", 16);
+  m.hidden_size = d.opt<int>("hidden_size", 1024);
+  m.num_codebooks = d.opt<int>("num_codebooks", 4);
   m.audio_channels = d.opt<int>("audio_channels", 1);
   m.pad_token_id = d.opt<int>("pad_token_id", m.vocab_size);
   m.bos_token_id = d.opt<int>("bos_token_id", m.vocab_size);
+  MG_CHECK(m.vocab_size >= 2 && m.max_position_embeddings >= 1 && m.num_hidden_layers >= 1 && m.ffn_dim >= 1 &&
+               m.num_attention_heads >= 1 && m.hidden_size >= 1 && m.num_codebooks >= 1,
+           file, ": decoder sizes must be positive (vocab_size ", m.vocab_size, ", layers ", m.num_hidden_layers,
+           ", heads ", m.num_attention_heads, ", hidden_size ", m.hidden_size, ", ffn_dim ", m.ffn_dim,
+           ", num_codebooks ", m.num_codebooks, ")");
   MG_CHECK(m.hidden_size % m.num_attention_heads == 0, file, ": decoder.hidden_size ", m.hidden_size,
            " is not a multiple of num_attention_heads ", m.num_attention_heads);
   MG_CHECK(m.audio_channels == 1 || m.audio_channels == 2, file, ": decoder.audio_channels must be 1 or 2");

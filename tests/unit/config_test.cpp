@@ -155,17 +155,22 @@ TEST(EncodecConfig, DefaultsAndUnknownKeys) {
   EXPECT_EQ(c.num_quantizers(), 2);  // 16000 // (1000 frames/s * 8 bits)
 }
 
-TEST(EncodecConfig, MissingRequiredKeyAndWrongType) {
-  std::string msg = error_of(
-      [] { mg::load_encodec_config(mg::JsonConfig::parse(R"({"audio_channels": 1})", "short.json")); });
-  EXPECT_HAS(msg, "missing required key");
-  EXPECT_HAS(msg, "short.json");
-  msg = error_of([&] {
-    mg::load_encodec_config(write_file("no_sr.json", R"({"target_bandwidths": [1.5],
-      "audio_channels": 1, "upsampling_ratios": [2], "codebook_size": 16})"));
-  });
-  EXPECT_HAS(msg, "missing required key 'sampling_rate' (integer) in ");
-  EXPECT_HAS(msg, "no_sr.json");
+// The requirement changed: keys used to be required (a truncated config.json was an error); now,
+// as transformers' EncodecConfig does, every missing key takes HF's default (encodec_24khz's
+// values), and only present keys of the wrong type or out of range are refused.
+TEST(EncodecConfig, MissingKeysTakeHfDefaultsWrongTypesAreRefused) {
+  mg::EncodecConfig d = mg::load_encodec_config(mg::JsonConfig::parse(R"({"audio_channels": 1})", "short.json"));
+  EXPECT_EQ(d.sampling_rate, 24000);
+  EXPECT_EQ(d.audio_channels, 1);
+  EXPECT_EQ(d.codebook_size, 1024);
+  EXPECT_EQ(d.upsampling_ratios, (std::vector<int>{8, 5, 4, 2}));
+  EXPECT_EQ(d.target_bandwidths, (std::vector<double>{1.5, 3.0, 6.0, 12.0, 24.0}));
+  EXPECT_EQ(d.num_quantizers(), 32);
+  mg::EncodecConfig no_sr = mg::load_encodec_config(write_file("no_sr.json", R"({"target_bandwidths": [1.5],
+      "audio_channels": 1, "upsampling_ratios": [320], "codebook_size": 16})"));
+  EXPECT_EQ(no_sr.sampling_rate, 24000);
+  EXPECT_EQ(no_sr.num_quantizers(), 5);  // 1500 // (75 frames/s * 4 bits)
+  std::string msg;
   msg = error_of([] {
     mg::load_encodec_config(mg::JsonConfig::parse(
         R"({"sampling_rate": "24000", "audio_channels": 1, "upsampling_ratios": [2], "codebook_size": 16,
@@ -223,8 +228,8 @@ TEST(EncodecConfig, MusicgenAudioEncoderSubObject) {
   EXPECT_EQ(c.hop_length(), 640);
   EXPECT_EQ(c.num_quantizers(), 4);
   EXPECT_EQ(mg::load_encodec_config(path).frame_rate(), 50);  // found automatically too
-  // Errors inside the sub-object name it by path.
-  std::string broken = R"({"audio_encoder": {"sampling_rate": 32000}})";
+  // Errors inside the sub-object name it by path (a missing key is no error: it takes HF's default).
+  std::string broken = R"({"audio_encoder": {"sampling_rate": 32000, "codebook_size": "many"}})";
   std::string msg =
       error_of([&] { mg::load_musicgen_audio_encoder_config(write_file("mg_broken.json", broken)); });
   EXPECT_HAS(msg, "'audio_encoder.");
