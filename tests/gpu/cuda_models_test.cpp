@@ -5,8 +5,10 @@
 //             stack of GEMMs, attention and LayerNorms, then CFG amplifies differences 3x), the
 //             greedy tokens equal, the multi-column step (all_logits) within 1e-3, and the
 //             decoded audio of the same codes within 1e-4;
-//   EnCodec:  the codes equal, the per-segment scales within 1e-5 and the decoded audio of the
-//             same codes within 1e-4 (whole-file and windowed paths).
+//   EnCodec:  the codes equal except on near-ties of the deep codebooks (tests/codes_compare.h:
+//             float rounding decides those, so a flipped one is reported, not failed), the
+//             per-segment scales within 1e-5 and the decoded audio of the same codes within 1e-4
+//             (whole-file and windowed paths).
 // Every op on these paths is a device op on CUDA (no host fallback of kernels/backend_fallbacks.cpp
 // runs), so this is also the check that MusicGen runs on CUDA at all. Skips without a device.
 #include <gtest/gtest.h>
@@ -14,12 +16,14 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "codec/encodec.h"
+#include "codes_compare.h"
 #include "kernels/ops.h"
 #include "lm/generate.h"
 #include "lm/transformer.h"
@@ -218,14 +222,16 @@ void expect_same_encodec(const std::string& name, double seconds, int64_t window
     const Tensor& g = got.segments[s];
     const Tensor& w = want.segments[s];
     ASSERT_EQ(mg::shape_str(g.shape), mg::shape_str(w.shape)) << tag << " segment " << s;
-    int64_t differ = 0, first = -1;
-    for (int64_t i = 0; i < w.numel(); ++i)
-      if (g.ptr<int64_t>()[i] != w.ptr<int64_t>()[i]) {
-        if (first < 0) first = i;
-        ++differ;
-      }
-    EXPECT_EQ(differ, 0) << tag << " segment " << s << ": " << differ << " of " << w.numel()
-                         << " codes differ, first at [" << first / w.dim(1) << ", " << first % w.dim(1) << "]";
+    if (mgtest::code_values(g) == mgtest::code_values(w)) continue;
+    // cuBLAS sums in another order than the CPU: a deep codebook's near-tie may flip (see
+    // tests/codes_compare.h); anything else is a real difference.
+    const mgtest::CodeReport rep =
+        mgtest::compare_codes(model_dir(name), mgtest::segment_embedding(*b.cpu, *cpu, audio, s), g, w);
+    EXPECT_EQ(rep.real, 0) << tag << " segment " << s << ": " << rep.real << " of " << w.dim(1)
+                           << " frames differ beyond a near-tie; first: " << rep.first_real;
+    std::cout << "[  NOTE    ] " << tag << " segment " << s << ": " << rep.frames_differing << " of " << w.dim(1)
+              << " frames differ from the CPU at a deep codebook (" << rep.near_ties << " near-ties, "
+              << rep.exact_ties << " exact ties)" << std::endl;
   }
   ASSERT_EQ(got.scales.size(), want.scales.size()) << tag;
   if (!want.scales.empty()) {

@@ -21,6 +21,7 @@
 #include "codec/rvq.h"
 #include "codec/seanet.h"
 #include "kernels/ops.h"
+#include "codes_compare.h"
 #include "test_util.h"
 #include "weights/safetensors.h"
 
@@ -60,86 +61,14 @@ std::string bw_tag(double bw) {
   return buf;
 }
 
-std::vector<int64_t> ints(const Tensor& t) {
-  std::vector<int64_t> v(size_t(t.numel()));
-  if (t.dtype == mg::DType::I64) std::memcpy(v.data(), t.data, v.size() * 8);
-  else for (size_t i = 0; i < v.size(); ++i) v[i] = t.ptr<int32_t>()[i];
-  return v;
-}
+std::vector<int64_t> ints(const Tensor& t) { return mgtest::code_values(t); }
 
-// Codes that differ from the reference, explained. The encoder output matches the reference only
-// to float rounding (~1e-6 relative, see Intermediates tests), and the tiny models' deep codebooks
-// quantise residuals that have shrunk to ~1e-4 of the embedding: there two codewords can be closer
-// than that rounding, and which one wins is decided by the last bits. So for each frame whose
-// codes differ, the first differing codebook is checked to be such a near-tie: the RVQ is walked
-// from our embedding with the REFERENCE codes (codebooks read straight from the checkpoint), and
-// the two candidates' distances -(|r|^2 - 2 r.e + |e|^2) must differ by less than what a 1e-5
-// relative perturbation of the frame's embedding can change them by. Later codebooks of that frame
-// quantise a different residual and are not compared. Exact ties (equal distances) are named as
-// such. Any other difference is a failure.
-struct CodeReport {
-  int64_t frames_differing = 0, exact_ties = 0, near_ties = 0, real = 0;
-  std::string first_real;
-};
+// Codes that differ from the reference are explained by tests/codes_compare.h (near-ties of the
+// deep codebooks, where float rounding decides the winner); any other difference fails.
+using mgtest::CodeReport;
 
 CodeReport compare_codes(const std::string& model_name, const Tensor& emb, const Tensor& got, const Tensor& want) {
-  CodeReport rep;
-  const std::vector<int64_t> g = ints(got), w = ints(want);
-  const int64_t K = want.dim(0), T = want.dim(1), D = emb.dim(0);
-  const mg::WeightStore ws = mg::WeightStore::open(model_dir(model_name));
-  std::vector<Tensor> books;
-  for (int64_t k = 0; k < K; ++k) books.push_back(ws.get("quantizer.layers." + std::to_string(k) + ".codebook.embed"));
-  for (int64_t t = 0; t < T; ++t) {
-    int64_t k0 = -1;
-    for (int64_t k = 0; k < K && k0 < 0; ++k)
-      if (g[k * T + t] != w[k * T + t]) k0 = k;
-    if (k0 < 0) continue;
-    ++rep.frames_differing;
-    std::vector<float> r(static_cast<size_t>(D), 0.0f);
-    double emb_norm = 0;
-    for (int64_t d = 0; d < D; ++d) {
-      r[size_t(d)] = emb.f32()[d * T + t];
-      emb_norm += double(r[size_t(d)]) * r[size_t(d)];
-    }
-    emb_norm = std::sqrt(emb_norm);
-    for (int64_t k = 0; k < k0; ++k)
-      for (int64_t d = 0; d < D; ++d) r[size_t(d)] -= books[size_t(k)].f32()[w[k * T + t] * D + d];
-    auto dist = [&](int64_t j) {
-      double r2 = 0, re = 0, e2 = 0;
-      for (int64_t d = 0; d < D; ++d) {
-        const double e = books[size_t(k0)].f32()[j * D + d];
-        r2 += double(r[size_t(d)]) * r[size_t(d)];
-        re += double(r[size_t(d)]) * e;
-        e2 += e * e;
-      }
-      return -((r2 - 2.0 * re) + e2);
-    };
-    const double dg = dist(g[k0 * T + t]), dw = dist(w[k0 * T + t]);
-    // d(dist)/d(r) = -2 (r - e): a perturbation delta of r moves it by at most 2 |r - e| |delta|.
-    double span = 0;
-    for (int64_t j : {g[k0 * T + t], w[k0 * T + t]}) {
-      double n = 0;
-      for (int64_t d = 0; d < D; ++d) {
-        const double v = r[size_t(d)] - books[size_t(k0)].f32()[j * D + d];
-        n += v * v;
-      }
-      span = std::max(span, std::sqrt(n));
-    }
-    const double tol = 2.0 * 2.0 * span * 1e-5 * emb_norm;
-    if (dg == dw) {
-      ++rep.exact_ties;
-    } else if (std::fabs(dg - dw) <= tol) {
-      ++rep.near_ties;
-    } else {
-      if (rep.real++ == 0) {
-        std::ostringstream os;
-        os << "frame " << t << ", codebook " << k0 << ": got " << g[k0 * T + t] << ", reference " << w[k0 * T + t]
-           << ", distances " << dg << " vs " << dw << " (gap " << dg - dw << " > tolerance " << tol << ")";
-        rep.first_real = os.str();
-      }
-    }
-  }
-  return rep;
+  return mgtest::compare_codes(model_dir(model_name), emb, got, want);
 }
 
 std::string mgtest_note(const std::string& model_name, const std::string& case_name, const std::string& tag, size_t seg,
@@ -187,25 +116,7 @@ std::vector<Tensor> reference_segments(const CaseData& c, const std::string& tag
 
 // Our encoder's output for segment s of `input` ([D, T] host), normalised as encode() does.
 Tensor segment_embedding(mg::EncodecModel& m, const Tensor& input, size_t s) {
-  const mg::EncodecConfig& cfg = m.config();
-  const int64_t C = input.dim(0), L = input.dim(1);
-  const int64_t off = cfg.chunk_length() ? int64_t(s) * *cfg.chunk_stride() : 0;
-  const int64_t n = cfg.chunk_length() ? std::min(*cfg.chunk_length(), L - off) : L;
-  Tensor seg = Tensor::empty(mg::DType::F32, {1, C, n});
-  for (int64_t c = 0; c < C; ++c) std::memcpy(seg.f32() + c * n, input.f32() + c * L + off, n * sizeof(float));
-  if (cfg.normalize) {
-    double ss = 0;
-    for (int64_t t = 0; t < n; ++t) {
-      float mono = 0;
-      for (int64_t c = 0; c < C; ++c) mono += seg.f32()[c * n + t];
-      mono /= float(C);
-      ss += double(mono) * mono;
-    }
-    const float scale = float(std::sqrt(float(ss / double(n)))) + 1e-8f;
-    for (int64_t i = 0; i < C * n; ++i) seg.f32()[i] /= scale;
-  }
-  Tensor e = cpu().download(m.encode_embeddings(seg));
-  return e.reshape({e.dim(1), e.dim(2)});
+  return mgtest::segment_embedding(cpu(), m, input, s);
 }
 
 // Every bandwidth of one golden case: codes equal (differences only on near-ties, reported),
