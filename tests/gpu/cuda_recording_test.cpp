@@ -177,14 +177,22 @@ TEST(CudaRecording, FreesDuringCaptureAreDeferredAndLargeStepsGrowTheArena) {
   MG_SKIP_WITHOUT_CUDA();
   auto gpu = mg::make_cuda_backend(0);
   Tensor before = gpu->upload(mgtest::random_tensor({1024}, 8));
+  const Tensor src_host = mgtest::random_tensor({1024}, 12);
+  const Tensor src = gpu->upload(src_host);
+  const int64_t n = int64_t(40) << 20;  // 160 MB: more than the first arena
   Tensor big_out;
   auto rec = gpu->record([&] {
-    before = Tensor();                                        // a pool tensor dropped mid-capture
-    Tensor big = gpu->alloc(DType::F32, {int64_t(40) << 20});  // 160 MB: more than the first arena
-    big_out = gpu->scale(big.slice0(0, 1024), 0.0f);
+    before = Tensor();  // a pool tensor dropped mid-capture
+    Tensor big = gpu->alloc(DType::F32, {n});
+    // Written before it is read: the arena is recycled device memory that may hold NaN or -inf
+    // (and 0 * NaN is NaN). Written at its far end, so that the grown arena's whole extent is used.
+    gpu->copy_rows(big, n - 1024, src);
+    big_out = gpu->scale(big.slice0(n - 1024, 1024), 2.0f);
   });
   for (int i = 0; i < 3; ++i) rec->replay();
-  EXPECT_EQ(gpu->download(big_out).to_vector(), std::vector<float>(1024, 0.0f));
+  std::vector<float> want = src_host.to_vector();
+  for (float& v : want) v *= 2.0f;  // exact
+  EXPECT_EQ(gpu->download(big_out).to_vector(), want);
   // The pool still works after the capture (a captured free would have broken later allocations).
   Tensor t = gpu->upload(mgtest::random_tensor({4096}, 9));
   EXPECT_EQ(gpu->download(t).to_vector(), mgtest::random_tensor({4096}, 9).to_vector());
