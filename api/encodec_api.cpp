@@ -164,6 +164,18 @@ std::vector<uint8_t> ecdc_bytes(const encodec_model* model, const mg::EncodedAud
   return mg::ecdc_write(mg::ecdc_model_info(model->ecdc_name, model->model->config()), codes);
 }
 
+// `codes`, with the audio length encodec_codes_create left open (<= 0) resolved for `m`: every
+// frame decoded (one segment; a segmented model needs the length given).
+mg::EncodedAudio with_length(const mg::EncodecModel& m, const mg::EncodedAudio& codes) {
+  if (codes.length > 0) return codes;
+  if (codes.segments.size() != 1 || m.config().chunk_length())
+    throw ArgumentError("codes without an audio length: give encodec_codes_create the length for a model that "
+                        "encodes in segments");
+  mg::EncodedAudio c = codes;
+  c.length = codes.segments[0].dim(1) * m.config().hop_length();
+  return c;
+}
+
 // Runs a session's computation on its backend, holding the model's device while it does.
 template <typename F>
 auto on_session(encodec_session* s, F&& f) {
@@ -281,7 +293,8 @@ musicgen_status encodec_session_decode(encodec_session* s, const encodec_codes* 
   if (out) *out = nullptr;
   return guard("encodec_session_decode", MUSICGEN_ERROR_INVALID_ARGUMENT, [&] {
     if (!s || !codes || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_session_decode: session, codes or out is NULL");
-    const mg::Tensor y = on_session(s, [&](mg::Backend& be) { return s->codec().decode(be, codes->codes); });
+    const mg::EncodedAudio c = with_length(s->codec(), codes->codes);
+    const mg::Tensor y = on_session(s, [&](mg::Backend& be) { return s->codec().decode(be, c); });
     *out = new_audio(y, s->codec().sample_rate());
     return MUSICGEN_OK;
   });
@@ -300,8 +313,7 @@ musicgen_status encodec_codes_create(int num_codebooks, int64_t frames, const in
     std::memcpy(t.data, data, size_t(num_codebooks) * size_t(frames) * sizeof(int64_t));
     codes->codes.num_codebooks = num_codebooks;
     codes->codes.segments = {t};
-    // <= 0: resolved by the decoder's hop; the codes alone do not know it, so keep the frames.
-    codes->codes.length = audio_length;
+    codes->codes.length = audio_length;  // <= 0: resolved by the model that decodes them (with_length)
     *out = codes.release();
     return MUSICGEN_OK;
   });
@@ -331,7 +343,7 @@ musicgen_status encodec_codes_write_ecdc(const encodec_model* model, const encod
   return guard("encodec_codes_write_ecdc", MUSICGEN_ERROR_INVALID_ARGUMENT, [&] {
     if (!model || !codes || !ecdc_path)
       return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_codes_write_ecdc: model, codes or path is NULL");
-    write_file_atomic(ecdc_path, ecdc_bytes(model, codes->codes));
+    write_file_atomic(ecdc_path, ecdc_bytes(model, with_length(*model->model, codes->codes)));
     return MUSICGEN_OK;
   });
 }

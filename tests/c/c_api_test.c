@@ -76,6 +76,20 @@ int main(int argc, char **argv) {
             memcmp(again.samples, audio.samples, sizeof(float) * (size_t)audio.n_samples) == 0,
         "decoded codes give the generated audio");
   musicgen_audio_free(&again);
+  {
+    /* The same codes made by the caller, length left open, decoded by an EnCodec session on the
+     * model's codec: frames * 640 samples. */
+    encodec_session *es = NULL;
+    encodec_codes *mine = NULL;
+    encodec_audio *dec = NULL;
+    CHECK(encodec_session_create(musicgen_model_codec(model), NULL, &es) == MUSICGEN_OK, "codec session");
+    CHECK(encodec_codes_create(4, 25, encodec_codes_data(codes, 0), 0, &mine) == MUSICGEN_OK, "codes from data");
+    CHECK(encodec_session_decode(es, mine, &dec) == MUSICGEN_OK && encodec_audio_frames(dec) == 25 * 640,
+          "caller-made codes decode to frames * hop samples");
+    encodec_audio_free(dec);
+    encodec_codes_free(mine);
+    encodec_session_free(es);
+  }
   encodec_codes_free(codes);
   musicgen_audio_free(&audio);
   CHECK(audio.samples == NULL, "free clears the pointer");
