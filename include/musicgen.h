@@ -137,8 +137,8 @@ MUSICGEN_API float musicgen_model_max_window(const musicgen_model *model);
 MUSICGEN_API const char *musicgen_model_device_name(const musicgen_model *model); /* "cpu" or "cuda" */
 /* Non-zero when the model follows a melody (musicgen-melody*). */
 MUSICGEN_API int musicgen_model_is_melody(const musicgen_model *model);
-/* The model's EnCodec (32 kHz), owned by the model: for encodec_codes_write_ecdc /
- * encodec_codes_read_ecdc, or encodec sessions. */
+/* The model's EnCodec (32 kHz), owned by the model (encodec_model_free ignores it; it lives as long
+ * as the model): for encodec_codes_write_ecdc / encodec_codes_read_ecdc, or encodec sessions. */
 MUSICGEN_API const encodec_model *musicgen_model_codec(const musicgen_model *model);
 
 /* ---- sessions ---- */
