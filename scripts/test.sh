@@ -6,6 +6,9 @@
 # (build-tsan, or $TSAN_BUILD_DIR): only that test's target is built, without CUDA or tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache (when installed) keys on paths relative to the checkout, so a fresh clone elsewhere reuses
+# what an earlier build compiled.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 bash scripts/install-deps.sh
 bash scripts/build.sh
 BUILD_DIR=${BUILD_DIR:-build}
