@@ -12,6 +12,7 @@
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/cuda_device.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/probe.h"
 #include "kernels/ops.h"
 
 namespace mg {
@@ -33,20 +34,27 @@ class CudaBackend final : public Backend {
     CUBLAS_CHECK(cublasSetStream(st_->blas, st_->stream));
     // Plain f32 GEMMs (no TF32): the CPU backend and PyTorch's f32 reference are what we match.
     CUBLAS_CHECK(cublasSetMathMode(st_->blas, CUBLAS_DEFAULT_MATH));
-    CUDA_CHECK(cudaMalloc(&st_->bad_id_flag, sizeof(int)));
+    st_->bad_id_flag = static_cast<int*>(cuda::device_malloc(*st_, sizeof(int), "the device error flag"));
+    CUDA_CHECK(cudaMemsetAsync(st_->bad_id_flag, 0, sizeof(int), st_->stream));
+    CUDA_CHECK(cudaMallocHost(&st_->flag_host, sizeof(int)));
     // cuBLAS gets its workspace from us, so that it never allocates while a graph is captured.
-    CUDA_CHECK(cudaMalloc(&st_->blas_workspace, kBlasWorkspaceBytes));
+    st_->blas_workspace = cuda::device_malloc(*st_, kBlasWorkspaceBytes, "cuBLAS's workspace");
     CUBLAS_CHECK(cublasSetWorkspace(st_->blas, st_->blas_workspace, kBlasWorkspaceBytes));
     const size_t counter_bytes = size_t(cuda::kAttentionCounters) * sizeof(unsigned);
-    CUDA_CHECK(cudaMalloc(&st_->attention_counters, counter_bytes));
+    st_->attention_counters =
+        static_cast<unsigned*>(cuda::device_malloc(*st_, counter_bytes, "the attention's counters"));
     CUDA_CHECK(cudaMemsetAsync(st_->attention_counters, 0, counter_bytes, st_->stream));
     // Keep freed blocks in the stream-ordered pool instead of returning them to the driver at
     // every synchronisation: model code allocates the same activation sizes step after step.
+    // Allocations outside the pool give its cached blocks back when they fail (cuda::device_malloc).
     cudaMemPool_t pool;
     CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device_index));
     uint64_t threshold = UINT64_MAX;
     CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
   }
+
+  // Pending checks hold their inputs, whose deleters hold the device state: let go of them.
+  ~CudaBackend() override { st_->checks.clear(); }
 
   Device device() const override { return Device::CUDA; }
   const char* name() const override { return "cuda"; }
@@ -71,8 +79,12 @@ class CudaBackend final : public Backend {
     Tensor out = alloc(host.dtype, host.shape);
     if (host.nbytes() > 0) {
       CUDA_CHECK(cudaMemcpyAsync(out.data, host.data, host.nbytes(), cudaMemcpyHostToDevice, st_->stream));
-      // The host tensor may be freed as soon as we return (and pinned memory copies truly async).
-      CUDA_CHECK(cudaStreamSynchronize(st_->stream));
+      // The host tensor may be freed or changed as soon as we return. From pageable memory (every
+      // host tensor this library makes, memory-mapped weights included) the driver has copied the
+      // data into its own staging memory before cudaMemcpyAsync returns (CUDA's documented
+      // behaviour for pageable host-to-device copies), so there is nothing to wait for. From
+      // page-locked memory the DMA runs later, straight from the host tensor: wait for it then.
+      if (!is_pageable(host.data)) CUDA_CHECK(cudaStreamSynchronize(st_->stream));
     }
     return out;
   }
@@ -84,13 +96,13 @@ class CudaBackend final : public Backend {
     activate();
     if (dev.nbytes() > 0)
       CUDA_CHECK(cudaMemcpyAsync(out.data, dev.data, dev.nbytes(), cudaMemcpyDeviceToHost, st_->stream));
-    CUDA_CHECK(cudaStreamSynchronize(st_->stream));
+    cuda::synchronize_checked(*this, *st_);  // reports a bad id of an earlier lookup, if any
     return out;
   }
 
   void synchronize() override {
     activate();
-    CUDA_CHECK(cudaStreamSynchronize(st_->stream));
+    cuda::synchronize_checked(*this, *st_);
   }
 
   std::unique_ptr<Recording> record(std::function<void()> ops) override {
@@ -139,11 +151,9 @@ class CudaBackend final : public Backend {
   Tensor cast_impl(const Tensor& x, DType to) override {
     Tensor y = alloc(to, x.shape);
     activate();
-    const bool narrowing = x.dtype == DType::I64 && to == DType::I32;
-    if (narrowing) CUDA_CHECK(cudaMemsetAsync(st_->bad_id_flag, 0, sizeof(int), st_->stream));
-    cuda::cast(st_->stream, x.data, x.dtype, y.data, to, x.numel(), st_->bad_id_flag);
-    if (narrowing && cuda::read_flag(*st_))
-      throw Error(strcat("cuda cast i64 -> i32: a value of ", shape_str(x.shape), " does not fit in i32"));
+    // An overflowing i64 -> i32 value is reported at the next synchronisation point.
+    const int tag = x.dtype == DType::I64 && to == DType::I32 ? cuda::add_check(*st_, {"cast i64 -> i32", {}, x, {}}) : 0;
+    cuda::cast(st_->stream, x.data, x.dtype, y.data, to, x.numel(), tag ? st_->bad_id_flag : nullptr, tag);
     return y;
   }
 
@@ -341,17 +351,25 @@ class CudaBackend final : public Backend {
     const int n_chroma = int(out[1]);
     Tensor features = alloc(DType::F32, out);
     Tensor idx = alloc(DType::I32, {frames});
-    Tensor frames_scratch = alloc(DType::F32, {frames * n_fft});
-    Tensor spectrum = alloc(DType::F32, {frames * (n_fft / 2 + 1) * 2});  // complex bins
     activate();
-    cuda::chroma(st_->stream, cf(signal), signal.numel(), cf(window), window_norm, cf(filters), int(n_fft), hop,
-                 n_chroma, eps, mf(features), idx.ptr<int32_t>(), mf(frames_scratch), mf(spectrum), frames);
+    cuda::chroma(*st_, cf(signal), signal.numel(), cf(window), window_norm, cf(filters), int(n_fft), hop, n_chroma,
+                 eps, mf(features), idx.ptr<int32_t>(), frames);
     if (argmax) *argmax = idx;
     return features;
   }
 
  private:
   void activate() { CUDA_CHECK(cudaSetDevice(st_->device)); }
+
+  // False for page-locked (or managed) host memory, whose copies run after the call returns.
+  static bool is_pageable(const void* p) {
+    cudaPointerAttributes a{};
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+      cudaGetLastError();
+      return false;  // unknown: treated as page-locked (a wait, never a race)
+    }
+    return a.type == cudaMemoryTypeUnregistered;
+  }
 
   Tensor binary(const Tensor& a, const Tensor& b, cuda::BinaryOp op) {
     Tensor y = alloc(DType::F32, a.shape);
@@ -371,6 +389,8 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
+// A device is there AND this build's kernels run on it (kernels/cuda/probe.cu): a card the build
+// has no kernels for is "not available", so that --device auto falls back to the CPU.
 bool cuda_available() {
   int n = 0;
   const cudaError_t err = cudaGetDeviceCount(&n);
@@ -378,7 +398,7 @@ bool cuda_available() {
     cudaGetLastError();  // no driver / no device: clear the sticky error, report "absent"
     return false;
   }
-  return n > 0;
+  return n > 0 && cuda::probe_device(0) == cudaSuccess;
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device_index) {
@@ -390,6 +410,8 @@ std::unique_ptr<Backend> make_cuda_backend(int device_index) {
   }
   MG_CHECK(device_index >= 0 && device_index < n, "CUDA backend: device ", device_index, " requested, ", n,
            " device(s) present");
+  const cudaError_t probe = cuda::probe_device(device_index);
+  if (probe != cudaSuccess) throw Error(cuda::probe_failure_message(device_index, probe));
   return std::make_unique<CudaBackend>(device_index);
 }
 

@@ -11,14 +11,19 @@
 
 #include "kernels/common.h"
 
-// CUDA_CHECK(call): throw mg::Error naming the call, the file:line and CUDA's error string.
+// CUDA_CHECK(call): throw mg::Error naming the call, the file:line and CUDA's error string. The
+// runtime's last error is cleared first: the error is reported once, here, and not again by the
+// next kernel's launch check (an out-of-memory would otherwise surface at an unrelated kernel).
+// Sticky errors (a kernel that faulted) are not cleared by this and keep failing every call.
 #define CUDA_CHECK(call)                                                                     \
   do {                                                                                       \
     cudaError_t mg_err_ = (call);                                                            \
-    if (mg_err_ != cudaSuccess)                                                              \
+    if (mg_err_ != cudaSuccess) {                                                            \
+      cudaGetLastError();                                                                    \
       throw ::mg::Error(::mg::strcat("CUDA error at ", __FILE__, ":", __LINE__, " in ",      \
                                      #call, ": ", cudaGetErrorName(mg_err_), " (",           \
                                      cudaGetErrorString(mg_err_), ")"));                     \
+    }                                                                                        \
   } while (0)
 
 // After a kernel launch: launch-configuration errors surface here, not at the next sync.

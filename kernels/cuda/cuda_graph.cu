@@ -5,6 +5,7 @@
 // one graph launch replays them back to back.
 #include <algorithm>
 #include <exception>
+#include <functional>
 
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/cuda_device.h"
@@ -45,6 +46,7 @@ cudaGraph_t capture(const std::shared_ptr<DeviceState>& st, const std::shared_pt
   // ThreadLocal: another thread's unrelated CUDA calls do not invalidate this capture, and this
   // thread's forbidden calls (a synchronisation, a blocking copy) fail loudly instead of running.
   CUDA_CHECK(cudaStreamBeginCapture(st->stream, cudaStreamCaptureModeThreadLocal));
+  st->deferrals->begin();
   st->arena = arena;
   std::exception_ptr failed;
   try {
@@ -55,8 +57,7 @@ cudaGraph_t capture(const std::shared_ptr<DeviceState>& st, const std::shared_pt
   st->arena.reset();
   cudaGraph_t graph = nullptr;
   const cudaError_t end = cudaStreamEndCapture(st->stream, &graph);
-  for (void* p : st->deferred_frees) cudaFreeAsync(p, st->stream);
-  st->deferred_frees.clear();
+  for (const std::function<void()>& release : st->deferrals->end()) release();
   if (failed || end != cudaSuccess) {
     if (graph) cudaGraphDestroy(graph);
     cudaGetLastError();  // clear the capture's error state
@@ -69,30 +70,78 @@ cudaGraph_t capture(const std::shared_ptr<DeviceState>& st, const std::shared_pt
 
 }  // namespace
 
-DeviceArena::DeviceArena(int dev, size_t bytes) : device(dev), size(bytes) {
-  CUDA_CHECK(cudaSetDevice(device));
+// An allocation that can never succeed: an injected fault makes the real call fail, so that
+// CUDA's own error state after a failed allocation is what the failure paths see.
+constexpr size_t kImpossibleBytes = size_t(1) << 62;
+
+void release_pool_cache(DeviceState& st) {
+  if (!st.capturing()) cudaStreamSynchronize(st.stream);  // queued frees return their blocks first
+  cudaMemPool_t pool;
+  if (cudaDeviceGetDefaultMemPool(&pool, st.device) == cudaSuccess) cudaMemPoolTrimTo(pool, 0);
+  cudaGetLastError();  // best effort: what failed here is reported by the retried allocation
+}
+
+void* device_malloc(DeviceState& st, size_t bytes, const char* what, std::optional<Fault> fault) {
+  CUDA_CHECK(cudaSetDevice(st.device));
   void* p = nullptr;
-  const cudaError_t err = cudaMalloc(&p, bytes);
-  MG_CHECK(err == cudaSuccess, "cuda record: cannot allocate ", bytes,
-           " bytes for a recording's activations: ", cudaGetErrorString(err));
-  base = static_cast<char*>(p);
+  cudaError_t err = cudaSuccess;
+  auto attempt = [&] {
+    err = cudaMalloc(&p, fault && fault_due(*fault) ? kImpossibleBytes : bytes);
+    if (err != cudaSuccess) cudaGetLastError();  // not sticky: clear it so no later check reports it
+    return err == cudaSuccess;
+  };
+  if (!retry_after_release(attempt, [&] { release_pool_cache(st); }))
+    throw Error(strcat("cuda: cannot allocate ", bytes, " bytes for ", what, " on device ", st.device, ": ",
+                       cudaGetErrorString(err), " (also after the memory pool gave its free blocks back)"));
+  return p;
+}
+
+DeviceArena::DeviceArena(DeviceState& st, size_t bytes)
+    : device(st.device), size(bytes), deferrals(st.deferrals) {
+  base = static_cast<char*>(device_malloc(st, bytes, "a recording's activations (cuda record)", Fault::ArenaAlloc));
 }
 
 DeviceArena::~DeviceArena() {
-  cudaSetDevice(device);
-  cudaFree(base);  // waits for the device: a replay still running keeps its memory until it ends
+  auto release = [dev = device, p = base] {
+    cudaSetDevice(dev);
+    cudaFree(p);  // waits for the device: a replay still running keeps its memory until it ends
+  };
+  if (!deferrals->defer(release)) release();  // dropped inside a capture: freed when it ends
 }
 
 DeviceState::~DeviceState() {
   // Destructors must not throw: errors here (e.g. the runtime already unloaded at exit) are ignored.
   cudaSetDevice(device);
   if (stream) cudaStreamSynchronize(stream);
+  chroma.reset();  // its plans' buffers, before the stream goes
+  checks.clear();
   if (bad_id_flag) cudaFree(bad_id_flag);
+  if (flag_host) cudaFreeHost(flag_host);
   if (blas_workspace) cudaFree(blas_workspace);
   if (attention_counters) cudaFree(attention_counters);
   if (blas) cublasDestroy(blas);
   if (stream) cudaStreamDestroy(stream);
 }
+
+namespace {
+
+// One stream-ordered allocation from the pool, retried once after the pool's cached blocks went
+// back to the driver (fragmentation); CUDA's error state is cleared after a failure.
+void* pool_malloc(DeviceState& st, size_t bytes, DType t, const Shape& shape) {
+  void* p = nullptr;
+  cudaError_t err = cudaSuccess;
+  auto attempt = [&] {
+    err = cudaMallocAsync(&p, fault_due(Fault::PoolAlloc) ? kImpossibleBytes : bytes, st.stream);
+    if (err != cudaSuccess) cudaGetLastError();
+    return err == cudaSuccess;
+  };
+  if (!retry_after_release(attempt, [&] { release_pool_cache(st); }))
+    throw Error(strcat("cuda alloc: cannot allocate ", bytes, " bytes for ", dtype_name(t), " ", shape_str(shape),
+                       " on device ", st.device, ": ", cudaGetErrorString(err)));
+  return p;
+}
+
+}  // namespace
 
 std::shared_ptr<void> device_alloc(const std::shared_ptr<DeviceState>& st, size_t bytes, DType t, const Shape& shape) {
   bytes = std::max<size_t>(bytes, kArenaAlign);
@@ -108,16 +157,12 @@ std::shared_ptr<void> device_alloc(const std::shared_ptr<DeviceState>& st, size_
     a.used = at + bytes;
     return std::shared_ptr<void>(a.base + at, [arena = st->arena](void*) {});
   }
-  void* p = nullptr;
-  const cudaError_t err = cudaMallocAsync(&p, bytes, st->stream);
-  MG_CHECK(err == cudaSuccess, "cuda alloc: cannot allocate ", bytes, " bytes for ", dtype_name(t), " ",
-           shape_str(shape), " on device ", st->device, ": ", cudaGetErrorString(err));
+  void* p = pool_malloc(*st, bytes, t, shape);
   return std::shared_ptr<void>(p, [st](void* q) {
     cudaSetDevice(st->device);
-    if (st->capturing())
-      st->deferred_frees.push_back(q);  // see DeviceState
-    else
-      cudaFreeAsync(q, st->stream);  // no throw from a deleter; a failure only leaks
+    // Inside a capture a stream-ordered free would be captured (and run at every replay).
+    auto release = [st, q] { cudaFreeAsync(q, st->stream); };  // no throw from a deleter; a failure only leaks
+    if (!st->deferrals->defer(release)) release();
   });
 }
 
@@ -126,16 +171,14 @@ std::unique_ptr<Backend::Recording> record_graph(const std::shared_ptr<DeviceSta
   MG_CHECK(!st->capturing(), "cuda record: recordings do not nest");
   CUDA_CHECK(cudaSetDevice(st->device));
   size_t bytes = kFirstArenaBytes;
-  // The failed attempt's arena lives until the next capture has ended: ops() drops the tensors it
-  // handed out from it while capturing, and its cudaFree must not happen inside a capture.
-  std::shared_ptr<DeviceArena> previous;
   for (int attempt = 1;; ++attempt, bytes *= 4) {
-    auto arena = std::make_shared<DeviceArena>(st->device, bytes);
+    // A failed attempt's arena lives on in the tensors ops() handed out from it; when ops() drops
+    // them during the next capture, its cudaFree waits for that capture's end (DeviceArena).
+    auto arena = std::make_shared<DeviceArena>(*st, bytes);
     cudaGraph_t graph = capture(st, arena, ops);
     if (arena->overflow) {
       cudaGraphDestroy(graph);
       MG_CHECK(attempt < kArenaAttempts, "cuda record: the step needs more than ", bytes, " bytes of activations");
-      previous = std::move(arena);
       continue;
     }
     cudaGraphExec_t exec = nullptr;

@@ -36,8 +36,9 @@ enum class UnaryOp { Scale, Elu, Gelu, Relu };
 // Scale: x * p; Elu: x > 0 ? x : p * (exp(x) - 1); Gelu: exact erf form; Relu: max(x, 0).
 void unary(cudaStream_t s, UnaryOp op, const float* x, float* out, int64_t n, float p);
 // Between f32/f16/bf16, or i32 <-> i64 (same dtype: a copy). An i64 value outside the i32 range
-// sets *overflow_flag (device int, may be null) to 1.
-void cast(cudaStream_t s, const void* x, DType from, void* out, DType to, int64_t n, int* overflow_flag = nullptr);
+// sets *overflow_flag (device int, may be null) to `tag` unless it is already non-zero.
+void cast(cudaStream_t s, const void* x, DType from, void* out, DType to, int64_t n, int* overflow_flag = nullptr,
+          int tag = 1);
 
 // ---- norm.cu (one block per row, f32 statistics) ----
 void layer_norm(cudaStream_t s, const float* x, const float* gamma, const float* beta, float* y,
@@ -125,19 +126,15 @@ void delay_pattern_step(cudaStream_t s, int32_t* pattern, const int32_t* tokens,
 // ---- embedding.cu: out[n, :] = sum_k table_k[ids[k, n], :] for k < K (K = 1: plain embedding).
 // `tables` / `vocab` are HOST arrays of K device pointers and sizes (K <= kMaxEmbeddingTables:
 // they travel as a kernel parameter); tables are f32/f16/bf16, ids i32/i64 [K, N]. An id outside
-// [0, vocab_k) contributes nothing and sets *bad_flag (device int) to 1: the caller checks it.
+// [0, vocab_k) contributes nothing and sets *bad_flag (device int, may be null) to `tag` unless it
+// is already non-zero: the caller checks it (kernels/cuda/pending_checks.h).
 constexpr int kMaxEmbeddingTables = 32;
 void embedding_sum(cudaStream_t s, const void* const* tables, const int64_t* vocab, DType table_dtype,
-                   int K, const void* ids, DType id_dtype, float* out, int64_t N, int64_t D, int* bad_flag);
+                   int K, const void* ids, DType id_dtype, float* out, int64_t N, int64_t D, int* bad_flag, int tag);
 
-// ---- chroma.cu: Backend::chroma. signal[n >= n_fft], window[n_fft], filters[n_chroma, n_fft/2 + 1]
-// -> features[frames, n_chroma] and argmax[frames] (the first maximum), frames = 1 + n / hop.
-// frames_scratch holds frames * n_fft floats, spectrum frames * (n_fft/2 + 1) complex values
-// (2 floats each). n_chroma <= kMaxChroma (a frame's raw values live in registers).
+// ---- chroma.cu: Backend::chroma, declared in cuda_sequence_ops.h (it keeps cuFFT plans in the
+// device state). n_chroma <= kMaxChroma (a frame's raw values live in registers).
 constexpr int kMaxChroma = 24;
-void chroma(cudaStream_t s, const float* signal, int64_t n, const float* window, float window_norm,
-            const float* filters, int n_fft, int hop, int n_chroma, float eps, float* features, int32_t* argmax,
-            float* frames_scratch, float* spectrum, int64_t frames);
 
 // ---- lstm.cu: one time step. gates_x[4H] = x_t . W_ih^T + b_ih + b_hh (precomputed);
 // h_prev[H] (null: zero state, the first step of a sequence that starts from nothing), c[H] is

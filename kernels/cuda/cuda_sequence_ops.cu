@@ -4,6 +4,8 @@
 // kernels/cuda/<op>.cu. The decode step's ops also take their changing scalars
 // from the device (keys_dev, pos_dev, seeds_dev, step_dev), so that one captured graph serves
 // every step (Backend::record, kernels/cuda/cuda_graph.cu).
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/cuda_sequence_ops.h"
@@ -13,11 +15,48 @@
 namespace mg {
 namespace cuda {
 
-bool read_flag(DeviceState& st) {
-  int flag = 0;
-  CUDA_CHECK(cudaMemcpyAsync(&flag, st.bad_id_flag, sizeof(int), cudaMemcpyDeviceToHost, st.stream));
+int add_check(DeviceState& st, PendingCheck check) {
+  // A captured launch replays with ids not known yet: the recorded step's ids are checked on the
+  // host before each upload instead, and a replay must not leave a tag for an unrelated later call.
+  if (st.capturing()) return 0;
+  return st.checks.add(std::move(check));
+}
+
+namespace {
+
+// "id 2049 at [3, 0] is outside table 3 of size 2048" for the first bad id of the embedding's
+// [K, N] ids (read on the host: the error path only), or "" when the ids were not kept.
+std::string first_bad_id(Backend& be, const PendingCheck& c) {
+  if (!c.input.defined() || c.vocab.empty()) return "";
+  const Tensor h = be.download(c.input);
+  const int64_t N = h.numel() / int64_t(c.vocab.size());
+  for (int64_t k = 0; k < int64_t(c.vocab.size()); ++k)
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t i = k * N + n;
+      const int64_t id = h.dtype == DType::I32 ? h.ptr<int32_t>()[i] : h.ptr<int64_t>()[i];
+      if (id < 0 || id >= c.vocab[size_t(k)])
+        return strcat("id ", id, " at [", k, ", ", n, "] is outside table ", k, " of size ", c.vocab[size_t(k)]);
+    }
+  return "";
+}
+
+}  // namespace
+
+void synchronize_checked(Backend& be, DeviceState& st) {
+  MG_CHECK(!st.capturing(), "cuda: a synchronisation (download, synchronize) while recording; a recording's ops "
+                            "must not wait for the device");
+  const bool checking = !st.checks.empty();
+  // The flag's copy is queued behind every checked launch: one wait covers both.
+  if (checking) CUDA_CHECK(cudaMemcpyAsync(st.flag_host, st.bad_id_flag, sizeof(int), cudaMemcpyDeviceToHost, st.stream));
   CUDA_CHECK(cudaStreamSynchronize(st.stream));
-  return flag != 0;
+  if (!checking) return;
+  PendingChecks done;
+  std::swap(done, st.checks);  // checked now, whatever comes of it (the download below must not recurse)
+  const int tag = *st.flag_host;
+  if (tag == 0) return;
+  CUDA_CHECK(cudaMemsetAsync(st.bad_id_flag, 0, sizeof(int), st.stream));  // clean for later launches
+  const PendingCheck* failed = done.find(tag);
+  throw Error(failed_check_message(failed, tag, failed ? first_bad_id(be, *failed) : ""));
 }
 
 // attention_rows over T keys, or (keys_dev) over *keys_dev <= T keys with T sizing the launch.
@@ -64,21 +103,6 @@ Tensor sample(Backend& be, DeviceState& st, const Tensor& logits, bool cfg, floa
   return ids;
 }
 
-// Error path only: find the first offending id on the host to name it in the message.
-[[noreturn]] void throw_bad_id(Backend& be, const std::vector<int64_t>& vocab, const Tensor& ids, const char* name) {
-  Tensor h = be.download(ids);
-  const int64_t N = ids.dim(1);
-  for (int64_t k = 0; k < int64_t(vocab.size()); ++k)
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t i = k * N + n;
-      const int64_t id = h.dtype == DType::I32 ? h.ptr<int32_t>()[i] : h.ptr<int64_t>()[i];
-      if (id < 0 || id >= vocab[k])
-        throw Error(
-            strcat("cuda ", name, ": id ", id, " at [", k, ", ", n, "] is outside table ", k, " of size ", vocab[k]));
-    }
-  throw Error(strcat("cuda ", name, ": an id is outside its table"));
-}
-
 Tensor embed(Backend& be, DeviceState& st, const std::vector<const Tensor*>& tables, const Tensor& ids,
              const char* name) {
   activate(st);
@@ -98,12 +122,11 @@ Tensor embed(Backend& be, DeviceState& st, const std::vector<const Tensor*>& tab
   const int64_t N = ids.dim(1), D = t0.dim(1);
   Tensor y = be.alloc(DType::F32, {N, D});
   if (N == 0 || D == 0) return y;
-  // While recording, the ids are not known yet and the flag cannot be read back: the recorded
-  // step's ids are checked on the host before each upload instead.
-  const bool check = !st.capturing();
-  if (check) CUDA_CHECK(cudaMemsetAsync(st.bad_id_flag, 0, sizeof(int), st.stream));
-  embedding_sum(st.stream, ptrs.data(), vocab.data(), t0.dtype, K, ids.data, ids.dtype, mf(y), N, D, st.bad_id_flag);
-  if (check && read_flag(st)) throw_bad_id(be, vocab, ids, name);
+  // Checked at the next synchronisation point, not here: a wait per lookup would serialise the
+  // host with the device (an EnCodec decode looks up every codebook).
+  const int tag = add_check(st, {name, vocab, ids, {}});
+  embedding_sum(st.stream, ptrs.data(), vocab.data(), t0.dtype, K, ids.data, ids.dtype, mf(y), N, D,
+                tag ? st.bad_id_flag : nullptr, tag);
   return y;
 }
 

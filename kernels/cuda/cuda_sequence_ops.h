@@ -15,11 +15,15 @@ inline float* mf(Tensor& t) { return static_cast<float*>(t.data); }
 
 inline void activate(const DeviceState& st) { CUDA_CHECK(cudaSetDevice(st.device)); }
 
-// Waits for the stream and reads the device error flag (bad embedding id, i64 -> i32 overflow).
-bool read_flag(DeviceState& st);
+// Registers a launch whose kernel may set the device error flag (kernels/cuda/pending_checks.h);
+// returns the tag to give it, 0 while capturing (then the kernel gets no flag).
+int add_check(DeviceState& st, PendingCheck check);
+// Waits for the stream (download, synchronize) and reports the first failed check since the last
+// time: throws mg::Error naming the op and, for an embedding, the bad id and where it was.
+void synchronize_checked(Backend& be, DeviceState& st);
 
 // The ops of kernels/cuda/cuda_sequence_ops.cu (attention, the KV cache, sampling, embeddings,
-// the LSTM), as functions of the backend (for alloc/download/cast) and its device state; the
+// the LSTM) and chroma, as functions of the backend (for alloc/download/cast) and its device state; the
 // backend's overrides call them. keys_dev / pos_dev / seeds_dev / step_dev: the recorded step's
 // device scalars (null: the host values are used).
 Tensor attend_rows(Backend& be, DeviceState& st, const Tensor& q, const Tensor& k, const Tensor& v, int64_t T,
@@ -33,6 +37,13 @@ Tensor sample(Backend& be, DeviceState& st, const Tensor& logits, bool cfg, floa
 Tensor embed(Backend& be, DeviceState& st, const std::vector<const Tensor*>& tables, const Tensor& ids,
              const char* name);
 Tensor lstm(Backend& be, DeviceState& st, const Tensor& x, const LstmLayerWeights& w, Tensor* h_state, Tensor* c_state);
+
+// chroma.cu: Backend::chroma. signal[n >= n_fft], window[n_fft], filters[n_chroma, n_fft/2 + 1]
+// -> features[frames, n_chroma] and argmax[frames] (the first maximum), frames = 1 + n / hop. The
+// cuFFT plan and the scratch buffers are cached per (n_fft, frames) in st (a few sizes).
+void chroma(DeviceState& st, const float* signal, int64_t n, const float* window, float window_norm,
+            const float* filters, int n_fft, int hop, int n_chroma, float eps, float* features, int32_t* argmax,
+            int64_t frames);
 
 }  // namespace cuda
 }  // namespace mg

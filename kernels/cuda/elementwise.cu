@@ -52,10 +52,12 @@ __global__ void widen_kernel(const int32_t* __restrict__ x, int64_t* __restrict_
   MG_GRID_STRIDE(i, n) out[i] = x[i];
 }
 
-__global__ void narrow_kernel(const int64_t* __restrict__ x, int32_t* __restrict__ out, int64_t n, int* overflow) {
+// An overflow writes `tag` into *overflow unless an earlier checked launch already wrote its own.
+__global__ void narrow_kernel(const int64_t* __restrict__ x, int32_t* __restrict__ out, int64_t n, int* overflow,
+                              int tag) {
   MG_GRID_STRIDE(i, n) {
     const int64_t v = x[i];
-    if ((v < INT32_MIN || v > INT32_MAX) && overflow) atomicExch(overflow, 1);
+    if ((v < INT32_MIN || v > INT32_MAX) && overflow) atomicCAS(overflow, 0, tag);
     out[i] = static_cast<int32_t>(v);
   }
 }
@@ -95,7 +97,7 @@ void unary(cudaStream_t s, UnaryOp op, const float* x, float* out, int64_t n, fl
   CUDA_CHECK_LAUNCH();
 }
 
-void cast(cudaStream_t s, const void* x, DType from, void* out, DType to, int64_t n, int* overflow_flag) {
+void cast(cudaStream_t s, const void* x, DType from, void* out, DType to, int64_t n, int* overflow_flag, int tag) {
   if (n == 0) return;
   if (from == to) {
     CUDA_CHECK(cudaMemcpyAsync(out, x, size_t(n) * dtype_size(from), cudaMemcpyDeviceToDevice, s));
@@ -111,7 +113,7 @@ void cast(cudaStream_t s, const void* x, DType from, void* out, DType to, int64_
     widen_kernel<<<grid_for(n, kBlock), kBlock, 0, s>>>(static_cast<const int32_t*>(x), static_cast<int64_t*>(out), n);
   } else if (from == DType::I64 && to == DType::I32) {
     narrow_kernel<<<grid_for(n, kBlock), kBlock, 0, s>>>(static_cast<const int64_t*>(x), static_cast<int32_t*>(out),
-                                                         n, overflow_flag);
+                                                         n, overflow_flag, tag);
   } else {
     throw Error(strcat("cuda cast: unsupported cast ", dtype_name(from), " -> ", dtype_name(to)));
   }

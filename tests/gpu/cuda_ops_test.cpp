@@ -56,6 +56,8 @@ TEST(CudaOps, SoftmaxMaskedRowsGiveExactZeros) {
 TEST(CudaOps, OutOfRangeIdsThrowAndTheBackendStaysUsable) {
   // Trap: an out-of-range id (MusicGen's special token 2048 against a 2048-row table, say) must
   // throw instead of reading another tensor's memory; the backend must stay usable afterwards.
+  // The lookup itself does not wait for the device: the error comes at the next synchronisation
+  // point (download / synchronize), naming the op, the id and where it was.
   MG_SKIP_WITHOUT_CUDA();
   Backends b;
   Tensor table = random_tensor({100, 24}, 142);
@@ -63,7 +65,9 @@ TEST(CudaOps, OutOfRangeIdsThrowAndTheBackendStaysUsable) {
   for (int64_t bad : {int64_t(100), int64_t(-1)}) {
     Tensor ids = ids_tensor(DType::I64, {9}, 100, 143);
     ids.ptr<int64_t>()[4] = bad;
-    EXPECT_THROW(b.gpu->embedding(td, b.up(ids)), mg::Error) << "id " << bad;
+    Tensor y = b.gpu->embedding(td, b.up(ids));  // no wait, no throw yet
+    const std::string err = mgtest::error_of([&] { b.down(y); });
+    EXPECT_NE(err.find("cuda embedding: id " + std::to_string(bad) + " at [0, 4]"), std::string::npos) << err;
   }
   Tensor ok = ids_tensor(DType::I32, {9}, 100, 144);
   expect_close(b.down(b.gpu->embedding(td, b.up(ok))), b.cpu->embedding(table, ok), kTolElementwise,
@@ -75,8 +79,13 @@ TEST(CudaOps, OutOfRangeIdsThrowAndTheBackendStaysUsable) {
   for (const Tensor& t : dev) dp.push_back(&t);
   Tensor bad = ids_tensor(DType::I64, {4, 6}, 2049, 161);
   bad.ptr<int64_t>()[2 * 6 + 3] = 2049;
-  EXPECT_THROW(b.gpu->embedding_sum(dp, b.up(bad)), mg::Error);
-  EXPECT_THROW(b.gpu->embedding_sum(dp, b.up(ids_tensor(DType::I64, {3, 6}, 2049, 162))), mg::Error);
+  // The first failing lookup is named, not a later one: a good lookup after it changes nothing.
+  b.gpu->embedding_sum(dp, b.up(bad));
+  b.gpu->embedding_sum(dp, b.up(ids_tensor(DType::I64, {4, 6}, 2049, 163)));
+  const std::string err = mgtest::error_of([&] { b.gpu->synchronize(); });
+  EXPECT_NE(err.find("embedding_sum: id 2049 at [2, 3] is outside table 2 of size 2049"), std::string::npos) << err;
+  b.gpu->synchronize();  // reported once
+  EXPECT_THROW(b.gpu->embedding_sum(dp, b.up(ids_tensor(DType::I64, {3, 6}, 2049, 162))), mg::Error);  // K != 4
 }
 
 TEST(CudaOps, ShapeAndDeviceErrorsThrow) {
@@ -101,7 +110,7 @@ TEST(CudaOps, ShapeAndDeviceErrorsThrow) {
   Tensor big = Tensor::empty(DType::I64, {2});
   big.ptr<int64_t>()[0] = 1;
   big.ptr<int64_t>()[1] = int64_t(1) << 40;
-  EXPECT_THROW(b.gpu->cast(b.up(big), DType::I32), mg::Error);
+  EXPECT_THROW(b.down(b.gpu->cast(b.up(big), DType::I32)), mg::Error);  // found at the download
   EXPECT_THROW(b.gpu->cast(b.up(random_tensor({5, 7}, 60)), DType::I32), mg::Error);
   EXPECT_THROW(b.gpu->layer_norm(b.up(random_tensor({2, 8}, 1)), b.up(random_tensor({7}, 2)), nullptr, 1e-5f),
                mg::Error);
