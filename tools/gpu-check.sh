@@ -37,7 +37,9 @@
 # The targets (docs/PERFORMANCE.md): >= 1000 decode steps/s, EnCodec decode >= 500x real time.
 #
 # Environment: OUT (where logs go; default build-gpu-logs/), GPU_CHECK_DEADLINE_S (default 450:
-# stages that would start later are skipped and reported as such), GPU_CHECK_MODE (auto, build
+# stages that would start later are skipped and reported as such), GPU_CHECK_LIMIT_S (default 470:
+# every command's timeout is cut to what is left before it, so that a stage started just before the
+# deadline cannot run past it and the whole check ends within 8 minutes), GPU_CHECK_MODE (auto, build
 # or bundle: auto builds when the dependencies are there, else runs a bundle), GPU_CHECK_ARCH
 # (CUDA architectures to build for, default 90), MG_BENCH_MODEL (musicgen-cli's model folder),
 # BENCH_DIR (default /tmp/mg-bench: the random snapshots, removed at the end).
@@ -46,6 +48,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 START=$(date +%s)
 DEADLINE=${GPU_CHECK_DEADLINE_S:-450}
+LIMIT=${GPU_CHECK_LIMIT_S:-470}
 LOG_DIR=${OUT:-$ROOT/build-gpu-logs}
 mkdir -p "$LOG_DIR"
 BUNDLE=build-gpu-bundle
@@ -55,6 +58,13 @@ MODE=${GPU_CHECK_MODE:-auto}
 ROWS=()  # "stage|passed|failed|skipped|seconds|note"
 
 elapsed() { echo $(( $(date +%s) - START )); }
+# budget N: N seconds, or what is left before LIMIT when that is less (at least 1: `timeout 0`
+# would mean no limit at all).
+budget() {
+  local left=$(( LIMIT - $(elapsed) ))
+  [ "$left" -lt 1 ] && left=1
+  if [ "$1" -lt "$left" ]; then echo "$1"; else echo "$left"; fi
+}
 row() { ROWS+=("$1|$2|$3|$4|$5|$6"); }
 
 print_table() {
@@ -174,7 +184,7 @@ ctest_stage() {
   local stage=$1; shift
   local log="$LOG_DIR/ctest-${stage// /_}.log" t0=$(date +%s)
   if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$stage" - - - 0 "skipped: past the deadline"; return; fi
-  ctest --test-dir build-gpu --output-on-failure --timeout 120 -j 4 "$@" >"$log" 2>&1
+  timeout "$(budget 400)" ctest --test-dir build-gpu --output-on-failure --timeout 120 -j 4 "$@" >"$log" 2>&1
   local rc=$?
   local p f k
   p=$(grep -cE 'Test +#[0-9]+: .* Passed' "$log")
@@ -205,8 +215,8 @@ bench_gpu() {
   if [ ! -x "$mrm" ]; then row "bench make models" - - 1 0 "skipped: no make-random-model at $mrm"; return; fi
   t0=$(date +%s%N); log="$LOG_DIR/make-random-model.log"
   rm -rf "$BENCH_DIR"
-  timeout 120 "$mrm" make tools/make-random-model/manifests/musicgen-small.json "$BENCH_MUSICGEN" >"$log" 2>&1 &&
-    timeout 60 "$mrm" make tools/make-random-model/manifests/encodec_32khz.json "$BENCH_ENCODEC" >>"$log" 2>&1
+  timeout "$(budget 120)" "$mrm" make tools/make-random-model/manifests/musicgen-small.json "$BENCH_MUSICGEN" >"$log" 2>&1 &&
+    timeout "$(budget 60)" "$mrm" make tools/make-random-model/manifests/encodec_32khz.json "$BENCH_ENCODEC" >>"$log" 2>&1
   rc=$?
   if [ "$rc" -ne 0 ]; then
     row "bench make models" 0 1 0 $(( ($(date +%s%N) - t0) / 1000000000 )) "make-random-model failed (rc $rc): see make-random-model.log"
@@ -219,7 +229,7 @@ bench_gpu() {
   #    runs on a machine without a GPU)
   if [ ! -x "$bm" ]; then row "bench copy bandwidth" - - 1 0 "skipped: no bench-memory at $bm"; return; fi
   t0=$(date +%s); log="$LOG_DIR/bench-memory.log"
-  timeout 60 "$bm" --device cuda --mb 1024 --reps 20 >"$log" 2>&1
+  timeout "$(budget 60)" "$bm" --device cuda --mb 1024 --reps 20 >"$log" 2>&1
   rc=$?
   if [ "$rc" -ne 0 ]; then
     if grep -q "no CUDA device" "$log"; then
@@ -240,7 +250,7 @@ bench_gpu() {
   elif [ ! -x "$bdo" ]; then row "$stage" - - 1 0 "skipped: no bench-device-ops at $bdo"
   else
     t0=$(date +%s); log="$LOG_DIR/bench-device-ops.log"
-    timeout 150 "$bdo" --device cuda --copy-gbps "$COPY_GBPS" --tflops 67 >"$log" 2>&1
+    timeout "$(budget 150)" "$bdo" --device cuda --copy-gbps "$COPY_GBPS" --tflops 67 >"$log" 2>&1
     rc=$?
     grep -v '^OP ' "$log" | head -40
     local nops bad
@@ -265,7 +275,7 @@ bench_gpu() {
       t0=$(date +%s); log="$LOG_DIR/bench-musicgen-$w-$mode.log"
       # Audio (EnCodec decode + finiteness check) on the first run only: the others time steps.
       local audio="--no-audio"; [ "$w$mode" = f32greedy ] && audio=""
-      timeout 120 "$bmg" --device cuda --model "$BENCH_MUSICGEN" --steps 503 --weights "$w" $flag $audio \
+      timeout "$(budget 120)" "$bmg" --device cuda --model "$BENCH_MUSICGEN" --steps 503 --weights "$w" $flag $audio \
         --copy-gbps "$COPY_GBPS" >"$log" 2>&1
       rc=$?
       line=$(grep '^RESULT' "$log" | tail -1)
@@ -284,7 +294,7 @@ bench_gpu() {
   if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$stage" - - - 0 "skipped: past the deadline"; return; fi
   [ -x "$bc" ] || { row "$stage" - - 1 0 "skipped: no bench-codec at $bc"; return; }
   t0=$(date +%s); log="$LOG_DIR/bench-codec.log"
-  timeout 120 "$bc" "$BENCH_ENCODEC" synth 30 "$JOBS" 3 --device cuda >"$log" 2>&1
+  timeout "$(budget 120)" "$bc" "$BENCH_ENCODEC" synth 30 "$JOBS" 3 --device cuda >"$log" 2>&1
   rc=$?
   line=$(grep '^RESULT' "$log" | tail -1)
   if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
@@ -309,7 +319,7 @@ bench_decode() {
   local t0=$(date +%s) d ms1=0 ms10=0 start end rc
   for d in 1 10; do
     start=$(date +%s%N)
-    timeout 150 "$cli" --model "$model" --device cuda --greedy -d "$d" -q -p "upbeat synth pop with drums" \
+    timeout "$(budget 150)" "$cli" --model "$model" --device cuda --greedy -d "$d" -q -p "upbeat synth pop with drums" \
       -o "$LOG_DIR/bench-$d.wav" >"$LOG_DIR/bench-$d.log" 2>&1
     rc=$?
     end=$(date +%s%N)
@@ -331,7 +341,7 @@ if [ "$MODE" = build ] || { [ "$MODE" = auto ] && deps_present; }; then
   t0=$(date +%s)
   if cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMUSICGEN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
        >"$LOG_DIR/configure.log" 2>&1 &&
-     cmake --build build-gpu -j "$JOBS" >"$LOG_DIR/build.log" 2>&1; then
+     timeout "$(budget 400)" cmake --build build-gpu -j "$JOBS" >"$LOG_DIR/build.log" 2>&1; then
     row build 1 0 0 $(( $(date +%s) - t0 )) "cmake build, $JOBS jobs"
     ctest_stage "ctest -L gpu" -L gpu
     # bench_gpu takes one folder of tools: link the build's tools/<name>/<name> into one.
@@ -369,7 +379,7 @@ elif [ "$MODE" != build ] && [ -f "$BUNDLE/bundle.tar.gz" ]; then
       # The GPU tests are one binary: run it suite by suite, so that a crash in one suite (code
       # that has never run on a GPU before) does not hide the results of the others.
       suites="-"
-      [ "$label" = gpu ] && suites=$("$bin" --gtest_list_tests 2>/dev/null | grep -E '^[A-Za-z0-9_]+\.$' | tr -d '.')
+      [ "$label" = gpu ] && suites=$("$bin" --gtest_list_tests 2>/dev/null | grep -E '^[A-Za-z0-9_/]+\.$' | tr -d '.')
       for suite in $suites; do
         name="$label/$(basename "$bin")"
         filter=()
@@ -377,7 +387,7 @@ elif [ "$MODE" != build ] && [ -f "$BUNDLE/bundle.tar.gz" ]; then
         if [ "$(elapsed)" -ge "$DEADLINE" ]; then row "$name" - - - 0 "skipped: past the deadline"; continue; fi
         log="$LOG_DIR/$(basename "$name").log"
         t0=$(date +%s)
-        timeout 240 "$bin" --gtest_brief=0 "${filter[@]}" >"$log" 2>&1
+        timeout "$(budget 240)" "$bin" --gtest_brief=0 "${filter[@]}" >"$log" 2>&1
         rc=$?
         p=$(grep -cE '^\[       OK \]' "$log")
         f=$(grep -cE '^\[  FAILED  \] [^ ]+ \([0-9]+ ms\)' "$log")
