@@ -1,5 +1,5 @@
 // Shared by the CUDA op tests that are not rows of the case table (cuda_ops_test.cpp,
-// cuda_codec_ops_test.cpp, cuda_recording_test.cpp): the skip macro, the tolerances (the table's,
+// cuda_codec_ops_test.cpp, cuda_recording_test.cpp, cuda_failure_test.cpp): the skip macro, the tolerances (the table's,
 // tools/bench-device-ops/device_op_cases.h says why each), the CPU/GPU backend pair with NaN
 // poisoning, and the comparisons.
 #pragma once
