@@ -27,8 +27,8 @@ def test_round_trip(codec24):
     assert np.array_equal(decoded, again)
 
 
-@pytest.mark.xfail(reason="C API: encodec_codes_create with audio_length <= 0 is documented as frames x hop, "
-                          "but decode refuses the length 0 it keeps (api/encodec_api.cpp)", strict=False)
+# Codes made from a bare array carry no audio length: decode gives every frame (frames x hop), as
+# encodec_codes_create documents for audio_length <= 0.
 def test_array_without_length_decodes_to_frames_times_hop(codec24):
     arr = np.asarray(codec24.encode(sine(24000, 1.0), 24000))
     audio, _ = codec24.decode(arr)
