@@ -192,6 +192,36 @@ MUSICGEN_API musicgen_status musicgen_chroma_from_audio(const musicgen_audio *au
 /* A picture of a chroma condition (12 rows C..B, time across) as a PNG. */
 MUSICGEN_API musicgen_status musicgen_chroma_write_png(const float *chroma, int64_t frames, const char *path);
 
+/* ---- music analysis: key, tempo and chords of a recording (no model needed, any thread) ----
+ * Key: Krumhansl-Schmuckler on the time-averaged chroma; tempo: onset autocorrelation with a
+ * 120 bpm prior; chords: major/minor triads between beats, "N" for none. docs/analysis.md. */
+typedef struct musicgen_analysis musicgen_analysis; /* opaque; free with musicgen_analysis_free */
+/* Any file musicgen_audio_read reads. */
+MUSICGEN_API musicgen_status musicgen_analyze_file(const char *path, musicgen_analysis **out);
+/* Planar float (channel c at planar + c * frames), any rate and channel count. */
+MUSICGEN_API musicgen_status musicgen_analyze_audio(const float *planar, int64_t frames, int channels, int rate,
+                                                    musicgen_analysis **out);
+MUSICGEN_API void musicgen_analysis_free(musicgen_analysis *a);
+/* Key: tonic "C".."B" ("" when the audio has no pitch content), mode "major"/"minor" (or ""),
+ * confidence 0..1 (best correlation scaled by its lead over the runner-up). */
+MUSICGEN_API const char *musicgen_analysis_key(const musicgen_analysis *a);
+MUSICGEN_API const char *musicgen_analysis_mode(const musicgen_analysis *a);
+MUSICGEN_API float musicgen_analysis_key_confidence(const musicgen_analysis *a);
+/* Tempo in bpm (0: no beat found); non-zero octave_ambiguous when half or double tempo scored
+ * nearly as well (then alternative_bpm is that tempo). */
+MUSICGEN_API float musicgen_analysis_bpm(const musicgen_analysis *a);
+MUSICGEN_API int musicgen_analysis_octave_ambiguous(const musicgen_analysis *a);
+MUSICGEN_API float musicgen_analysis_alternative_bpm(const musicgen_analysis *a);
+/* Chords: count, then label ("C", "F#m", "N") and [start, end) in seconds of chord i. */
+MUSICGEN_API int musicgen_analysis_chord_count(const musicgen_analysis *a);
+MUSICGEN_API const char *musicgen_analysis_chord_label(const musicgen_analysis *a, int i);
+MUSICGEN_API float musicgen_analysis_chord_start(const musicgen_analysis *a, int i);
+MUSICGEN_API float musicgen_analysis_chord_end(const musicgen_analysis *a, int i);
+/* Everything as JSON; owned by `a`, valid until musicgen_analysis_free. NULL for NULL. */
+MUSICGEN_API const char *musicgen_analysis_to_json(const musicgen_analysis *a);
+/* The analysis chroma (12 rows C..B, time across; 21.5 frames per second) as a PNG. */
+MUSICGEN_API musicgen_status musicgen_analysis_write_chroma_png(const musicgen_analysis *a, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include "analyze_command.h"
 #include "encodec.h"
 #include "musicgen.h"
 
@@ -122,6 +123,7 @@ struct Options {
   uint64_t seed = 0;
   bool greedy = false, quiet = false, drop_prompt = false;
   bool output_given = false;  // -o on the command line (with --stream, a file is written only then)
+  bool report = false, bpm_given = false;  // --report; --bpm on the command line (a tempo to compare)
 
   // How many of --melody, --chords, --chords-file, --notes, --notes-file, --midi are given.
   int melody_sources() const {
@@ -191,6 +193,8 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--from-codes", o.from_codes, "Decode this .ecdc file of codes (from --codes-out) instead of "
                                                "generating");
   app.add_flag("-q,--quiet", o.quiet, "No progress bar");
+  app.add_flag("--report", o.report, "After generating, analyse the output (key, tempo, chords) and print requested "
+                                     "vs found to stderr (docs/analysis.md)");
   app.set_version_flag("--version", [] { return std::string("musicgen-cli ") + musicgen_version() + "\n" + musicgen_system_info(); },
                        "Print the version and what this machine's backends use (SIMD, BLAS kernels, CUDA), then exit");
 }
@@ -427,6 +431,20 @@ int write_outputs(const Options& o, std::vector<musicgen_audio>& outs,
   return rc;
 }
 
+// --report: each written file analysed, against the chords and tempo asked for.
+int report_outputs(const Options& o, size_t count, bool batch) {
+  if (!o.report || !o.writes_file()) return 0;
+  mgcli::ReportRequest r;
+  r.chords = o.chords;
+  if (!o.chords_file.empty()) read_text(o.chords_file, r.chords);
+  r.bpm = o.bpm_given ? o.bpm : 0.0f;
+  r.chord_bpm = o.bpm;
+  r.beats_per_chord = o.beats_per_chord;
+  int rc = 0;
+  for (size_t i = 0; i < count; ++i) rc |= mgcli::print_report(batch ? numbered(o.output, i + 1) : o.output, r);
+  return rc;
+}
+
 int run(const Options& o) {
   validate_options(o);
   std::vector<std::string> prompts = read_prompts_file(o.prompts_file);
@@ -464,17 +482,20 @@ int run(const Options& o) {
   std::vector<musicgen_audio> outs = o.codes_out.empty() ? generate(session.get(), p, prompts, batch, o.takes)
                                                          : generate_with_codes(m.get(), session.get(), p, o);
   in.free_audio();  // before the outputs are encoded: long inputs are large
-  return write_outputs(o, outs, prompts, batch);
+  const int rc = write_outputs(o, outs, prompts, batch);
+  return report_outputs(o, outs.size(), batch) || rc;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "analyze") return mgcli::analyze_main(argc - 1, argv + 1);
   CLI::App app;
   Options o;
   add_options(app, o);
   CLI11_PARSE(app, argc, argv);
   o.output_given = app.get_option("--output")->count() > 0;
+  o.bpm_given = app.get_option("--bpm")->count() > 0;
   try {
     return run(o);
   } catch (const CliError& e) {
