@@ -386,9 +386,14 @@ void read_track(MidiReader& r, size_t end, std::vector<MidiNote>& notes, std::ve
   r.seek(end);
 }
 
-}  // namespace
+// A whole file: every pitched note, and the tick -> seconds map of its tempo map.
+struct ParsedMidi {
+  std::vector<MidiNote> notes;
+  std::function<double(uint64_t)> seconds;
+  uint32_t division = 0;
+};
 
-PitchTimeline midi_to_timeline(const std::vector<uint8_t>& bytes, const std::string& what) {
+ParsedMidi parse_midi(const std::vector<uint8_t>& bytes, const std::string& what) {
   MidiReader r(bytes, what);
   const size_t size = bytes.size();
   if (!r.tag("MThd", size)) r.fail("not a Standard MIDI File (no MThd header)");
@@ -439,6 +444,42 @@ PitchTimeline midi_to_timeline(const std::vector<uint8_t>& bytes, const std::str
       return at[i] + double(tick - tempi[i].tick) * tempi[i].usec_per_quarter * 1e-6 / division;
     };
   }
+  return {std::move(notes), std::move(seconds), division};
+}
+
+}  // namespace
+
+std::vector<MidiNoteEvent> midi_to_notes(const std::vector<uint8_t>& bytes, const std::string& what) {
+  const ParsedMidi m = parse_midi(bytes, what);
+  std::vector<MidiNoteEvent> out;
+  for (const MidiNote& n : m.notes) {
+    MidiNoteEvent e;
+    e.key = n.key;
+    e.start = m.seconds(n.on);
+    e.end = m.seconds(n.off);
+    if (!(m.division & 0x8000)) {
+      e.start_beat = double(n.on) / m.division;
+      e.end_beat = double(n.off) / m.division;
+    }
+    out.push_back(e);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const MidiNoteEvent& a, const MidiNoteEvent& b) {
+    return a.start != b.start ? a.start < b.start : a.key < b.key;
+  });
+  return out;
+}
+
+std::vector<MidiNoteEvent> read_midi_notes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(strcat("read_midi_notes: cannot open '", path, "'"));
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return midi_to_notes(bytes, path);
+}
+
+PitchTimeline midi_to_timeline(const std::vector<uint8_t>& bytes, const std::string& what) {
+  const ParsedMidi m = parse_midi(bytes, what);
+  const std::vector<MidiNote>& notes = m.notes;
+  const std::function<double(uint64_t)>& seconds = m.seconds;
 
   // Skyline: sweep the note boundaries; in each stretch the highest sounding key wins.
   struct Edge {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,16 @@ PitchTimeline notes_to_timeline(const std::string& text, double bpm = 120);
 // channel 10 are skipped). Throws mg::Error naming the file/offset for a malformed file.
 PitchTimeline midi_to_timeline(const std::vector<uint8_t>& bytes, const std::string& what = "MIDI data");
 PitchTimeline read_midi_file(const std::string& path);
+
+// Every pitched note of a MIDI file (all voices, channel 10 skipped), sorted by start then key:
+// seconds from the tempo map, and beats (quarter notes: ticks / PPQ; NaN for SMPTE time).
+struct MidiNoteEvent {
+  int key = 0;
+  double start = 0, end = 0;  // seconds
+  double start_beat = std::numeric_limits<double>::quiet_NaN(), end_beat = std::numeric_limits<double>::quiet_NaN();
+};
+std::vector<MidiNoteEvent> midi_to_notes(const std::vector<uint8_t>& bytes, const std::string& what = "MIDI data");
+std::vector<MidiNoteEvent> read_midi_notes(const std::string& path);
 
 // One-hot f32 [frames, 12]: frame t shows the pitch class sounding at t * hop / sample_rate seconds
 // (the frame centre: the chroma is computed centred), with time taken modulo the timeline's
