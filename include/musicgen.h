@@ -222,6 +222,37 @@ MUSICGEN_API const char *musicgen_analysis_to_json(const musicgen_analysis *a);
 /* The analysis chroma (12 rows C..B, time across; 21.5 frames per second) as a PNG. */
 MUSICGEN_API musicgen_status musicgen_analysis_write_chroma_png(const musicgen_analysis *a, const char *path);
 
+/* ---- the melody composer (no model needed, any thread; docs/chroma.md, "Composer") ----
+ * A description "A minor; i VI III VII; 8 bars; 90 bpm; ornaments 0.2" (key first, then any of: a
+ * progression of roman numerals or chord names, a metre 2/4 3/4 4/4 2/2 6/8 9/8 12/8, "N bars",
+ * "N bpm", "ornaments X" in [0, 1]) and a seed -> a melody; the same seed gives the same notes.
+ * Errors name the field and token with their positions. */
+typedef struct musicgen_composition musicgen_composition;
+#define MUSICGEN_NOTE_CHORD_TONE 1u
+#define MUSICGEN_NOTE_PASSING 2u
+#define MUSICGEN_NOTE_NEIGHBOUR 4u
+#define MUSICGEN_NOTE_ORNAMENT 8u
+#define MUSICGEN_NOTE_CHROMATIC 16u  /* outside the key's scale */
+#define MUSICGEN_NOTE_SUSPENSION 32u /* held over a strong beat (also ORNAMENT) */
+typedef struct musicgen_composed_note {
+  int pitch;             /* MIDI */
+  double start_beat;     /* quarter notes from the start */
+  double duration_beats;
+  uint32_t flags;        /* MUSICGEN_NOTE_* bits */
+} musicgen_composed_note;
+MUSICGEN_API musicgen_status musicgen_compose(const char *description, uint64_t seed, musicgen_composition **out);
+MUSICGEN_API void musicgen_composition_free(musicgen_composition *c);
+MUSICGEN_API int musicgen_composition_note_count(const musicgen_composition *c); /* 0 for NULL */
+MUSICGEN_API musicgen_status musicgen_composition_note(const musicgen_composition *c, int i, musicgen_composed_note *out);
+MUSICGEN_API float musicgen_composition_bpm(const musicgen_composition *c);
+/* The notes in the --notes syntax ("57:0.5 59:1 ..."); owned by c. NULL for NULL. */
+MUSICGEN_API const char *musicgen_composition_notes_text(const musicgen_composition *c);
+/* The melody condition, out[MUSICGEN_CHROMA_FRAMES * 12]: musicgen_chroma_from_notes of the notes text. */
+MUSICGEN_API musicgen_status musicgen_composition_to_chroma(const musicgen_composition *c, float *out);
+/* A Standard MIDI File (format 1: tempo, time and key signature, one melody track), written to a
+ * temporary name and renamed. */
+MUSICGEN_API musicgen_status musicgen_composition_write_midi(const musicgen_composition *c, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

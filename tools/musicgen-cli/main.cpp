@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "analyze_command.h"
+#include "compose_options.h"
 #include "encodec.h"
 #include "musicgen.h"
 
@@ -124,11 +125,12 @@ struct Options {
   bool greedy = false, quiet = false, drop_prompt = false;
   bool output_given = false;  // -o on the command line (with --stream, a file is written only then)
   bool report = false, bpm_given = false;  // --report; --bpm on the command line (a tempo to compare)
+  mgcli::ComposeOptions compose;           // --compose, --compose-midi
 
   // How many of --melody, --chords, --chords-file, --notes, --notes-file, --midi are given.
   int melody_sources() const {
     return !melody.empty() + !chords.empty() + !chords_file.empty() + !notes.empty() + !notes_file.empty() +
-           !midi.empty();
+           !midi.empty() + !compose.description.empty();
   }
   bool writes_file() const { return stream_to.empty() || output_given; }
 };
@@ -192,6 +194,7 @@ void add_options(CLI::App& app, Options& o) {
                                              "decompress turns it into audio with --model <this MusicGen folder>)");
   app.add_option("--from-codes", o.from_codes, "Decode this .ecdc file of codes (from --codes-out) instead of "
                                                "generating");
+  mgcli::add_compose_options(app, o.compose);
   app.add_flag("-q,--quiet", o.quiet, "No progress bar");
   app.add_flag("--report", o.report, "After generating, analyse the output (key, tempo, chords) and print requested "
                                      "vs found to stderr (docs/analysis.md)");
@@ -221,7 +224,7 @@ void validate_options(const Options& o) {
     require(std::filesystem::is_directory(parent) && access(parent.c_str(), W_OK) == 0,
             "cannot write '" + o.output + "': folder '" + parent.string() + "' does not exist or is not writable");
   }
-  require(o.melody_sources() <= 1, "give one of --melody, --chords, --chords-file, --notes, --notes-file, --midi");
+  require(o.melody_sources() <= 1, "give one of --melody, --chords, --chords-file, --notes, --notes-file, --midi, --compose");
   require(o.chroma_png.empty() || o.melody_sources() > 0, "--chroma-png needs a melody (--melody, --chords, ...)");
   require(o.chroma_png.empty() || lower_ext(o.chroma_png) == ".png", "--chroma-png needs a .png file name");
   const bool batch = !o.prompts_file.empty() || o.takes > 1;
@@ -328,7 +331,8 @@ void prepare_melody(const musicgen_model* m, const Options& o, const std::string
   std::string chords = o.chords, notes = o.notes;
   require(o.chords_file.empty() || read_text(o.chords_file, chords), "cannot read --chords-file '" + o.chords_file + "'");
   require(o.notes_file.empty() || read_text(o.notes_file, notes), "cannot read --notes-file '" + o.notes_file + "'");
-  if (!chords.empty()) check(musicgen_chroma_from_chords(chords.c_str(), o.bpm, o.beats_per_chord, in.chroma.data()));
+  if (!o.compose.chroma.empty()) in.chroma = o.compose.chroma;  // composed before the model loaded
+  else if (!chords.empty()) check(musicgen_chroma_from_chords(chords.c_str(), o.bpm, o.beats_per_chord, in.chroma.data()));
   else if (!notes.empty()) check(musicgen_chroma_from_notes(notes.c_str(), o.bpm, in.chroma.data()));
   else check(musicgen_chroma_from_midi(o.midi.c_str(), in.chroma.data()));
   p.chroma = in.chroma.data();
@@ -497,6 +501,7 @@ int main(int argc, char** argv) {
   o.output_given = app.get_option("--output")->count() > 0;
   o.bpm_given = app.get_option("--bpm")->count() > 0;
   try {
+    if (!mgcli::compose_melody(o.compose, o.seed, o.quiet)) return 1;
     return run(o);
   } catch (const CliError& e) {
     std::fprintf(stderr, "musicgen-cli: error: %s\n", e.message.c_str());
