@@ -24,7 +24,7 @@ fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 VPY="$VENV/bin/python"
 # Keep these in step with [build-system] requires in pyproject.toml.
-"$VPY" -m pip install -q --disable-pip-version-check numpy pytest "scikit-build-core>=0.10" "nanobind>=2.0"
+"$VPY" -m pip install -q --disable-pip-version-check numpy pytest mido "scikit-build-core>=0.10" "nanobind>=2.0"
 
 ARGS=(-C cmake.define.MUSICGEN_CUDA=OFF -C build-dir=build/python)
 if command -v ccache >/dev/null 2>&1; then

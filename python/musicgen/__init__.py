@@ -50,6 +50,8 @@ __all__ = [
     "chroma_from_midi",
     "system_info",
     "__version__",
+    "compose",
+    "Composition",
 ]
 
 __version__: str = _core.version()
@@ -580,3 +582,37 @@ def chroma_from_midi(path: PathLike) -> np.ndarray:
 def system_info() -> str:
     """What the CPU and GPU backends use on this machine (SIMD, BLAS, CUDA)."""
     return _core.system_info()
+
+
+# ---- the melody composer (docs/chroma.md, "Composer") ----
+
+NOTE_CHORD_TONE, NOTE_PASSING, NOTE_NEIGHBOUR, NOTE_ORNAMENT, NOTE_CHROMATIC, NOTE_SUSPENSION = 1, 2, 4, 8, 16, 32
+
+
+class Composition:
+    """A composed melody. ``notes``: a list of (pitch, start_beat, duration_beats, flags) with the
+    NOTE_* flag bits; ``notes_text``: the same in the ``notes=`` syntax; ``bpm``: its tempo."""
+
+    def __init__(self, description: str, seed: int) -> None:
+        self.description, self.seed = description, seed
+        self.notes, self.notes_text, self.bpm, self._chroma = _core.compose(description, seed)
+
+    def chroma(self) -> np.ndarray:
+        """The melody condition [235, 12]: what ``chroma_from_notes(notes_text, bpm)`` gives. Pass it
+        as ``MusicGen.generate(..., chroma=composition.chroma())``."""
+        return self._chroma.copy()
+
+    def write_midi(self, path: PathLike) -> None:
+        """A Standard MIDI File (format 1: tempo, time and key signature, one melody track)."""
+        _core.composition_write_midi(self.description, self.seed, _path("path", path))
+
+    def __repr__(self) -> str:
+        return f"Composition({self.description!r}, seed={self.seed}, {len(self.notes)} notes)"
+
+
+def compose(description: str, seed: int = 0) -> Composition:
+    """Composes a melody: ``compose("A minor; i VI III VII; 8 bars; 90 bpm; ornaments 0.2", seed=3)``.
+    The same description and seed give the same notes. Errors name the field and token."""
+    if not isinstance(description, str):
+        raise TypeError("description must be a str like \"A minor; i VI III VII; 8 bars\"")
+    return Composition(description, _integer("seed", seed, low=0, high=2**64 - 1))

@@ -339,6 +339,32 @@ struct EncSession {
 }  // namespace
 
 NB_MODULE(_core, m) {
+  // ---- the melody composer: notes as (pitch, start beat, duration beats, flags) tuples ----
+  m.def("compose", [](const std::string& description, uint64_t seed) {
+    musicgen_composition* c = nullptr;
+    musicgen_status st = musicgen_compose(description.c_str(), seed, &c);
+    if (st != MUSICGEN_OK) raise_status(st);
+    std::unique_ptr<musicgen_composition, void (*)(musicgen_composition*)> owned(c, musicgen_composition_free);
+    nb::list notes;
+    for (int i = 0; i < musicgen_composition_note_count(c); ++i) {
+      musicgen_composed_note n;
+      musicgen_composition_note(c, i, &n);
+      notes.append(nb::make_tuple(n.pitch, n.start_beat, n.duration_beats, n.flags));
+    }
+    auto chroma = new_float_array<2>({size_t(MUSICGEN_CHROMA_FRAMES), size_t(12)});
+    st = musicgen_composition_to_chroma(c, chroma.data());
+    if (st != MUSICGEN_OK) raise_status(st);
+    return nb::make_tuple(notes, std::string(musicgen_composition_notes_text(c)), musicgen_composition_bpm(c), chroma);
+  }, "description"_a, "seed"_a);
+  m.def("composition_write_midi", [](const std::string& description, uint64_t seed, const std::string& path) {
+    musicgen_composition* c = nullptr;
+    musicgen_status st = musicgen_compose(description.c_str(), seed, &c);
+    if (st != MUSICGEN_OK) raise_status(st);
+    st = musicgen_composition_write_midi(c, path.c_str());
+    musicgen_composition_free(c);
+    if (st != MUSICGEN_OK) raise_status(st, {path});
+  }, "description"_a, "seed"_a, "path"_a);
+
   m.doc() = "Low-level bindings of libmusicgen's C API (use the classes of the musicgen package).";
   m.attr("API_VERSION") = MUSICGEN_API_VERSION;
   m.attr("CHROMA_FRAMES") = MUSICGEN_CHROMA_FRAMES;
