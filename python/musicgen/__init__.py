@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import json
 import numbers
 import os
 import queue
@@ -48,6 +49,7 @@ __all__ = [
     "chroma_from_chords",
     "chroma_from_notes",
     "chroma_from_midi",
+    "analyze",
     "system_info",
     "__version__",
     "compose",
@@ -577,6 +579,24 @@ def chroma_from_notes(notes: str, bpm: float = 120.0) -> np.ndarray:
 def chroma_from_midi(path: PathLike) -> np.ndarray:
     """A melody condition [235, 12] from a MIDI file's top voice."""
     return _core.chroma_from_midi(_path("path", path))
+
+
+def analyze(path_or_array: Any, sr: Optional[int] = None) -> dict:
+    """Key, tempo and chords of a recording (a file path, or float32 [channels, samples] / [samples]
+    at `sr`). Returns {"key": "A", "mode": "minor", "confidence": 0..1, "bpm": float (0: no beat),
+    "octave_ambiguous": bool, "alternative_bpm": float, "chords": [(label, start_s, end_s), ...],
+    "duration": float, "beats": [seconds, ...], ...}; "N" labels no chord. docs/analysis.md."""
+    if isinstance(path_or_array, (str, bytes, os.PathLike)):
+        if sr is not None:
+            raise ValueError("sr is for arrays; a file says its own rate")
+        text = _core.analyze_file(_path("path", path_or_array))
+    else:
+        if sr is None:
+            raise ValueError("analyze(array) needs sr, the array's sample rate")
+        text = _core.analyze_audio(_audio("audio", path_or_array), _rate("sr", sr))
+    result = json.loads(text)
+    result["chords"] = [(c["label"], c["start"], c["end"]) for c in result["chords"]]
+    return result
 
 
 def system_info() -> str:

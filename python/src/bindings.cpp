@@ -551,4 +551,30 @@ NB_MODULE(_core, m) {
     if (st != MUSICGEN_OK) raise_status(st, {path});
     return arr;
   }, "path"_a);
+
+  // ---- the music analyser: its JSON, which musicgen.analyze turns into a dict ----
+  m.def("analyze_file", [](const std::string& path) {
+    musicgen_analysis* a = nullptr;
+    musicgen_status st;
+    {
+      nb::gil_scoped_release release;
+      st = musicgen_analyze_file(path.c_str(), &a);
+    }
+    if (st != MUSICGEN_OK) raise_status(st, {path});
+    std::string json = musicgen_analysis_to_json(a);
+    musicgen_analysis_free(a);
+    return json;
+  }, "path"_a);
+  m.def("analyze_audio", [](AudioIn audio, int sample_rate) {
+    musicgen_analysis* a = nullptr;
+    musicgen_status st;
+    {
+      nb::gil_scoped_release release;
+      st = musicgen_analyze_audio(audio.data(), int64_t(audio.shape(1)), int(audio.shape(0)), sample_rate, &a);
+    }
+    if (st != MUSICGEN_OK) raise_status(st);
+    std::string json = musicgen_analysis_to_json(a);
+    musicgen_analysis_free(a);
+    return json;
+  }, "audio"_a, "sample_rate"_a);
 }
