@@ -440,6 +440,7 @@ int report_outputs(const Options& o, size_t count, bool batch) {
   if (!o.report || !o.writes_file()) return 0;
   mgcli::ReportRequest r;
   r.chords = o.chords;
+  r.key = o.compose.description.substr(0, o.compose.description.find(';'));  // "A minor; i VI ..." -> "A minor"
   if (!o.chords_file.empty()) read_text(o.chords_file, r.chords);
   r.bpm = o.bpm_given ? o.bpm : 0.0f;
   r.chord_bpm = o.bpm;
