@@ -143,7 +143,8 @@ class Backend {
   Tensor transpose(const Tensor& x);
 
   // ---- embeddings ----
-  // table[V, D], ids[N] (i32/i64) -> [N, D]. An id outside [0, V) throws.
+  // table[V, D], ids[N] (i32/i64) -> [N, D]. An id outside [0, V) throws: on the CPU at once, on a
+  // GPU at the next download() or synchronize() (the kernel flags it; waiting per call would stall).
   Tensor embedding(const Tensor& table, const Tensor& ids);
   // out[N, D] = sum_k tables[k][ids[k, n]]; ids[K, N] (MusicGen's summed codebook embeddings).
   Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids);
@@ -304,9 +305,12 @@ class Backend {
 // The CPU backend (always built). threads <= 0: all hardware threads.
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 
-// True when the library was built with CUDA and a device is present at run time.
+// True when the library was built with CUDA, a device is present at run time, and a trivial probe
+// kernel runs on it (the build has code for its architecture); cached per device. --device auto
+// falls back to the CPU when it is false.
 bool cuda_available();
-// Throws mg::Error when the library was built without CUDA or no device is present.
+// Throws mg::Error when the library was built without CUDA, no device is present, or the probe
+// kernel fails (the message names the card, its compute capability and the build's architectures).
 std::unique_ptr<Backend> make_cuda_backend(int device_index = 0);
 
 }  // namespace mg
