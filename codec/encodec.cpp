@@ -269,22 +269,24 @@ EncodedAudio EncodecModel::encode(Backend& be, const Tensor& audio, double kbps)
   for (int64_t off = 0; off < L; off += stride) {
     const int64_t n = std::min(chunk, L - off);
     Tensor seg = slice_cols(audio, off, off + n).reshape({1, C, n});
-    if (cfg_.normalize) {
-      // scale = sqrt(mean_t(mono^2)) + 1e-8 with mono = sum over channels / C (added after the sqrt).
-      double ss = 0;
-      for (int64_t t = 0; t < n; ++t) {
-        float m = 0;
-        for (int64_t c = 0; c < C; ++c) m += seg.f32()[c * n + t];
-        m /= float(C);
-        ss += double(m) * m;
-      }
-      const float scale = float(std::sqrt(float(ss / double(n)))) + 1e-8f;
-      for (int64_t i = 0; i < C * n; ++i) seg.f32()[i] /= scale;
-      out.scales.push_back(scale);
-    }
+    if (cfg_.normalize) out.scales.push_back(normalize_segment(seg));
     out.segments.push_back(rvq_encode(be, rvq_, encode_embeddings(be, seg), out.num_codebooks));
   }
   return out;
+}
+
+float normalize_segment(Tensor& seg) {
+  const int64_t C = seg.dim(1), n = seg.dim(2);
+  double ss = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    float m = 0;
+    for (int64_t c = 0; c < C; ++c) m += seg.f32()[c * n + t];
+    m /= float(C);
+    ss += double(m) * m;
+  }
+  const float scale = float(std::sqrt(float(ss / double(n)))) + 1e-8f;
+  for (int64_t i = 0; i < C * n; ++i) seg.f32()[i] /= scale;
+  return scale;
 }
 
 Tensor linear_overlap_add(const std::vector<Tensor>& frames, int64_t stride) {

@@ -81,5 +81,9 @@ class EncodecModel {
 // encodec's _linear_overlap_add: frames[i] ([C, n_i]) start at i*stride; triangle weights from a
 // float32 linspace, the last (shorter) frame taking the left part of the full-length triangle.
 Tensor linear_overlap_add(const std::vector<Tensor>& frames, int64_t stride);
+// Divides a host segment [1, C, n] by its RMS scale in place and returns the scale: sqrt(mean over
+// time of mono^2) + 1e-8, mono = the channels' mean (HF's EncodecModel for normalising models:
+// the epsilon is added after the sqrt).
+float normalize_segment(Tensor& seg);
 
 }  // namespace mg

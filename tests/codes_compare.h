@@ -113,17 +113,7 @@ inline mg::Tensor segment_embedding(mg::Backend& be, const mg::EncodecModel& m, 
   mg::Tensor seg = mg::Tensor::empty(mg::DType::F32, {1, C, n});
   for (int64_t c = 0; c < C; ++c)
     std::memcpy(seg.f32() + c * n, input.f32() + c * L + off, size_t(n) * sizeof(float));
-  if (cfg.normalize) {
-    double ss = 0;
-    for (int64_t t = 0; t < n; ++t) {
-      float mono = 0;
-      for (int64_t c = 0; c < C; ++c) mono += seg.f32()[c * n + t];
-      mono /= float(C);
-      ss += double(mono) * mono;
-    }
-    const float scale = float(std::sqrt(float(ss / double(n)))) + 1e-8f;
-    for (int64_t i = 0; i < C * n; ++i) seg.f32()[i] /= scale;
-  }
+  if (cfg.normalize) mg::normalize_segment(seg);
   mg::Tensor e = be.download(m.encode_embeddings(be, seg));
   return e.reshape({e.dim(1), e.dim(2)});
 }
