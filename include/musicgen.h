@@ -253,6 +253,20 @@ MUSICGEN_API musicgen_status musicgen_composition_to_chroma(const musicgen_compo
  * temporary name and renamed. */
 MUSICGEN_API musicgen_status musicgen_composition_write_midi(const musicgen_composition *c, const char *path);
 
+/* ---- key check and transposition of --chords / --notes text (docs/chroma.md) ----
+ * Keys as in the composer's descriptions ("A minor", "D dorian", "F#m"). key_check writes one line
+ * per chord / note outside the key's scale ("chord 3 of 4 'Bb' is outside A minor (Bb not in the
+ * scale)\n"), "" when all fit. transpose moves roots and slash basses (or notes) by the shortest
+ * shift from from_key's tonic to to_key's (-5..+6), spelled in to_key's sharps or flats; the modes
+ * must be the same. out receives NUL-terminated text; MUSICGEN_ERROR_INVALID_ARGUMENT when out_size
+ * is too small (the message says how much is needed), or for malformed text or keys. */
+MUSICGEN_API musicgen_status musicgen_key_check_chords(const char *chords, const char *key, char *out, size_t out_size);
+MUSICGEN_API musicgen_status musicgen_key_check_notes(const char *notes, const char *key, char *out, size_t out_size);
+MUSICGEN_API musicgen_status musicgen_transpose_chords(const char *chords, const char *from_key, const char *to_key,
+                                                       char *out, size_t out_size);
+MUSICGEN_API musicgen_status musicgen_transpose_notes(const char *notes, const char *from_key, const char *to_key,
+                                                      char *out, size_t out_size);
+
 #ifdef __cplusplus
 }
 #endif

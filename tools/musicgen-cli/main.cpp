@@ -503,6 +503,7 @@ int main(int argc, char** argv) {
   o.bpm_given = app.get_option("--bpm")->count() > 0;
   try {
     if (!mgcli::compose_melody(o.compose, o.seed, o.quiet)) return 1;
+    if (!mgcli::apply_key(o.compose, o.chords, o.chords_file, o.notes, o.notes_file, o.quiet)) return 1;
     return run(o);
   } catch (const CliError& e) {
     std::fprintf(stderr, "musicgen-cli: error: %s\n", e.message.c_str());
