@@ -238,7 +238,8 @@ class MusicGen:
                  normalize: str, extend_stride: float, melody: Any, melody_sr: Optional[int],
                  chords: Optional[str], notes: Optional[str], bpm: float, beats_per_chord: float,
                  chroma: Any, continuation: Any, continuation_sr: Optional[int], drop_prompt: bool,
-                 progress: Optional[Callable[[int, int], Any]]) -> dict:
+                 progress: Optional[Callable[[int, int], Any]], compose: Optional[str] = None,
+                 compose_seed: Optional[int] = None) -> dict:
         if prompt is None:
             prompts = None
         elif isinstance(prompt, str):
@@ -278,7 +279,7 @@ class MusicGen:
         if progress is not None and not callable(progress):
             raise TypeError("progress must be callable(done, total)")
         conditions = [n for n, v in (("melody", melody), ("chords", chords), ("notes", notes),
-                                     ("chroma", chroma)) if v is not None]
+                                     ("chroma", chroma), ("compose", compose)) if v is not None]
         if len(conditions) > 1:
             raise ValueError(f"give one melody condition, not {' and '.join(conditions)}")
         if conditions and not self.is_melody:
@@ -295,6 +296,13 @@ class MusicGen:
             if not isinstance(notes, str):
                 raise TypeError("notes must be a str like \"C4:1 E4:0.5 r:1\"")
             kw["chroma"] = _core.chroma_from_notes(notes, _number("bpm", bpm, low=0.0, low_open=True))
+        elif compose is not None:
+            if not isinstance(compose, str):
+                raise TypeError("compose must be a str like \"A minor; i VI III VII; 8 bars\"")
+            # As musicgen-cli --compose: the generation's seed picks the melody unless told otherwise.
+            melody_seed = kw["seed"] if compose_seed is None else _integer("compose_seed", compose_seed,
+                                                                             low=0, high=2**64 - 1)
+            kw["chroma"] = Composition(compose, melody_seed).chroma()
         elif chroma is not None:
             c = np.ascontiguousarray(np.asarray(chroma, dtype=np.float32))
             if c.ndim != 2 or c.shape[1] != 12 or c.shape[0] < 1:
@@ -314,7 +322,8 @@ class MusicGen:
                  chords: Optional[str] = None, notes: Optional[str] = None, bpm: float = 120.0,
                  beats_per_chord: float = 4.0, chroma: Any = None, continuation: Any = None,
                  continuation_sr: Optional[int] = None, drop_prompt: bool = False,
-                 progress: Optional[Callable[[int, int], Any]] = None) -> Tuple[np.ndarray, int]:
+                 progress: Optional[Callable[[int, int], Any]] = None, compose: Optional[str] = None,
+                 compose_seed: Optional[int] = None) -> Tuple[np.ndarray, int]:
         """Generates music; returns ``(audio, sample_rate)``, audio float32 [batch, channels, samples].
 
         Args:
@@ -335,6 +344,9 @@ class MusicGen:
                 (default: the model's rate) or an ``(array, rate)`` pair.
             chords / notes: melody models: "C G Am F" at ``bpm`` and ``beats_per_chord``, or
                 "C4:1 E4:0.5 r:1" (durations in beats). chroma: a [frames, 12] condition.
+            compose / compose_seed: melody models: a composer description ("A minor; i VI III VII;
+                8 bars"), the shortcut for ``chroma=compose(compose, compose_seed).chroma()``;
+                compose_seed None uses ``seed``, as musicgen-cli --compose does.
             continuation: audio to continue (path, array at ``continuation_sr`` or (array, rate));
                 the output starts with it unless ``drop_prompt``.
             progress: called as progress(done, total) after each decoder step.
@@ -348,7 +360,8 @@ class MusicGen:
                            extend_stride=extend_stride, melody=melody, melody_sr=melody_sr, chords=chords,
                            notes=notes, bpm=bpm, beats_per_chord=beats_per_chord, chroma=chroma,
                            continuation=continuation, continuation_sr=continuation_sr,
-                           drop_prompt=drop_prompt, progress=progress)
+                           drop_prompt=drop_prompt, progress=progress, compose=compose,
+                           compose_seed=compose_seed)
         with self._pool.session() as s:
             return s.generate(**kw, stream=None, check_signals=_on_main_thread(), abort_flag=None)
 
@@ -395,7 +408,7 @@ class _Failure:
 _GENERATE_DEFAULTS = dict(duration=10.0, seed=None, top_k=250, top_p=0.0, temperature=1.0, cfg=3.0, greedy=False,
                           takes=1, normalize="peak", extend_stride=18.0, melody=None, melody_sr=None, chords=None,
                           notes=None, bpm=120.0, beats_per_chord=4.0, chroma=None, continuation=None,
-                          continuation_sr=None, drop_prompt=False, progress=None)
+                          continuation_sr=None, drop_prompt=False, progress=None, compose=None, compose_seed=None)
 
 
 def _with_defaults(kwargs: dict) -> dict:

@@ -67,3 +67,18 @@ def test_errors_name_the_token(description, expect):
     with pytest.raises(ValueError) as e:
         musicgen.compose(description)
     assert expect in str(e.value)
+
+
+def test_generate_compose_is_the_chroma_shortcut(melody_tiny):
+    args = dict(duration=0.3, seed=5, top_k=50)
+    via_chroma, sr = melody_tiny.generate("strings", chroma=musicgen.compose(DESCRIPTION, seed=3).chroma(), **args)
+    via_compose, sr2 = melody_tiny.generate("strings", compose=DESCRIPTION, compose_seed=3, **args)
+    assert sr == sr2
+    np.testing.assert_array_equal(via_chroma, via_compose)
+    # compose_seed None: the generation's seed picks the melody, as musicgen-cli --compose does.
+    same_seed, _ = melody_tiny.generate("strings", chroma=musicgen.compose(DESCRIPTION, seed=5).chroma(), **args)
+    np.testing.assert_array_equal(same_seed, melody_tiny.generate("strings", compose=DESCRIPTION, **args)[0])
+    with pytest.raises(ValueError, match="one melody condition"):
+        melody_tiny.generate("strings", compose=DESCRIPTION, chords="C G", **args)
+    with pytest.raises(TypeError, match="compose must be a str"):
+        melody_tiny.generate("strings", compose=3, **args)
