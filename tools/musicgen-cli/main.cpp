@@ -435,12 +435,16 @@ int write_outputs(const Options& o, std::vector<musicgen_audio>& outs,
   return rc;
 }
 
-// --report: each written file analysed, against the chords and tempo asked for.
+// --report: each written file analysed, against the key, chords and tempo asked for.
 int report_outputs(const Options& o, size_t count, bool batch) {
   if (!o.report || !o.writes_file()) return 0;
   mgcli::ReportRequest r;
   r.chords = o.chords;
-  r.key = o.compose.description.substr(0, o.compose.description.find(';'));  // "A minor; i VI ..." -> "A minor"
+  // The key asked for: the composed melody's ("A minor; i VI ..." -> "A minor"), else the key the
+  // chords or notes were moved to, else the one they were written in.
+  r.key = !o.compose.description.empty() ? o.compose.description.substr(0, o.compose.description.find(';'))
+          : !o.compose.transpose_to.empty() ? o.compose.transpose_to
+                                            : o.compose.key;
   if (!o.chords_file.empty()) read_text(o.chords_file, r.chords);
   r.bpm = o.bpm_given ? o.bpm : 0.0f;
   r.chord_bpm = o.bpm;
