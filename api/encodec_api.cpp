@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/atomic_file.h"
 #include "codec/audio_file.h"
 #include "codec/convert_audio.h"
 #include "codec/ecdc.h"
@@ -109,26 +110,13 @@ std::vector<uint8_t> read_file(const std::string& path) {
   return bytes;
 }
 
-// Writes under a temporary name in the same folder, renames at the end; removes it on failure.
+// Through the shared AtomicFile (temporary file, checked writes, fsync, rename; devices and FIFOs
+// refused); its failures are I/O errors to the C API.
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-encodec");
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw IoError(mg::strcat("cannot write '", path, "' (cannot create a file in its folder)"));
-    f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-    f.close();
-    if (!f) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw IoError(mg::strcat("error writing '", path, "'"));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError(mg::strcat("cannot rename the temporary file to '", path, "'"));
+  try {
+    mg::write_file_atomic(path, bytes);
+  } catch (const mg::Error& e) {
+    throw IoError(e.what());
   }
 }
 

@@ -9,11 +9,9 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <random>
 
-#include <fcntl.h>
-#include <unistd.h>
 
+#include "codec/atomic_file.h"
 #include "kernels/common.h"
 
 namespace fs = std::filesystem;
@@ -59,45 +57,15 @@ int sndfile_format_for(const std::string& path, AudioSubtype subtype) {
                      "' (the extension must be .wav, .flac, .ogg or .mp3)"));
 }
 
-// The temporary file write_audio fills before renaming it over the destination. Its destructor
-// removes the file unless commit() has renamed it, so every exit path (exception included) cleans up.
-class TempFile {
- public:
-  explicit TempFile(const std::string& final_path) : final_path_(final_path) {
-    fs::path dest(final_path);
-    fs::path dir = dest.has_parent_path() ? dest.parent_path() : fs::path(".");
-    std::random_device rd;
-    for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
-      char suffix[32];
-      std::snprintf(suffix, sizeof suffix, ".%08x.tmp", static_cast<unsigned>(rd()));
-      path_ = (dir / ("." + dest.filename().string() + suffix)).string();
-      // 0666 so the final file gets the permissions the umask gives any new file.
-      fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ < 0 && errno != EEXIST) break;
-    }
-    MG_CHECK(fd_ >= 0, "cannot write ", final_path, ": cannot create a temporary file in ", dir.string(), ": ",
-             std::strerror(errno));
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(path_.c_str());
-  }
-
-  int release_fd() { int fd = fd_; fd_ = -1; return fd; }
-  void commit() {
-    MG_CHECK(::rename(path_.c_str(), final_path_.c_str()) == 0, "cannot write ", final_path_,
-             ": renaming the temporary file ", path_, " failed: ", std::strerror(errno));
-    committed_ = true;
-  }
-
- private:
-  std::string final_path_;
-  std::string path_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
+// libsndfile writes through these callbacks into the AtomicFile, so every byte it writes (header
+// rewrites included) is checked and a failure keeps its errno ("No space left on device") instead
+// of libsndfile's generic message. They never throw: libsndfile is C.
+AtomicFile& out_of(void* user) { return *static_cast<AtomicFile*>(user); }
+sf_count_t vio_length(void* u) { return out_of(u).size(); }
+sf_count_t vio_seek(sf_count_t offset, int whence, void* u) { return out_of(u).seek(offset, whence); }
+sf_count_t vio_read(void* p, sf_count_t n, void* u) { return out_of(u).read(p, size_t(n)); }
+sf_count_t vio_write(const void* p, sf_count_t n, void* u) { return out_of(u).write(p, size_t(n)) ? n : 0; }
+sf_count_t vio_tell(void* u) { return out_of(u).tell(); }
 
 // Round-to-nearest of x * 2^(bits-1) after clipping to [-1, 1], saturated to the integer range:
 // the float -> PCM rule of ffmpeg (which audiocraft's audio_write pipes through).
@@ -107,7 +75,7 @@ inline int32_t float_to_pcm(float x, int bits) {
   return static_cast<int32_t>(std::min(v, scale - 1.0));
 }
 
-void write_frames(SNDFILE* f, const AudioBuffer& buf, AudioSubtype subtype, bool lossy, const std::string& path) {
+void write_frames(SNDFILE* f, const AudioBuffer& buf, AudioSubtype subtype, bool lossy, const AtomicFile& out) {
   const int nch = buf.num_channels();
   const int64_t frames = buf.num_frames();
   std::vector<float> fscratch;
@@ -135,8 +103,9 @@ void write_frames(SNDFILE* f, const AudioBuffer& buf, AudioSubtype subtype, bool
           iscratch[size_t(i * nch + c)] = float_to_pcm(buf.channels[c][size_t(start + i)], 24) * 256;
       written = sf_writef_int(f, iscratch.data(), n);
     }
-    MG_CHECK(written == n, "cannot write ", path, ": the encoder stopped after ", start + written, " of ", frames,
-             " frames: ", sf_strerror(f));
+    out.check();  // the file's own error (a full disk) says more than the encoder's
+    MG_CHECK(written == n, "cannot write '", out.path(), "': the encoder stopped after ", start + written, " of ",
+             frames, " frames: ", sf_strerror(f));
   }
 }
 
@@ -226,24 +195,24 @@ void write_audio(const std::string& path, const AudioBuffer& buf, const AudioWri
                                    " channels at ", buf.sample_rate, " Hz as ", lower_extension(path),
                                    lossy ? "" : strcat(" ", audio_subtype_name(options.subtype))));
 
-  TempFile tmp(path);
-  {
-    // close_desc = SF_TRUE: libsndfile owns the descriptor from here.
-    SndfilePtr f(sf_open_fd(tmp.release_fd(), SFM_WRITE, &info, SF_TRUE));
-    MG_CHECK(f, "cannot write ", path, ": ", sf_strerror(nullptr));
-    if ((format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) {
-      // Constant 320 kbit/s, the rate audiocraft asks of lame.
-      int mode = SF_BITRATE_MODE_CONSTANT;
-      double level = 0.0;
-      sf_command(f.get(), SFC_SET_BITRATE_MODE, &mode, sizeof mode);
-      sf_command(f.get(), SFC_SET_COMPRESSION_LEVEL, &level, sizeof level);
-    }
-    write_frames(f.get(), buf, options.subtype, lossy, path);
-    sf_write_sync(f.get());
-    SNDFILE* raw = f.release();
-    MG_CHECK(sf_close(raw) == 0, "cannot write ", path, ": closing the file failed");
+  AtomicFile out(path);
+  SF_VIRTUAL_IO vio{vio_length, vio_seek, vio_read, vio_write, vio_tell};
+  SndfilePtr f(sf_open_virtual(&vio, SFM_WRITE, &info, &out));
+  out.check();
+  MG_CHECK(f, "cannot write '", path, "': ", sf_strerror(nullptr));
+  if ((format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) {
+    // Constant 320 kbit/s, the rate audiocraft asks of lame.
+    int mode = SF_BITRATE_MODE_CONSTANT;
+    double level = 0.0;
+    sf_command(f.get(), SFC_SET_BITRATE_MODE, &mode, sizeof mode);
+    sf_command(f.get(), SFC_SET_COMPRESSION_LEVEL, &level, sizeof level);
   }
-  tmp.commit();
+  write_frames(f.get(), buf, options.subtype, lossy, out);
+  // Closing flushes the encoder's last frames and rewrites the header: its writes are checked too.
+  const int closed = sf_close(f.release());
+  out.check();
+  MG_CHECK(closed == 0, "cannot write '", path, "': closing the encoder failed: ", sf_error_number(closed));
+  out.commit();
 }
 
 }  // namespace mg

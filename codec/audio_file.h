@@ -55,9 +55,10 @@ AudioBuffer read_audio(const std::string& path);
 // Writes `buf` to `path`; the container comes from the extension (.wav .flac .ogg .mp3, any case).
 // Integer subtypes clip each sample to [-1, 1] and round x * 2^(bits-1) to the nearest integer
 // (saturating at the positive end), as ffmpeg does for audiocraft's writer; float stores the
-// samples unchanged. The file is written under a temporary name in the same folder and renamed
-// at the end: on any error (bad buffer, unwritable folder, encoder failure) the temporary file is
-// removed and an existing file at `path` is left untouched.
+// samples unchanged. The file is written through AtomicFile (codec/atomic_file.h): under a
+// temporary name in the same folder, every write checked, renamed at the end. On any error (bad
+// buffer, unwritable folder, full disk, encoder failure) the temporary file is removed and an
+// existing file at `path` is left untouched; devices, FIFOs and "-" are refused.
 void write_audio(const std::string& path, const AudioBuffer& buf, const AudioWriteOptions& options = {});
 
 // Checks the invariants write_audio and the converters rely on: a positive rate, at least one

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <vector>
 
+#include "codec/atomic_file.h"
+
 namespace mg {
 namespace {
 
@@ -101,9 +103,19 @@ class Canvas {
 constexpr int kLeft = 24, kTop = 8, kRight = 18, kBottom = 22;
 
 #ifdef MUSICGEN_HAVE_PNG
+// libpng's output goes through the AtomicFile, each write checked. On a failure the callback
+// leaves by png_error (a longjmp to write_rgb_png's setjmp); its own frame holds no C++ objects.
+void png_write_cb(png_structp png, png_bytep data, size_t n) {
+  if (!static_cast<AtomicFile*>(png_get_io_ptr(png))->write(data, n)) png_error(png, "write failed");
+}
+void png_flush_cb(png_structp) {}
+// Quiet: the AtomicFile keeps the reason, and the mg::Error reports it.
+void png_error_cb(png_structp png, png_const_charp) { png_longjmp(png, 1); }
+void png_warning_cb(png_structp, png_const_charp) {}
+
 // Writes 8-bit RGB rows. Only C objects live across setjmp (libpng's error path longjmps here).
-bool write_rgb_png(std::FILE* fp, int w, int h, const png_bytep* rows) {
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+bool write_rgb_png(AtomicFile* out, int w, int h, const png_bytep* rows) {
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, png_error_cb, png_warning_cb);
   if (!png) return false;
   png_infop info = png_create_info_struct(png);
   if (!info) {
@@ -114,7 +126,7 @@ bool write_rgb_png(std::FILE* fp, int w, int h, const png_bytep* rows) {
     png_destroy_write_struct(&png, &info);
     return false;
   }
-  png_init_io(png, fp);
+  png_set_write_fn(png, out, png_write_cb, png_flush_cb);
   png_set_IHDR(png, info, png_uint_32(w), png_uint_32(h), 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
@@ -124,19 +136,17 @@ bool write_rgb_png(std::FILE* fp, int w, int h, const png_bytep* rows) {
   return true;
 }
 
-// The canvas as a PNG file at `path`, written under a temporary name and renamed.
+// The canvas as a PNG file at `path`, through AtomicFile (temporary file, checked writes, rename).
 void write_canvas_png(const std::string& path, const Canvas& cv) {
-  const std::string tmp = path + ".tmp-png";
-  std::FILE* fp = std::fopen(tmp.c_str(), "wb");
-  if (!fp) throw Error(strcat("write_chroma_png: cannot create '", path, "' (", std::strerror(errno), ")"));
   std::vector<png_bytep> rows(size_t(cv.height()));
   for (int y = 0; y < cv.height(); ++y)
     rows[size_t(y)] = const_cast<png_bytep>(cv.pixels().data() + size_t(y) * size_t(cv.width()) * 3);
-  const bool ok = write_rgb_png(fp, cv.width(), cv.height(), rows.data());
-  const bool closed = std::fclose(fp) == 0;
-  if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(strcat("write_chroma_png: writing '", path, "' failed", ok ? " (cannot close or rename)" : " (libpng)"));
+  try {
+    AtomicFile out(path);
+    if (!write_rgb_png(&out, cv.width(), cv.height(), rows.data())) out.fail("libpng failed");
+    out.commit();
+  } catch (const Error& e) {
+    throw Error(strcat("write_chroma_png: ", e.what()));
   }
 }
 #else

@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include "codec/atomic_file.h"
 #include "conditioning/composer.h"
 
 namespace mg {
@@ -113,22 +114,10 @@ std::vector<uint8_t> composition_midi_bytes(const Composition& c) {
 
 void write_composition_midi(const Composition& c, const std::string& path) {
   const std::vector<uint8_t> bytes = composition_midi_bytes(c);
-  const std::string tmp = path + ".tmp" + std::to_string(getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw Error(strcat("compose: cannot write MIDI file '", path, "'"));
-    f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-    f.close();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw Error(strcat("compose: error writing MIDI file '", path, "'"));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw Error(strcat("compose: cannot write MIDI file '", path, "': ", ec.message()));
+  try {
+    write_file_atomic(path, bytes);
+  } catch (const Error& e) {
+    throw Error(strcat("compose: MIDI file: ", e.what()));
   }
 }
 

@@ -3,6 +3,8 @@
 // audio half of the C API (include/encodec.h), which wraps these functions.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <sndfile.h>
 
 #include <algorithm>
@@ -218,6 +220,38 @@ TEST(WriteAudio, FailedOverwriteKeepsTheOldFile) {
   EXPECT_THROW(mg::write_audio(path, bad), mg::Error);
   EXPECT_EQ(listing(dir), std::vector<std::string>{"keep.wav"});
   EXPECT_EQ(mg::read_audio(path).channels, good.channels);
+}
+
+// A full disk at any point (header, samples, the encoder's last frames at close): every format
+// reports the system's reason, keeps the old file and leaves no temporary. The failure is injected
+// through AtomicFile's test hook; atomic_file_test also fills a real tmpfs where it may mount one.
+TEST(WriteAudio, FullDiskIsReportedForEveryFormat) {
+  const mg::AudioBuffer buf = test_buffer(32000, 32000);
+  for (const std::string ext : {".wav", ".flac", ".ogg", ".mp3"}) {
+    const std::string dir = fresh_dir("full-disk" + ext), path = dir + "/out" + ext;
+    mg::write_audio(path, buf);
+    const std::string before = mgtest::slurp(path);
+    for (long after : {0L, 10L, 2000L, long(before.size()) - 1}) {
+      setenv("MUSICGEN_TEST_FAIL_WRITE_AFTER", std::to_string(after).c_str(), 1);
+      const std::string err = error_of([&] { mg::write_audio(path, buf); });
+      unsetenv("MUSICGEN_TEST_FAIL_WRITE_AFTER");
+      EXPECT_NE(err.find("No space left on device"), std::string::npos) << ext << " after " << after << ": " << err;
+      EXPECT_EQ(mgtest::slurp(path), before) << ext;
+      EXPECT_EQ(listing(dir), std::vector<std::string>{"out" + ext}) << ext << ": a temporary was left";
+    }
+  }
+}
+
+// A FIFO, and a link to a device, are refused before anything is written, and left as they were.
+TEST(WriteAudio, RefusesOutputsThatAreNotRegularFiles) {
+  const std::string dir = fresh_dir("not-regular"), fifo = dir + "/pipe.wav";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_NE(error_of([&] { mg::write_audio(fifo, test_buffer()); }).find("FIFO"), std::string::npos);
+  fs::create_symlink("/dev/full", dir + "/full.wav");
+  EXPECT_NE(error_of([&] { mg::write_audio(dir + "/full.wav", test_buffer()); }).find("link to a character device"),
+            std::string::npos);
+  EXPECT_EQ(listing(dir), (std::vector<std::string>{"full.wav", "pipe.wav"}));
+  EXPECT_TRUE(fs::is_fifo(fifo));
 }
 
 TEST(AudioSubtype, ParsesItsNames) {
