@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include "codec/audio_file.h"
+
 namespace mg {
 
 namespace {
@@ -37,8 +39,75 @@ PadMode parse_pad_mode(const JsonConfig& j) {
                      "' (expected reflect, constant, zero or replicate)"));
 }
 
-void check_positive(const JsonConfig& j, const char* key, double v) {
-  MG_CHECK(v > 0, "key '", j.key_path(key), "' in ", j.source(), ": must be positive, found ", v);
+// Upper bounds: far above every released EnCodec (32/48 kHz, 4 ratios, 32 filters, kernel 7), low
+// enough that derived sizes (hop, channel counts, dilations, sample counts) stay far from overflow.
+constexpr int kMaxRate = 384000;
+constexpr int kMaxSize = 65536;
+constexpr int kMaxKernel = 1024;
+constexpr int kMaxRatios = 16;
+constexpr int kMaxHop = 1 << 20;
+constexpr int kMaxLayers = 64;
+constexpr int kMaxQuantizers = 1024;
+constexpr double kMaxBandwidth = 10000.0;  // kbps
+constexpr double kMaxChunkS = 3600.0;
+
+void check_bandwidths(const JsonConfig& j, const std::vector<double>& bws) {
+  MG_CHECK(!bws.empty() && bws.size() <= 64, "key '", j.key_path("target_bandwidths"), "' in ", j.source(),
+           ": must hold 1 to 64 values, found ", bws.size());
+  for (double bw : bws) {
+    MG_CHECK(bw > 0 && bw <= kMaxBandwidth, "key '", j.key_path("target_bandwidths"), "' in ", j.source(),
+             ": each must be in (0, ", kMaxBandwidth, "] kbps, found ", bw);
+  }
+}
+
+// The SEANet stack: each ratio doubles the channels and each residual layer multiplies the
+// dilation, so those products are bounded as well as the single values.
+void check_seanet(const JsonConfig& j, const EncodecConfig& c) {
+  const std::string ratios = j.key_path("upsampling_ratios");
+  MG_CHECK(!c.upsampling_ratios.empty() && int(c.upsampling_ratios.size()) <= kMaxRatios, "key '", ratios, "' in ",
+           j.source(), ": must hold 1 to ", kMaxRatios, " ratios, found ", c.upsampling_ratios.size());
+  int64_t hop = 1;
+  for (int r : c.upsampling_ratios) {
+    j.check_in("upsampling_ratios", r, 1, kMaxKernel);
+    hop *= r;
+    MG_CHECK(hop <= kMaxHop, "key '", ratios, "' in ", j.source(), ": the product of the ratios must be at most ",
+             kMaxHop);
+  }
+  MG_CHECK((int64_t(c.num_filters) << c.upsampling_ratios.size()) <= kMaxSize, "key '", j.key_path("num_filters"),
+           "' in ", j.source(), ": num_filters x 2^(number of ratios) must be at most ", kMaxSize);
+  MG_CHECK(std::pow(double(c.dilation_growth_rate), std::max(0, c.num_residual_layers - 1)) *
+                   double(c.residual_kernel_size) <= double(kMaxHop),
+           "key '", j.key_path("dilation_growth_rate"), "' in ", j.source(),
+           ": dilation_growth_rate^(num_residual_layers - 1) x residual_kernel_size must be at most ", kMaxHop);
+}
+
+// Every value of `c` within its range; each error names the key, the source and the range.
+void check_ranges(const JsonConfig& j, const EncodecConfig& c) {
+  check_bandwidths(j, c.target_bandwidths);
+  j.check_in("sampling_rate", c.sampling_rate, 1, kMaxRate);
+  j.check_in("audio_channels", c.audio_channels, 1, 2);
+  j.check_in("codebook_size", c.codebook_size, 2, 1 << 20);
+  j.check_in("hidden_size", c.hidden_size, 1, kMaxSize);
+  j.check_in("num_filters", c.num_filters, 1, kMaxSize);
+  j.check_in("num_residual_layers", c.num_residual_layers, 0, kMaxLayers);
+  j.check_in("kernel_size", c.kernel_size, 1, kMaxKernel);
+  j.check_in("last_kernel_size", c.last_kernel_size, 1, kMaxKernel);
+  j.check_in("residual_kernel_size", c.residual_kernel_size, 1, kMaxKernel);
+  j.check_in("dilation_growth_rate", c.dilation_growth_rate, 1, kMaxKernel);
+  j.check_in("compress", c.compress, 1, c.num_filters);  // residual hidden = channels / compress >= 1
+  j.check_in("num_lstm_layers", c.num_lstm_layers, 0, kMaxLayers);
+  j.check_in("codebook_dim", c.codebook_dim, 1, kMaxSize);
+  j.check_in("trim_right_ratio", c.trim_right_ratio, 0.0, 1.0);
+  check_seanet(j, c);
+  if (c.chunk_length_s) {
+    MG_CHECK(*c.chunk_length_s > 0 && *c.chunk_length_s <= kMaxChunkS, "key '", j.key_path("chunk_length_s"),
+             "' in ", j.source(), ": must be in (0, ", kMaxChunkS, "] seconds, found ", *c.chunk_length_s);
+    MG_CHECK(*c.chunk_length() >= 1, "key '", j.key_path("chunk_length_s"), "' in ", j.source(),
+             ": chunk is shorter than one sample");
+  }
+  if (c.overlap)
+    MG_CHECK(*c.overlap >= 0.0 && *c.overlap < 1.0, "key '", j.key_path("overlap"), "' in ", j.source(),
+             ": must be in [0, 1), found ", *c.overlap);
 }
 
 std::string config_file_of(const std::string& path) {
@@ -68,6 +137,9 @@ int EncodecConfig::num_quantizers() const {
 }
 
 int EncodecConfig::num_quantizers_for_bandwidth(double kbps) const {
+  // A NaN or infinite request is a caller's mistake, not "the maximum" (which <= 0 asks for).
+  if (!std::isfinite(kbps))
+    throw AudioRequestError(strcat("bandwidth must be a finite number of kbps, found ", kbps));
   if (!(kbps > 0.0)) return num_quantizers();
   double bw_per_q = std::log2(double(codebook_size)) * frame_rate();  // not rounded up, as HF
   return int(std::max(1.0, std::floor(kbps * 1000.0 / bw_per_q)));
@@ -133,46 +205,11 @@ EncodecConfig encodec_config_from_json(const JsonConfig& j) {
   c.codebook_dim = j.opt<int>("codebook_dim", c.hidden_size);  // HF __post_init__: None -> hidden_size
   c.use_conv_shortcut = j.opt<bool>("use_conv_shortcut", c.use_conv_shortcut);
 
-  MG_CHECK(!c.target_bandwidths.empty(), "key '", j.key_path("target_bandwidths"), "' in ", j.source(),
-           ": must not be empty");
-  for (double bw : c.target_bandwidths) check_positive(j, "target_bandwidths", bw);
-  MG_CHECK(!c.upsampling_ratios.empty(), "key '", j.key_path("upsampling_ratios"), "' in ", j.source(),
-           ": must not be empty");
-  for (int r : c.upsampling_ratios) check_positive(j, "upsampling_ratios", r);
-  check_positive(j, "sampling_rate", c.sampling_rate);
-  check_positive(j, "audio_channels", c.audio_channels);
-  MG_CHECK(c.codebook_size >= 2, "key '", j.key_path("codebook_size"), "' in ", j.source(),
-           ": must be at least 2, found ", c.codebook_size);
-  check_positive(j, "hidden_size", c.hidden_size);
-  check_positive(j, "num_filters", c.num_filters);
-  check_positive(j, "kernel_size", c.kernel_size);
-  check_positive(j, "last_kernel_size", c.last_kernel_size);
-  check_positive(j, "residual_kernel_size", c.residual_kernel_size);
-  check_positive(j, "dilation_growth_rate", c.dilation_growth_rate);
-  check_positive(j, "compress", c.compress);
-  check_positive(j, "codebook_dim", c.codebook_dim);
-  MG_CHECK(c.num_residual_layers >= 0, "key '", j.key_path("num_residual_layers"), "' in ", j.source(),
-           ": must not be negative");
-  MG_CHECK(c.num_lstm_layers >= 0, "key '", j.key_path("num_lstm_layers"), "' in ", j.source(),
-           ": must not be negative");
-  MG_CHECK(c.trim_right_ratio >= 0.0 && c.trim_right_ratio <= 1.0, "key '", j.key_path("trim_right_ratio"),
-           "' in ", j.source(), ": must be in [0, 1], found ", c.trim_right_ratio);
-  int64_t hop = 1;
-  for (int r : c.upsampling_ratios) {
-    hop *= r;
-    MG_CHECK(hop <= (1 << 20), "key '", j.key_path("upsampling_ratios"), "' in ", j.source(),
-             ": product of ratios is implausibly large");
-  }
-  if (c.chunk_length_s) {
-    check_positive(j, "chunk_length_s", *c.chunk_length_s);
-    MG_CHECK(*c.chunk_length() >= 1, "key '", j.key_path("chunk_length_s"), "' in ", j.source(),
-             ": chunk is shorter than one sample");
-  }
-  if (c.overlap)
-    MG_CHECK(*c.overlap >= 0.0 && *c.overlap < 1.0, "key '", j.key_path("overlap"), "' in ", j.source(),
-             ": must be in [0, 1), found ", *c.overlap);
+  check_ranges(j, c);
   MG_CHECK(c.num_quantizers() >= 1, "config ", j.source(), ": target bandwidth ", c.target_bandwidths.back(),
            " kbps gives no codebook at ", c.frame_rate(), " frames/s x ", c.codebook_nbits(), " bits");
+  MG_CHECK(c.num_quantizers() <= kMaxQuantizers, "config ", j.source(), ": target bandwidth ",
+           c.target_bandwidths.back(), " kbps needs ", c.num_quantizers(), " codebooks, more than ", kMaxQuantizers);
   return c;
 }
 

@@ -4,19 +4,30 @@
 
 namespace mg {
 
+namespace {
+
+// Upper bounds far above t5-base/large (d_model 768/1024, 12/24 layers, 32 buckets, distance 128).
+constexpr int kMaxSize = 65536;
+constexpr int kMaxLayers = 1024;
+constexpr int kMaxVocab = 1 << 20;
+
+}  // namespace
+
 T5Config t5_config_from_json(const JsonConfig& j) {
   T5Config c;
-  c.vocab_size = j.req<int>("vocab_size");
-  c.d_model = j.req<int>("d_model");
-  c.d_kv = j.req<int>("d_kv");
-  c.d_ff = j.req<int>("d_ff");
-  c.num_layers = j.req<int>("num_layers");
-  c.num_heads = j.req<int>("num_heads");
-  c.relative_attention_num_buckets = j.opt<int>("relative_attention_num_buckets", 32);
-  c.relative_attention_max_distance = j.opt<int>("relative_attention_max_distance", 128);
-  c.layer_norm_epsilon = j.opt<double>("layer_norm_epsilon", 1e-6);
+  c.vocab_size = j.req_in<int>("vocab_size", 1, kMaxVocab);
+  c.d_model = j.req_in<int>("d_model", 1, kMaxSize);
+  c.d_kv = j.req_in<int>("d_kv", 1, kMaxSize);
+  c.d_ff = j.req_in<int>("d_ff", 1, 4 * kMaxSize);
+  c.num_layers = j.req_in<int>("num_layers", 1, kMaxLayers);
+  c.num_heads = j.req_in<int>("num_heads", 1, kMaxSize / c.d_kv);  // heads x d_kv: the attention width
+  // The bucket function needs a quarter of the buckets >= 1 and a distance beyond them (a log of it).
+  c.relative_attention_num_buckets = j.opt_in<int>("relative_attention_num_buckets", 32, 4, 1024);
+  c.relative_attention_max_distance =
+      j.opt_in<int>("relative_attention_max_distance", 128, c.relative_attention_num_buckets / 4 + 1, kMaxVocab);
+  c.layer_norm_epsilon = j.opt_in<double>("layer_norm_epsilon", 1e-6, 0.0, 1.0);
   c.feed_forward_proj = j.opt<std::string>("feed_forward_proj", "relu");
-  c.eos_token_id = j.opt<int>("eos_token_id", 1);
+  c.eos_token_id = j.opt_in<int>("eos_token_id", 1, 0, c.vocab_size - 1);
   MG_CHECK(c.feed_forward_proj == "relu", "text encoder in ", j.source(), ": feed_forward_proj '",
            c.feed_forward_proj, "' is not supported (MusicGen's t5-base uses 'relu')");
   return c;

@@ -4,6 +4,21 @@
 
 namespace mg {
 
+namespace {
+
+// Upper bounds of the decoder's sizes: far above every released model (musicgen-large: hidden
+// 2048, ffn 8192, 48 layers, 32 heads, 4 or 8 codebooks, 2048 positions), low enough that sizes
+// multiplied together stay far from int64 overflow.
+constexpr int kMaxHidden = 65536;
+constexpr int kMaxFfn = 4 * kMaxHidden;
+constexpr int kMaxLayers = 1024;
+constexpr int kMaxCodebooks = 64;
+constexpr int kMaxVocab = 1 << 20;
+constexpr int kMaxPositions = 65536;
+constexpr int kMaxChroma = 128;
+
+}  // namespace
+
 std::vector<int> MusicgenConfig::delays() const {
   std::vector<int> d(decoder.num_codebooks);
   for (int k = 0; k < decoder.num_codebooks; ++k) d[k] = decoder.audio_channels == 2 ? k / 2 : k;
@@ -25,33 +40,27 @@ MusicgenConfig load_musicgen_config(const std::string& path) {
            "' is not a MusicGen model (expected \"musicgen\" or \"musicgen_melody\")");
   c.melody = c.model_type == "musicgen_melody";
   if (c.melody) {
-    c.num_chroma = j.opt<int>("num_chroma", 12);
-    c.chroma_length = j.opt<int>("chroma_length", 235);
-    MG_CHECK(c.num_chroma > 0 && c.chroma_length > 0, file, ": num_chroma and chroma_length must be positive");
+    c.num_chroma = j.opt_in<int>("num_chroma", 12, 1, kMaxChroma);
+    c.chroma_length = j.opt_in<int>("chroma_length", 235, 1, kMaxPositions);
   }
   JsonConfig d = j.sub("decoder");
   MusicgenDecoderConfig& m = c.decoder;
   // Missing keys take the defaults of HF's MusicgenDecoderConfig, as transformers loads them
   // (pad/bos: HF's default is 2048, which is vocab_size for every released model; vocab_size here
-  // keeps a non-standard vocabulary consistent).
-  m.vocab_size = d.opt<int>("vocab_size", 2048);
-  m.max_position_embeddings = d.opt<int>("max_position_embeddings", 2048);
-  m.num_hidden_layers = d.opt<int>("num_hidden_layers", 24);
-  m.ffn_dim = d.opt<int>("ffn_dim", 4096);
-  m.num_attention_heads = d.opt<int>("num_attention_heads", 16);
-  m.hidden_size = d.opt<int>("hidden_size", 1024);
-  m.num_codebooks = d.opt<int>("num_codebooks", 4);
-  m.audio_channels = d.opt<int>("audio_channels", 1);
-  m.pad_token_id = d.opt<int>("pad_token_id", m.vocab_size);
-  m.bos_token_id = d.opt<int>("bos_token_id", m.vocab_size);
-  MG_CHECK(m.vocab_size >= 2 && m.max_position_embeddings >= 1 && m.num_hidden_layers >= 1 && m.ffn_dim >= 1 &&
-               m.num_attention_heads >= 1 && m.hidden_size >= 1 && m.num_codebooks >= 1,
-           file, ": decoder sizes must be positive (vocab_size ", m.vocab_size, ", layers ", m.num_hidden_layers,
-           ", heads ", m.num_attention_heads, ", hidden_size ", m.hidden_size, ", ffn_dim ", m.ffn_dim,
-           ", num_codebooks ", m.num_codebooks, ")");
-  MG_CHECK(m.hidden_size % m.num_attention_heads == 0, file, ": decoder.hidden_size ", m.hidden_size,
-           " is not a multiple of num_attention_heads ", m.num_attention_heads);
-  MG_CHECK(m.audio_channels == 1 || m.audio_channels == 2, file, ": decoder.audio_channels must be 1 or 2");
+  // keeps a non-standard vocabulary consistent). Every size is bounded, so that a hostile config
+  // is an error naming the key, not a division by zero, an empty table or an absurd allocation.
+  m.vocab_size = d.opt_in<int>("vocab_size", 2048, 2, kMaxVocab);
+  m.max_position_embeddings = d.opt_in<int>("max_position_embeddings", 2048, 1, kMaxPositions);
+  m.num_hidden_layers = d.opt_in<int>("num_hidden_layers", 24, 1, kMaxLayers);
+  m.ffn_dim = d.opt_in<int>("ffn_dim", 4096, 1, kMaxFfn);
+  m.hidden_size = d.opt_in<int>("hidden_size", 1024, 1, kMaxHidden);
+  m.num_attention_heads = d.opt_in<int>("num_attention_heads", 16, 1, m.hidden_size);
+  m.num_codebooks = d.opt_in<int>("num_codebooks", 4, 1, kMaxCodebooks);
+  m.audio_channels = d.opt_in<int>("audio_channels", 1, 1, 2);
+  m.pad_token_id = d.opt_in<int>("pad_token_id", m.vocab_size, 0, m.vocab_size);
+  m.bos_token_id = d.opt_in<int>("bos_token_id", m.vocab_size, 0, m.vocab_size);
+  MG_CHECK(m.hidden_size % m.num_attention_heads == 0, "key '", d.key_path("num_attention_heads"), "' in ", file,
+           ": must divide decoder.hidden_size ", m.hidden_size, ", found ", m.num_attention_heads);
   MG_CHECK(m.audio_channels == 1 || m.num_codebooks % 2 == 0, file, ": a stereo decoder needs an even num_codebooks");
   MG_CHECK(!d.opt<bool>("scale_embedding", false), file, ": decoder.scale_embedding=true is not a MusicGen setting");
   const std::string act = d.opt<std::string>("activation_function", "gelu");

@@ -59,6 +59,9 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
   };
   const int64_t D = cfg.hidden_size, F = cfg.ffn_dim, V = cfg.vocab_size;
   const std::string p = "decoder.model.decoder.";
+  // load_musicgen_config bounds these; a config made in code must not reach concat_rows({}).
+  MG_CHECK(cfg.num_codebooks >= 1 && cfg.num_hidden_layers >= 1, "decoder: num_codebooks ", cfg.num_codebooks,
+           " and num_hidden_layers ", cfg.num_hidden_layers, " must be at least 1");
   std::vector<Tensor> heads;
   for (int k = 0; k < cfg.num_codebooks; ++k) {
     d.embed.push_back(be.upload(w.get(p + "embed_tokens." + std::to_string(k) + ".weight", {V + 1, D}).as_f32()));

@@ -93,6 +93,16 @@ class JsonConfig {
   // As opt() without a default: nullopt when missing or null.
   template <typename T>
   std::optional<T> maybe(const std::string& key) const;
+  // opt() of a number that must lie in [lo, hi]: outside it (NaN included) is an error naming the
+  // key, the source and the range, so that a hostile size never reaches an allocation or a division.
+  template <typename T>
+  T opt_in(const std::string& key, const T& def, T lo, T hi) const;
+  // As opt_in() for a required key.
+  template <typename T>
+  T req_in(const std::string& key, T lo, T hi) const;
+  // The range check of opt_in() on a value already read (e.g. an element of an array).
+  template <typename T>
+  void check_in(const std::string& key, T v, T lo, T hi) const;
   // A nested object; missing or not an object is an error.
   JsonConfig sub(const std::string& key) const;
 
@@ -134,6 +144,27 @@ template <typename T>
 T JsonConfig::opt(const std::string& key, const T& def) const {
   std::optional<T> v = maybe<T>(key);
   return v ? *v : def;
+}
+
+template <typename T>
+void JsonConfig::check_in(const std::string& key, T v, T lo, T hi) const {
+  static_assert(std::is_arithmetic_v<T>, "check_in takes numbers");
+  // Written as "not inside" so that a NaN is outside.
+  MG_CHECK(v >= lo && v <= hi, "key '", key_path(key), "' in ", source_, ": must be in [", lo, ", ", hi, "], found ", v);
+}
+
+template <typename T>
+T JsonConfig::opt_in(const std::string& key, const T& def, T lo, T hi) const {
+  const T v = opt<T>(key, def);
+  check_in(key, v, lo, hi);
+  return v;
+}
+
+template <typename T>
+T JsonConfig::req_in(const std::string& key, T lo, T hi) const {
+  const T v = req<T>(key);
+  check_in(key, v, lo, hi);
+  return v;
 }
 
 }  // namespace mg

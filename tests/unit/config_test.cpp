@@ -4,9 +4,12 @@
 // from the 24/48 kHz files and must default to true, while 32 kHz says false (the skip is an
 // identity there); codebook_dim null/absent falls back to hidden_size.
 #include <fstream>
+#include <cmath>
 #include <functional>
+#include <limits>
 
 #include "codec/encodec_config.h"
+#include "lm/musicgen_config.h"
 #include "test_util.h"
 #include "weights/json_config.h"
 
@@ -199,7 +202,7 @@ TEST(EncodecConfig, BadValues) {
   EXPECT_HAS(with(R"(, "norm_type": "layer_norm")"),
              "'norm_type' in bad.json: unsupported value 'layer_norm'");
   EXPECT_HAS(with(R"(, "pad_mode": "circular")"), "'pad_mode' in bad.json: unsupported value 'circular'");
-  EXPECT_HAS(with(R"(, "num_filters": 0)"), "'num_filters' in bad.json: must be positive");
+  EXPECT_HAS(with(R"(, "num_filters": 0)"), "key 'num_filters' in bad.json: must be in [1, 65536], found 0");
   EXPECT_HAS(with(R"(, "overlap": 1.5, "chunk_length_s": 1.0)"), "'overlap'");
   EXPECT_HAS(with(R"(, "model_type": "musicgen")"), "expected 'encodec'");
   // 0.001 kbps at 4000 frames/s x 4 bits cannot fund one codebook.
@@ -236,6 +239,99 @@ TEST(EncodecConfig, MusicgenAudioEncoderSubObject) {
   EXPECT_HAS(msg, "mg_broken.json");
   msg = error_of([&] { mg::load_musicgen_audio_encoder_config(config_path("encodec_32khz.json")); });
   EXPECT_HAS(msg, "missing required key 'audio_encoder'");
+}
+
+// ---- hostile values: each is an error naming the key, the file and the range, never a crash ----
+
+// The tiny MusicGen config with one value replaced ("decoder.num_codebooks" -> value), written to
+// a temp file and loaded; returns the error ("(no error)" when it loads).
+std::string musicgen_with(const std::string& dotted, const nlohmann::json& value) {
+  std::ifstream in(mgtest::data_dir() + "/models/musicgen_tiny/config.json");
+  nlohmann::json j = nlohmann::json::parse(in);
+  nlohmann::json* at = &j;
+  std::string rest = dotted;
+  for (size_t dot; (dot = rest.find('.')) != std::string::npos; rest = rest.substr(dot + 1))
+    at = &(*at)[rest.substr(0, dot)];
+  (*at)[rest] = value;
+  const std::string path = write_file("hostile_config.json", j.dump());
+  return error_of([&] { mg::load_musicgen_config(path); });
+}
+
+void expect_range_error(const std::string& key, const nlohmann::json& value, const std::string& range) {
+  const std::string msg = musicgen_with(key, value);
+  EXPECT_HAS(msg, "key '" + key + "'");
+  EXPECT_HAS(msg, "hostile_config.json");
+  EXPECT_HAS(msg, "must be in " + range);
+}
+
+TEST(MusicgenConfigLimits, TinyConfigLoads) { EXPECT_EQ(musicgen_with("decoder.num_codebooks", 4), "(no error)"); }
+
+TEST(MusicgenConfigLimits, NumCodebooks) {
+  for (int v : {0, -1, std::numeric_limits<int>::min(), 65}) expect_range_error("decoder.num_codebooks", v, "[1, 64]");
+}
+
+TEST(MusicgenConfigLimits, HeadsZeroAndNotDividing) {
+  expect_range_error("decoder.num_attention_heads", 0, "[1, 24]");
+  const std::string msg = musicgen_with("decoder.num_attention_heads", 5);
+  EXPECT_HAS(msg, "key 'decoder.num_attention_heads'");
+  EXPECT_HAS(msg, "must divide decoder.hidden_size 24, found 5");
+}
+
+TEST(MusicgenConfigLimits, DecoderSizes) {
+  expect_range_error("decoder.hidden_size", 65537, "[1, 65536]");
+  expect_range_error("decoder.num_hidden_layers", 0, "[1, 1024]");
+  expect_range_error("decoder.num_hidden_layers", 1025, "[1, 1024]");
+  expect_range_error("decoder.vocab_size", (1 << 20) + 1, "[2, 1048576]");
+  expect_range_error("decoder.ffn_dim", -4, "[1, 262144]");
+  expect_range_error("decoder.max_position_embeddings", 0, "[1, 65536]");
+  expect_range_error("decoder.audio_channels", 3, "[1, 2]");
+  expect_range_error("decoder.bos_token_id", 4096, "[0, 2048]");
+}
+
+TEST(MusicgenConfigLimits, TextEncoder) {
+  expect_range_error("text_encoder.num_heads", 0, "[1, 8192]");
+  expect_range_error("text_encoder.d_model", 0, "[1, 65536]");
+  expect_range_error("text_encoder.num_layers", 2000, "[1, 1024]");
+  expect_range_error("text_encoder.relative_attention_num_buckets", 2, "[4, 1024]");
+  expect_range_error("text_encoder.relative_attention_max_distance", 8, "[9, 1048576]");
+  expect_range_error("text_encoder.layer_norm_epsilon", 2.0, "[0, 1]");
+}
+
+TEST(MusicgenConfigLimits, AudioEncoder) {
+  expect_range_error("audio_encoder.sampling_rate", std::numeric_limits<int>::max(), "[1, 384000]");
+  expect_range_error("audio_encoder.sampling_rate", 0, "[1, 384000]");
+  expect_range_error("audio_encoder.kernel_size", 100000, "[1, 1024]");
+  expect_range_error("audio_encoder.upsampling_ratios", nlohmann::json::array({8, 0, 4}), "[1, 1024]");
+  EXPECT_HAS(musicgen_with("audio_encoder.upsampling_ratios", nlohmann::json::array({1024, 1024, 2})),
+             "the product of the ratios must be at most 1048576");
+  EXPECT_HAS(musicgen_with("audio_encoder.target_bandwidths", nlohmann::json::array({1e300})),
+             "each must be in (0, 10000] kbps");
+  expect_range_error("audio_encoder.dilation_growth_rate", 2000, "[1, 1024]");
+  // Each value in range, their product not: 1024^(3 - 1) x 3 > 2^20.
+  nlohmann::json ae = nlohmann::json::parse(std::ifstream(mgtest::data_dir() + "/models/musicgen_tiny/config.json"));
+  ae["audio_encoder"]["dilation_growth_rate"] = 1024;
+  ae["audio_encoder"]["num_residual_layers"] = 3;
+  const std::string path = write_file("hostile_dilation.json", ae.dump());
+  EXPECT_HAS(error_of([&] { mg::load_musicgen_config(path); }),
+             "key 'audio_encoder.dilation_growth_rate' in " + path + ": dilation_growth_rate^(num_residual_layers");
+  expect_range_error("audio_encoder.compress", 3, "[1, 2]");  // num_filters 2: no channel left
+}
+
+TEST(MusicgenConfigLimits, Melody) {
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(mgtest::data_dir() + "/models/musicgen_melody_tiny/config.json"));
+  for (const char* key : {"num_chroma", "chroma_length"}) {
+    nlohmann::json bad = j;
+    bad[key] = 0;
+    const std::string path = write_file("hostile_melody.json", bad.dump());
+    const std::string msg = error_of([&] { mg::load_musicgen_config(path); });
+    EXPECT_HAS(msg, std::string("key '") + key + "' in " + path + ": must be in [1, ");
+  }
+}
+
+TEST(EncodecConfigLimits, BandwidthRequest) {
+  const mg::EncodecConfig c = mg::load_encodec_config(config_path("encodec_24khz.json"));
+  EXPECT_HAS(error_of([&] { c.num_quantizers_for_bandwidth(std::nan("")); }), "bandwidth must be a finite number");
+  EXPECT_EQ(c.num_quantizers_for_bandwidth(0.0), c.num_quantizers());  // <= 0 still asks for the maximum
 }
 
 }  // namespace
