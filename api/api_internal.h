@@ -90,6 +90,9 @@ struct ModelDevice {
   std::mutex mutex;
 };
 
+// n_threads above mg::cpu::kMaxThreads (1024) is an ArgumentError; <= 0 means all cores.
+void check_threads(int n_threads);
+
 // The backend "auto/cpu/cuda" asks for (DeviceError when CUDA is asked for and absent).
 std::unique_ptr<mg::Backend> make_model_backend(musicgen_device device, int n_threads, bool* cuda);
 

@@ -5,6 +5,7 @@
 #include "api/api_internal.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/threadpool.h"
 
 namespace {
 
@@ -18,7 +19,14 @@ namespace mg::capi {
 void set_last_error(const std::string& message) { t_last_error = message; }
 void clear_last_error() { t_last_error.clear(); }
 
+void check_threads(int n_threads) {
+  if (n_threads > mg::cpu::kMaxThreads)
+    throw ArgumentError(mg::strcat("n_threads must be at most ", mg::cpu::kMaxThreads, " (0: all cores), found ",
+                                   n_threads));
+}
+
 std::unique_ptr<mg::Backend> make_model_backend(musicgen_device device, int n_threads, bool* cuda) {
+  check_threads(n_threads);
   if (device != MUSICGEN_DEVICE_AUTO && device != MUSICGEN_DEVICE_CPU && device != MUSICGEN_DEVICE_CUDA)
     throw ArgumentError(mg::strcat("unknown device ", int(device), " (MUSICGEN_DEVICE_AUTO, _CPU or _CUDA)"));
   *cuda = device == MUSICGEN_DEVICE_CUDA || (device == MUSICGEN_DEVICE_AUTO && mg::cuda_available());
@@ -31,6 +39,7 @@ std::unique_ptr<mg::Backend> make_model_backend(musicgen_device device, int n_th
 }
 
 SessionBackend::SessionBackend(ModelDevice& dev, int n_threads) : dev_(dev) {
+  check_threads(n_threads);  // on CUDA too: the same parameters must not pass on one device only
   if (!dev.shared) own_ = mg::make_cpu_backend(n_threads);
 }
 

@@ -3,6 +3,7 @@
 // (api/api_internal.h) turns anything thrown into a status and the per-thread message.
 #include "musicgen.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -38,6 +39,12 @@ struct musicgen_session {
 
 namespace {
 
+// The longest generation: an hour of codes is ~180,000 steps and the whole sequence is kept in
+// memory, so a duration typed with extra zeros must be refused up front, not run for days.
+constexpr double kMaxDurationS = 3600.0;
+// temperature and guidance_scale: released settings are ~1 and ~3; far above, logits overflow.
+constexpr double kMaxScale = 100.0;
+
 // Planar samples -> an AudioBuffer, checked (no NaN, a rate, samples); `what` names it in errors.
 mg::AudioBuffer planar_buffer(const float* samples, int64_t n, int channels, int rate, const char* what) {
   if (n <= 0 || channels <= 0 || rate <= 0) throw ArgumentError(mg::strcat(what, " needs samples, channels and a rate"));
@@ -51,13 +58,33 @@ mg::AudioBuffer planar_buffer(const float* samples, int64_t n, int channels, int
 // The sampling and length parameters, checked.
 void check_sampling(const musicgen_generate_params& p, double window) {
   if (!(p.duration_s > 0)) throw ArgumentError("duration must be > 0 seconds");
-  if (p.top_k < 0 || p.top_p < 0 || p.top_p > 1 || p.temperature < 0)
-    throw ArgumentError("top_k must be >= 0, top_p in [0, 1], temperature >= 0");
+  if (p.duration_s > kMaxDurationS)
+    throw ArgumentError(mg::strcat("duration must be at most ", kMaxDurationS, " seconds (one hour), found ",
+                                   p.duration_s));
+  // Written as "not inside" so that a NaN is refused, not read as "off" or as some setting.
+  if (p.top_k < 0) throw ArgumentError(mg::strcat("top_k must be >= 0, found ", p.top_k));
+  if (!(p.top_p >= 0 && p.top_p <= 1)) throw ArgumentError(mg::strcat("top_p must be in [0, 1], found ", p.top_p));
+  if (!(p.temperature >= 0 && p.temperature <= kMaxScale))
+    throw ArgumentError(mg::strcat("temperature must be in [0, ", kMaxScale, "], found ", p.temperature));
+  if (!(p.guidance_scale >= 0 && p.guidance_scale <= kMaxScale))
+    throw ArgumentError(mg::strcat("guidance_scale must be in [0, ", kMaxScale, "], found ", p.guidance_scale));
+  if (p.drop_prompt && !p.prompt_audio)
+    throw ArgumentError("drop_prompt needs a prompt audio (continuation): there is no prompt to drop");
   if (!p.greedy && p.temperature > 0 && p.top_k == 0 && p.top_p == 0)
     throw ArgumentError("top_k is 0 and top_p is 0: sampling from all 2048 codes is almost never wanted; "
                         "set top_k (250 is audiocraft's default) or top_p");
   if (p.duration_s > window + 1e-6 && !(p.extend_stride_s > 0 && p.extend_stride_s < window))
     throw ArgumentError(mg::strcat("extend_stride_s must be in (0, ", window, ") s to generate more than ", window, " s"));
+}
+
+// A chroma matrix [frames][12] of finite values: a NaN would spread through the whole generation.
+void check_chroma(const float* chroma, int64_t frames) {
+  if (frames > int64_t(kMaxDurationS * 100))
+    throw ArgumentError(mg::strcat("chroma has ", frames, " frames, more than an hour of any frame rate"));
+  for (int64_t i = 0; i < frames * 12; ++i)
+    if (!std::isfinite(chroma[i]))
+      throw ArgumentError(mg::strcat("chroma must hold finite values: frame ", i / 12, ", bin ", i % 12, " is ",
+                                     chroma[i]));
 }
 
 // The melody condition (melody models): audio re-sliced per window, or a chroma matrix.
@@ -70,6 +97,7 @@ void set_melody(const mg::MusicGen& m, const musicgen_generate_params& p, mg::Ge
     g.chroma_for_window = mg::melody_audio_windows(in, m.max_duration_s(), p.duration_s > m.max_duration_s() + 1e-6);
   } else if (p.chroma) {
     if (p.chroma_frames <= 0) throw ArgumentError("chroma needs at least one frame");
+    check_chroma(p.chroma, p.chroma_frames);
     g.chroma_for_window =
         mg::chroma_matrix_windows(std::vector<float>(p.chroma, p.chroma + p.chroma_frames * 12), p.chroma_frames);
   }

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 
+#include "kernels/common.h"
+
 namespace mg::cpu {
 
 ThreadPool::ThreadPool(int threads) {
-  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  MG_CHECK(threads <= kMaxThreads, "n_threads must be at most ", kMaxThreads, " (0: all cores), found ", threads);
+  if (threads <= 0) threads = std::clamp(int(std::thread::hardware_concurrency()), 1, kMaxThreads);
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 

@@ -14,9 +14,14 @@
 
 namespace mg::cpu {
 
+// The most threads a pool runs. Far above any useful count (the ops stop scaling long before), and
+// a bound: a thread count typed with extra zeros must be an error, not tens of thousands of threads.
+constexpr int kMaxThreads = 1024;
+
 class ThreadPool {
  public:
-  // threads <= 0: one per hardware thread. threads == 1 starts no worker at all.
+  // threads <= 0: one per hardware thread (at most kMaxThreads). threads == 1 starts no worker at
+  // all. threads > kMaxThreads: mg::Error.
   explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;

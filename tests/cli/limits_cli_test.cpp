@@ -50,4 +50,37 @@ TEST(LimitsCli, HostileConfigs) {
   expect_cli_error("--model " + sr + out, "key 'audio_encoder.sampling_rate' in " + sr + "/config.json: must be in [1, 384000], found 2147483647");
 }
 
+// Each refused before the model loads (or, for the threads, as the C API refuses them).
+TEST(LimitsCli, MusicgenOptions) {
+  const std::string base = "--model " + kTiny + " -q -o " + mgtest::temp_dir() + "/limits.wav ";
+  expect_cli_error(base + "-d 0.2 --threads 100000", "--threads must be at most 1024 (0: all cores), found 100000");
+  expect_cli_error(base + "-d 1e9", "--duration must be at most 3600 seconds (one hour), found 1e+09");
+  expect_cli_error(base + "-d 0.2 --cfg nan", "--cfg must be in [0, 100], found nan");
+  expect_cli_error(base + "-d 0.2 --cfg inf", "--cfg must be in [0, 100], found inf");
+  expect_cli_error(base + "-d 0.2 --cfg 1e38", "--cfg must be in [0, 100], found 1e+38");
+  expect_cli_error(base + "-d 0.2 --temperature nan", "--temperature must be in [0, 100], found nan");
+  expect_cli_error(base + "-d 0.2 --temperature inf", "--temperature must be in [0, 100], found inf");
+  expect_cli_error(base + "-d 0.2 --top-p nan", "--top-p must be in [0, 1], found nan");
+  expect_cli_error(base + "-d 0.2 --seed 18446744073709551616",
+                   "--seed must be an integer in [0, 18446744073709551615], found '18446744073709551616'");
+  expect_cli_error(base + "-d 0.2 --seed -1", "--seed must be an integer in [0, 18446744073709551615], found '-1'");
+  expect_cli_error(base + "-d 0.2 --drop-prompt", "--drop-prompt needs a prompt audio (--continue)");
+  // The largest seed is a seed.
+  EXPECT_EQ(mgtest::run_command(kCli, base + "-d 0.1 --greedy --seed 18446744073709551615").exit_code, 0);
+}
+
+TEST(LimitsCli, EncodecToolOptions) {
+  const std::string dir = mgtest::temp_dir(), in = dir + "/limits_in.wav";
+  ASSERT_EQ(mgtest::run_command(kCli, "--model " + kTiny + " -q -d 0.2 --greedy -o " + in).exit_code, 0);
+  const std::string base = "roundtrip " + in + " " + dir + "/limits_out.wav -m " + mgtest::data_dir() +
+                           "/models/encodec_24khz_tiny ";
+  mgtest::RunResult r = mgtest::run_command(kTool, base + "-t 100000");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("n_threads must be at most 1024 (0: all cores), found 100000"), std::string::npos) << r.err;
+  r = mgtest::run_command(kTool, base + "-b nan");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(r.exit_code, 128) << "a signal";
+  EXPECT_NE(r.err.find("bandwidth nan kbps is not one this model supports"), std::string::npos) << r.err;
+}
+
 }  // namespace

@@ -153,7 +153,7 @@ constexpr const char* kBandwidthHelp =
     "encodec_32khz 2.2 [default: 6 when the model has it, else its highest]";
 
 double pick_bandwidth(const encodec_model* model, double asked) {
-  if (asked > 0) return asked;
+  if (!(asked <= 0)) return asked;  // NaN and inf too: the library refuses them, naming the bandwidths
   return encodec_model_num_codebooks(model, 6.0) > 0 ? 6.0 : 0.0;  // encodec's CLI default, else the highest
 }
 

@@ -1,6 +1,7 @@
 // musicgen-cli: `musicgen-cli --prompt "electro" -o out.wav`. Uses only the public C API.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -122,6 +123,7 @@ struct Options {
   float duration = 10.0f, top_p = 0.0f, temperature = 1.0f, cfg = 3.0f, stride = 18.0f;
   int top_k = 250, threads = 0, takes = 1;
   uint64_t seed = 0;
+  std::string seed_text = "0";  // --seed as typed: parse_seed refuses what a uint64 would clamp or wrap
   bool greedy = false, quiet = false, drop_prompt = false;
   bool output_given = false;  // -o on the command line (with --stream, a file is written only then)
   bool report = false, bpm_given = false;  // --report; --bpm on the command line (a tempo to compare)
@@ -152,7 +154,7 @@ void add_options(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("-m,--model", o.model,
                  "MusicGen snapshot folder (default: $MUSICGEN_MODEL, else weights/musicgen-small)");
-  app.add_option("-s,--seed", o.seed, "Random seed: the same seed, model, settings and device give the same audio")
+  app.add_option("-s,--seed", o.seed_text, "Random seed: the same seed, model, settings and device give the same audio")
       ->capture_default_str();
   app.add_option("--top-k", o.top_k, "Sample from the k most likely codes (0: off)")->capture_default_str();
   app.add_option("--top-p", o.top_p, "Nucleus sampling mass (0: off; when set it replaces top-k)")->capture_default_str();
@@ -204,13 +206,26 @@ void add_options(CLI::App& app, Options& o) {
 
 // ---- inputs ----
 
+// A number in an error as the library's errors print it (1e+38, nan, inf; not 38 digits).
+std::string shown(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 // Everything cheap is checked before a model of gigabytes is loaded.
 void validate_options(const Options& o) {
   // Written as "not (the bad case)" so that a NaN is judged as the bad cases say.
   require(o.duration > 0, "--duration must be > 0 seconds");
+  require(!(o.duration > 3600), "--duration must be at most 3600 seconds (one hour), found " + shown(o.duration));
+  require(o.threads <= 1024, "--threads must be at most 1024 (0: all cores), found " + std::to_string(o.threads));
   require(!(o.top_k < 0), "--top-k must be >= 0");
-  require(!(o.top_p < 0 || o.top_p > 1), "--top-p must be in [0, 1]");
-  require(!(o.temperature < 0), "--temperature must be >= 0");
+  require(o.top_p >= 0 && o.top_p <= 1, "--top-p must be in [0, 1], found " + shown(o.top_p));
+  require(o.temperature >= 0 && o.temperature <= 100,
+          "--temperature must be in [0, 100], found " + shown(o.temperature));
+  require(o.cfg >= 0 && o.cfg <= 100, "--cfg must be in [0, 100], found " + shown(o.cfg));
+  require(!o.drop_prompt || !o.continue_path.empty(),
+          "--drop-prompt needs a prompt audio (--continue): there is no prompt to drop");
   require(!(o.takes < 1), "--takes must be >= 1");
   require(!(!o.greedy && o.temperature > 0 && o.top_k == 0 && o.top_p == 0),
           "--top-k 0 with no --top-p samples from all 2048 codes; set --top-k (default 250) or --top-p");
@@ -234,6 +249,15 @@ void validate_options(const Options& o) {
                                    o.continue_path.empty()),
           "--from-codes decodes codes instead of generating: it takes no --prompts-file, --takes, --codes-out, "
           "--stream, melody or --continue");
+}
+
+// --seed: all of 0..2^64-1, and nothing else (CLI11 would clamp 2^64 and wrap -1).
+uint64_t parse_seed(const std::string& text) {
+  const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  errno = 0;
+  const unsigned long long v = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
+  require(digits && errno != ERANGE, "--seed must be an integer in [0, 18446744073709551615], found '" + text + "'");
+  return v;
 }
 
 // The non-empty lines of --prompts-file (none without it).
@@ -506,6 +530,7 @@ int main(int argc, char** argv) {
   o.output_given = app.get_option("--output")->count() > 0;
   o.bpm_given = app.get_option("--bpm")->count() > 0;
   try {
+    o.seed = parse_seed(o.seed_text);
     if (!mgcli::compose_melody(o.compose, o.seed, o.quiet)) return 1;
     if (!mgcli::apply_key(o.compose, o.chords, o.chords_file, o.notes, o.notes_file, o.quiet)) return 1;
     return run(o);
