@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "musicgen.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -81,6 +84,52 @@ TEST(LimitsCli, EncodecToolOptions) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_LT(r.exit_code, 128) << "a signal";
   EXPECT_NE(r.err.find("bandwidth nan kbps is not one this model supports"), std::string::npos) << r.err;
+}
+
+// The same limits at the C API, so that every front end gets them.
+TEST(LimitsCli, CApi) {
+  musicgen_model_params mp = musicgen_model_default_params();
+  mp.device = MUSICGEN_DEVICE_CPU;
+  mp.n_threads = 100000;
+  musicgen_model* m = nullptr;
+  ASSERT_EQ(musicgen_model_load(kTiny.c_str(), &mp, &m), MUSICGEN_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(musicgen_last_error(), "n_threads must be at most 1024 (0: all cores), found 100000");
+  mp.n_threads = 1;
+  const std::string melody = mgtest::data_dir() + "/models/musicgen_melody_tiny";
+  ASSERT_EQ(musicgen_model_load(melody.c_str(), &mp, &m), MUSICGEN_OK) << musicgen_last_error();
+  musicgen_session_params sp = musicgen_session_default_params();
+  sp.n_threads = 100000;
+  musicgen_session* s = nullptr;
+  EXPECT_EQ(musicgen_session_create(m, &sp, &s), MUSICGEN_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(musicgen_last_error(), "n_threads must be at most 1024 (0: all cores), found 100000");
+  sp.n_threads = 1;
+  ASSERT_EQ(musicgen_session_create(m, &sp, &s), MUSICGEN_OK);
+  std::vector<float> chroma(50 * 12, 0.0f);
+  chroma[3 * 12 + 5] = std::nanf("");
+  auto refused = [&](void (*edit)(musicgen_generate_params&, const float*), const std::string& message) {
+    musicgen_generate_params p = musicgen_generate_default_params();
+    p.duration_s = 0.2f;
+    edit(p, chroma.data());
+    musicgen_audio out{};
+    EXPECT_EQ(musicgen_session_generate(s, &p, &out), MUSICGEN_ERROR_INVALID_ARGUMENT) << message;
+    EXPECT_EQ(std::string(musicgen_last_error()).rfind(message, 0), 0u) << musicgen_last_error();
+  };
+  refused([](musicgen_generate_params& p, const float*) { p.duration_s = 1e9f; },
+          "duration must be at most 3600 seconds (one hour), found 1e+09");
+  refused([](musicgen_generate_params& p, const float*) { p.guidance_scale = std::nanf(""); },
+          "guidance_scale must be in [0, 100], found nan");
+  refused([](musicgen_generate_params& p, const float*) { p.guidance_scale = 1e38f; },
+          "guidance_scale must be in [0, 100], found 1e+38");
+  refused([](musicgen_generate_params& p, const float*) { p.temperature = HUGE_VALF; },
+          "temperature must be in [0, 100], found inf");
+  refused([](musicgen_generate_params& p, const float*) { p.top_p = std::nanf(""); },
+          "top_p must be in [0, 1], found nan");
+  refused([](musicgen_generate_params& p, const float*) { p.drop_prompt = 1; },
+          "drop_prompt needs a prompt audio (continuation): there is no prompt to drop");
+  refused([](musicgen_generate_params& p, const float* c) { p.chroma = c; p.chroma_frames = 50; },
+          "chroma must hold finite values: frame 3, bin 5 is nan");
+  musicgen_session_free(s);
+  musicgen_model_free(m);
 }
 
 }  // namespace
