@@ -278,6 +278,8 @@ class MusicGen:
             raise ValueError("top_k=0 needs top_p > 0 (or greedy=True): nothing would limit the sampling")
         if progress is not None and not callable(progress):
             raise TypeError("progress must be callable(done, total)")
+        if drop_prompt and continuation is None:  # the binding passes drop_prompt only with a prompt
+            raise ValueError("drop_prompt needs a prompt audio (continuation): there is no prompt to drop")
         conditions = [n for n, v in (("melody", melody), ("chords", chords), ("notes", notes),
                                      ("chroma", chroma), ("compose", compose)) if v is not None]
         if len(conditions) > 1:
