@@ -85,11 +85,11 @@ typedef struct encodec_codes encodec_codes;     /* opaque: the codes of one enco
 
 typedef struct encodec_model_params {
   musicgen_device device; /* default AUTO */
-  int n_threads;          /* CPU threads used while loading; <= 0: all hardware threads */
+  int n_threads;          /* CPU threads used while loading; <= 0: all hardware threads; at most 1024 */
 } encodec_model_params;
 
 typedef struct encodec_session_params {
-  int n_threads; /* threads of the session's own CPU pool; <= 0: all hardware threads */
+  int n_threads; /* threads of the session's own CPU pool; <= 0: all hardware threads; at most 1024 */
 } encodec_session_params;
 
 MUSICGEN_API encodec_model_params encodec_model_default_params(void);

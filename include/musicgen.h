@@ -51,11 +51,11 @@ typedef struct musicgen_session musicgen_session; /* opaque: one thread's genera
 typedef struct musicgen_model_params {
   musicgen_device device;   /* default AUTO */
   musicgen_weights weights; /* decoder weight precision (accumulation is always f32) */
-  int n_threads;            /* CPU threads used while loading; <= 0: all cores */
+  int n_threads;            /* CPU threads used while loading; <= 0: all cores; at most 1024 */
 } musicgen_model_params;
 
 typedef struct musicgen_session_params {
-  int n_threads; /* threads of the session's own CPU pool; <= 0: all cores */
+  int n_threads; /* threads of the session's own CPU pool; <= 0: all cores; at most 1024 */
 } musicgen_session_params;
 
 /* Progress: called after each decoder step with (done, total). Abort: return non-zero to stop;
@@ -69,8 +69,9 @@ typedef void (*musicgen_stream_callback)(const float *samples, int64_t n_samples
 
 typedef struct musicgen_generate_params {
   const char *prompt;       /* UTF-8 text; NULL or "" = unconditional generation */
-  float duration_s;         /* seconds of audio, prompt included (default 10). Above the model's
-                               window (30 s) audiocraft's sliding window continues the music. */
+  float duration_s;         /* seconds of audio, prompt included (default 10, at most 3600). Above
+                               the model's window (30 s) audiocraft's sliding window continues the
+                               music. */
   float extend_stride_s;    /* long generation: each new window starts this much later (default 18) */
   int top_k;                /* default 250 (audiocraft); 0 = off */
   float top_p;              /* default 0 = off; when > 0 it replaces top-k */
