@@ -217,6 +217,10 @@ PitchTimeline notes_to_timeline(const std::string& text, double bpm) {
         const int natural = parse_pitch_class(name.substr(0, 1), p0);
         int acc = 0;
         for (size_t k = 1; k < pos; ++k) acc += name[k] == '#' ? 1 : -1;
+        // An octave far outside MIDI's -1..9 is refused before the arithmetic: "C5555555555555555555"
+        // overflowed (midi + 1) * 12 (found by fuzzing). -2 and 10..12 still reach the range check
+        // below with their MIDI number in the message, as before.
+        if (midi < -2 || midi > 12) throw Error(strcat("MIDI note of octave ", midi, " is outside 0..127"));
         midi = (midi + 1) * 12 + natural + acc;
       }
       if (midi < 0 || midi > 127) throw Error(strcat("MIDI note ", midi, " is outside 0..127"));

@@ -28,3 +28,7 @@ cmake --build "$TSAN_BUILD_DIR" -j "${JOBS:-$(nproc)}" --target sessions_threads
 # OpenBLAS and FFTW are not instrumented: tests/threads/tsan.supp says what it hides and why.
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/threads/tsan.supp ${TSAN_OPTIONS:-}" \
   ctest --test-dir "$TSAN_BUILD_DIR" --output-on-failure -L threads --timeout 600
+
+# Fuzz smoke: every input parser's libFuzzer target for 10 s (build-fuzz; docs/FUZZING.md). About
+# 2.5 minutes with a warm ccache: ~25 s of clang build, 110 s of fuzzing.
+bash scripts/fuzz.sh 10

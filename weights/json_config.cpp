@@ -37,6 +37,10 @@ JsonConfig JsonConfig::parse(const std::string& text, const std::string& source)
   } catch (const nlohmann::json::parse_error& e) {
     // e.what() carries "line L, column C"; the byte offset helps with minified files.
     throw Error(strcat(source, " is not valid JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    // The parser throws out_of_range (not parse_error) for a number beyond double's range (1e999):
+    // it must still be an mg::Error, not an exception the callers do not expect (found by fuzzing).
+    throw Error(strcat(source, " is not valid JSON: ", e.what()));
   }
   MG_CHECK(j.is_object(), source, " must hold a JSON object at the top level, found ", j.type_name());
   return JsonConfig(std::move(j), source);

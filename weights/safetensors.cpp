@@ -120,6 +120,9 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(strcat("safetensors file ", path, ": header (", header_len,
                        " bytes) is not valid JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    // A number beyond double's range (1e999) is out_of_range, not parse_error (found by fuzzing).
+    throw Error(strcat("safetensors file ", path, ": header (", header_len, " bytes) is not valid JSON: ", e.what()));
   }
   MG_CHECK(header.is_object(), "safetensors file ", path, ": header must be a JSON object, found ",
            header.type_name());
