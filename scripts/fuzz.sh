@@ -56,6 +56,8 @@ for t in "${TARGETS[@]}"; do
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzzing found problems in: ${failed[*]} (inputs under $BUILD/crashes/)" >&2
+  echo "fuzz: $(( ${#TARGETS[@]} - ${#failed[@]} )) passed, ${#failed[@]} failed"
   exit 1
 fi
 echo "fuzzing: all ${#TARGETS[@]} targets ran ${SECONDS_PER_TARGET}s without a finding"
+echo "fuzz: ${#TARGETS[@]} passed, 0 failed"
