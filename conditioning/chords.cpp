@@ -65,28 +65,11 @@ std::vector<std::string> tokenize(const std::string& text) {
   return out;
 }
 
-// Parses a pitch-class name at s[pos]: A-G then up to two '#' or 'b'. Returns -1 when s[pos] is not
-// A-G; advances pos past what it read.
-int parse_pitch_class(const std::string& s, size_t& pos) {
-  static const int kNatural[7] = {9, 11, 0, 2, 4, 5, 7};  // A B C D E F G
-  if (pos >= s.size() || s[pos] < 'A' || s[pos] > 'G') return -1;
-  int pc = kNatural[s[pos] - 'A'];
-  ++pos;
-  for (int k = 0; k < 2 && pos < s.size() && (s[pos] == '#' || s[pos] == 'b'); ++k, ++pos) pc += s[pos] == '#' ? 1 : -1;
-  return ((pc % 12) + 12) % 12;
-}
-
 // The text after ':' in "name:beats" -> beats in (0, kMaxBeats].
 double parse_beats(const std::string& token, const std::string& text) {
   if (text.empty()) throw Error(strcat("'", token, "': missing duration after ':'"));
-  size_t used = 0;
   double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || !std::isfinite(v))
+  if (!parse_finite_number(text, v))
     throw Error(strcat("'", token, "': duration '", text, "' is not a number of beats"));
   if (!(v > 0 && v <= kMaxBeats))
     throw Error(strcat("'", token, "': duration ", v, " beats is outside (0, ", kMaxBeats, "]"));
@@ -105,6 +88,27 @@ void check_bpm(double bpm, const char* who) {
 }
 
 }  // namespace
+
+// Parses a pitch-class name at s[pos]: A-G then up to two '#' or 'b'. Returns -1 when s[pos] is not
+// A-G; advances pos past what it read.
+int parse_pitch_class(const std::string& s, size_t& pos) {
+  static const int kNatural[7] = {9, 11, 0, 2, 4, 5, 7};  // A B C D E F G
+  if (pos >= s.size() || s[pos] < 'A' || s[pos] > 'G') return -1;
+  int pc = kNatural[s[pos] - 'A'];
+  ++pos;
+  for (int k = 0; k < 2 && pos < s.size() && (s[pos] == '#' || s[pos] == 'b'); ++k, ++pos) pc += s[pos] == '#' ? 1 : -1;
+  return ((pc % 12) + 12) % 12;
+}
+
+bool parse_finite_number(const std::string& text, double& value) {
+  size_t used = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return !text.empty() && used == text.size() && std::isfinite(value);
+}
 
 const char* pitch_class_name(int pc) { return kPitchNames[((pc % 12) + 12) % 12]; }
 

@@ -99,5 +99,10 @@ std::string read_text_file(const std::string& path);
 
 // "C", "C#", ..., "B" for 0..11.
 const char* pitch_class_name(int pc);
+// Parses a pitch-class name at s[pos]: A-G then up to two '#' or 'b'. Returns -1 when s[pos] is not
+// A-G; advances pos past what it read.
+int parse_pitch_class(const std::string& s, size_t& pos);
+// The whole of `text` as a finite decimal number (std::stod syntax); false otherwise.
+bool parse_finite_number(const std::string& text, double& value);
 
 }  // namespace mg

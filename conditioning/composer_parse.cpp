@@ -64,28 +64,17 @@ std::vector<std::string> words(const std::string& s) {
   return out;
 }
 
-// A pitch-class name A-G with up to two '#'/'b'; -1 if s does not start with one.
+// A pitch-class name A-G (either case) with up to two '#'/'b' at the start of s; -1 if none.
 int parse_tonic(const std::string& s, size_t& pos) {
-  static const int kNatural[7] = {9, 11, 0, 2, 4, 5, 7};
-  if (s.empty() || std::toupper(static_cast<unsigned char>(s[0])) < 'A' ||
-      std::toupper(static_cast<unsigned char>(s[0])) > 'G')
-    return -1;
-  int pc = kNatural[std::toupper(static_cast<unsigned char>(s[0])) - 'A'];
-  pos = 1;
-  for (int k = 0; k < 2 && pos < s.size() && (s[pos] == '#' || s[pos] == 'b'); ++k, ++pos) pc += s[pos] == '#' ? 1 : -1;
-  return ((pc % 12) + 12) % 12;
+  std::string t = s;
+  if (!t.empty()) t[0] = char(std::toupper(static_cast<unsigned char>(t[0])));
+  pos = 0;
+  return parse_pitch_class(t, pos);
 }
 
 double parse_number(const std::string& text, const std::string& what) {
-  size_t used = 0;
   double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (text.empty() || used != text.size() || !std::isfinite(v))
-    throw Error(strcat("'", text, "' is not a number (", what, ")"));
+  if (!parse_finite_number(text, v)) throw Error(strcat("'", text, "' is not a number (", what, ")"));
   return v;
 }
 
