@@ -152,6 +152,21 @@ void check_softmax(Device dev, const Tensor& x) {
 
 // ---- convolutions and layout ----
 
+namespace {
+
+// The padding rules pad1d and conv1d's fused padding share (torch.nn.functional.pad's): no negative
+// amounts, reflect shorter than the input, replicate needs a sample to copy.
+void check_padding(const Tensor& x, int64_t t, int left, int right, PadMode mode, const char* op) {
+  MG_CHECK(left >= 0 && right >= 0, op, ": negative padding (", left, ", ", right, ") of x ", shape_str(x.shape));
+  if (mode == PadMode::Reflect)
+    MG_CHECK(left < t && right < t, op, ": reflect padding (", left, ", ", right,
+             ") must be smaller than the input length ", t, " of x ", shape_str(x.shape));
+  if (mode == PadMode::Replicate)
+    MG_CHECK(t > 0 || (left == 0 && right == 0), op, ": replicate padding of an empty x ", shape_str(x.shape));
+}
+
+}  // namespace
+
 Shape check_conv1d(Device dev, const Tensor& x, const Tensor& w, const Tensor* b, int stride, int dilation,
                    const Conv1dFusion& f) {
   check_dtype(x, dev, DType::F32, "conv1d", "x");
@@ -160,14 +175,8 @@ Shape check_conv1d(Device dev, const Tensor& x, const Tensor& w, const Tensor* b
   MG_CHECK(w.ndim() == 3 && w.dim(1) == x.dim(-2), "conv1d: w ", shape_str(w.shape), " does not match x ",
            shape_str(x.shape), " (want w[Cout, Cin, K] with Cin = x's channels)");
   MG_CHECK(stride >= 1 && dilation >= 1, "conv1d: stride ", stride, " and dilation ", dilation, " must be >= 1");
-  MG_CHECK(f.pad_left >= 0 && f.pad_right >= 0, "conv1d: negative padding (", f.pad_left, ", ", f.pad_right,
-           ") of x ", shape_str(x.shape));
   const int64_t t = x.dim(-1), k = w.dim(2);
-  if (f.pad_mode == PadMode::Reflect)
-    MG_CHECK(f.pad_left < t && f.pad_right < t, "conv1d: reflect padding (", f.pad_left, ", ", f.pad_right,
-             ") must be smaller than the input length ", t, " of x ", shape_str(x.shape));
-  if (f.pad_mode == PadMode::Replicate && (f.pad_left > 0 || f.pad_right > 0))
-    MG_CHECK(t > 0, "conv1d: replicate padding of an empty x ", shape_str(x.shape));
+  check_padding(x, t, f.pad_left, f.pad_right, f.pad_mode, "conv1d");
   const int64_t span = int64_t(dilation) * (k - 1) + 1, tp = t + f.pad_left + f.pad_right;
   MG_CHECK(k >= 1 && tp >= span, "conv1d: input length ", tp, " of x ", shape_str(x.shape), " (padded by ",
            f.pad_left, " + ", f.pad_right, ") is shorter than the kernel span ", span, " (w ", shape_str(w.shape),
@@ -204,13 +213,8 @@ Shape check_conv_transpose1d(Device dev, const Tensor& x, const Tensor& w, const
 Shape check_pad1d(Device dev, const Tensor& x, int left, int right, PadMode mode) {
   check_dtype(x, dev, DType::F32, "pad1d", "x");
   MG_CHECK(x.ndim() >= 1, "pad1d: x must have at least one dim, got ", shape_str(x.shape));
-  MG_CHECK(left >= 0 && right >= 0, "pad1d: negative padding (", left, ", ", right, ") of x ", shape_str(x.shape));
   const int64_t t = x.cols();
-  if (mode == PadMode::Reflect)
-    MG_CHECK(left < t && right < t, "pad1d: reflect padding (", left, ", ", right,
-             ") must be smaller than the input length ", t, " of x ", shape_str(x.shape));
-  if (mode == PadMode::Replicate)
-    MG_CHECK(t > 0 || (left == 0 && right == 0), "pad1d: replicate padding of an empty x ", shape_str(x.shape));
+  check_padding(x, t, left, right, mode, "pad1d");
   Shape out = x.shape;
   out.back() = t + left + right;
   return out;
