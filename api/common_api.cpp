@@ -20,6 +20,7 @@ void set_last_error(const std::string& message) { t_last_error = message; }
 void clear_last_error() { t_last_error.clear(); }
 
 void check_threads(int n_threads) {
+  static_assert(mg::cpu::kMaxThreads == MUSICGEN_MAX_THREADS, "the header's bound is the thread pool's");
   if (n_threads > mg::cpu::kMaxThreads)
     throw ArgumentError(mg::strcat("n_threads must be at most ", mg::cpu::kMaxThreads, " (0: all cores), found ",
                                    n_threads));

@@ -41,9 +41,9 @@ namespace {
 
 // The longest generation: an hour of codes is ~180,000 steps and the whole sequence is kept in
 // memory, so a duration typed with extra zeros must be refused up front, not run for days.
-constexpr double kMaxDurationS = 3600.0;
+constexpr double kMaxDurationS = MUSICGEN_MAX_DURATION_S;
 // temperature and guidance_scale: released settings are ~1 and ~3; far above, logits overflow.
-constexpr double kMaxScale = 100.0;
+constexpr double kMaxScale = MUSICGEN_MAX_SCALE;
 
 // Planar samples -> an AudioBuffer, checked (no NaN, a rate, samples); `what` names it in errors.
 mg::AudioBuffer planar_buffer(const float* samples, int64_t n, int channels, int rate, const char* what) {

@@ -45,6 +45,12 @@ extern "C" {
 /* Bumped whenever a declaration in musicgen_common.h, musicgen.h or encodec.h changes. */
 #define MUSICGEN_API_VERSION 2
 
+/* Bounds every front end refuses beyond (MUSICGEN_ERROR_INVALID_ARGUMENT): CPU threads of a model
+ * or session, seconds of one generation, and temperature / guidance scale. */
+#define MUSICGEN_MAX_THREADS 1024
+#define MUSICGEN_MAX_DURATION_S 3600
+#define MUSICGEN_MAX_SCALE 100
+
 typedef enum musicgen_status {
   MUSICGEN_OK = 0,
   MUSICGEN_ERROR_INVALID_ARGUMENT = 1, /* NULL pointer, value out of range, unknown option */

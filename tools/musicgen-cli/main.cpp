@@ -217,13 +217,17 @@ std::string shown(double v) {
 void validate_options(const Options& o) {
   // Written as "not (the bad case)" so that a NaN is judged as the bad cases say.
   require(o.duration > 0, "--duration must be > 0 seconds");
-  require(!(o.duration > 3600), "--duration must be at most 3600 seconds (one hour), found " + shown(o.duration));
-  require(o.threads <= 1024, "--threads must be at most 1024 (0: all cores), found " + std::to_string(o.threads));
+  // The library's bounds (musicgen_common.h), checked here too so that the message names the flag.
+  require(!(o.duration > MUSICGEN_MAX_DURATION_S), "--duration must be at most " + shown(MUSICGEN_MAX_DURATION_S) +
+                                                        " seconds (one hour), found " + shown(o.duration));
+  require(o.threads <= MUSICGEN_MAX_THREADS, "--threads must be at most " + std::to_string(MUSICGEN_MAX_THREADS) +
+                                                 " (0: all cores), found " + std::to_string(o.threads));
   require(!(o.top_k < 0), "--top-k must be >= 0");
   require(o.top_p >= 0 && o.top_p <= 1, "--top-p must be in [0, 1], found " + shown(o.top_p));
-  require(o.temperature >= 0 && o.temperature <= 100,
-          "--temperature must be in [0, 100], found " + shown(o.temperature));
-  require(o.cfg >= 0 && o.cfg <= 100, "--cfg must be in [0, 100], found " + shown(o.cfg));
+  const std::string scale_range = "[0, " + shown(MUSICGEN_MAX_SCALE) + "]";
+  require(o.temperature >= 0 && o.temperature <= MUSICGEN_MAX_SCALE,
+          "--temperature must be in " + scale_range + ", found " + shown(o.temperature));
+  require(o.cfg >= 0 && o.cfg <= MUSICGEN_MAX_SCALE, "--cfg must be in " + scale_range + ", found " + shown(o.cfg));
   require(!o.drop_prompt || !o.continue_path.empty(),
           "--drop-prompt needs a prompt audio (--continue): there is no prompt to drop");
   require(!(o.takes < 1), "--takes must be >= 1");
