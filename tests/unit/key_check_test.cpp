@@ -11,17 +11,11 @@
 #include "conditioning/chords.h"
 #include "conditioning/key_check.h"
 #include "musicgen.h"
+#include "test_util.h"
 
 namespace {
 
-std::string err_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using mgtest::error_of;
 
 TEST(KeyCheck, ChordsOutsideTheKey) {
   const mg::Key am = mg::parse_key("A minor");
@@ -79,24 +73,24 @@ TEST(KeyCheck, TransposesNotes) {
   EXPECT_EQ(tr("B3 C4", "C major", "Db major"), "C4 Db4");  // the octave follows the letter
   EXPECT_EQ(tr("B3 C4", "C major", "Bb major"), "A3 Bb3");  // -2 crosses the octave below C4
   EXPECT_EQ(tr("A4 C5", "A minor", "D minor"), "D5 F5");
-  const std::string e = err_of([&] { tr("C4 G9", "C major", "F# major"); });
+  const std::string e = error_of([&] { tr("C4 G9", "C major", "F# major"); });
   EXPECT_NE(e.find("note 2 of 2 ('G9')"), std::string::npos) << e;
 }
 
 TEST(KeyCheck, Errors) {
-  std::string e = err_of([] { mg::transpose_interval(mg::parse_key("A minor"), mg::parse_key("D major")); });
+  std::string e = error_of([] { mg::transpose_interval(mg::parse_key("A minor"), mg::parse_key("D major")); });
   EXPECT_NE(e.find("the modes differ"), std::string::npos) << e;
   EXPECT_NE(e.find("D minor"), std::string::npos) << e;  // the suggestion
   EXPECT_EQ(mg::transpose_interval(mg::parse_key("Am"), mg::parse_key("E aeolian")), -5);
-  e = err_of([] { mg::parse_key_named("H minor", "key"); });
+  e = error_of([] { mg::parse_key_named("H minor", "key"); });
   EXPECT_NE(e.find("key 'H minor': word 1 of 2 ('H')"), std::string::npos) << e;
-  e = err_of([] { mg::parse_key_named("A minr", "--key"); });
+  e = error_of([] { mg::parse_key_named("A minr", "--key"); });
   EXPECT_NE(e.find("word 2 of 2 ('minr')"), std::string::npos) << e;
-  e = err_of([] { mg::parse_key_named("A minor please", "--key"); });
+  e = error_of([] { mg::parse_key_named("A minor please", "--key"); });
   EXPECT_NE(e.find("word 3 of 3 ('please')"), std::string::npos) << e;
-  e = err_of([] { mg::parse_key_named("  ", "--key"); });
+  e = error_of([] { mg::parse_key_named("  ", "--key"); });
   EXPECT_NE(e.find("empty"), std::string::npos) << e;
-  e = err_of([] { mg::chords_outside_key("C Hm", mg::parse_key("C")); });
+  e = error_of([] { mg::chords_outside_key("C Hm", mg::parse_key("C")); });
   EXPECT_NE(e.find("chord 2 of 2 ('Hm')"), std::string::npos) << e;
 }
 
