@@ -69,6 +69,23 @@ def test_promtool_accepts_metrics_after_a_request(server):
     assert metric_value(text, "musicgen:requests_total", 'status="ok"') >= 1
 
 
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "musicgen-server.json"
+
+
+def check_dashboard_queries(api: str) -> None:
+    """Every query of the Grafana dashboard is valid PromQL over metrics the server exports."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"].replace("$__rate_interval", "1m").replace("$instance", ".*")
+            answer = requests.get(api + "/query", params={"query": expr}, timeout=5).json()
+            assert answer["status"] == "success", f"panel {panel['title']!r}: {expr}: {answer}"
+            names = {w for w in expr.replace("(", " ").replace("{", " ").split() if w.startswith("musicgen:")}
+            for name in names:
+                series = requests.get(api + "/series", params={"match[]": name}, timeout=5).json()["data"]
+                assert series, f"panel {panel['title']!r} uses {name}, which the server does not export"
+
+
 def test_prometheus_scrapes_the_server(server, tmp_path: Path):
     need(PROMETHEUS)
     target = urllib.parse.urlparse(server.url).netloc
@@ -105,6 +122,7 @@ def test_prometheus_scrapes_the_server(server, tmp_path: Path):
         result = requests.get(api + "/query", params={"query": "musicgen:requests_running"},
                               timeout=5).json()["data"]["result"]
         assert result, "musicgen:requests_running was scraped but cannot be queried"
+        check_dashboard_queries(api)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
