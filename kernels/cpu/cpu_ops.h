@@ -15,9 +15,10 @@
 
 namespace mg::cpu {
 
-// True when this processor has AVX2, FMA and F16C (checked once at run time).
+// True when this processor has AVX2, FMA and F16C (checked once at run time), and
+// MUSICGEN_CPU_PATH does not cap the ops at the portable loops (kernels/cpu/cpu_features.h).
 bool cpu_has_avx2();
-// True when this processor has AVX-512F (checked once at run time).
+// True when this processor has AVX-512F and MUSICGEN_CPU_PATH allows it (cpu_features.h).
 bool cpu_has_avx512();
 
 // How an op may run: on which pool (null: the calling thread only) and whether hand-written AVX2
@@ -36,6 +37,10 @@ struct Exec {
 
 // ---- dense algebra (linear.cpp, matmul.cpp) ----
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b, const Exec& ex = {});
+// linear with a Q8_0/Q4_0 weight on a given kernel path (linear_quant.cpp); linear() calls it on
+// kernel_path_for(ex) (kernels/cpu/cpu_features.h).
+enum class KernelPath;
+Tensor linear_quantized(const Tensor& x, const Tensor& w, const Tensor* b, const Exec& ex, KernelPath path);
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b, float alpha = 1.0f, const Exec& ex = {});
 
 // ---- elementwise (elementwise.cpp, cast.cpp) ----
