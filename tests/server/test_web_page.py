@@ -81,3 +81,36 @@ def test_refused_request_shows_the_servers_message(browser, server):
     finally:
         page.close()
     assert "duration" in text and "HTTP 400" in text, text
+
+
+def tiny_wav() -> bytes:
+    import io
+    import struct
+    import wave
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(32000)
+        w.writeframes(struct.pack("<16000h", *([1000, -1000] * 8000)))
+    return out.getvalue()
+
+
+def test_melody_upload_goes_as_multipart(browser, server):
+    # The tiny model follows no melody, so the server refuses the upload: the message it gives
+    # shows that the page sent the file (multipart field "melody") and displays the refusal.
+    page = browser.new_page()
+    try:
+        page.goto(server.url + "/")
+        page.fill("#prompt", "with a tune")
+        page.fill("#duration", "1")
+        page.set_input_files("#melody", {"name": "tune.wav", "mimeType": "audio/wav", "buffer": tiny_wav()})
+        with page.expect_request("**/v1/music/generations") as request_info:
+            page.click("#generate")
+        page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        text = page.text_content("#error")
+        content_type = request_info.value.headers.get("content-type", "")
+    finally:
+        page.close()
+    assert content_type.startswith("multipart/form-data"), content_type
+    assert "melody" in text and "HTTP 400" in text, text
