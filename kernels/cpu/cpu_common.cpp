@@ -8,7 +8,16 @@
 
 namespace mg::cpu {
 
-// cpu_has_avx2 / cpu_has_avx512: kernels/cpu/cpu_features.cpp (CPUID under MUSICGEN_CPU_PATH).
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return has;
+}
+
+bool cpu_has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
 
 namespace detail {
 

@@ -15,10 +15,9 @@
 
 namespace mg::cpu {
 
-// True when this processor has AVX2, FMA and F16C (checked once at run time), and
-// MUSICGEN_CPU_PATH does not cap the ops at the portable loops (kernels/cpu/cpu_features.h).
+// True when this processor has AVX2, FMA and F16C (checked once at run time).
 bool cpu_has_avx2();
-// True when this processor has AVX-512F and MUSICGEN_CPU_PATH allows it (cpu_features.h).
+// True when this processor has AVX-512F (checked once at run time).
 bool cpu_has_avx512();
 
 // How an op may run: on which pool (null: the calling thread only) and whether hand-written AVX2
