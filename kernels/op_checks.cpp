@@ -68,7 +68,8 @@ Shape with_channels_and_length(const Tensor& x, int64_t channels, int64_t length
 
 Shape check_linear(Device dev, const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse) {
   check_dtype(x, dev, DType::F32, "linear", "x");
-  check_float(w, dev, "linear", "w");
+  if (dtype_is_quantized(w.dtype)) check_on_device(w, dev, "linear", "w");  // q8_0/q4_0 weights
+  else check_float(w, dev, "linear", "w");
   MG_CHECK(x.ndim() >= 1 && w.ndim() == 2 && x.cols() == w.dim(1), "linear: x ", shape_str(x.shape),
            " does not match w ", shape_str(w.shape), " (expected x[..., K], w[N, K])");
   if (b) check_vector(*b, dev, w.dim(0), "linear", "bias", "w", w);

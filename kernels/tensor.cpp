@@ -1,6 +1,7 @@
 #include "kernels/tensor.h"
 
 #include "kernels/host_buffer_cache.h"
+#include "kernels/quant.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -14,8 +15,18 @@ size_t dtype_size(DType t) {
     case DType::BF16: return 2;
     case DType::I32: return 4;
     case DType::I64: return 8;
+    case DType::Q8_0:
+    case DType::Q4_0: return 0;
   }
   return 0;
+}
+
+bool dtype_is_quantized(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
+
+size_t dtype_nbytes(DType t, int64_t n) {
+  if (t == DType::Q8_0) return size_t(n / kQuantBlock) * kQ8BlockBytes;
+  if (t == DType::Q4_0) return size_t(n / kQuantBlock) * kQ4BlockBytes;
+  return size_t(n) * dtype_size(t);
 }
 
 const char* dtype_name(DType t) {
@@ -25,6 +36,8 @@ const char* dtype_name(DType t) {
     case DType::BF16: return "bf16";
     case DType::I32: return "i32";
     case DType::I64: return "i64";
+    case DType::Q8_0: return "q8_0";
+    case DType::Q4_0: return "q4_0";
   }
   return "?";
 }
@@ -157,13 +170,14 @@ Tensor Tensor::slice0(int64_t start, int64_t len) const {
   Tensor t = *this;
   t.shape[0] = len;
   int64_t row = shape[0] == 0 ? 0 : numel() / shape[0];
-  t.data = static_cast<char*>(data) + size_t(start * row) * dtype_size(dtype);
+  t.data = static_cast<char*>(data) + dtype_nbytes(dtype, start * row);
   return t;
 }
 
 Tensor Tensor::empty(DType t, const Shape& s) {
   MG_CHECK(s.size() <= 4, "tensors have at most 4 dims, asked for ", shape_str(s));
   for (int64_t d : s) MG_CHECK(d >= 0, "negative dimension in shape ", shape_str(s));
+  if (dtype_is_quantized(t)) check_quantizable(t, s);
   Tensor out;
   out.dtype = t;
   out.device = Device::CPU;
@@ -222,6 +236,8 @@ std::vector<float> Tensor::to_vector() const {
     case DType::BF16: for (int64_t i = 0; i < n; ++i) v[i] = bf16_to_f32(ptr<uint16_t>()[i]); break;
     case DType::I32: for (int64_t i = 0; i < n; ++i) v[i] = float(ptr<int32_t>()[i]); break;
     case DType::I64: for (int64_t i = 0; i < n; ++i) v[i] = float(ptr<int64_t>()[i]); break;
+    case DType::Q8_0:
+    case DType::Q4_0: dequantize_row(dtype, data, v.data(), n); break;
   }
   return v;
 }

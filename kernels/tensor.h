@@ -14,11 +14,16 @@
 
 namespace mg {
 
-enum class DType { F32, F16, BF16, I32, I64 };
+// Q8_0 and Q4_0 are block-quantized weights (kernels/quant.h, docs/QUANTIZATION.md): a tensor of
+// logical shape [N, K] holds N rows of K / 32 blocks; its last dim must be a multiple of 32.
+enum class DType { F32, F16, BF16, I32, I64, Q8_0, Q4_0 };
 enum class Device { CPU, CUDA };
 
-size_t dtype_size(DType t);
-const char* dtype_name(DType t);   // "f32", "f16", "bf16", "i32", "i64"
+size_t dtype_size(DType t);        // bytes per element; 0 for the block-quantized dtypes
+const char* dtype_name(DType t);   // "f32", "f16", "bf16", "i32", "i64", "q8_0", "q4_0"
+bool dtype_is_quantized(DType t);  // Q8_0, Q4_0
+// Bytes of n elements (n a multiple of 32 for the block-quantized dtypes).
+size_t dtype_nbytes(DType t, int64_t n);
 const char* device_name(Device d); // "cpu", "cuda"
 
 // Scalar conversions used by casts and by f16/bf16 weight reads (round-to-nearest-even, as PyTorch).
@@ -41,7 +46,7 @@ struct Tensor {
   int ndim() const { return static_cast<int>(shape.size()); }
   int64_t dim(int i) const;      // negative i counts from the end
   int64_t numel() const;
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+  size_t nbytes() const { return dtype_nbytes(dtype, numel()); }
   int64_t cols() const { return shape.empty() ? 1 : shape.back(); }  // size of the last dim
   int64_t rows() const { return cols() == 0 ? 0 : numel() / cols(); } // product of the others
 
@@ -60,8 +65,8 @@ struct Tensor {
   static Tensor from_vector(const std::vector<float>& v, const Shape& s);
   static Tensor view(void* data, DType t, const Shape& s, Device d, std::shared_ptr<void> owner);
   Tensor clone() const;                                    // deep copy (CPU only)
-  Tensor as_f32() const;  // CPU: itself when already f32, else an f32 copy (f16/bf16/int weights)
-  std::vector<float> to_vector() const;                    // any float dtype, CPU only, as f32
+  Tensor as_f32() const;  // CPU: itself when already f32, else an f32 copy (f16/bf16/int/quantized)
+  std::vector<float> to_vector() const;  // any float or quantized dtype, CPU only, as f32
 };
 
 }  // namespace mg

@@ -8,11 +8,18 @@
 namespace mg {
 
 std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path, DType weight_dtype) {
-  MG_CHECK(weight_dtype == DType::F32 || weight_dtype == DType::F16 || weight_dtype == DType::BF16,
-           "decoder weights can be f32, f16 or bf16, not ", dtype_name(weight_dtype));
+  MG_CHECK(weight_dtype == DType::F32 || weight_dtype == DType::F16 || weight_dtype == DType::BF16 ||
+               dtype_is_quantized(weight_dtype),
+           "decoder weights can be f32, f16, bf16, q8_0 or q4_0, not ", dtype_name(weight_dtype));
   std::unique_ptr<MusicGen> m(new MusicGen(be));
   m->cfg_ = load_musicgen_config(path);
   WeightStore w = WeightStore::open(path);
+  // A quantized snapshot (musicgen-cli quantize) loads only with its own scheme: it has no f32
+  // weights to convert from.
+  const DType stored = w.get("decoder.lm_heads.0.weight").dtype;
+  MG_CHECK(!dtype_is_quantized(stored) || stored == weight_dtype, "model ", path, " is a quantized snapshot (",
+           dtype_name(stored), " decoder weights): load it with weights ", stored == DType::Q8_0 ? "q8" : "q4",
+           " (musicgen-cli --weights ", stored == DType::Q8_0 ? "q8" : "q4", "), not ", dtype_name(weight_dtype));
   m->tokenizer_ = T5Tokenizer::load(path, m->cfg_.text_encoder.eos_token_id);
   m->t5_ = load_t5_encoder(be, w.with_prefix("text_encoder."), m->cfg_.text_encoder);
   if (w.has("enc_to_dec_proj.weight")) {

@@ -57,7 +57,8 @@ class MusicGen {
  public:
   // `path`: a Hugging Face MusicGen snapshot folder (config.json, model.safetensors[.index.json],
   // spiece.model).
-  // weight_dtype: the decoder's projection/FFN/head weights in f32 (as stored), f16 or bf16.
+  // weight_dtype: the decoder's projection/FFN/head weights in f32 (as stored), f16, bf16, q8_0 or
+  // q4_0 (a quantized snapshot, musicgen-cli quantize, loads only with its own scheme).
   static std::unique_ptr<MusicGen> load(Backend& be, const std::string& path, DType weight_dtype = DType::F32);
 
   const MusicgenConfig& config() const { return cfg_; }
@@ -103,6 +104,10 @@ class MusicGen {
   Backend& backend() const { return be_; }  // the load backend
   const EncodecModel& codec() const { return *codec_; }
   const MusicgenDecoder& decoder() const { return decoder_; }
+
+  // One sequence stepped from outside, one decode step at a time, so that a scheduler can run
+  // many independent requests in one shared step (continuous batching: lm/sequence_stepper.h).
+  class SequenceStepper;
 
  private:
   MusicGen(Backend& be) : be_(be) {}

@@ -34,8 +34,9 @@ struct MusicgenDecoder {
 };
 
 // `weights` is seen from the snapshot root ("decoder.model.decoder.*", "decoder.lm_heads.*").
-// cross_attention=false loads a melody decoder (no encoder_attn weights). weight_dtype: f32, f16 or
-// bf16 for the projection/FFN/head weights.
+// cross_attention=false loads a melody decoder (no encoder_attn weights). weight_dtype: f32, f16,
+// bf16, q8_0 or q4_0 for the projection/FFN/head weights (quantized ones are converted at load, or
+// taken as stored when the snapshot holds them in that scheme).
 MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& weights, const MusicgenDecoderConfig& cfg,
                                       bool cross_attention = true, DType weight_dtype = DType::F32);
 

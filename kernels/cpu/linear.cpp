@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/vec_math.h"
 
 // GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
@@ -195,6 +196,7 @@ void gemv_avx512(DType dt, const float* x, int64_t m, int64_t k, const void* w, 
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b, const Exec& ex) {
+  if (dtype_is_quantized(w.dtype)) return linear_quantized(x, w, b, ex, kernel_path_for(ex));  // linear_quant.cpp
   const int64_t k = x.cols(), n = w.dim(0);
   int64_t m = 1;  // not x.rows(), which is 0 when K is 0
   for (int i = 0; i + 1 < x.ndim(); ++i) m *= x.shape[i];

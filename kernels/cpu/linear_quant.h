@@ -1,0 +1,31 @@
+// The quantized linear's pieces shared by its files (not part of the op API):
+//   linear_quant.cpp  the driver: quantizes the activations, splits the output columns over the pool;
+//   linear_q8.cpp     q8_0 weight rows . int8 activations (portable, AVX2, AVX-512 VNNI);
+//   linear_q4.cpp     q4_0 weight rows . int8 activations (the same three paths).
+//
+// Arithmetic, the same on every path so that all three give the same bits: per 32-value block the
+// integer products are summed in 8 lanes of 4 consecutive values (what vpdpbusd, and vpmaddubsw +
+// vpmaddwd, produce), each lane is converted to f32 and fused-multiply-added with the block's
+// scale product (weight scale * activation scale) into that lane's f32 accumulator, blocks in
+// order; the 8 accumulators are summed as ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)). An output depends
+// only on its own activation row and weight row: never on the batch size or the thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/cpu_features.h"
+
+namespace mg::cpu::detail {
+
+// Activation rows quantized to int8 blocks (kernels/quant.h quantize_activations).
+struct QuantizedRows {
+  const int8_t* q;  // [m, k]
+  const float* d;   // [m, k / 32]
+  int64_t m, k;
+};
+
+// y[r * ldy + n] for every activation row r and weight rows n in [n0, n1).
+void gemv_q8_0(KernelPath p, const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1);
+void gemv_q4_0(KernelPath p, const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1);
+
+}  // namespace mg::cpu::detail

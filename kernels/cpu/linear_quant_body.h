@@ -1,0 +1,140 @@
+// The quantized GEMV loops shared by linear_q8.cpp and linear_q4.cpp, instantiated per weight
+// format (a Fmt type: kBlockBytes, scale(block), values_avx2(block) -> 32 signed int8 in a ymm,
+// values(block, int8[32])). Only those two files include this.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/linear_quant.h"
+#include "kernels/quant.h"
+
+#define MG_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define MG_TARGET_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+namespace mg::cpu::detail::quant_body {
+
+inline const uint8_t* block_at(const void* w, int64_t row, int64_t blocks_per_row, int64_t b, size_t bytes) {
+  return static_cast<const uint8_t*>(w) + size_t(row * blocks_per_row + b) * bytes;
+}
+
+inline float reduce8(const float a[8]) { return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7])); }
+
+// The portable path: the documented arithmetic in plain C++ (std::fma as the SIMD paths' FMA).
+template <class Fmt>
+void rows_portable(const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+  const int64_t nb = x.k / kQuantBlock;
+  int8_t wv[32];
+  for (int64_t n = n0; n < n1; ++n)
+    for (int64_t m = 0; m < x.m; ++m) {
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = block_at(w, n, nb, b, Fmt::kBlockBytes);
+        Fmt::values(blk, wv);
+        const int8_t* xq = x.q + m * x.k + b * kQuantBlock;
+        const float d = Fmt::scale(blk) * x.d[m * nb + b];
+        for (int l = 0; l < 8; ++l) {
+          int32_t s = 0;
+          for (int j = 4 * l; j < 4 * l + 4; ++j) s += int32_t(xq[j]) * int32_t(wv[j]);
+          acc[l] = std::fma(float(s), d, acc[l]);
+        }
+      }
+      y[m * ldy + n] = reduce8(acc);
+    }
+}
+
+MG_TARGET_AVX2 inline float reduce8(__m256 v) {
+  alignas(32) float a[8];
+  _mm256_store_ps(a, v);
+  return reduce8(a);
+}
+
+MG_TARGET_AVX2 inline __m256i lanes_avx2(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+MG_TARGET_AVX512 inline __m256i lanes_vnni(__m256i u, __m256i s) {
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+}
+
+// M activation rows x R weight rows per pass: each weight block is loaded and made unsigned once
+// (|w|, with w's signs moved onto x: u8 x s8 is what the instructions multiply), then used M times.
+#define MG_QUANT_ROWS_BODY(LANES)                                                                    \
+  const int64_t nb = x.k / kQuantBlock;                                                              \
+  __m256 acc[M][R];                                                                                  \
+  for (int m = 0; m < M; ++m)                                                                        \
+    for (int r = 0; r < R; ++r) acc[m][r] = _mm256_setzero_ps();                                     \
+  for (int64_t b = 0; b < nb; ++b) {                                                                 \
+    __m256i xv[M];                                                                                   \
+    float xd[M];                                                                                     \
+    for (int m = 0; m < M; ++m) {                                                                    \
+      xv[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + (m0 + m) * x.k + b * kQuantBlock)); \
+      xd[m] = x.d[(m0 + m) * nb + b];                                                                \
+    }                                                                                                \
+    for (int r = 0; r < R; ++r) {                                                                    \
+      const uint8_t* blk = block_at(w, n + r, nb, b, Fmt::kBlockBytes);                              \
+      const __m256i wv = Fmt::values_avx2(blk);                                                      \
+      const __m256i wu = _mm256_sign_epi8(wv, wv);                                                   \
+      const float wd = Fmt::scale_f16c(blk);                                                         \
+      for (int m = 0; m < M; ++m) {                                                                  \
+        const __m256i li = LANES(wu, _mm256_sign_epi8(xv[m], wv));                                   \
+        acc[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(li), _mm256_set1_ps(wd * xd[m]), acc[m][r]);  \
+      }                                                                                              \
+    }                                                                                                \
+  }                                                                                                  \
+  for (int m = 0; m < M; ++m)                                                                        \
+    for (int r = 0; r < R; ++r) y[(m0 + m) * ldy + n + r] = reduce8(acc[m][r]);
+
+template <class Fmt, int M, int R>
+MG_TARGET_AVX2 void rows_avx2(const QuantizedRows& x, int64_t m0, const void* w, float* y, int64_t ldy, int64_t n) {
+  MG_QUANT_ROWS_BODY(lanes_avx2)
+}
+
+template <class Fmt, int M, int R>
+MG_TARGET_AVX512 void rows_avx512(const QuantizedRows& x, int64_t m0, const void* w, float* y, int64_t ldy,
+                                  int64_t n) {
+  MG_QUANT_ROWS_BODY(lanes_vnni)
+}
+
+// Weight rows per pass for M activation rows (accumulators M * R, within the 16 ymm of AVX2).
+template <int M>
+constexpr int rows_per_pass() {
+  return M <= 2 ? 4 : 2;
+}
+
+template <class Fmt, bool Vnni, int M>
+void run_m(const QuantizedRows& x, int64_t m0, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+  constexpr int R = rows_per_pass<M>();
+  int64_t n = n0;
+  for (; n + R <= n1; n += R)
+    Vnni ? rows_avx512<Fmt, M, R>(x, m0, w, y, ldy, n) : rows_avx2<Fmt, M, R>(x, m0, w, y, ldy, n);
+  for (; n < n1; ++n)
+    Vnni ? rows_avx512<Fmt, M, 1>(x, m0, w, y, ldy, n) : rows_avx2<Fmt, M, 1>(x, m0, w, y, ldy, n);
+}
+
+// Weight rows in tiles that stay in cache while every group of (at most 4) activation rows passes.
+template <class Fmt, bool Vnni>
+void rows_simd(const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+  constexpr int64_t kTile = 16;
+  for (int64_t t0 = n0; t0 < n1; t0 += kTile) {
+    const int64_t t1 = std::min(n1, t0 + kTile);
+    int64_t m0 = 0;
+    for (; m0 + 4 <= x.m; m0 += 4) run_m<Fmt, Vnni, 4>(x, m0, w, y, ldy, t0, t1);
+    switch (x.m - m0) {
+      case 3: run_m<Fmt, Vnni, 3>(x, m0, w, y, ldy, t0, t1); break;
+      case 2: run_m<Fmt, Vnni, 2>(x, m0, w, y, ldy, t0, t1); break;
+      case 1: run_m<Fmt, Vnni, 1>(x, m0, w, y, ldy, t0, t1); break;
+      default: break;
+    }
+  }
+}
+
+template <class Fmt>
+void gemv(KernelPath p, const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+  if (p == KernelPath::Avx512) return rows_simd<Fmt, true>(x, w, y, ldy, n0, n1);
+  if (p == KernelPath::Avx2) return rows_simd<Fmt, false>(x, w, y, ldy, n0, n1);
+  rows_portable<Fmt>(x, w, y, ldy, n0, n1);
+}
+
+}  // namespace mg::cpu::detail::quant_body

@@ -1,0 +1,117 @@
+#include "kernels/quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace mg {
+
+void check_quantizable(DType t, const Shape& shape) {
+  MG_CHECK(!shape.empty() && shape.back() > 0 && shape.back() % kQuantBlock == 0, dtype_name(t),
+           " stores rows in blocks of ", kQuantBlock, " values, but shape ", shape_str(shape),
+           " has rows of ", shape.empty() ? 0 : shape.back(),
+           " (only tensors whose last dim is a positive multiple of 32 can be quantized; keep this one in f32/f16)");
+}
+
+namespace {
+
+// The f16 scale for a block and the reciprocal used to quantize with it (0 for a zero block).
+void block_scale(float d, uint16_t* d16, float* inv) {
+  *d16 = f32_to_f16(d);
+  const float dr = f16_to_f32(*d16);
+  *inv = dr != 0.0f ? 1.0f / dr : 0.0f;
+}
+
+void quantize_q8_0(const float* x, BlockQ8_0* b, int64_t blocks) {
+  for (int64_t i = 0; i < blocks; ++i, x += kQuantBlock) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
+    float inv = 0.0f;
+    block_scale(amax / 127.0f, &b[i].d, &inv);
+    for (int j = 0; j < kQuantBlock; ++j)
+      b[i].q[j] = int8_t(std::clamp(std::nearbyint(x[j] * inv), -127.0f, 127.0f));
+  }
+}
+
+// As ggml's q4_0: the value of largest magnitude maps to -8 exactly, so its sign picks the scale's
+// and the 16 levels cover [-8d, 7d] with that extreme on the wide side.
+void quantize_q4_0(const float* x, BlockQ4_0* b, int64_t blocks) {
+  for (int64_t i = 0; i < blocks; ++i, x += kQuantBlock) {
+    float amax = 0.0f, vmax = 0.0f;
+    for (int j = 0; j < kQuantBlock; ++j)
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        vmax = x[j];
+      }
+    float inv = 0.0f;
+    block_scale(vmax / -8.0f, &b[i].d, &inv);
+    auto nib = [&](float v) { return uint8_t(std::clamp(std::nearbyint(v * inv) + 8.0f, 0.0f, 15.0f)); };
+    for (int j = 0; j < 16; ++j) b[i].q[j] = uint8_t(nib(x[j]) | (nib(x[j + 16]) << 4));
+  }
+}
+
+}  // namespace
+
+void quantize_row(DType t, const float* x, void* blocks, int64_t n) {
+  check_quantizable(t, {n});
+  if (t == DType::Q8_0) return quantize_q8_0(x, static_cast<BlockQ8_0*>(blocks), n / kQuantBlock);
+  MG_CHECK(t == DType::Q4_0, "quantize_row: ", dtype_name(t), " is not a quantized dtype");
+  quantize_q4_0(x, static_cast<BlockQ4_0*>(blocks), n / kQuantBlock);
+}
+
+void dequantize_row(DType t, const void* blocks, float* y, int64_t n) {
+  check_quantizable(t, {n});
+  if (t == DType::Q8_0) {
+    const BlockQ8_0* b = static_cast<const BlockQ8_0*>(blocks);
+    for (int64_t i = 0; i < n / kQuantBlock; ++i) {
+      const float d = f16_to_f32(b[i].d);
+      for (int j = 0; j < kQuantBlock; ++j) y[i * kQuantBlock + j] = d * float(b[i].q[j]);
+    }
+    return;
+  }
+  MG_CHECK(t == DType::Q4_0, "dequantize_row: ", dtype_name(t), " is not a quantized dtype");
+  const BlockQ4_0* b = static_cast<const BlockQ4_0*>(blocks);
+  for (int64_t i = 0; i < n / kQuantBlock; ++i) {
+    const float d = f16_to_f32(b[i].d);
+    for (int j = 0; j < 16; ++j) {
+      y[i * kQuantBlock + j] = d * float(int(b[i].q[j] & 15) - 8);
+      y[i * kQuantBlock + j + 16] = d * float(int(b[i].q[j] >> 4) - 8);
+    }
+  }
+}
+
+Tensor quantize(const Tensor& w, DType t) {
+  MG_CHECK(w.device == Device::CPU, "quantize: the tensor ", shape_str(w.shape), " must be on the CPU");
+  MG_CHECK(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16, "quantize: ",
+           dtype_name(w.dtype), " tensor ", shape_str(w.shape), " is not f32, f16 or bf16");
+  check_quantizable(t, w.shape);
+  Tensor out = Tensor::empty(t, w.shape);
+  const int64_t k = w.cols(), rows = w.rows();
+  const size_t row_bytes = dtype_nbytes(t, k);
+  std::vector<float> row(static_cast<size_t>(k));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = nullptr;
+    if (w.dtype == DType::F32) {
+      src = w.ptr<float>() + r * k;
+    } else {
+      const uint16_t* h = w.ptr<uint16_t>() + r * k;
+      for (int64_t j = 0; j < k; ++j) row[j] = w.dtype == DType::F16 ? f16_to_f32(h[j]) : bf16_to_f32(h[j]);
+      src = row.data();
+    }
+    quantize_row(t, src, static_cast<char*>(out.data) + size_t(r) * row_bytes, k);
+  }
+  return out;
+}
+
+void quantize_activations(const float* x, int64_t k, int8_t* q, float* d) {
+  for (int64_t i = 0; i < k / kQuantBlock; ++i, x += kQuantBlock, q += kQuantBlock) {
+    float amax = 0.0f;
+    for (int j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
+    d[i] = amax / 127.0f;
+    const float inv = amax != 0.0f ? 127.0f / amax : 0.0f;
+    for (int j = 0; j < kQuantBlock; ++j) q[j] = int8_t(std::clamp(std::nearbyint(x[j] * inv), -127.0f, 127.0f));
+  }
+}
+
+}  // namespace mg

@@ -1,0 +1,202 @@
+// Block-quantized weights (kernels/quant.h) and the quantized CPU linear (kernels/cpu/linear_quant*):
+// round-trip bounds, block edge cases, refused shapes, and every kernel path against the portable one.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/quant.h"
+#include "test_util.h"
+
+using namespace mg;
+
+namespace {
+
+std::vector<float> gaussian(size_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, sigma);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+float block_scale(DType t, const Tensor& q, int64_t block) {
+  uint16_t d;
+  std::memcpy(&d, static_cast<const char*>(q.data) + dtype_nbytes(t, block * kQuantBlock), 2);
+  return std::fabs(f16_to_f32(d));
+}
+
+std::string message_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const DType kTypes[] = {DType::Q8_0, DType::Q4_0};
+
+}  // namespace
+
+TEST(Quant, SizesAndNames) {
+  EXPECT_EQ(dtype_nbytes(DType::Q8_0, 64), 68u);
+  EXPECT_EQ(dtype_nbytes(DType::Q4_0, 64), 36u);
+  EXPECT_STREQ(dtype_name(DType::Q8_0), "q8_0");
+  EXPECT_STREQ(dtype_name(DType::Q4_0), "q4_0");
+  Tensor t = Tensor::empty(DType::Q4_0, {3, 96});
+  EXPECT_EQ(t.nbytes(), 3u * 3u * kQ4BlockBytes);
+  Tensor s = t.slice0(1, 2);  // a row is whole blocks: slicing rows stays on block boundaries
+  EXPECT_EQ(static_cast<char*>(s.data) - static_cast<char*>(t.data), long(3 * kQ4BlockBytes));
+}
+
+TEST(Quant, RoundTripWithinOneStep) {
+  const int64_t rows = 8, k = 256;
+  for (DType t : kTypes) {
+    std::vector<float> v = gaussian(size_t(rows * k), 7, 0.05f);
+    Tensor q = quantize(Tensor::from_vector(v, {rows, k}), t);
+    std::vector<float> back = q.to_vector();
+    double se = 0, sv = 0;
+    for (int64_t b = 0; b < rows * k / kQuantBlock; ++b) {
+      const float d = block_scale(t, q, b);
+      // q8_0: round to nearest, so half a step (plus the f16 rounding of the scale at the edge);
+      // q4_0: the largest magnitude is exact, the opposite extreme may clamp to +7: one step.
+      const float bound = t == DType::Q8_0 ? 0.5f * d * 1.01f : d * 1.001f;
+      for (int j = 0; j < kQuantBlock; ++j) {
+        const size_t i = size_t(b * kQuantBlock + j);
+        ASSERT_LE(std::fabs(back[i] - v[i]), bound) << dtype_name(t) << " block " << b << " value " << j;
+        se += double(back[i] - v[i]) * (back[i] - v[i]);
+        sv += double(v[i]) * v[i];
+      }
+    }
+    // Relative RMS error of Gaussian weights: ~0.5% for q8_0, ~10% for q4_0.
+    EXPECT_LT(std::sqrt(se / sv), t == DType::Q8_0 ? 0.01 : 0.15) << dtype_name(t);
+  }
+}
+
+TEST(Quant, BlockEdgeCases) {
+  for (DType t : kTypes) {
+    std::vector<float> v(4 * kQuantBlock, 0.0f);  // block 0: all zero
+    v[kQuantBlock + 5] = -3.0f;                   // block 1: one value, negative
+    for (int j = 0; j < kQuantBlock; ++j) v[2 * kQuantBlock + j] = 0.25f;  // block 2: constant
+    for (int j = 0; j < kQuantBlock; ++j) v[3 * kQuantBlock + j] = float(j - 16) / 16.0f;  // block 3: ramp
+    std::vector<float> back = quantize(Tensor::from_vector(v, {int64_t(v.size())}), t).to_vector();
+    for (int j = 0; j < kQuantBlock; ++j) EXPECT_EQ(back[j], 0.0f) << dtype_name(t);
+    // The extreme is exact up to the f16 rounding of the scale (exact for q4_0: -8 * 3/8).
+    EXPECT_NEAR(back[kQuantBlock + 5], -3.0f, 3.0f * 1e-3f) << dtype_name(t);
+    EXPECT_EQ(back[kQuantBlock + 6], 0.0f) << dtype_name(t);
+    EXPECT_NEAR(back[2 * kQuantBlock + 3], 0.25f, 0.25f * 1e-3f) << dtype_name(t);
+    EXPECT_NEAR(back[3 * kQuantBlock], -1.0f, 1e-3f) << dtype_name(t);
+  }
+}
+
+TEST(Quant, RowsNotAMultipleOf32AreRefused) {
+  for (DType t : kTypes) {
+    Tensor w = Tensor::from_vector(std::vector<float>(4 * 33, 1.0f), {4, 33});
+    const std::string msg = message_of([&] { quantize(w, t); });
+    EXPECT_NE(msg.find("multiple of 32"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("[4, 33]"), std::string::npos) << msg;
+    EXPECT_NE(message_of([&] { Tensor::empty(t, {2, 40}); }).find("multiple of 32"), std::string::npos);
+    EXPECT_NE(message_of([&] { Tensor::empty(t, {2, 0}); }).find("multiple of 32"), std::string::npos);
+  }
+}
+
+TEST(Quant, ActivationsRoundTrip) {
+  std::vector<float> x = gaussian(96, 3);
+  std::vector<int8_t> q(96);
+  float d[3];
+  quantize_activations(x.data(), 96, q.data(), d);
+  for (int i = 0; i < 96; ++i) EXPECT_LE(std::fabs(q[i] * d[i / 32] - x[i]), 0.5f * d[i / 32] * 1.0001f);
+}
+
+namespace {
+
+// The quantized linear on one path, with a pool of `threads` (0: none).
+Tensor run_linear(const Tensor& x, const Tensor& w, const Tensor* b, cpu::KernelPath p, int threads) {
+  cpu::Exec ex;
+  std::unique_ptr<cpu::ThreadPool> pool;
+  if (threads > 0) {
+    pool = std::make_unique<cpu::ThreadPool>(threads);
+    ex.pool = pool.get();
+  }
+  return cpu::linear_quantized(x, w, b, ex, p);
+}
+
+void expect_same_bits(const Tensor& a, const Tensor& b, const std::string& what) {
+  ASSERT_EQ(a.shape, b.shape) << what;
+  ASSERT_EQ(std::memcmp(a.data, b.data, a.nbytes()), 0) << what;
+}
+
+}  // namespace
+
+TEST(QuantLinear, CloseToTheDequantizedProduct) {
+  const int64_t m = 3, n = 37, k = 320;
+  Tensor x = Tensor::from_vector(gaussian(size_t(m * k), 11), {m, k});
+  Tensor wf = Tensor::from_vector(gaussian(size_t(n * k), 12, 0.05f), {n, k});
+  Tensor bias = Tensor::from_vector(gaussian(size_t(n), 13), {n});
+  for (DType t : kTypes) {
+    Tensor w = quantize(wf, t);
+    Tensor ref = cpu::linear(x, Tensor::from_vector(w.to_vector(), {n, k}), &bias);
+    Tensor y = run_linear(x, w, &bias, cpu::KernelPath::Portable, 0);
+    // The only difference is the activations' int8 rounding: at most half a step per value.
+    std::vector<float> xv = x.to_vector(), wv = w.to_vector();
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < n; ++c) {
+        double bound = 0;
+        for (int64_t j = 0; j < k; ++j) bound += std::fabs(wv[c * k + j]) * 0.5 * 3.5 / 127.0 * 1.5;
+        EXPECT_NEAR(y.f32()[r * n + c], ref.f32()[r * n + c], bound + 1e-4) << dtype_name(t);
+      }
+  }
+}
+
+TEST(QuantLinear, EveryPathGivesThePortableBits) {
+  for (DType t : kTypes)
+    for (int64_t k : {32, 96, 1024})
+      for (int64_t m : {1, 2, 3, 4, 5, 9}) {
+        const int64_t n = 45;
+        Tensor x = Tensor::from_vector(gaussian(size_t(m * k), uint32_t(k + m)), {m, k});
+        Tensor w = quantize(Tensor::from_vector(gaussian(size_t(n * k), 5, 0.05f), {n, k}), t);
+        Tensor ref = run_linear(x, w, nullptr, cpu::KernelPath::Portable, 0);
+        for (cpu::KernelPath p : {cpu::KernelPath::Avx2, cpu::KernelPath::Avx512}) {
+          if (!cpu::kernel_path_supported(p)) {
+            std::cout << "[ note ] " << cpu::kernel_path_name(p) << " not supported here: not compared\n";
+            continue;
+          }
+          const std::string what = std::string(dtype_name(t)) + " " + cpu::kernel_path_name(p) +
+                                   " m=" + std::to_string(m) + " k=" + std::to_string(k);
+          expect_same_bits(run_linear(x, w, nullptr, p, 0), ref, what);
+          expect_same_bits(run_linear(x, w, nullptr, p, 3), ref, what + " 3 threads");
+        }
+      }
+}
+
+TEST(QuantLinear, RowsDoNotDependOnTheBatch) {
+  const int64_t n = 70, k = 256, m = 16;
+  Tensor x = Tensor::from_vector(gaussian(size_t(m * k), 21), {m, k});
+  for (DType t : kTypes) {
+    Tensor w = quantize(Tensor::from_vector(gaussian(size_t(n * k), 22, 0.05f), {n, k}), t);
+    for (cpu::KernelPath p : {cpu::KernelPath::Portable, cpu::KernelPath::Avx2, cpu::KernelPath::Avx512}) {
+      if (!cpu::kernel_path_supported(p)) continue;
+      Tensor all = run_linear(x, w, nullptr, p, 2);
+      for (int64_t r = 0; r < m; ++r) {
+        Tensor one = run_linear(x.slice0(r, 1), w, nullptr, p, 0);
+        ASSERT_EQ(std::memcmp(one.data, all.f32() + r * n, size_t(n) * 4), 0)
+            << dtype_name(t) << " " << cpu::kernel_path_name(p) << " row " << r;
+      }
+    }
+  }
+}
+
+TEST(QuantLinear, ThroughTheBackend) {
+  auto be = make_cpu_backend(1);
+  Tensor x = Tensor::from_vector(gaussian(2 * 64, 31), {2, 64});
+  Tensor w = quantize(Tensor::from_vector(gaussian(8 * 64, 32), {8, 64}), DType::Q8_0);
+  Tensor y = be->linear(x, w, nullptr);
+  expect_same_bits(y, cpu::linear(x, w, nullptr), "backend");
+  EXPECT_NE(message_of([&] { be->linear(Tensor::from_vector(gaussian(2 * 32, 1), {2, 32}), w, nullptr); })
+                .find("does not match"),
+            std::string::npos);
+}
