@@ -310,6 +310,17 @@ WeightStore WeightStore::with_prefix(const std::string& prefix) const {
   return ws;
 }
 
+WeightStore WeightStore::with_replaced(const std::map<std::string, Tensor>& tensors) const {
+  auto all = std::make_shared<std::map<std::string, Tensor>>(replaced_ ? *replaced_ : std::map<std::string, Tensor>{});
+  for (const auto& [name, t] : tensors) {
+    MG_CHECK(has(name), "cannot replace tensor '", prefix_ + name, "': ", source_, " has no such tensor");
+    (*all)[prefix_ + name] = t;
+  }
+  WeightStore ws = *this;
+  ws.replaced_ = std::move(all);
+  return ws;
+}
+
 bool WeightStore::has(const std::string& name) const {
   return by_name_ && by_name_->count(prefix_ + name) != 0;
 }
@@ -327,6 +338,10 @@ std::vector<std::string> WeightStore::names() const {
 Tensor WeightStore::get(const std::string& name) const {
   const std::string full = prefix_ + name;
   MG_CHECK(by_name_ != nullptr, "tensor '", full, "' requested from a WeightStore that was never opened");
+  if (replaced_) {
+    auto r = replaced_->find(full);
+    if (r != replaced_->end()) return r->second;
+  }
   auto it = by_name_->find(full);
   if (it == by_name_->end()) {
     // Cheap hints for the common mistakes: a wrong or missing prefix ("audio_encoder." vs none),

@@ -58,6 +58,10 @@ class WeightStore {
   static WeightStore open(const std::string& path);
 
   WeightStore with_prefix(const std::string& prefix) const;  // names are looked up as prefix+name
+  // This store with some of its tensors replaced by host tensors (names as get() takes them from
+  // this store, e.g. a LoRA-merged weight): get() returns the replacement, names()/has() are
+  // unchanged, and a name the checkpoint lacks is an error.
+  WeightStore with_replaced(const std::map<std::string, Tensor>& tensors) const;
   bool has(const std::string& name) const;
   std::vector<std::string> names() const;                    // without the prefix, sorted
   // The tensor; absence is an error naming the tensor and the checkpoint.
@@ -70,6 +74,7 @@ class WeightStore {
   std::string source_;
   std::string prefix_;
   std::shared_ptr<std::map<std::string, std::shared_ptr<SafeTensorsFile>>> by_name_;  // full name -> file
+  std::shared_ptr<const std::map<std::string, Tensor>> replaced_;  // full name -> replacement
 };
 
 // Loads every tensor of a small safetensors file into memory-mapped views (goldens in tests).
