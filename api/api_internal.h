@@ -93,8 +93,40 @@ struct ModelDevice {
 // n_threads above mg::cpu::kMaxThreads (1024) is an ArgumentError; <= 0 means all cores.
 void check_threads(int n_threads);
 
-// The backend "auto/cpu/cuda" asks for (DeviceError when CUDA is asked for and absent).
+// The backend "auto/cpu/cuda" asks for. A CUDA backend is used only once it passed its probe and
+// the self-check of kernels/device_check.h: with CUDA asked for, a failure is a DeviceError; with
+// AUTO it falls back to the CPU after a one-line warning on stderr (warn_device_fallback).
+// *cuda: whether the result is the CUDA backend.
 std::unique_ptr<mg::Backend> make_model_backend(musicgen_device device, int n_threads, bool* cuda);
+
+// make_model_backend with the GPU's presence and factory given, so that the fallback can be tested
+// on a machine without one (a CPU backend standing in for the device).
+using DeviceFactory = std::unique_ptr<mg::Backend> (*)(int device_index);
+std::unique_ptr<mg::Backend> make_model_backend_with(musicgen_device device, int n_threads, bool* cuda,
+                                                     bool device_present, DeviceFactory make_device);
+
+// "libmusicgen: warning: CUDA not used (<why, on one line>); running on the CPU" on stderr.
+void warn_device_fallback(const std::string& why);
+
+// Loads a model with `load(backend)` on the backend `device` asks for (make_model_backend), into
+// `dev`. With AUTO, a load that fails on the GPU (its memory, a kernel) is retried on the CPU after
+// a warning: what the CPU load then reports is the error, if any. The last two parameters are
+// make_model_backend_with's (tests).
+template <typename Load>
+auto load_on_device(musicgen_device device, int n_threads, ModelDevice& dev, Load&& load,
+                    bool device_present = mg::cuda_device_present(),
+                    DeviceFactory make_device = &mg::make_cuda_backend) {
+  dev.backend = make_model_backend_with(device, n_threads, &dev.shared, device_present, make_device);
+  if (device != MUSICGEN_DEVICE_AUTO || !dev.shared) return load(*dev.backend);
+  try {
+    return load(*dev.backend);
+  } catch (const mg::Error& e) {
+    warn_device_fallback(std::string("loading the model on it failed: ") + e.what());
+  }
+  dev.backend = mg::make_cpu_backend(n_threads);
+  dev.shared = false;
+  return load(*dev.backend);
+}
 
 // A session's backend: its own CPU backend, or its model's shared one (locked by lock()).
 class SessionBackend {

@@ -1,8 +1,11 @@
 // musicgen_common.h: versions, statuses, the per-thread error slot, system info (and the encodec_*
 // aliases of them), plus the device plumbing every model and session of both APIs share.
+#include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "api/api_internal.h"
+#include "kernels/device_check.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/threadpool.h"
@@ -27,16 +30,33 @@ void check_threads(int n_threads) {
 }
 
 std::unique_ptr<mg::Backend> make_model_backend(musicgen_device device, int n_threads, bool* cuda) {
+  return make_model_backend_with(device, n_threads, cuda, mg::cuda_device_present(), &mg::make_cuda_backend);
+}
+
+std::unique_ptr<mg::Backend> make_model_backend_with(musicgen_device device, int n_threads, bool* cuda,
+                                                     bool device_present, DeviceFactory make_device) {
   check_threads(n_threads);
   if (device != MUSICGEN_DEVICE_AUTO && device != MUSICGEN_DEVICE_CPU && device != MUSICGEN_DEVICE_CUDA)
     throw ArgumentError(mg::strcat("unknown device ", int(device), " (MUSICGEN_DEVICE_AUTO, _CPU or _CUDA)"));
-  *cuda = device == MUSICGEN_DEVICE_CUDA || (device == MUSICGEN_DEVICE_AUTO && mg::cuda_available());
-  if (!*cuda) return mg::make_cpu_backend(n_threads);
+  *cuda = false;
+  if (device == MUSICGEN_DEVICE_CPU || (device == MUSICGEN_DEVICE_AUTO && !device_present))
+    return mg::make_cpu_backend(n_threads);
   try {
-    return mg::make_cuda_backend(0);
+    std::unique_ptr<mg::Backend> gpu = make_device(0);
+    mg::check_device_against_cpu(*gpu);
+    *cuda = true;
+    return gpu;
   } catch (const mg::Error& e) {
-    throw DeviceError(e.what());
+    if (device == MUSICGEN_DEVICE_CUDA) throw DeviceError(e.what());
+    warn_device_fallback(e.what());
   }
+  return mg::make_cpu_backend(n_threads);
+}
+
+void warn_device_fallback(const std::string& why) {
+  std::string line = why;
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  std::fprintf(stderr, "libmusicgen: warning: CUDA not used (%s); running on the CPU\n", line.c_str());
 }
 
 SessionBackend::SessionBackend(ModelDevice& dev, int n_threads) : dev_(dev) {

@@ -214,8 +214,8 @@ musicgen_status encodec_model_load(const char* model_path, const encodec_model_p
     if (!fs::exists(fs::path(model_path) / "config.json", ec) && fs::is_directory(model_path, ec))
       throw IoError(mg::strcat("model folder '", model_path, "' has no config.json"));
     auto m = std::make_unique<encodec_model>();
-    m->own_device.backend = mg::capi::make_model_backend(p.device, p.n_threads, &m->own_device.shared);
-    m->owned = mg::EncodecModel::load(*m->own_device.backend, model_path);
+    m->owned = mg::capi::load_on_device(p.device, p.n_threads, m->own_device,
+                                        [&](mg::Backend& be) { return mg::EncodecModel::load(be, model_path); });
     mg::capi::bind_encodec_model(*m, *m->owned);
     *out = m.release();
     return MUSICGEN_OK;

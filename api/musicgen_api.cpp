@@ -281,8 +281,8 @@ musicgen_status musicgen_model_load(const char* model_dir, const musicgen_model_
                          : p.weights == MUSICGEN_WEIGHTS_BF16 ? mg::DType::BF16
                                                               : mg::DType::F32;
     auto m = std::make_unique<musicgen_model>();
-    m->device.backend = mg::capi::make_model_backend(p.device, p.n_threads, &m->device.shared);
-    m->model = mg::MusicGen::load(*m->device.backend, model_dir, wd);
+    m->model = mg::capi::load_on_device(p.device, p.n_threads, m->device,
+                                        [&](mg::Backend& be) { return mg::MusicGen::load(be, model_dir, wd); });
     m->codec.device = &m->device;
     mg::capi::bind_encodec_model(m->codec, m->model->codec());
     *out = m.release();

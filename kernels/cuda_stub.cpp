@@ -5,6 +5,7 @@
 namespace mg {
 
 bool cuda_available() { return false; }
+bool cuda_device_present() { return false; }
 
 std::unique_ptr<Backend> make_cuda_backend(int) {
   throw Error("CUDA backend requested, but libmusicgen was built without CUDA "

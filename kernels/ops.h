@@ -309,6 +309,9 @@ std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 // kernel runs on it (the build has code for its architecture); cached per device. --device auto
 // falls back to the CPU when it is false.
 bool cuda_available();
+// True when the library was built with CUDA and the runtime counts at least one device (no probe):
+// --device auto then tries the device and says why when it cannot use it.
+bool cuda_device_present();
 // Throws mg::Error when the library was built without CUDA, no device is present, or the probe
 // kernel fails (the message names the card, its compute capability and the build's architectures).
 std::unique_ptr<Backend> make_cuda_backend(int device_index = 0);

@@ -401,6 +401,13 @@ bool cuda_available() {
   return n > 0 && cuda::probe_device(0) == cudaSuccess;
 }
 
+bool cuda_device_present() {
+  int n = 0;
+  const bool ok = cudaGetDeviceCount(&n) == cudaSuccess;
+  cudaGetLastError();
+  return ok && n > 0;
+}
+
 std::unique_ptr<Backend> make_cuda_backend(int device_index) {
   int n = 0;
   const cudaError_t err = cudaGetDeviceCount(&n);

@@ -20,8 +20,9 @@ enum class Fault {
   ArenaAlloc,   // "arena-alloc": a recording's arena (cudaMalloc)
   ChromaAlloc,  // "chroma-alloc": chroma's cached FFT buffers (cudaMalloc)
   Probe,        // "probe": the kernel launched to decide whether this build's kernels run on the device
+  SelfCheck,    // "selfcheck": the device's results in a model load's self-check (kernels/device_check.h)
 };
-constexpr int kFaultKinds = 4;
+constexpr int kFaultKinds = 5;
 
 // The next `times` attempts of `f` fail (adds to what is already due). times < 0: every attempt.
 void inject_fault(Fault f, int times = 1);

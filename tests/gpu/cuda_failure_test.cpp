@@ -16,10 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "api/api_internal.h"
 #include "conditioning/chroma.h"
 #include "cuda_op_check.h"  // MG_SKIP_WITHOUT_CUDA
 #include "kernels/cuda/arch_list.h"
 #include "kernels/cuda/fault_injection.h"
+#include "kernels/device_check.h"
 #include "kernels/ops.h"
 #include "test_util.h"
 
@@ -154,4 +156,21 @@ TEST_F(CudaFailure, UploadsDoNotNeedTheHostTensorAfterwards) {
     std::fill(h.f32(), h.f32() + h.numel(), -1.0f);
   }
   for (int i = 0; i < 8; ++i) EXPECT_EQ(gpu->download(dev[size_t(i)]).to_vector(), want[size_t(i)]) << "upload " << i;
+}
+
+// A real device that passes the load's self-check is used; one whose self-check fails is not:
+// auto falls back to the CPU with one warning line, cuda is an error (kernels/device_check.h).
+TEST_F(CudaFailure, SelfCheckOnTheDeviceDecidesWhetherItIsUsed) {
+  MG_SKIP_WITHOUT_CUDA();
+  auto gpu = mg::make_cuda_backend(0);
+  EXPECT_NO_THROW(mg::check_device_against_cpu(*gpu));
+  mg::cuda::inject_fault(Fault::SelfCheck, -1);
+  bool cuda = true;
+  testing::internal::CaptureStderr();
+  auto be = mg::capi::make_model_backend(MUSICGEN_DEVICE_AUTO, 1, &cuda);
+  const std::string warning = testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(cuda);
+  EXPECT_EQ(be->device(), mg::Device::CPU);
+  EXPECT_NE(warning.find("CUDA not used (device self-check:"), std::string::npos) << warning;
+  EXPECT_THROW(mg::capi::make_model_backend(MUSICGEN_DEVICE_CUDA, 1, &cuda), mg::capi::DeviceError);
 }
