@@ -7,7 +7,8 @@
 
 namespace mg {
 
-std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path, DType weight_dtype) {
+std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path, DType weight_dtype,
+                                         const LoraAdapter* lora, float lora_scale) {
   MG_CHECK(weight_dtype == DType::F32 || weight_dtype == DType::F16 || weight_dtype == DType::BF16 ||
                dtype_is_quantized(weight_dtype),
            "decoder weights can be f32, f16, bf16, q8_0 or q4_0, not ", dtype_name(weight_dtype));
@@ -38,7 +39,11 @@ std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path, D
     Tensor b = w.get("audio_enc_to_dec_proj.bias", {D});
     m->chroma_b_ = be.upload(b.as_f32());
   }
-  m->decoder_ = load_musicgen_decoder(be, w, m->cfg_.decoder, /*cross_attention=*/!m->cfg_.melody, weight_dtype);
+  // The adapter is merged into the f32 weights the decoder load then concatenates and converts.
+  const WeightStore decoder_weights =
+      lora ? merge_lora_into(w, *lora, lora_scale, m->cfg_.decoder, /*cross_attention=*/!m->cfg_.melody) : w;
+  m->decoder_ =
+      load_musicgen_decoder(be, decoder_weights, m->cfg_.decoder, /*cross_attention=*/!m->cfg_.melody, weight_dtype);
   m->codec_ = EncodecModel::load(be, m->cfg_.audio_encoder, w.with_prefix("audio_encoder."));
   return m;
 }

@@ -12,6 +12,7 @@
 #include "conditioning/tokenizer.h"
 #include "lm/delay_pattern.h"
 #include "lm/musicgen_config.h"
+#include "lm/lora.h"
 #include "lm/transformer.h"
 
 namespace mg {
@@ -59,7 +60,10 @@ class MusicGen {
   // spiece.model).
   // weight_dtype: the decoder's projection/FFN/head weights in f32 (as stored), f16, bf16, q8_0 or
   // q4_0 (a quantized snapshot, musicgen-cli quantize, loads only with its own scheme).
-  static std::unique_ptr<MusicGen> load(Backend& be, const std::string& path, DType weight_dtype = DType::F32);
+  // lora (optional): a LoRA adapter merged into the decoder's weights at load, in f32 before any
+  // conversion or quantization (lm/lora.h), with its scale times lora_scale (0: the base model).
+  static std::unique_ptr<MusicGen> load(Backend& be, const std::string& path, DType weight_dtype = DType::F32,
+                                        const LoraAdapter* lora = nullptr, float lora_scale = 1.0f);
 
   const MusicgenConfig& config() const { return cfg_; }
   int sample_rate() const { return cfg_.audio_encoder.sampling_rate; }

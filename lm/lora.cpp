@@ -62,6 +62,7 @@ std::vector<LoraModule> modules_matching(const std::string& entry) {
 
 const std::string kAdapterConfig = "adapter_config.json";
 const std::string kAdapterWeights = "adapter_model.safetensors";
+const char* const kSignatureKey = "musicgen.base_model";
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
   AtomicFile f(path);
@@ -238,12 +239,21 @@ static void check_config(const LoraConfig& c, const std::string& where) {
            c.lora_dropout);
 }
 
+std::string lora_model_signature(const MusicgenDecoderConfig& m, bool cross_attention) {
+  std::ostringstream s;
+  s << "layers=" << m.num_hidden_layers << " hidden=" << m.hidden_size << " ffn=" << m.ffn_dim
+    << " heads=" << m.num_attention_heads << " codebooks=" << m.num_codebooks << " channels=" << m.audio_channels
+    << " vocab=" << m.vocab_size << " cross=" << (cross_attention ? 1 : 0);
+  return s.str();
+}
+
 LoraAdapter init_lora_adapter(const LoraConfig& config, const MusicgenDecoderConfig& model, bool cross_attention,
                               uint64_t seed) {
   check_config(config, "init_lora_adapter");
   MG_CHECK(!config.targets.empty(), "init_lora_adapter: no target modules (use e.g. --targets q,v)");
   LoraAdapter a;
   a.config = config;
+  a.config.base_model_signature = lora_model_signature(model, cross_attention);
   std::sort(a.config.targets.begin(), a.config.targets.end());
   a.config.targets.erase(std::unique(a.config.targets.begin(), a.config.targets.end()), a.config.targets.end());
   std::mt19937_64 rng(seed);
@@ -268,6 +278,13 @@ LoraAdapter init_lora_adapter(const LoraConfig& config, const MusicgenDecoderCon
 
 void check_lora_adapter(const LoraAdapter& adapter, const MusicgenDecoderConfig& model, bool cross_attention) {
   const PeftLayout layout = adapter.config.layout;
+  const std::string signature = lora_model_signature(model, cross_attention);
+  MG_CHECK(adapter.config.base_model_signature.empty() || adapter.config.base_model_signature == signature,
+           "the LoRA adapter was made for another model: its base model has (", adapter.config.base_model_signature,
+           "), this one (", signature, "); load it with the model it was trained on (",
+           adapter.config.base_model_name_or_path.empty() ? "see its adapter_config.json"
+                                                          : adapter.config.base_model_name_or_path,
+           ")");
   for (const LoraWeights& w : adapter.weights) {
     const std::string a_name = tensor_name(layout, w.layer, w.module, true);
     MG_CHECK(w.layer >= 0 && w.layer < model.num_hidden_layers, "LoRA tensor ", a_name, " is for decoder layer ",
@@ -332,6 +349,8 @@ LoraAdapter load_peft_adapter(const std::string& dir) {
   MG_CHECK(layouts.size() == 1, weights_path, " mixes the tensor names of two HF classes (",
            peft_layer_prefix(PeftLayout::ConditionalGeneration), " and ", peft_layer_prefix(PeftLayout::CausalLM), ")");
   a.config.layout = *layouts.begin();
+  auto sig = file->metadata().find(kSignatureKey);
+  if (sig != file->metadata().end()) a.config.base_model_signature = sig->second;
   std::set<LoraModule> present;
   for (auto& [key, w] : by_key) {
     const std::string a_name = tensor_name(a.config.layout, w.layer, w.module, true);
@@ -415,7 +434,9 @@ void save_peft_adapter(const std::string& dir, const LoraAdapter& adapter) {
   // lora_alpha is an integer in PEFT's files when it is one.
   if (adapter.config.lora_alpha == std::floor(adapter.config.lora_alpha) && adapter.config.lora_alpha < 1e9)
     cfg["lora_alpha"] = int64_t(adapter.config.lora_alpha);
-  write_file_atomically((fs::path(dir) / kAdapterWeights).string(), safetensors_bytes(tensors, {{"format", "pt"}}));
+  std::map<std::string, std::string> metadata = {{"format", "pt"}};
+  if (!adapter.config.base_model_signature.empty()) metadata[kSignatureKey] = adapter.config.base_model_signature;
+  write_file_atomically((fs::path(dir) / kAdapterWeights).string(), safetensors_bytes(tensors, metadata));
   write_file_atomically((fs::path(dir) / kAdapterConfig).string(), cfg.dump(2) + "\n");
 }
 
@@ -450,6 +471,24 @@ Tensor lora_merged_weight(const Tensor& W, const LoraAdapter* adapter, float use
   const LoraWeights* lw = adapter->find(layer, module);
   if (lw == nullptr) return W;
   return merge_lora_weight(W, *lw, adapter->config.scale() * user_scale);
+}
+
+WeightStore merge_lora_into(const WeightStore& snapshot, const LoraAdapter& adapter, float user_scale,
+                            const MusicgenDecoderConfig& model, bool cross_attention) {
+  check_lora_adapter(adapter, model, cross_attention);
+  MG_CHECK(std::isfinite(user_scale), "LoRA scale must be a finite number, found ", user_scale);
+  std::map<std::string, Tensor> merged;
+  if (user_scale == 0.0f) return snapshot;
+  for (const LoraWeights& w : adapter.weights) {
+    const std::string name =
+        "decoder.model.decoder.layers." + std::to_string(w.layer) + "." + lora_module_name(w.module) + ".weight";
+    const Tensor W = snapshot.get(name, lora_module_shape(w.module, model));
+    MG_CHECK(W.dtype == DType::F32 || W.dtype == DType::F16 || W.dtype == DType::BF16, "cannot merge a LoRA adapter into ",
+             snapshot.source(), ": its decoder weights are stored quantized; load the f32/f16 snapshot with the "
+             "adapter (quantizing at load merges first)");
+    merged[name] = merge_lora_weight(W, w, adapter.config.scale() * user_scale);
+  }
+  return snapshot.with_replaced(merged);
 }
 
 }  // namespace mg

@@ -32,6 +32,7 @@
 
 #include "kernels/tensor.h"
 #include "lm/musicgen_config.h"
+#include "weights/safetensors.h"
 
 namespace mg {
 
@@ -73,6 +74,11 @@ struct LoraConfig {
   std::vector<LoraModule> targets;   // the modules adapted (saved as target_modules: their names)
   std::string base_model_name_or_path;  // informational, as PEFT; written on save
   PeftLayout layout = PeftLayout::ConditionalGeneration;
+  // The decoder's shape the adapter was made for (lora_model_signature), kept in the safetensors
+  // metadata ("musicgen.base_model", which PEFT ignores): a model of the same layer shapes but
+  // another kind (mono vs stereo codebooks) is then refused instead of merged. "" = unknown (PEFT's
+  // own files), then only the shapes are checked. init_lora_adapter sets it.
+  std::string base_model_signature;
   float scale() const { return lora_alpha / float(r); }
 };
 
@@ -92,6 +98,9 @@ struct LoraAdapter {
   LoraWeights* find(int layer, LoraModule module);
 };
 
+// "layers=24 hidden=1024 ffn=4096 heads=16 codebooks=4 channels=1 vocab=2048 cross=1".
+std::string lora_model_signature(const MusicgenDecoderConfig& model, bool cross_attention);
+
 // A fresh adapter as PEFT initialises one (init_lora_weights=True): every target module of every
 // layer gets A ~ kaiming_uniform(a=sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)), and B = 0, so the
 // adapted model starts equal to the base model. Deterministic for a seed. Cross-attention targets
@@ -99,9 +108,9 @@ struct LoraAdapter {
 LoraAdapter init_lora_adapter(const LoraConfig& config, const MusicgenDecoderConfig& model, bool cross_attention,
                               uint64_t seed);
 
-// Checks the adapter against a model: every layer index < num_hidden_layers, A [r, in] and
-// B [out, r] with [out, in] = lora_module_shape, no cross-attention module on a model without
-// cross-attention. Errors name the tensor (PEFT name), the expected and the found shape, and say
+// Checks the adapter against a model: the signature when the adapter has one, every layer index <
+// num_hidden_layers, A [r, in] and B [out, r] with [out, in] = lora_module_shape, no cross-attention
+// module on a model without cross-attention. Errors name the tensor (PEFT name), the expected and the found shape, and say
 // that the adapter was made for another model.
 void check_lora_adapter(const LoraAdapter& adapter, const MusicgenDecoderConfig& model, bool cross_attention);
 
@@ -127,5 +136,13 @@ Tensor merge_lora_weight(const Tensor& W, const LoraWeights& lw, float scale);
 // `adapter` may be null (no adapter). This is the single place the decoder load merges: it is
 // called on the checkpoint's tensors before concatenation, dtype conversion or quantization.
 Tensor lora_merged_weight(const Tensor& W, const LoraAdapter* adapter, float user_scale, int layer, LoraModule module);
+
+// A MusicGen snapshot's weights (seen from its root) with the adapter merged: check_lora_adapter,
+// then every adapted "decoder.model.decoder.layers.<l>.<module>.weight" replaced by its f32 merge
+// (WeightStore::with_replaced), so load_musicgen_decoder concatenates, converts or quantizes the
+// merged weights as it would stored ones. A quantized snapshot is refused (merge into the f32/f16
+// snapshot, then quantize at load).
+WeightStore merge_lora_into(const WeightStore& snapshot, const LoraAdapter& adapter, float user_scale,
+                            const MusicgenDecoderConfig& model, bool cross_attention);
 
 }  // namespace mg

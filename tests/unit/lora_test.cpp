@@ -104,6 +104,7 @@ TEST(Lora, SaveLoadRoundTrip) {
     EXPECT_EQ(b.config.r, 2);
     EXPECT_EQ(b.config.scale(), 3.0f);
     EXPECT_EQ(b.config.layout, layout);
+    EXPECT_EQ(b.config.base_model_signature, "layers=2 hidden=8 ffn=16 heads=16 codebooks=4 channels=1 vocab=2048 cross=1");
     EXPECT_EQ(b.config.targets, a.config.targets);
     ASSERT_EQ(b.weights.size(), a.weights.size());
     for (size_t i = 0; i < a.weights.size(); ++i) {
@@ -139,7 +140,16 @@ TEST(Lora, MergeMatchesTheFormula) {
 
 // An adapter for another model: more layers, another width, cross-attention on a melody model.
 TEST(Lora, ModelMismatchIsAnError) {
-  const mg::LoraAdapter a = random_adapter();
+  mg::LoraAdapter a = random_adapter();
+  // Our adapters name the model they were made for: a stereo model has the same layer shapes.
+  mg::MusicgenDecoderConfig stereo = small_model();
+  stereo.num_codebooks = 8;
+  stereo.audio_channels = 2;
+  EXPECT_NE(mgtest::error_of([&] { mg::check_lora_adapter(a, stereo, true); }).find("codebooks=4 channels=1"),
+            std::string::npos);
+  // PEFT's files do not: then the shapes decide.
+  a.config.base_model_signature.clear();
+  EXPECT_NO_THROW(mg::check_lora_adapter(a, stereo, true));
   mg::MusicgenDecoderConfig one_layer = small_model();
   one_layer.num_hidden_layers = 1;
   EXPECT_NE(mgtest::error_of([&] { mg::check_lora_adapter(a, one_layer, true); }).find("made for another model"),
