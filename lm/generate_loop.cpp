@@ -8,20 +8,10 @@
 #include <cmath>
 
 #include "lm/generate.h"
+#include "lm/generate_internal.h"
 #include "lm/recorded_step.h"
 
 namespace mg {
-
-struct MusicGen::Batch {
-  Backend* be = nullptr;             // the session's backend: everything below runs on it
-  const GenerateParams* p = nullptr;
-  int sequences = 0;
-  bool cfg = false;
-  std::vector<Tensor> text;          // cross-attention models: projected text per sequence (undefined: null)
-  std::vector<Tensor> melody_text;   // melody models: projected text per sequence (undefined: none)
-  std::vector<uint64_t> seeds;      // per sequence: the counter-based draws of sample_tokens
-  int64_t steps_done = 0, steps_total = 0;
-};
 
 int64_t MusicGen::frames_for(double duration_s) const {
   MG_CHECK(duration_s > 0, "duration must be positive, got ", duration_s, " s");
@@ -35,8 +25,9 @@ namespace {
 // Recorded steps the host may enqueue ahead of the device before it waits (progress reporting).
 constexpr int64_t kStepsAhead = 8;
 
-// Window sizes of audiocraft's loop, to know the total step count up front (for progress).
-// Returns (prompt frames, total frames) per window.
+}  // namespace
+
+// Declared in lm/generate_internal.h.
 std::vector<std::pair<int64_t, int64_t>> plan_windows(int64_t total, int64_t prompt, double duration_s,
                                                       double max_window_s, double stride_s, int frame_rate) {
   std::vector<std::pair<int64_t, int64_t>> w;
@@ -52,20 +43,6 @@ std::vector<std::pair<int64_t, int64_t>> plan_windows(int64_t total, int64_t pro
   }
   return w;
 }
-
-}  // namespace
-
-// One window of generation: a delay pattern per sequence over `frames` frames, the decoder state
-// of every row, and how far streaming has got.
-struct MusicGen::Window {
-  std::vector<DelayPattern> patterns;  // one per sequence, prompt codes fixed
-  DecoderState st;
-  int64_t frames = 0, columns = 0;
-  int64_t start = 0;        // the first column to generate (prompt frames + 1)
-  int64_t first_new = 0;    // frames before this come from the prompt: streamed already
-  int64_t emitted = 0;      // frames of this window handed to on_frame (or skipped) so far
-  int64_t global_base = 0;  // the index on_frame gives this window's first new frame
-};
 
 std::vector<Tensor> MusicGen::melody_prefixes(const Batch& b, double offset_s) const {
   const GenerateParams& p = *b.p;

@@ -14,6 +14,7 @@ PACKAGES=(
   libfftw3-dev           # STFT for the chroma extractor
   libebur128-dev         # loudness normalisation
   libpng-dev             # chroma pictures
+  libcpp-httplib-dev     # musicgen-server (HTTP)
 )
 
 missing=()

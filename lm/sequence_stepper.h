@@ -1,0 +1,57 @@
+// One generation request stepped from outside, one decode step at a time: what a continuous
+// batching scheduler (tools/musicgen-server) holds per request. It walks the same windows,
+// delay patterns, guidance, sampling and streaming as MusicGen::generate_codes, but leaves the
+// decoder step to the caller, who runs the single-column steps of many steppers together with
+// decoder_step_states (lm/batched_step.h) and hands each its rows of the logits.
+//
+// A request's tokens depend only on its own parameters and seed: sampling is a function of
+// (seed, step, codebook) and every op of the shared step computes a row without looking at the
+// other rows. Audio prompts (continuation) are not supported here.
+#pragma once
+
+#include "lm/generate.h"
+#include "lm/generate_internal.h"
+
+namespace mg {
+
+class MusicGen::SequenceStepper {
+ public:
+  // p: one sequence (p.prompts, p.takes and p.audio_prompt unused). text: the projected text of
+  // p.prompt (MusicGen::project_text), computed by the caller so that it can cache it; undefined
+  // for an unconditional request. Sets up the first window (melody models: runs its prefix).
+  SequenceStepper(const MusicGen& model, Backend& be, GenerateParams p, Tensor text);
+
+  bool done() const { return done_; }
+  // The next step feeds several columns (a later window's prompt): run it alone with solo_step().
+  bool needs_solo_step() const;
+  void solo_step();
+
+  // For a shared single-column step: this sequence's decoder state, its row count, and its input
+  // column written into ids[k * ld + r0 + r] for each of its rows r.
+  DecoderState& state() { return w_.st; }
+  int rows() const { return w_.st.rows; }
+  void write_ids(int32_t* ids, int64_t ld, int64_t r0) const;
+  // This sequence's logits [rows, K, vocab] (on the device) from the shared step: samples, fills
+  // the pattern, streams final frames, and moves on to the next window when this one is full.
+  void finish_shared_step(const Tensor& logits);
+
+  int64_t steps_done() const { return b_.steps_done; }
+  int64_t steps_total() const { return b_.steps_total; }
+  const Codes& codes() const { return all_; }  // every frame, once done()
+
+ private:
+  void start_window();
+  void end_window();
+  const MusicGen& m_;
+  GenerateParams p_;
+  Batch b_;
+  Window w_;
+  std::vector<std::pair<int64_t, int64_t>> windows_;
+  size_t window_ = 0;
+  int64_t column_ = 0;  // the column the next step generates
+  Codes prompt_;        // the next window's prompt (the previous window's tail)
+  Codes all_;
+  bool done_ = false;
+};
+
+}  // namespace mg

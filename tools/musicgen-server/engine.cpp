@@ -1,0 +1,300 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "audio_bytes.h"
+#include "codec/audio_file.h"
+#include "codec/normalize.h"
+#include "conditioning/melody_windows.h"
+#include "lm/batched_step.h"
+#include "lm/sequence_stepper.h"
+#include "lm/stream.h"
+
+namespace mgserver {
+
+namespace {
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
+
+mg::Tensor TextCache::get(const mg::MusicGen& model, mg::Backend& be, const std::string& prompt) {
+  if (prompt.empty()) return mg::Tensor();
+  auto it = index_.find(prompt);
+  if (it != index_.end()) {
+    entries_.splice(entries_.begin(), entries_, it->second);
+    return it->second->second;
+  }
+  mg::Tensor text = model.project_text(be, model.text_hidden_states(be, model.tokenize(prompt)));
+  entries_.emplace_front(prompt, text);
+  index_[prompt] = entries_.begin();
+  if (entries_.size() > capacity_) {
+    index_.erase(entries_.back().first);
+    entries_.pop_back();
+  }
+  return text;
+}
+
+struct Engine::Active {
+  std::shared_ptr<Job> job;
+  std::unique_ptr<mg::StreamingDecoder> streamer;  // streaming requests
+  std::unique_ptr<mg::MusicGen::SequenceStepper> stepper;
+  bool failed = false;
+};
+
+Engine::Engine(const mg::MusicGen& model, mg::Backend& be, mg::Backend& decode_be, const EngineOptions& opt,
+               Metrics& metrics)
+    : model_(model), be_(be), decode_be_(decode_be), opt_(opt), metrics_(metrics), texts_(size_t(opt.text_cache_entries)) {
+  scheduler_ = std::thread([this] { schedule_loop(); });
+  finisher_ = std::thread([this] { finish_loop(); });
+}
+
+Engine::~Engine() { shutdown(); }
+
+std::shared_ptr<Job> Engine::submit(GenerationRequest r, Clock::time_point deadline) {
+  auto job = std::make_shared<Job>(std::move(r), Clock::now(), deadline);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) throw HttpError(503, "unavailable_error", "the server is shutting down; retry on another replica");
+    if (int(waiting_.size()) >= opt_.max_queue)
+      throw HttpError(429, "queue_full_error",
+                      "the queue is full (" + std::to_string(opt_.max_queue) + " requests waiting, " +
+                          std::to_string(running_) + " running); retry after the Retry-After seconds");
+    job->id = next_id_++;
+    waiting_.push_back(job);
+  }
+  publish_queue();
+  cv_.notify_all();
+  return job;
+}
+
+void Engine::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !scheduler_.joinable()) return;
+    stopping_ = true;
+    for (auto& job : waiting_) {
+      job->finish_error(503, "unavailable_error", "the server is shutting down; the request was not started", "rejected");
+    }
+    waiting_.clear();
+  }
+  cv_.notify_all();
+  if (scheduler_.joinable()) scheduler_.join();
+  {
+    std::lock_guard<std::mutex> lock(finish_mu_);
+    finish_stop_ = true;
+  }
+  finish_cv_.notify_all();
+  if (finisher_.joinable()) finisher_.join();
+}
+
+int Engine::retry_after_seconds() const {
+  const double mean = metrics_.mean_latency();
+  std::lock_guard<std::mutex> lock(mu_);
+  const double waves = double(waiting_.size()) / std::max(1, opt_.max_batch);
+  return std::max(1, int(std::ceil(std::max(1.0, mean) * std::max(1.0, waves))));
+}
+
+int Engine::active_sequences() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_;
+}
+
+void Engine::publish_queue() {
+  std::lock_guard<std::mutex> lock(mu_);
+  metrics_.set_queue(running_, int(waiting_.size()));
+}
+
+// The request's generation parameters and its stepper (T5 text from the cache; melody models: the
+// chroma prefix runs here). Throws mg::Error for a request the model cannot run.
+std::unique_ptr<Engine::Active> Engine::start(const std::shared_ptr<Job>& job) {
+  const GenerationRequest& r = job->req;
+  auto a = std::make_unique<Active>();
+  a->job = job;
+  mg::GenerateParams p;
+  p.prompt = r.prompt;
+  p.duration_s = r.duration;
+  p.max_window_s = model_.max_duration_s();
+  p.guidance_scale = r.cfg;
+  p.sampler.greedy = r.greedy;
+  p.sampler.top_k = r.top_k;
+  p.sampler.top_p = r.top_p;
+  p.sampler.temperature = r.temperature;
+  p.seed = r.seed;
+  if (!r.chroma.empty()) {
+    p.chroma_for_window = mg::chroma_matrix_windows(r.chroma, int64_t(r.chroma.size() / 12));
+  } else if (!r.melody.empty()) {
+    mg::AudioBuffer in;
+    in.sample_rate = r.melody_rate;
+    for (int c = 0; c < r.melody_channels; ++c)
+      in.channels.emplace_back(r.melody.begin() + c * r.melody_samples, r.melody.begin() + (c + 1) * r.melody_samples);
+    p.chroma_for_window = mg::melody_audio_windows(in, model_.max_duration_s(), r.duration > model_.max_duration_s() + 1e-6);
+  }
+  if (r.stream) {
+    Job* j = job.get();
+    Metrics* metrics = &metrics_;
+    a->streamer = std::make_unique<mg::StreamingDecoder>(
+        model_, be_, [j, metrics](const std::vector<std::vector<float>>& audio, int64_t n) {
+          std::vector<float> planar;
+          for (const auto& ch : audio) planar.insert(planar.end(), ch.begin(), ch.begin() + n);
+          std::string pcm;
+          append_pcm16(planar.data(), n, int(audio.size()), pcm);
+          if (j->add_stream_audio(pcm)) metrics->time_to_first_audio(seconds_since(j->arrival));
+        });
+    mg::StreamingDecoder* s = a->streamer.get();
+    p.on_frame = [s](int, int64_t, const std::vector<int>& codes) { s->push(codes); };
+  }
+  a->stepper = std::make_unique<mg::MusicGen::SequenceStepper>(model_, be_, std::move(p),
+                                                              texts_.get(model_, be_, r.prompt));
+  return a;
+}
+
+void Engine::admit(std::vector<std::shared_ptr<Job>>& joining) {
+  for (auto& job : joining) {
+    metrics_.queue_wait(seconds_since(job->arrival));
+    {
+      std::lock_guard<std::mutex> lock(job->mu);
+      job->state = Job::State::running;
+    }
+    try {
+      active_.push_back(start(job));
+    } catch (const std::exception& e) {
+      job->finish_error(400, "invalid_request_error", e.what(), "error");
+    }
+  }
+  joining.clear();
+}
+
+void Engine::drop_cancelled() {
+  const Clock::time_point now = Clock::now();
+  for (auto& a : active_) {
+    if (a->job->cancelled) {
+      a->job->finish_error(499, "cancelled", "the client closed the connection", "cancelled");
+      a->failed = true;
+    } else if (now > a->job->deadline) {
+      a->job->finish_error(504, "timeout_error", "the request ran past the server's --timeout", "timeout");
+      a->failed = true;
+    }
+  }
+}
+
+void Engine::step_all() {
+  std::vector<Active*> shared;
+  for (auto& a : active_) {
+    if (a->failed || a->stepper->done()) continue;
+    if (a->stepper->needs_solo_step()) {  // a later window's first step: several columns, alone
+      a->stepper->solo_step();
+      metrics_.decode_step(1);
+    } else {
+      shared.push_back(a.get());
+    }
+  }
+  if (shared.empty()) return;
+  std::vector<mg::DecoderState*> states;
+  int64_t rows = 0;
+  for (Active* a : shared) {
+    states.push_back(&a->stepper->state());
+    rows += a->stepper->rows();
+  }
+  const int K = model_.config().decoder.num_codebooks;
+  mg::Tensor ids = mg::Tensor::empty(mg::DType::I32, {K, rows});
+  int64_t r0 = 0;
+  for (Active* a : shared) {
+    a->stepper->write_ids(ids.ptr<int32_t>(), rows, r0);
+    r0 += a->stepper->rows();
+  }
+  mg::Tensor logits = mg::decoder_step_states(be_, model_.decoder(), states, be_.upload(ids));
+  r0 = 0;
+  for (Active* a : shared) {
+    const int R = a->stepper->rows();
+    a->stepper->finish_shared_step(logits.slice0(r0, R));
+    r0 += R;
+  }
+  metrics_.decode_step(int(shared.size()));
+}
+
+void Engine::retire_finished() {
+  for (auto& a : active_) {
+    if (a->failed || !a->stepper->done()) continue;
+    if (a->streamer) {
+      a->streamer->finish();
+      Job& j = *a->job;
+      j.finish_ok({}, 0, model_.channels(), model_.sample_rate());
+    } else {
+      std::lock_guard<std::mutex> lock(finish_mu_);
+      to_decode_.emplace_back(a->job, a->stepper->codes());
+      finish_cv_.notify_one();
+    }
+    a->failed = true;  // leaves below
+  }
+  active_.erase(std::remove_if(active_.begin(), active_.end(), [](const auto& a) { return a->failed; }), active_.end());
+}
+
+void Engine::schedule_loop() {
+  std::vector<std::shared_ptr<Job>> joining;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      running_ = int(active_.size());
+      metrics_.set_queue(running_, int(waiting_.size()));
+      cv_.wait(lock, [&] { return stopping_ || !waiting_.empty() || !active_.empty(); });
+      if (stopping_ && waiting_.empty() && active_.empty()) break;
+      while (!waiting_.empty() && int(active_.size() + joining.size()) < opt_.max_batch) {
+        joining.push_back(waiting_.front());
+        waiting_.pop_front();
+      }
+      running_ = int(active_.size() + joining.size());
+      metrics_.set_queue(running_, int(waiting_.size()));
+    }
+    // Requests that gave up while waiting never start.
+    joining.erase(std::remove_if(joining.begin(), joining.end(),
+                                 [&](const std::shared_ptr<Job>& j) {
+                                   const bool gone = j->cancelled || Clock::now() > j->deadline;
+                                   if (gone) {
+                                     if (j->cancelled) j->finish_error(499, "cancelled", "the client closed the connection", "cancelled");
+                                     else j->finish_error(504, "timeout_error", "the request waited past the server's --timeout", "timeout");
+                                   }
+                                   return gone;
+                                 }),
+                  joining.end());
+    admit(joining);
+    drop_cancelled();
+    try {
+      step_all();
+    } catch (const std::exception& e) {
+      for (auto& a : active_)
+        if (!a->failed) {
+          a->job->finish_error(500, "server_error", std::string("generation failed: ") + e.what(), "error");
+          a->failed = true;
+        }
+    }
+    retire_finished();
+  }
+  publish_queue();
+}
+
+void Engine::finish_loop() {
+  for (;;) {
+    std::pair<std::shared_ptr<Job>, mg::Codes> item;
+    {
+      std::unique_lock<std::mutex> lock(finish_mu_);
+      finish_cv_.wait(lock, [&] { return finish_stop_ || !to_decode_.empty(); });
+      if (to_decode_.empty()) return;
+      item = std::move(to_decode_.front());
+      to_decode_.pop_front();
+    }
+    Job& job = *item.first;
+    try {
+      mg::Tensor audio = model_.decode_audio(decode_be_, item.second);
+      if (audio.device != mg::Device::CPU) audio = decode_be_.download(audio);
+      mg::NormalizeParams np;
+      np.strategy = static_cast<mg::NormalizeStrategy>(job.req.normalize);
+      mg::normalize_audio(audio, model_.sample_rate(), np);
+      std::vector<float> planar(audio.f32(), audio.f32() + audio.numel());
+      job.finish_ok(std::move(planar), audio.dim(1), int(audio.dim(0)), model_.sample_rate());
+    } catch (const std::exception& e) {
+      job.finish_error(500, "server_error", std::string("decoding the audio failed: ") + e.what(), "error");
+    }
+  }
+}
+
+}  // namespace mgserver

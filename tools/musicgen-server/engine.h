@@ -1,0 +1,91 @@
+// Continuous batching (API.md, "Limits"): one scheduler thread runs the decode loop. Every active
+// request holds a MusicGen::SequenceStepper (its own KV cache, position, seed); each iteration runs
+// ONE decoder step for all of them together (lm/batched_step.h: every weight read serves every
+// request), then hands each its logits to sample. Waiting requests join at the next step
+// boundary; finished, cancelled or timed-out ones leave. Finished codes go to a second thread
+// that decodes them to audio (EnCodec) so that the decode loop never waits for it.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "job.h"
+#include "lm/generate.h"
+#include "metrics.h"
+
+namespace mgserver {
+
+struct EngineOptions {
+  int max_batch = 8;
+  int max_queue = 64;
+  int text_cache_entries = 64;
+};
+
+// Projected prompt texts, least recently used dropped first (the T5 encoder costs a step or two).
+class TextCache {
+ public:
+  explicit TextCache(size_t capacity) : capacity_(capacity) {}
+  mg::Tensor get(const mg::MusicGen& model, mg::Backend& be, const std::string& prompt);
+
+ private:
+  size_t capacity_;
+  std::list<std::pair<std::string, mg::Tensor>> entries_;  // most recent first
+  std::map<std::string, std::list<std::pair<std::string, mg::Tensor>>::iterator> index_;
+};
+
+class Engine {
+ public:
+  // `be` is the scheduler's backend (the decode loop); `decode_be` the finisher's (EnCodec).
+  Engine(const mg::MusicGen& model, mg::Backend& be, mg::Backend& decode_be, const EngineOptions& opt,
+         Metrics& metrics);
+  ~Engine();
+
+  // Queues a request. Throws HttpError 429 (queue full) or 503 (shutting down).
+  std::shared_ptr<Job> submit(GenerationRequest r, Clock::time_point deadline);
+  // Stops taking requests, fails the waiting ones (503), lets the running ones finish, joins.
+  void shutdown();
+  int retry_after_seconds() const;  // a guess for the 429's Retry-After
+  int active_sequences() const;
+
+ private:
+  struct Active;
+  void schedule_loop();
+  void finish_loop();
+  void admit(std::vector<std::shared_ptr<Job>>& joining);
+  std::unique_ptr<Active> start(const std::shared_ptr<Job>& job);
+  void drop_cancelled();
+  void step_all();
+  void retire_finished();
+  void publish_queue();
+
+  const mg::MusicGen& model_;
+  mg::Backend& be_;
+  mg::Backend& decode_be_;
+  const EngineOptions opt_;
+  Metrics& metrics_;
+  TextCache texts_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> waiting_;
+  int running_ = 0;  // active_.size(), readable under mu_
+  bool stopping_ = false;
+  std::vector<std::unique_ptr<Active>> active_;  // the scheduler thread's only
+
+  std::mutex finish_mu_;
+  std::condition_variable finish_cv_;
+  std::deque<std::pair<std::shared_ptr<Job>, mg::Codes>> to_decode_;
+  bool finish_stop_ = false;
+  uint64_t next_id_ = 1;
+
+  std::thread scheduler_, finisher_;
+};
+
+}  // namespace mgserver
