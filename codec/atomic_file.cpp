@@ -100,8 +100,8 @@ void remove_stale_temps(const SplitPath& dest) {
   ::closedir(d);
 }
 
-int64_t fail_after_from_env() {
-  const char* v = std::getenv("MUSICGEN_TEST_FAIL_WRITE_AFTER");
+int64_t byte_count_from_env(const char* name) {
+  const char* v = std::getenv(name);
   if (!v || !*v) return -1;
   char* end = nullptr;
   const long long n = std::strtoll(v, &end, 10);
@@ -116,7 +116,10 @@ std::string atomic_temp_prefix(const std::string& path) {
   return dir + "." + split(path).name + kTempTag;
 }
 
-AtomicFile::AtomicFile(const std::string& path) : path_(path), fail_after_(fail_after_from_env()) {
+AtomicFile::AtomicFile(const std::string& path)
+    : path_(path),
+      fail_after_(byte_count_from_env("MUSICGEN_TEST_FAIL_WRITE_AFTER")),
+      stall_after_(byte_count_from_env("MUSICGEN_TEST_STALL_WRITE_AFTER")) {
   target_ = resolve_destination(path);
   const SplitPath dest = split(target_);
   MG_CHECK(!dest.name.empty() && dest.name != "." && dest.name != "..", "cannot write '", path,
@@ -165,6 +168,14 @@ bool AtomicFile::write(const void* data, size_t n) {
         return false;
       }
       chunk = std::min<size_t>(chunk, size_t(fail_after_ - written_));
+    }
+    if (stall_after_ >= 0) {
+      if (written_ >= stall_after_) {
+        stall_after_ = -1;
+        ::sleep(60);  // the test hook of atomic_file.h: a kill -9 lands here
+      } else {
+        chunk = std::min<size_t>(chunk, size_t(stall_after_ - written_));
+      }
     }
     const ssize_t k = ::write(fd_, p, chunk);
     if (k < 0 && errno == EINTR) continue;

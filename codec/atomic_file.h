@@ -19,6 +19,10 @@
 //
 // Test hook: MUSICGEN_TEST_FAIL_WRITE_AFTER=N in the environment makes every AtomicFile fail with
 // ENOSPC once N bytes have been written to it, to test full-disk handling without a full disk.
+//
+// Test hook: MUSICGEN_TEST_STALL_WRITE_AFTER=N makes the writer stop for 60 s once N bytes are in
+// the temporary file, so that a test can kill the process mid-write (kill -9 leaves the temporary,
+// never a file at the output path; the next write removes temporaries older than an hour).
 #pragma once
 
 #include <cstddef>
@@ -69,6 +73,7 @@ class AtomicFile {
   int fd_ = -1;
   int64_t written_ = 0;          // bytes written, for the test hook
   int64_t fail_after_ = -1;      // MUSICGEN_TEST_FAIL_WRITE_AFTER, -1 when unset
+  int64_t stall_after_ = -1;     // MUSICGEN_TEST_STALL_WRITE_AFTER, -1 when unset
   std::string error_;            // the first failure, "" when none
   bool committed_ = false;
 };

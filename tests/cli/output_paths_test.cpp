@@ -2,12 +2,17 @@
 // FIFO or a dangling link at the output path is refused with a non-zero exit and left as it was; a
 // link to a regular file is followed; a planted link at the old fixed .ecdc temporary name is not;
 // a full disk (injected through MUSICGEN_TEST_FAIL_WRITE_AFTER) fails with the reason and leaves
-// nothing; two runs writing one path end with one complete file.
+// nothing; two runs writing one path end with one complete file; a run killed (-9) mid-write
+// leaves no file at the output path, only a temporary that a later write removes.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -117,3 +122,36 @@ TEST_F(OutputPaths, TwoRunsWritingOnePathEndWithOneCompleteFile) {
 }
 
 }  // namespace
+
+// kill -9 in the middle of a write (held there by MUSICGEN_TEST_STALL_WRITE_AFTER): no file at
+// the output path, only the temporary, which a later write to that path removes once it is over
+// an hour old (its age is set back here instead of waiting).
+TEST_F(OutputPaths, KillDuringAWriteLeavesNoOutputAndACleanableTemporary) {
+  const std::string out = dir_ + "/out.wav";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("MUSICGEN_TEST_STALL_WRITE_AFTER", "4096", 1);
+    execl(kTool.c_str(), kTool.c_str(), "convert", in_.c_str(), out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string temp;
+  for (int i = 0; i < 600 && temp.empty(); ++i) {  // up to 60 s for the tool to reach the stall
+    for (const std::string& name : listing(dir_))
+      if (name.rfind(".out.wav.musicgen-tmp-", 0) == 0 && fs::file_size(dir_ + "/" + name) >= 2048) temp = name;
+    if (temp.empty()) usleep(100 * 1000);
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_FALSE(temp.empty()) << "the tool never reached the stalled write";
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_EQ(listing(dir_), (std::vector<std::string>{temp, "in.wav"}));  // nothing at out.wav
+
+  const fs::path stale = dir_ + "/" + temp;
+  fs::last_write_time(stale, fs::last_write_time(stale) - std::chrono::hours(2));
+  const RunResult r = convert(out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(listing(dir_), (std::vector<std::string>{"in.wav", "out.wav"}));
+  EXPECT_EQ(mg::read_audio(out).num_frames(), 16000);  // 0.5 s at the default model's 32 kHz
+}
