@@ -158,17 +158,33 @@ AudioBuffer read_audio(const std::string& path) {
   MG_CHECK(f, "cannot read audio from ", path, ": ", sf_strerror(nullptr));
   MG_CHECK(info.channels > 0 && info.samplerate > 0, "cannot read audio from ", path, ": bad header (",
            info.channels, " channels, ", info.samplerate, " Hz)");
+  if (info.samplerate < kMinAudioSampleRate || info.samplerate > kMaxAudioSampleRate)
+    throw AudioDataError(strcat("cannot read audio from ", path, ": its header says ", info.samplerate,
+                                " Hz; sample rates from ", kMinAudioSampleRate, " to ", kMaxAudioSampleRate,
+                                " Hz are read (a damaged or hostile header?)"));
+  const int64_t max_frames = int64_t(kMaxAudioSeconds * info.samplerate);
+  auto too_long = [&](const std::string& how_long) {
+    return AudioDataError(strcat("cannot read audio from ", path, ": ", how_long, ", at most ", kMaxAudioSeconds,
+                                 " s (one hour) are read; cut the file first (e.g. ffmpeg -t 3600)"));
+  };
+  if (info.frames > max_frames)
+    throw too_long(strcat("its header says ", double(info.frames) / info.samplerate, " s"));
 
   AudioBuffer buf;
   buf.sample_rate = info.samplerate;
   buf.channels.resize(size_t(info.channels));
-  // The frame count of compressed streams (mp3) is an estimate: read until the decoder says stop.
-  if (info.frames > 0 && info.frames < (int64_t(1) << 31))
-    for (auto& ch : buf.channels) ch.reserve(size_t(info.frames));
+  // The frame count of compressed streams (mp3) is an estimate, and any header may lie: reserve no
+  // more than the file's bytes could hold at one byte per sample, and read until the decoder stops.
+  std::error_code size_ec;
+  const int64_t file_bytes = int64_t(fs::file_size(path, size_ec));
+  const int64_t reserve = std::min<int64_t>(info.frames, size_ec ? 0 : file_bytes / info.channels);
+  if (reserve > 0)
+    for (auto& ch : buf.channels) ch.reserve(size_t(reserve));
   std::vector<float> scratch(size_t(kChunkFrames * info.channels));
   for (;;) {
     sf_count_t n = sf_readf_float(f.get(), scratch.data(), kChunkFrames);
     if (n <= 0) break;
+    if (buf.num_frames() + n > max_frames) throw too_long("it holds more than that");
     for (int c = 0; c < info.channels; ++c) {
       auto& ch = buf.channels[size_t(c)];
       for (sf_count_t i = 0; i < n; ++i) ch.push_back(scratch[size_t(i * info.channels + c)]);

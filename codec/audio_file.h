@@ -48,8 +48,18 @@ struct AudioWriteOptions {
   AudioSubtype subtype = AudioSubtype::PCM16;
 };
 
+// What read_audio accepts (docs/LIMITS.md): an hour of audio (the longest generation; longer
+// files are refused from their header, before a sample is read, and again while reading when a
+// header understated its length), and sample rates a real file has: a 1 Hz header on 48 KB of
+// samples claims 6.7 hours, and resampled to 32 kHz asked for gigabytes.
+constexpr double kMaxAudioSeconds = 3600.0;
+constexpr int kMinAudioSampleRate = 1000;
+constexpr int kMaxAudioSampleRate = 768000;
+
 // Reads a wav/flac/ogg/mp3 (anything this libsndfile decodes). Throws mg::Error naming the file
-// when it is missing, unreadable or unsupported, has no samples, or holds a NaN/Inf sample.
+// when it is missing, unreadable or unsupported, has no samples, or holds a NaN/Inf sample;
+// AudioDataError past the bounds above. Memory: the samples (the header's frame count is not
+// trusted for more than the file's size can hold) and one 64 Ki-frame block.
 AudioBuffer read_audio(const std::string& path);
 
 // Writes `buf` to `path`; the container comes from the extension (.wav .flac .ogg .mp3, any case).

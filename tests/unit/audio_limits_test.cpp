@@ -1,0 +1,119 @@
+// read_audio's bounds on hostile or huge inputs (codec/audio_file.h, docs/LIMITS.md), on files
+// made here: a 2-hour WAV (sparse: its samples take no disk), a header that claims 2 hours over
+// 48 KB of samples, a 1 Hz header. Each is refused or read with the memory its real samples need,
+// checked in a child process through its peak resident memory (ru_maxrss).
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "codec/audio_file.h"
+#include "test_util.h"
+
+namespace {
+
+void put32(std::vector<uint8_t>& b, uint32_t v) {
+  for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i)));
+}
+void put16(std::vector<uint8_t>& b, uint16_t v) {
+  b.push_back(uint8_t(v));
+  b.push_back(uint8_t(v >> 8));
+}
+
+// A 16-bit mono PCM WAV whose header says `rate` Hz and `declared_bytes` of samples, followed by
+// `real_bytes` of a quiet saw; `file_bytes` > the written size extends the file sparsely (zeros).
+std::string make_wav(const std::string& name, uint32_t rate, uint32_t declared_bytes, uint32_t real_bytes,
+                     int64_t file_bytes = 0) {
+  std::vector<uint8_t> b;
+  for (char c : std::string("RIFF")) b.push_back(uint8_t(c));
+  put32(b, 36 + declared_bytes);
+  for (char c : std::string("WAVEfmt ")) b.push_back(uint8_t(c));
+  put32(b, 16);
+  put16(b, 1);
+  put16(b, 1);
+  put32(b, rate);
+  put32(b, rate * 2);
+  put16(b, 2);
+  put16(b, 16);
+  for (char c : std::string("data")) b.push_back(uint8_t(c));
+  put32(b, declared_bytes);
+  for (uint32_t i = 0; i < real_bytes / 2; ++i) put16(b, uint16_t(int16_t((i % 200) * 10 - 1000)));
+  const std::string path = mgtest::test_case_dir() + "/" + name;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(::write(fd, b.data(), b.size()), ssize_t(b.size()));
+  if (file_bytes > int64_t(b.size())) EXPECT_EQ(::ftruncate(fd, file_bytes), 0);
+  ::close(fd);
+  return path;
+}
+
+// Runs `body` in a child; returns its peak resident memory in MB, or -1 when it did not exit 0.
+long child_peak_mb(const std::function<bool()>& body) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    bool ok = false;
+    try {
+      ok = body();
+    } catch (...) {
+    }
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    if (!ok) _exit(1);
+    const long mb = ru.ru_maxrss / 1024;
+    _exit(int(std::min(mb, 250L)));  // exit statuses stop at 255: 250 means "250 MB or more"
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) == 1) return -1;
+  return WEXITSTATUS(status);
+}
+
+}  // namespace
+
+TEST(AudioLimits, TwoHourFileIsRefusedFromItsHeader) {
+  const uint32_t two_hours = 2 * 3600 * 24000 * 2;  // 345.6 MB of 16-bit samples at 24 kHz
+  const std::string path = make_wav("two_hours.wav", 24000, two_hours, 0, 44 + int64_t(two_hours));
+  const std::string err = mgtest::error_of([&] { mg::read_audio(path); });
+  EXPECT_EQ(err, "cannot read audio from " + path + ": its header says 7200 s, at most 3600 s (one hour) are read; "
+                 "cut the file first (e.g. ffmpeg -t 3600)");
+  const long mb = child_peak_mb([&] {
+    try {
+      mg::read_audio(path);
+    } catch (const mg::AudioDataError&) {
+      return true;
+    }
+    return false;
+  });
+  EXPECT_GE(mb, 0) << "not refused as AudioDataError";
+  EXPECT_LT(mb, 200) << "refusing it took " << mb << " MB";
+}
+
+TEST(AudioLimits, HeaderClaimingTwoHoursOverShortDataReadsWhatIsThere) {
+  const std::string path = make_wav("liar.wav", 24000, 2 * 3600 * 24000 * 2, 48000);
+  const long mb = child_peak_mb([&] { return mg::read_audio(path).num_frames() == 24000; });
+  EXPECT_GE(mb, 0) << "not read as the 24000 frames that are there";
+  EXPECT_LT(mb, 200) << "reading 48 KB took " << mb << " MB";
+}
+
+TEST(AudioLimits, OneHertzHeaderIsRefused) {
+  const std::string path = make_wav("one_hz.wav", 1, 48000, 48000);
+  const std::string err = mgtest::error_of([&] { mg::read_audio(path); });
+  EXPECT_EQ(err, "cannot read audio from " + path + ": its header says 1 Hz; sample rates from 1000 to 768000 Hz are "
+                 "read (a damaged or hostile header?)");
+  EXPECT_THROW(mg::read_audio(path), mg::AudioDataError);
+}
+
+TEST(AudioLimits, AnHourIsStillRead) {
+  // 8 kHz keeps the sparse file small in memory: 3600 s * 8000 = 28.8 M frames, 115 MB as floats.
+  const uint32_t bytes = 3600u * 8000u * 2u;
+  const std::string path = make_wav("hour.wav", 8000, bytes, 0, 44 + int64_t(bytes));
+  const long mb = child_peak_mb([&] { return mg::read_audio(path).num_frames() == 3600 * 8000; });
+  EXPECT_GE(mb, 0);
+}
