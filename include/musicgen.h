@@ -19,7 +19,8 @@
  *   musicgen_model_free(model);
  *
  * Every function returns a musicgen_status; musicgen_last_error() (per thread) says what went
- * wrong and where. Nothing here calls exit() or prints. */
+ * wrong and where. Nothing here calls exit() or prints, but for one line on stderr when a model
+ * load asked for MUSICGEN_DEVICE_AUTO cannot use the GPU and falls back to the CPU (it says why). */
 #ifndef LIBMUSICGEN_MUSICGEN_H
 #define LIBMUSICGEN_MUSICGEN_H
 
