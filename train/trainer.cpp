@@ -203,6 +203,7 @@ void run_training(Backend& be, const MusicGen& model, const std::string& model_p
     log("resumed from " + ckpt + " at step " + std::to_string(st.step));
   } else {
     st.params = init_lora_adapter(o.lora, model.config().decoder, true, o.seed);
+    st.params.config.base_model_name_or_path = model_path;
     st.rng.seed(o.seed);
   }
   cpu::ThreadPool pool(o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency())));
@@ -229,7 +230,7 @@ void run_training(Backend& be, const MusicGen& model, const std::string& model_p
       since = 0;
       loss_sum = 0.0;
     }
-    if ((o.val_every > 0 && st.step % o.val_every == 0) || last) {
+    if (!data.validation.empty() && ((o.val_every > 0 && st.step % o.val_every == 0) || last)) {
       std::snprintf(line, sizeof line, "step %lld  validation loss %.4f", (long long)st.step,
                     validation_loss(ex, tm, o, data.validation, st.params));
       log(line);
