@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "analyze_command.h"
+#include "train_command.h"
 #include "compose_options.h"
 #include "encodec.h"
 #include "musicgen.h"
@@ -527,6 +528,7 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "analyze") return mgcli::analyze_main(argc - 1, argv + 1);
+  if (argc >= 2 && std::string(argv[1]) == "train") return mgcli::train_main(argc - 1, argv + 1);
   CLI::App app;
   Options o;
   add_options(app, o);
