@@ -8,6 +8,8 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "codec/atomic_file.h"
@@ -152,6 +154,17 @@ std::vector<LoraModule> targets_from_config(const JsonConfig& c) {
     found.insert(ms.begin(), ms.end());
   }
   return std::vector<LoraModule>(found.begin(), found.end());
+}
+
+// A float as the shortest decimal that reads back as it (0.05f -> 0.05, as Python writes it).
+double short_decimal(float v) {
+  for (int digits = 1; digits < 10; ++digits) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*g", digits, double(v));
+    const double d = std::strtod(buf, nullptr);
+    if (float(d) == v) return d;
+  }
+  return double(v);
 }
 
 // A deterministic uniform float in [lo, hi) (same numbers on every platform, unlike
@@ -395,32 +408,22 @@ void save_peft_adapter(const std::string& dir, const LoraAdapter& adapter) {
   for (LoraModule m : modules) target_names.push_back(lora_module_name(m));
   const bool causal = adapter.config.layout == PeftLayout::CausalLM;
   const nlohmann::json null;
-  // The fields PEFT 0.21 writes for a plain LoRA adapter, with its defaults.
+  // The fields of a plain LoRA adapter that PEFT has read since 0.9 (use_dora), with its defaults:
+  // newer PEFT versions fill the fields they added, older ones would refuse keys they do not know.
   nlohmann::json cfg = {
-      {"alora_invocation_tokens", null},
       {"alpha_pattern", nlohmann::json::object()},
-      {"arrow_config", null},
       {"auto_mapping",
        {{"base_model_class", causal ? "MusicgenForCausalLM" : "MusicgenForConditionalGeneration"},
         {"parent_library", "transformers.models.musicgen.modeling_musicgen"}}},
       {"base_model_name_or_path", adapter.config.base_model_name_or_path},
       {"bias", "none"},
-      {"corda_config", null},
-      {"ensure_weight_tying", false},
-      {"eva_config", null},
-      {"exclude_modules", null},
       {"fan_in_fan_out", false},
       {"inference_mode", true},
       {"init_lora_weights", true},
-      {"layer_replication", null},
       {"layers_pattern", null},
       {"layers_to_transform", null},
-      {"loftq_config", nlohmann::json::object()},
-      {"lora_alpha", adapter.config.lora_alpha},
-      {"lora_bias", false},
-      {"lora_dropout", adapter.config.lora_dropout},
-      {"megatron_config", null},
-      {"megatron_core", "megatron.core"},
+      {"lora_alpha", short_decimal(adapter.config.lora_alpha)},
+      {"lora_dropout", short_decimal(adapter.config.lora_dropout)},
       {"modules_to_save", null},
       {"peft_type", "LORA"},
       {"r", adapter.config.r},
