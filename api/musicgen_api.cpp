@@ -8,10 +8,12 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "api/api_internal.h"
+#include "api/weights_choice.h"
 #include "codec/audio_file.h"
 #include "codec/convert_audio.h"
 #include "codec/normalize.h"
@@ -243,6 +245,8 @@ musicgen_model_params musicgen_model_default_params(void) {
   p.device = MUSICGEN_DEVICE_AUTO;
   p.weights = MUSICGEN_WEIGHTS_F32;
   p.n_threads = 0;
+  p.lora_dir = nullptr;
+  p.lora_scale = 1.0f;
   return p;
 }
 
@@ -277,12 +281,18 @@ musicgen_status musicgen_model_load(const char* model_dir, const musicgen_model_
       return fail(MUSICGEN_ERROR_MODEL, std::string("model folder not found: ") + model_dir +
                                             " (download one with: weights/download.sh musicgen-small)");
     const musicgen_model_params p = params ? *params : musicgen_model_default_params();
-    const mg::DType wd = p.weights == MUSICGEN_WEIGHTS_F16    ? mg::DType::F16
-                         : p.weights == MUSICGEN_WEIGHTS_BF16 ? mg::DType::BF16
-                                                              : mg::DType::F32;
+    const mg::DType wd = mg::capi::decoder_weights_dtype(p.weights);  // f32/f16/bf16/q8_0/q4_0
+    if (!std::isfinite(p.lora_scale) || std::fabs(p.lora_scale) > MUSICGEN_MAX_SCALE)
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "musicgen_model_load: lora_scale " + std::to_string(p.lora_scale) +
+                                                       " must be a finite number in [-" +
+                                                       std::to_string(MUSICGEN_MAX_SCALE) + ", " +
+                                                       std::to_string(MUSICGEN_MAX_SCALE) + "] (1 = as trained)");
+    std::optional<mg::LoraAdapter> lora;
+    if (p.lora_dir && *p.lora_dir) lora = mg::load_peft_adapter(p.lora_dir);
     auto m = std::make_unique<musicgen_model>();
-    m->model = mg::capi::load_on_device(p.device, p.n_threads, m->device,
-                                        [&](mg::Backend& be) { return mg::MusicGen::load(be, model_dir, wd); });
+    m->model = mg::capi::load_on_device(p.device, p.n_threads, m->device, [&](mg::Backend& be) {
+      return mg::MusicGen::load(be, model_dir, wd, lora ? &*lora : nullptr, p.lora_scale);
+    });
     m->codec.device = &m->device;
     mg::capi::bind_encodec_model(m->codec, m->model->codec());
     *out = m.release();

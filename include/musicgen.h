@@ -43,7 +43,9 @@ typedef enum musicgen_normalize {
 typedef enum musicgen_weights {
   MUSICGEN_WEIGHTS_F32 = 0,  /* as stored in the checkpoint (the parity reference) */
   MUSICGEN_WEIGHTS_F16 = 1,  /* decoder projections in half precision: half the bytes per step */
-  MUSICGEN_WEIGHTS_BF16 = 2
+  MUSICGEN_WEIGHTS_BF16 = 2,
+  MUSICGEN_WEIGHTS_Q8 = 3,   /* q8_0 blocks (8.5 bits a weight): ~1/4 of f32's bytes per step */
+  MUSICGEN_WEIGHTS_Q4 = 4    /* q4_0 blocks (4.5 bits a weight): ~1/7; coarser (docs/QUANTIZATION.md) */
 } musicgen_weights;
 
 typedef struct musicgen_model musicgen_model;     /* opaque: a loaded snapshot, shared by sessions */
@@ -53,6 +55,10 @@ typedef struct musicgen_model_params {
   musicgen_device device;   /* default AUTO */
   musicgen_weights weights; /* decoder weight precision (accumulation is always f32) */
   int n_threads;            /* CPU threads used while loading; <= 0: all cores; at most 1024 */
+  const char *lora_dir;     /* a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors)
+                               merged into the decoder weights at load; NULL or "" = none (default) */
+  float lora_scale;         /* multiplies the adapter's lora_alpha / r: default 1, 0 = the base model;
+                               finite, |scale| at most MUSICGEN_MAX_SCALE */
 } musicgen_model_params;
 
 typedef struct musicgen_session_params {
@@ -128,6 +134,14 @@ MUSICGEN_API musicgen_status musicgen_model_load(const char *model_dir, const mu
                                                  musicgen_model **out);
 /* After every session of the model has been freed. */
 MUSICGEN_API void musicgen_model_free(musicgen_model *model);
+
+/* Writes a quantized snapshot: the snapshot folder src_dir with its decoder projections and LM
+ * heads stored as q8_0 (MUSICGEN_WEIGHTS_Q8) or q4_0 (MUSICGEN_WEIGHTS_Q4) blocks, everything else
+ * unchanged, to the new folder dst_dir (written into a temporary folder, then renamed: it appears
+ * complete or not at all; it must not exist yet). Load it with the same weights value: no
+ * conversion at load, and any other value is MUSICGEN_ERROR_MODEL. */
+MUSICGEN_API musicgen_status musicgen_quantize_snapshot(const char *src_dir, const char *dst_dir,
+                                                        musicgen_weights scheme);
 
 /* Model facts (0 / "none" for NULL). max_window: seconds one decoder window covers (30); longer
  * durations are generated window by window. frame_rate: code frames per second (50). */

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "lm/delay_pattern.h"
+#include "lm/quantize_snapshot.h"
 
 namespace mg {
 
@@ -17,10 +18,12 @@ std::unique_ptr<MusicGen> MusicGen::load(Backend& be, const std::string& path, D
   WeightStore w = WeightStore::open(path);
   // A quantized snapshot (musicgen-cli quantize) loads only with its own scheme: it has no f32
   // weights to convert from.
-  const DType stored = w.get("decoder.lm_heads.0.weight").dtype;
+  DType stored = DType::F32;
+  for (const std::string& name : w.names())
+    if (is_quantizable_decoder_weight(name) && dtype_is_quantized(w.get(name).dtype)) stored = w.get(name).dtype;
   MG_CHECK(!dtype_is_quantized(stored) || stored == weight_dtype, "model ", path, " is a quantized snapshot (",
            dtype_name(stored), " decoder weights): load it with weights ", stored == DType::Q8_0 ? "q8" : "q4",
-           " (musicgen-cli --weights ", stored == DType::Q8_0 ? "q8" : "q4", "), not ", dtype_name(weight_dtype));
+           " (musicgen-cli --weights ", stored == DType::Q8_0 ? "q8" : "q4", "), not as ", dtype_name(weight_dtype));
   m->tokenizer_ = T5Tokenizer::load(path, m->cfg_.text_encoder.eos_token_id);
   m->t5_ = load_t5_encoder(be, w.with_prefix("text_encoder."), m->cfg_.text_encoder);
   if (w.has("enc_to_dec_proj.weight")) {

@@ -56,12 +56,15 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
   // Projection and head weights in the dtype asked for (f16/bf16 halve the bytes a step reads,
   // q8_0/q4_0 quarter or eighth them; accumulation stays f32). Norms, embeddings and positions stay f32.
   // q8_0/q4_0: quantized on the host at load (kernels/quant.h), or taken as stored from a quantized
-  // snapshot (MusicGen::load has checked that its scheme is the one asked for).
+  // snapshot (MusicGen::load has checked that its scheme is the one asked for). A weight whose rows
+  // are not whole 32-value blocks (hidden sizes that are not multiples of 32, as in the tiny test
+  // models) stays as stored, here and in a quantized snapshot alike.
   auto lin = [&](const Tensor& t) {
     if (dtype_is_quantized(weight_dtype) || dtype_is_quantized(t.dtype)) {
       MG_CHECK(t.dtype == weight_dtype || !dtype_is_quantized(t.dtype), "decoder: weights stored as ",
                dtype_name(t.dtype), " cannot be loaded as ", dtype_name(weight_dtype), " (load a quantized snapshot with its own scheme)");
-      return be.upload(t.dtype == weight_dtype ? t : quantize(t, weight_dtype));
+      const bool whole_blocks = t.cols() % kQuantBlock == 0;
+      return be.upload(t.dtype == weight_dtype || !whole_blocks ? t : quantize(t, weight_dtype));
     }
     Tensor u = be.upload(t);
     return u.dtype == weight_dtype ? u : be.cast(u, weight_dtype);

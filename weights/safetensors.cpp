@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+
+#include "kernels/quant.h"
 #include <nlohmann/json.hpp>
 
 #include "weights/json_config.h"
@@ -98,6 +100,33 @@ std::shared_ptr<void> map_file(const std::string& path, uint64_t* size_out) {
 
 SafeTensorsFile::~SafeTensorsFile() = default;
 
+// A quantized snapshot (lm/quantize_snapshot.h) stores each quantized weight as a U8 tensor
+// [rows, row bytes] and names the scheme in the metadata: those become Q8_0/Q4_0 tensors of their
+// logical shape [rows, K]. An unknown scheme, or bytes that are not whole blocks, is an error.
+void SafeTensorsFile::apply_quantization(SafeTensorsFile& f) {
+  auto it = f.metadata_.find(kQuantizationKey);
+  if (it == f.metadata_.end()) return;
+  const std::string& scheme = it->second;
+  MG_CHECK(scheme == "q8_0" || scheme == "q4_0", "safetensors file ", f.path_, ": unknown quantization scheme '",
+           scheme, "' in its metadata (", kQuantizationKey,
+           "); this build reads q8_0 and q4_0 (re-create the snapshot with musicgen-cli quantize)");
+  const DType t = scheme == "q8_0" ? DType::Q8_0 : DType::Q4_0;
+  const int64_t block_bytes = int64_t(dtype_nbytes(t, kQuantBlock));
+  for (auto u = f.unsupported_.begin(); u != f.unsupported_.end();) {
+    TensorInfo& ti = f.tensors_[u->first];
+    if (u->second != "U8" || ti.shape.size() != 2) {
+      ++u;
+      continue;
+    }
+    MG_CHECK(ti.shape[1] > 0 && ti.shape[1] % block_bytes == 0, "safetensors file ", f.path_, ": tensor '", ti.name,
+             "' has rows of ", ti.shape[1], " bytes, not whole ", scheme, " blocks of ", block_bytes,
+             " bytes (a damaged snapshot, or metadata that does not match its data)");
+    ti.dtype = t;
+    ti.shape[1] = ti.shape[1] / block_bytes * kQuantBlock;
+    u = f.unsupported_.erase(u);
+  }
+}
+
 std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) {
   std::shared_ptr<SafeTensorsFile> f(new SafeTensorsFile());
   f->path_ = path;
@@ -180,6 +209,8 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
     f->tensors_[name] = TensorInfo{name, spec->dtype, shape, begin, end};
   }
 
+  apply_quantization(*f);
+
   // Tensors must not share bytes. Holes are tolerated (the spec forbids them, but they cannot
   // make a read wrong); empty tensors occupy no bytes and cannot overlap anything.
   std::vector<const TensorInfo*> by_offset;
@@ -220,7 +251,8 @@ Tensor SafeTensorsFile::get(const std::string& name) const {
   const uint8_t* p = data_ + ti.begin;
   // The header length is normally padded so that data is 8-byte aligned; a hand-made file may
   // not be, and reading a float through a misaligned pointer is undefined, so copy those.
-  if (reinterpret_cast<uintptr_t>(p) % dtype_size(ti.dtype) != 0) {
+  const size_t align = dtype_is_quantized(ti.dtype) ? 1 : dtype_size(ti.dtype);  // blocks are read unaligned
+  if (reinterpret_cast<uintptr_t>(p) % align != 0) {
     Tensor t = Tensor::empty(ti.dtype, ti.shape);
     std::memcpy(t.data, p, ti.end - ti.begin);
     return t;

@@ -20,6 +20,10 @@ struct TensorInfo {
   uint64_t end = 0;
 };
 
+// The metadata key naming a quantized snapshot's scheme ("q8_0" or "q4_0"); its quantized tensors
+// are U8 [rows, row bytes] in kernels/quant.h's block layout and read back as Q8_0/Q4_0 [rows, K].
+constexpr const char* kQuantizationKey = "musicgen.quantization";
+
 class SafeTensorsFile {
  public:
   // Maps and validates `path`. Throws mg::Error (file name + what is wrong) on any problem.
@@ -37,6 +41,7 @@ class SafeTensorsFile {
 
  private:
   SafeTensorsFile() = default;
+  static void apply_quantization(SafeTensorsFile& f);
   std::string path_;
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;

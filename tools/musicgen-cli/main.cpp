@@ -15,6 +15,7 @@
 
 #include "analyze_command.h"
 #include "train_command.h"
+#include "quantize_command.h"
 #include "compose_options.h"
 #include "encodec.h"
 #include "musicgen.h"
@@ -120,6 +121,9 @@ struct Options {
   std::string prompt, output = "out.wav", model, device = "auto", normalize = "peak", weights = "f32";
   std::string prompts_file, continue_path, stream_to, stream_format = "wav", codes_out, from_codes;
   std::string melody, chords, chords_file, notes, notes_file, midi, chroma_png;
+  std::string lora;                        // --lora: a PEFT LoRA adapter folder merged at load
+  float lora_scale = 1.0f;                 // --lora-scale
+  bool lora_scale_given = false;
   float bpm = 120.0f, beats_per_chord = 4.0f;
   float duration = 10.0f, top_p = 0.0f, temperature = 1.0f, cfg = 3.0f, stride = 18.0f;
   int top_k = 250, threads = 0, takes = 1;
@@ -187,9 +191,17 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--device", o.device, "Where to run: auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  app.add_option("--weights", o.weights, "Decoder weight precision: f32 (as stored), f16 or bf16 (half the memory traffic)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
+  app.add_option("--weights", o.weights,
+                 "Decoder weight precision: f32 (as stored), f16 or bf16 (half the memory traffic), q8 or q4 "
+                 "(quantized blocks: ~1/4 and ~1/7 of f32's bytes; a snapshot from 'musicgen-cli quantize' needs its own)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8", "q4"}))
       ->capture_default_str();
+  app.add_option("--lora", o.lora,
+                 "A LoRA adapter folder (PEFT's adapter_config.json + adapter_model.safetensors, e.g. from "
+                 "'musicgen-cli train'), merged into the decoder at load");
+  app.add_option("--lora-scale", o.lora_scale, "How much of the adapter: 1 = as trained, 0 = the base model")
+      ->capture_default_str()
+      ->each([&o](const std::string&) { o.lora_scale_given = true; });
   app.add_option("--normalize", o.normalize, "Output level: peak (-1 dBFS), loudness (-14 LUFS), clip or none")
       ->check(CLI::IsMember({"peak", "loudness", "clip", "none"}))
       ->capture_default_str();
@@ -298,8 +310,16 @@ Model load_model(const Options& o, const std::string& model, bool show) {
   musicgen_model_params mp = musicgen_model_default_params();
   mp.device = o.device == "cpu" ? MUSICGEN_DEVICE_CPU : o.device == "cuda" ? MUSICGEN_DEVICE_CUDA : MUSICGEN_DEVICE_AUTO;
   mp.n_threads = o.threads;
-  mp.weights = o.weights == "f16" ? MUSICGEN_WEIGHTS_F16 : o.weights == "bf16" ? MUSICGEN_WEIGHTS_BF16 : MUSICGEN_WEIGHTS_F32;
-  if (show) std::fprintf(stderr, "loading %s ...\n", model.c_str());
+  mp.weights = o.weights == "f16"    ? MUSICGEN_WEIGHTS_F16
+               : o.weights == "bf16" ? MUSICGEN_WEIGHTS_BF16
+               : o.weights == "q8"   ? MUSICGEN_WEIGHTS_Q8
+               : o.weights == "q4"   ? MUSICGEN_WEIGHTS_Q4
+                                     : MUSICGEN_WEIGHTS_F32;
+  require(!o.lora_scale_given || !o.lora.empty(), "--lora-scale needs --lora DIR (the adapter to scale)");
+  mp.lora_dir = o.lora.empty() ? nullptr : o.lora.c_str();
+  mp.lora_scale = o.lora_scale;
+  if (show) std::fprintf(stderr, "loading %s%s%s ...\n", model.c_str(), o.lora.empty() ? "" : " with LoRA ",
+                         o.lora.c_str());
   musicgen_model* raw = nullptr;
   check(musicgen_model_load(model.c_str(), &mp, &raw));
   Model m(raw, musicgen_model_free);
@@ -528,6 +548,7 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "analyze") return mgcli::analyze_main(argc - 1, argv + 1);
+  if (argc >= 2 && std::string(argv[1]) == "quantize") return mgcli::quantize_main(argc - 1, argv + 1);
   if (argc >= 2 && std::string(argv[1]) == "train") return mgcli::train_main(argc - 1, argv + 1);
   CLI::App app;
   Options o;
