@@ -51,6 +51,7 @@ __all__ = [
     "chroma_from_midi",
     "analyze",
     "system_info",
+    "quantize_snapshot",
     "__version__",
     "compose",
     "Composition",
@@ -62,7 +63,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 AudioLike = Union[np.ndarray, Sequence[float], Sequence[Sequence[float]]]
 
 _DEVICES = {"auto": 0, "cpu": 1, "cuda": 2}
-_WEIGHTS = {"f32": 0, "f16": 1, "bf16": 2}
+_WEIGHTS = {"f32": 0, "f16": 1, "bf16": 2, "q8": 3, "q4": 4}
 _NORMALIZE = {"peak": 0, "loudness": 1, "clip": 2, "none": 3}
 _SUBTYPES = {"pcm16": 0, "pcm24": 1, "float": 2}
 
@@ -185,7 +186,9 @@ class MusicGen:
         path: the snapshot folder (config.json, model.safetensors or shards, spiece.model).
         device: "auto" (CUDA when built with it and a GPU is present), "cpu" or "cuda".
         threads: CPU threads per generation (None: all cores).
-        weights: decoder weight precision, "f32" (as stored), "f16" or "bf16".
+        weights: decoder weight precision, "f32" (as stored), "f16", "bf16", "q8" or "q4"
+            (q8_0 / q4_0 blocks, docs/QUANTIZATION.md; a snapshot written by
+            quantize_snapshot() loads only with its own scheme).
 
     Every generation takes a session of its own from a small pool, so several threads can
     generate with one model at the same time (on CUDA they take turns on the GPU).
@@ -612,6 +615,14 @@ def analyze(path_or_array: Any, sr: Optional[int] = None) -> dict:
     result = json.loads(text)
     result["chords"] = [(c["label"], c["start"], c["end"]) for c in result["chords"]]
     return result
+
+
+def quantize_snapshot(src: PathLike, dst: PathLike, weights: str = "q8") -> None:
+    """Writes a quantized copy of the snapshot folder ``src`` to the new folder ``dst``: the decoder's
+    projections and LM heads as q8_0 ("q8") or q4_0 ("q4") blocks, everything else unchanged.
+    Load it with ``MusicGen(dst, weights=...)`` and the same scheme."""
+    scheme = _choice("weights", weights, {"q8": _WEIGHTS["q8"], "q4": _WEIGHTS["q4"]})
+    _core.quantize_snapshot(_path("src", src), _path("dst", dst), scheme)
 
 
 def system_info() -> str:

@@ -375,6 +375,14 @@ NB_MODULE(_core, m) {
     return std::string(musicgen_system_info());
   }, "What the CPU and GPU backends use on this machine.");
   m.def("status_string", [](int s) { return std::string(musicgen_status_string(musicgen_status(s))); });
+  m.def("quantize_snapshot", [](const std::string& src, const std::string& dst, int scheme) {
+    musicgen_status st;
+    {
+      nb::gil_scoped_release release;
+      st = musicgen_quantize_snapshot(src.c_str(), dst.c_str(), musicgen_weights(scheme));
+    }
+    if (st != MUSICGEN_OK) raise_status(st, {src, dst});
+  }, "src"_a, "dst"_a, "scheme"_a, "Writes a quantized snapshot folder (musicgen_quantize_snapshot).");
 
   nb::class_<AbortFlag>(m, "AbortFlag", "Set from any thread to stop the call it was given to.")
       .def(nb::init<>())
