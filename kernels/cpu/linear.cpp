@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/cpu_common.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/linear_bf16.h"
 #include "kernels/cpu/vec_math.h"
 
 // GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
@@ -200,6 +201,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b, const Exec& ex)
   const int64_t k = x.cols(), n = w.dim(0);
   int64_t m = 1;  // not x.rows(), which is 0 when K is 0
   for (int i = 0; i + 1 < x.ndim(); ++i) m *= x.shape[i];
+  if (w.dtype == DType::BF16 && m <= kBf16KernelMaxRows) {  // decode steps: linear_bf16.cpp
+    const Bf16Kernel kernel = bf16_kernel_for(ex);
+    if (kernel != Bf16Kernel::None) return linear_bf16(x, w, b, ex, kernel);
+  }
   Shape out_shape = x.shape;
   out_shape.back() = n;
   Tensor y = Tensor::empty(DType::F32, out_shape);
