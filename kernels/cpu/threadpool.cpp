@@ -9,7 +9,7 @@ namespace mg::cpu {
 ThreadPool::ThreadPool(int threads) {
   MG_CHECK(threads <= kMaxThreads, "n_threads must be at most ", kMaxThreads, " (0: all cores), found ", threads);
   if (threads <= 0) threads = std::clamp(int(std::thread::hardware_concurrency()), 1, kMaxThreads);
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -21,36 +21,34 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::run_unclaimed(std::unique_lock<std::mutex>& lock) {
+  while (next_chunk_ < job_chunks_) {
+    const int i = next_chunk_++;
+    ++running_;
+    const auto* job = job_;
+    int64_t b, e;
+    chunk_range(job_n_, job_chunks_, i, &b, &e);
+    lock.unlock();
+    std::exception_ptr err;
+    try {
+      (*job)(b, e);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    lock.lock();
+    if (err && !error_) error_ = err;
+    if (--running_ == 0 && next_chunk_ >= job_chunks_) done_cv_.notify_one();
+  }
+}
+
+void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t)>* job;
-    int64_t n;
-    int chunks;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-      n = job_n_;
-      chunks = job_chunks_;
-    }
-    // Workers past the number of chunks still check in, so the caller can count them all.
-    if (index < chunks) {
-      int64_t b, e;
-      chunk_range(n, chunks, index, &b, &e);
-      try {
-        (*job)(b, e);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (!error_) error_ = std::current_exception();
-      }
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+    std::unique_lock<std::mutex> lock(mu_);
+    start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+    if (stop_) return;
+    seen = generation_;
+    run_unclaimed(lock);  // nothing left when the caller was faster: the job may be over already
   }
 }
 
@@ -64,15 +62,15 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    job_chunks_ = chunks;
-    pending_ = static_cast<int>(workers_.size());
-    error_ = nullptr;
-    ++generation_;
-  }
+  std::unique_lock<std::mutex> lock(mu_);
+  job_ = &fn;
+  job_n_ = n;
+  job_chunks_ = chunks;
+  next_chunk_ = 1;  // chunk 0 is the caller's
+  running_ = 1;
+  error_ = nullptr;
+  ++generation_;
+  lock.unlock();
   start_cv_.notify_all();
   std::exception_ptr mine;
   int64_t b, e;
@@ -82,16 +80,17 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   } catch (...) {
     mine = std::current_exception();
   }
-  std::exception_ptr theirs;
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
-    theirs = error_;
-    job_ = nullptr;
-  }
+  lock.lock();
+  --running_;
+  run_unclaimed(lock);  // what no worker has started yet
+  done_cv_.wait(lock, [&] { return running_ == 0; });
+  std::exception_ptr err = mine ? mine : error_;
+  job_ = nullptr;
+  job_chunks_ = 0;
+  next_chunk_ = 0;
+  lock.unlock();
   busy_.store(false);
-  if (mine) std::rethrow_exception(mine);
-  if (theirs) std::rethrow_exception(theirs);
+  if (err) std::rethrow_exception(err);
 }
 
 }  // namespace mg::cpu
