@@ -9,8 +9,11 @@
 // the floor of the whole codec, so it is written for bandwidth:
 //  - the pool is dispatched once per call, not once per step (a condition-variable wake-up costs a
 //    good part of a step): its threads claim blocks of hidden units, compute their four gate rows
-//    and their gate maths, and meet at a spinning barrier (h_t must be complete before step t + 1);
-//    each thread keeps the same units from step to step unless another falls behind (run_steps);
+//    and their gate maths, and wait, spinning, for the step to complete (h_t must be complete
+//    before step t + 1); each thread keeps the same units from step to step, and a thread that
+//    waits too long computes the blocks of a thread the OS has paused instead of waiting for it
+//    (run_steps), so a busy machine slows the recurrence down by its lost CPU time, not by every
+//    pause of every thread;
 //  - the four gate rows of a few units stream together (4 * kUnitsPerPass read streams per thread,
 //    each row one vector accumulator), AVX-512 when the CPU has it, AVX2 + FMA otherwise, plain
 //    loops as the fallback; no allocation inside the loop;
@@ -25,7 +28,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <thread>
+#include <chrono>
 #include <vector>
 
 #include "kernels/cpu/cpu_common.h"
@@ -45,7 +48,9 @@ namespace {
 constexpr int kUnitsPerPass = 2;                          // 4 gate rows each: 8 read streams
 constexpr int64_t kUnitsPerBlock = 16;                     // the unit of work a thread claims
 constexpr int64_t kMinParallelWeights = int64_t(1) << 16;  // W_hh floats below this: one thread
-constexpr int kSpinsBeforeYield = 1000;  // ~15-50 us of pause: far more than the threads drift apart
+// How long a thread waits for the rest of a step before it computes the missing blocks itself: a
+// few times what a block takes (~10 us for H = 1024), so only a paused thread is ever stood in for.
+constexpr std::chrono::microseconds kHelpAfter{50};
 
 enum class Isa { Portable, Avx2, Avx512 };
 
@@ -53,21 +58,23 @@ inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
 Tensor as_f32(const Tensor& t, const Exec& ex) { return t.dtype == DType::F32 ? t : cast(t, DType::F32, ex); }
 
-// ---- the recurrent GEMV: g[q*H + j] += W_hh[q*H + j, :] . h for units j in [j0, j1), gates q = 0..3
+// ---- the recurrent GEMV: g[q*gs + j - j0] += W_hh[q*H + j, :] . h for units j in [j0, j1), gates
+// q = 0..3 (g: the block's own copy of its gate pre-activations, gate q at row q * gs)
 
-void recurrent_portable(const float* w, const float* h, int64_t H, float* g, int64_t j0, int64_t j1) {
+void recurrent_portable(const float* w, const float* h, int64_t H, float* g, int64_t gs, int64_t j0, int64_t j1) {
   for (int64_t j = j0; j < j1; ++j)
     for (int64_t q = 0; q < 4; ++q) {
       const float* row = w + (q * H + j) * H;
       float acc = 0.0f;
       for (int64_t k = 0; k < H; ++k) acc += row[k] * h[k];
-      g[q * H + j] += acc;
+      g[q * gs + j - j0] += acc;
     }
 }
 
+// Units [j, j + U); g points at unit j's gate 0.
 template <int U>
 __attribute__((target("avx512f"))) void recurrent_units_avx512(const float* w, const float* h, int64_t H, float* g,
-                                                               int64_t j) {
+                                                               int64_t gs, int64_t j) {
   constexpr int R = 4 * U;
   const float* row[R];
   __m512 acc[R];
@@ -85,12 +92,12 @@ __attribute__((target("avx512f"))) void recurrent_units_avx512(const float* w, c
     for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, row[r] + k), hv, acc[r]);
   }
   for (int q = 0; q < 4; ++q)
-    for (int u = 0; u < U; ++u) g[q * H + j + u] += vmath::hsum16(acc[q * U + u]);
+    for (int u = 0; u < U; ++u) g[q * gs + u] += vmath::hsum16(acc[q * U + u]);
 }
 
 template <int U>
 __attribute__((target("avx2,fma"))) void recurrent_units_avx2(const float* w, const float* h, int64_t H, float* g,
-                                                              int64_t j) {
+                                                              int64_t gs, int64_t j) {
   constexpr int R = 4 * U;
   const float* row[R];
   __m256 acc[R];
@@ -105,31 +112,34 @@ __attribute__((target("avx2,fma"))) void recurrent_units_avx2(const float* w, co
   for (int r = 0; r < R; ++r) {
     float s = vmath::hsum8(acc[r]);
     for (int64_t t = k; t < H; ++t) s += row[r][t] * h[t];
-    g[(r / U) * H + j + r % U] += s;
+    g[(r / U) * gs + r % U] += s;
   }
 }
 
-void recurrent(Isa isa, const float* w, const float* h, int64_t H, float* g, int64_t j0, int64_t j1) {
+void recurrent(Isa isa, const float* w, const float* h, int64_t H, float* g, int64_t gs, int64_t j0, int64_t j1) {
   int64_t j = j0;
   if (isa == Isa::Avx512) {
-    for (; j + kUnitsPerPass <= j1; j += kUnitsPerPass) recurrent_units_avx512<kUnitsPerPass>(w, h, H, g, j);
-    for (; j < j1; ++j) recurrent_units_avx512<1>(w, h, H, g, j);
+    for (; j + kUnitsPerPass <= j1; j += kUnitsPerPass)
+      recurrent_units_avx512<kUnitsPerPass>(w, h, H, g + (j - j0), gs, j);
+    for (; j < j1; ++j) recurrent_units_avx512<1>(w, h, H, g + (j - j0), gs, j);
   } else if (isa == Isa::Avx2) {
-    for (; j + kUnitsPerPass <= j1; j += kUnitsPerPass) recurrent_units_avx2<kUnitsPerPass>(w, h, H, g, j);
-    for (; j < j1; ++j) recurrent_units_avx2<1>(w, h, H, g, j);
+    for (; j + kUnitsPerPass <= j1; j += kUnitsPerPass)
+      recurrent_units_avx2<kUnitsPerPass>(w, h, H, g + (j - j0), gs, j);
+    for (; j < j1; ++j) recurrent_units_avx2<1>(w, h, H, g + (j - j0), gs, j);
   } else {
-    recurrent_portable(w, h, H, g, j0, j1);
+    recurrent_portable(w, h, H, g, gs, j0, j1);
   }
 }
 
-// ---- the cell update for units [j0, j1) from the complete gate pre-activations g[4H] ----
+// ---- the cell update of n units from their complete gate pre-activations (gate q at g + q * gs):
+// c_new = f * c_prev + i * g, h_out = o * tanh(c_new)
 
-void cell_update_portable(const float* g, int64_t H, float* c, float* h_out, int64_t j0, int64_t j1) {
-  for (int64_t j = j0; j < j1; ++j) {
-    const float ig = sigmoid(g[j]), fg = sigmoid(g[H + j]);
-    const float gg = std::tanh(g[2 * H + j]), og = sigmoid(g[3 * H + j]);
-    c[j] = fg * c[j] + ig * gg;
-    h_out[j] = og * std::tanh(c[j]);
+void cell_update_portable(const float* g, int64_t gs, const float* c_prev, float* c_new, float* h_out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float ig = sigmoid(g[j]), fg = sigmoid(g[gs + j]);
+    const float gg = std::tanh(g[2 * gs + j]), og = sigmoid(g[3 * gs + j]);
+    c_new[j] = fg * c_prev[j] + ig * gg;
+    h_out[j] = og * std::tanh(c_new[j]);
   }
 }
 
@@ -153,16 +163,16 @@ __attribute__((target("avx512f"))) inline __m512 tanh16(__m512 x) {
   return _mm512_fmsub_ps(two, sigmoid16(_mm512_mul_ps(two, x)), _mm512_set1_ps(1.0f));
 }
 
-__attribute__((target("avx512f"))) void cell_update_avx512(const float* g, int64_t H, float* c, float* h_out,
-                                                           int64_t j0, int64_t j1) {
-  for (int64_t j = j0; j < j1; j += 16) {
-    const __mmask16 m = j1 - j >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (j1 - j)) - 1);
+__attribute__((target("avx512f"))) void cell_update_avx512(const float* g, int64_t gs, const float* c_prev,
+                                                           float* c_new, float* h_out, int64_t n) {
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1);
     const __m512 ig = sigmoid16(_mm512_maskz_loadu_ps(m, g + j));
-    const __m512 fg = sigmoid16(_mm512_maskz_loadu_ps(m, g + H + j));
-    const __m512 gg = tanh16(_mm512_maskz_loadu_ps(m, g + 2 * H + j));
-    const __m512 og = sigmoid16(_mm512_maskz_loadu_ps(m, g + 3 * H + j));
-    const __m512 cn = _mm512_fmadd_ps(fg, _mm512_maskz_loadu_ps(m, c + j), _mm512_mul_ps(ig, gg));
-    _mm512_mask_storeu_ps(c + j, m, cn);
+    const __m512 fg = sigmoid16(_mm512_maskz_loadu_ps(m, g + gs + j));
+    const __m512 gg = tanh16(_mm512_maskz_loadu_ps(m, g + 2 * gs + j));
+    const __m512 og = sigmoid16(_mm512_maskz_loadu_ps(m, g + 3 * gs + j));
+    const __m512 cn = _mm512_fmadd_ps(fg, _mm512_maskz_loadu_ps(m, c_prev + j), _mm512_mul_ps(ig, gg));
+    _mm512_mask_storeu_ps(c_new + j, m, cn);
     _mm512_mask_storeu_ps(h_out + j, m, _mm512_mul_ps(og, tanh16(cn)));
   }
 }
@@ -183,34 +193,34 @@ __attribute__((target("avx2,fma"))) inline __m256 tanh8(__m256 x) {
 
 // Eight units; i/f/g/o point at their gate pre-activations.
 __attribute__((target("avx2,fma"))) inline void cell8(const float* i, const float* f, const float* g, const float* o,
-                                                      float* c, float* h) {
+                                                      const float* c_prev, float* c_new, float* h) {
   const __m256 ig = sigmoid8(_mm256_loadu_ps(i)), fg = sigmoid8(_mm256_loadu_ps(f));
   const __m256 gg = tanh8(_mm256_loadu_ps(g)), og = sigmoid8(_mm256_loadu_ps(o));
-  const __m256 cn = _mm256_fmadd_ps(fg, _mm256_loadu_ps(c), _mm256_mul_ps(ig, gg));
-  _mm256_storeu_ps(c, cn);
+  const __m256 cn = _mm256_fmadd_ps(fg, _mm256_loadu_ps(c_prev), _mm256_mul_ps(ig, gg));
+  _mm256_storeu_ps(c_new, cn);
   _mm256_storeu_ps(h, _mm256_mul_ps(og, tanh8(cn)));
 }
 
-__attribute__((target("avx2,fma"))) void cell_update_avx2(const float* g, int64_t H, float* c, float* h_out,
-                                                          int64_t j0, int64_t j1) {
-  int64_t j = j0;
-  for (; j + 8 <= j1; j += 8) cell8(g + j, g + H + j, g + 2 * H + j, g + 3 * H + j, c + j, h_out + j);
-  if (j == j1) return;
+__attribute__((target("avx2,fma"))) void cell_update_avx2(const float* g, int64_t gs, const float* c_prev,
+                                                          float* c_new, float* h_out, int64_t n) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) cell8(g + j, g + gs + j, g + 2 * gs + j, g + 3 * gs + j, c_prev + j, c_new + j, h_out + j);
+  if (j == n) return;
   // The tail through zero-padded copies, so every unit takes the vector formulas whichever
-  // thread (range) owns it: results stay independent of the thread count.
-  const int64_t n = j1 - j;
-  float q[4][8] = {}, cc[8] = {}, hh[8];
-  for (int k = 0; k < 4; ++k) std::memcpy(q[k], g + k * H + j, size_t(n) * sizeof(float));
-  std::memcpy(cc, c + j, size_t(n) * sizeof(float));
-  cell8(q[0], q[1], q[2], q[3], cc, hh);
-  std::memcpy(c + j, cc, size_t(n) * sizeof(float));
-  std::memcpy(h_out + j, hh, size_t(n) * sizeof(float));
+  // block it falls in: results stay independent of H's remainder and the thread count.
+  const int64_t r = n - j;
+  float q[4][8] = {}, cc[8] = {}, cn[8], hh[8];
+  for (int k = 0; k < 4; ++k) std::memcpy(q[k], g + k * gs + j, size_t(r) * sizeof(float));
+  std::memcpy(cc, c_prev + j, size_t(r) * sizeof(float));
+  cell8(q[0], q[1], q[2], q[3], cc, cn, hh);
+  std::memcpy(c_new + j, cn, size_t(r) * sizeof(float));
+  std::memcpy(h_out + j, hh, size_t(r) * sizeof(float));
 }
 
-void cell_update(Isa isa, const float* g, int64_t H, float* c, float* h_out, int64_t j0, int64_t j1) {
-  if (isa == Isa::Avx512) cell_update_avx512(g, H, c, h_out, j0, j1);
-  else if (isa == Isa::Avx2) cell_update_avx2(g, H, c, h_out, j0, j1);
-  else cell_update_portable(g, H, c, h_out, j0, j1);
+void cell_update(Isa isa, const float* g, int64_t gs, const float* c_prev, float* c_new, float* h_out, int64_t n) {
+  if (isa == Isa::Avx512) cell_update_avx512(g, gs, c_prev, c_new, h_out, n);
+  else if (isa == Isa::Avx2) cell_update_avx2(g, gs, c_prev, c_new, h_out, n);
+  else cell_update_portable(g, gs, c_prev, c_new, h_out, n);
 }
 
 inline void cpu_relax() {
@@ -219,54 +229,78 @@ inline void cpu_relax() {
 #endif
 }
 
-struct alignas(64) Counter {  // one cache line each: the parts' counters must not share one
+// Where block b of the units stands: `claimed` counts the steps some thread has taken the block
+// on for, `committed` the steps whose results are written. Step t of block b is free to claim
+// while claimed == t, in flight while claimed == t + 1 and committed == t, done after.
+struct alignas(64) BlockState {  // one cache line each: threads claim neighbouring blocks
+  std::atomic<int64_t> claimed{0};
+  std::atomic<int64_t> committed{0};
+};
+
+struct alignas(64) Counter {
   std::atomic<int64_t> v{0};
 };
 
-// The time loop. gates[T, 4H] holds the input part (updated in place), h0 the initial h (null:
-// zero, so step 0 has no recurrent term), c[H] the cell state (updated), out[T, H] receives h_t.
+// The time loop. gates[T, 4H] holds the input part of every step, h0 the initial h (null: zero, so
+// step 0 has no recurrent term), c[T + 1, H] the cell states (row 0 given, row t + 1 written by
+// step t), out[T, H] receives h_t.
 //
-// The units are cut into blocks of kUnitsPerBlock; each part (pool thread) owns a contiguous run
-// of blocks and claims them first, step after step, so its share of W_hh stays in its core's
-// caches; a part that is done early then claims what is left of the others' blocks, so a thread
-// the OS pauses (a busy machine) holds the step up by at most the block it is in, not by its whole
-// share. Counters run over the whole call: part p's blocks of step t are claims
-// [t * n_p, (t + 1) * n_p) of next[p], and step t is complete when `done` reaches (t + 1) * blocks.
-// Which thread runs a block never changes its numbers.
-void run_steps(const Exec& ex, Isa isa, const float* w_hh, int64_t H, int64_t T, float* gates, const float* h0,
+// The units are cut into blocks of kUnitsPerBlock; each part (pool thread) owns a contiguous run of
+// blocks and claims them first, step after step, so its share of W_hh tends to stay in its core's
+// caches; then it claims what is left of the others' blocks. A block's result is a pure function
+// of (h_{t-1}, c_{t-1}, gates_t): computed into the thread's own scratch and written only by the
+// one thread that commits it (a compare-and-swap on `committed`). So a thread that waits for the
+// step to complete longer than a block takes (kHelpAfter: the thread that holds the block was
+// paused by the OS, as happens all the time on a busy machine) computes that block itself, and the
+// step never waits for a thread that is not running. A thread that comes back late finds its
+// block committed, drops its copy and joins the current step. Which thread commits a block never
+// changes its bits; nothing is overwritten while another thread may still read it.
+void run_steps(const Exec& ex, Isa isa, const float* w_hh, int64_t H, int64_t T, const float* gates, const float* h0,
                float* c, float* out) {
   const int parts = ex.threads() > 1 && 4 * H * H >= kMinParallelWeights ? ex.threads() : 1;
   const int64_t blocks = (H + kUnitsPerBlock - 1) / kUnitsPerBlock;
-  std::vector<Counter> next(static_cast<size_t>(parts));
-  Counter done;
-  auto run_block = [&](int64_t b, int64_t t) {
-    const int64_t j0 = b * kUnitsPerBlock, j1 = std::min(H, j0 + kUnitsPerBlock);
-    float* g = gates + t * 4 * H;
+  std::vector<BlockState> state(static_cast<size_t>(blocks));
+  Counter done;  // blocks committed over the whole call: step t is complete at (t + 1) * blocks
+  // Computes block b of step t and commits it unless another thread did first.
+  auto run_block = [&](int64_t b, int64_t t, float* scratch) {
+    const int64_t j0 = b * kUnitsPerBlock, j1 = std::min(H, j0 + kUnitsPerBlock), n = j1 - j0;
+    float* g = scratch;  // gate q of the block's units at g + q * kUnitsPerBlock
+    float* c_new = scratch + 4 * kUnitsPerBlock;
+    float* h_new = c_new + kUnitsPerBlock;
+    for (int64_t q = 0; q < 4; ++q)
+      std::memcpy(g + q * kUnitsPerBlock, gates + t * 4 * H + q * H + j0, size_t(n) * sizeof(float));
     const float* h_prev = t ? out + (t - 1) * H : h0;
-    if (h_prev) recurrent(isa, w_hh, h_prev, H, g, j0, j1);
-    cell_update(isa, g, H, c, out + t * H, j0, j1);
+    if (h_prev) recurrent(isa, w_hh, h_prev, H, g, kUnitsPerBlock, j0, j1);
+    cell_update(isa, g, kUnitsPerBlock, c + t * H + j0, c_new, h_new, n);
+    int64_t expected = t;
+    if (!state[size_t(b)].committed.compare_exchange_strong(expected, t + 1, std::memory_order_acq_rel)) return;
+    std::memcpy(out + t * H + j0, h_new, size_t(n) * sizeof(float));
+    std::memcpy(c + (t + 1) * H + j0, c_new, size_t(n) * sizeof(float));
+    done.v.fetch_add(1, std::memory_order_release);  // publishes the block's h_t and c_t
   };
   // A pool that is already busy runs all parts in one call; it then simply claims every block.
   auto body = [&](int64_t p0, int64_t) {
-    for (int64_t t = 0; t < T; ++t) {
+    alignas(64) float scratch[6 * kUnitsPerBlock];
+    for (;;) {
+      const int64_t t = done.v.load(std::memory_order_acquire) / blocks;  // the first incomplete step
+      if (t >= T) break;
       for (int i = 0; i < parts; ++i) {  // own blocks first, then the others'
-        const int p = int((p0 + i) % parts);
         int64_t b0, b1;
-        chunk_range(blocks, parts, p, &b0, &b1);
-        const int64_t n = b1 - b0, end = (t + 1) * n;
-        int64_t v = next[size_t(p)].v.load(std::memory_order_relaxed);
-        while (v < end) {
-          if (!next[size_t(p)].v.compare_exchange_weak(v, v + 1, std::memory_order_relaxed)) continue;
-          run_block(b0 + v - t * n, t);
-          done.v.fetch_add(1, std::memory_order_release);  // publishes the block's h_t and c
-          v = next[size_t(p)].v.load(std::memory_order_relaxed);
+        chunk_range(blocks, parts, int((p0 + i) % parts), &b0, &b1);
+        for (int64_t b = b0; b < b1; ++b) {
+          int64_t expected = t;
+          if (state[size_t(b)].claimed.load(std::memory_order_relaxed) == t &&
+              state[size_t(b)].claimed.compare_exchange_strong(expected, t + 1, std::memory_order_relaxed))
+            run_block(b, t, scratch);
         }
       }
-      if (t + 1 == T) break;  // the pool waits for every part before returning
       const int64_t target = blocks * (t + 1);
-      for (int spins = 0; done.v.load(std::memory_order_acquire) < target; ++spins) {
-        if (spins < kSpinsBeforeYield) cpu_relax();
-        else std::this_thread::yield();  // a busy machine: let the thread we wait for run
+      const auto wait_start = std::chrono::steady_clock::now();
+      for (int spins = 1; done.v.load(std::memory_order_acquire) < target; ++spins) {
+        cpu_relax();
+        if (spins % 64 || std::chrono::steady_clock::now() - wait_start < kHelpAfter) continue;
+        for (int64_t b = 0; b < blocks; ++b)  // every block of step t is claimed by now
+          if (state[size_t(b)].committed.load(std::memory_order_relaxed) == t) run_block(b, t, scratch);
       }
     }
   };
@@ -296,20 +330,24 @@ Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h_state, Tensor*
   for (int64_t j = 0; j < g4; ++j) bias.f32()[j] = b_ih.f32()[j] + b_hh.f32()[j];
   Tensor gates = linear(x, w.w_ih, &bias, ex);  // [T, 4H]: the input part of every step
 
-  Tensor c = Tensor::empty(DType::F32, {h});
-  if (c0) std::memcpy(c.f32(), c0, size_t(h) * sizeof(float));
-  else std::memset(c.f32(), 0, size_t(h) * sizeof(float));
+  Tensor c_steps = Tensor::empty(DType::F32, {steps + 1, h});  // c before each step, and the last
+  if (c0) std::memcpy(c_steps.f32(), c0, size_t(h) * sizeof(float));
+  else std::memset(c_steps.f32(), 0, size_t(h) * sizeof(float));
   const Isa isa = !ex.allow_simd ? Isa::Portable
                   : ex.allow_avx512 && cpu_has_avx512() ? Isa::Avx512
                   : cpu_has_avx2() ? Isa::Avx2 : Isa::Portable;
-  run_steps(ex, isa, w_hh.f32(), h, steps, gates.f32(), h0, c.f32(), out.f32());
+  run_steps(ex, isa, w_hh.f32(), h, steps, gates.f32(), h0, c_steps.f32(), out.f32());
 
   if (h_state) {
     Tensor last = Tensor::empty(DType::F32, {h});
     std::memcpy(last.f32(), out.f32() + (steps - 1) * h, size_t(h) * sizeof(float));
     *h_state = last;
   }
-  if (c_state) *c_state = c;
+  if (c_state) {
+    Tensor c = Tensor::empty(DType::F32, {h});
+    std::memcpy(c.f32(), c_steps.f32() + steps * h, size_t(h) * sizeof(float));
+    *c_state = c;
+  }
   return out;
 }
 
