@@ -208,9 +208,9 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int
     const float* xb = x.f32() + bi * s.cin * s.t;
     const float* rb = f.residual ? f.residual->f32() + bi * s.cout * s.tout : nullptr;
     float* yb = y.f32() + bi * s.cout * s.tout;
-    detail::parallel_for(ex, tiles_t * tiles_m, 1, [&](int64_t i0, int64_t i1) {
+    detail::parallel_tiles(ex, tiles_t * tiles_m, detail::conv_claim_group(ex, tiles_t, tiles_m), [&](auto& claim) {
       TileWorker tw(ex, s, f, xb, direct);
-      for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t i; claim(&i);) {
         const int64_t ti = i / tiles_m, m0 = (i % tiles_m) * detail::kConvTileM;
         gemm_tile(tw, wk, b ? b->f32() : nullptr, rb, yb, ti, ti * nt, std::min(nt, s.tout - ti * nt), m0,
                   std::min(detail::kConvTileM, s.cout - m0));

@@ -77,9 +77,9 @@ void conv1d_thin(const Exec& ex, const ConvShape& s, const float* x, const float
     const float* xb = x + bi * s.cin * s.t;
     const float* rb = f.residual ? f.residual->f32() + bi * s.cout * s.tout : nullptr;
     float* yb = y + bi * s.cout * s.tout;
-    parallel_for(ex, tiles, 1, [&](int64_t i0, int64_t i1) {
+    parallel_tiles(ex, tiles, 1, [&](auto& claim) {
       std::vector<float> win;
-      for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t i; claim(&i);) {
         const int64_t j0 = i * nt, n = std::min(nt, s.tout - j0), width = (n - 1) * s.stride + s.span;
         win.resize(size_t(s.cin * width));
         load_conv_window(ex, xb, s.cin, s.t, j0 * s.stride, width, f, win.data());

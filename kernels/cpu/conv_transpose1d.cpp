@@ -73,10 +73,10 @@ void run_direct(const Exec& ex, const ConvTrShape& s, const float* x, const floa
   for (int64_t bi = 0; bi < s.batch; ++bi) {
     const float* xb = x + bi * s.cin * s.t;
     float* yb = y + bi * s.cout * s.tout;
-    detail::parallel_for(ex, tiles_t * tiles_m, 1, [&](int64_t i0, int64_t i1) {
+    detail::parallel_tiles(ex, tiles_t * tiles_m, detail::conv_claim_group(ex, tiles_t, tiles_m), [&](auto& claim) {
       std::vector<float> win;
       int64_t win_tile = -1;
-      for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t i; claim(&i);) {
         const int64_t ti = i / tiles_m, o0 = (i % tiles_m) * detail::kConvTileM;
         const int64_t t0 = ti * nt, t1 = std::min(s.t, t0 + nt);
         const int64_t qa = std::max(t0 * st, qlo), qb = std::min(t1 == s.t ? s.full : t1 * st, qhi);
@@ -136,10 +136,10 @@ Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int s
   for (int64_t bi = 0; bi < s.batch; ++bi) {
     const float* xb = x.f32() + bi * s.cin * s.t;
     float* yb = y.f32() + bi * s.cout * s.tout;
-    detail::parallel_for(ex, tiles_t * tiles_m, 1, [&](int64_t i0, int64_t i1) {
+    detail::parallel_tiles(ex, tiles_t * tiles_m, detail::conv_claim_group(ex, tiles_t, tiles_m), [&](auto& claim) {
       std::vector<float> act, col;
       int64_t act_tile = -1;
-      for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t i; claim(&i);) {
         const int64_t ti = i / tiles_m, m0 = (i % tiles_m) * detail::kConvTileM;
         const int64_t mb = std::min(detail::kConvTileM, s.cout - m0);
         const int64_t t0 = ti * nt, t1 = std::min(s.t, t0 + nt), ta = std::max<int64_t>(0, t0 - halo), n = t1 - ta;
