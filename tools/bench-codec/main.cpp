@@ -4,13 +4,18 @@
 // encoded at the model's highest bandwidth and decoded; the best of REPEATS runs is reported as
 //   RESULT ours <model> encode <s> decode <s> device <cpu|cuda> seconds <audio s> encode_x_realtime <x>
 //          decode_x_realtime <x>
-// (x real time = audio seconds / processing seconds). tools/bench-codec/run.sh compares fields 5
-// and 7 with bench_reference.py's line for transformers; tools/gpu-check.sh reads decode_x_realtime.
+//          decode_x_realtime <x> encode_cpu_per_wall <r> decode_cpu_per_wall <r>
+// (x real time = audio seconds / processing seconds; cpu_per_wall = the process's CPU time over
+// the wall time of that best run: ~THREADS when every thread computes all along, less when
+// threads wait for each other or the OS gives the process less than THREADS cores).
+// tools/bench-codec/run.sh compares fields 5 and 7 with bench_reference.py's line for
+// transformers; tools/gpu-check.sh reads decode_x_realtime.
 // AUDIO_FILE `synth` makes the audio here (decaying notes and a little noise), for a machine
 // without audio files: the GPU machine, where the model is random anyway.
 #include <encodec.h>
 
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cmath>
@@ -22,6 +27,13 @@ namespace {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// CPU time of the whole process (every thread), user + system.
+double cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 int fail(const char* what) {
@@ -107,25 +119,25 @@ int main(int argc, char** argv) {
   }
 
   const double bw = encodec_model_bandwidth(m, encodec_model_num_bandwidths(m) - 1);
-  double best_enc = 1e30, best_dec = 1e30;
+  double best_enc = 1e30, best_dec = 1e30, enc_cpu = 0, dec_cpu = 0;
   for (int r = 0; r < repeats; ++r) {
     encodec_codes* codes = nullptr;
-    double t0 = now_s();
+    const double c0 = cpu_s(), t0 = now_s();
     if (encodec_session_encode(session, clip, bw, &codes) != MUSICGEN_OK) return fail("encode");
-    const double t1 = now_s();
+    const double t1 = now_s(), c1 = cpu_s();
     encodec_audio* out = nullptr;
     if (encodec_session_decode(session, codes, &out) != MUSICGEN_OK) return fail("decode");
-    const double t2 = now_s();
-    best_enc = std::min(best_enc, t1 - t0);
-    best_dec = std::min(best_dec, t2 - t1);
+    const double t2 = now_s(), c2 = cpu_s();
+    if (t1 - t0 < best_enc) best_enc = t1 - t0, enc_cpu = c1 - c0;
+    if (t2 - t1 < best_dec) best_dec = t2 - t1, dec_cpu = c2 - c1;
     // A random-weight model must still give finite audio: a NaN would make the timing meaningless.
     int64_t nonfinite = 0;
     for (int c = 0; c < encodec_audio_channels(out); ++c) {
       const float* y = encodec_audio_channel_data_const(out, c);
       for (int64_t i = 0; i < encodec_audio_frames(out); ++i) nonfinite += std::isfinite(y[i]) ? 0 : 1;
     }
-    std::fprintf(stderr, "run %d: encode %.3f s, decode %.3f s (%d codebooks, %s)\n", r, t1 - t0, t2 - t1,
-                 encodec_codes_num_codebooks(codes), device.c_str());
+    std::fprintf(stderr, "run %d: encode %.3f s (CPU %.3f s), decode %.3f s (CPU %.3f s) (%d codebooks, %s)\n", r,
+                 t1 - t0, c1 - c0, t2 - t1, c2 - c1, encodec_codes_num_codebooks(codes), device.c_str());
     if (nonfinite > 0) {
       std::fprintf(stderr, "bench-codec: %lld decoded samples are not finite\n", (long long)nonfinite);
       return 1;
@@ -134,9 +146,9 @@ int main(int argc, char** argv) {
     encodec_audio_free(out);
   }
   std::printf("RESULT ours %s encode %.4f decode %.4f device %s seconds %.2f encode_x_realtime %.2f "
-              "decode_x_realtime %.2f\n",
+              "decode_x_realtime %.2f encode_cpu_per_wall %.2f decode_cpu_per_wall %.2f\n",
               encodec_model_name(m), best_enc, best_dec, device.c_str(), seconds, seconds / best_enc,
-              seconds / best_dec);
+              seconds / best_dec, enc_cpu / best_enc, dec_cpu / best_dec);
   encodec_audio_free(clip);
   encodec_session_free(session);
   encodec_model_free(m);

@@ -1,32 +1,46 @@
 #!/usr/bin/env bash
 # Runs bench-codec (ours) and bench_reference.py (transformers) on the same full-size random-weight
-# models, audio, length and thread count, and prints the speed-up last.
+# models, audio, length and thread count, back to back, and prints the speed-ups last.
 #   tools/bench-codec/run.sh [BUILD_DIR=build] [THREADS=2] [SECONDS=30]
-# Models: tools/reference/local/encodec_{32,24}khz_random (tools/reference/make_fullsize_models.py).
+# THREADS may be a list ("1 2"): every model is then measured at each count, ours and the reference
+# one after the other. MODELS (environment) picks the models, default both:
+#   MODELS=encodec_32khz_random tools/bench-codec/run.sh build-codec "1 2" 30
+# Models: tools/reference/local/encodec_{32,24}khz_random (tools/reference/make_fullsize_models.py,
+# or build/tools/make-random-model/make-random-model for the 32 kHz one).
+# cpu/wall is our process's CPU time over the wall time of encode / decode: ~THREADS when every
+# thread computes all along; on a shared machine the OS may give the process less (load average).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
-THREADS=${2:-2}
+THREADS_LIST=${2:-2}
 SECONDS_=${3:-30}
+MODELS=${MODELS:-encodec_32khz_random encodec_24khz_random}
 AUDIO=${BENCH_AUDIO:-../shared/data/audio/electro_1.mp3}
 PY=tools/reference/.venv/bin/python
 BIN=$BUILD/tools/bench-codec/bench-codec
 [ -x "$BIN" ] || { echo "build it first: cmake --build $BUILD --target bench-codec" >&2; exit 1; }
-export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
-results=()
-for m in encodec_32khz_random encodec_24khz_random; do
-  dir=tools/reference/local/$m
-  [ -d "$dir" ] || { echo "missing $dir: run $PY tools/reference/make_fullsize_models.py" >&2; exit 1; }
-  echo "== $m: $SECONDS_ s of $(basename "$AUDIO"), $THREADS threads" >&2
-  ours=$("$BIN" "$dir" "$AUDIO" "$SECONDS_" "$THREADS" | grep '^RESULT')
-  ref=$("$PY" tools/bench-codec/bench_reference.py "$dir" "$AUDIO" "$SECONDS_" "$THREADS" | grep '^RESULT')
-  echo "$ours"; echo "$ref"
-  results+=("$m $(echo "$ours" | awk '{print $5, $7}') $(echo "$ref" | awk '{print $5, $7}')")
+for m in $MODELS; do
+  [ -d "tools/reference/local/$m" ] || { echo "missing tools/reference/local/$m: run $PY tools/reference/make_fullsize_models.py" >&2; exit 1; }
 done
+results=()
+echo "load average before: $(cat /proc/loadavg)" >&2
+for m in $MODELS; do
+  dir=tools/reference/local/$m
+  for THREADS in $THREADS_LIST; do
+    export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+    echo "== $m: $SECONDS_ s of $(basename "$AUDIO"), $THREADS threads (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    ours=$("$BIN" "$dir" "$AUDIO" "$SECONDS_" "$THREADS" | grep '^RESULT')
+    ref=$("$PY" tools/bench-codec/bench_reference.py "$dir" "$AUDIO" "$SECONDS_" "$THREADS" | grep '^RESULT')
+    echo "$ours"; echo "$ref"
+    results+=("$m $THREADS $(echo "$ours" | awk '{print $5, $7, $17, $19}') $(echo "$ref" | awk '{print $5, $7}')")
+  done
+done
+echo "load average after: $(cat /proc/loadavg)" >&2
 echo
-printf '%-22s %10s %10s %10s %10s %9s %9s\n' model ours_enc ref_enc ours_dec ref_dec enc_x dec_x
+printf '%-22s %3s %9s %9s %9s %9s %8s %8s %8s %8s\n' model thr ours_enc ref_enc ours_dec ref_dec enc_x dec_x \
+  enc_cpu/w dec_cpu/w
 for r in "${results[@]}"; do
-  read -r m oe od re rd <<<"$r"
-  awk -v m="$m" -v oe="$oe" -v od="$od" -v re="$re" -v rd="$rd" \
-    'BEGIN { printf "%-22s %9.2fs %9.2fs %9.2fs %9.2fs %8.2fx %8.2fx\n", m, oe, re, od, rd, re/oe, rd/od }'
+  read -r m t oe od oec odc re rd <<<"$r"
+  awk -v m="$m" -v t="$t" -v oe="$oe" -v od="$od" -v oec="$oec" -v odc="$odc" -v re="$re" -v rd="$rd" \
+    'BEGIN { printf "%-22s %3s %8.2fs %8.2fs %8.2fs %8.2fs %7.2fx %7.2fx %8.2f %8.2f\n", m, t, oe, re, od, rd, re/oe, rd/od, oec, odc }'
 done
