@@ -17,6 +17,11 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -j "${JOBS:-$(nproc)}" -LE slo
 # The Python package: pip install . into build/pyvenv (CUDA off), then its pytest suite.
 bash python/run-tests.sh
 
+# musicgen-server end to end on loopback (web page in headless Chromium, Prometheus, fault, Ray
+# Serve and load tests; installs chromium, prometheus, ray[serve], playwright): about 5 minutes.
+# MUSICGEN_SKIP_SERVER_INTEGRATION=1 skips it locally; CI runs it.
+bash scripts/server-integration.sh
+
 TSAN_BUILD_DIR=${TSAN_BUILD_DIR:-build-tsan}
 LAUNCHER=()
 if command -v ccache >/dev/null 2>&1; then
