@@ -9,6 +9,9 @@
 # or build/tools/make-random-model/make-random-model for the 32 kHz one).
 # cpu/wall is our process's CPU time over the wall time of encode / decode: ~THREADS when every
 # thread computes all along; on a shared machine the OS may give the process less (load average).
+# Linux's autogroup scheduling gives every login session an equal share of the CPUs whatever its
+# thread count, so on a busy machine a second thread gains nothing: docs/PERFORMANCE.md ("EnCodec
+# on two cores") says how those figures were taken.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
@@ -22,6 +25,8 @@ BIN=$BUILD/tools/bench-codec/bench-codec
 for m in $MODELS; do
   [ -d "tools/reference/local/$m" ] || { echo "missing tools/reference/local/$m: run $PY tools/reference/make_fullsize_models.py" >&2; exit 1; }
 done
+# The value after key $1 in a RESULT line ("-" where an older bench-codec does not print it).
+field() { awk -v k="$1" '{ v = "-"; for (i = 1; i < NF; i++) if ($i == k) v = $(i + 1); print v }'; }
 results=()
 echo "load average before: $(cat /proc/loadavg)" >&2
 for m in $MODELS; do
@@ -32,7 +37,9 @@ for m in $MODELS; do
     ours=$("$BIN" "$dir" "$AUDIO" "$SECONDS_" "$THREADS" | grep '^RESULT')
     ref=$("$PY" tools/bench-codec/bench_reference.py "$dir" "$AUDIO" "$SECONDS_" "$THREADS" | grep '^RESULT')
     echo "$ours"; echo "$ref"
-    results+=("$m $THREADS $(echo "$ours" | awk '{print $5, $7, $17, $19}') $(echo "$ref" | awk '{print $5, $7}')")
+    oe=$(field encode <<<"$ours") od=$(field decode <<<"$ours")
+    oec=$(field encode_cpu_per_wall <<<"$ours") odc=$(field decode_cpu_per_wall <<<"$ours")
+    results+=("$m $THREADS $oe $od $oec $odc $(field encode <<<"$ref") $(field decode <<<"$ref")")
   done
 done
 echo "load average after: $(cat /proc/loadavg)" >&2
@@ -42,5 +49,5 @@ printf '%-22s %3s %9s %9s %9s %9s %8s %8s %8s %8s\n' model thr ours_enc ref_enc 
 for r in "${results[@]}"; do
   read -r m t oe od oec odc re rd <<<"$r"
   awk -v m="$m" -v t="$t" -v oe="$oe" -v od="$od" -v oec="$oec" -v odc="$odc" -v re="$re" -v rd="$rd" \
-    'BEGIN { printf "%-22s %3s %8.2fs %8.2fs %8.2fs %8.2fs %7.2fx %7.2fx %8.2f %8.2f\n", m, t, oe, re, od, rd, re/oe, rd/od, oec, odc }'
+    'BEGIN { printf "%-22s %3s %8.2fs %8.2fs %8.2fs %8.2fs %7.2fx %7.2fx %8s %8s\n", m, t, oe, re, od, rd, re/oe, rd/od, oec, odc }'
 done
