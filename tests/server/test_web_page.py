@@ -26,11 +26,11 @@ def browser():
         b.close()
 
 
-def generate_in_page(page, server, *, duration: str, stream: bool, fmt: str = "wav") -> dict:
+def generate_in_page(page, server, *, duration: str, stream: bool, fmt: str = "wav", seed: str = "7") -> dict:
     page.goto(server.url + "/")
     page.fill("#prompt", "a calm piano melody")
     page.fill("#duration", duration)
-    page.fill("#seed", "7")
+    page.fill("#seed", seed)
     page.click("#advanced summary")
     page.select_option("#format", fmt)
     page.set_checked("#stream", stream)
@@ -67,6 +67,16 @@ def test_generate_plays_audio_of_the_requested_length(browser, server, stream):
     assert result["peak"] > 0, "the decoded audio is silent"
     assert result["download"] == "musicgen-7.wav"
     assert result["progress"] == 1
+
+
+def test_largest_seed_is_sent_exactly(browser, server):
+    # 2^63-1 is past a JS number's exact range: the page must send the digits as typed.
+    page = browser.new_page()
+    try:
+        result = generate_in_page(page, server, duration="0.5", stream=False, seed="9223372036854775807")
+    finally:
+        page.close()
+    assert result["download"] == "musicgen-9223372036854775807.wav"
 
 
 def test_refused_request_shows_the_servers_message(browser, server):
