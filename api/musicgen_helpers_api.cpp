@@ -32,6 +32,26 @@ musicgen_status put_chroma(const mg::Tensor& chroma, float* out) {
   return MUSICGEN_OK;
 }
 
+// musicgen_audio_read(_limited): `read` gives the buffer, copied out planar.
+template <typename Read>
+musicgen_status read_into(const char* where, const char* path, musicgen_audio* out, Read&& read) {
+  if (out) std::memset(out, 0, sizeof(*out));
+  return guard(where, MUSICGEN_ERROR_IO, [&] {
+    if (!path || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, std::string(where) + ": path and out are required");
+    mg::AudioBuffer a = read();
+    const size_t n = size_t(a.num_frames()) * a.num_channels();
+    float* buf = static_cast<float*>(std::malloc(n * sizeof(float)));
+    if (!buf) throw std::bad_alloc();
+    for (int c = 0; c < a.num_channels(); ++c)
+      std::copy(a.channels[c].begin(), a.channels[c].end(), buf + c * a.num_frames());
+    out->samples = buf;
+    out->n_samples = a.num_frames();
+    out->channels = a.num_channels();
+    out->sample_rate = a.sample_rate;
+    return MUSICGEN_OK;
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -52,22 +72,14 @@ musicgen_status musicgen_audio_write(const musicgen_audio* audio, const char* pa
   });
 }
 
+
 musicgen_status musicgen_audio_read(const char* path, musicgen_audio* out) {
-  if (out) std::memset(out, 0, sizeof(*out));
-  return guard("musicgen_audio_read", MUSICGEN_ERROR_IO, [&] {
-    if (!path || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "musicgen_audio_read: path and out are required");
-    mg::AudioBuffer a = mg::read_audio(path);
-    const size_t n = size_t(a.num_frames()) * a.num_channels();
-    float* buf = static_cast<float*>(std::malloc(n * sizeof(float)));
-    if (!buf) throw std::bad_alloc();
-    for (int c = 0; c < a.num_channels(); ++c)
-      std::copy(a.channels[c].begin(), a.channels[c].end(), buf + c * a.num_frames());
-    out->samples = buf;
-    out->n_samples = a.num_frames();
-    out->channels = a.num_channels();
-    out->sample_rate = a.sample_rate;
-    return MUSICGEN_OK;
-  });
+  return read_into("musicgen_audio_read", path, out, [&] { return mg::read_audio(path); });
+}
+
+musicgen_status musicgen_audio_read_limited(const char* path, float max_seconds, int cut, musicgen_audio* out) {
+  return read_into("musicgen_audio_read_limited", path, out,
+                   [&] { return mg::read_audio_limited(path, max_seconds, cut != 0); });
 }
 
 musicgen_status musicgen_chroma_from_chords(const char* chords, float bpm, float beats_per_chord, float* out) {

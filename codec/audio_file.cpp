@@ -148,7 +148,12 @@ void check_audio_buffer(const AudioBuffer& buf, const std::string& what) {
   }
 }
 
-AudioBuffer read_audio(const std::string& path) {
+AudioBuffer read_audio(const std::string& path) { return read_audio_limited(path, kMaxAudioSeconds, false); }
+
+AudioBuffer read_audio_limited(const std::string& path, double max_seconds, bool cut) {
+  if (!(max_seconds > 0 && max_seconds <= kMaxAudioSeconds))
+    throw AudioRequestError(strcat("cannot read audio from ", path, ": the most to read must be in (0, ",
+                                   kMaxAudioSeconds, "] s, found ", max_seconds));
   std::error_code ec;
   MG_CHECK(fs::exists(path, ec), "cannot read audio from ", path, ": no such file");
   MG_CHECK(!fs::is_directory(path, ec), "cannot read audio from ", path, ": it is a folder");
@@ -162,12 +167,14 @@ AudioBuffer read_audio(const std::string& path) {
     throw AudioDataError(strcat("cannot read audio from ", path, ": its header says ", info.samplerate,
                                 " Hz; sample rates from ", kMinAudioSampleRate, " to ", kMaxAudioSampleRate,
                                 " Hz are read (a damaged or hostile header?)"));
-  const int64_t max_frames = int64_t(kMaxAudioSeconds * info.samplerate);
+  const int64_t max_frames = std::max<int64_t>(1, int64_t(max_seconds * info.samplerate));
   auto too_long = [&](const std::string& how_long) {
-    return AudioDataError(strcat("cannot read audio from ", path, ": ", how_long, ", at most ", kMaxAudioSeconds,
-                                 " s (one hour) are read; cut the file first (e.g. ffmpeg -t 3600)"));
+    const bool hour = max_seconds == kMaxAudioSeconds;
+    return AudioDataError(strcat("cannot read audio from ", path, ": ", how_long, ", at most ", max_seconds,
+                                 hour ? " s (one hour) are read" : " s can be used here",
+                                 "; cut the file first (e.g. ffmpeg -t ", max_seconds, ")"));
   };
-  if (info.frames > max_frames)
+  if (info.frames > max_frames && !cut)
     throw too_long(strcat("its header says ", double(info.frames) / info.samplerate, " s"));
 
   AudioBuffer buf;
@@ -177,18 +184,23 @@ AudioBuffer read_audio(const std::string& path) {
   // more than the file's bytes could hold at one byte per sample, and read until the decoder stops.
   std::error_code size_ec;
   const int64_t file_bytes = int64_t(fs::file_size(path, size_ec));
-  const int64_t reserve = std::min<int64_t>(info.frames, size_ec ? 0 : file_bytes / info.channels);
+  const int64_t reserve =
+      std::min({int64_t(info.frames), max_frames, size_ec ? int64_t(0) : file_bytes / info.channels});
   if (reserve > 0)
     for (auto& ch : buf.channels) ch.reserve(size_t(reserve));
   std::vector<float> scratch(size_t(kChunkFrames * info.channels));
   for (;;) {
     sf_count_t n = sf_readf_float(f.get(), scratch.data(), kChunkFrames);
     if (n <= 0) break;
-    if (buf.num_frames() + n > max_frames) throw too_long("it holds more than that");
+    if (buf.num_frames() + n > max_frames) {
+      if (!cut) throw too_long("it holds more than that");
+      n = max_frames - buf.num_frames();
+    }
     for (int c = 0; c < info.channels; ++c) {
       auto& ch = buf.channels[size_t(c)];
       for (sf_count_t i = 0; i < n; ++i) ch.push_back(scratch[size_t(i * info.channels + c)]);
     }
+    if (buf.num_frames() >= max_frames) break;  // cut: the rest is never decoded
   }
   MG_CHECK(sf_error(f.get()) == SF_ERR_NO_ERROR, "cannot read audio from ", path, ": ", sf_strerror(f.get()));
   if (buf.num_frames() == 0) throw AudioDataError(strcat(path, " has no samples"));

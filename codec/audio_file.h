@@ -62,6 +62,12 @@ constexpr int kMaxAudioSampleRate = 768000;
 // trusted for more than the file's size can hold) and one 64 Ki-frame block.
 AudioBuffer read_audio(const std::string& path);
 
+// read_audio with a shorter bound: what a caller can use of the file (a continuation must be
+// shorter than the generation; a melody is read for the generation's length only). cut = false: a
+// longer file is refused (from its header, before a sample is read, when the header says so);
+// cut = true: the first max_seconds are read and the rest is never decoded.
+AudioBuffer read_audio_limited(const std::string& path, double max_seconds, bool cut);
+
 // Writes `buf` to `path`; the container comes from the extension (.wav .flac .ogg .mp3, any case).
 // Integer subtypes clip each sample to [-1, 1] and round x * 2^(bits-1) to the nearest integer
 // (saturating at the positive end), as ffmpeg does for audiocraft's writer; float stores the

@@ -193,6 +193,12 @@ MUSICGEN_API musicgen_status musicgen_audio_write(const musicgen_audio *audio, c
 /* Reads an audio file (wav, flac, ogg, mp3; any rate and channel count) into out, e.g. for
  * prompt_audio. Free with musicgen_audio_free. */
 MUSICGEN_API musicgen_status musicgen_audio_read(const char *path, musicgen_audio *out);
+/* musicgen_audio_read of what a caller can use (0 < max_seconds <= MUSICGEN_MAX_DURATION_S):
+ * cut = 0: a longer file is refused (MUSICGEN_ERROR_FORMAT), from its header before a sample is
+ * read when the header says so (e.g. a continuation longer than the generation); cut != 0: only
+ * the first max_seconds are decoded (e.g. the melody of a generation that long). */
+MUSICGEN_API musicgen_status musicgen_audio_read_limited(const char *path, float max_seconds, int cut,
+                                                        musicgen_audio *out);
 
 /* Chroma conditions for melody models, written into out[frames * 12] (frames = 235: the 30 s the
  * model reads; the line loops to fill them). chords: "C G Am F7 | Dm7/C ..." at bpm (20..400) with

@@ -131,3 +131,30 @@ mg::Tensor first_cols(const mg::Tensor& x, int64_t n) {
 }
 
 }  // namespace mgtest
+
+void mgtest::write_wav_file(const std::string& path, uint32_t rate, uint32_t declared_bytes, uint32_t real_bytes,
+                            int64_t file_bytes) {
+  std::vector<uint8_t> b;
+  auto put = [&](uint32_t v, int n) {
+    for (int i = 0; i < n; ++i) b.push_back(uint8_t(v >> (8 * i)));
+  };
+  auto tag = [&](const char* t) { b.insert(b.end(), t, t + 4); };
+  tag("RIFF");
+  put(36 + declared_bytes, 4);
+  tag("WAVE");
+  tag("fmt ");
+  put(16, 4);
+  put(1, 2);  // PCM
+  put(1, 2);  // mono
+  put(rate, 4);
+  put(rate * 2, 4);
+  put(2, 2);
+  put(16, 2);
+  tag("data");
+  put(declared_bytes, 4);
+  for (uint32_t i = 0; i < real_bytes / 2; ++i) put(uint16_t(int16_t((i % 200) * 10 - 1000)), 2);
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+  f.close();
+  if (file_bytes > int64_t(b.size())) std::filesystem::resize_file(path, uintmax_t(file_bytes));
+}

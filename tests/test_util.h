@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -37,6 +38,11 @@ struct RunResult {
 };
 RunResult run_command(const std::string& program, const std::string& args);
 std::string slurp(const std::string& path);  // a whole file as bytes ("" when unreadable)
+// A 16-bit mono PCM WAV at `path` whose header says `rate` Hz and `declared_bytes` of samples,
+// followed by `real_bytes` of a quiet saw; a larger `file_bytes` extends the file sparsely (zeros
+// that take no disk): hostile and huge inputs made on the fly.
+void write_wav_file(const std::string& path, uint32_t rate, uint32_t declared_bytes, uint32_t real_bytes,
+                    int64_t file_bytes = 0);
 
 // The message of the mg::Error that fn throws, or "(no error)" when it throws none.
 std::string error_of(const std::function<void()>& fn);

@@ -4,7 +4,6 @@
 // checked in a child process through its peak resident memory (ru_maxrss).
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,38 +19,10 @@
 
 namespace {
 
-void put32(std::vector<uint8_t>& b, uint32_t v) {
-  for (int i = 0; i < 4; ++i) b.push_back(uint8_t(v >> (8 * i)));
-}
-void put16(std::vector<uint8_t>& b, uint16_t v) {
-  b.push_back(uint8_t(v));
-  b.push_back(uint8_t(v >> 8));
-}
-
-// A 16-bit mono PCM WAV whose header says `rate` Hz and `declared_bytes` of samples, followed by
-// `real_bytes` of a quiet saw; `file_bytes` > the written size extends the file sparsely (zeros).
 std::string make_wav(const std::string& name, uint32_t rate, uint32_t declared_bytes, uint32_t real_bytes,
                      int64_t file_bytes = 0) {
-  std::vector<uint8_t> b;
-  for (char c : std::string("RIFF")) b.push_back(uint8_t(c));
-  put32(b, 36 + declared_bytes);
-  for (char c : std::string("WAVEfmt ")) b.push_back(uint8_t(c));
-  put32(b, 16);
-  put16(b, 1);
-  put16(b, 1);
-  put32(b, rate);
-  put32(b, rate * 2);
-  put16(b, 2);
-  put16(b, 16);
-  for (char c : std::string("data")) b.push_back(uint8_t(c));
-  put32(b, declared_bytes);
-  for (uint32_t i = 0; i < real_bytes / 2; ++i) put16(b, uint16_t(int16_t((i % 200) * 10 - 1000)));
   const std::string path = mgtest::test_case_dir() + "/" + name;
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  EXPECT_GE(fd, 0);
-  EXPECT_EQ(::write(fd, b.data(), b.size()), ssize_t(b.size()));
-  if (file_bytes > int64_t(b.size())) EXPECT_EQ(::ftruncate(fd, file_bytes), 0);
-  ::close(fd);
+  mgtest::write_wav_file(path, rate, declared_bytes, real_bytes, file_bytes);
   return path;
 }
 
@@ -116,4 +87,22 @@ TEST(AudioLimits, AnHourIsStillRead) {
   const std::string path = make_wav("hour.wav", 8000, bytes, 0, 44 + int64_t(bytes));
   const long mb = child_peak_mb([&] { return mg::read_audio(path).num_frames() == 3600 * 8000; });
   EXPECT_GE(mb, 0);
+}
+
+TEST(AudioLimits, LimitedReadRefusesALongerFileFromItsHeader) {
+  const uint32_t two_hours = 2 * 3600 * 24000 * 2;
+  const std::string path = make_wav("long_prompt.wav", 24000, two_hours, 0, 44 + int64_t(two_hours));
+  const std::string err = mgtest::error_of([&] { mg::read_audio_limited(path, 12, false); });
+  EXPECT_EQ(err, "cannot read audio from " + path + ": its header says 7200 s, at most 12 s can be used here; cut the "
+                 "file first (e.g. ffmpeg -t 12)");
+}
+
+TEST(AudioLimits, LimitedReadCutsAndNeverDecodesTheRest) {
+  const uint32_t two_hours = 2 * 3600 * 24000 * 2;
+  const std::string path = make_wav("long_melody.wav", 24000, two_hours, 96000, 44 + int64_t(two_hours));
+  const long mb = child_peak_mb([&] { return mg::read_audio_limited(path, 12, true).num_frames() == 12 * 24000; });
+  EXPECT_GE(mb, 0) << "not cut to 12 s";
+  EXPECT_LT(mb, 200) << "cutting took " << mb << " MB";
+  EXPECT_EQ(mgtest::error_of([&] { mg::read_audio_limited(path, 0, true); }),
+            "cannot read audio from " + path + ": the most to read must be in (0, 3600] s, found 0");
 }
