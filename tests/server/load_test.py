@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             if metric_value(after, name) != 0:
                 failures.append(f"{name} is {metric_value(after, name)} after the load, not 0")
         if sessions_before is None:
-            print(f"note: /metrics has no {SESSIONS_GAUGE}; leaks checked through running/waiting and RSS only")
+            failures.append(f"/metrics has no {SESSIONS_GAUGE}: leaked sessions cannot be checked")
         elif metric_value(after, SESSIONS_GAUGE) != sessions_before:
             failures.append(f"{SESSIONS_GAUGE} went from {sessions_before} to {metric_value(after, SESSIONS_GAUGE)}")
         ok = metric_value(after, "musicgen:requests_total", 'status="ok"') or 0

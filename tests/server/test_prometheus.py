@@ -31,7 +31,7 @@ EXPECTED = [
     "musicgen:request_latency_seconds", "musicgen:queue_wait_seconds",
     "musicgen:generated_audio_seconds_total", "musicgen:real_time_factor",
     "musicgen:model_load_seconds", "musicgen:max_batch", "musicgen:max_queue",
-    "musicgen:http_requests_total",
+    "musicgen:http_requests_total", "musicgen:sessions_active",
 ]
 
 
