@@ -189,6 +189,9 @@ class MusicGen:
         weights: decoder weight precision, "f32" (as stored), "f16", "bf16", "q8" or "q4"
             (q8_0 / q4_0 blocks, docs/QUANTIZATION.md; a snapshot written by
             quantize_snapshot() loads only with its own scheme).
+        lora: a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors, e.g.
+            from ``musicgen-cli train``), merged into the decoder weights at load (docs/TRAINING.md).
+        lora_scale: how much of the adapter: 1.0 as trained, 0.0 the base model.
 
     Every generation takes a session of its own from a small pool, so several threads can
     generate with one model at the same time (on CUDA they take turns on the GPU).
@@ -202,15 +205,21 @@ class MusicGen:
 
     Raises:
         FileNotFoundError: the folder does not exist.
-        ModelError: the folder is incomplete or holds another kind of model.
+        ModelError: the folder is incomplete or holds another kind of model, or the adapter is
+            unusable or was made for another model.
         DeviceError: device="cuda" and no GPU (or no CUDA build).
     """
 
     def __init__(self, path: PathLike, device: str = "auto", threads: Optional[int] = None,
-                 weights: str = "f32") -> None:
+                 weights: str = "f32", lora: Optional[PathLike] = None, lora_scale: float = 1.0) -> None:
         self._threads = _threads(threads)
+        if lora is None and lora_scale != 1.0:
+            raise ValueError("lora_scale needs lora=DIR (the adapter to scale)")
+        if isinstance(lora_scale, bool) or not isinstance(lora_scale, numbers.Real):
+            raise TypeError(f"lora_scale must be a number, not {type(lora_scale).__name__}")
         self._model = _core.Model(_path("path", path), _choice("device", device, _DEVICES),
-                                  _choice("weights", weights, _WEIGHTS), self._threads)
+                                  _choice("weights", weights, _WEIGHTS), self._threads,
+                                  "" if lora is None else _path("lora", lora), float(lora_scale))
         self._pool = _Pool(lambda: _core.Session(self._model, self._threads))
         self.path = os.fspath(path)
 

@@ -175,17 +175,19 @@ nb::tuple encodec_audio_to_numpy(const encodec_audio* a) {
 
 struct Model {
   musicgen_model* p = nullptr;
-  Model(const std::string& path, int device, int weights, int threads) {
+  Model(const std::string& path, int device, int weights, int threads, const std::string& lora, float lora_scale) {
     musicgen_model_params mp = musicgen_model_default_params();
     mp.device = musicgen_device(device);
     mp.weights = musicgen_weights(weights);
     mp.n_threads = threads;
+    mp.lora_dir = lora.empty() ? nullptr : lora.c_str();
+    mp.lora_scale = lora_scale;
     musicgen_status st;
     {
       nb::gil_scoped_release release;
       st = musicgen_model_load(path.c_str(), &mp, &p);
     }
-    if (st != MUSICGEN_OK) raise_status(st, {path});
+    if (st != MUSICGEN_OK) raise_status(st, lora.empty() ? std::vector<std::string>{path} : std::vector<std::string>{path, lora});
   }
   ~Model() { musicgen_model_free(p); }
   Model(const Model&) = delete;
@@ -390,7 +392,8 @@ NB_MODULE(_core, m) {
       .def("is_set", &AbortFlag::is_set);
 
   nb::class_<Model>(m, "Model")
-      .def(nb::init<const std::string&, int, int, int>(), "path"_a, "device"_a, "weights"_a, "threads"_a)
+      .def(nb::init<const std::string&, int, int, int, const std::string&, float>(), "path"_a, "device"_a, "weights"_a,
+           "threads"_a, "lora"_a = "", "lora_scale"_a = 1.0f)
       .def_prop_ro("sample_rate", [](const Model& s) { return musicgen_model_sample_rate(s.p); })
       .def_prop_ro("channels", [](const Model& s) { return musicgen_model_channels(s.p); })
       .def_prop_ro("num_codebooks", [](const Model& s) { return musicgen_model_num_codebooks(s.p); })
