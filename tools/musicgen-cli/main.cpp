@@ -421,6 +421,14 @@ std::vector<musicgen_audio> generate(musicgen_session* session, const musicgen_g
   return outs;
 }
 
+// --stream alone: the generation streams its audio; the codes are dropped, nothing is decoded after.
+std::vector<musicgen_audio> generate_stream_only(musicgen_session* session, const musicgen_generate_params& p) {
+  encodec_codes* raw = nullptr;
+  check(musicgen_session_generate_codes(session, &p, &raw));
+  encodec_codes_free(raw);
+  return {};
+}
+
 // --codes-out: the codes are generated, written as .ecdc, then decoded here, which gives the audio
 // musicgen_session_generate would have given. Stereo models have two codec streams: no .ecdc.
 std::vector<musicgen_audio> generate_with_codes(const musicgen_model* m, musicgen_session* session,
@@ -537,8 +545,12 @@ int run(const Options& o) {
   if (show)
     std::fprintf(stderr, "generating %zu x %.1f s on %s\n", prompts.size() * size_t(o.takes), o.duration,
                  musicgen_model_device_name(m.get()));
-  std::vector<musicgen_audio> outs = o.codes_out.empty() ? generate(session.get(), p, prompts, batch, o.takes)
-                                                         : generate_with_codes(m.get(), session.get(), p, o);
+  // --stream without -o: the audio goes out only through the stream, so the codes are not decoded
+  // again as a whole (that decode, which nothing would use, cost as much as a file's).
+  const bool stream_only = !o.stream_to.empty() && !o.writes_file() && !batch && o.codes_out.empty();
+  std::vector<musicgen_audio> outs = stream_only           ? generate_stream_only(session.get(), p)
+                                     : o.codes_out.empty() ? generate(session.get(), p, prompts, batch, o.takes)
+                                                           : generate_with_codes(m.get(), session.get(), p, o);
   in.free_audio();  // before the outputs are encoded: long inputs are large
   const int rc = write_outputs(o, outs, prompts, batch);
   return report_outputs(o, outs.size(), batch) || rc;
