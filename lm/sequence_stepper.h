@@ -29,7 +29,7 @@ class MusicGen::SequenceStepper {
   // For a shared single-column step: this sequence's decoder state, its row count, and its input
   // column written into ids[k * ld + r0 + r] for each of its rows r.
   DecoderState& state() { return w_.st; }
-  int rows() const { return w_.st.rows; }
+  int rows() const { return w_.st.rows; }  // 0 once done()
   void write_ids(int32_t* ids, int64_t ld, int64_t r0) const;
   // This sequence's logits [rows, K, vocab] (on the device) from the shared step: samples, fills
   // the pattern, streams final frames, and moves on to the next window when this one is full.

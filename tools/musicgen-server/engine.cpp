@@ -203,12 +203,14 @@ void Engine::step_all() {
     r0 += a->stepper->rows();
   }
   mg::Tensor logits = mg::decoder_step_states(be_, model_.decoder(), states, be_.upload(ids));
+  // Row offsets first: a stepper that finishes its window in finish_shared_step drops its state.
+  std::vector<mg::Tensor> slices;
   r0 = 0;
   for (Active* a : shared) {
-    const int R = a->stepper->rows();
-    a->stepper->finish_shared_step(logits.slice0(r0, R));
-    r0 += R;
+    slices.push_back(logits.slice0(r0, a->stepper->rows()));
+    r0 += a->stepper->rows();
   }
+  for (size_t i = 0; i < shared.size(); ++i) shared[i]->stepper->finish_shared_step(slices[i]);
   metrics_.decode_step(int(shared.size()));
 }
 
