@@ -1,6 +1,7 @@
 // musicgen-cli: `musicgen-cli --prompt "electro" -o out.wav`. Uses only the public C API.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -352,9 +353,17 @@ struct Inputs {
   }
 };
 
+// How much of an input file (continuation, melody) the generation can use: its duration, plus 2 s
+// so that the melody's last chroma frames see the audio after them as in a whole-file read.
+float usable_input_seconds(const Options& o) {
+  return std::min(o.duration + 2.0f, float(MUSICGEN_MAX_DURATION_S));
+}
+
 void prepare_continuation(const Options& o, Inputs& in, musicgen_generate_params& p) {
   if (o.continue_path.empty()) return;
-  check(musicgen_audio_read(o.continue_path.c_str(), &in.prompt_audio));
+  // The prompt must be shorter than the generation: a file much longer is refused from its header
+  // (the library then checks the exact length in frames).
+  check(musicgen_audio_read_limited(o.continue_path.c_str(), usable_input_seconds(o), 0, &in.prompt_audio));
   p.prompt_audio = in.prompt_audio.samples;
   p.prompt_audio_samples = in.prompt_audio.n_samples;
   p.prompt_audio_channels = in.prompt_audio.channels;
@@ -369,7 +378,8 @@ void prepare_melody(const musicgen_model* m, const Options& o, const std::string
   require(musicgen_model_is_melody(m),
           "'" + model + "' does not follow melodies: use a musicgen-melody snapshot for --melody/--chords/...");
   if (!o.melody.empty()) {
-    check(musicgen_audio_read(o.melody.c_str(), &in.melody_audio));
+    // Only the generation's length of the tune is used: the rest is never decoded.
+    check(musicgen_audio_read_limited(o.melody.c_str(), usable_input_seconds(o), 1, &in.melody_audio));
     p.melody_audio = in.melody_audio.samples;
     p.melody_samples = in.melody_audio.n_samples;
     p.melody_channels = in.melody_audio.channels;
