@@ -11,6 +11,7 @@
 // The cuBLAS and tiled paths apply a fusion with one in-place epilogue kernel.
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/linear_quant.h"
 
 namespace mg {
 namespace cuda {
@@ -286,6 +287,12 @@ void linear(cublasHandle_t h, cudaStream_t s, const float* x, const void* w, DTy
       return;
     case DType::BF16:
       linear_own(s, x, static_cast<const __nv_bfloat16*>(w), e, y, M, N, K);
+      return;
+    case DType::Q8_0:  // linear_q8.cu / linear_q4.cu: blocks dequantized in registers
+      linear_q8_0(s, x, w, b, bdt, y, M, N, K, gelu, residual);
+      return;
+    case DType::Q4_0:
+      linear_q4_0(s, x, w, b, bdt, y, M, N, K, gelu, residual);
       return;
     default:
       throw Error(strcat("cuda linear: weight dtype ", dtype_name(wdt), " is not a float type"));
