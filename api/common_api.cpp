@@ -7,6 +7,7 @@
 #include "api/api_internal.h"
 #include "kernels/device_check.h"
 #include "kernels/cpu/blas.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/threadpool.h"
 
@@ -104,6 +105,15 @@ const char* musicgen_system_info(void) {
   }
   info = std::string("AVX2 = ") + (mg::cpu::cpu_has_avx2() ? "1" : "0") + " | AVX512 = " +
          (mg::cpu::cpu_has_avx512() ? "1" : "0") + " | BLAS = " + blas + " | CUDA = " + (cuda ? "1" : "0");
+  // Which kernel family the quantized (q8/q4) CPU linear runs (MUSICGEN_CPU_PATH can force one).
+  std::string path;
+  try {
+    path = mg::cpu::kernel_path_name(mg::cpu::selected_kernel_path());
+  } catch (const std::exception& e) {
+    path = std::string("refused (") + e.what() + ")";
+  }
+  info += " | CPU quantized kernels = " + path;
+  if (cuda) info += " | CUDA quantized kernels = warp-per-column dequantizing GEMV (q8_0, q4_0)";
   return info.c_str();
 }
 
