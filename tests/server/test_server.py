@@ -221,3 +221,41 @@ def test_sigterm_finishes_running_work_and_exits_0(start_server):
     t.join(120)
     assert result["r"].status_code == 200 and abs(wav_seconds(result["r"].content) - 3.0) <= 0.02
     assert s.proc.wait(timeout=60) == 0
+
+
+def test_compress_decompress_roundtrip(start_server):
+    from conftest import ROOT
+    s = start_server("--codec", str(ROOT / "tests" / "data" / "models" / "encodec_32khz_tiny"))
+    assert requests.get(s.url + "/v1/models", timeout=5).json()["data"][0]["codec"] is True
+    audio = generate(s, duration=1.0, seed=3).content
+    ecdc = requests.post(s.url + "/v1/audio/compress", data=audio, headers={"Content-Type": "audio/wav"}, timeout=60)
+    assert ecdc.status_code == 200, ecdc.text
+    assert ecdc.headers["content-type"] == "application/octet-stream" and len(ecdc.content) > 10
+    back = requests.post(s.url + "/v1/audio/decompress", data=ecdc.content, timeout=60)
+    assert back.status_code == 200, back.text
+    assert abs(wav_seconds(back.content) - 1.0) <= 0.05
+    bad = requests.post(s.url + "/v1/audio/decompress", data=b"not an ecdc file", timeout=60)
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+    bad = requests.post(s.url + "/v1/audio/compress", data=b"not audio", timeout=60)
+    assert bad.status_code == 400
+
+
+def test_compress_without_codec_is_501(server):
+    r = requests.post(server.url + "/v1/audio/compress", data=b"x", timeout=10)
+    assert r.status_code == 501 and r.json()["error"]["type"] == "not_implemented_error"
+
+
+def test_melody_model_multipart_and_chords(start_server, monkeypatch):
+    from conftest import ROOT
+    monkeypatch.setenv("MUSICGEN_SERVER_MODEL", str(ROOT / "tests" / "data" / "models" / "musicgen_melody_tiny"))
+    s = start_server()
+    tune = generate(s, duration=1.0, seed=1).content  # any audio serves as a melody
+    r = requests.post(s.url + GEN, data={"prompt": "piano", "duration": "1", "seed": "4"},
+                      files={"melody": ("tune.wav", tune, "audio/wav")}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert abs(wav_seconds(r.content) - 1.0) <= 0.02
+    r = generate(s, prompt="piano", duration=1.0, seed=4, chords="C G Am F", bpm=100)
+    assert r.status_code == 200, r.text
+    r = requests.post(s.url + GEN, data={"duration": "1"}, files={"melody": ("x.wav", b"garbage", "audio/wav")},
+                      timeout=60)
+    assert r.status_code == 400 and "melody" in r.json()["error"]["message"]
