@@ -125,3 +125,17 @@ def test_malformed_json_and_unknown_route(ray_url):
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     r = requests.get(ray_url + "/v1/nothing", timeout=30)
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
+
+
+def test_multipart_fields_and_melody_upload(ray_url):
+    # Form fields are read as their JSON types; the tiny model follows no melody, so an upload is refused.
+    r = requests.post(ray_url + "/v1/music/generations", files={"prompt": (None, "123"), "duration": (None, "0.5"),
+                                                               "seed": (None, "9")}, timeout=300)
+    assert r.status_code == 200, r.text
+    assert abs(wav_seconds(r.content) - 0.5) <= 0.02 and r.headers["x-seed"] == "9"
+    r = requests.post(ray_url + "/v1/music/generations", data={"duration": "1"},
+                      files={"melody": ("tune.wav", b"RIFF....WAVE", "audio/wav")}, timeout=60)
+    assert r.status_code == 400 and "melody" in r.json()["error"]["message"], r.text
+    r = requests.post(ray_url + "/v1/music/generations", data=b"duration=1",
+                      headers={"Content-Type": "text/plain"}, timeout=60)
+    assert r.status_code == 415 and r.json()["error"]["type"] == "unsupported_media_type_error", r.text
