@@ -2,7 +2,8 @@
 // starting from the (h, c) the previous one returned, must equal the one-shot run (EnCodec's
 // windowed codec relies on it); the maths against a plain double-precision loop, with and without
 // an initial state; the AVX-512, AVX2 and portable paths; thread-count invariance of the
-// threaded recurrence (it only starts for H >= 128); and the state checks.
+// threaded recurrence (it only starts for H >= 128), also with threads the OS pauses; and the state
+// checks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -174,6 +175,24 @@ TEST(CpuLstm, ThreadCountInvariant) {
     const Tensor y = cpu::lstm(x, w, &h, &c, cpu::Exec{p});
     if (!ref.defined()) ref = y;
     else EXPECT_TRUE(bit_equal(y, ref)) << p->size() << " threads";
+  }
+}
+
+// More threads than cores: the OS pauses threads in the middle of their blocks all the time, so the
+// others stand in for them (they compute the paused thread's blocks, and the late copy is dropped).
+// Whichever thread commits a block, the numbers are those of one thread.
+TEST(CpuLstm, PausedThreadsAreStoodInForBitExactly) {
+  const mg::LstmLayerWeights w = random_weights(32, 256, 100);
+  const Tensor x = random_tensor({150, 32}, 110);
+  const Tensor h0 = random_tensor({256}, 111), c0 = random_tensor({256}, 112);
+  cpu::ThreadPool p1(1), p8(8);
+  Tensor h1 = h0, c1 = c0;
+  const Tensor ref = cpu::lstm(x, w, &h1, &c1, cpu::Exec{&p1});
+  for (int rep = 0; rep < 3; ++rep) {
+    Tensor h = h0, c = c0;
+    const Tensor y = cpu::lstm(x, w, &h, &c, cpu::Exec{&p8});
+    EXPECT_TRUE(bit_equal(y, ref)) << "run " << rep;
+    EXPECT_TRUE(bit_equal(h, h1) && bit_equal(c, c1)) << "run " << rep;
   }
 }
 

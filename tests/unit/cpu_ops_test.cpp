@@ -71,6 +71,25 @@ Tensor naive_conv_transpose1d(const Tensor& x, const Tensor& w, int s) {
   return y;
 }
 
+// Chunks are claimed by whichever thread is free (the caller runs those no worker has started), but
+// their boundaries stay chunk_range's: with far more threads than cores, call after call, every
+// chunk runs exactly once with the same bounds.
+TEST(ThreadPool, ClaimedChunksKeepTheirBoundaries) {
+  cpu::ThreadPool pool(12);
+  for (int call = 0; call < 200; ++call) {
+    const int64_t n = 37 + call;
+    std::vector<std::atomic<int>> runs(size_t(pool.size()));
+    pool.parallel_for(n, [&](int64_t b, int64_t e) {
+      for (int i = 0; i < pool.size(); ++i) {
+        int64_t cb, ce;
+        cpu::chunk_range(n, pool.size(), i, &cb, &ce);
+        if (cb == b && ce == e) runs[size_t(i)]++;
+      }
+    });
+    for (auto& r : runs) ASSERT_EQ(r.load(), 1) << "call " << call;
+  }
+}
+
 TEST(ThreadPool, CoversEveryIndexOnceAndRethrows) {
   cpu::ThreadPool pool(3);
   EXPECT_EQ(pool.size(), 3);
