@@ -1,0 +1,189 @@
+// bench-quant: what quantized decoder weights cost and gain (docs/QUANTIZATION.md).
+//
+//   bench-quant kernels [--threads 2] [--reps 30]
+//     GB/s of the decode-step linear (M = 2 rows, the CFG pair) at musicgen-small's shapes for
+//     f32/f16/bf16 weights and q8_0/q4_0 on every kernel path this CPU runs. Bytes = the weight
+//     bytes read (scales included). Compare with tools/bench-memory's read_gbps, run in the same
+//     quiet window (note cat /proc/loadavg).
+//   bench-quant parity MODEL [--steps 500] [--threads 2] [--prompt TEXT] [--weights f16,bf16,q8,q4]
+//     For each precision against f32: relative error of the CFG (guided) logits over the steps
+//     before the first differing greedy token (their histories are identical there), greedy token
+//     agreement over --steps steps, and the fraction of identical tokens in sampled generation
+//     (top-k 250, seed 1). Random weights say nothing about musical quality.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/threadpool.h"
+#include "kernels/quant.h"
+#include "lm/generate.h"
+
+namespace {
+
+std::string arg(int argc, char** argv, const char* name, const std::string& fallback) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  return fallback;
+}
+
+mg::Tensor random_weights(int64_t n, int64_t k, uint32_t seed) {
+  std::vector<float> v(size_t(n * k));
+  uint32_t s = seed;
+  for (float& x : v) {
+    s = s * 1664525u + 1013904223u;
+    x = (float(s >> 8) / float(1 << 24) - 0.5f) * 0.1f;
+  }
+  return mg::Tensor::from_vector(v, {n, k});
+}
+
+double median_seconds(std::vector<double> t) {
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+int run_kernels(int argc, char** argv) {
+  const int threads = std::atoi(arg(argc, argv, "--threads", "2").c_str());
+  const int reps = std::atoi(arg(argc, argv, "--reps", "30").c_str());
+  mg::cpu::ThreadPool pool(threads);
+  // One decoder layer's step weights of musicgen-small plus a head block: 56 MB of f32, > the caches.
+  struct Shape { int64_t n, k; };
+  const std::vector<Shape> shapes = {{3072, 1024}, {1024, 1024}, {1024, 1024}, {1024, 1024},
+                                     {4096, 1024}, {1024, 4096}, {8192, 1024}};
+  std::vector<mg::Tensor> f32;
+  for (size_t i = 0; i < shapes.size(); ++i) f32.push_back(random_weights(shapes[i].n, shapes[i].k, uint32_t(i + 1)));
+  std::printf("bench-quant kernels: M = 2, %d threads, median of %d passes over %zu weights (one decoder layer + a head block)\n",
+              threads, reps, shapes.size());
+  std::printf("%-6s %-12s %10s %10s\n", "dtype", "path", "MB/pass", "GB/s");
+  auto bench = [&](mg::DType dt, mg::cpu::KernelPath path, bool quant) {
+    std::vector<mg::Tensor> w;
+    size_t bytes = 0;
+    for (const mg::Tensor& t : f32) {
+      w.push_back(quant ? mg::quantize(t, dt) : mg::cpu::cast(t, dt));
+      bytes += w.back().nbytes();
+    }
+    mg::cpu::Exec ex;
+    ex.pool = &pool;
+    ex.allow_avx512 = path == mg::cpu::KernelPath::Avx512;
+    ex.allow_simd = path != mg::cpu::KernelPath::Portable;
+    std::vector<mg::Tensor> x;
+    for (const Shape& s : shapes) x.push_back(random_weights(2, s.k, 99));
+    std::vector<double> times;
+    for (int r = 0; r < reps + 2; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      for (size_t i = 0; i < w.size(); ++i)
+        quant ? mg::cpu::linear_quantized(x[i], w[i], nullptr, ex, path) : mg::cpu::linear(x[i], w[i], nullptr, ex);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (r >= 2) times.push_back(s);
+    }
+    std::printf("%-6s %-12s %10.1f %10.2f\n", mg::dtype_name(dt), quant ? mg::cpu::kernel_path_name(path) : "(linear.cpp)",
+                bytes / 1e6, bytes / median_seconds(times) / 1e9);
+  };
+  const mg::cpu::KernelPath best = mg::cpu::kernel_path_supported(mg::cpu::KernelPath::Avx512)
+                                       ? mg::cpu::KernelPath::Avx512
+                                       : mg::cpu::KernelPath::Avx2;
+  for (mg::DType dt : {mg::DType::F32, mg::DType::F16, mg::DType::BF16}) bench(dt, best, false);
+  for (mg::DType dt : {mg::DType::Q8_0, mg::DType::Q4_0})
+    for (mg::cpu::KernelPath p : {mg::cpu::KernelPath::Avx512, mg::cpu::KernelPath::Avx2})
+      if (mg::cpu::kernel_path_supported(p)) bench(dt, p, true);
+  return 0;
+}
+
+struct Run {
+  mg::Codes codes;
+  std::vector<std::vector<float>> logits;  // per step, guided [K * vocab] of sequence 0
+};
+
+Run generate(mg::MusicGen& model, const std::string& prompt, int steps, bool greedy) {
+  mg::GenerateParams p;
+  p.prompt = prompt;
+  p.sampler.greedy = greedy;
+  p.seed = 1;
+  p.duration_s = double(steps) / model.config().frame_rate();
+  Run r;
+  p.on_logits = [&](int64_t, const float* l, int K, int V) { r.logits.emplace_back(l, l + size_t(K) * V); };
+  r.codes = model.generate_codes(p);
+  return r;
+}
+
+double identical_fraction(const mg::Codes& a, const mg::Codes& b) {
+  size_t same = 0, all = 0;
+  for (size_t k = 0; k < a.size() && k < b.size(); ++k)
+    for (size_t t = 0; t < a[k].size() && t < b[k].size(); ++t, ++all) same += a[k][t] == b[k][t];
+  return all ? double(same) / double(all) : 0.0;
+}
+
+int run_parity(int argc, char** argv) {
+  const std::string model_dir = argv[2];
+  const int steps = std::atoi(arg(argc, argv, "--steps", "500").c_str());
+  const int threads = std::atoi(arg(argc, argv, "--threads", "2").c_str());
+  const std::string prompt = arg(argc, argv, "--prompt", "80s pop track with bassy drums and synth");
+  const std::string list = arg(argc, argv, "--weights", "f16,bf16,q8,q4");
+  auto be = mg::make_cpu_backend(threads);
+  auto ref_model = mg::MusicGen::load(*be, model_dir, mg::DType::F32);
+  const Run ref_greedy = generate(*ref_model, prompt, steps, true);
+  const Run ref_sampled = generate(*ref_model, prompt, steps, false);
+  ref_model.reset();
+  std::printf("bench-quant parity: %s, %d steps, prompt \"%s\", %d threads\n", model_dir.c_str(), steps,
+              prompt.c_str(), threads);
+  std::printf("%-6s %22s %16s %20s %18s\n", "dtype", "logits rel err (mean)", "(steps compared)",
+              "greedy tokens same", "sampled same");
+  for (size_t at = 0; at < list.size();) {
+    size_t comma = list.find(',', at);
+    if (comma == std::string::npos) comma = list.size();
+    const std::string name = list.substr(at, comma - at);
+    at = comma + 1;
+    const mg::DType dt = name == "f16" ? mg::DType::F16 : name == "bf16" ? mg::DType::BF16
+                         : name == "q8" ? mg::DType::Q8_0 : name == "q4" ? mg::DType::Q4_0 : mg::DType::F32;
+    auto model = mg::MusicGen::load(*be, model_dir, dt);
+    const Run g = generate(*model, prompt, steps, true);
+    const Run s = generate(*model, prompt, steps, false);
+    // Steps before the first differing greedy token (including it: its logits had the same history).
+    size_t compared = 0;
+    double err_sum = 0;
+    for (size_t i = 0; i < g.logits.size() && i < ref_greedy.logits.size(); ++i) {
+      double num = 0, den = 0;
+      for (size_t j = 0; j < g.logits[i].size(); ++j) {
+        const double d = double(g.logits[i][j]) - ref_greedy.logits[i][j];
+        num += d * d;
+        den += double(ref_greedy.logits[i][j]) * ref_greedy.logits[i][j];
+      }
+      err_sum += std::sqrt(num / std::max(den, 1e-30));
+      ++compared;
+      bool same_step = true;  // tokens chosen at step i (argmax of the guided logits per codebook)
+      const size_t V = size_t(model->config().decoder.vocab_size);
+      for (size_t k = 0; k * V < g.logits[i].size(); ++k) {
+        auto am = [&](const std::vector<float>& l) {
+          return std::max_element(l.begin() + k * V, l.begin() + (k + 1) * V) - l.begin();
+        };
+        same_step = same_step && am(g.logits[i]) == am(ref_greedy.logits[i]);
+      }
+      if (!same_step) break;
+    }
+    std::printf("%-6s %22.3e %16zu %19.1f%% %17.1f%%\n", name.c_str(), compared ? err_sum / compared : 0.0, compared,
+                100.0 * identical_fraction(g.codes, ref_greedy.codes), 100.0 * identical_fraction(s.codes, ref_sampled.codes));
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc >= 2 && std::string(argv[1]) == "kernels") return run_kernels(argc, argv);
+    if (argc >= 3 && std::string(argv[1]) == "parity") return run_parity(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench-quant: error: %s\n", e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "usage: bench-quant kernels [--threads 2] [--reps 30]\n"
+                       "       bench-quant parity MODEL [--steps 500] [--threads 2] [--prompt TEXT] [--weights f16,bf16,q8,q4]\n");
+  return 2;
+}
