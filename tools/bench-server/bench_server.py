@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""musicgen-server throughput: one streamed request alone, then N at once (continuous batching).
+
+Reports aggregate decode steps per second (request-steps: a step shared by 8 requests counts 8),
+the speed-up of N over one, and time to first audio (first streamed byte) p50/p95, with the
+machine's load average. Standard library only. One command (docs/PERFORMANCE.md):
+
+  python3 tools/bench-server/bench_server.py --server build/tools/musicgen-server/musicgen-server \
+      --model tools/reference/local/musicgen-small-random --concurrency 8 --duration 3
+
+Random weights: the timing is what matters here, not the music.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+
+def first_audio_and_total(host, port, body):
+    """(seconds to the first audio byte after the WAV header, seconds to the end, bytes)."""
+    conn = http.client.HTTPConnection(host, port, timeout=3600)
+    t0 = time.monotonic()
+    conn.request("POST", "/v1/music/generations", json.dumps(body), {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    if r.status != 200:
+        raise RuntimeError(f"HTTP {r.status}: {r.read()[:300]!r}")
+    got, first = 0, None
+    while True:
+        chunk = r.read1(65536)
+        if not chunk:
+            break
+        got += len(chunk)
+        if first is None and got > 44:
+            first = time.monotonic() - t0
+    return first, time.monotonic() - t0, got
+
+
+def metric(host, port, name):
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.request("GET", "/metrics")
+    for line in conn.getresponse().read().decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def run_batch(host, port, n, duration, seed0):
+    results = [None] * n
+    before = metric(host, port, "musicgen:request_decode_steps_total")
+
+    def one(i):
+        results[i] = first_audio_and_total(host, port, {"prompt": f"benchmark {i}", "duration": duration,
+                                                        "seed": seed0 + i, "stream": True})
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - t0
+    steps = metric(host, port, "musicgen:request_decode_steps_total") - before
+    return wall, steps, [r[0] for r in results]
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--server", default="build/tools/musicgen-server/musicgen-server")
+    ap.add_argument("--model", default="tools/reference/local/musicgen-small-random")
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--duration", type=float, default=3.0)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--weights", default="f32")
+    args = ap.parse_args()
+
+    cmd = [args.server, "--model", args.model, "--port", "0", "--max-batch", str(args.concurrency),
+           "--threads", str(args.threads), "--weights", args.weights]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        m = None
+        while m is None:
+            line = proc.stdout.readline()
+            if not line:
+                sys.exit("the server exited before listening")
+            m = re.search(r"listening on http://([\d.]+):(\d+)", line)
+        host, port = m.group(1), int(m.group(2))
+        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+        while True:
+            try:
+                c = http.client.HTTPConnection(host, port, timeout=5)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        first_audio_and_total(host, port, {"prompt": "warm up", "duration": 0.5, "seed": 1, "stream": True})
+        load = open("/proc/loadavg").read().split()[:3]
+        w1, s1, f1 = run_batch(host, port, 1, args.duration, 100)
+        wn, sn, fn = run_batch(host, port, args.concurrency, args.duration, 200)
+        load_after = open("/proc/loadavg").read().split()[:3]
+        one, many = s1 / w1, sn / wn
+        print(f"model {args.model} weights {args.weights} duration {args.duration} s, load {' '.join(load)} -> "
+              f"{' '.join(load_after)}")
+        print(f"1 alone:          {one:7.2f} decode steps/s  ({w1:.1f} s), time to first audio {f1[0]:.2f} s")
+        print(f"{args.concurrency} at once:        {many:7.2f} decode steps/s  ({wn:.1f} s), speed-up x{many / one:.2f}")
+        print(f"time to first audio, {args.concurrency} at once: p50 {pct(fn, 0.5):.2f} s, p95 {pct(fn, 0.95):.2f} s")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+
+
+if __name__ == "__main__":
+    main()
