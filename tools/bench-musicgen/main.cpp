@@ -1,8 +1,8 @@
 // bench-musicgen: decode speed of a MusicGen snapshot on this machine, the way musicgen-cli runs it
 // (prompt -> T5 -> CFG decode loop -> EnCodec), with each phase timed apart.
 //
-//   bench-musicgen --model tools/reference/local/musicgen-small --threads 2 --steps 503 [--weights bf16]
-//                  [--greedy] [--read-gbps 12.3] [--profile]
+//   bench-musicgen --model tools/reference/local/musicgen-small --threads 2 --steps 503 [--weights f32|f16|bf16|q8|q4]
+//                  [--greedy] [--read-gbps 12.3] [--profile] [--stream]
 //   bench-musicgen --device cuda --model /tmp/musicgen-small --steps 503 [--copy-gbps 3900]
 //       (on a GPU: the model from make-random-model; --copy-gbps is bench-memory --device cuda's figure)
 //
@@ -10,7 +10,7 @@
 // can time the decoder steps apart from T5 and the codec, and split a step's time per op
 // (--profile wraps the backend in ProfilingBackend). The last line is machine-readable:
 //   RESULT impl=ours device=cpu weights=f32 threads=2 steps=503 step_ms=... steps_per_s=... total_s=...
-//          peak_rss_mb=... [roofline_steps_per_s=... roofline_pct=...]
+//          peak_rss_mb=... mode=file|stream first_audio_s=... [roofline_steps_per_s=... roofline_pct=...]
 // and tools/bench-musicgen/run.sh puts it next to transformers' (bench_reference.py); gpu-check.sh
 // reads it for the GPU rows. The roofline is the weight bytes a step reads over a bandwidth: host
 // reads (--read-gbps) on the CPU, the device copy bandwidth (--copy-gbps) on CUDA.
@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "lm/generate.h"
+#include "kernels/quant.h"
 #include "lm/stream.h"
 #include "profiling_backend.h"
 
@@ -52,6 +53,22 @@ int64_t weights_read_per_step(const mg::MusicgenConfig& c) {
   return L * (4 * D * D + cross + 2 * D * F) + int64_t(c.decoder.num_codebooks) * c.decoder.vocab_size * D;
 }
 
+// Bytes one weight takes in memory in dtype dt, its block scales included (q8_0: 34 bytes per 32
+// weights, q4_0: 18), so that the roofline of a quantized decoder counts every byte it reads.
+double bytes_per_weight(mg::DType dt) {
+  if (dt == mg::DType::Q8_0) return double(mg::kQ8BlockBytes) / double(mg::kQuantBlock);
+  if (dt == mg::DType::Q4_0) return double(mg::kQ4BlockBytes) / double(mg::kQuantBlock);
+  return double(mg::dtype_size(dt));
+}
+
+mg::DType weights_dtype(const std::string& w) {
+  if (w == "f16") return mg::DType::F16;
+  if (w == "bf16") return mg::DType::BF16;
+  if (w == "q8" || w == "q8_0") return mg::DType::Q8_0;
+  if (w == "q4" || w == "q4_0") return mg::DType::Q4_0;
+  return mg::DType::F32;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,8 +86,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("-t,--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
   app.add_option("--steps", steps, "Decoder calls (503 = 10 s: 500 frames + 3 delay columns)")->capture_default_str();
-  app.add_option("--weights", weights, "Decoder weights: f32, f16 or bf16")
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
+  app.add_option("--weights", weights, "Decoder weights: f32, f16, bf16, q8 (q8_0) or q4 (q4_0)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8", "q8_0", "q4", "q4_0"}))
       ->capture_default_str();
   app.add_option("-p,--prompt", prompt, "Text prompt (CFG 3 with a null row)")->capture_default_str();
   app.add_flag("--greedy", greedy, "Argmax instead of top-k sampling");
@@ -85,17 +102,20 @@ int main(int argc, char** argv) {
   app.add_flag("--eager", eager,
                "Run each decode step op by op instead of replaying one recorded step (a CUDA graph on cuda)");
   bool stream = false;
-  app.add_flag("--stream", stream, "Also stream audio out (lm/stream.h) and print when the first audio arrives");
+  app.add_flag("--stream", stream, "Stream audio out (lm/stream.h) instead of decoding it at the end; print when the first audio arrives");
   app.add_flag("--fallback-attention", fallback_attention,
                "With --profile: the host default attention (backend_fallbacks.cpp) instead of the CPU kernel");
   CLI11_PARSE(app, argc, argv);
+  // Streaming delivers the audio during generation, as musicgen-cli --stream without -o: no whole
+  // decode after it, so total_s is the streaming path's.
+  if (stream) no_audio = true;
   if (steps < 4) {
     std::fprintf(stderr, "bench-musicgen: --steps must be >= 4 (3 delay columns + 1 frame)\n");
     return 2;
   }
 
   try {
-    const mg::DType dt = weights == "f16" ? mg::DType::F16 : weights == "bf16" ? mg::DType::BF16 : mg::DType::F32;
+    const mg::DType dt = weights_dtype(weights);
     if (device == "cuda" && !mg::cuda_available()) {
       std::fprintf(stderr, "bench-musicgen: --device cuda: no CUDA device (this build %s CUDA)\n",
 #ifdef MUSICGEN_HAVE_CUDA
@@ -116,7 +136,7 @@ int main(int argc, char** argv) {
     const double load_s = seconds_since(t_load);
     const mg::MusicgenConfig& cfg = m->config();
     const int64_t per_step = weights_read_per_step(cfg);
-    const double bytes_per_step = double(per_step) * double(mg::dtype_size(dt));
+    const double bytes_per_step = double(per_step) * bytes_per_weight(dt);
     std::printf("model %s: decoder %d layers x %d wide, ffn %d, %d codebooks; %lld weights read per step "
                 "(%.3f GB in %s)\n",
                 model.c_str(), cfg.decoder.num_hidden_layers, cfg.decoder.hidden_size, cfg.decoder.ffn_dim,
@@ -211,6 +231,9 @@ int main(int argc, char** argv) {
     std::printf(" step_mode=%s kv_gb_per_step_mean=%.4f", eager ? "eager" : "recorded", kv_bytes_mean / 1e9);
     if (limit > 0) std::printf(" roofline_steps_per_s=%.2f roofline_pct=%.1f", limit, 100.0 / steady / limit);
     if (!no_audio) std::printf(" audio_nonfinite=%lld", (long long)nonfinite);
+    // Time to first audio from the start of generation: the first streamed chunk, or else the
+    // whole generation and its decode (a file has no audio before it is complete).
+    std::printf(" mode=%s first_audio_s=%.3f", stream ? "stream" : "file", stream ? first_audio_s : gen_s + audio_s);
     std::printf("\n");
     if (nonfinite > 0) {
       std::fprintf(stderr, "bench-musicgen: %lld audio samples are not finite\n", (long long)nonfinite);

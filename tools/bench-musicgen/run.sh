@@ -1,63 +1,101 @@
 #!/usr/bin/env bash
-# The MusicGen speed benchmark in one go: read bandwidth (bench-memory), ours with f32, bf16 and f16
-# decoder weights (bench-musicgen), then transformers on the same snapshot (bench_reference.py), all
-# with the same thread count, one after the other; a table, and the ratio printed last.
+# The MusicGen speed benchmark in one go: read bandwidth (bench-memory); ours with each weights
+# format (bench-musicgen), written as a file and streamed (--stream); then transformers f32 on the
+# same snapshot at 1 and 2 threads (bench_reference.py, the best of the two is the reference), one
+# after the other; a table per format, ratios against transformers last.
 #
-#   tools/bench-musicgen/run.sh                     # 503 steps (10 s of audio), all cores
-#   STEPS=100 THREADS=2 tools/bench-musicgen/run.sh # fewer steps on a slow or busy machine
+#   tools/bench-musicgen/run.sh                              # musicgen-small, 503 steps (10 s), all cores
+#   STEPS=100 THREADS=2 tools/bench-musicgen/run.sh          # fewer steps on a slow or busy machine
+#   WEIGHTS="bf16 q8 q4" tools/bench-musicgen/run.sh         # quantized decoders (q8_0, q4_0)
+#   MODEL=medium WEIGHTS="bf16 q4" REF=0 tools/bench-musicgen/run.sh
 #
-# Environment: MODEL (default tools/reference/local/musicgen-small, made by
-# tools/reference/make_fullsize_musicgen.py), BUILD (build folder with bench-memory and bench-musicgen,
-# default build-bench), PY (default tools/reference/.venv/bin/python), THREADS (default nproc),
-# STEPS (default 503), WEIGHTS (default "f32 bf16 f16"), SAMPLING ("" = top-k 250, "--greedy").
+# Environment: MODEL (small, medium or a snapshot folder; small = tools/reference/local/musicgen-small
+# from tools/reference/make_fullsize_musicgen.py, medium = tools/reference/local/musicgen-medium-random
+# from make-random-model with manifests/musicgen-medium.json), BUILD (build folder with bench-memory
+# and bench-musicgen, default build-bench), PY (default tools/reference/.venv/bin/python), THREADS
+# (default nproc), STEPS (default 503), WEIGHTS (default "f32 bf16 f16"; also q8, q4), STREAM
+# (formats also run with --stream, default "bf16"; "" for none), REF (1: run transformers, default;
+# 0: skip it, e.g. for medium, whose f32 reference needs ~8 GB), REF_THREADS (default "1 2"),
+# SAMPLING ("" = top-k 250, "--greedy").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-MODEL=${MODEL:-tools/reference/local/musicgen-small}
+MODEL=${MODEL:-small}
+case $MODEL in
+  small) MODEL=tools/reference/local/musicgen-small ;;
+  medium) MODEL=tools/reference/local/musicgen-medium-random ;;
+esac
 BUILD=${BUILD:-build-bench}
 PY=${PY:-tools/reference/.venv/bin/python}
 THREADS=${THREADS:-$(nproc)}
 STEPS=${STEPS:-503}
 WEIGHTS=${WEIGHTS:-f32 bf16 f16}
+STREAM=${STREAM-bf16}
+REF=${REF:-1}
+REF_THREADS=${REF_THREADS:-1 2}
 SAMPLING=${SAMPLING:-}
 LOG=${LOG:-$BUILD/bench-musicgen.log}
 
 for f in "$BUILD/tools/bench-memory/bench-memory" "$BUILD/tools/bench-musicgen/bench-musicgen"; do
   [[ -x $f ]] || { echo "run.sh: $f is missing: cmake --build $BUILD --target bench-memory bench-musicgen" >&2; exit 1; }
 done
-[[ -f $MODEL/model.safetensors ]] || { echo "run.sh: no model in $MODEL: run tools/reference/make_fullsize_musicgen.py" >&2; exit 1; }
+[[ -f $MODEL/model.safetensors ]] || {
+  echo "run.sh: no model in $MODEL: run tools/reference/make_fullsize_musicgen.py (small) or" \
+       "make-random-model make tools/make-random-model/manifests/musicgen-medium.json $MODEL (medium)" >&2
+  exit 1
+}
 
 : > "$LOG"
 echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$LOG"
-echo "date: $(date -u +%Y-%m-%dT%H:%MZ); threads $THREADS; steps $STEPS; sampling ${SAMPLING:-top-k 250}" | tee -a "$LOG"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ); model $MODEL; threads $THREADS; steps $STEPS; sampling ${SAMPLING:-top-k 250}" | tee -a "$LOG"
 
 "$BUILD/tools/bench-memory/bench-memory" --threads "$THREADS" --mb 1024 --reps 10 | tee -a "$LOG"
 GBPS=$(awk '/^read_gbps/ {print $2}' "$LOG")
 
-for w in $WEIGHTS; do
-  echo "== ours, $w weights" | tee -a "$LOG"
+run_ours() {  # weights [--stream]
+  echo "== ours, $1 weights${2:+, streamed}" | tee -a "$LOG"
   "$BUILD/tools/bench-musicgen/bench-musicgen" --model "$MODEL" --threads "$THREADS" --steps "$STEPS" \
-    --weights "$w" --read-gbps "$GBPS" $SAMPLING 2>&1 | tee -a "$LOG"
-done
-echo "== transformers" | tee -a "$LOG"
-"$PY" -u tools/bench-musicgen/bench_reference.py --model "$MODEL" --threads "$THREADS" --steps "$STEPS" \
-  $SAMPLING 2>&1 | grep -v "must be .None. or an integer" | tee -a "$LOG"
+    --weights "$1" --read-gbps "$GBPS" $SAMPLING ${2:-} 2>&1 | tee -a "$LOG"
+}
+for w in $WEIGHTS; do run_ours "$w"; done
+for w in $STREAM; do run_ours "$w" --stream; done
+if [[ $REF == 1 ]]; then
+  for t in $REF_THREADS; do
+    echo "== transformers, $t threads" | tee -a "$LOG"
+    "$PY" -u tools/bench-musicgen/bench_reference.py --model "$MODEL" --threads "$t" --steps "$STEPS" \
+      $SAMPLING 2>&1 | grep -v "must be .None. or an integer" | tee -a "$LOG"
+  done
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$LOG"
 
-# Summary: one row per RESULT line, the roofline per weight dtype, the ratio last.
-PER_STEP=$(sed -n 's/.* \([0-9]*\) weights read per step.*/\1/p' "$LOG" | head -1)
+# Summary: one row per RESULT line. The roofline is each format's own bytes per step (q8_0 and
+# q4_0 with their block scales, as bench-musicgen prints them) over the measured read bandwidth.
+# Time to first audio: the first streamed chunk, or the whole generation + decode for a file.
 echo
-echo "weights read per decode step: $PER_STEP; read bandwidth $GBPS GB/s"
-awk -v gbps="$GBPS" -v n="$PER_STEP" '
+PER_STEP=$(sed -n 's/.* \([0-9]*\) weights read per step.*/\1/p' "$LOG" | head -1)
+echo "read bandwidth $GBPS GB/s; ${PER_STEP:-?} weights read per decode step"
+awk -v gbps="$GBPS" -v per_step="${PER_STEP:-0}" '
   /^RESULT/ {
+    delete r
     for (i = 2; i <= NF; ++i) { split($i, kv, "="); r[kv[1]] = kv[2] }
-    bytes = (r["weights"] == "f32" ? 4 : 2) * n
-    limit = gbps * 1e9 / bytes
-    printf "%-13s %-5s %7.2f steps/s (%7.1f ms/step, %3.0f%% of the %5.2f steps/s roofline)  total %7.1f s  peak RSS %6.0f MB\n",
-           r["impl"], r["weights"], r["steps_per_s"], r["step_ms"], 100 * r["steps_per_s"] / limit, limit,
-           r["total_s"], r["peak_rss_mb"]
-    if (r["impl"] == "transformers") { ref_sps = r["steps_per_s"]; ref_total = r["total_s"] }
-    if (r["impl"] == "ours" && r["weights"] == "f32") { our_sps = r["steps_per_s"]; our_total = r["total_s"] }
+    n = ++rows
+    impl[n] = r["impl"]; w[n] = r["weights"]; th[n] = r["threads"]; sps[n] = r["steps_per_s"]; ms[n] = r["step_ms"]
+    tot[n] = r["total_s"]; rss[n] = r["peak_rss_mb"]; mode[n] = r["mode"] == "" ? "file" : r["mode"]
+    ttfa[n] = r["first_audio_s"] != "" ? r["first_audio_s"] : r["generate_s"] + r["audio_s"]
+    gb[n] = r["impl"] == "transformers" ? 4 * per_step / 1e9 : r["weight_gb_per_step"]
+    if (r["impl"] == "transformers" && r["steps_per_s"] > ref_sps) { ref_sps = r["steps_per_s"]; ref_th = r["threads"] }
+    if (r["impl"] == "transformers" && (ref_total == "" || r["total_s"] < ref_total)) ref_total = r["total_s"]
   }
   END {
-    if (ref_sps > 0 && our_sps > 0)
-      printf "ratio ours f32 / transformers f32: %.2fx steps/s, %.2fx less total time\n", our_sps / ref_sps, ref_total / our_total
+    printf "%-13s %-5s %-6s %3s %8s %9s %9s %8s %9s %9s %8s %8s\n", "impl", "wts", "mode", "thr", "steps/s",
+           "ms/step", "roofline", "total s", "RSS MB", "1st audio", "x steps", "x total"
+    for (i = 1; i <= rows; ++i) {
+      pct = (gb[i] > 0 && gbps > 0) ? sprintf("%7.0f%%", 100 * sps[i] * gb[i] / gbps) : "       -"
+      xs = ref_sps > 0 ? sprintf("%7.2fx", sps[i] / ref_sps) : "       -"
+      xt = ref_total > 0 ? sprintf("%7.2fx", ref_total / tot[i]) : "       -"
+      printf "%-13s %-5s %-6s %3s %8.2f %9.1f %9s %8.1f %9.0f %9.2f %8s %8s\n", impl[i], w[i], mode[i], th[i], sps[i],
+             ms[i], pct, tot[i], rss[i], ttfa[i], xs, xt
+    }
+    if (ref_sps > 0)
+      printf "x steps: steps/s over transformers f32 at its best thread count (%s: %.2f steps/s); x total: its total time over ours\n", ref_th, ref_sps
+    printf "roofline: steps/s x bytes read per step (weights and their scales) / read bandwidth, per format\n"
   }' "$LOG"
