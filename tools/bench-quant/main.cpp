@@ -1,10 +1,11 @@
 // bench-quant: what quantized decoder weights cost and gain (docs/QUANTIZATION.md).
 //
-//   bench-quant kernels [--threads 2] [--reps 30]
+//   bench-quant kernels [--threads 2] [--reps 30] [--rows-div D]
 //     GB/s of the decode-step linear (M = 2 rows, the CFG pair) at musicgen-small's shapes for
 //     f32/f16/bf16 weights and q8_0/q4_0 on every kernel path this CPU runs. Bytes = the weight
 //     bytes read (scales included). Compare with tools/bench-memory's read_gbps, run in the same
-//     quiet window (note cat /proc/loadavg).
+//     quiet window (note cat /proc/loadavg). --rows-div 16 keeps the weights in the caches: the
+//     kernels' compute ceiling rather than the memory's.
 //   bench-quant parity MODEL [--steps 500] [--threads 2] [--prompt TEXT] [--weights f16,bf16,q8,q4]
 //     For each precision against f32: relative error of the CFG (guided) logits over the steps
 //     before the first differing greedy token (their histories are identical there), greedy token
@@ -57,7 +58,10 @@ int run_kernels(int argc, char** argv) {
   const std::vector<Shape> shapes = {{3072, 1024}, {1024, 1024}, {1024, 1024}, {1024, 1024},
                                      {4096, 1024}, {1024, 4096}, {8192, 1024}};
   std::vector<mg::Tensor> f32;
-  for (size_t i = 0; i < shapes.size(); ++i) f32.push_back(random_weights(shapes[i].n, shapes[i].k, uint32_t(i + 1)));
+  // --rows-div D: 1/D of each matrix's rows, e.g. 16 to fit the caches and see the compute ceiling.
+  const int64_t div = std::max(1, std::atoi(arg(argc, argv, "--rows-div", "1").c_str()));
+  for (size_t i = 0; i < shapes.size(); ++i)
+    f32.push_back(random_weights(shapes[i].n / div, shapes[i].k, uint32_t(i + 1)));
   std::printf("bench-quant kernels: M = 2, %d threads, median of %d passes over %zu weights (one decoder layer + a head block)\n",
               threads, reps, shapes.size());
   std::printf("%-6s %-12s %10s %10s\n", "dtype", "path", "MB/pass", "GB/s");
@@ -183,7 +187,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench-quant: error: %s\n", e.what());
     return 1;
   }
-  std::fprintf(stderr, "usage: bench-quant kernels [--threads 2] [--reps 30]\n"
+  std::fprintf(stderr, "usage: bench-quant kernels [--threads 2] [--reps 30] [--rows-div D]\n"
                        "       bench-quant parity MODEL [--steps 500] [--threads 2] [--prompt TEXT] [--weights f16,bf16,q8,q4]\n");
   return 2;
 }
