@@ -43,7 +43,8 @@ struct Engine::Active {
 
 Engine::Engine(const mg::MusicGen& model, mg::Backend& be, mg::Backend& decode_be, const EngineOptions& opt,
                Metrics& metrics)
-    : model_(model), be_(be), decode_be_(decode_be), opt_(opt), metrics_(metrics), texts_(size_t(opt.text_cache_entries)) {
+    : model_(model), be_(be), decode_be_(decode_be), opt_(opt), metrics_(metrics), texts_(size_t(opt.text_cache_entries)),
+      shared_backend_(&be == &decode_be) {
   scheduler_ = std::thread([this] { schedule_loop(); });
   finisher_ = std::thread([this] { finish_loop(); });
 }
@@ -258,6 +259,8 @@ void Engine::schedule_loop() {
                                    return gone;
                                  }),
                   joining.end());
+    std::unique_lock<std::mutex> device(device_mu_, std::defer_lock);
+    if (shared_backend_) device.lock();
     admit(joining);
     drop_cancelled();
     try {
@@ -285,6 +288,8 @@ void Engine::finish_loop() {
       to_decode_.pop_front();
     }
     Job& job = *item.first;
+    std::unique_lock<std::mutex> device(device_mu_, std::defer_lock);
+    if (shared_backend_) device.lock();
     try {
       mg::Tensor audio = model_.decode_audio(decode_be_, item.second);
       if (audio.device != mg::Device::CPU) audio = decode_be_.download(audio);

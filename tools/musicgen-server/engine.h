@@ -85,6 +85,10 @@ class Engine {
   bool finish_stop_ = false;
   uint64_t next_id_ = 1;
 
+  // A GPU backend is shared by the loop and the finisher (one device context): they take turns.
+  std::mutex device_mu_;
+  const bool shared_backend_;
+
   std::thread scheduler_, finisher_;
 };
 
