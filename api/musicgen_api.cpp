@@ -75,7 +75,9 @@ void check_sampling(const musicgen_generate_params& p, double window) {
   if (!p.greedy && p.temperature > 0 && p.top_k == 0 && p.top_p == 0)
     throw ArgumentError("top_k is 0 and top_p is 0: sampling from all 2048 codes is almost never wanted; "
                         "set top_k (250 is audiocraft's default) or top_p");
-  if (p.duration_s > window + 1e-6 && !(p.extend_stride_s > 0 && p.extend_stride_s < window))
+  if (!(p.extend_stride_s > 0))  // checked even when unused, so that a NaN never passes unnoticed
+    throw ArgumentError(mg::strcat("extend_stride_s must be > 0 s, found ", p.extend_stride_s));
+  if (p.duration_s > window + 1e-6 && !(p.extend_stride_s < window))
     throw ArgumentError(mg::strcat("extend_stride_s must be in (0, ", window, ") s to generate more than ", window, " s"));
 }
 

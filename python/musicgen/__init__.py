@@ -101,6 +101,19 @@ def _integer(name: str, value: Any, *, low: int = 0, high: Optional[int] = None)
     return v
 
 
+# The generation settings the C API checks itself (duration, extend_stride, top_k, top_p,
+# temperature, cfg) are only type-checked here: their values go to the C API, whose messages (the
+# same as musicgen-cli's and C callers', docs/LIMITS.md) come back as ValueError.
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    return float(value)
+
+
+def _c_int(name: str, value: Any) -> int:
+    return _integer(name, value, low=-2**31, high=2**31 - 1)  # what a C int holds
+
+
 def _threads(threads: Optional[int]) -> int:
     return 0 if threads is None else _integer("threads", threads, low=1)
 
@@ -274,20 +287,18 @@ class MusicGen:
             seed = 0
         kw = dict(
             prompts=prompts, takes=takes,
-            duration=_number("duration", duration, low=0.0, low_open=True),
-            extend_stride=_number("extend_stride", extend_stride, low=0.0, low_open=True),
-            top_k=_integer("top_k", top_k, low=0),
-            top_p=_number("top_p", top_p, low=0.0, high=1.0),
-            temperature=_number("temperature", temperature, low=0.0),
-            cfg=_number("cfg", cfg, low=0.0),
+            duration=_real("duration", duration),
+            extend_stride=_real("extend_stride", extend_stride),
+            top_k=_c_int("top_k", top_k),
+            top_p=_real("top_p", top_p),
+            temperature=_real("temperature", temperature),
+            cfg=_real("cfg", cfg),
             greedy=bool(greedy),
             seed=_integer("seed", seed, low=0, high=2**64 - 1),
             normalize=_choice("normalize", normalize, _NORMALIZE),
             continuation=None, continuation_rate=0, drop_prompt=bool(drop_prompt),
             melody=None, melody_rate=0, chroma=None, progress=progress,
         )
-        if kw["top_k"] == 0 and kw["top_p"] == 0.0 and not greedy:
-            raise ValueError("top_k=0 needs top_p > 0 (or greedy=True): nothing would limit the sampling")
         if progress is not None and not callable(progress):
             raise TypeError("progress must be callable(done, total)")
         if drop_prompt and continuation is None:  # the binding passes drop_prompt only with a prompt

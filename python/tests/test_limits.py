@@ -1,5 +1,6 @@
 """The bad inputs of docs/LIMITS.md through Python: each raises ValueError (or the model error of a
-hostile config) with the C API's message, or Python's own where the package checks first."""
+hostile config) with the C API's message, or Python's own where the package checks first (seeds outside uint64,
+which cannot reach the C API)."""
 import json
 import math
 import os
@@ -17,14 +18,17 @@ C_REFUSED = [
     (dict(cfg=1e38), "guidance_scale must be in [0, 100], found 1e+38"),
     (dict(temperature=1e30), "temperature must be in [0, 100], found 1e+30"),
     (dict(drop_prompt=True), "drop_prompt needs a prompt audio (continuation): there is no prompt to drop"),
+    # NaN and infinities too: the package only checks types, so the messages are the C API's.
+    (dict(cfg=math.nan), "guidance_scale must be in [0, 100], found nan"),
+    (dict(cfg=math.inf), "guidance_scale must be in [0, 100], found inf"),
+    (dict(temperature=math.nan), "temperature must be in [0, 100], found nan"),
+    (dict(top_p=math.nan), "top_p must be in [0, 1], found nan"),
+    (dict(duration=math.nan), "duration must be > 0 seconds"),
+    (dict(extend_stride=math.nan), "extend_stride_s must be > 0 s, found nan"),
 ]
 
 # Refused by the package before the C API sees them (a seed outside uint64 cannot reach it).
 PY_REFUSED = [
-    (dict(cfg=math.nan), "cfg must be finite"),
-    (dict(cfg=math.inf), "cfg must be finite"),
-    (dict(temperature=math.nan), "temperature must be finite"),
-    (dict(top_p=math.nan), "top_p must be finite"),
     (dict(seed=-1), "seed must be >= 0"),
     (dict(seed=2**64), "seed must be <= 18446744073709551615"),
 ]
