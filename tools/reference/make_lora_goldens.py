@@ -16,6 +16,13 @@ With --ours DIR (an adapter written by our save_peft_adapter: tests/parity/lora_
 adapter re-saved to <build>/lora_roundtrip), PEFT loads it and must give the same logits.
 
 Run: tools/reference/.venv/bin/python tools/reference/make_lora_goldens.py [--ours build/lora_roundtrip]
+
+With --fullsize DIR (a full-size snapshot, e.g. tools/reference/local/musicgen-small from
+make_fullsize_musicgen.py) it instead writes DIR-lora/ (r 16, alpha 32, every decoder linear layer,
+A and B ~ N(0, 0.05^2)) and DIR-lora/hf_greedy_audio.npy: HF generate's greedy audio (23 steps,
+cfg 3, "80s pop track with synth") of the PEFT-merged model, to compare with
+musicgen.MusicGen(DIR, lora=DIR + "-lora").generate(same prompt, duration=0.4, greedy=True,
+normalize="none") (docs/TRAINING.md gives the result).
 """
 import argparse
 import json
@@ -76,11 +83,32 @@ def logits_of(model, processor, seq, text):
                  use_cache=False).logits
 
 
+@torch.no_grad()
+def fullsize(folder):
+    import numpy as np
+    model, processor = mgg.load(folder)
+    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=TARGETS))
+    gen = torch.Generator().manual_seed(5)
+    for name, p in peft_model.named_parameters():
+        if "lora_A" in name or "lora_B" in name:
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+    out_dir = folder.rstrip("/") + "-lora"
+    peft_model.save_pretrained(out_dir)
+    merged = peft_model.merge_and_unload().eval()
+    audio = merged.generate(**processor(text=["80s pop track with synth"], return_tensors="pt"), do_sample=False,
+                            guidance_scale=3.0, max_new_tokens=23)
+    np.save(os.path.join(out_dir, "hf_greedy_audio.npy"), audio[0].numpy())
+    print(f"lora fullsize: {out_dir}, audio {tuple(audio.shape)}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ours", help="an adapter written by our save_peft_adapter, checked to load in PEFT")
+    ap.add_argument("--fullsize", help="a full-size snapshot folder: write DIR-lora and HF's greedy audio instead")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.fullsize:
+        return fullsize(args.fullsize)
     redirect_saves()
     import peft
     import transformers
