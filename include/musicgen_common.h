@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a declaration in musicgen_common.h, musicgen.h or encodec.h changes. */
-#define MUSICGEN_API_VERSION 2
+#define MUSICGEN_API_VERSION 3  /* 3: musicgen_model_params.lora_dir/lora_scale, q8/q4 weights, musicgen_train.h */
 
 /* Bounds every front end refuses beyond (MUSICGEN_ERROR_INVALID_ARGUMENT): CPU threads of a model
  * or session, seconds of one generation, and temperature / guidance scale. */
