@@ -7,7 +7,9 @@ namespace mg {
 
 Tensor linear_in_row_groups(Backend& be, const Tensor& x, const Tensor& w, const LinearFusion& fuse) {
   const int64_t M = x.dim(0);
-  if (M <= kBatchedStepRowsPerCall) return be.linear_fused(x, w, nullptr, fuse);
+  // Quantized weights: the kernel gives a row the same bits for any row count (linear_quant.cpp),
+  // so every row goes in one call and the weights are read once per step.
+  if (M <= kBatchedStepRowsPerCall || dtype_is_quantized(w.dtype)) return be.linear_fused(x, w, nullptr, fuse);
   Tensor y = be.alloc(DType::F32, {M, w.dim(0)});
   for (int64_t m0 = 0; m0 < M; m0 += kBatchedStepRowsPerCall) {
     const int64_t rows = std::min(kBatchedStepRowsPerCall, M - m0);

@@ -5,8 +5,9 @@
 // every request; attention and cross-attention run per state on its own cache. The linears are
 // called on groups of at most kBatchedStepRowsPerCall rows: on the CPU that keeps them on the
 // GEMV path, whose result for a row does not depend on the other rows of the call (sgemm's
-// blocking does change the last bits with the row count). So a request's tokens are the same
-// bits whichever requests share its steps (tests/server/batched_step_test.cpp).
+// blocking does change the last bits with the row count). Quantized weights (q8_0, q4_0) go in one
+// call for all rows: their kernel is row-count independent by design. So a request's tokens are
+// the same bits whichever requests share its steps (tests/unit/batched_step_test.cpp).
 #pragma once
 
 #include <vector>

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 
+#include "kernels/quant.h"
 #include "lm/batched_step.h"
 #include "lm/sequence_stepper.h"
 #include "test_util.h"
@@ -16,13 +17,17 @@ namespace {
 bool same_bits(const float* a, const float* b, int64_t n) { return std::memcmp(a, b, size_t(n) * sizeof(float)) == 0; }
 
 // Each row of linear_in_row_groups(x[M]) is the same bits as that row alone, for every M up to
-// 4 requests with CFG and beyond, with f32 and half weights, with and without the fused epilogues.
+// 4 requests with CFG and beyond, with f32, half and quantized weights, with and without the fused
+// epilogues.
 TEST(BatchedStep, LinearRowsDoNotDependOnTheRowCount) {
   auto be = mg::make_cpu_backend(2);
-  const int64_t K = 200, N = 77;  // odd sizes: the GEMV's tails and remainder rows are covered
-  for (mg::DType dt : {mg::DType::F32, mg::DType::F16, mg::DType::BF16}) {
-    mg::Tensor w = be->cast(mgtest::random_tensor({N, K}, 11, 0.1f), dt);
-    if (dt == mg::DType::F32) w = mgtest::random_tensor({N, K}, 11, 0.1f);
+  const int64_t N = 77;  // odd: remainder rows are covered
+  for (mg::DType dt : {mg::DType::F32, mg::DType::F16, mg::DType::BF16, mg::DType::Q8_0, mg::DType::Q4_0}) {
+    const bool quantized = mg::dtype_is_quantized(dt);
+    const int64_t K = quantized ? 224 : 200;  // whole 32-blocks for q8/q4; a SIMD tail otherwise
+    mg::Tensor w = mgtest::random_tensor({N, K}, 11, 0.1f);
+    if (quantized) w = mg::quantize(w, dt);
+    else if (dt != mg::DType::F32) w = be->cast(w, dt);
     for (int variant = 0; variant < 3; ++variant) {
       const int64_t M = 19;
       mg::Tensor x = mgtest::random_tensor({M, K}, 5), res = mgtest::random_tensor({M, N}, 6);

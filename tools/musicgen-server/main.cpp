@@ -24,6 +24,8 @@ const char* kDescription =
     "(then 429 with Retry-After). The address it listens on is printed as 'listening on http://...'.";
 
 mg::DType weight_dtype(const std::string& w) {
+  if (w == "q8") return mg::DType::Q8_0;
+  if (w == "q4") return mg::DType::Q4_0;
   if (w == "f16") return mg::DType::F16;
   if (w == "bf16") return mg::DType::BF16;
   return mg::DType::F32;
@@ -87,8 +89,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(0.02, double(MUSICGEN_MAX_DURATION_S)));
   app.add_option("--threads", c.threads, "CPU threads of the decode loop (0: all cores)")->capture_default_str()->check(CLI::Range(0, MUSICGEN_MAX_THREADS));
   app.add_option("--device", c.device, "cpu, cuda or auto")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda", "auto"}));
-  app.add_option("--weights", c.weights, "Decoder weight precision: f32 (as stored), f16 or bf16")
-      ->capture_default_str()->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  app.add_option("--weights", c.weights, "Decoder weight precision: f32 (as stored), f16, bf16, q8 or q4 (docs/QUANTIZATION.md)")
+      ->capture_default_str()->check(CLI::IsMember({"f32", "f16", "bf16", "q8", "q4"}));
   app.add_option("--timeout", c.timeout_s, "Seconds a request may take, queueing included (then 504)")->capture_default_str()->check(CLI::Range(0.1, 86400.0));
   app.add_option("--max-body-mb", c.max_body_mb, "Largest request body, MiB (then 413)")->capture_default_str()->check(CLI::Range(0.001, 4096.0));
   app.add_option("--read-timeout", c.read_timeout_s, "Seconds a client may stall while sending its request")->capture_default_str()->check(CLI::Range(1, 3600));
