@@ -78,7 +78,8 @@ std::string sidecar_text(const std::string& audio_path, TextMode mode) {
 std::vector<TrainingTrack> scan_folder(const std::string& dir, TextMode mode) {
   std::vector<TrainingTrack> out;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink, ec);
+  // Linked folders are not entered (a link cycle would never end); linked files are read.
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::none, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
     if (kAudioExtensions.count(lower(it->path().extension().string())) == 0) continue;

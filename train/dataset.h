@@ -1,7 +1,7 @@
 // Training data for fine-tuning (LoRA): audio files with their text, cut into fixed-length
 // segments, EnCodec-encoded once and cached on disk.
 //
-//   data: a folder (searched recursively) of audio files libsndfile reads (wav, flac, ogg, mp3, ...)
+//   data: a folder (searched recursively; linked subfolders are not entered) of audio files libsndfile reads (wav, flac, ogg, mp3, ...)
 //         with optional audiocraft sidecars (song.mp3 + song.json: description, genre, moods, ...),
 //         or a JSONL manifest: one object per line with "path" (relative to the manifest's folder)
 //         and optional metadata fields; a line without metadata reads the audio's sidecar.
