@@ -121,9 +121,11 @@ void check_lora_adapter(const LoraAdapter& adapter, const MusicgenDecoderConfig&
 LoraAdapter load_peft_adapter(const std::string& dir);
 
 // Writes DIR/adapter_config.json and DIR/adapter_model.safetensors (f32) as PEFT does, creating
-// DIR if needed; each file is written to a temporary name and renamed, so a reader never sees half
-// a file. The tensor names, the config's fields and their values are those PEFT writes for the
-// same adapter on the same HF class.
+// DIR if needed; each file is written to a temporary name and renamed (AtomicFile), the weights
+// first, so a reader never sees half a file. The tensor names and dtype are PEFT's; the config
+// holds the fields of a plain LoRA adapter that PEFT has read since 0.9, with the values PEFT
+// writes (tests/parity/lora_parity_test.cpp compares with PEFT 0.21's files), and the safetensors
+// metadata {"format": "pt", "musicgen.base_model": signature}.
 void save_peft_adapter(const std::string& dir, const LoraAdapter& adapter);
 
 // W' = W + scale * B A for one base weight. W: host [out, in], any float dtype (read as f32);
