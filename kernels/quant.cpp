@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 namespace mg {
@@ -89,18 +90,29 @@ Tensor quantize(const Tensor& w, DType t) {
   Tensor out = Tensor::empty(t, w.shape);
   const int64_t k = w.cols(), rows = w.rows();
   const size_t row_bytes = dtype_nbytes(t, k);
-  std::vector<float> row(static_cast<size_t>(k));
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* src = nullptr;
-    if (w.dtype == DType::F32) {
-      src = w.ptr<float>() + r * k;
-    } else {
-      const uint16_t* h = w.ptr<uint16_t>() + r * k;
-      for (int64_t j = 0; j < k; ++j) row[j] = w.dtype == DType::F16 ? f16_to_f32(h[j]) : bf16_to_f32(h[j]);
-      src = row.data();
+  auto quantize_rows = [&](int64_t r0, int64_t r1) {
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* src = nullptr;
+      if (w.dtype == DType::F32) {
+        src = w.ptr<float>() + r * k;
+      } else {
+        const uint16_t* h = w.ptr<uint16_t>() + r * k;
+        for (int64_t j = 0; j < k; ++j) row[j] = w.dtype == DType::F16 ? f16_to_f32(h[j]) : bf16_to_f32(h[j]);
+        src = row.data();
+      }
+      quantize_row(t, src, static_cast<char*>(out.data) + size_t(r) * row_bytes, k);
     }
-    quantize_row(t, src, static_cast<char*>(out.data) + size_t(r) * row_bytes, k);
-  }
+  };
+  // Rows are independent, so a large weight (a model load converts ~360 M values) is split over a
+  // few threads; the bytes are the same for any split.
+  const int64_t threads = rows * k >= (int64_t(1) << 20)
+                              ? std::min<int64_t>({8, rows, std::max(1u, std::thread::hardware_concurrency())})
+                              : 1;
+  std::vector<std::thread> pool;
+  for (int64_t i = 1; i < threads; ++i) pool.emplace_back(quantize_rows, rows * i / threads, rows * (i + 1) / threads);
+  quantize_rows(0, rows / threads);
+  for (std::thread& th : pool) th.join();
   return out;
 }
 

@@ -200,3 +200,17 @@ TEST(QuantLinear, ThroughTheBackend) {
                 .find("does not match"),
             std::string::npos);
 }
+
+TEST(Quant, LargeTensorsSplitOverThreadsGiveTheRowBytes) {
+  const int64_t rows = 40, k = 32768;  // 1.3 M values: quantize() splits the rows over threads
+  for (DType t : kTypes) {
+    Tensor w = Tensor::from_vector(gaussian(size_t(rows * k), 41, 0.05f), {rows, k});
+    Tensor q = quantize(w, t);
+    std::vector<char> row(dtype_nbytes(t, k));
+    for (int64_t r = 0; r < rows; r += 13) {
+      quantize_row(t, w.f32() + r * k, row.data(), k);
+      ASSERT_EQ(std::memcmp(row.data(), static_cast<const char*>(q.data) + r * row.size(), row.size()), 0)
+          << dtype_name(t) << " row " << r;
+    }
+  }
+}
