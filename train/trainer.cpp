@@ -1,11 +1,10 @@
 #include "train/trainer.h"
 
-#include <sys/stat.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -179,7 +178,10 @@ void run_training(Backend& be, const MusicGen& model, const std::string& model_p
   MG_CHECK(o.steps >= 1 && o.batch >= 1 && o.accumulate >= 1, "train: steps (", o.steps, "), batch (", o.batch,
            ") and accumulation (", o.accumulate, ") must be at least 1");
   MG_CHECK(!o.out.empty(), "train: no output folder given");
-  ::mkdir(o.out.c_str(), 0755);
+  std::error_code ec;
+  std::filesystem::create_directories(o.out, ec);
+  MG_CHECK(std::filesystem::is_directory(o.out), "train: cannot create the output folder ", o.out, " (",
+           ec.message(), "): check the path and its permissions");
   DatasetOptions dopt;
   dopt.data = o.data;
   dopt.cache_dir = o.cache_dir.empty() ? o.out + "/codes-cache" : o.cache_dir;
