@@ -3,7 +3,9 @@
 // every LoRA gradient, and 20 AdamW steps with accumulation, clipping and the warmup + cosine schedule.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <string>
 
@@ -77,12 +79,16 @@ class LoraTrainingParity : public ::testing::Test {
   }
   static void expect_adapters_near(const LoraAdapter& got, const LoraAdapter& want, double tol, const char* what) {
     ASSERT_EQ(got.weights.size(), want.weights.size());
+    double worst = 0.0;
     for (size_t i = 0; i < got.weights.size(); ++i) {
       const auto& a = got.weights[i];
       const auto& b = want.weights[i];
-      EXPECT_LT(mgtest::rel_err(a.A, b.A), tol) << what << " " << peft_name(a.layer, a.module, "A");
-      EXPECT_LT(mgtest::rel_err(a.B, b.B), tol) << what << " " << peft_name(a.layer, a.module, "B");
+      const double ea = mgtest::rel_err(a.A, b.A), eb = mgtest::rel_err(a.B, b.B);
+      EXPECT_LT(ea, tol) << what << " " << peft_name(a.layer, a.module, "A");
+      EXPECT_LT(eb, tol) << what << " " << peft_name(a.layer, a.module, "B");
+      worst = std::max(worst, std::max(ea, eb));
     }
+    std::printf("%s: worst relative error over %zu tensors %.2e\n", what, 2 * got.weights.size(), worst);
   }
   static std::map<std::string, Tensor>* golden_;
   static mg::Backend* be_;
