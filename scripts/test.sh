@@ -3,7 +3,8 @@
 # when nvcc is present) and runs the whole default test suite. GPU tests skip without a device;
 # tests labelled `slow` are left out (run them with: ctest --test-dir build -L slow).
 # Then the sessions-and-threads test again under ThreadSanitizer, in its own build folder
-# (build-tsan, or $TSAN_BUILD_DIR): only that test's target is built, without CUDA or tools.
+# (build-tsan, or $TSAN_BUILD_DIR): only that test's target is built, without CUDA or tools; the
+# default suite under ASan+UBSan (scripts/sanitize.sh, build-asan); and the fuzz smoke.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # ccache (when installed) keys on paths relative to the checkout, so a fresh clone elsewhere reuses
@@ -33,6 +34,10 @@ cmake --build "$TSAN_BUILD_DIR" -j "${JOBS:-$(nproc)}" --target sessions_threads
 # OpenBLAS and FFTW are not instrumented: tests/threads/tsan.supp says what it hides and why.
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/threads/tsan.supp ${TSAN_OPTIONS:-}" \
   ctest --test-dir "$TSAN_BUILD_DIR" --output-on-failure -L threads --timeout 600
+
+# The default suite again under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan, or
+# $ASAN_BUILD_DIR): scripts/sanitize.sh says what it builds, what it leaves out and why.
+bash scripts/sanitize.sh
 
 # Fuzz smoke: every input parser's libFuzzer target for 10 s (build-fuzz; docs/FUZZING.md). About
 # 2.5 minutes with a warm ccache: ~25 s of clang build, 110 s of fuzzing.
