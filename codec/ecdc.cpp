@@ -1,5 +1,7 @@
 #include "codec/ecdc.h"
 
+#include <cstdint>
+
 #include <cmath>
 #include <cstring>
 
@@ -171,11 +173,20 @@ EcdcHeader ecdc_read_header(const std::vector<uint8_t>& bytes, size_t* body_offs
   } catch (const std::exception& e) {
     throw Error(strcat(".ecdc header: metadata is not valid JSON: ", e.what()));
   }
+  // An integer field: a float such as 5e24 (JSON numbers beyond uint64 parse as doubles) must not
+  // reach get<int64_t>, whose conversion of an out-of-range double is undefined behaviour.
+  auto integer = [&](const char* key) -> int64_t {
+    const nlohmann::json& v = j.at(key);
+    MG_CHECK(v.is_number_integer(), ".ecdc header: ", key, " must be an integer, found ", v.dump());
+    if (v.is_number_unsigned())
+      MG_CHECK(v.get<uint64_t>() <= uint64_t(INT64_MAX), ".ecdc header: ", key, " ", v.dump(), " is out of range");
+    return v.get<int64_t>();
+  };
   EcdcHeader h;
   try {
     h.model = j.at("m").get<std::string>();
-    h.audio_length = j.at("al").get<int64_t>();
-    const int64_t nc = j.at("nc").get<int64_t>();
+    h.audio_length = integer("al");
+    const int64_t nc = integer("nc");
     MG_CHECK(nc > 0 && nc <= 4096, ".ecdc header: codebook count ", nc, " is out of range");
     h.num_codebooks = int(nc);
     h.lm = j.at("lm").get<bool>();
