@@ -1,6 +1,7 @@
 """One model, several threads: each call runs on its own session, without the GIL; Ctrl-C
 (KeyboardInterrupt) stops a generation cleanly and leaves the model usable."""
 import _thread
+import signal
 import threading
 import time
 
@@ -47,7 +48,16 @@ def test_generation_releases_the_gil(tiny):
     assert ticks > 20  # the counter ran while the C library generated
 
 
-def test_keyboard_interrupt_aborts_a_long_generation(tiny):
+@pytest.fixture
+def sigint_handled():
+    # _thread.interrupt_main does nothing while SIGINT is ignored, and a shell starts background jobs
+    # (`cmd &`, nohup) with SIGINT ignored, which Python then leaves alone: give Python its handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_keyboard_interrupt_aborts_a_long_generation(tiny, sigint_handled):
     timer = threading.Timer(0.3, _thread.interrupt_main)
     t0 = time.monotonic()
     timer.start()
@@ -61,7 +71,7 @@ def test_keyboard_interrupt_aborts_a_long_generation(tiny):
     assert audio.shape == (1, 1, 10 * 640)
 
 
-def test_keyboard_interrupt_stops_a_stream(tiny):
+def test_keyboard_interrupt_stops_a_stream(tiny, sigint_handled):
     timer = threading.Timer(0.3, _thread.interrupt_main)
     got = 0
     timer.start()
