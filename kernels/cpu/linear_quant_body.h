@@ -1,12 +1,23 @@
 // The quantized GEMV loops shared by linear_q8.cpp and linear_q4.cpp, instantiated per weight
 // format (a Fmt type: kBlockBytes, scale(block), values_avx2(block) -> 32 signed int8 in a ymm,
-// values(block, int8[32])). Only those two files include this.
+// values(block, int8[32]), kOffset and pair_unsigned_avx512(block0, block1) -> two rows' blocks
+// as 64 unsigned bytes w + kOffset). Only those two files include this.
 #pragma once
+
+// GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
+// they are inlined into target("avx512f") functions (GCC bug 105593): not ours to fix. Only the
+// two kernel files include this header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "kernels/cpu/linear_quant.h"
 #include "kernels/quant.h"
@@ -97,6 +108,60 @@ MG_TARGET_AVX512 void rows_avx512(const QuantizedRows& x, int64_t m0, const void
   MG_QUANT_ROWS_BODY(lanes_vnni)
 }
 
+// AVX-512 VNNI, two weight rows per zmm: the low 256 bits hold row r's block, the high 256 bits
+// row r + 1's, against the activation block broadcast to both halves, so each half's 8 int32 lanes
+// and its f32 accumulator are exactly the ymm path's (same lanes, same FMA chain, same bits), at
+// half the instructions. vpdpbusd multiplies unsigned by signed bytes: the weights go in as
+// w + Fmt::kOffset (q8_0: w ^ 0x80 = w + 128; q4_0: the nibbles themselves, w + 8), and the
+// accumulator starts at -kOffset * (the lane's 4 activations summed), computed once per call
+// (`corr`), so every lane's integer sum is the signed one, exactly. P row pairs per pass.
+template <class Fmt, int M, int P>
+MG_TARGET_AVX512 void pairs_avx512(const QuantizedRows& x, const int32_t* corr, int64_t m0, const void* w, float* y,
+                                   int64_t ldy, int64_t n) {
+  const int64_t nb = x.k / kQuantBlock;
+  __m512 acc[M][P];
+  for (int m = 0; m < M; ++m)
+    for (int p = 0; p < P; ++p) acc[m][p] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i wu[P];
+    __m512 wd[P];
+    for (int p = 0; p < P; ++p) {
+      const uint8_t* b0 = block_at(w, n + 2 * p, nb, b, Fmt::kBlockBytes);
+      const uint8_t* b1 = block_at(w, n + 2 * p + 1, nb, b, Fmt::kBlockBytes);
+      wu[p] = Fmt::pair_unsigned_avx512(b0, b1);
+      uint16_t h0, h1;
+      std::memcpy(&h0, b0, 2);
+      std::memcpy(&h1, b1, 2);
+      wd[p] = _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16(short(h1)), _mm_set1_epi16(short(h0))));
+    }
+    for (int m = 0; m < M; ++m) {
+      const __m512i xv = _mm512_broadcast_i64x4(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + (m0 + m) * x.k + b * kQuantBlock)));
+      const __m512i cv =
+          _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + ((m0 + m) * nb + b) * 8)));
+      const __m512 xd = _mm512_set1_ps(x.d[(m0 + m) * nb + b]);
+      for (int p = 0; p < P; ++p) {
+        const __m512i li = _mm512_dpbusd_epi32(cv, wu[p], xv);
+        acc[m][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(li), _mm512_mul_ps(wd[p], xd), acc[m][p]);
+      }
+    }
+  }
+  for (int m = 0; m < M; ++m)
+    for (int p = 0; p < P; ++p) {
+      y[(m0 + m) * ldy + n + 2 * p] = reduce8(_mm512_castps512_ps256(acc[m][p]));
+      y[(m0 + m) * ldy + n + 2 * p + 1] = reduce8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[m][p]), 1)));
+    }
+}
+
+// The activation lane sums times -Fmt::kOffset: [m, k / 32, 8] int32 (see pairs_avx512).
+template <class Fmt>
+std::vector<int32_t> offset_corrections(const QuantizedRows& x) {
+  std::vector<int32_t> corr(size_t(x.m * (x.k / 4)));
+  for (int64_t i = 0; i < x.m * (x.k / 4); ++i)
+    corr[size_t(i)] = -Fmt::kOffset * (int32_t(x.q[4 * i]) + x.q[4 * i + 1] + x.q[4 * i + 2] + x.q[4 * i + 3]);
+  return corr;
+}
+
 // Weight rows per pass for M activation rows (accumulators M * R, within the 16 ymm of AVX2).
 template <int M>
 constexpr int rows_per_pass() {
@@ -104,9 +169,15 @@ constexpr int rows_per_pass() {
 }
 
 template <class Fmt, bool Vnni, int M>
-void run_m(const QuantizedRows& x, int64_t m0, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1) {
-  constexpr int R = rows_per_pass<M>();
+void run_m(const QuantizedRows& x, const int32_t* corr, int64_t m0, const void* w, float* y, int64_t ldy, int64_t n0,
+           int64_t n1) {
   int64_t n = n0;
+  if (Vnni) {
+    constexpr int P = M <= 2 ? 4 : 2;  // M * P zmm accumulators
+    for (; n + 2 * P <= n1; n += 2 * P) pairs_avx512<Fmt, M, P>(x, corr, m0, w, y, ldy, n);
+    for (; n + 2 <= n1; n += 2) pairs_avx512<Fmt, M, 1>(x, corr, m0, w, y, ldy, n);
+  }
+  constexpr int R = rows_per_pass<M>();
   for (; n + R <= n1; n += R)
     Vnni ? rows_avx512<Fmt, M, R>(x, m0, w, y, ldy, n) : rows_avx2<Fmt, M, R>(x, m0, w, y, ldy, n);
   for (; n < n1; ++n)
@@ -116,15 +187,17 @@ void run_m(const QuantizedRows& x, int64_t m0, const void* w, float* y, int64_t 
 // Weight rows in tiles that stay in cache while every group of (at most 4) activation rows passes.
 template <class Fmt, bool Vnni>
 void rows_simd(const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+  const std::vector<int32_t> corr = Vnni ? offset_corrections<Fmt>(x) : std::vector<int32_t>();
+  const int32_t* c = corr.data();
   constexpr int64_t kTile = 16;
   for (int64_t t0 = n0; t0 < n1; t0 += kTile) {
     const int64_t t1 = std::min(n1, t0 + kTile);
     int64_t m0 = 0;
-    for (; m0 + 4 <= x.m; m0 += 4) run_m<Fmt, Vnni, 4>(x, m0, w, y, ldy, t0, t1);
+    for (; m0 + 4 <= x.m; m0 += 4) run_m<Fmt, Vnni, 4>(x, c, m0, w, y, ldy, t0, t1);
     switch (x.m - m0) {
-      case 3: run_m<Fmt, Vnni, 3>(x, m0, w, y, ldy, t0, t1); break;
-      case 2: run_m<Fmt, Vnni, 2>(x, m0, w, y, ldy, t0, t1); break;
-      case 1: run_m<Fmt, Vnni, 1>(x, m0, w, y, ldy, t0, t1); break;
+      case 3: run_m<Fmt, Vnni, 3>(x, c, m0, w, y, ldy, t0, t1); break;
+      case 2: run_m<Fmt, Vnni, 2>(x, c, m0, w, y, ldy, t0, t1); break;
+      case 1: run_m<Fmt, Vnni, 1>(x, c, m0, w, y, ldy, t0, t1); break;
       default: break;
     }
   }
