@@ -160,7 +160,9 @@ def test_duration_above_server_limit(start_server):
 
 def test_queue_full_is_429_with_retry_after(start_server):
     s = start_server("--max-batch", "1", "--max-queue", "1")
-    body = {"prompt": "long", "duration": 20, "seed": 1}
+    # Long enough that the second request is still waiting when it is looked for: the tiny model
+    # makes 20 s of audio in well under a second on an idle machine.
+    body = {"prompt": "long", "duration": 120, "seed": 1}
     results = []
     threads = [threading.Thread(target=lambda: results.append(requests.post(s.url + GEN, json=body, timeout=300)))
                for _ in range(2)]
