@@ -4,6 +4,9 @@
 //  - a decode step has M <= 4 rows: the op is bound by reading w, so a GEMV streams w once
 //    (f16/bf16 converted to f32 in registers, at half the bytes; AVX-512 where the CPU has it,
 //    else AVX2) and keeps all M dot products going; sgemm would first copy (pack) all of w, doubling the memory traffic;
+//    up to 16 rows (a step of 8 CFG sequences: a batch, or a server's requests) run the same GEMV
+//    on groups of 4 rows per L2-sized tile of w, so w still comes from memory once, and every
+//    output keeps the GEMV's arithmetic: a row gets the same bits whatever the other rows are;
 //  - a prompt/prefill has many rows: f32 w goes to sgemm as is, half w is converted to f32 in
 //    blocks first, and sgemm's blocking beats anything hand written here.
 // Both accumulate in f32, as PyTorch does after upcasting half weights.
@@ -29,7 +32,9 @@ namespace mg::cpu {
 
 namespace {
 
-constexpr int64_t kGemvMaxRows = 4;           // M at or below this takes the converting GEMV
+constexpr int64_t kGemvMaxRows = 4;           // rows one GEMV pass keeps in registers
+constexpr int64_t kGroupedGemvMaxRows = 16;   // M at or below this takes the GEMV (in row groups)
+constexpr int64_t kGemvTileBytes = 256 << 10;  // weight rows per tile: re-read from L2 by each group
 constexpr int64_t kConvertBlockFloats = 1 << 18;  // 1 MiB of f32 weights converted per sgemm call
 
 // Weight element i of a row of any float dtype, as f32.
@@ -212,16 +217,27 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b, const Exec& ex)
   const float* xp = x.f32();
   if (m == 0 || n == 0) return y;
 
-  if (m <= kGemvMaxRows) {
+  if (m <= kGroupedGemvMaxRows) {
     const void* wp = w.data;
     const bool simd = ex.simd(), wide = simd && ex.allow_avx512 && cpu_has_avx512();
+    // Each output is one dot product in a fixed order whatever the group, tile or weight-row
+    // block it is computed in, so the grouping changes the speed only, never the bits.
+    const int64_t tile = std::max<int64_t>(16, kGemvTileBytes / std::max<int64_t>(1, k * int64_t(dtype_size(w.dtype))));
     detail::parallel_for(ex, n, 16, [&](int64_t n0, int64_t n1) {
-      if (wide)
-        gemv_avx512(w.dtype, xp, m, k, wp, yp, n, n0, n1);
-      else if (simd)
-        gemv_avx2(w.dtype, xp, m, k, wp, yp, n, n0, n1);
-      else
-        gemv_portable(w.dtype, xp, m, k, wp, yp, n, n0, n1);
+      for (int64_t t0 = n0; t0 < n1; t0 += tile) {
+        const int64_t t1 = std::min(n1, t0 + tile);
+        for (int64_t g = 0; g < m; g += kGemvMaxRows) {
+          const int64_t mg = std::min(kGemvMaxRows, m - g);
+          const float* xg = xp + g * k;
+          float* yg = yp + g * n;
+          if (wide)
+            gemv_avx512(w.dtype, xg, mg, k, wp, yg, n, t0, t1);
+          else if (simd)
+            gemv_avx2(w.dtype, xg, mg, k, wp, yg, n, t0, t1);
+          else
+            gemv_portable(w.dtype, xg, mg, k, wp, yg, n, t0, t1);
+        }
+      }
     });
     if (b) {
       const float* bp = b->f32();

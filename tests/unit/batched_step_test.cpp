@@ -17,14 +17,16 @@ namespace {
 bool same_bits(const float* a, const float* b, int64_t n) { return std::memcmp(a, b, size_t(n) * sizeof(float)) == 0; }
 
 // Each row of linear_in_row_groups(x[M]) is the same bits as that row alone, for every M up to
-// 4 requests with CFG and beyond, with f32, half and quantized weights, with and without the fused
-// epilogues.
+// 8 requests with CFG and beyond, with f32, half and quantized weights, with and without the fused
+// epilogues; a long K makes the CPU GEMV split w into several tiles per thread.
 TEST(BatchedStep, LinearRowsDoNotDependOnTheRowCount) {
   auto be = mg::make_cpu_backend(2);
   const int64_t N = 77;  // odd: remainder rows are covered
-  for (mg::DType dt : {mg::DType::F32, mg::DType::F16, mg::DType::BF16, mg::DType::Q8_0, mg::DType::Q4_0}) {
+  for (mg::DType dt : {mg::DType::F32, mg::DType::F16, mg::DType::BF16, mg::DType::Q8_0, mg::DType::Q4_0})
+  for (int64_t long_k : {0, 1}) {
     const bool quantized = mg::dtype_is_quantized(dt);
-    const int64_t K = quantized ? 224 : 200;  // whole 32-blocks for q8/q4; a SIMD tail otherwise
+    // whole 32-blocks for q8/q4; a SIMD tail otherwise
+    const int64_t K = long_k ? (quantized ? 4096 : 4100) : (quantized ? 224 : 200);
     mg::Tensor w = mgtest::random_tensor({N, K}, 11, 0.1f);
     if (quantized) w = mg::quantize(w, dt);
     else if (dt != mg::DType::F32) w = be->cast(w, dt);
@@ -45,7 +47,7 @@ TEST(BatchedStep, LinearRowsDoNotDependOnTheRowCount) {
           if (f.residual) fa.residual = &ra;
           mg::Tensor alone = be->linear_fused(xa, w, nullptr, fa);
           ASSERT_TRUE(same_bits(y.f32() + r * N, alone.f32(), N))
-              << "dtype " << int(dt) << " variant " << variant << ": row " << r << " of " << rows;
+              << "dtype " << int(dt) << " K " << K << " variant " << variant << ": row " << r << " of " << rows;
         }
       }
     }
