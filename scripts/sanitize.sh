@@ -29,8 +29,9 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS_RELWITH
   ${MUSICGEN_TEST_AUDIO_DIR:+-DMUSICGEN_TEST_AUDIO_DIR="$MUSICGEN_TEST_AUDIO_DIR"} >/dev/null
 
 # The targets the chosen tests run: every test binary of the unit, parity and cli folders, the C
-# program, the shared library (install and exports tests) and the three tools the CLI tests start.
-TARGETS=(musicgen c_api_test musicgen-cli encodec-tool make-random-model)
+# program, the shared library (install and exports tests), the three tools the CLI tests start,
+# and musicgen-server (install_test installs every tool, so each must exist).
+TARGETS=(musicgen c_api_test musicgen-cli encodec-tool make-random-model musicgen-server)
 for f in tests/unit/*_test.cpp tests/parity/*_test.cpp tests/cli/*_test.cpp; do
   TARGETS+=("$(basename "$f" .cpp)")
 done
