@@ -3,6 +3,7 @@
 // the softmax and its backward are one block per (head, query row).
 #include <cmath>
 
+#include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/train_gemm.cuh"
 #include "kernels/cuda/train_ops_cuda.h"
 
@@ -11,18 +12,6 @@ namespace mg::cuda::train {
 namespace {
 
 constexpr int kThreads = 128;
-
-__device__ float block_reduce(float v, float* sh, bool is_max) {
-  sh[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) sh[threadIdx.x] = is_max ? fmaxf(sh[threadIdx.x], sh[threadIdx.x + s]) : sh[threadIdx.x] + sh[threadIdx.x + s];
-    __syncthreads();
-  }
-  const float r = sh[0];
-  __syncthreads();
-  return r;
-}
 
 // probs rows (already scale * q k^T) -> masked softmax, in place. Block: one (head, row).
 __global__ void softmax_rows_kernel(float* P, int64_t Tq, int64_t Tk, bool causal) {

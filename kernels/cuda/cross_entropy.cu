@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/train_ops_cuda.h"
 
@@ -14,18 +15,6 @@ namespace mg::cuda::train {
 namespace {
 
 constexpr int kThreads = 256;
-
-__device__ float block_reduce(float v, float* sh, bool is_max) {
-  sh[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) sh[threadIdx.x] = is_max ? fmaxf(sh[threadIdx.x], sh[threadIdx.x + s]) : sh[threadIdx.x] + sh[threadIdx.x + s];
-    __syncthreads();
-  }
-  const float r = sh[0];
-  __syncthreads();
-  return r;
-}
 
 // weight[k] = grad_scale / (K * count_k). row_loss[r] = lse - logit[target] (0 when masked).
 __global__ void ce_kernel(const float* logits, const int32_t* targets, int K, int64_t V, const float* weight,
