@@ -13,6 +13,7 @@
 #include "codec/atomic_file.h"
 #include "kernels/quant.h"
 #include "weights/safetensors.h"
+#include "weights/safetensors_writer.h"
 
 namespace fs = std::filesystem;
 
@@ -27,14 +28,8 @@ bool is_quantizable_decoder_weight(const std::string& name) {
 namespace {
 
 const char* safetensors_dtype(DType t) {
-  switch (t) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::I32: return "I32";
-    case DType::I64: return "I64";
-    default: return "U8";  // quantized blocks
-  }
+  const char* name = safetensors_dtype_name(t);
+  return name ? name : "U8";  // quantized blocks
 }
 
 // One tensor of the output file: where it comes from and what it becomes.

@@ -6,17 +6,21 @@
 
 namespace mg {
 
-namespace {
-
-const char* safetensors_dtype(DType t) {
+const char* safetensors_dtype_name(DType t) {
   switch (t) {
     case DType::F32: return "F32";
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
     case DType::I32: return "I32";
     case DType::I64: return "I64";
-    default: break;
+    default: return nullptr;
   }
+}
+
+namespace {
+
+const char* safetensors_dtype(DType t) {
+  if (const char* name = safetensors_dtype_name(t)) return name;
   throw Error("safetensors_bytes: a tensor's dtype has no safetensors name (f32, f16, bf16, i32, i64 only)");
 }
 

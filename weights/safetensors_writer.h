@@ -12,6 +12,9 @@
 
 namespace mg {
 
+// The safetensors dtype string of f32/f16/bf16/i32/i64 ("F32", ...); nullptr for other dtypes.
+const char* safetensors_dtype_name(DType t);
+
 // Tensors in the given order (host tensors, f32/f16/bf16/i32/i64; contiguous), with optional
 // string metadata ("__metadata__"). Data offsets are laid out in the given order; the header keys
 // are sorted as the safetensors library writes them, and the header is padded with spaces to a
