@@ -109,20 +109,35 @@ std::unique_ptr<mg::Backend> make_model_backend_with(musicgen_device device, int
 void warn_device_fallback(const std::string& why);
 
 // Loads a model with `load(backend)` on the backend `device` asks for (make_model_backend), into
-// `dev`. With AUTO, a load that fails on the GPU (its memory, a kernel) is retried on the CPU after
-// a warning: what the CPU load then reports is the error, if any. The last two parameters are
+// `dev`, then, on a GPU, runs `check(model, backend)`: the self-check of the loaded model against
+// the CPU (lm/device_self_check.h, codec/device_self_check.h), which throws mg::Error on a
+// mismatch. With AUTO, a load that fails on the GPU (its memory, a kernel) or a failed check is
+// retried on the CPU after a one-line warning: what the CPU load then reports is the error, if
+// any. With CUDA, a failed check is a DeviceError. The last two parameters are
 // make_model_backend_with's (tests).
-template <typename Load>
-auto load_on_device(musicgen_device device, int n_threads, ModelDevice& dev, Load&& load,
+template <typename Load, typename Check>
+auto load_on_device(musicgen_device device, int n_threads, ModelDevice& dev, Load&& load, Check&& check,
                     bool device_present = mg::cuda_device_present(),
                     DeviceFactory make_device = &mg::make_cuda_backend) {
   dev.backend = make_model_backend_with(device, n_threads, &dev.shared, device_present, make_device);
-  if (device != MUSICGEN_DEVICE_AUTO || !dev.shared) return load(*dev.backend);
+  if (!dev.shared) return load(*dev.backend);
+  std::string why;
   try {
-    return load(*dev.backend);
+    auto model = load(*dev.backend);
+    try {
+      check(*model, *dev.backend);
+      return model;
+    } catch (const mg::Error& e) {
+      if (device != MUSICGEN_DEVICE_AUTO) throw DeviceError(e.what());
+      why = e.what();
+    }
+  } catch (const DeviceError&) {
+    throw;
   } catch (const mg::Error& e) {
-    warn_device_fallback(std::string("loading the model on it failed: ") + e.what());
+    if (device != MUSICGEN_DEVICE_AUTO) throw;
+    why = std::string("loading the model on it failed: ") + e.what();
   }
+  warn_device_fallback(why);  // the model made on the device is gone by now: its memory is free
   dev.backend = mg::make_cpu_backend(n_threads);
   dev.shared = false;
   return load(*dev.backend);

@@ -16,7 +16,9 @@
 #include "codec/atomic_file.h"
 #include "codec/audio_file.h"
 #include "codec/convert_audio.h"
+#include "codec/device_self_check.h"
 #include "codec/ecdc.h"
+#include "codec/ecdc_stream.h"
 #include "codec/encodec.h"
 #include "encodec.h"
 #include "kernels/common.h"
@@ -171,6 +173,91 @@ auto on_session(encodec_session* s, F&& f) {
   return f(s->backend.get());
 }
 
+// Runs `f`, turning a plain mg::Error (a file that cannot be read or written) into an IoError; the
+// audio layer's data and request errors keep their kinds.
+template <typename F>
+auto as_io(F&& f) {
+  try {
+    return f();
+  } catch (const mg::AudioDataError&) {
+    throw;
+  } catch (const mg::AudioRequestError&) {
+    throw;
+  } catch (const IoError&) {
+    throw;
+  } catch (const mg::Error& e) {
+    throw IoError(e.what());
+  }
+}
+
+// Runs `f`, turning an mg::Error into a FormatError about `what`.
+template <typename F>
+auto as_format(const std::string& what, F&& f) {
+  try {
+    return f();
+  } catch (const mg::Error& e) {
+    throw FormatError(what + ": " + e.what());
+  }
+}
+
+// A planar block -> host tensor [C, n].
+mg::Tensor block_tensor(const mg::AudioBuffer& b) {
+  const int64_t C = b.num_channels(), n = b.num_frames();
+  mg::Tensor x = mg::Tensor::empty(mg::DType::F32, {C, n});
+  for (int64_t c = 0; c < C; ++c) std::memcpy(x.f32() + c * n, b.channels[size_t(c)].data(), size_t(n) * sizeof(float));
+  return x;
+}
+
+// The audio file at `path`, read block by block and converted to the model's rate and channels
+// (audiocraft's convert_audio, StreamResampler-exact): an AudioBlockSource.
+struct ModelInputStream {
+  mg::AudioReader reader;
+  mg::AudioConverter converter;
+  bool ended = false;
+  ModelInputStream(const std::string& path, const mg::EncodecModel& m)
+      : reader(as_io([&] { return mg::AudioReader(path); })),
+        converter(reader.sample_rate(), reader.channels(), m.sample_rate(), m.channels()) {}
+  // The length the whole file will have at the model's rate, from the header (the .ecdc header's
+  // first guess; an estimate for compressed inputs).
+  int64_t expected_length(const mg::EncodecModel& m) const {
+    if (reader.header_frames() <= 0 || reader.sample_rate() == m.sample_rate()) return reader.header_frames();
+    return mg::Resampler(reader.sample_rate(), m.sample_rate()).default_output_length(reader.header_frames());
+  }
+  mg::Tensor next() {
+    mg::AudioBuffer block;
+    while (!ended) {
+      if (!as_io([&] { return reader.read(block); })) {
+        ended = true;
+        block = converter.finish();
+      } else {
+        block = converter.push(block);
+      }
+      if (block.num_frames() > 0) return block_tensor(block);
+    }
+    return mg::Tensor();
+  }
+};
+
+// The .ecdc file at `path` opened for decoding with `model`: header, model name and body checked.
+std::unique_ptr<mg::EcdcReader> open_ecdc(const encodec_model* model, const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw IoError(mg::strcat("'", path, "' does not exist"));
+  const std::string what = mg::strcat("'", path, "'");
+  auto in = as_format(what, [&] { return std::make_unique<mg::EcdcReader>(path); });
+  const mg::EcdcHeader& h = in->header();
+  if (!h.lm && h.model != model->ecdc_name) {
+    as_format(what, [&] { return mg::ecdc_model_info(h.model); });
+    const std::string loaded = model->ecdc_name.empty() ? "a non-standard EnCodec" : model->ecdc_name;
+    throw ArgumentError(mg::strcat(what, " was written with ", h.model, ", but the loaded model is ", loaded,
+                                   ": use an ", h.model, " model (--model)"));
+  }
+  as_format(what, [&] {
+    in->open_body();
+    return 0;
+  });
+  return in;
+}
+
 }  // namespace
 
 namespace mg::capi {
@@ -214,8 +301,9 @@ musicgen_status encodec_model_load(const char* model_path, const encodec_model_p
     if (!fs::exists(fs::path(model_path) / "config.json", ec) && fs::is_directory(model_path, ec))
       throw IoError(mg::strcat("model folder '", model_path, "' has no config.json"));
     auto m = std::make_unique<encodec_model>();
-    m->owned = mg::capi::load_on_device(p.device, p.n_threads, m->own_device,
-                                        [&](mg::Backend& be) { return mg::EncodecModel::load(be, model_path); });
+    m->owned = mg::capi::load_on_device(
+        p.device, p.n_threads, m->own_device, [&](mg::Backend& be) { return mg::EncodecModel::load(be, model_path); },
+        [&](const mg::EncodecModel& model, mg::Backend& be) { mg::check_codec_on_device(model, be, model_path); });
     mg::capi::bind_encodec_model(*m, *m->owned);
     *out = m.release();
     return MUSICGEN_OK;
@@ -389,19 +477,28 @@ musicgen_status encodec_session_compress_file(encodec_session* s, const char* au
       return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_session_compress_file: session or a path is NULL");
     codebooks_for(s->codec(), kbps);  // before the (possibly long) read
     if (s->model->ecdc_name.empty()) ecdc_bytes(s->model, {});
-    mg::AudioBuffer in;
-    try {
-      in = mg::read_audio(audio_path);
-    } catch (const mg::AudioDataError&) {
-      throw;
-    } catch (const mg::Error& e) {
-      throw IoError(e.what());
-    }
-    mg::Tensor x = model_input(s->codec(), std::move(in));
-    const mg::EncodedAudio codes =
-        on_session(s, [&](mg::Backend& be) { return s->codec().encode(be, x, bandwidth_or_highest(s->codec(), kbps)); });
-    x = mg::Tensor();
-    write_file_atomic(ecdc_path, ecdc_bytes(s->model, codes));
+    // Streamed (docs/ARCHITECTURE.md, "Windowed EnCodec"): blocks of the file go through the
+    // resampler and the encoder, the codes into the .ecdc as they come; memory does not grow with
+    // the length of the file.
+    const mg::EncodecModel& m = s->codec();
+    const double bw = bandwidth_or_highest(m, kbps);
+    ModelInputStream in(audio_path, m);
+    const mg::EcdcModelInfo info = mg::ecdc_model_info(s->model->ecdc_name, m.config());
+    auto out = as_io([&] {
+      return std::make_unique<mg::EcdcWriter>(ecdc_path, info, m.num_codebooks_for_bandwidth(bw), in.expected_length(m));
+    });
+    auto sink = [&](int64_t segment, const mg::Tensor& codes, float scale) {
+      as_io([&] {
+        out->add(segment, codes, scale);
+        return 0;
+      });
+    };
+    const int64_t length =
+        on_session(s, [&](mg::Backend& be) { return m.encode_stream(be, [&] { return in.next(); }, bw, sink); });
+    as_io([&] {
+      out->finish(length);
+      return 0;
+    });
     return MUSICGEN_OK;
   });
 }
@@ -418,12 +515,21 @@ musicgen_status encodec_session_decompress_file(encodec_session* s, const char* 
       case ENCODEC_SUBTYPE_FLOAT: options.subtype = mg::AudioSubtype::Float; break;
       default: return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, mg::strcat("unknown sample subtype ", int(subtype)));
     }
-    mg::Tensor y;
-    {
-      const mg::EncodedAudio codes = parse_ecdc(s->model, read_file(ecdc_path), mg::strcat("'", ecdc_path, "'"));
-      y = on_session(s, [&](mg::Backend& be) { return s->codec().decode(be, codes); });
-    }
-    mg::write_audio(audio_path, to_buffer(y, s->codec().sample_rate()), options);
+    // Streamed: codes are read, decoded and written as audio window by window.
+    const mg::EncodecModel& m = s->codec();
+    std::unique_ptr<mg::EcdcReader> in = open_ecdc(s->model, ecdc_path);
+    mg::AudioWriter out(audio_path, m.sample_rate(), m.channels(), options);
+    const std::string what = mg::strcat("'", ecdc_path, "'");
+    auto codes = [&](int64_t frames, float* scale) { return as_format(what, [&] { return in->next(frames, scale); }); };
+    auto sink = [&](const mg::Tensor& y) {
+      mg::Tensor block = y;
+      out.write(to_buffer(block, m.sample_rate()));
+    };
+    on_session(s, [&](mg::Backend& be) {
+      m.decode_stream(be, codes, in->header().audio_length, sink);
+      return 0;
+    });
+    out.commit();
     return MUSICGEN_OK;
   });
 }

@@ -18,6 +18,7 @@
 #include "codec/convert_audio.h"
 #include "codec/normalize.h"
 #include "conditioning/melody_windows.h"
+#include "lm/device_self_check.h"
 #include "lm/generate.h"
 #include "lm/stream.h"
 
@@ -292,9 +293,10 @@ musicgen_status musicgen_model_load(const char* model_dir, const musicgen_model_
     std::optional<mg::LoraAdapter> lora;
     if (p.lora_dir && *p.lora_dir) lora = mg::load_peft_adapter(p.lora_dir);
     auto m = std::make_unique<musicgen_model>();
-    m->model = mg::capi::load_on_device(p.device, p.n_threads, m->device, [&](mg::Backend& be) {
-      return mg::MusicGen::load(be, model_dir, wd, lora ? &*lora : nullptr, p.lora_scale);
-    });
+    m->model = mg::capi::load_on_device(
+        p.device, p.n_threads, m->device,
+        [&](mg::Backend& be) { return mg::MusicGen::load(be, model_dir, wd, lora ? &*lora : nullptr, p.lora_scale); },
+        [&](const mg::MusicGen& model, mg::Backend& be) { mg::check_musicgen_on_device(model, be, model_dir); });
     m->codec.device = &m->device;
     mg::capi::bind_encodec_model(m->codec, m->model->codec());
     *out = m.release();

@@ -84,22 +84,26 @@ float worst_difference(const std::vector<float>& got, const std::vector<float>& 
 
 }  // namespace
 
+void expect_matches_cpu(const std::string& what, const Backend& device, std::vector<float> got,
+                        const std::vector<float>& want, cuda::Fault fault) {
+  const char* dev = device.name();
+  if (cuda::fault_due(fault) && !got.empty()) got[0] += 1.0f;  // the test hook (device_check.h)
+  MG_CHECK(got.size() == want.size(), "device self-check: ", what, " on ", dev, " gave ", got.size(),
+           " values, the CPU ", want.size(), " (the device is not used: run with --device cpu)");
+  size_t where = 0;
+  const float worst = worst_difference(got, want, &where);
+  MG_CHECK(worst <= kDeviceCheckTolerance, "device self-check: ", what, " on ", dev, " differs from the CPU by ",
+           worst, " (relative, at value ", where, ": ", got[where], " instead of ", want[where], "; tolerance ",
+           kDeviceCheckTolerance, "): the device computes wrong results (driver or card fault?); run with --device cpu");
+}
+
 void check_device_against_cpu(Backend& device) {
   auto cpu = make_cpu_backend(1);
-  const char* dev = device.name();
   for (const CheckedOp& op : checked_ops()) {
     const std::vector<float> want = op.run(*cpu).to_vector();
     std::vector<float> got = device.download(op.run(device)).to_vector();
     device.synchronize();
-    if (cuda::fault_due(cuda::Fault::SelfCheck) && !got.empty()) got[0] += 1.0f;  // device_check.h
-    MG_CHECK(got.size() == want.size(), "device self-check: ", op.name, " on ", dev, " gave ", got.size(),
-             " values, the CPU ", want.size(), " (the device is not used: run with --device cpu)");
-    size_t where = 0;
-    const float worst = worst_difference(got, want, &where);
-    MG_CHECK(worst <= kDeviceCheckTolerance, "device self-check: ", op.name, " on ", dev,
-             " differs from the CPU by ", worst, " (relative, at value ", where, ": ", got[where], " instead of ",
-             want[where], "; tolerance ", kDeviceCheckTolerance,
-             "): the device computes wrong results (driver or card fault?); run with --device cpu");
+    expect_matches_cpu(op.name, device, std::move(got), want, cuda::Fault::SelfCheck);
   }
 }
 

@@ -14,7 +14,8 @@ namespace cuda {
 namespace {
 
 constexpr int kAlways = -1;
-const char* const kNames[kFaultKinds] = {"pool-alloc", "arena-alloc", "chroma-alloc", "probe", "selfcheck"};
+const char* const kNames[kFaultKinds] = {"pool-alloc", "arena-alloc",    "chroma-alloc",   "probe",
+                                         "selfcheck",  "selfcheck-step", "selfcheck-codec"};
 
 // Failures due per kind: 0 none, > 0 that many, kAlways every time. Atomics: fault_due sits on the
 // allocation path, which several backends may take at once.
@@ -49,7 +50,7 @@ std::vector<Fault> parse_fault_list(const std::string& list) {
     for (int k = 0; k < kFaultKinds; ++k)
       if (name == kNames[k]) kind = k;
     MG_CHECK(kind >= 0, "MUSICGEN_CUDA_FAULTS: unknown fault '", name,
-             "' (known: pool-alloc, arena-alloc, chroma-alloc, probe, selfcheck)");
+             "' (known: pool-alloc, arena-alloc, chroma-alloc, probe, selfcheck, selfcheck-step, selfcheck-codec)");
     out.push_back(Fault(kind));
   }
   return out;

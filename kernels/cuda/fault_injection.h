@@ -20,9 +20,11 @@ enum class Fault {
   ArenaAlloc,   // "arena-alloc": a recording's arena (cudaMalloc)
   ChromaAlloc,  // "chroma-alloc": chroma's cached FFT buffers (cudaMalloc)
   Probe,        // "probe": the kernel launched to decide whether this build's kernels run on the device
-  SelfCheck,    // "selfcheck": the device's results in a model load's self-check (kernels/device_check.h)
+  SelfCheck,    // "selfcheck": the device's results in a model load's op self-check (kernels/device_check.h)
+  StepCheck,    // "selfcheck-step": the device's logits of the model self-check's decode step (lm/device_self_check.h)
+  CodecCheck,   // "selfcheck-codec": the device's audio of the self-check's codec frame (codec/device_self_check.h)
 };
-constexpr int kFaultKinds = 5;
+constexpr int kFaultKinds = 7;
 
 // The next `times` attempts of `f` fail (adds to what is already due). times < 0: every attempt.
 void inject_fault(Fault f, int times = 1);

@@ -116,16 +116,16 @@ TEST_F(DeviceFallback, AutoRetriesALoadThatFailsOnTheDeviceOnTheCpu) {
   mg::capi::ModelDevice dev;
   int loads = 0;
   testing::internal::CaptureStderr();
-  const mg::Device where = mg::capi::load_on_device(
+  const auto where = mg::capi::load_on_device(
       MUSICGEN_DEVICE_AUTO, 1, dev,
       [&](mg::Backend& be) {
         if (++loads == 1) throw mg::Error("cannot allocate 2.4 GB on the device");
-        return be.device();
+        return std::make_unique<mg::Device>(be.device());
       },
-      true, &cpu_as_device);
+      [](const mg::Device&, mg::Backend&) {}, true, &cpu_as_device);
   const std::string warning = testing::internal::GetCapturedStderr();
   EXPECT_EQ(loads, 2);
-  EXPECT_EQ(where, mg::Device::CPU);
+  EXPECT_EQ(*where, mg::Device::CPU);
   EXPECT_FALSE(dev.shared);
   EXPECT_EQ(count_lines(warning), 1) << warning;
   EXPECT_NE(warning.find("loading the model on it failed: cannot allocate 2.4 GB"), std::string::npos) << warning;
@@ -134,7 +134,8 @@ TEST_F(DeviceFallback, AutoRetriesALoadThatFailsOnTheDeviceOnTheCpu) {
 TEST_F(DeviceFallback, ExplicitCudaDoesNotRetryAFailedLoad) {
   mg::capi::ModelDevice dev;
   EXPECT_THROW(mg::capi::load_on_device(
-                   MUSICGEN_DEVICE_CUDA, 1, dev, [](mg::Backend&) -> int { throw mg::Error("no memory"); }, true,
-                   &cpu_as_device),
+                   MUSICGEN_DEVICE_CUDA, 1, dev,
+                   [](mg::Backend&) -> std::unique_ptr<int> { throw mg::Error("no memory"); },
+                   [](const int&, mg::Backend&) {}, true, &cpu_as_device),
                mg::Error);
 }
