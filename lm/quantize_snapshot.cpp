@@ -92,6 +92,9 @@ void write_model(const WeightStore& w, DType scheme, const std::string& path) {
     } else {
       f.write_all(t.src.data, t.bytes);
     }
+    // Written: its source pages need not stay resident (quantizing musicgen-medium would otherwise
+    // end with the whole 8 GB f32 file in this process's memory).
+    w.release(t.name);
   }
   f.commit();
 }

@@ -46,6 +46,18 @@ Tensor concat_rows(std::vector<Tensor> parts) {
   return out;
 }
 
+// Whether `t` shares bytes with one of `parts` (the CPU backend keeps an f32 weight as the
+// memory-mapped view itself).
+bool aliases_any(const Tensor& t, const std::vector<Tensor>& parts) {
+  if (t.device != Device::CPU) return false;
+  const char* p = static_cast<const char*>(t.data);
+  for (const Tensor& s : parts) {
+    const char* b = static_cast<const char*>(s.data);
+    if (p < b + s.nbytes() && b < p + t.nbytes()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const MusicgenDecoderConfig& cfg,
@@ -59,7 +71,7 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
   // snapshot (MusicGen::load has checked that its scheme is the one asked for). A weight whose rows
   // are not whole 32-value blocks (hidden sizes that are not multiples of 32, as in the tiny test
   // models) stays as stored, here and in a quantized snapshot alike.
-  auto lin = [&](const Tensor& t) {
+  auto convert = [&](const Tensor& t) {
     if (dtype_is_quantized(weight_dtype) || dtype_is_quantized(t.dtype)) {
       MG_CHECK(t.dtype == weight_dtype || !dtype_is_quantized(t.dtype), "decoder: weights stored as ",
                dtype_name(t.dtype), " cannot be loaded as ", dtype_name(weight_dtype), " (load a quantized snapshot with its own scheme)");
@@ -69,36 +81,48 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
     Tensor u = be.upload(t);
     return u.dtype == weight_dtype ? u : be.cast(u, weight_dtype);
   };
+  // The weights `names` (each of shape `each`, stacked by rows when several) as the decoder keeps
+  // them. When that is a new buffer (converted, stacked or on a device), the source bytes are
+  // released as soon as it is made, so a converting load of an f32 snapshot peaks near the size of
+  // the converted decoder rather than the file's.
+  auto lin = [&](const std::vector<std::string>& names, const Shape& each) {
+    std::vector<Tensor> parts;
+    for (const std::string& n : names) parts.push_back(w.get(n, each));
+    Tensor out = convert(parts.size() == 1 ? parts[0] : concat_rows(parts));
+    if (!aliases_any(out, parts))
+      for (const std::string& n : names) w.release(n);
+    return out;
+  };
   const int64_t D = cfg.hidden_size, F = cfg.ffn_dim, V = cfg.vocab_size;
   const std::string p = "decoder.model.decoder.";
   // load_musicgen_config bounds these; a config made in code must not reach concat_rows({}).
   MG_CHECK(cfg.num_codebooks >= 1 && cfg.num_hidden_layers >= 1, "decoder: num_codebooks ", cfg.num_codebooks,
            " and num_hidden_layers ", cfg.num_hidden_layers, " must be at least 1");
-  std::vector<Tensor> heads;
+  std::vector<std::string> heads;
   for (int k = 0; k < cfg.num_codebooks; ++k) {
     d.embed.push_back(be.upload(w.get(p + "embed_tokens." + std::to_string(k) + ".weight", {V + 1, D}).as_f32()));
-    heads.push_back(w.get("decoder.lm_heads." + std::to_string(k) + ".weight", {V, D}));
+    heads.push_back("decoder.lm_heads." + std::to_string(k) + ".weight");
   }
-  d.heads = lin(concat_rows(heads));
+  d.heads = lin(heads, {V, D});
   for (int l = 0; l < cfg.num_hidden_layers; ++l) {
     const std::string q = p + "layers." + std::to_string(l) + ".";
-    auto proj = [&](const std::string& name) { return w.get(q + name + ".weight", {D, D}); };
+    auto proj = [&](const std::string& name) { return q + name + ".weight"; };
     DecoderLayer L;
     L.sa_ln_w = be.upload(w.get(q + "self_attn_layer_norm.weight", {D}).as_f32());
     L.sa_ln_b = be.upload(w.get(q + "self_attn_layer_norm.bias", {D}).as_f32());
-    L.qkv = lin(concat_rows({proj("self_attn.q_proj"), proj("self_attn.k_proj"), proj("self_attn.v_proj")}));
-    L.o = lin(proj("self_attn.out_proj"));
+    L.qkv = lin({proj("self_attn.q_proj"), proj("self_attn.k_proj"), proj("self_attn.v_proj")}, {D, D});
+    L.o = lin({proj("self_attn.out_proj")}, {D, D});
     if (cross_attention) {
       L.ca_ln_w = be.upload(w.get(q + "encoder_attn_layer_norm.weight", {D}).as_f32());
       L.ca_ln_b = be.upload(w.get(q + "encoder_attn_layer_norm.bias", {D}).as_f32());
-      L.cq = lin(proj("encoder_attn.q_proj"));
-      L.ckv = lin(concat_rows({proj("encoder_attn.k_proj"), proj("encoder_attn.v_proj")}));
-      L.co = lin(proj("encoder_attn.out_proj"));
+      L.cq = lin({proj("encoder_attn.q_proj")}, {D, D});
+      L.ckv = lin({proj("encoder_attn.k_proj"), proj("encoder_attn.v_proj")}, {D, D});
+      L.co = lin({proj("encoder_attn.out_proj")}, {D, D});
     }
     L.ff_ln_w = be.upload(w.get(q + "final_layer_norm.weight", {D}).as_f32());
     L.ff_ln_b = be.upload(w.get(q + "final_layer_norm.bias", {D}).as_f32());
-    L.fc1 = lin(w.get(q + "fc1.weight", {F, D}));
-    L.fc2 = lin(w.get(q + "fc2.weight", {D, F}));
+    L.fc1 = lin({q + "fc1.weight"}, {F, D});
+    L.fc2 = lin({q + "fc2.weight"}, {D, F});
     d.layers.push_back(std::move(L));
   }
   d.ln_w = be.upload(w.get(p + "layer_norm.weight", {D}).as_f32());

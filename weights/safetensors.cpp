@@ -261,6 +261,17 @@ Tensor SafeTensorsFile::get(const std::string& name) const {
   return Tensor::view(const_cast<uint8_t*>(p), ti.dtype, ti.shape, Device::CPU, mapping_);
 }
 
+uint64_t SafeTensorsFile::release(const std::string& name) const {
+  const TensorInfo& ti = info(name);
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data_ + ti.begin) + page - 1) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data_ + ti.end) / page * page;
+  if (end <= begin) return 0;  // no whole page: the neighbours' bytes share them
+  // Only a hint: if the kernel refuses, the pages simply stay resident.
+  if (::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) != 0) return 0;
+  return end - begin;
+}
+
 std::map<std::string, Tensor> load_safetensors(const std::string& path) {
   auto f = SafeTensorsFile::open(path);
   std::map<std::string, Tensor> out;
@@ -391,6 +402,13 @@ Tensor WeightStore::get(const std::string& name) const {
     throw Error(strcat("tensor '", full, "' not found in ", source_, hint));
   }
   return it->second->get(full);
+}
+
+uint64_t WeightStore::release(const std::string& name) const {
+  MG_CHECK(by_name_ != nullptr, "tensor '", prefix_ + name, "' released from a WeightStore that was never opened");
+  auto it = by_name_->find(prefix_ + name);
+  MG_CHECK(it != by_name_->end(), "cannot release tensor '", prefix_ + name, "': ", source_, " has no such tensor");
+  return it->second->release(prefix_ + name);
 }
 
 Tensor WeightStore::get(const std::string& name, const Shape& expected) const {

@@ -36,6 +36,11 @@ class SafeTensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // A CPU view of the tensor; keeps the mapping alive.
   Tensor get(const std::string& name) const;
+  // Drops this process's resident pages of the tensor's bytes (the whole pages inside them), for a
+  // loader that has converted or copied the tensor: a converting load then stays near the size of
+  // what it keeps, not of the file. The bytes stay readable: a later access reads them from the file
+  // again (the mapping is private and never written). Returns the bytes released.
+  uint64_t release(const std::string& name) const;
 
   ~SafeTensorsFile();
 
@@ -73,6 +78,9 @@ class WeightStore {
   Tensor get(const std::string& name) const;
   // As get(), and a shape mismatch is an error naming the tensor, the expected and found shape.
   Tensor get(const std::string& name, const Shape& expected) const;
+  // SafeTensorsFile::release for the tensor's bytes in the checkpoint (a replaced tensor's too: its
+  // replacement is a copy). Call it once the tensor is converted or copied; views of it stay valid.
+  uint64_t release(const std::string& name) const;
   const std::string& source() const { return source_; }
 
  private:
