@@ -2,6 +2,7 @@
 // (api/api_internal.h): any exception becomes a status and the per-thread message.
 #include "encodec.h"
 
+#include <memory>
 #include <new>
 #include <string>
 #include <utility>
@@ -66,6 +67,41 @@ musicgen_status encodec_audio_convert(const encodec_audio* in, int sample_rate, 
   return guard("encodec_audio_convert", MUSICGEN_ERROR_INVALID_ARGUMENT, [&] {
     if (!in || !out) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_audio_convert: in or out is NULL");
     *out = new encodec_audio{mg::convert_audio(in->buf, sample_rate, channels)};
+    return MUSICGEN_OK;
+  });
+}
+
+musicgen_status encodec_audio_convert_file(const char* in_path, const char* out_path, int sample_rate, int channels,
+                                           encodec_subtype subtype) {
+  return guard("encodec_audio_convert_file", MUSICGEN_ERROR_IO, [&] {
+    if (!in_path || !out_path)
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_audio_convert_file: a path is NULL");
+    mg::AudioWriteOptions options;
+    switch (subtype) {
+      case ENCODEC_SUBTYPE_PCM16: options.subtype = mg::AudioSubtype::PCM16; break;
+      case ENCODEC_SUBTYPE_PCM24: options.subtype = mg::AudioSubtype::PCM24; break;
+      case ENCODEC_SUBTYPE_FLOAT: options.subtype = mg::AudioSubtype::Float; break;
+      default:
+        return fail(MUSICGEN_ERROR_INVALID_ARGUMENT,
+                    mg::strcat("encodec_audio_convert_file: unknown subtype ", int(subtype), " for ", out_path));
+    }
+    mg::AudioReader reader(in_path);
+    // Resampler and channel errors are about the requested rate/channels, hence INVALID_ARGUMENT.
+    std::unique_ptr<mg::AudioConverter> converter;
+    try {
+      converter = std::make_unique<mg::AudioConverter>(reader.sample_rate(), reader.channels(), sample_rate, channels);
+    } catch (const mg::Error& e) {
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, e.what());
+    }
+    mg::AudioWriter writer(out_path, sample_rate, channels, options);
+    mg::AudioBuffer block;
+    while (reader.read(block)) {
+      const mg::AudioBuffer out = converter->push(block);
+      if (out.num_frames() > 0) writer.write(out);
+    }
+    const mg::AudioBuffer rest = converter->finish();
+    if (rest.num_frames() > 0) writer.write(rest);
+    writer.commit();
     return MUSICGEN_OK;
   });
 }

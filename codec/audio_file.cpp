@@ -75,7 +75,9 @@ inline int32_t float_to_pcm(float x, int bits) {
   return static_cast<int32_t>(std::min(v, scale - 1.0));
 }
 
-void write_frames(SNDFILE* f, const AudioBuffer& buf, AudioSubtype subtype, bool lossy, const AtomicFile& out) {
+// Writes the frames of `buf`; `before`: frames written before this block (for the message).
+void write_frames(SNDFILE* f, const AudioBuffer& buf, AudioSubtype subtype, bool lossy, const AtomicFile& out,
+                  int64_t before) {
   const int nch = buf.num_channels();
   const int64_t frames = buf.num_frames();
   std::vector<float> fscratch;
@@ -104,8 +106,8 @@ void write_frames(SNDFILE* f, const AudioBuffer& buf, AudioSubtype subtype, bool
       written = sf_writef_int(f, iscratch.data(), n);
     }
     out.check();  // the file's own error (a full disk) says more than the encoder's
-    MG_CHECK(written == n, "cannot write '", out.path(), "': the encoder stopped after ", start + written, " of ",
-             frames, " frames: ", sf_strerror(f));
+    MG_CHECK(written == n, "cannot write '", out.path(), "': the encoder stopped after ", before + start + written,
+             " frames: ", sf_strerror(f));
   }
 }
 
@@ -208,39 +210,129 @@ AudioBuffer read_audio_limited(const std::string& path, double max_seconds, bool
   return buf;
 }
 
-void write_audio(const std::string& path, const AudioBuffer& buf, const AudioWriteOptions& options) {
+struct AudioWriter::File {
+  AtomicFile out;
+  SF_VIRTUAL_IO vio{vio_length, vio_seek, vio_read, vio_write, vio_tell};
+  SndfilePtr sf;
+  AudioSubtype subtype;
+  bool lossy;
+  int channels;
+  int64_t frames = 0;
+  File(const std::string& path, AudioSubtype s, bool l, int ch) : out(path), subtype(s), lossy(l), channels(ch) {}
+};
+
+AudioWriter::AudioWriter(const std::string& path, int sample_rate, int channels, const AudioWriteOptions& options) {
   // Everything that can be checked is checked before the temporary file exists.
-  check_audio_buffer(buf, strcat("cannot write ", path, ": the audio"));
+  if (sample_rate <= 0) throw AudioDataError(strcat("cannot write ", path, ": the sample rate must be positive, got ", sample_rate));
+  if (channels <= 0) throw AudioDataError(strcat("cannot write ", path, ": the audio has no channels"));
   const int format = sndfile_format_for(path, options.subtype);
   const bool lossy = (format & SF_FORMAT_TYPEMASK) == SF_FORMAT_OGG || (format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG;
-
   SF_INFO info{};
-  info.samplerate = buf.sample_rate;
-  info.channels = buf.num_channels();
+  info.samplerate = sample_rate;
+  info.channels = channels;
   info.format = format;
   if (!sf_format_check(&info))
-    throw AudioRequestError(strcat("cannot write ", path, ": this libsndfile cannot write ", buf.num_channels(),
-                                   " channels at ", buf.sample_rate, " Hz as ", lower_extension(path),
+    throw AudioRequestError(strcat("cannot write ", path, ": this libsndfile cannot write ", channels,
+                                   " channels at ", sample_rate, " Hz as ", lower_extension(path),
                                    lossy ? "" : strcat(" ", audio_subtype_name(options.subtype))));
-
-  AtomicFile out(path);
-  SF_VIRTUAL_IO vio{vio_length, vio_seek, vio_read, vio_write, vio_tell};
-  SndfilePtr f(sf_open_virtual(&vio, SFM_WRITE, &info, &out));
-  out.check();
-  MG_CHECK(f, "cannot write '", path, "': ", sf_strerror(nullptr));
+  file_ = std::make_unique<File>(path, options.subtype, lossy, channels);
+  file_->sf.reset(sf_open_virtual(&file_->vio, SFM_WRITE, &info, &file_->out));
+  file_->out.check();
+  MG_CHECK(file_->sf, "cannot write '", path, "': ", sf_strerror(nullptr));
   if ((format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) {
     // Constant 320 kbit/s, the rate audiocraft asks of lame.
     int mode = SF_BITRATE_MODE_CONSTANT;
     double level = 0.0;
-    sf_command(f.get(), SFC_SET_BITRATE_MODE, &mode, sizeof mode);
-    sf_command(f.get(), SFC_SET_COMPRESSION_LEVEL, &level, sizeof level);
+    sf_command(file_->sf.get(), SFC_SET_BITRATE_MODE, &mode, sizeof mode);
+    sf_command(file_->sf.get(), SFC_SET_COMPRESSION_LEVEL, &level, sizeof level);
   }
-  write_frames(f.get(), buf, options.subtype, lossy, out);
+}
+
+AudioWriter::~AudioWriter() = default;
+
+void AudioWriter::write(const AudioBuffer& block) {
+  MG_CHECK(file_ && file_->sf, "AudioWriter: write after commit");
+  MG_CHECK(block.num_channels() == file_->channels, "cannot write ", file_->out.path(), ": a block of ",
+           block.num_channels(), " channels in a ", file_->channels, "-channel file");
+  for (int c = 0; c < block.num_channels(); ++c) {
+    const auto& ch = block.channels[size_t(c)];
+    if (ch.size() != block.channels[0].size())
+      throw AudioDataError(strcat("cannot write ", file_->out.path(), ": channel ", c, " has ", ch.size(),
+                                  " frames but channel 0 has ", block.channels[0].size()));
+    for (size_t i = 0; i < ch.size(); ++i)
+      if (!std::isfinite(ch[i]))
+        throw AudioDataError(strcat("cannot write ", file_->out.path(), ": the audio has a non-finite sample at channel ",
+                                    c, ", frame ", file_->frames + int64_t(i)));
+  }
+  write_frames(file_->sf.get(), block, file_->subtype, file_->lossy, file_->out, file_->frames);
+  file_->frames += block.num_frames();
+}
+
+void AudioWriter::commit() {
+  MG_CHECK(file_ && file_->sf, "AudioWriter: commit twice");
   // Closing flushes the encoder's last frames and rewrites the header: its writes are checked too.
-  const int closed = sf_close(f.release());
-  out.check();
-  MG_CHECK(closed == 0, "cannot write '", path, "': closing the encoder failed: ", sf_error_number(closed));
-  out.commit();
+  const int closed = sf_close(file_->sf.release());
+  file_->out.check();
+  MG_CHECK(closed == 0, "cannot write '", file_->out.path(), "': closing the encoder failed: ", sf_error_number(closed));
+  file_->out.commit();
+}
+
+void write_audio(const std::string& path, const AudioBuffer& buf, const AudioWriteOptions& options) {
+  check_audio_buffer(buf, strcat("cannot write ", path, ": the audio"));
+  AudioWriter w(path, buf.sample_rate, buf.num_channels(), options);
+  w.write(buf);
+  w.commit();
+}
+
+struct AudioReader::File {
+  SndfilePtr sf;
+};
+
+AudioReader::AudioReader(const std::string& path) : path_(path), file_(std::make_unique<File>()) {
+  std::error_code ec;
+  MG_CHECK(fs::exists(path, ec), "cannot read audio from ", path, ": no such file");
+  MG_CHECK(!fs::is_directory(path, ec), "cannot read audio from ", path, ": it is a folder");
+  SF_INFO info{};
+  file_->sf.reset(sf_open(path.c_str(), SFM_READ, &info));
+  MG_CHECK(file_->sf, "cannot read audio from ", path, ": ", sf_strerror(nullptr));
+  MG_CHECK(info.channels > 0 && info.samplerate > 0, "cannot read audio from ", path, ": bad header (",
+           info.channels, " channels, ", info.samplerate, " Hz)");
+  if (info.samplerate < kMinAudioSampleRate || info.samplerate > kMaxAudioSampleRate)
+    throw AudioDataError(strcat("cannot read audio from ", path, ": its header says ", info.samplerate,
+                                " Hz; sample rates from ", kMinAudioSampleRate, " to ", kMaxAudioSampleRate,
+                                " Hz are read (a damaged or hostile header?)"));
+  rate_ = info.samplerate;
+  channels_ = info.channels;
+  header_frames_ = std::max<int64_t>(0, info.frames);
+}
+
+AudioReader::AudioReader(AudioReader&&) noexcept = default;
+AudioReader::~AudioReader() = default;
+
+bool AudioReader::read(AudioBuffer& block, int64_t max_frames) {
+  block.sample_rate = rate_;
+  block.channels.assign(size_t(channels_), {});
+  const int64_t want = std::clamp<int64_t>(max_frames, 1, kChunkFrames);
+  scratch_.resize(size_t(want * channels_));
+  const sf_count_t n = sf_readf_float(file_->sf.get(), scratch_.data(), want);
+  if (n <= 0) {
+    MG_CHECK(sf_error(file_->sf.get()) == SF_ERR_NO_ERROR, "cannot read audio from ", path_, ": ",
+             sf_strerror(file_->sf.get()));
+    if (frames_read_ == 0) throw AudioDataError(strcat(path_, " has no samples"));
+    return false;
+  }
+  for (int c = 0; c < channels_; ++c) {
+    auto& ch = block.channels[size_t(c)];
+    ch.resize(size_t(n));
+    for (sf_count_t i = 0; i < n; ++i) {
+      const float v = scratch_[size_t(i * channels_ + c)];
+      if (!std::isfinite(v))
+        throw AudioDataError(strcat(path_, " has a non-finite sample at channel ", c, ", frame ", frames_read_ + i));
+      ch[size_t(i)] = v;
+    }
+  }
+  frames_read_ += n;
+  return true;
 }
 
 }  // namespace mg

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,47 @@ AudioBuffer read_audio_limited(const std::string& path, double max_seconds, bool
 // buffer, unwritable folder, full disk, encoder failure) the temporary file is removed and an
 // existing file at `path` is left untouched; devices, FIFOs and "-" are refused.
 void write_audio(const std::string& path, const AudioBuffer& buf, const AudioWriteOptions& options = {});
+
+// A file read block by block, for inputs of any length (encodec-tool compress and convert): the
+// header is checked as read_audio checks it (missing file, folder, sample rate bounds), but no
+// length bound applies; every block is checked for NaN/Inf, and a file without a sample is an
+// AudioDataError. Memory: one block.
+class AudioReader {
+ public:
+  explicit AudioReader(const std::string& path);
+  AudioReader(AudioReader&&) noexcept;
+  ~AudioReader();
+  int sample_rate() const { return rate_; }
+  int channels() const { return channels_; }
+  // What the header says: exact for WAV and FLAC, an estimate (or 0) for compressed streams.
+  int64_t header_frames() const { return header_frames_; }
+  int64_t frames_read() const { return frames_read_; }
+  // The next block of at most max_frames frames into `block`; false (block empty) at the end.
+  bool read(AudioBuffer& block, int64_t max_frames = int64_t(1) << 16);
+
+ private:
+  struct File;
+  std::string path_;
+  std::unique_ptr<File> file_;
+  int rate_ = 0, channels_ = 0;
+  int64_t header_frames_ = 0, frames_read_ = 0;
+  std::vector<float> scratch_;
+};
+
+// write_audio block by block: the blocks (at `sample_rate`, `channels`) go into the temporary file
+// as they come; commit() closes the encoder and renames. Destroyed without commit() (an error on
+// the way), it leaves nothing at `path`.
+class AudioWriter {
+ public:
+  AudioWriter(const std::string& path, int sample_rate, int channels, const AudioWriteOptions& options = {});
+  ~AudioWriter();
+  void write(const AudioBuffer& block);
+  void commit();
+
+ private:
+  struct File;
+  std::unique_ptr<File> file_;
+};
 
 // Checks the invariants write_audio and the converters rely on: a positive rate, at least one
 // channel, equal channel lengths, finite samples. `what` names the buffer in the message.

@@ -50,4 +50,42 @@ AudioBuffer convert_audio(const AudioBuffer& in, int to_rate, int to_channels) {
   return convert_audio_channels(resampled, to_channels);
 }
 
+AudioConverter::AudioConverter(int from_rate, int from_channels, int to_rate, int to_channels)
+    : to_rate_(to_rate), to_channels_(to_channels) {
+  MG_CHECK(from_rate > 0 && from_channels > 0, "convert_audio: the input needs a positive rate and channels, got ",
+           from_rate, " Hz, ", from_channels, " channels");
+  MG_CHECK(to_rate > 0, "convert_audio: the target sample rate must be positive, got ", to_rate);
+  MG_CHECK(to_channels > 0, "convert_audio: the channel count must be positive, got ", to_channels);
+  MG_CHECK(to_channels == 1 || from_channels == 1 || from_channels >= to_channels, "convert_audio: cannot make ",
+           to_channels, " channels from ", from_channels, " (only mono can be spread to more channels)");
+  const auto r = std::make_shared<const Resampler>(from_rate, to_rate);
+  for (int c = 0; c < from_channels; ++c) resamplers_.emplace_back(r);
+}
+
+AudioBuffer AudioConverter::mix(std::vector<std::vector<float>> resampled) const {
+  AudioBuffer b;
+  b.sample_rate = to_rate_;
+  b.channels = std::move(resampled);
+  if (b.num_frames() == 0) {
+    b.channels.assign(size_t(to_channels_), {});
+    return b;
+  }
+  return convert_audio_channels(b, to_channels_);
+}
+
+AudioBuffer AudioConverter::push(const AudioBuffer& block) {
+  MG_CHECK(block.num_channels() == int(resamplers_.size()), "convert_audio: a block of ", block.num_channels(),
+           " channels in a ", resamplers_.size(), "-channel stream");
+  std::vector<std::vector<float>> out;
+  for (size_t c = 0; c < resamplers_.size(); ++c)
+    out.push_back(resamplers_[c].push(block.channels[c].data(), int64_t(block.channels[c].size())));
+  return mix(std::move(out));
+}
+
+AudioBuffer AudioConverter::finish() {
+  std::vector<std::vector<float>> out;
+  for (auto& r : resamplers_) out.push_back(r.finish());
+  return mix(std::move(out));
+}
+
 }  // namespace mg

@@ -9,25 +9,26 @@
 //    (clipped at the file's ends, where the real edge padding then applies exactly as in the
 //    whole-file pass; windows start on a hop boundary so every stride lines up). The outputs kept
 //    depend only on inputs inside the extended window: the same numbers as the whole-file pass.
-//  - The LSTM runs at the frame rate over a buffer of all frames (C x T floats: 123 MB for 10 min
-//    of the full 32 kHz model), chunk by chunk with its state carried over: the backend's own LSTM
-//    op, started from the (h, c) the previous chunk left on the device, so the same kernel and the
-//    same recurrence as one whole-sequence call.
+//  - The LSTM runs at the frame rate chunk by chunk (the chunks are the windows), with its state
+//    carried over: the backend's own LSTM op, started from the (h, c) the previous chunk left on
+//    the device, so the same kernel and the same recurrence as one whole-sequence call.
 //  - What can differ is float rounding only: a GEMM may sum in another order for another matrix
 //    width (the convolutions of a window, the LSTM's input projection of a chunk); the recurrent
 //    step itself does not depend on where a chunk starts. Measured on the tiny models
 //    (tests/parity/encodec_test.cpp, windows of a few frames): identical codes and decoded audio
 //    within ~1e-6 relative error.
 //  - Inputs of at most one window go through exactly the whole-file path.
-//  - The encoder and the decoder run the same three phases (run_windowed: convs by window, LSTM
-//    by chunk, convs by window); only what feeds the first (audio, or the RVQ's decoded codes) and
-//    what takes the last (the RVQ's encode, or the audio) differ.
+//  - The encoder and the decoder run the same three phases as one pipeline, window by window
+//    (codec/encodec_stream.cpp): the input is pulled and the output pushed in blocks, so a long
+//    file is never held whole (encode_stream / decode_stream); encode() and decode() are that
+//    pipeline over a tensor in memory.
 // The 48 kHz model is segmented by the reference itself (1 s, GroupNorm over the segment), so it
 // runs segment by segment, with a running overlap-add.
 #include "codec/encodec.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -59,63 +60,17 @@ void put_cols(Tensor& dst, int64_t at, const Tensor& src, int64_t from, int64_t 
                 static_cast<const char*>(src.data) + size_t(c * Ts + from) * es, size_t(n) * es);
 }
 
-// encodec's _linear_overlap_add, one frame at a time (so a long file never holds all frames).
-class OverlapAdd {
- public:
-  OverlapAdd(int64_t channels, int64_t first_frame_len, int64_t stride, int64_t total)
-      : stride_(stride), out_(Tensor::zeros(DType::F32, {channels, total})), sum_w_(size_t(total), 0.0f) {
-    // torch.linspace(0, 1, N + 2)[1:-1] in float32: the first half counts up from 0, the second
-    // half down from 1, with step = 1 / (N + 1) computed in float.
-    const int64_t N = first_frame_len, steps = N + 2;
-    const float step = 1.0f / float(steps - 1);
-    weight_.resize(size_t(N));
-    for (int64_t i = 1; i <= N; ++i) {
-      const float t = i < steps / 2 ? 0.0f + step * float(i) : 1.0f - step * float(steps - i - 1);
-      weight_[size_t(i - 1)] = 0.5f - std::fabs(t - 0.5f);
-    }
-  }
-  // frame [C, n] starting at index * stride; a shorter last frame takes the triangle's left part.
-  void add(const Tensor& f, int64_t index) {
-    const int64_t C = out_.dim(0), total = out_.dim(1), n = f.dim(1), off = index * stride_;
-    MG_CHECK(n <= int64_t(weight_.size()) && off + n <= total, "overlap-add: frame ", index, " of ", n,
-             " samples does not fit");
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t t = 0; t < n; ++t) out_.f32()[c * total + off + t] += weight_[size_t(t)] * f.f32()[c * n + t];
-    for (int64_t t = 0; t < n; ++t) sum_w_[size_t(off + t)] += weight_[size_t(t)];
-  }
-  Tensor finish() {
-    const int64_t C = out_.dim(0), total = out_.dim(1);
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t t = 0; t < total; ++t) out_.f32()[c * total + t] /= sum_w_[size_t(t)];
-    return out_;
-  }
-
- private:
-  int64_t stride_;
-  Tensor out_;
-  std::vector<float> sum_w_;
-  std::vector<float> weight_;
-};
-
-// The input range [a, b) (in coarse steps, of n in all) for the outputs [f0, f1): extended by the
-// margin, and never shorter than 2 * margin + 8 steps (or the whole input). The floor matters at
-// the file's ends: there the reference pads by reflection, which on an input no longer than the pad
-// takes encodec's zero-extend path (pad1d); a window cut short near the end would take that path
-// where the whole-file pass does not, and reflect from other samples.
-std::pair<int64_t, int64_t> window_range(int64_t f0, int64_t f1, int64_t margin, int64_t n) {
-  const int64_t min_len = 2 * margin + 8;
-  int64_t a = std::max<int64_t>(0, f0 - margin), b = std::min(n, f1 + margin);
-  if (b - a < min_len) {
-    if (a == 0) b = std::min(n, min_len);
-    else a = std::max<int64_t>(0, b - min_len);
-  }
-  return {a, b};
-}
-
 }  // namespace
 
 EncodecModel::EncodecModel(Backend& be, const EncodecConfig& cfg) : be_(be), cfg_(cfg) {
   window_frames_ = int64_t(cfg.frame_rate()) * 5;
+  // Test hook: MUSICGEN_TEST_ENCODEC_WINDOW_FRAMES=N gives every model loaded windows of N frames,
+  // so that tests of the tools cross many window boundaries on a short file.
+  if (const char* v = std::getenv("MUSICGEN_TEST_ENCODEC_WINDOW_FRAMES")) {
+    char* end = nullptr;
+    const long long n = std::strtoll(v, &end, 10);
+    if (end != v && *end == 0 && n >= 1) window_frames_ = n;
+  }
 }
 
 void EncodecModel::set_window_frames(int64_t frames) {
@@ -165,113 +120,41 @@ Tensor EncodecModel::decode_segment(Backend& be, const Tensor& codes) const {
   return seanet_forward(be, decoder_, rvq_decode(be, rvq_, codes));
 }
 
-namespace {
-
-// The LSTM layer of `net` over the host buffer buf[C, T], in place, `chunk` frames at a time with
-// the state carried on the device from chunk to chunk (one chunk: the whole sequence at once).
-void lstm_in_place(Backend& be, const Seanet& net, size_t li, Tensor& buf, int64_t chunk) {
-  const int64_t T = buf.dim(1);
-  LstmState state;
-  for (int64_t t0 = 0; t0 < T; t0 += chunk) {
-    const int64_t t1 = std::min(T, t0 + chunk);
-    Tensor x = be.transpose(be.upload(slice_cols(buf, t0, t1)));  // [n, C]
-    Tensor y = seanet_lstm_forward(be, net.layers[li], x, &state);
-    put_cols(buf, t0, be.download(be.transpose(y)), 0, t1 - t0);
-  }
-}
-
-// The three phases of a windowed SEANet pass over T code frames, W frames at a time:
-//  1. the convolutions before the LSTM, window by window, each on its input extended by their
-//     receptive field (`input(a, b)`: the layer list's input for frames [a, b), on the device),
-//     into a host buffer at the frame rate;
-//  2. the LSTM over that buffer, chunk by chunk, its state carried over;
-//  3. the convolutions after it, window by window, over frames [0, out_frames) only: `output(f0,
-//     f1, a, y)` gets y, the device output for the extended window starting at frame a, whose
-//     frames [f0, f1) are the ones to keep.
-// `down` / `up`: the strides the layers before / after the LSTM must have (the encoder
-// down-samples first, the decoder up-samples last); `what` names the net in the error.
-void run_windowed(Backend& be, const Seanet& net, int64_t T, int64_t W, int64_t out_frames, int64_t down, int64_t up,
-                  const char* what, const std::function<Tensor(int64_t a, int64_t b)>& input,
-                  const std::function<void(int64_t f0, int64_t f1, int64_t a, const Tensor& y)>& output) {
-  const size_t li = seanet_lstm_index(net), n = net.layers.size();
-  const SeanetTiming pre = seanet_timing(net, 0, li), post = seanet_timing(net, li + 1, n);
-  MG_CHECK(pre.down == down && pre.up == 1 && post.down == 1 && post.up == up, what, ": unexpected strides");
-  Tensor buf;
-  for (int64_t f0 = 0; f0 < T; f0 += W) {
-    const int64_t f1 = std::min(T, f0 + W);
-    const auto [a, b] = window_range(f0, f1, pre.margin, T);
-    Tensor y = be.download(seanet_forward_range(be, net, 0, li, input(a, b)));
-    y = y.reshape({y.dim(1), y.dim(2)});
-    if (!buf.defined()) buf = Tensor::empty(DType::F32, {y.dim(0), T});
-    put_cols(buf, f0, y, f0 - a, f1 - f0);
-  }
-  lstm_in_place(be, net, li, buf, W);
-  for (int64_t f0 = 0; f0 < out_frames; f0 += W) {
-    const int64_t f1 = std::min(T, f0 + W);
-    const auto [a, b] = window_range(f0, f1, post.margin, T);
-    Tensor x = be.upload(slice_cols(buf, a, b).reshape({1, buf.dim(0), b - a}));
-    output(f0, f1, a, seanet_forward_range(be, net, li + 1, n, x));
-  }
-}
-
-}  // namespace
-
-Tensor EncodecModel::encode_windowed(Backend& be, const Tensor& audio, int nq) const {
-  const int64_t C = audio.dim(0), L = audio.dim(1), hop = cfg_.hop_length();
-  const int64_t T = (L + hop - 1) / hop;
-  auto input = [&](int64_t a, int64_t b) {
-    const int64_t end = std::min(L, b * hop);
-    return be.upload(slice_cols(audio, a * hop, end).reshape({1, C, end - a * hop}));
-  };
-  // The embeddings go through the RVQ window by window (cheap at the frame rate).
-  Tensor codes = Tensor::empty(DType::I64, {nq, T});
-  auto output = [&](int64_t f0, int64_t f1, int64_t a, Tensor emb) {
-    if (a != f0 || emb.cols() != f1 - f0) emb = be.narrow_last(emb, f0 - a, f1 - f0);
-    put_cols(codes, f0, rvq_encode(be, rvq_, emb, nq), 0, f1 - f0);
-  };
-  run_windowed(be, encoder_, T, window_frames(), T, hop, 1, "EnCodec encoder", input, output);
-  return codes;
-}
-
-Tensor EncodecModel::decode_windowed(Backend& be, const Tensor& codes, int64_t length) const {
-  const int64_t T = codes.dim(1), hop = cfg_.hop_length();
-  MG_CHECK(T >= 1, "EnCodec decode: no code frames");
-  const int64_t L = std::min(length, T * hop);
-  auto input = [&](int64_t a, int64_t b) { return rvq_decode(be, rvq_, slice_cols(codes, a, b)); };
-  Tensor out;
-  auto output = [&](int64_t f0, int64_t f1, int64_t a, const Tensor& dev) {
-    Tensor y = be.download(dev);
-    y = y.reshape({y.dim(1), y.dim(2)});
-    if (!out.defined()) out = Tensor::empty(DType::F32, {y.dim(0), L});
-    put_cols(out, f0 * hop, y, (f0 - a) * hop, std::min(f1 * hop, L) - f0 * hop);
-  };
-  // Only the windows that reach into the first L samples are decoded past the LSTM.
-  run_windowed(be, decoder_, T, window_frames(), (L + hop - 1) / hop, 1, hop, "EnCodec decoder", input, output);
-  return out;
-}
-
 EncodedAudio EncodecModel::encode(Backend& be, const Tensor& audio, double kbps) const {
   const HostBufferReuse reuse;  // large activations are reused between windows (host_buffer_cache.h)
   MG_CHECK(audio.ndim() == 2 && audio.dim(0) == cfg_.audio_channels && audio.dtype == DType::F32 &&
                audio.device == Device::CPU,
            "EnCodec encode: expected host f32 audio [", cfg_.audio_channels, ", samples], got ", shape_str(audio.shape));
-  const int64_t L = audio.dim(1), C = audio.dim(0);
+  const int64_t L = audio.dim(1);
   MG_CHECK(L > 0, "EnCodec encode: the audio has no samples");
   EncodedAudio out;
-  out.length = L;
   out.num_codebooks = num_codebooks_for_bandwidth(kbps);
-  if (!cfg_.chunk_length()) {
-    out.segments.push_back(encode_windowed(be, audio, out.num_codebooks));
-    return out;
-  }
-  const int64_t chunk = *cfg_.chunk_length();
-  const int64_t stride = cfg_.chunk_stride().value_or(chunk);
-  for (int64_t off = 0; off < L; off += stride) {
-    const int64_t n = std::min(chunk, L - off);
-    Tensor seg = slice_cols(audio, off, off + n).reshape({1, C, n});
-    if (cfg_.normalize) out.scales.push_back(normalize_segment(seg));
-    out.segments.push_back(rvq_encode(be, rvq_, encode_embeddings(be, seg), out.num_codebooks));
-  }
+  const int64_t hop = cfg_.hop_length();
+  // The audio goes in by blocks of a window (no copy of the whole input), the codes come out
+  // into one tensor (one segment) or one per segment.
+  const int64_t block = std::max<int64_t>(1, window_frames()) * hop;
+  int64_t next = 0;
+  auto in = [&]() -> Tensor {
+    if (next >= L) return Tensor();
+    const int64_t end = std::min(L, next + block);
+    Tensor x = slice_cols(audio, next, end);
+    next = end;
+    return x;
+  };
+  Tensor codes;
+  if (!cfg_.chunk_length()) codes = Tensor::empty(DType::I64, {out.num_codebooks, (L + hop - 1) / hop});
+  int64_t frames = 0;
+  auto sink = [&](int64_t segment, const Tensor& c, float scale) {
+    if (codes.defined()) {
+      put_cols(codes, frames, c, 0, c.dim(1));
+      frames += c.dim(1);
+      return;
+    }
+    out.segments.push_back(c);
+    if (cfg_.normalize) out.scales.push_back(scale);
+  };
+  out.length = encode_stream(be, in, kbps, sink);
+  if (codes.defined()) out.segments.push_back(codes);
   return out;
 }
 
@@ -289,12 +172,53 @@ float normalize_segment(Tensor& seg) {
   return scale;
 }
 
+OverlapAdd::OverlapAdd(int64_t channels, int64_t first_frame_len, int64_t stride)
+    : stride_(stride), acc_(size_t(channels)) {
+  // torch.linspace(0, 1, N + 2)[1:-1] in float32: the first half counts up from 0, the second
+  // half down from 1, with step = 1 / (N + 1) computed in float.
+  const int64_t N = first_frame_len, steps = N + 2;
+  const float step = 1.0f / float(steps - 1);
+  weight_.resize(size_t(N));
+  for (int64_t i = 1; i <= N; ++i) {
+    const float t = i < steps / 2 ? 0.0f + step * float(i) : 1.0f - step * float(steps - i - 1);
+    weight_[size_t(i - 1)] = 0.5f - std::fabs(t - 0.5f);
+  }
+}
+
+void OverlapAdd::add(const Tensor& f, int64_t index) {
+  const int64_t C = int64_t(acc_.size()), n = f.dim(1), off = index * stride_;
+  MG_CHECK(f.dim(0) == C && n <= int64_t(weight_.size()) && off >= base_, "overlap-add: frame ", index, " of ", n,
+           " samples does not fit");
+  const size_t need = size_t(off + n - base_);
+  if (sum_w_.size() < need) {
+    sum_w_.resize(need, 0.0f);
+    for (auto& a : acc_) a.resize(need, 0.0f);
+  }
+  const size_t at = size_t(off - base_);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t t = 0; t < n; ++t) acc_[size_t(c)][at + size_t(t)] += weight_[size_t(t)] * f.f32()[c * n + t];
+  for (int64_t t = 0; t < n; ++t) sum_w_[at + size_t(t)] += weight_[size_t(t)];
+}
+
+Tensor OverlapAdd::take(int64_t upto) {
+  MG_CHECK(upto >= base_ && upto <= end(), "overlap-add: samples up to ", upto, " are not ready");
+  const int64_t C = int64_t(acc_.size()), n = upto - base_;
+  Tensor out = Tensor::empty(DType::F32, {C, n});
+  for (int64_t c = 0; c < C; ++c) {
+    auto& a = acc_[size_t(c)];
+    for (int64_t t = 0; t < n; ++t) out.f32()[c * n + t] = a[size_t(t)] / sum_w_[size_t(t)];
+    a.erase(a.begin(), a.begin() + n);
+  }
+  sum_w_.erase(sum_w_.begin(), sum_w_.begin() + n);
+  base_ = upto;
+  return out;
+}
+
 Tensor linear_overlap_add(const std::vector<Tensor>& frames, int64_t stride) {
   MG_CHECK(!frames.empty(), "linear_overlap_add: no frames");
-  const int64_t total = stride * int64_t(frames.size() - 1) + frames.back().dim(1);
-  OverlapAdd ola(frames[0].dim(0), frames[0].dim(1), stride, total);
+  OverlapAdd ola(frames[0].dim(0), frames[0].dim(1), stride);
   for (size_t i = 0; i < frames.size(); ++i) ola.add(frames[i], int64_t(i));
-  return ola.finish();
+  return ola.take(ola.end());
 }
 
 Tensor EncodecModel::decode(Backend& be, const EncodedAudio& codes) const {
@@ -310,25 +234,42 @@ Tensor EncodecModel::decode(Backend& be, const EncodedAudio& codes) const {
     MG_CHECK(s.ndim() == 2 && s.dim(0) == codes.num_codebooks && s.dim(0) <= int64_t(rvq_.codebooks.size()),
              "EnCodec decode: code segment ", shape_str(s.shape), " does not have ", codes.num_codebooks,
              " codebooks (the model has ", rvq_.codebooks.size(), ")");
-  if (!cfg_.chunk_length()) return decode_windowed(be, codes.segments[0], codes.length);
-
-  const int64_t stride = cfg_.chunk_stride().value_or(1), hop = cfg_.hop_length();
-  const int64_t n_seg = int64_t(codes.segments.size());
-  const int64_t last_len = codes.segments.back().dim(1) * hop;
-  std::unique_ptr<OverlapAdd> ola;
-  for (int64_t i = 0; i < n_seg; ++i) {
-    Tensor y = be.download(decode_segment(be, codes.segments[size_t(i)]));
-    y = y.reshape({y.dim(1), y.dim(2)});
-    if (!codes.scales.empty()) {
-      const float s = codes.scales[size_t(i)];
-      for (int64_t j = 0; j < y.numel(); ++j) y.f32()[j] *= s;
-    }
-    if (!ola) ola = std::make_unique<OverlapAdd>(y.dim(0), y.dim(1), stride, stride * (n_seg - 1) + last_len);
-    ola->add(y, i);
+  if (cfg_.chunk_length()) {
+    const int64_t stride = cfg_.chunk_stride().value_or(1);
+    MG_CHECK(int64_t(codes.segments.size()) == (codes.length + stride - 1) / stride, "EnCodec decode: ",
+             codes.segments.size(), " segments for ", codes.length, " samples, which make ",
+             (codes.length + stride - 1) / stride);
   }
-  Tensor full = ola->finish();
-  const int64_t T = full.dim(1), L = std::min(codes.length, T);
-  return L == T ? full : slice_cols(full, 0, L);
+  // The codes go in by the blocks decode_stream asks for; the audio comes out into one tensor.
+  size_t seg = 0;
+  int64_t frame = 0;
+  auto in = [&](int64_t frames, float* scale) {
+    MG_CHECK(seg < codes.segments.size(), "EnCodec decode: more segments asked for than there are");
+    const Tensor& s = codes.segments[seg];
+    MG_CHECK(frame + frames <= s.dim(1), "EnCodec decode: segment ", seg, " has ", s.dim(1), " frames, not ",
+             frame + frames);
+    if (frame == 0 && !codes.scales.empty()) *scale = codes.scales[seg];
+    Tensor c = slice_cols(s, frame, frame + frames);
+    frame += frames;
+    if (frame == s.dim(1) && cfg_.chunk_length()) seg++, frame = 0;
+    return c;
+  };
+  Tensor out;
+  int64_t at = 0;
+  auto sink = [&](const Tensor& y) {
+    if (!out.defined()) out = Tensor::empty(DType::F32, {y.dim(0), codes.length});
+    MG_CHECK(at + y.dim(1) <= codes.length, "EnCodec decode: more audio than the length");
+    put_cols(out, at, y, 0, y.dim(1));
+    at += y.dim(1);
+  };
+  if (cfg_.chunk_length()) {
+    decode_stream(be, in, codes.length, sink);
+  } else {
+    const int64_t T = codes.segments[0].dim(1);
+    MG_CHECK(T >= 1, "EnCodec decode: no code frames");
+    decode_windowed(be, in, T, std::min(codes.length, T * cfg_.hop_length()), sink);
+  }
+  return at == codes.length ? out : slice_cols(out, 0, at);
 }
 
 }  // namespace mg

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,21 @@ struct EncodedAudio {
   std::vector<Tensor> segments;   // host i64 [num_codebooks, T_i]
   std::vector<float> scales;      // one per segment when the model normalises, else empty
 };
+
+// Streaming: long files go through encode_stream / decode_stream in bounded memory.
+// The next block of audio at the model's rate and channels: host f32 [C, n], n >= 1; an undefined
+// Tensor at the end.
+using AudioBlockSource = std::function<Tensor()>;
+// Codes as they are made: host i64 [nq, n] for the next n frames of segment `segment`, and that
+// segment's scale (0 unless the model normalises). A model that does not segment has one segment,
+// given in consecutive blocks; a segmenting model gives each segment whole, in order.
+using CodeBlockSink = std::function<void(int64_t segment, const Tensor& codes, float scale)>;
+// The next `frames` code frames of the current segment, host i64 [nq, frames]; at the first frames
+// of a segment of a normalising model it sets *scale. Asked for whole segments, in order, when the
+// model segments; for consecutive blocks of the one segment when it does not.
+using CodeBlockSource = std::function<Tensor(int64_t frames, float* scale)>;
+// Decoded audio in consecutive blocks, host f32 [C, n].
+using AudioBlockSink = std::function<void(const Tensor& audio)>;
 
 // Read-only once loaded: the weights live where the load backend put them (host tensors on the
 // CPU, which any CPU backend reads; device memory on CUDA). The compute methods take the Backend
@@ -55,10 +71,18 @@ class EncodecModel {
   // the whole-file result up to float rounding (a GEMM may sum in another order for another width;
   // the head of codec/encodec.cpp says where). Default: 5 s of frames.
   // Inputs no longer than one window take exactly the whole-file path.
+  // MUSICGEN_TEST_ENCODEC_WINDOW_FRAMES=N in the environment sets the default (a test hook).
   // A model-wide setting (atomic: each encode/decode reads it once, at its start); tests and
   // benchmarks set it before they share the model.
   void set_window_frames(int64_t frames);
   int64_t window_frames() const { return window_frames_.load(std::memory_order_relaxed); }
+
+  // encode() and decode() block by block (codec/encodec_stream.cpp): the same windows, LSTM chunks
+  // and segments as the whole-tensor calls, so the same codes and samples, while memory stays
+  // bounded by the window, whatever the length. encode_stream returns the audio length (samples
+  // per channel); the length given to decode_stream trims the output as decode() does.
+  int64_t encode_stream(Backend& be, const AudioBlockSource& in, double kbps, const CodeBlockSink& out) const;
+  void decode_stream(Backend& be, const CodeBlockSource& in, int64_t length, const AudioBlockSink& out) const;
 
   // The building blocks, for MusicGen and for tests (one segment, no normalisation, no trimming).
   Tensor encode_embeddings(Backend& be, const Tensor& x) const;   // [1, C, L] -> [1, dim, ceil(L/hop)]
@@ -69,13 +93,33 @@ class EncodecModel {
 
  private:
   EncodecModel(Backend& be, const EncodecConfig& cfg);
-  Tensor encode_windowed(Backend& be, const Tensor& audio, int nq) const;           // [C, L] -> codes [nq, T]
-  Tensor decode_windowed(Backend& be, const Tensor& codes, int64_t length) const;  // -> [C, length]
+  int64_t encode_windowed(Backend& be, const AudioBlockSource& in, int nq, const CodeBlockSink& out) const;
+  int64_t encode_segments(Backend& be, const AudioBlockSource& in, int nq, const CodeBlockSink& out) const;
+  // T code frames (ceil(length / hop) for an .ecdc; decode() passes those it was given).
+  void decode_windowed(Backend& be, const CodeBlockSource& in, int64_t T, int64_t length,
+                       const AudioBlockSink& out) const;
+  void decode_segments(Backend& be, const CodeBlockSource& in, int64_t length, const AudioBlockSink& out) const;
   Backend& be_;  // the backend the weights were loaded with
   std::atomic<int64_t> window_frames_{0};
   EncodecConfig cfg_;
   Seanet encoder_, decoder_;
   Rvq rvq_;
+};
+
+// encodec's _linear_overlap_add, one frame at a time: frame i ([C, n_i], n_i <= the first frame's
+// length) starts at i * stride; samples before the next frame's start are final once a frame is in.
+class OverlapAdd {
+ public:
+  OverlapAdd(int64_t channels, int64_t first_frame_len, int64_t stride);
+  void add(const Tensor& frame, int64_t index);   // frames in order
+  // The final samples [emitted so far, upto) as [C, n] (n may be 0); upto <= the end of the frames added.
+  Tensor take(int64_t upto);
+  int64_t end() const { return base_ + int64_t(sum_w_.size()); }
+
+ private:
+  int64_t stride_, base_ = 0;                   // base_: the first sample not taken yet
+  std::vector<std::vector<float>> acc_;         // per channel, samples [base_, end())
+  std::vector<float> sum_w_, weight_;
 };
 
 // encodec's _linear_overlap_add: frames[i] ([C, n_i]) start at i*stride; triangle weights from a

@@ -120,6 +120,66 @@ std::vector<float> Resampler::resample(const float* x, int64_t n, int64_t output
   return out;
 }
 
+StreamResampler::StreamResampler(std::shared_ptr<const Resampler> r) : r_(std::move(r)) {}
+
+namespace {
+int64_t chunk_rows(const Resampler& r) { return std::max<int64_t>(1, kMaxChunkFloats / r.taps()); }
+}  // namespace
+
+void StreamResampler::compute(int64_t rows, std::vector<float>& out) {
+  const int64_t taps = r_->taps(), old_ = r_->reduced_old_rate(), new_ = r_->reduced_new_rate(), w = r_->width();
+  std::vector<float> cols(size_t(rows * taps));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < taps; ++j) {
+      // padded[j'] = x[clamp(j' - width, 0, n - 1)], j' = (done_rows_ + r) * old + j
+      const int64_t i = std::clamp<int64_t>((done_rows_ + r) * old_ + j - w, 0, n_ - 1);
+      cols[size_t(r * taps + j)] = i == 0 ? first_ : in_[size_t(i - in_begin_)];
+    }
+  const size_t at = out.size();
+  out.resize(at + size_t(rows * new_));
+  cpu::blas::sgemm(false, true, rows, new_, taps, 1.0f, cols.data(), taps, r_->kernel().data(), taps, 0.0f,
+                   &out[at], new_);
+  done_rows_ += rows;
+  // The next row reads from (done_rows_ * old - width) on.
+  const int64_t keep = std::clamp<int64_t>(done_rows_ * old_ - w, in_begin_, in_begin_ + int64_t(in_.size()));
+  in_.erase(in_.begin(), in_.begin() + (keep - in_begin_));
+  in_begin_ = keep;
+}
+
+std::vector<float> StreamResampler::push(const float* x, int64_t n) {
+  if (n <= 0) return {};
+  if (n_ == 0) first_ = x[0];
+  if (r_->is_identity()) {
+    n_ += n;
+    emitted_ += n;
+    return std::vector<float>(x, x + n);
+  }
+  in_.insert(in_.end(), x, x + n);
+  n_ += n;
+  // A chunk of rows is final once every input it reads is a real sample (no right padding).
+  const int64_t old_ = r_->reduced_old_rate(), w = r_->width(), taps = r_->taps(), c = chunk_rows(*r_);
+  std::vector<float> out;
+  while ((done_rows_ + c - 1) * old_ + taps - 1 - w < n_) compute(c, out);
+  emitted_ += int64_t(out.size());
+  return out;
+}
+
+std::vector<float> StreamResampler::finish() {
+  MG_CHECK(n_ > 0, "resample: the input signal is empty");
+  if (r_->is_identity()) return {};
+  const int64_t out_len = r_->default_output_length(n_), new_ = r_->reduced_new_rate();
+  // As Resampler::resample: only the blocks out_len needs, in chunks from the same boundaries.
+  const int64_t blocks = std::min(n_ / r_->reduced_old_rate() + 1, (out_len + new_ - 1) / new_);
+  std::vector<float> out;
+  while (done_rows_ < blocks) compute(std::min(chunk_rows(*r_), blocks - done_rows_), out);
+  const int64_t keep = out_len - emitted_;
+  MG_CHECK(keep >= 0 && keep <= int64_t(out.size()), "resample: the stream emitted ", emitted_,
+           " samples, more than the ", out_len, " of the whole signal");
+  out.resize(size_t(keep));
+  emitted_ = out_len;
+  return out;
+}
+
 std::vector<float> resample_frac(const std::vector<float>& x, int old_sr, int new_sr, int64_t output_length,
                                  bool full) {
   return Resampler(old_sr, new_sr).resample(x, output_length, full);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace mg {
@@ -41,6 +42,27 @@ class Resampler {
   int old_ = 1, new_ = 1, zeros_ = 24;
   int width_ = 0;
   std::vector<float> kernel_;
+};
+
+// Resampler::resample(x) (the default output length) over a signal that arrives in blocks, for
+// files of any length. Exactly the same numbers: every output block is the same row of the same
+// im2col product, and the GEMM calls cover the same rows as the whole-signal call (chunks of
+// kMaxChunkFloats / taps rows, the remainder at the end), so nothing depends on how the input is
+// cut. Memory: one GEMM chunk (8 MB of im2col) and the input it reads.
+class StreamResampler {
+ public:
+  explicit StreamResampler(std::shared_ptr<const Resampler> r);
+  // Takes x[0..n); returns the outputs that are now final (possibly none).
+  std::vector<float> push(const float* x, int64_t n);
+  // The rest, up to default_output_length(all input); the input must not have been empty.
+  std::vector<float> finish();
+
+ private:
+  void compute(int64_t rows, std::vector<float>& out);  // the next `rows` output blocks
+  std::shared_ptr<const Resampler> r_;
+  std::vector<float> in_;   // input samples [in_begin_, in_begin_ + in_.size())
+  int64_t in_begin_ = 0, n_ = 0, done_rows_ = 0, emitted_ = 0;
+  float first_ = 0.0f;      // x[0], the left replicate padding
 };
 
 // One-shot julius.resample_frac(x, old_sr, new_sr). Build a Resampler to reuse the kernels.

@@ -52,6 +52,10 @@ MUSICGEN_API musicgen_status encodec_audio_write(const char* path, const encodec
  * as audiocraft's convert_audio. */
 MUSICGEN_API musicgen_status encodec_audio_convert(const encodec_audio* in, int sample_rate, int channels,
                                                  encodec_audio** out);
+/* encodec_audio_read + encodec_audio_convert + encodec_audio_write of a file of any length, block by
+ * block: the same samples, in memory that does not grow with the file (encodec-tool convert). */
+MUSICGEN_API musicgen_status encodec_audio_convert_file(const char* in_path, const char* out_path, int sample_rate,
+                                                      int channels, encodec_subtype subtype);
 MUSICGEN_API void encodec_audio_free(encodec_audio* audio);
 
 MUSICGEN_API int encodec_audio_sample_rate(const encodec_audio* audio);

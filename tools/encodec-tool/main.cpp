@@ -69,18 +69,10 @@ encodec_subtype subtype_from_name(const std::string& name) {
 }
 
 int run_convert(const ConvertArgs& args) {
-  encodec_audio* raw = nullptr;
-  musicgen_status st = encodec_audio_read(args.input.c_str(), &raw);
-  if (st != MUSICGEN_OK) return report_failure(st);
-  AudioPtr input(raw);
-
-  st = encodec_audio_convert(input.get(), args.rate, args.channels, &raw);
-  if (st != MUSICGEN_OK) return report_failure(st);
-  AudioPtr converted(raw);
-
-  st = encodec_audio_write(args.output.c_str(), converted.get(), subtype_from_name(args.subtype));
-  if (st != MUSICGEN_OK) return report_failure(st);
-  return 0;
+  // Block by block: files of any length convert in bounded memory.
+  const musicgen_status st = encodec_audio_convert_file(args.input.c_str(), args.output.c_str(), args.rate,
+                                                        args.channels, subtype_from_name(args.subtype));
+  return st == MUSICGEN_OK ? 0 : report_failure(st);
 }
 
 // ---- the EnCodec subcommands ----

@@ -1,0 +1,304 @@
+// EnCodec block by block (EncodecModel::encode_stream / decode_stream): what encode() and decode()
+// run, with the input pulled and the output pushed in blocks, so that memory stays bounded by the
+// window whatever the length of the file (docs/ARCHITECTURE.md, "Windowed EnCodec").
+//
+// The unsegmented models (24 kHz, 32 kHz) run every SEANet as [convs] -> LSTM (+skip) -> [convs]
+// in one pass over windows of W code frames (W = window_frames()):
+//  1. window [f0, f1) of the convolutions before the LSTM, on its input extended by their receptive
+//     field (window_range), as soon as the input reaches far enough;
+//  2. its frames through the LSTM, the state carried from the previous window (so the LSTM's chunks
+//     are the windows);
+//  3. every window of the convolutions after the LSTM whose extended input is now through the LSTM.
+// Only the input, the LSTM's output and the convolutions' margins are held. The windows, their
+// extents and the LSTM chunks are exactly those of a whole pass with the same W over a file of the
+// same length: the length matters only near the end, and a window is computed before the end is
+// known only when the end is provably past its reach (the input is read ahead by a window). So the
+// numbers do not depend on how the input arrives.
+// The 48 kHz model is segmented by the reference itself: one 1 s segment at a time, its decoded
+// frames through a running overlap-add whose finished samples leave at once.
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "codec/encodec.h"
+#include "kernels/host_buffer_cache.h"
+
+namespace mg {
+
+namespace {
+
+constexpr int64_t kUnknown = -1;
+constexpr int64_t kHuge = int64_t(1) << 60;  // "past any window's reach" while the end is unknown
+
+// Columns [begin(), end()) of a long host [C, *] sequence (any dtype): appended at the end,
+// dropped from the front, read by slices.
+class ColumnQueue {
+ public:
+  int64_t begin() const { return begin_; }
+  int64_t end() const { return begin_ + n_; }
+  int64_t rows() const { return int64_t(rows_.size()); }
+
+  void append(const Tensor& x) {
+    if (rows_.empty()) {
+      dtype_ = x.dtype;
+      es_ = dtype_size(x.dtype);
+      rows_.resize(size_t(x.dim(0)));
+    }
+    MG_CHECK(x.ndim() == 2 && x.dim(0) == rows() && x.dtype == dtype_, "stream: block ", shape_str(x.shape),
+             " does not continue a ", rows(), "-row sequence");
+    const int64_t n = x.dim(1);
+    for (int64_t c = 0; c < rows(); ++c) {
+      const char* p = static_cast<const char*>(x.data) + size_t(c * n) * es_;
+      rows_[size_t(c)].insert(rows_[size_t(c)].end(), p, p + size_t(n) * es_);
+    }
+    n_ += n;
+  }
+
+  Tensor slice(int64_t a, int64_t b) const {
+    MG_CHECK(a >= begin_ && a <= b && b <= end(), "stream: columns [", a, ", ", b, ") are not held (", begin_, " to ",
+             end(), ")");
+    Tensor out = Tensor::empty(dtype_, {rows(), b - a});
+    for (int64_t c = 0; c < rows(); ++c)
+      std::memcpy(static_cast<char*>(out.data) + size_t(c * (b - a)) * es_,
+                  rows_[size_t(c)].data() + size_t(a - begin_) * es_, size_t(b - a) * es_);
+    return out;
+  }
+
+  void drop_before(int64_t a) {
+    a = std::clamp(a, begin_, end());
+    for (auto& r : rows_) r.erase(r.begin(), r.begin() + ptrdiff_t(size_t(a - begin_) * es_));
+    n_ -= a - begin_;
+    begin_ = a;
+  }
+
+ private:
+  std::vector<std::vector<char>> rows_;
+  DType dtype_ = DType::F32;
+  size_t es_ = 4;
+  int64_t begin_ = 0, n_ = 0;
+};
+
+// Columns [a, b) of a host [C, T] tensor, as a new [C, b - a] tensor (any dtype).
+Tensor slice_cols(const Tensor& x, int64_t a, int64_t b) {
+  const int64_t C = x.dim(0), T = x.dim(1), n = b - a;
+  const size_t es = dtype_size(x.dtype);
+  Tensor out = Tensor::empty(x.dtype, {C, n});
+  for (int64_t c = 0; c < C; ++c)
+    std::memcpy(static_cast<char*>(out.data) + size_t(c * n) * es,
+                static_cast<const char*>(x.data) + size_t(c * T + a) * es, size_t(n) * es);
+  return out;
+}
+
+// The input range [a, b) (in coarse steps, of n in all) for the outputs [f0, f1): extended by the
+// margin, and never shorter than 2 * margin + 8 steps (or the whole input). The floor matters at
+// the file's ends: there the reference pads by reflection, which on an input no longer than the pad
+// takes encodec's zero-extend path (pad1d); a window cut short near the end would take that path
+// where the whole-file pass does not, and reflect from other samples.
+std::pair<int64_t, int64_t> window_range(int64_t f0, int64_t f1, int64_t margin, int64_t n) {
+  const int64_t min_len = 2 * margin + 8;
+  int64_t a = std::max<int64_t>(0, f0 - margin), b = std::min(n, f1 + margin);
+  if (b - a < min_len) {
+    if (a == 0) b = std::min(n, min_len);
+    else a = std::max<int64_t>(0, b - min_len);
+  }
+  return {a, b};
+}
+
+// What feeds phase 1 of run_streaming.
+struct FrameInput {
+  // Makes the input of frames below `frames` readable (all of it if it ends first). Returns the
+  // number of frames T once the end has been reached, else kUnknown (and then T > frames).
+  std::function<int64_t(int64_t frames)> prepare;
+  // The device input of the layers before the LSTM for frames [a, b) (T: kUnknown or known).
+  std::function<Tensor(int64_t a, int64_t b, int64_t T)> get;
+  // Frames before `a` will not be asked for again.
+  std::function<void(int64_t a)> release;
+};
+
+// The three phases (see the head of this file) over `net`, W frames a window. `out_frames(T)`: how many frames
+// phase 3 produces; `output(f0, f1, a, y)` gets y, the device output of the extended window starting
+// at frame a, whose frames [f0, f1) are the ones to keep. `down` / `up`: the strides the layers
+// before / after the LSTM must have; `what` names the net in errors.
+void run_streaming(Backend& be, const Seanet& net, int64_t W, int64_t down, int64_t up, const char* what,
+                   const FrameInput& in, const std::function<int64_t(int64_t T)>& out_frames,
+                   const std::function<void(int64_t f0, int64_t f1, int64_t a, const Tensor& y)>& output) {
+  const size_t li = seanet_lstm_index(net), n_layers = net.layers.size();
+  const SeanetTiming pre = seanet_timing(net, 0, li), post = seanet_timing(net, li + 1, n_layers);
+  MG_CHECK(pre.down == down && pre.up == 1 && post.down == 1 && post.up == up, what, ": unexpected strides");
+  const int64_t pre_min = 2 * pre.margin + 8, post_min = 2 * post.margin + 8;  // window_range's floors
+  ColumnQueue mid;  // the LSTM's output, [C, frames]
+  LstmState state;
+  int64_t T = kUnknown, done = 0, g0 = 0;
+  // Phase 3 for every window whose input is through the LSTM, and whose extent does not depend
+  // on T when T is still unknown (T > done then).
+  auto post_windows = [&] {
+    for (;;) {
+      if (T != kUnknown && g0 >= out_frames(T)) return;
+      const int64_t n = T == kUnknown ? kHuge : T;
+      const int64_t g1 = std::min(n, g0 + W);
+      if (done != T && done < g1 + post.margin + post_min) return;
+      const auto [a, b] = window_range(g0, g1, post.margin, n);
+      Tensor x = be.upload(mid.slice(a, b).reshape({1, mid.rows(), b - a}));
+      output(g0, g1, a, seanet_forward_range(be, net, li + 1, n_layers, x));
+      g0 = g1;
+      mid.drop_before(g0 - post_min);  // the next window starts at most post_min - 1 frames earlier
+    }
+  };
+  for (int64_t f0 = 0;;) {
+    const int64_t t = in.prepare(f0 + W + pre.margin + pre_min);  // reads ahead by a window
+    if (T == kUnknown) T = t;
+    const int64_t n = T == kUnknown ? kHuge : T;
+    if (f0 >= n) break;
+    const int64_t f1 = std::min(n, f0 + W);
+    const auto [a, b] = window_range(f0, f1, pre.margin, n);
+    Tensor y = be.download(seanet_forward_range(be, net, 0, li, in.get(a, b, T)));
+    y = y.reshape({y.dim(1), y.dim(2)});
+    in.release(f1 - pre_min);
+    Tensor x = be.transpose(be.upload(slice_cols(y, f0 - a, f1 - a)));  // [n, C]
+    mid.append(be.download(be.transpose(seanet_lstm_forward(be, net.layers[li], x, &state))));
+    done = f1;
+    post_windows();
+    f0 = f1;
+  }
+  post_windows();
+  MG_CHECK(T != kUnknown && g0 >= out_frames(T), what, ": the stream stopped at frame ", g0);
+}
+
+}  // namespace
+
+int64_t EncodecModel::encode_stream(Backend& be, const AudioBlockSource& in, double kbps,
+                                    const CodeBlockSink& out) const {
+  const HostBufferReuse reuse;  // large activations are reused between windows (host_buffer_cache.h)
+  const int nq = num_codebooks_for_bandwidth(kbps);
+  return cfg_.chunk_length() ? encode_segments(be, in, nq, out) : encode_windowed(be, in, nq, out);
+}
+
+namespace {
+
+// The audio source as a queue of samples, checked block by block.
+struct AudioQueue {
+  const AudioBlockSource& source;
+  int channels;
+  ColumnQueue q;
+  bool ended = false;
+
+  // Pulls blocks until the samples reach past `samples` or the source ends.
+  void fill(int64_t samples) {
+    while (!ended && q.end() <= samples) {
+      Tensor x = source();
+      if (!x.defined()) {
+        ended = true;
+        break;
+      }
+      MG_CHECK(x.ndim() == 2 && x.dim(0) == channels && x.dtype == DType::F32 && x.device == Device::CPU,
+               "EnCodec encode: expected host f32 audio blocks [", channels, ", samples], got ", shape_str(x.shape));
+      if (x.dim(1) > 0) q.append(x);
+    }
+  }
+};
+
+}  // namespace
+
+int64_t EncodecModel::encode_windowed(Backend& be, const AudioBlockSource& in, int nq, const CodeBlockSink& out) const {
+  const int64_t hop = cfg_.hop_length(), C = cfg_.audio_channels;
+  AudioQueue audio{in, int(C), {}, false};
+  FrameInput input;
+  input.prepare = [&](int64_t frames) {
+    audio.fill(frames * hop);
+    return audio.ended ? (audio.q.end() + hop - 1) / hop : kUnknown;
+  };
+  input.get = [&](int64_t a, int64_t b, int64_t T) {
+    const int64_t end = T == kUnknown ? b * hop : std::min(audio.q.end(), b * hop);
+    return be.upload(audio.q.slice(a * hop, end).reshape({1, C, end - a * hop}));
+  };
+  input.release = [&](int64_t a) { audio.q.drop_before(a * hop); };
+  // The embeddings go through the RVQ window by window (cheap at the frame rate).
+  auto output = [&](int64_t f0, int64_t f1, int64_t a, Tensor emb) {
+    if (a != f0 || emb.cols() != f1 - f0) emb = be.narrow_last(emb, f0 - a, f1 - f0);
+    out(0, rvq_encode(be, rvq_, emb, nq), 0.0f);
+  };
+  run_streaming(be, encoder_, window_frames(), hop, 1, "EnCodec encoder", input, [](int64_t T) { return T; }, output);
+  MG_CHECK(audio.q.end() > 0, "EnCodec encode: the audio has no samples");
+  return audio.q.end();
+}
+
+int64_t EncodecModel::encode_segments(Backend& be, const AudioBlockSource& in, int nq, const CodeBlockSink& out) const {
+  const int64_t C = cfg_.audio_channels, chunk = *cfg_.chunk_length();
+  const int64_t stride = cfg_.chunk_stride().value_or(chunk);
+  AudioQueue audio{in, int(C), {}, false};
+  int64_t off = 0;
+  for (int64_t i = 0;; ++i, off += stride) {  // encodec: range(0, length, stride)
+    audio.fill(off + chunk - 1);
+    if (off >= audio.q.end()) break;
+    const int64_t n = std::min(chunk, audio.q.end() - off);
+    Tensor seg = audio.q.slice(off, off + n).reshape({1, C, n});
+    audio.q.drop_before(off + stride);
+    const float scale = cfg_.normalize ? normalize_segment(seg) : 0.0f;
+    out(i, rvq_encode(be, rvq_, encode_embeddings(be, seg), nq), scale);
+  }
+  MG_CHECK(audio.q.end() > 0, "EnCodec encode: the audio has no samples");
+  return audio.q.end();
+}
+
+void EncodecModel::decode_stream(Backend& be, const CodeBlockSource& in, int64_t length,
+                                 const AudioBlockSink& out) const {
+  MG_CHECK(length > 0, "EnCodec decode: audio length ", length, " must be positive");
+  if (cfg_.chunk_length()) return decode_segments(be, in, length, out);
+  const int64_t hop = cfg_.hop_length();
+  decode_windowed(be, in, (length + hop - 1) / hop, length, out);
+}
+
+void EncodecModel::decode_windowed(Backend& be, const CodeBlockSource& in, int64_t T, int64_t L,
+                                   const AudioBlockSink& out) const {
+  const HostBufferReuse reuse;
+  const int64_t hop = cfg_.hop_length(), W = window_frames();
+  MG_CHECK(T >= 1, "EnCodec decode: no code frames");
+  ColumnQueue codes;
+  FrameInput input;
+  input.prepare = [&](int64_t frames) {
+    while (codes.end() < std::min(T, frames)) {
+      float scale = 0;
+      codes.append(in(std::min(T, frames) - codes.end(), &scale));
+    }
+    return T;
+  };
+  input.get = [&](int64_t a, int64_t b, int64_t) { return rvq_decode(be, rvq_, codes.slice(a, b)); };
+  input.release = [&](int64_t a) { codes.drop_before(a); };
+  auto output = [&](int64_t f0, int64_t f1, int64_t a, const Tensor& dev) {
+    Tensor y = be.download(dev);
+    y = y.reshape({y.dim(1), y.dim(2)});
+    out(slice_cols(y, (f0 - a) * hop, std::min(f1 * hop, L) - a * hop));
+  };
+  // Only the windows that reach into the first L samples are decoded past the LSTM.
+  run_streaming(be, decoder_, W, 1, hop, "EnCodec decoder", input, [&](int64_t) { return (L + hop - 1) / hop; },
+                output);
+}
+
+void EncodecModel::decode_segments(Backend& be, const CodeBlockSource& in, int64_t L, const AudioBlockSink& out) const {
+  const HostBufferReuse reuse;
+  const int64_t chunk = *cfg_.chunk_length(), stride = cfg_.chunk_stride().value_or(1), hop = cfg_.hop_length();
+  const int64_t n_seg = (L + stride - 1) / stride;
+  auto frames_of = [&](int64_t i) { return (std::min(chunk, L - i * stride) + hop - 1) / hop; };
+  const int64_t total = stride * (n_seg - 1) + frames_of(n_seg - 1) * hop;  // what the overlap-add spans
+  std::unique_ptr<OverlapAdd> ola;
+  int64_t emitted = 0;
+  auto emit = [&](int64_t upto) {
+    upto = std::min(upto, L);
+    if (upto > emitted) out(ola->take(upto));
+    emitted = std::max(emitted, upto);
+  };
+  for (int64_t i = 0; i < n_seg; ++i) {
+    float scale = 1.0f;
+    Tensor y = be.download(decode_segment(be, in(frames_of(i), &scale)));
+    y = y.reshape({y.dim(1), y.dim(2)});
+    if (cfg_.normalize)
+      for (int64_t j = 0; j < y.numel(); ++j) y.f32()[j] *= scale;
+    if (!ola) ola = std::make_unique<OverlapAdd>(y.dim(0), y.dim(1), stride);
+    ola->add(y, i);
+    emit(i + 1 < n_seg ? (i + 1) * stride : total);  // the next segment starts at (i + 1) * stride
+  }
+}
+
+}  // namespace mg
