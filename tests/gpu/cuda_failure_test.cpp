@@ -23,6 +23,8 @@
 #include "kernels/cuda/fault_injection.h"
 #include "kernels/device_check.h"
 #include "kernels/ops.h"
+#include "lm/device_self_check.h"
+#include "musicgen.h"
 #include "test_util.h"
 
 using mg::cuda::Fault;
@@ -173,4 +175,30 @@ TEST_F(CudaFailure, SelfCheckOnTheDeviceDecidesWhetherItIsUsed) {
   EXPECT_EQ(be->device(), mg::Device::CPU);
   EXPECT_NE(warning.find("CUDA not used (device self-check:"), std::string::npos) << warning;
   EXPECT_THROW(mg::capi::make_model_backend(MUSICGEN_DEVICE_CUDA, 1, &cuda), mg::capi::DeviceError);
+}
+
+// The loaded model's self-check on a real device (lm/device_self_check.h): a healthy GPU passes it
+// in every weight dtype a load can use, and an injected difference makes musicgen_model_load fall
+// back (auto) or fail (cuda), through the C API itself.
+TEST_F(CudaFailure, LoadedModelSelfCheckPassesAndItsFailureFallsBack) {
+  MG_SKIP_WITHOUT_CUDA();
+  const std::string path = mgtest::data_dir() + "/models/musicgen_tiny";
+  auto gpu = mg::make_cuda_backend(0);
+  for (mg::DType wd : {mg::DType::F32, mg::DType::F16, mg::DType::BF16}) {
+    auto m = mg::MusicGen::load(*gpu, path, wd);
+    EXPECT_NO_THROW(mg::check_musicgen_on_device(*m, *gpu, path)) << mg::dtype_name(wd);
+  }
+  musicgen_model_params p = musicgen_model_default_params();
+  musicgen_model* model = nullptr;
+  mg::cuda::inject_fault(Fault::StepCheck, -1);
+  testing::internal::CaptureStderr();
+  ASSERT_EQ(musicgen_model_load(path.c_str(), &p, &model), MUSICGEN_OK);
+  const std::string warning = testing::internal::GetCapturedStderr();
+  EXPECT_STREQ(musicgen_model_device_name(model), "cpu");
+  EXPECT_NE(warning.find("CUDA not used (device self-check: one decode step of the loaded model"), std::string::npos)
+      << warning;
+  musicgen_model_free(model);
+  p.device = MUSICGEN_DEVICE_CUDA;
+  EXPECT_EQ(musicgen_model_load(path.c_str(), &p, &model), MUSICGEN_ERROR_DEVICE);
+  EXPECT_NE(std::string(musicgen_last_error()).find("one decode step of the loaded model"), std::string::npos);
 }
