@@ -127,6 +127,28 @@ TEST(CpuLstm, ChunksWithCarriedStateEqualOneShot) {
   }
 }
 
+// A call of several steps reads W_hh repacked for the AVX-512 kernel, a single step in place: with
+// no input part (W_ih and the biases zero, so the GEMM and the GEMV both give exact zeros) a
+// sequence run one step per call must give the one-shot bits, for H with a partial 16-float
+// piece and a last block of an odd number of units too.
+TEST(CpuLstm, PackedRecurrentWeightsGiveTheInPlaceBits) {
+  Paths paths;
+  for (const int64_t H : {int64_t(16), int64_t(37), int64_t(130), int64_t(257)}) {
+    mg::LstmLayerWeights w = random_weights(8, H, 120);
+    for (Tensor* z : {&w.w_ih, &w.b_ih, &w.b_hh}) std::memset(z->data, 0, z->nbytes());
+    const Tensor x = random_tensor({19, 8}, 130);
+    const Tensor h0 = random_tensor({H}, 131, 0.8f), c0 = random_tensor({H}, 132, 2.0f);
+    for (auto& [name, ex] : paths.list()) {
+      SCOPED_TRACE(name + " H=" + std::to_string(H));
+      Tensor h1 = h0.clone(), c1 = c0.clone(), h = h0.clone(), c = c0.clone();
+      const Tensor whole = cpu::lstm(x, w, &h1, &c1, ex);
+      const Tensor steps = run_chunked(x, w, 1, h, c, ex);
+      EXPECT_TRUE(bit_equal(steps, whole));
+      EXPECT_TRUE(bit_equal(h, h1) && bit_equal(c, c1));
+    }
+  }
+}
+
 // The maths, from zero and from a given state, against double precision; h/c receive the state.
 TEST(CpuLstm, MatchesDoublePrecisionRecurrence) {
   Paths paths;
