@@ -71,12 +71,18 @@ MG_TARGET_AVX512 inline __m256i lanes_vnni(__m256i u, __m256i s) {
 
 // M activation rows x R weight rows per pass: each weight block is loaded and made unsigned once
 // (|w|, with w's signs moved onto x: u8 x s8 is what the instructions multiply), then used M times.
+// Weight rows are short (576 or 1088 bytes at k = 1024) and a pass reads R of them side by side:
+// streams too short for the hardware prefetcher to follow, so each pass prefetches the next R
+// rows (they follow in memory), a few lines per block.
 #define MG_QUANT_ROWS_BODY(LANES)                                                                    \
   const int64_t nb = x.k / kQuantBlock;                                                              \
   __m256 acc[M][R];                                                                                  \
   for (int m = 0; m < M; ++m)                                                                        \
     for (int r = 0; r < R; ++r) acc[m][r] = _mm256_setzero_ps();                                     \
+  constexpr int kLinesPerBlock = int((R * Fmt::kBlockBytes + 63) / 64);                             \
+  const char* next = reinterpret_cast<const char*>(block_at(w, n + R, nb, 0, Fmt::kBlockBytes));     \
   for (int64_t b = 0; b < nb; ++b) {                                                                 \
+    for (int l = 0; l < kLinesPerBlock; ++l) _mm_prefetch(next + (b * kLinesPerBlock + l) * 64, _MM_HINT_T0); \
     __m256i xv[M];                                                                                   \
     float xd[M];                                                                                     \
     for (int m = 0; m < M; ++m) {                                                                    \
@@ -119,10 +125,14 @@ template <class Fmt, int M, int P>
 MG_TARGET_AVX512 void pairs_avx512(const QuantizedRows& x, const int32_t* corr, int64_t m0, const void* w, float* y,
                                    int64_t ldy, int64_t n) {
   const int64_t nb = x.k / kQuantBlock;
+  // The 2P rows of the next pass follow these in memory: fetch them while this pass computes.
+  constexpr int kLinesPerBlock = int((2 * P * Fmt::kBlockBytes + 63) / 64);
+  const char* next = reinterpret_cast<const char*>(block_at(w, n + 2 * P, nb, 0, Fmt::kBlockBytes));
   __m512 acc[M][P];
   for (int m = 0; m < M; ++m)
     for (int p = 0; p < P; ++p) acc[m][p] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
+    for (int l = 0; l < kLinesPerBlock; ++l) _mm_prefetch(next + (b * kLinesPerBlock + l) * 64, _MM_HINT_T0);
     __m512i wu[P];
     __m512 wd[P];
     for (int p = 0; p < P; ++p) {

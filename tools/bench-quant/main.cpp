@@ -6,6 +6,12 @@
 //     bytes read (scales included). Compare with tools/bench-memory's read_gbps, run in the same
 //     quiet window (note cat /proc/loadavg). --rows-div 16 keeps the weights in the caches: the
 //     kernels' compute ceiling rather than the memory's.
+//   bench-quant dispatch [--threads 2] [--reps 2000]
+//     Microseconds per call of what a decode step calls a few hundred times: a parallel_for whose
+//     chunks each take 0, 2 or 10 us (ideal: that long; the rest is the pool's hand-off and
+//     completion) and one 1024x1024 linear at 1 and 2
+//     rows per weights format (f32, bf16, q8_0, q4_0, best kernel path), next to the time its
+//     weight bytes need at --read-gbps (default 33).
 //   bench-quant parity MODEL [--steps 500] [--threads 2] [--prompt TEXT] [--weights f16,bf16,q8,q4]
 //     For each precision against f32: relative error of the CFG (guided) logits over the steps
 //     before the first differing greedy token (their histories are identical there), greedy token
@@ -17,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -96,6 +103,62 @@ int run_kernels(int argc, char** argv) {
   for (mg::DType dt : {mg::DType::Q8_0, mg::DType::Q4_0})
     for (mg::cpu::KernelPath p : {mg::cpu::KernelPath::Avx512, mg::cpu::KernelPath::Avx2})
       if (mg::cpu::kernel_path_supported(p)) bench(dt, p, true);
+  return 0;
+}
+
+// Median microseconds of fn over reps calls (after 20 to warm up), calls made back to back.
+double median_micros(int reps, const std::function<void()>& fn) {
+  for (int i = 0; i < 20; ++i) fn();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return median_seconds(t);
+}
+
+int run_dispatch(int argc, char** argv) {
+  const int threads = std::atoi(arg(argc, argv, "--threads", "2").c_str());
+  const int reps = std::max(1, std::atoi(arg(argc, argv, "--reps", "2000").c_str()));
+  const double gbps = std::atof(arg(argc, argv, "--read-gbps", "33").c_str());
+  mg::cpu::ThreadPool pool(threads);
+  std::printf("bench-quant dispatch: %d threads, median of %d calls\n", pool.size(), reps);
+  std::printf("%-28s %10s %12s\n", "call", "us/call", "bytes us");
+  // Every chunk busy for `us` microseconds: with n threads a call ideally takes `us`, alone n * us.
+  for (double us : {0.0, 2.0, 10.0}) {
+    const std::function<void(int64_t, int64_t)> busy = [us](int64_t, int64_t) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double, std::micro>(us);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    };
+    const std::string name = "parallel_for " + std::to_string(int(us)) + " us/chunk";
+    std::printf("%-28s %10.2f %12s\n", name.c_str(), median_micros(reps, [&] { pool.parallel_for(pool.size(), busy); }),
+                "-");
+  }
+  mg::cpu::Exec ex;
+  ex.pool = &pool;
+  const mg::cpu::KernelPath best = mg::cpu::kernel_path_supported(mg::cpu::KernelPath::Avx512)
+                                       ? mg::cpu::KernelPath::Avx512
+                                       : mg::cpu::KernelPath::Avx2;
+  ex.allow_avx512 = best == mg::cpu::KernelPath::Avx512;
+  // Eight different matrices in turn, 4-32 MB together: each call reads its weights from memory.
+  const mg::Tensor w32 = random_weights(1024, 1024, 7);
+  for (mg::DType dt : {mg::DType::F32, mg::DType::BF16, mg::DType::Q8_0, mg::DType::Q4_0}) {
+    const bool quant = mg::dtype_is_quantized(dt);
+    std::vector<mg::Tensor> w;
+    for (int i = 0; i < 8; ++i) w.push_back(quant ? mg::quantize(w32, dt) : mg::cpu::cast(w32, dt));
+    for (int64_t m : {1, 2}) {
+      const mg::Tensor x = random_weights(m, 1024, 99);
+      size_t i = 0;
+      const double us = median_micros(reps, [&] {
+        const mg::Tensor& wi = w[i++ % w.size()];
+        quant ? mg::cpu::linear_quantized(x, wi, nullptr, ex, best) : mg::cpu::linear(x, wi, nullptr, ex);
+      });
+      const std::string name = std::string("linear 1024x1024 ") + mg::dtype_name(dt) + " m=" + std::to_string(m);
+      std::printf("%-28s %10.2f %12.2f\n", name.c_str(), us, w[0].nbytes() / gbps / 1e3);
+    }
+  }
   return 0;
 }
 
@@ -182,12 +245,14 @@ int run_parity(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     if (argc >= 2 && std::string(argv[1]) == "kernels") return run_kernels(argc, argv);
+    if (argc >= 2 && std::string(argv[1]) == "dispatch") return run_dispatch(argc, argv);
     if (argc >= 3 && std::string(argv[1]) == "parity") return run_parity(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-quant: error: %s\n", e.what());
     return 1;
   }
   std::fprintf(stderr, "usage: bench-quant kernels [--threads 2] [--reps 30] [--rows-div D]\n"
+                       "       bench-quant dispatch [--threads 2] [--reps 2000] [--read-gbps 33]\n"
                        "       bench-quant parity MODEL [--steps 500] [--threads 2] [--prompt TEXT] [--weights f16,bf16,q8,q4]\n");
   return 2;
 }
