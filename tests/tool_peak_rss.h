@@ -1,0 +1,45 @@
+// Runs a program and measures its peak resident memory, for the tests that bound what a tool
+// needs on long inputs. posix_spawn (no copy of this process's memory, unlike fork) so that the
+// figure is the program's own.
+#pragma once
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace mgtest {
+
+struct PeakRun {
+  int exit_code = -1;  // -1: did not start or did not exit normally
+  long peak_mb = -1;   // ru_maxrss of the program, in MB
+};
+
+inline PeakRun run_peak_rss(const std::string& program, const std::vector<std::string>& args) {
+  std::vector<std::string> all = {program};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  PeakRun r;
+  if (rc != 0) return r;
+  int status = 0;
+  rusage ru{};
+  if (wait4(pid, &status, 0, &ru) != pid) return r;
+  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  r.peak_mb = ru.ru_maxrss / 1024;
+  return r;
+}
+
+}  // namespace mgtest
