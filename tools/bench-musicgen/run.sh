@@ -8,6 +8,7 @@
 #   STEPS=100 THREADS=2 tools/bench-musicgen/run.sh          # fewer steps on a slow or busy machine
 #   WEIGHTS="bf16 q8 q4" tools/bench-musicgen/run.sh         # quantized decoders (q8_0, q4_0)
 #   MODEL=medium WEIGHTS="bf16 q4" REF=0 tools/bench-musicgen/run.sh
+#   MODEL=medium WEIGHTS="bf16 q8 q4" QUANTIZED=snapshot STREAM="" REF=0 tools/bench-musicgen/run.sh
 #
 # Environment: MODEL (small, medium or a snapshot folder; small = tools/reference/local/musicgen-small
 # from tools/reference/make_fullsize_musicgen.py, medium = tools/reference/local/musicgen-medium-random
@@ -16,7 +17,9 @@
 # (default nproc), STEPS (default 503), WEIGHTS (default "f32 bf16 f16"; also q8, q4), STREAM
 # (formats also run with --stream, default "bf16"; "" for none), REF (1: run transformers, default;
 # 0: skip it, e.g. for medium, whose f32 reference needs ~8 GB), REF_THREADS (default "1 2"),
-# SAMPLING ("" = top-k 250, "--greedy").
+# SAMPLING ("" = top-k 250, "--greedy"), QUANTIZED (where q8/q4 weights come from: "load" =
+# converted from MODEL at load, default; "snapshot" = the quantized snapshots MODEL-q8 and MODEL-q4,
+# made once with `musicgen-cli quantize --weights q4 MODEL MODEL-q4`, loaded memory-mapped).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODEL=${MODEL:-small}
@@ -33,10 +36,23 @@ STREAM=${STREAM-bf16}
 REF=${REF:-1}
 REF_THREADS=${REF_THREADS:-1 2}
 SAMPLING=${SAMPLING:-}
+QUANTIZED=${QUANTIZED:-load}
 LOG=${LOG:-$BUILD/bench-musicgen.log}
 
 for f in "$BUILD/tools/bench-memory/bench-memory" "$BUILD/tools/bench-musicgen/bench-musicgen"; do
   [[ -x $f ]] || { echo "run.sh: $f is missing: cmake --build $BUILD --target bench-memory bench-musicgen" >&2; exit 1; }
+done
+[[ $QUANTIZED == load || $QUANTIZED == snapshot ]] || { echo "run.sh: QUANTIZED must be load or snapshot, not '$QUANTIZED'" >&2; exit 1; }
+model_for() {  # weights -> the snapshot folder that format loads from
+  if [[ $QUANTIZED == snapshot && ($1 == q8 || $1 == q4) ]]; then echo "$MODEL-$1"; else echo "$MODEL"; fi
+}
+for w in $WEIGHTS; do
+  m=$(model_for "$w")
+  [[ $m == "$MODEL" || -f $m/model.safetensors ]] || {
+    echo "run.sh: no $w snapshot in $m: make it once with" \
+         "$BUILD/tools/musicgen-cli/musicgen-cli quantize --weights $w $MODEL $m" >&2
+    exit 1
+  }
 done
 [[ -f $MODEL/model.safetensors ]] || {
   echo "run.sh: no model in $MODEL: run tools/reference/make_fullsize_musicgen.py (small) or" \
@@ -46,14 +62,16 @@ done
 
 : > "$LOG"
 echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$LOG"
-echo "date: $(date -u +%Y-%m-%dT%H:%MZ); model $MODEL; threads $THREADS; steps $STEPS; sampling ${SAMPLING:-top-k 250}" | tee -a "$LOG"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ); model $MODEL; q8/q4 from: $QUANTIZED; threads $THREADS; steps $STEPS; sampling ${SAMPLING:-top-k 250}" | tee -a "$LOG"
 
 "$BUILD/tools/bench-memory/bench-memory" --threads "$THREADS" --mb 1024 --reps 10 | tee -a "$LOG"
 GBPS=$(awk '/^read_gbps/ {print $2}' "$LOG")
 
 run_ours() {  # weights [--stream]
-  echo "== ours, $1 weights${2:+, streamed}" | tee -a "$LOG"
-  "$BUILD/tools/bench-musicgen/bench-musicgen" --model "$MODEL" --threads "$THREADS" --steps "$STEPS" \
+  local m
+  m=$(model_for "$1")
+  echo "== ours, $1 weights${2:+, streamed} ($m)" | tee -a "$LOG"
+  "$BUILD/tools/bench-musicgen/bench-musicgen" --model "$m" --threads "$THREADS" --steps "$STEPS" \
     --weights "$1" --read-gbps "$GBPS" $SAMPLING ${2:-} 2>&1 | tee -a "$LOG"
 }
 for w in $WEIGHTS; do run_ours "$w"; done
