@@ -45,7 +45,11 @@ void load_conv_window(const Exec& ex, const float* x, int64_t cin, int64_t t, in
   for (int64_t c = 0; c < cin; ++c) {
     const float* xr = x + c * t;
     float* d = dst + c * width;
-    std::copy(xr + (p0 + in0 - pl), xr + (p0 + in1 - pl), d + in0);
+    // The ELU acts on x before padding: a constant pad value is not activated, mirrored samples
+    // are. The inside is activated on its way from x (one pass over the window, not a copy and a
+    // second pass); ELU is elementwise, so the bits are the same either way.
+    if (f.elu) elu_row(ex, xr + (p0 + in0 - pl), d + in0, in1 - in0, f.elu_alpha);
+    else std::copy(xr + (p0 + in0 - pl), xr + (p0 + in1 - pl), d + in0);
     auto edge = [&](int64_t i) {
       const int64_t s = p0 + i - pl;  // outside [0, t)
       switch (f.pad_mode) {
@@ -57,10 +61,9 @@ void load_conv_window(const Exec& ex, const float* x, int64_t cin, int64_t t, in
     };
     for (int64_t i = 0; i < in0; ++i) d[i] = edge(i);
     for (int64_t i = in1; i < width; ++i) d[i] = edge(i);
-    if (!f.elu) continue;
-    // The ELU acts on x before padding: a constant pad value is not activated, mirrored samples are.
-    if (f.pad_mode == PadMode::Constant) elu_row(ex, d + in0, d + in0, in1 - in0, f.elu_alpha);
-    else elu_row(ex, d, d, width, f.elu_alpha);
+    if (!f.elu || f.pad_mode == PadMode::Constant) continue;
+    elu_row(ex, d, d, in0, f.elu_alpha);
+    elu_row(ex, d + in1, d + in1, width - in1, f.elu_alpha);
   }
 }
 
