@@ -411,10 +411,43 @@ uint64_t WeightStore::release(const std::string& name) const {
   return it->second->release(prefix_ + name);
 }
 
+namespace {
+
+// The index of the first NaN or infinity among n values whose exponent bits are `mask` (all ones:
+// not finite), or -1. Blocks of 4096 are tested with a branch-free OR (vectorised) first.
+template <typename U>
+int64_t first_non_finite(const U* p, int64_t n, U mask) {
+  constexpr int64_t kBlock = 4096;
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t i1 = std::min(n, i0 + kBlock);
+    bool bad = false;
+    for (int64_t i = i0; i < i1; ++i) bad |= (p[i] & mask) == mask;
+    if (bad)
+      for (int64_t i = i0; i < i1; ++i)
+        if ((p[i] & mask) == mask) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+void check_weight_finite(const Tensor& t, const std::string& name, const std::string& source) {
+  int64_t at = -1;
+  const int64_t n = t.numel();
+  if (t.dtype == DType::F32) at = first_non_finite(static_cast<const uint32_t*>(t.data), n, uint32_t(0x7f800000u));
+  else if (t.dtype == DType::F16) at = first_non_finite(static_cast<const uint16_t*>(t.data), n, uint16_t(0x7c00u));
+  else if (t.dtype == DType::BF16) at = first_non_finite(static_cast<const uint16_t*>(t.data), n, uint16_t(0x7f80u));
+  if (at < 0) return;
+  const float v = t.reshape({n}).slice0(at, 1).to_vector()[0];
+  throw Error(strcat("tensor '", name, "' in ", source, " holds ", v, " at element ", at,
+                     ": the weights are damaged (or were saved from a diverged training); download the model again"));
+}
+
 Tensor WeightStore::get(const std::string& name, const Shape& expected) const {
   Tensor t = get(name);
   MG_CHECK(t.shape == expected, "tensor '", prefix_ + name, "' in ", source_, ": expected shape ",
            shape_str(expected), ", found ", shape_str(t.shape));
+  if (t.device == Device::CPU) check_weight_finite(t, prefix_ + name, source_);  // once per tensor a loader reads
   return t;
 }
 

@@ -59,6 +59,10 @@ class SafeTensorsFile {
   uint64_t data_size_ = 0;
 };
 
+// Throws mg::Error naming the tensor, the file, the value and its index when the CPU tensor `t`
+// (f32, f16 or bf16; other dtypes pass) holds a NaN or an infinity.
+void check_weight_finite(const Tensor& t, const std::string& name, const std::string& source);
+
 // A checkpoint: one model.safetensors, or shards listed in model.safetensors.index.json, seen
 // through an optional name prefix (e.g. "audio_encoder." for the codec inside a MusicGen snapshot).
 class WeightStore {
@@ -76,7 +80,9 @@ class WeightStore {
   std::vector<std::string> names() const;                    // without the prefix, sorted
   // The tensor; absence is an error naming the tensor and the checkpoint.
   Tensor get(const std::string& name) const;
-  // As get(), and a shape mismatch is an error naming the tensor, the expected and found shape.
+  // As get(), and a shape mismatch is an error naming the tensor, the expected and found shape, as
+  // is a NaN or infinity in an f32/f16/bf16 tensor (check_weight_finite): the loaders read every
+  // weight through this, so a damaged file is refused at load, not turned into silent audio.
   Tensor get(const std::string& name, const Shape& expected) const;
   // SafeTensorsFile::release for the tensor's bytes in the checkpoint (a replaced tensor's too: its
   // replacement is a copy). Call it once the tensor is converted or copied; views of it stay valid.

@@ -4,6 +4,8 @@
 // texts that model loaders rely on.
 #include "weights/safetensors.h"
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -289,3 +291,24 @@ TEST(WeightStore, ShardedIndexErrors) {
 }
 
 }  // namespace
+
+// A NaN or infinity in a weight is refused where the loaders read it (WeightStore::get with a
+// shape), with the tensor, the file, the value and where: it used to give a WAV of noise.
+TEST(SafeTensors, NonFiniteWeightsAreRefusedWithTheirPlace) {
+  mg::Tensor f32 = mg::Tensor::zeros(mg::DType::F32, {3, 4000});
+  EXPECT_NO_THROW(mg::check_weight_finite(f32, "w", "model.safetensors"));
+  f32.f32()[9000] = HUGE_VALF;
+  EXPECT_EQ(mgtest::error_of([&] { mg::check_weight_finite(f32, "w", "model.safetensors"); }),
+            "tensor 'w' in model.safetensors holds inf at element 9000: the weights are damaged (or were saved from "
+            "a diverged training); download the model again");
+  mg::Tensor f16 = mg::Tensor::zeros(mg::DType::F16, {100});
+  mg::Tensor bf16 = mg::Tensor::zeros(mg::DType::BF16, {100});
+  f16.ptr<uint16_t>()[7] = 0x3c00;  // 1.0 passes
+  EXPECT_NO_THROW(mg::check_weight_finite(f16, "h", "f"));
+  f16.ptr<uint16_t>()[42] = 0x7e00;   // NaN
+  bf16.ptr<uint16_t>()[99] = 0xff80;  // -inf
+  EXPECT_NE(mgtest::error_of([&] { mg::check_weight_finite(f16, "h", "f"); }).find("holds nan at element 42"),
+            std::string::npos);
+  EXPECT_NE(mgtest::error_of([&] { mg::check_weight_finite(bf16, "b", "f"); }).find("holds -inf at element 99"),
+            std::string::npos);
+}
