@@ -343,8 +343,9 @@ musicgen_status musicgen_session_generate_batch(musicgen_session* s, const music
                                                 const char* const* prompts, int n_prompts, int takes,
                                                 musicgen_audio* out) {
   if (n_prompts < 1 || takes < 1 || !prompts)
-    return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "musicgen_session_generate_batch: a batch needs at least one prompt "
-                                                 "and one take");
+    return fail(MUSICGEN_ERROR_INVALID_ARGUMENT,
+                mg::strcat("musicgen_session_generate_batch: a batch needs at least one prompt and one take, found ",
+                           n_prompts, " prompt(s)", prompts ? "" : " (prompts is NULL)", " and ", takes, " take(s)"));
   std::vector<std::string> list;
   for (int i = 0; i < n_prompts; ++i) list.push_back(prompts[i] ? prompts[i] : "");
   return generate(s, params, &list, takes, out, size_t(n_prompts) * size_t(takes), "musicgen_session_generate_batch");

@@ -28,6 +28,29 @@ struct SndfileCloser {
 };
 using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
 
+// Why sf_open refused `path` (which exists and is not a folder), for "cannot read audio from
+// <path>: ...". libsndfile's own texts mislead here: a WAV header with a 0 Hz rate or 0 channels
+// reads "SF_INFO struct incomplete", a garbage .mp3 "File does not exist or is not a regular file".
+std::string open_failure_reason(const std::string& path) {
+  unsigned char h[36] = {};
+  FILE* fp = std::fopen(path.c_str(), "rb");
+  const size_t n = fp ? std::fread(h, 1, sizeof h, fp) : 0;
+  if (fp) std::fclose(fp);
+  if (n == sizeof h && std::memcmp(h, "RIFF", 4) == 0 && std::memcmp(h + 8, "WAVEfmt ", 8) == 0) {
+    const unsigned channels = h[22] | (h[23] << 8);
+    const uint32_t rate = uint32_t(h[24]) | uint32_t(h[25]) << 8 | uint32_t(h[26]) << 16 | uint32_t(h[27]) << 24;
+    if (rate < uint32_t(kMinAudioSampleRate) || rate > uint32_t(kMaxAudioSampleRate))
+      return strcat("its header says ", rate, " Hz; sample rates from ", kMinAudioSampleRate, " to ",
+                    kMaxAudioSampleRate, " Hz are read (a damaged or hostile header?)");
+    if (channels == 0) return "its header says 0 channels (a damaged or hostile header?)";
+  }
+  // "File does not exist or is not a regular file" is libsndfile's answer to an undecodable MP3.
+  const std::string why = sf_strerror(nullptr);
+  const std::string detail = why.rfind("File does not exist", 0) == 0 ? "" : " (libsndfile: " + why + ")";
+  return "it is not an audio file this build can decode, or it is damaged" + detail +
+         "; use a valid WAV, FLAC, OGG or MP3 file";
+}
+
 std::string lower_extension(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -162,7 +185,7 @@ AudioBuffer read_audio_limited(const std::string& path, double max_seconds, bool
 
   SF_INFO info{};
   SndfilePtr f(sf_open(path.c_str(), SFM_READ, &info));
-  MG_CHECK(f, "cannot read audio from ", path, ": ", sf_strerror(nullptr));
+  if (!f) throw Error(strcat("cannot read audio from ", path, ": ", open_failure_reason(path)));
   MG_CHECK(info.channels > 0 && info.samplerate > 0, "cannot read audio from ", path, ": bad header (",
            info.channels, " channels, ", info.samplerate, " Hz)");
   if (info.samplerate < kMinAudioSampleRate || info.samplerate > kMaxAudioSampleRate)
@@ -294,7 +317,7 @@ AudioReader::AudioReader(const std::string& path) : path_(path), file_(std::make
   MG_CHECK(!fs::is_directory(path, ec), "cannot read audio from ", path, ": it is a folder");
   SF_INFO info{};
   file_->sf.reset(sf_open(path.c_str(), SFM_READ, &info));
-  MG_CHECK(file_->sf, "cannot read audio from ", path, ": ", sf_strerror(nullptr));
+  if (!file_->sf) throw Error(strcat("cannot read audio from ", path, ": ", open_failure_reason(path)));
   MG_CHECK(info.channels > 0 && info.samplerate > 0, "cannot read audio from ", path, ": bad header (",
            info.channels, " channels, ", info.samplerate, " Hz)");
   if (info.samplerate < kMinAudioSampleRate || info.samplerate > kMaxAudioSampleRate)

@@ -19,7 +19,10 @@ std::unique_ptr<T5Tokenizer> T5Tokenizer::load(const std::string& path, int eos_
   std::unique_ptr<T5Tokenizer> t(new T5Tokenizer());
   t->sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
   const auto status = t->sp_->Load(file);
-  MG_CHECK(status.ok(), "cannot load SentencePiece model ", file, ": ", status.ToString());
+  // SentencePiece's own text names its source lines ("./src/sentencepiece_processor.cc(1101) ..."):
+  // say first what the file is and what to do, and keep its text for a bug report.
+  MG_CHECK(status.ok(), "cannot load the tokenizer ", file, ": it is not a valid SentencePiece model (damaged or "
+           "truncated download?); download the snapshot's spiece.model again (SentencePiece: ", status.ToString(), ")");
   t->eos_id_ = eos_id;
   return t;
 }

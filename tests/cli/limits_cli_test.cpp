@@ -4,9 +4,11 @@
 
 #include <filesystem>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "musicgen.h"
@@ -80,10 +82,92 @@ TEST(LimitsCli, EncodecToolOptions) {
   mgtest::RunResult r = mgtest::run_command(kTool, base + "-t 100000");
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("n_threads must be at most 1024 (0: all cores), found 100000"), std::string::npos) << r.err;
-  r = mgtest::run_command(kTool, base + "-b nan");
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_LT(r.exit_code, 128) << "a signal";
-  EXPECT_NE(r.err.find("bandwidth nan kbps is not one this model supports"), std::string::npos) << r.err;
+  // Refused by the option checks, with the range in words (CLI11's own checks printed DBL_MAX in
+  // 309 digits).
+  const std::string wav = dir + "/limits_conv.wav";
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {base + "-b nan", "--bandwidth: must be a positive number of kbps, found 'nan'"},
+      {base + "-b -1", "--bandwidth: must be a positive number of kbps, found '-1'"},
+      {base + "-t -1", "--threads: must be at least 0 (0 = all cores), found '-1'"},
+      {"convert " + in + " " + wav + " -r -5", "--rate: must be in [1000, 768000] Hz"},
+      {"convert " + in + " " + wav + " -r 999999999", "--rate: must be in [1000, 768000] Hz"},
+      {"convert " + in + " " + wav + " -c 0", "--channels: must be at least 1, found '0'"},
+  };
+  for (const auto& [args, message] : refused) {
+    r = mgtest::run_command(kTool, args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_LT(r.exit_code, 128) << "a signal: " << args;
+    EXPECT_NE(r.err.find(message), std::string::npos) << args << "\n" << r.err;
+    EXPECT_LT(r.err.size(), 200u) << args << "\n" << r.err;
+  }
+  EXPECT_FALSE(fs::exists(wav));
+}
+
+// --takes is bounded, and one -p prompt takes several takes (it used to work only with
+// --prompts-file): take-1.wav, take-2.wav.
+TEST(LimitsCli, TakesOfOnePrompt) {
+  const std::string dir = mgtest::test_case_dir();
+  const std::string base = "--model " + kTiny + " -q -d 0.1 --greedy -p x -o " + dir + "/take.wav ";
+  expect_cli_error(base + "--takes 100000",
+                   "--takes must be in [1, 64] (one batch: every take is generated at once), found 100000");
+  expect_cli_error(base + "--takes 0", "--takes must be in [1, 64]");
+  const mgtest::RunResult r = mgtest::run_command(kCli, base + "--takes 2");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::is_regular_file(dir + "/take-1.wav"));
+  EXPECT_TRUE(fs::is_regular_file(dir + "/take-2.wav"));
+}
+
+// A copy of `model` with `file` replaced by `bytes` (the other files are links).
+std::string damaged_model(const std::string& model, const std::string& name, const std::string& file,
+                          const std::string& bytes) {
+  const fs::path dir = fs::path(mgtest::temp_dir()) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(model))
+    if (e.path().filename() != file) fs::create_symlink(fs::absolute(e.path()), dir / e.path().filename());
+  std::ofstream(dir / file, std::ios::binary) << bytes;
+  return dir.string();
+}
+
+// `model`'s model.safetensors with the first value of the f32 tensor `tensor` set to `value`.
+std::string safetensors_with(const std::string& model, const std::string& tensor, float value) {
+  std::string b = mgtest::slurp(model + "/model.safetensors");
+  uint64_t n = 0;
+  std::memcpy(&n, b.data(), 8);
+  const nlohmann::json h = nlohmann::json::parse(b.substr(8, n));
+  EXPECT_EQ(h.at(tensor).at("dtype"), "F32");
+  const uint64_t at = 8 + n + h.at(tensor).at("data_offsets")[0].get<uint64_t>();
+  std::memcpy(&b[at], &value, 4);
+  return b;
+}
+
+// Damaged model files are refused at load with what is wrong and what to do: a NaN or infinite
+// weight (it used to give a WAV of noise or silence), a spiece.model that is not one (it used to
+// print SentencePiece's source line only).
+TEST(LimitsCli, DamagedModelFiles) {
+  const std::string out = " -p x -d 0.1 -q -o " + mgtest::temp_dir() + "/damaged.wav";
+  const std::string w = "decoder.model.decoder.layers.0.fc1.weight";
+  const std::string nan_model =
+      damaged_model(kTiny, "limits_nan", "model.safetensors", safetensors_with(kTiny, w, std::nanf("")));
+  expect_cli_error("--model " + nan_model + out, "tensor '" + w + "' in " + nan_model +
+                                                     " holds nan at element 0: the weights are damaged");
+  std::string garbage(3000, '\0');
+  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = char((i * 7919 + 13) % 251);
+  const std::string spm = damaged_model(kTiny, "limits_spm", "spiece.model", garbage);
+  expect_cli_error("--model " + spm + out, "cannot load the tokenizer " + spm +
+                                               "/spiece.model: it is not a valid SentencePiece model");
+
+  const std::string codec = mgtest::data_dir() + "/models/encodec_24khz_tiny";
+  const std::string inf_codec = damaged_model(codec, "limits_inf", "model.safetensors",
+                                              safetensors_with(codec, "decoder.layers.0.conv.bias", HUGE_VALF));
+  const std::string in = mgtest::temp_dir() + "/damaged_in.wav";
+  mgtest::write_wav_file(in, 24000, 9600, 9600);
+  const mgtest::RunResult r = mgtest::run_command(kTool, "compress " + in + " " + mgtest::temp_dir() +
+                                                             "/damaged.ecdc -m " + inf_codec);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("tensor 'decoder.layers.0.conv.bias' in " + inf_codec + " holds inf at element 0"),
+            std::string::npos)
+      << r.err;
 }
 
 // The same limits at the C API, so that every front end gets them.
@@ -128,6 +212,12 @@ TEST(LimitsCli, CApi) {
           "drop_prompt needs a prompt audio (continuation): there is no prompt to drop");
   refused([](musicgen_generate_params& p, const float* c) { p.chroma = c; p.chroma_frames = 50; },
           "chroma must hold finite values: frame 3, bin 5 is nan");
+  musicgen_generate_params p = musicgen_generate_default_params();
+  const char* prompts[] = {"x"};
+  musicgen_audio outs[1] = {};
+  EXPECT_EQ(musicgen_session_generate_batch(s, &p, prompts, 0, 100000, outs), MUSICGEN_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(musicgen_last_error(), "musicgen_session_generate_batch: a batch needs at least one prompt and one "
+                                      "take, found 0 prompt(s) and 100000 take(s)");
   musicgen_session_free(s);
   musicgen_model_free(m);
 }

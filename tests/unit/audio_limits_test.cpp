@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -79,6 +80,36 @@ TEST(AudioLimits, OneHertzHeaderIsRefused) {
   EXPECT_EQ(err, "cannot read audio from " + path + ": its header says 1 Hz; sample rates from 1000 to 768000 Hz are "
                  "read (a damaged or hostile header?)");
   EXPECT_THROW(mg::read_audio(path), mg::AudioDataError);
+}
+
+// libsndfile refuses a 0 Hz header itself ("SF_INFO struct incomplete"): the error says the rate,
+// as for any rate out of bounds (1e9 Hz used to read as "input audio has no samples"), for the
+// whole-file and the streaming reader alike.
+TEST(AudioLimits, ZeroAndGigahertzHeadersSayTheirRate) {
+  for (uint32_t rate : {0u, 1000000000u}) {
+    const std::string path = make_wav("rate_" + std::to_string(rate) + ".wav", rate, 48000, 48000);
+    const std::string want = "cannot read audio from " + path + ": its header says " + std::to_string(rate) +
+                             " Hz; sample rates from 1000 to 768000 Hz are read (a damaged or hostile header?)";
+    EXPECT_EQ(mgtest::error_of([&] { mg::read_audio(path); }), want);
+    EXPECT_EQ(mgtest::error_of([&] { mg::AudioReader r(path); }), want);
+  }
+}
+
+// A garbage .mp3 used to read as "File does not exist or is not a regular file (possibly a pipe?)".
+TEST(AudioLimits, GarbageMp3SaysItCannotBeDecoded) {
+  const std::string path = mgtest::test_case_dir() + "/garbage.mp3";
+  std::string bytes(5000, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = char((i * 7919) % 256);
+  std::ofstream(path, std::ios::binary) << bytes;
+  for (const std::string& err : {mgtest::error_of([&] { mg::read_audio(path); }),
+                                 mgtest::error_of([&] { mg::AudioReader r(path); })}) {
+    EXPECT_EQ(err.rfind("cannot read audio from " + path + ": it is not an audio file this build can decode, or it "
+                        "is damaged", 0),
+              0u)
+        << err;
+    EXPECT_EQ(err.find("File does not exist"), std::string::npos) << err;
+    EXPECT_NE(err.find("; use a valid WAV, FLAC, OGG or MP3 file"), std::string::npos) << err;
+  }
 }
 
 TEST(AudioLimits, AnHourIsStillRead) {

@@ -272,6 +272,7 @@ TEST(MusicgenConfigLimits, NumCodebooks) {
 
 TEST(MusicgenConfigLimits, HeadsZeroAndNotDividing) {
   expect_range_error("decoder.num_attention_heads", 0, "[1, 24]");
+  expect_range_error("decoder.num_attention_heads", -4, "[1, 24]");  // it used to fail later as a shape error
   const std::string msg = musicgen_with("decoder.num_attention_heads", 5);
   EXPECT_HAS(msg, "key 'decoder.num_attention_heads'");
   EXPECT_HAS(msg, "must divide decoder.hidden_size 24, found 5");

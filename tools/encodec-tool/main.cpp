@@ -22,6 +22,23 @@ struct AudioDeleter {
 };
 using AudioPtr = std::unique_ptr<encodec_audio, AudioDeleter>;
 
+// Checks of a number option whose message a user can read: CLI11's NonNegativeNumber and
+// PositiveNumber print their upper bound, DBL_MAX, in 309 digits. A NaN is refused too.
+// at_least(0, ...) accepts 0 and up, above(0, ...) only what is greater.
+CLI::Validator number_check(double lo, bool lo_included, double hi, const std::string& range_text) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        const bool number = end != text.c_str() && *end == '\0';
+        if (number && (lo_included ? v >= lo : v > lo) && v <= hi) return "";
+        return "must be " + range_text + ", found '" + text + "'";
+      },
+      range_text);
+}
+CLI::Validator at_least(double lo, const std::string& range_text) { return number_check(lo, true, 1e300, range_text); }
+CLI::Validator above(double lo, const std::string& range_text) { return number_check(lo, false, 1e300, range_text); }
+
 int report_failure(musicgen_status status) {
   std::fprintf(stderr, "%s: error: %s\n", kTool, musicgen_last_error());
   return status == MUSICGEN_ERROR_INVALID_ARGUMENT ? 2 : 1;
@@ -43,12 +60,12 @@ CLI::App* add_convert(CLI::App& app, ConvertArgs& args) {
   cmd->add_option("input", args.input, "Input audio file (.wav .flac .ogg .mp3)")->required();
   cmd->add_option("output", args.output, "Output audio file; the extension picks the format")->required();
   cmd->add_option("-r,--rate", args.rate, "Output sample rate in Hz")
-      ->check(CLI::PositiveNumber)
+      ->check(number_check(1000, true, 768000, "in [1000, 768000] Hz (the rates audio files are read at)"))
       ->capture_default_str();
   cmd->add_option("-c,--channels", args.channels,
                   "Output channels: 1 = mean of the input channels, N from mono = copies, "
                   "N from more = the first N")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1, "at least 1"))
       ->capture_default_str();
   cmd->add_option("-s,--subtype", args.subtype,
                   "Sample format of .wav/.flac output: pcm16, pcm24 (clipped to [-1,1]) or float (.wav)")
@@ -96,7 +113,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& args) {
                   "EnCodec model: a Hugging Face snapshot folder (encodec_24khz, encodec_32khz, encodec_48khz, or a "
                   "MusicGen folder, whose codec is used), or a name under weights/ "
                   "[default: $ENCODEC_MODEL, else weights/encodec_24khz]");
-  cmd->add_option("-t,--threads", args.threads, "CPU threads (0 = all)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-t,--threads", args.threads, "CPU threads (0 = all)")->check(at_least(0, "at least 0 (0 = all cores)"));
 }
 
 // fallback: the model when neither --model nor $ENCODEC_MODEL names one.
@@ -159,7 +176,7 @@ CLI::App* add_compress(CLI::App& app, CompressArgs& args) {
   CLI::App* cmd = app.add_subcommand("compress", "Compress an audio file into an .ecdc file");
   cmd->add_option("input", args.input, "Input audio (.wav .flac .ogg .mp3); any rate and channel count")->required();
   cmd->add_option("output", args.output, "Output .ecdc file")->required();
-  cmd->add_option("-b,--bandwidth", args.kbps, kBandwidthHelp)->check(CLI::PositiveNumber);
+  cmd->add_option("-b,--bandwidth", args.kbps, kBandwidthHelp)->check(above(0, "a positive number of kbps"));
   add_model_options(cmd, args.model);
   cmd->footer(
       "The input is resampled and remixed to the model's rate and channels as audiocraft does\n"
@@ -233,7 +250,7 @@ CLI::App* add_roundtrip(CLI::App& app, RoundtripArgs& args) {
   CLI::App* cmd = app.add_subcommand("roundtrip", "Encode and decode an audio file (hear what a bandwidth does)");
   cmd->add_option("input", args.input, "Input audio (.wav .flac .ogg .mp3); any rate and channel count")->required();
   cmd->add_option("output", args.output, "Output audio file; the extension picks the format")->required();
-  cmd->add_option("-b,--bandwidth", args.kbps, kBandwidthHelp)->check(CLI::PositiveNumber);
+  cmd->add_option("-b,--bandwidth", args.kbps, kBandwidthHelp)->check(above(0, "a positive number of kbps"));
   add_subtype_option(cmd, args.subtype);
   add_model_options(cmd, args.model);
   cmd->footer(

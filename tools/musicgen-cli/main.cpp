@@ -24,6 +24,9 @@
 namespace {
 
 const char* kDefaultModel = "weights/musicgen-small";
+// --takes: the takes of a prompt run as one batch, each with its own attention caches (~0.6 GB per
+// take of 30 s on musicgen-small), so a number typed with extra zeros is refused, not attempted.
+constexpr int kMaxTakes = 64;
 
 struct Progress {
   bool show = false;
@@ -244,7 +247,9 @@ void validate_options(const Options& o) {
   require(o.cfg >= 0 && o.cfg <= MUSICGEN_MAX_SCALE, "--cfg must be in " + scale_range + ", found " + shown(o.cfg));
   require(!o.drop_prompt || !o.continue_path.empty(),
           "--drop-prompt needs a prompt audio (--continue): there is no prompt to drop");
-  require(!(o.takes < 1), "--takes must be >= 1");
+  require(o.takes >= 1 && o.takes <= kMaxTakes, "--takes must be in [1, " + std::to_string(kMaxTakes) +
+                                                   "] (one batch: every take is generated at once), found " +
+                                                   std::to_string(o.takes));
   require(!(!o.greedy && o.temperature > 0 && o.top_k == 0 && o.top_p == 0),
           "--top-k 0 with no --top-p samples from all 2048 codes; set --top-k (default 250) or --top-p");
   require(o.stream_to.empty() || o.stream_to == "-", "--stream takes '-' (standard output)");
@@ -551,7 +556,7 @@ int run(const Options& o) {
   write_chroma_png(o, in);
 
   const bool batch = !prompts.empty() || o.takes > 1;
-  if (!batch) prompts = {o.prompt};
+  if (prompts.empty()) prompts = {o.prompt};  // -p (or no prompt), as one take or several
   if (show)
     std::fprintf(stderr, "generating %zu x %.1f s on %s\n", prompts.size() * size_t(o.takes), o.duration,
                  musicgen_model_device_name(m.get()));
