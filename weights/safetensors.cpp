@@ -413,18 +413,21 @@ uint64_t WeightStore::release(const std::string& name) const {
 
 namespace {
 
-// The index of the first NaN or infinity among n values whose exponent bits are `mask` (all ones:
-// not finite), or -1. Blocks of 4096 are tested with a branch-free OR (vectorised) first.
+// The index of the first NaN or infinity among n IEEE values whose exponent bits are `mask`, or
+// -1: without its sign bit, a value is not finite exactly when it is >= mask (exponent all ones).
+// Blocks of 4096 are first reduced with a branch-free max, which vectorises (about twice the speed
+// of a compare-and-or; the scan runs at memory speed).
 template <typename U>
 int64_t first_non_finite(const U* p, int64_t n, U mask) {
   constexpr int64_t kBlock = 4096;
+  const U magnitude = U(U(~U(0)) >> 1);
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t i1 = std::min(n, i0 + kBlock);
-    bool bad = false;
-    for (int64_t i = i0; i < i1; ++i) bad |= (p[i] & mask) == mask;
-    if (bad)
+    U top = 0;
+    for (int64_t i = i0; i < i1; ++i) top = std::max<U>(top, U(p[i] & magnitude));
+    if (top >= mask)
       for (int64_t i = i0; i < i1; ++i)
-        if ((p[i] & mask) == mask) return i;
+        if (U(p[i] & magnitude) >= mask) return i;
   }
   return -1;
 }
