@@ -68,6 +68,9 @@ T5Encoder load_t5_encoder(Backend& be, const WeightStore& w, const T5Config& cfg
   // shared.weight and encoder.embed_tokens.weight are tied; a file may keep either name.
   const std::string emb = w.has("shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight";
   e.embed = be.upload(w.get(emb, {cfg.vocab_size, d}).as_f32());
+  // A prompt reads a few rows of the 32k-row table: once the load has checked it, its pages need not
+  // stay resident (the rows a prompt uses are read from the file again).
+  w.release(emb);
   Tensor rb = w.get("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
                     {cfg.relative_attention_num_buckets, cfg.num_heads});
   e.rel_bias = rb.as_f32().clone();  // host copy: the bias table is built on the host

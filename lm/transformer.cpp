@@ -100,7 +100,9 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
            " and num_hidden_layers ", cfg.num_hidden_layers, " must be at least 1");
   std::vector<std::string> heads;
   for (int k = 0; k < cfg.num_codebooks; ++k) {
-    d.embed.push_back(be.upload(w.get(p + "embed_tokens." + std::to_string(k) + ".weight", {V + 1, D}).as_f32()));
+    const std::string embed = p + "embed_tokens." + std::to_string(k) + ".weight";
+    d.embed.push_back(be.upload(w.get(embed, {V + 1, D}).as_f32()));
+    w.release(embed);  // a step reads one row per codebook: the rest need not stay resident
     heads.push_back("decoder.lm_heads." + std::to_string(k) + ".weight");
   }
   d.heads = lin(heads, {V, D});
