@@ -112,6 +112,20 @@ TEST_F(OutputPaths, FullDiskFailsWithTheReasonAndLeavesNothing) {
   }
 }
 
+// .ecdc used to say "error writing" with no reason.
+TEST_F(OutputPaths, FullDiskWritingAnEcdcFailsWithTheReasonAndLeavesNothing) {
+  const std::string model = mgtest::data_dir() + "/models/encodec_24khz_tiny";
+  for (const char* after : {"0", "10", "100"}) {
+    setenv("MUSICGEN_TEST_FAIL_WRITE_AFTER", after, 1);
+    const RunResult r = mgtest::run_command(kTool, "compress '" + in_ + "' '" + dir_ + "/out.ecdc' --model '" + model + "'");
+    unsetenv("MUSICGEN_TEST_FAIL_WRITE_AFTER");
+    EXPECT_EQ(r.exit_code, 1) << after << ": " << r.err;
+    EXPECT_NE(r.err.find("cannot write '" + dir_ + "/out.ecdc': No space left on device"), std::string::npos)
+        << after << ": " << r.err;
+    EXPECT_EQ(listing(dir_), std::vector<std::string>{"in.wav"}) << after;
+  }
+}
+
 TEST_F(OutputPaths, TwoRunsWritingOnePathEndWithOneCompleteFile) {
   const std::string out = dir_ + "/out.flac", cmd = "'" + kTool + "' convert '" + in_ + "' '" + out + "'";
   const RunResult r = mgtest::run_command(
