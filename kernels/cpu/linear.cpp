@@ -36,6 +36,19 @@ constexpr int64_t kGemvMaxRows = 4;           // rows one GEMV pass keeps in reg
 constexpr int64_t kGroupedGemvMaxRows = 16;   // M at or below this takes the GEMV (in row groups)
 constexpr int64_t kGemvTileBytes = 256 << 10;  // weight rows per tile: re-read from L2 by each group
 constexpr int64_t kConvertBlockFloats = 1 << 18;  // 1 MiB of f32 weights converted per sgemm call
+constexpr int kPrefetchLinesPerStep = 2;  // next-tile cache lines requested per inner-loop step (see below)
+
+// The next weight tile, fetched into cache while the later row groups of this tile compute from
+// L2: the first group of a tile is bound by memory and the others by the FMAs, so without this
+// the two alternate instead of overlapping (measured: 16 rows cost ~2.8x one row, the sum of the
+// memory time and the FMA time). Prefetches only move data: no output changes.
+struct TilePrefetch {
+  const char* next = nullptr;
+  const char* end = nullptr;
+  inline void step() {
+    for (int i = 0; i < kPrefetchLinesPerStep && next < end; ++i, next += 64) _mm_prefetch(next, _MM_HINT_T1);
+  }
+};
 
 // Weight element i of a row of any float dtype, as f32.
 inline float weight_at(DType dt, const void* row, int64_t i) {
@@ -80,7 +93,7 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256 load8_as(const void* row,
 // Rows [n, n + R) of w for the M rows of x: M * R accumulators (kept <= 12 of the 16 ymm registers).
 template <DType DT, int M, int R>
 __attribute__((target("avx2,fma,f16c"))) void gemv_rows(const float* x, int64_t k, const void* w, float* y,
-                                                         int64_t ldy, int64_t n) {
+                                                         int64_t ldy, int64_t n, TilePrefetch& pf) {
   constexpr size_t es = DT == DType::F32 ? 4 : 2;
   const void* wr[R];
   for (int r = 0; r < R; ++r) wr[r] = static_cast<const char*>(w) + size_t((n + r) * k) * es;
@@ -89,6 +102,7 @@ __attribute__((target("avx2,fma,f16c"))) void gemv_rows(const float* x, int64_t 
     for (int r = 0; r < R; ++r) acc[m][r] = _mm256_setzero_ps();
   int64_t j = 0;
   for (; j + 8 <= k; j += 8) {
+    pf.step();
     __m256 xv[M];
     for (int m = 0; m < M; ++m) xv[m] = _mm256_loadu_ps(x + m * k + j);
     for (int r = 0; r < R; ++r) {
@@ -105,31 +119,32 @@ __attribute__((target("avx2,fma,f16c"))) void gemv_rows(const float* x, int64_t 
 }
 
 template <DType DT, int M>
-void gemv_avx2_m(const float* x, int64_t k, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+void gemv_avx2_m(const float* x, int64_t k, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1,
+                 TilePrefetch& pf) {
   // Weight rows per pass: as many as fit 12 accumulators (M = 1: 8, the loads need the rest).
   constexpr int R = M == 1 ? 8 : M == 2 ? 6 : M == 3 ? 4 : 3;
   int64_t n = n0;
-  for (; n + R <= n1; n += R) gemv_rows<DT, M, R>(x, k, w, y, ldy, n);
-  for (; n < n1; ++n) gemv_rows<DT, M, 1>(x, k, w, y, ldy, n);
+  for (; n + R <= n1; n += R) gemv_rows<DT, M, R>(x, k, w, y, ldy, n, pf);
+  for (; n < n1; ++n) gemv_rows<DT, M, 1>(x, k, w, y, ldy, n, pf);
 }
 
 template <DType DT>
 void gemv_avx2_dt(const float* x, int64_t m, int64_t k, const void* w, float* y, int64_t ldy, int64_t n0,
-                  int64_t n1) {
+                  int64_t n1, TilePrefetch& pf) {
   switch (m) {
-    case 1: return gemv_avx2_m<DT, 1>(x, k, w, y, ldy, n0, n1);
-    case 2: return gemv_avx2_m<DT, 2>(x, k, w, y, ldy, n0, n1);
-    case 3: return gemv_avx2_m<DT, 3>(x, k, w, y, ldy, n0, n1);
-    default: return gemv_avx2_m<DT, 4>(x, k, w, y, ldy, n0, n1);
+    case 1: return gemv_avx2_m<DT, 1>(x, k, w, y, ldy, n0, n1, pf);
+    case 2: return gemv_avx2_m<DT, 2>(x, k, w, y, ldy, n0, n1, pf);
+    case 3: return gemv_avx2_m<DT, 3>(x, k, w, y, ldy, n0, n1, pf);
+    default: return gemv_avx2_m<DT, 4>(x, k, w, y, ldy, n0, n1, pf);
   }
 }
 
 void gemv_avx2(DType dt, const float* x, int64_t m, int64_t k, const void* w, float* y, int64_t ldy, int64_t n0,
-               int64_t n1) {
+               int64_t n1, TilePrefetch& pf) {
   static_assert(kGemvMaxRows == 4, "gemv_avx2_dt instantiates M = 1..4");
-  if (dt == DType::F32) return gemv_avx2_dt<DType::F32>(x, m, k, w, y, ldy, n0, n1);
-  if (dt == DType::F16) return gemv_avx2_dt<DType::F16>(x, m, k, w, y, ldy, n0, n1);
-  return gemv_avx2_dt<DType::BF16>(x, m, k, w, y, ldy, n0, n1);
+  if (dt == DType::F32) return gemv_avx2_dt<DType::F32>(x, m, k, w, y, ldy, n0, n1, pf);
+  if (dt == DType::F16) return gemv_avx2_dt<DType::F16>(x, m, k, w, y, ldy, n0, n1, pf);
+  return gemv_avx2_dt<DType::BF16>(x, m, k, w, y, ldy, n0, n1, pf);
 }
 
 // The same GEMV with 16-lane AVX-512 registers (twice the work per load and FMA, 32 registers so
@@ -149,7 +164,7 @@ __attribute__((target("avx512f"))) inline __m512 load16_as(const void* row, int6
 
 template <DType DT, int M, int R>
 __attribute__((target("avx512f"))) void gemv_rows512(const float* x, int64_t k, const void* w, float* y,
-                                                      int64_t ldy, int64_t n) {
+                                                      int64_t ldy, int64_t n, TilePrefetch& pf) {
   constexpr size_t es = DT == DType::F32 ? 4 : 2;
   const void* wr[R];
   for (int r = 0; r < R; ++r) wr[r] = static_cast<const char*>(w) + size_t((n + r) * k) * es;
@@ -158,6 +173,7 @@ __attribute__((target("avx512f"))) void gemv_rows512(const float* x, int64_t k, 
     for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
   int64_t j = 0;
   for (; j + 16 <= k; j += 16) {
+    pf.step();
     __m512 xv[M];
     for (int m = 0; m < M; ++m) xv[m] = _mm512_loadu_ps(x + m * k + j);
     for (int r = 0; r < R; ++r) {
@@ -174,29 +190,37 @@ __attribute__((target("avx512f"))) void gemv_rows512(const float* x, int64_t k, 
 }
 
 template <DType DT, int M>
-void gemv_avx512_m(const float* x, int64_t k, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1) {
+void gemv_avx512_m(const float* x, int64_t k, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1,
+                   TilePrefetch& pf) {
   constexpr int R = M == 1 ? 12 : M == 2 ? 8 : M == 3 ? 6 : 5;  // <= 24 of the 32 zmm registers
   int64_t n = n0;
-  for (; n + R <= n1; n += R) gemv_rows512<DT, M, R>(x, k, w, y, ldy, n);
-  for (; n < n1; ++n) gemv_rows512<DT, M, 1>(x, k, w, y, ldy, n);
+  for (; n + R <= n1; n += R) gemv_rows512<DT, M, R>(x, k, w, y, ldy, n, pf);
+  // The last rows together too (one row alone is a single FMA chain per x row, bound by loads).
+  for (; n + 4 <= n1; n += 4) gemv_rows512<DT, M, 4>(x, k, w, y, ldy, n, pf);
+  switch (n1 - n) {
+    case 1: return gemv_rows512<DT, M, 1>(x, k, w, y, ldy, n, pf);
+    case 2: return gemv_rows512<DT, M, 2>(x, k, w, y, ldy, n, pf);
+    case 3: return gemv_rows512<DT, M, 3>(x, k, w, y, ldy, n, pf);
+    default: return;
+  }
 }
 
 template <DType DT>
 void gemv_avx512_dt(const float* x, int64_t m, int64_t k, const void* w, float* y, int64_t ldy, int64_t n0,
-                    int64_t n1) {
+                    int64_t n1, TilePrefetch& pf) {
   switch (m) {
-    case 1: return gemv_avx512_m<DT, 1>(x, k, w, y, ldy, n0, n1);
-    case 2: return gemv_avx512_m<DT, 2>(x, k, w, y, ldy, n0, n1);
-    case 3: return gemv_avx512_m<DT, 3>(x, k, w, y, ldy, n0, n1);
-    default: return gemv_avx512_m<DT, 4>(x, k, w, y, ldy, n0, n1);
+    case 1: return gemv_avx512_m<DT, 1>(x, k, w, y, ldy, n0, n1, pf);
+    case 2: return gemv_avx512_m<DT, 2>(x, k, w, y, ldy, n0, n1, pf);
+    case 3: return gemv_avx512_m<DT, 3>(x, k, w, y, ldy, n0, n1, pf);
+    default: return gemv_avx512_m<DT, 4>(x, k, w, y, ldy, n0, n1, pf);
   }
 }
 
 void gemv_avx512(DType dt, const float* x, int64_t m, int64_t k, const void* w, float* y, int64_t ldy,
-                 int64_t n0, int64_t n1) {
-  if (dt == DType::F32) return gemv_avx512_dt<DType::F32>(x, m, k, w, y, ldy, n0, n1);
-  if (dt == DType::F16) return gemv_avx512_dt<DType::F16>(x, m, k, w, y, ldy, n0, n1);
-  return gemv_avx512_dt<DType::BF16>(x, m, k, w, y, ldy, n0, n1);
+                 int64_t n0, int64_t n1, TilePrefetch& pf) {
+  if (dt == DType::F32) return gemv_avx512_dt<DType::F32>(x, m, k, w, y, ldy, n0, n1, pf);
+  if (dt == DType::F16) return gemv_avx512_dt<DType::F16>(x, m, k, w, y, ldy, n0, n1, pf);
+  return gemv_avx512_dt<DType::BF16>(x, m, k, w, y, ldy, n0, n1, pf);
 }
 
 }  // namespace
@@ -222,18 +246,25 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b, const Exec& ex)
     const bool simd = ex.simd(), wide = simd && ex.allow_avx512 && cpu_has_avx512();
     // Each output is one dot product in a fixed order whatever the group, tile or weight-row
     // block it is computed in, so the grouping changes the speed only, never the bits.
-    const int64_t tile = std::max<int64_t>(16, kGemvTileBytes / std::max<int64_t>(1, k * int64_t(dtype_size(w.dtype))));
+    const int64_t row_bytes = k * int64_t(dtype_size(w.dtype));
+    const int64_t tile = std::max<int64_t>(16, kGemvTileBytes / std::max<int64_t>(1, row_bytes));
     detail::parallel_for(ex, n, 16, [&](int64_t n0, int64_t n1) {
       for (int64_t t0 = n0; t0 < n1; t0 += tile) {
         const int64_t t1 = std::min(n1, t0 + tile);
+        TilePrefetch none, next;
+        if (m > kGemvMaxRows && t1 < n1) {  // the later groups fetch the next tile
+          next.next = static_cast<const char*>(wp) + t1 * row_bytes;
+          next.end = static_cast<const char*>(wp) + std::min(n1, t1 + tile) * row_bytes;
+        }
         for (int64_t g = 0; g < m; g += kGemvMaxRows) {
           const int64_t mg = std::min(kGemvMaxRows, m - g);
           const float* xg = xp + g * k;
           float* yg = yp + g * n;
+          TilePrefetch& pf = g == 0 ? none : next;
           if (wide)
-            gemv_avx512(w.dtype, xg, mg, k, wp, yg, n, t0, t1);
+            gemv_avx512(w.dtype, xg, mg, k, wp, yg, n, t0, t1, pf);
           else if (simd)
-            gemv_avx2(w.dtype, xg, mg, k, wp, yg, n, t0, t1);
+            gemv_avx2(w.dtype, xg, mg, k, wp, yg, n, t0, t1, pf);
           else
             gemv_portable(w.dtype, xg, mg, k, wp, yg, n, t0, t1);
         }
