@@ -35,6 +35,7 @@ struct Q4 {
     const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
     return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
   }
+  static constexpr bool kQuads = true;  // quads_avx512 (linear_quant_body.h)
   static constexpr int32_t kOffset = 8;
   // [nibbles of b0 | the same | nibbles of b1 | the same], the odd 128-bit lanes shifted by 4:
   // low nibbles (values 0-15) then high ones (16-31) per row, as 0-15 = w + 8.

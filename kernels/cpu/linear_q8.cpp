@@ -26,6 +26,7 @@ struct Q8 {
   MG_TARGET_AVX2 static __m256i values_avx2(const uint8_t* blk) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
   }
+  static constexpr bool kQuads = false;  // quads_avx512 (linear_quant_body.h)
   static constexpr int32_t kOffset = 128;
   MG_TARGET_AVX512 static __m512i pair_unsigned_avx512(const uint8_t* b0, const uint8_t* b1) {
     const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(values_avx2(b0)), values_avx2(b1), 1);

@@ -1,7 +1,8 @@
 // The quantized GEMV loops shared by linear_q8.cpp and linear_q4.cpp, instantiated per weight
 // format (a Fmt type: kBlockBytes, scale(block), values_avx2(block) -> 32 signed int8 in a ymm,
-// values(block, int8[32]), kOffset and pair_unsigned_avx512(block0, block1) -> two rows' blocks
-// as 64 unsigned bytes w + kOffset). Only those two files include this.
+// values(block, int8[32]), kOffset, pair_unsigned_avx512(block0, block1) -> two rows' blocks
+// as 64 unsigned bytes w + kOffset, and kQuads: whether quads_avx512, written for q4_0's nibbles,
+// runs first). Only those two files include this.
 #pragma once
 
 // GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
@@ -163,6 +164,69 @@ MG_TARGET_AVX512 void pairs_avx512(const QuantizedRows& x, const int32_t* corr, 
     }
 }
 
+// q4_0 on AVX-512 VNNI, four weight rows per 512-bit register: a block's 16 nibble bytes per row
+// fill one 128-bit segment, so the low nibbles of four rows (values 0-15: lanes 0-3) are one
+// register and the high nibbles (values 16-31: lanes 4-7) another, against the activation block's
+// first or second half broadcast to every segment. Each segment's 4 int32 lanes and their f32
+// accumulators are again exactly the 8 lanes of the ymm path (lanes 0-3 in `lo`, 4-7 in `hi`), and
+// one scale product serves both registers: about a third fewer instructions per weight byte than
+// two rows per register, which q4_0 (compute-bound there, not memory-bound) needs. Q quads per pass.
+template <class Fmt, int M, int Q>
+MG_TARGET_AVX512 void quads_avx512(const QuantizedRows& x, const int32_t* corr, int64_t m0, const void* w, float* y,
+                                   int64_t ldy, int64_t n) {
+  const int64_t nb = x.k / kQuantBlock;
+  constexpr int kLinesPerBlock = int((4 * Q * Fmt::kBlockBytes + 63) / 64);
+  const char* next = reinterpret_cast<const char*>(block_at(w, n + 4 * Q, nb, 0, Fmt::kBlockBytes));
+  const size_t row_bytes = size_t(nb) * Fmt::kBlockBytes;
+  const uint8_t* w0 = block_at(w, n, nb, 0, Fmt::kBlockBytes);
+  const __m512i low4 = _mm512_set1_epi8(15);
+  const __m512i seg_index = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  __m512 lo[M][Q], hi[M][Q];
+  for (int m = 0; m < M; ++m)
+    for (int q = 0; q < Q; ++q) lo[m][q] = hi[m][q] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int l = 0; l < kLinesPerBlock; ++l) _mm_prefetch(next + (b * kLinesPerBlock + l) * 64, _MM_HINT_T0);
+    __m512i wl[Q], wh[Q];
+    __m512 wd[Q];
+    for (int q = 0; q < Q; ++q) {
+      const uint8_t* r0 = w0 + size_t(4 * q) * row_bytes + size_t(b) * Fmt::kBlockBytes;
+      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r0 + 2)));
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r0 + row_bytes + 2)), 1);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r0 + 2 * row_bytes + 2)), 2);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r0 + 3 * row_bytes + 2)), 3);
+      wl[q] = _mm512_and_si512(v, low4);
+      wh[q] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      uint16_t h[4];
+      for (int r = 0; r < 4; ++r) std::memcpy(&h[r], r0 + size_t(r) * row_bytes, 2);
+      uint64_t packed = uint64_t(h[0]) | uint64_t(h[1]) << 16 | uint64_t(h[2]) << 32 | uint64_t(h[3]) << 48;
+      const __m128 d4 = _mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(packed)));
+      wd[q] = _mm512_permutexvar_ps(seg_index, _mm512_castps128_ps512(d4));
+    }
+    for (int m = 0; m < M; ++m) {
+      const int8_t* xq = x.q + (m0 + m) * x.k + b * kQuantBlock;
+      const int32_t* cq = corr + ((m0 + m) * nb + b) * 8;
+      const __m512i xl = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
+      const __m512i xh = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
+      const __m512i cl = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(cq)));
+      const __m512i ch = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(cq + 4)));
+      const __m512 xd = _mm512_set1_ps(x.d[(m0 + m) * nb + b]);
+      for (int q = 0; q < Q; ++q) {
+        const __m512 d = _mm512_mul_ps(wd[q], xd);
+        lo[m][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cl, wl[q], xl)), d, lo[m][q]);
+        hi[m][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ch, wh[q], xh)), d, hi[m][q]);
+      }
+    }
+  }
+  // reduce8's tree: (a0 + a4) etc. first (lo + hi), then ((s0 + s2) + (s1 + s3)) per row.
+  for (int m = 0; m < M; ++m)
+    for (int q = 0; q < Q; ++q) {
+      alignas(64) float s[16];
+      _mm512_store_ps(s, _mm512_add_ps(lo[m][q], hi[m][q]));
+      for (int r = 0; r < 4; ++r)
+        y[(m0 + m) * ldy + n + 4 * q + r] = (s[4 * r] + s[4 * r + 2]) + (s[4 * r + 1] + s[4 * r + 3]);
+    }
+}
+
 // The activation lane sums times -Fmt::kOffset: [m, k / 32, 8] int32 (see pairs_avx512).
 template <class Fmt>
 std::vector<int32_t> offset_corrections(const QuantizedRows& x) {
@@ -182,6 +246,11 @@ template <class Fmt, bool Vnni, int M>
 void run_m(const QuantizedRows& x, const int32_t* corr, int64_t m0, const void* w, float* y, int64_t ldy, int64_t n0,
            int64_t n1) {
   int64_t n = n0;
+  if constexpr (Fmt::kQuads) {
+    constexpr int Q = M <= 2 ? 3 : 2;  // 2 * M * Q zmm accumulators
+    if (Vnni)
+      for (; n + 4 * Q <= n1; n += 4 * Q) quads_avx512<Fmt, M, Q>(x, corr, m0, w, y, ldy, n);
+  }
   if (Vnni) {
     constexpr int P = M <= 2 ? 4 : 2;  // M * P zmm accumulators
     for (; n + 2 * P <= n1; n += 2 * P) pairs_avx512<Fmt, M, P>(x, corr, m0, w, y, ldy, n);
@@ -199,7 +268,7 @@ template <class Fmt, bool Vnni>
 void rows_simd(const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1) {
   const std::vector<int32_t> corr = Vnni ? offset_corrections<Fmt>(x) : std::vector<int32_t>();
   const int32_t* c = corr.data();
-  constexpr int64_t kTile = 16;
+  constexpr int64_t kTile = 24;  // whole passes of 8 (pairs), 12 and 8 (quads) rows
   for (int64_t t0 = n0; t0 < n1; t0 += kTile) {
     const int64_t t1 = std::min(n1, t0 + kTile);
     int64_t m0 = 0;
