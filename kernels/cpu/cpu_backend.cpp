@@ -10,7 +10,10 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads) { ex_.pool = &pool_; }
+  explicit CpuBackend(int threads) : pool_(threads) {
+    ex_.pool = &pool_;
+    ex_.lstm_weights = cpu::lstm_weights_from_env();
+  }
 
   Device device() const override { return Device::CPU; }
   const char* name() const override { return "cpu"; }

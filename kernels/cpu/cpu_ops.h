@@ -25,10 +25,17 @@ bool cpu_has_avx512();
 // on any machine; allow_avx512 = false keeps the ops that have an AVX-512 path (lstm) on AVX2.
 // OpenBLAS itself always runs single-threaded; work is split over the pool in
 // pieces fixed by the shapes alone, so results are bit-identical for any thread count.
+// The LSTM's recurrent weights W_hh as its AVX-512 kernel reads them: f32 (exact, the default) or,
+// opted into with MUSICGEN_LSTM_WEIGHTS=f16|bf16 (lstm_weights_from_env), rounded to 16 bits to
+// halve the bytes each step reads (EnCodec codes then agree with f32 mostly, not exactly:
+// docs/PERFORMANCE.md). Other paths always read f32.
+enum class LstmWeights { F32, F16, Bf16 };
+
 struct Exec {
   ThreadPool* pool = nullptr;
   bool allow_simd = true;
   bool allow_avx512 = true;
+  LstmWeights lstm_weights = LstmWeights::F32;
 
   int threads() const { return pool ? pool->size() : 1; }
   bool simd() const { return allow_simd && cpu_has_avx2(); }
@@ -92,5 +99,7 @@ Tensor chroma(const Tensor& signal, const Tensor& window, float window_norm, con
 // ---- recurrent (lstm.cpp): Backend::lstm's contract; h/c null or undefined = zero state ----
 Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c, const Exec& ex = {});
 Tensor lstm(const Tensor& x, const LstmLayerWeights& w, const Exec& ex = {});  // from zero state
+// MUSICGEN_LSTM_WEIGHTS: unset or "f32" -> F32, "f16", "bf16"; anything else is an mg::Error.
+LstmWeights lstm_weights_from_env();
 
 }  // namespace mg::cpu

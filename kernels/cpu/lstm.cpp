@@ -17,7 +17,9 @@
 //  - the four gate rows of a few units are read together (each row one vector accumulator),
 //    AVX-512 when the CPU has it, AVX2 + FMA otherwise, plain loops as the fallback; no allocation
 //    inside the loop. The AVX-512 path reads W_hh repacked once per call so that those rows are
-//    one contiguous stream (pack_w_hh: 10-15% per step at 2 threads, same bits);
+//    one contiguous stream (pack_w_hh: 10-15% per step at 2 threads, same bits). Opted into with
+//    MUSICGEN_LSTM_WEIGHTS=f16|bf16 (Exec::lstm_weights), it reads them rounded to 16 bits and
+//    widened in registers: half the bytes per step, ~25% off a step at 2 threads, not exact;
 //  - the gate maths run in vector lanes too (a polynomial exp; libm's expf/tanhf, which the
 //    portable path keeps, cost ~10% of a step).
 // Each gate's dot product is one accumulator over k in order, reduced the same way whichever range
@@ -28,7 +30,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <chrono>
 #include <vector>
 
@@ -122,6 +127,46 @@ __attribute__((target("avx512f"))) void recurrent_packed_avx512(const float* wp,
     for (int u = 0; u < U; ++u) g[q * gs + u] += vmath::hsum16(acc[q * U + u]);
 }
 
+// The opt-in 16-bit W_hh (Exec::lstm_weights): the same pass layout in f16 or bf16, widened to f32
+// in registers (exactly), so each step reads half the bytes; only the weights are rounded.
+template <bool Bf16>
+__attribute__((target("avx512f"), always_inline)) inline __m512 widen16(const uint16_t* p) {
+  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if constexpr (Bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+  else return _mm512_cvtph_ps(raw);
+}
+
+template <int U, bool Bf16>
+__attribute__((target("avx512f"))) void recurrent_half_avx512(const uint16_t* wp, const float* h, int64_t H, float* g,
+                                                              int64_t gs) {
+  constexpr int R = 4 * U;
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= H; k += 16, wp += R * 16) {
+    const __m512 hv = _mm512_loadu_ps(h + k);
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(widen16<Bf16>(wp + r * 16), hv, acc[r]);
+  }
+  if (k < H) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (H - k)) - 1);
+    const __m512 hv = _mm512_maskz_loadu_ps(m, h + k);
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(widen16<Bf16>(wp + r * 16), hv, acc[r]);
+  }
+  for (int q = 0; q < 4; ++q)
+    for (int u = 0; u < U; ++u) g[q * gs + u] += vmath::hsum16(acc[q * U + u]);
+}
+
+__attribute__((target("f16c"))) uint16_t to_f16(float v) {
+  return static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+uint16_t to_bf16(float v) {  // round to nearest even; a NaN stays a NaN
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
 // The passes `recurrent` makes over units [j0, j1): kUnitsPerPass units at a time, then single ones.
 template <class Fn>
 void for_each_pass(int64_t j0, int64_t j1, Fn&& fn) {
@@ -134,21 +179,21 @@ void for_each_pass(int64_t j0, int64_t j1, Fn&& fn) {
 // starts at j * 4 * packed_cols(H).
 int64_t packed_cols(int64_t H) { return (H + 15) / 16 * 16; }
 
-// dst[4H * packed_cols(H)] = W_hh in the pass layout of recurrent_packed_avx512, for the passes the
-// blocks of kUnitsPerBlock units make.
-void pack_w_hh(const Exec& ex, const float* w, int64_t H, float* dst) {
+// dst[4H * packed_cols(H)] = cvt(W_hh) in the pass layout of recurrent_packed_avx512, for the passes
+// the blocks of kUnitsPerBlock units make.
+template <class T, class Cvt>
+void pack_w_hh(const Exec& ex, const float* w, int64_t H, T* dst, Cvt cvt) {
   const int64_t hp = packed_cols(H), blocks = (H + kUnitsPerBlock - 1) / kUnitsPerBlock;
   detail::parallel_for(ex, blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
       for_each_pass(b * kUnitsPerBlock, std::min(H, (b + 1) * kUnitsPerBlock), [&](int64_t j, int U) {
-        float* d = dst + j * 4 * hp;
+        T* d = dst + j * 4 * hp;
         const int R = 4 * U;
         for (int64_t k = 0; k < hp; k += 16)
           for (int r = 0; r < R; ++r, d += 16) {
             const float* row = w + ((r / U) * H + j + r % U) * H;
             const int64_t n = std::min<int64_t>(16, H - k);
-            std::memcpy(d, row + k, size_t(n) * sizeof(float));
-            std::fill(d + n, d + 16, 0.0f);
+            for (int64_t i = 0; i < 16; ++i) d[i] = cvt(i < n ? row[k + i] : 0.0f);
           }
       });
   });
@@ -175,16 +220,37 @@ __attribute__((target("avx2,fma"))) void recurrent_units_avx2(const float* w, co
   }
 }
 
-// wp: W_hh packed by pack_w_hh (the AVX-512 path), else null.
-void recurrent(Isa isa, const float* w, const float* wp, const float* h, int64_t H, float* g, int64_t gs, int64_t j0,
+// W_hh as the recurrence reads it: in place (w), packed by pack_w_hh for the AVX-512 kernel (packed),
+// or packed in 16 bits (half, bf16 or f16), the first of packed/half that is set.
+struct RecurrentWeights {
+  const float* w = nullptr;
+  const float* packed = nullptr;
+  const uint16_t* half = nullptr;
+  bool bf16 = false;
+};
+
+template <bool Bf16>
+void recurrent_half(const uint16_t* wp, const float* h, int64_t H, float* g, int64_t gs, int64_t j0, int64_t j1) {
+  const int64_t hp = packed_cols(H);
+  for_each_pass(j0, j1, [&](int64_t j, int U) {
+    if (U == kUnitsPerPass) recurrent_half_avx512<kUnitsPerPass, Bf16>(wp + j * 4 * hp, h, H, g + (j - j0), gs);
+    else recurrent_half_avx512<1, Bf16>(wp + j * 4 * hp, h, H, g + (j - j0), gs);
+  });
+}
+
+void recurrent(Isa isa, const RecurrentWeights& rw, const float* h, int64_t H, float* g, int64_t gs, int64_t j0,
                int64_t j1) {
+  const float* w = rw.w;
   int64_t j = j0;
-  if (wp) {
+  if (rw.packed) {
     const int64_t hp = packed_cols(H);
     for_each_pass(j0, j1, [&](int64_t j, int U) {
-      if (U == kUnitsPerPass) recurrent_packed_avx512<kUnitsPerPass>(wp + j * 4 * hp, h, H, g + (j - j0), gs);
-      else recurrent_packed_avx512<1>(wp + j * 4 * hp, h, H, g + (j - j0), gs);
+      if (U == kUnitsPerPass) recurrent_packed_avx512<kUnitsPerPass>(rw.packed + j * 4 * hp, h, H, g + (j - j0), gs);
+      else recurrent_packed_avx512<1>(rw.packed + j * 4 * hp, h, H, g + (j - j0), gs);
     });
+  } else if (rw.half) {
+    if (rw.bf16) recurrent_half<true>(rw.half, h, H, g, gs, j0, j1);
+    else recurrent_half<false>(rw.half, h, H, g, gs, j0, j1);
   } else if (isa == Isa::Avx512) {
     for (; j + kUnitsPerPass <= j1; j += kUnitsPerPass)
       recurrent_units_avx512<kUnitsPerPass>(w, h, H, g + (j - j0), gs, j);
@@ -322,8 +388,8 @@ struct alignas(64) Counter {
 // step never waits for a thread that is not running. A thread that comes back late finds its
 // block committed, drops its copy and joins the current step. Which thread commits a block never
 // changes its bits; nothing is overwritten while another thread may still read it.
-void run_steps(const Exec& ex, Isa isa, const float* w_hh, const float* w_packed, int64_t H, int64_t T,
-               const float* gates, const float* h0, float* c, float* out) {
+void run_steps(const Exec& ex, Isa isa, const RecurrentWeights& rw, int64_t H, int64_t T, const float* gates,
+               const float* h0, float* c, float* out) {
   const int parts = ex.threads() > 1 && 4 * H * H >= kMinParallelWeights ? ex.threads() : 1;
   const int64_t blocks = (H + kUnitsPerBlock - 1) / kUnitsPerBlock;
   std::vector<BlockState> state(static_cast<size_t>(blocks));
@@ -337,7 +403,7 @@ void run_steps(const Exec& ex, Isa isa, const float* w_hh, const float* w_packed
     for (int64_t q = 0; q < 4; ++q)
       std::memcpy(g + q * kUnitsPerBlock, gates + t * 4 * H + q * H + j0, size_t(n) * sizeof(float));
     const float* h_prev = t ? out + (t - 1) * H : h0;
-    if (h_prev) recurrent(isa, w_hh, w_packed, h_prev, H, g, kUnitsPerBlock, j0, j1);
+    if (h_prev) recurrent(isa, rw, h_prev, H, g, kUnitsPerBlock, j0, j1);
     cell_update(isa, g, kUnitsPerBlock, c + t * H + j0, c_new, h_new, n);
     int64_t expected = t;
     if (!state[size_t(b)].committed.compare_exchange_strong(expected, t + 1, std::memory_order_acq_rel)) return;
@@ -403,13 +469,25 @@ Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h_state, Tensor*
   const Isa isa = !ex.allow_simd ? Isa::Portable
                   : ex.allow_avx512 && cpu_has_avx512() ? Isa::Avx512
                   : cpu_has_avx2() ? Isa::Avx2 : Isa::Portable;
-  Tensor packed;  // the AVX-512 kernel's layout of W_hh; its cost is under one step's work per step of a call
-  if (isa == Isa::Avx512 && steps > 1) {
+  // The AVX-512 kernel's layout of W_hh: its cost is under one step's work per step of a call, so a
+  // single step reads W_hh in place (f32); the opt-in 16-bit weights are packed for every call, so
+  // that a sequence gives the same numbers however it is cut into calls.
+  RecurrentWeights rw;
+  rw.w = w_hh.f32();
+  std::vector<uint16_t> half;
+  Tensor packed;
+  if (isa == Isa::Avx512 && ex.lstm_weights != LstmWeights::F32) {
+    half.resize(size_t(4 * h * packed_cols(h)));
+    rw.bf16 = ex.lstm_weights == LstmWeights::Bf16;
+    if (rw.bf16) pack_w_hh(ex, rw.w, h, half.data(), to_bf16);
+    else pack_w_hh(ex, rw.w, h, half.data(), to_f16);
+    rw.half = half.data();
+  } else if (isa == Isa::Avx512 && steps > 1) {
     packed = Tensor::empty(DType::F32, {4 * h, packed_cols(h)});
-    pack_w_hh(ex, w_hh.f32(), h, packed.f32());
+    pack_w_hh(ex, rw.w, h, packed.f32(), [](float v) { return v; });
+    rw.packed = packed.f32();
   }
-  run_steps(ex, isa, w_hh.f32(), packed.defined() ? packed.f32() : nullptr, h, steps, gates.f32(), h0,
-            c_steps.f32(), out.f32());
+  run_steps(ex, isa, rw, h, steps, gates.f32(), h0, c_steps.f32(), out.f32());
 
   if (h_state) {
     Tensor last = Tensor::empty(DType::F32, {h});
@@ -426,6 +504,15 @@ Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h_state, Tensor*
 
 Tensor lstm(const Tensor& x, const LstmLayerWeights& w, const Exec& ex) {
   return lstm(x, w, nullptr, nullptr, ex);
+}
+
+LstmWeights lstm_weights_from_env() {
+  const char* v = std::getenv("MUSICGEN_LSTM_WEIGHTS");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "f32") == 0) return LstmWeights::F32;
+  if (std::strcmp(v, "f16") == 0) return LstmWeights::F16;
+  if (std::strcmp(v, "bf16") == 0) return LstmWeights::Bf16;
+  throw Error(std::string("MUSICGEN_LSTM_WEIGHTS='") + v +
+              "' is not an LSTM weight format: use f32 (exact, the default), f16 or bf16 (or unset it)");
 }
 
 }  // namespace mg::cpu

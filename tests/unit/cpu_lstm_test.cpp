@@ -8,7 +8,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -147,6 +149,56 @@ TEST(CpuLstm, PackedRecurrentWeightsGiveTheInPlaceBits) {
       EXPECT_TRUE(bit_equal(h, h1) && bit_equal(c, c1));
     }
   }
+}
+
+// The opt-in 16-bit W_hh (AVX-512 only): close to f32 (only the weights are rounded: f16 keeps 11
+// significant bits, bf16 8: relative errors of ~1e-4 and ~1e-3 here), and, packed for every call, the same bits however a sequence is cut
+// into calls (no input part here, as above, so that the input GEMM cannot differ).
+TEST(CpuLstm, SixteenBitRecurrentWeightsStayCloseAndChunkExactly) {
+  if (!cpu::cpu_has_avx512()) GTEST_SKIP() << "the 16-bit recurrent weights are an AVX-512 path";
+  cpu::ThreadPool pool(2);
+  for (const int64_t H : {int64_t(37), int64_t(257)}) {
+    mg::LstmLayerWeights w = random_weights(8, H, 140);
+    const Tensor x = random_tensor({31, 8}, 150);
+    const Tensor want = cpu::lstm(x, w, cpu::Exec{&pool});
+    for (Tensor* z : {&w.w_ih, &w.b_ih, &w.b_hh}) std::memset(z->data, 0, z->nbytes());
+    const Tensor h0 = random_tensor({H}, 151, 0.8f), c0 = random_tensor({H}, 152, 2.0f);
+    for (const auto& [name, fmt, tol] : {std::tuple{"f16", cpu::LstmWeights::F16, 5e-4},
+                                         std::tuple{"bf16", cpu::LstmWeights::Bf16, 5e-3}}) {
+      SCOPED_TRACE(std::string(name) + " H=" + std::to_string(H));
+      cpu::Exec ex{&pool};
+      ex.lstm_weights = fmt;
+      mg::LstmLayerWeights wi = random_weights(8, H, 140);
+      const double err = mgtest::rel_err(cpu::lstm(x, wi, ex), want);
+      EXPECT_LE(err, tol);
+      EXPECT_GT(err, 0.0);  // the 16-bit weights were read
+      Tensor h1 = h0.clone(), c1 = c0.clone(), h = h0.clone(), c = c0.clone();
+      const Tensor whole = cpu::lstm(x, w, &h1, &c1, ex);
+      EXPECT_TRUE(bit_equal(run_chunked(x, w, 1, h, c, ex), whole));
+      EXPECT_TRUE(bit_equal(h, h1) && bit_equal(c, c1));
+    }
+  }
+}
+
+TEST(CpuLstm, WeightFormatFromEnvironment) {
+  const char* old = std::getenv("MUSICGEN_LSTM_WEIGHTS");
+  const std::string saved = old ? old : "";
+  unsetenv("MUSICGEN_LSTM_WEIGHTS");
+  EXPECT_EQ(cpu::lstm_weights_from_env(), cpu::LstmWeights::F32);
+  for (const auto& [v, want] : {std::pair{"f32", cpu::LstmWeights::F32}, std::pair{"f16", cpu::LstmWeights::F16},
+                                std::pair{"bf16", cpu::LstmWeights::Bf16}}) {
+    setenv("MUSICGEN_LSTM_WEIGHTS", v, 1);
+    EXPECT_EQ(cpu::lstm_weights_from_env(), want) << v;
+  }
+  setenv("MUSICGEN_LSTM_WEIGHTS", "int8", 1);
+  try {
+    cpu::lstm_weights_from_env();
+    ADD_FAILURE() << "no mg::Error for MUSICGEN_LSTM_WEIGHTS=int8";
+  } catch (const mg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("use f32"), std::string::npos) << e.what();
+  }
+  if (old) setenv("MUSICGEN_LSTM_WEIGHTS", saved.c_str(), 1);
+  else unsetenv("MUSICGEN_LSTM_WEIGHTS");
 }
 
 // The maths, from zero and from a given state, against double precision; h/c receive the state.
