@@ -156,15 +156,25 @@ __attribute__((target("avx512f"))) void recurrent_half_avx512(const uint16_t* wp
     for (int u = 0; u < U; ++u) g[q * gs + u] += vmath::hsum16(acc[q * U + u]);
 }
 
-__attribute__((target("f16c"))) uint16_t to_f16(float v) {
-  return static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-}
+// One 16-float piece of the packed layout from n (<= 16) floats of a row, zeros after them: as f32,
+// f16 (round to nearest even, as vcvtps2ph does), or bf16 (round to nearest even; a NaN stays a NaN).
+enum class PieceFormat { F32, F16, Bf16 };
 
-uint16_t to_bf16(float v) {  // round to nearest even; a NaN stays a NaN
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-  return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+template <PieceFormat F>
+__attribute__((target("avx512f"))) void pack_piece(const float* src, int64_t n, void* dst) {
+  const __m512 v = _mm512_maskz_loadu_ps(n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1), src);
+  if constexpr (F == PieceFormat::F32) {
+    _mm512_storeu_ps(dst, v);
+  } else if constexpr (F == PieceFormat::F16) {
+    _mm256_storeu_si256(static_cast<__m256i*>(dst), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  } else {
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), odd)), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    _mm256_storeu_si256(static_cast<__m256i*>(dst), _mm512_cvtepi32_epi16(r));
+  }
 }
 
 // The passes `recurrent` makes over units [j0, j1): kUnitsPerPass units at a time, then single ones.
@@ -179,10 +189,10 @@ void for_each_pass(int64_t j0, int64_t j1, Fn&& fn) {
 // starts at j * 4 * packed_cols(H).
 int64_t packed_cols(int64_t H) { return (H + 15) / 16 * 16; }
 
-// dst[4H * packed_cols(H)] = cvt(W_hh) in the pass layout of recurrent_packed_avx512, for the passes
+// dst[4H * packed_cols(H)] = W_hh in format F, in the pass layout of recurrent_packed_avx512, for the passes
 // the blocks of kUnitsPerBlock units make.
-template <class T, class Cvt>
-void pack_w_hh(const Exec& ex, const float* w, int64_t H, T* dst, Cvt cvt) {
+template <PieceFormat F, class T>
+void pack_w_hh(const Exec& ex, const float* w, int64_t H, T* dst) {
   const int64_t hp = packed_cols(H), blocks = (H + kUnitsPerBlock - 1) / kUnitsPerBlock;
   detail::parallel_for(ex, blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
@@ -193,7 +203,7 @@ void pack_w_hh(const Exec& ex, const float* w, int64_t H, T* dst, Cvt cvt) {
           for (int r = 0; r < R; ++r, d += 16) {
             const float* row = w + ((r / U) * H + j + r % U) * H;
             const int64_t n = std::min<int64_t>(16, H - k);
-            for (int64_t i = 0; i < 16; ++i) d[i] = cvt(i < n ? row[k + i] : 0.0f);
+            pack_piece<F>(row + k, n, d);
           }
       });
   });
@@ -479,12 +489,12 @@ Tensor lstm(const Tensor& x, const LstmLayerWeights& w, Tensor* h_state, Tensor*
   if (isa == Isa::Avx512 && ex.lstm_weights != LstmWeights::F32) {
     half.resize(size_t(4 * h * packed_cols(h)));
     rw.bf16 = ex.lstm_weights == LstmWeights::Bf16;
-    if (rw.bf16) pack_w_hh(ex, rw.w, h, half.data(), to_bf16);
-    else pack_w_hh(ex, rw.w, h, half.data(), to_f16);
+    if (rw.bf16) pack_w_hh<PieceFormat::Bf16>(ex, rw.w, h, half.data());
+    else pack_w_hh<PieceFormat::F16>(ex, rw.w, h, half.data());
     rw.half = half.data();
   } else if (isa == Isa::Avx512 && steps > 1) {
     packed = Tensor::empty(DType::F32, {4 * h, packed_cols(h)});
-    pack_w_hh(ex, rw.w, h, packed.f32(), [](float v) { return v; });
+    pack_w_hh<PieceFormat::F32>(ex, rw.w, h, packed.f32());
     rw.packed = packed.f32();
   }
   run_steps(ex, isa, rw, h, steps, gates.f32(), h0, c_steps.f32(), out.f32());
