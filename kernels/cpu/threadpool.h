@@ -4,6 +4,14 @@
 // Chunks are claimed, not assigned: the caller takes the first, and any chunk no worker has
 // started when the caller is free is run by the caller too, so a call never waits for a worker
 // the OS has not scheduled yet (a busy machine) and costs at most what one thread would.
+//
+// Hand-off without system calls: a decode step makes a few hundred calls of tens of microseconds
+// each, and waking a sleeping thread through a futex costs about as much as the work. So a job is
+// published with one atomic store, a worker that finished a job keeps polling for the next one for
+// kSpinMicros before it sleeps on a condition variable, and the caller waits for the last chunk by
+// polling an atomic counter. The poll is bounded, so idle pools (many sessions, a server between
+// requests) sleep; a pool with more threads than cores never polls (it would take the cores from
+// the threads doing the work).
 #pragma once
 
 #include <atomic>
@@ -23,6 +31,10 @@ constexpr int kMaxThreads = 1024;
 
 class ThreadPool {
  public:
+  // How long an idle worker polls for the next job before it sleeps: longer than the gaps between
+  // the ops of a decode step, short enough that an idle pool costs nothing measurable.
+  static constexpr int kSpinMicros = 200;
+
   // threads <= 0: one per hardware thread (at most kMaxThreads). threads == 1 starts no worker at
   // all. threads > kMaxThreads: mg::Error.
   explicit ThreadPool(int threads);
@@ -40,23 +52,40 @@ class ThreadPool {
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_chunk = 1);
 
  private:
+  // The job state in one atomic word: generation (32 bits) | chunk count (16) | next chunk (16).
+  // A claim is a compare-and-swap that also checks the generation, so a worker that saw an older
+  // job can never take a chunk of a newer one.
+  static uint64_t pack(uint64_t gen, int chunks, int next) {
+    return (gen << 32) | (uint64_t(chunks) << 16) | uint64_t(next);
+  }
+  static uint64_t generation_of(uint64_t s) { return s >> 32; }
+
   void worker_loop();
-  // Runs the chunks of the current job that nobody has claimed yet; `lock` holds mu_ on entry and
-  // on return (released while a chunk runs).
-  void run_unclaimed(std::unique_lock<std::mutex>& lock);
+  // Waits until the job generation differs from `seen` (or stop); returns the state seen.
+  uint64_t wait_for_job(uint64_t seen);
+  // Claims the next chunk of generation `gen`: its index, or -1 when none is left (or the job changed).
+  int claim(uint64_t gen);
+  // Claims and runs chunks of generation `gen` until none is left.
+  void run_chunks(uint64_t gen);
+  void run_one(int chunk);
 
   std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable start_cv_;
-  std::condition_variable done_cv_;
-  uint64_t generation_ = 0;    // bumped for each job; workers wait for a change
-  bool stop_ = false;
+  bool spin_ = false;                    // workers poll between jobs (threads <= cores)
+  std::atomic<uint64_t> state_{0};       // see pack()
+  std::atomic<int> done_{0};             // chunks of the current job finished
+  std::atomic<bool> stop_{false};
+  // The current job, written by the caller before it publishes the generation; read only after a
+  // successful claim (the job cannot end while one of its chunks is unfinished).
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0;
   int job_chunks_ = 0;
-  int next_chunk_ = 0;         // the next chunk to claim
-  int running_ = 0;            // chunks claimed and not finished
-  std::exception_ptr error_;
+  std::mutex error_mu_;
+  std::exception_ptr error_;             // the first exception of a worker's chunk
+  // Sleeping workers: sleepers_ is raised under sleep_mu_ before a worker's last check, so a
+  // caller that publishes a job and sees no sleeper knows every worker will see the job.
+  std::mutex sleep_mu_;
+  std::condition_variable wake_cv_;
+  std::atomic<int> sleepers_{0};
   std::atomic<bool> busy_{false};
 };
 
