@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/cpu_ops.h"
@@ -106,6 +109,33 @@ TEST(ThreadPool, CoversEveryIndexOnceAndRethrows) {
     pool.parallel_for(10, [&](int64_t ib, int64_t ie) { inner += int(ie - ib); });
   });
   EXPECT_EQ(inner.load(), 30);
+}
+
+// Workers poll between jobs, then sleep: jobs after a pause longer than the poll, one pool shared
+// by several threads (all but one fall back to serial), private pools side by side, and pools
+// destroyed while their workers poll, all cover every index once (plain ints: the sanitizer
+// builds see any overlap or missing join).
+TEST(ThreadPool, PollingSleepingSharedAndPrivatePools) {
+  cpu::ThreadPool shared(2);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&, t] {
+      cpu::ThreadPool own(2);
+      for (int call = 0; call < 300; ++call) {
+        std::vector<int> a(64, 0), b(64, 0);
+        shared.parallel_for(64, [&](int64_t s, int64_t e) { for (int64_t i = s; i < e; ++i) a[size_t(i)]++; });
+        own.parallel_for(64, [&](int64_t s, int64_t e) { for (int64_t i = s; i < e; ++i) b[size_t(i)]++; });
+        for (int i = 0; i < 64; ++i) bad += (a[size_t(i)] != 1) + (b[size_t(i)] != 1);
+        if (call % 100 == t) std::this_thread::sleep_for(std::chrono::microseconds(2 * cpu::ThreadPool::kSpinMicros));
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  for (int i = 0; i < 50; ++i) {
+    cpu::ThreadPool p(2);
+    if (i % 2) p.parallel_for(8, [](int64_t, int64_t) {});
+  }
 }
 
 // The contract (kernels/op_checks.h) is checked by the public Backend ops, so errors are tested
