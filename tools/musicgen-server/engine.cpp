@@ -36,7 +36,7 @@ mg::Tensor TextCache::get(const mg::MusicGen& model, mg::Backend& be, const std:
 
 struct Engine::Active {
   std::shared_ptr<Job> job;
-  std::shared_ptr<mg::StreamingDecoder> streamer;  // streaming requests; used on the finisher thread
+  std::unique_ptr<mg::StreamingDecoder> streamer;  // streaming requests
   std::unique_ptr<mg::MusicGen::SequenceStepper> stepper;
   bool failed = false;
 };
@@ -133,28 +133,16 @@ std::unique_ptr<Engine::Active> Engine::start(const std::shared_ptr<Job>& job) {
   if (r.stream) {
     Job* j = job.get();
     Metrics* metrics = &metrics_;
-    a->streamer = std::make_shared<mg::StreamingDecoder>(
-        model_, decode_be_, [j, metrics](const std::vector<std::vector<float>>& audio, int64_t n) {
+    a->streamer = std::make_unique<mg::StreamingDecoder>(
+        model_, be_, [j, metrics](const std::vector<std::vector<float>>& audio, int64_t n) {
           std::vector<float> planar;
           for (const auto& ch : audio) planar.insert(planar.end(), ch.begin(), ch.begin() + n);
           std::string pcm;
           append_pcm16(planar.data(), n, int(audio.size()), pcm);
           if (j->add_stream_audio(pcm)) metrics->time_to_first_audio(seconds_since(j->arrival));
         });
-    // The frame is decoded on the finisher (a window of EnCodec every few frames), not here on
-    // the decode loop, which would stall every request's step; skipped once the job has ended.
-    std::shared_ptr<mg::StreamingDecoder> s = a->streamer;
-    std::shared_ptr<Job> jp = job;
-    p.on_frame = [this, s, jp](int, int64_t, const std::vector<int>& codes) {
-      post_to_finisher([s, jp, codes] {
-        if (jp->done()) return;
-        try {
-          s->push(codes);
-        } catch (const std::exception& e) {
-          jp->finish_error(500, "server_error", std::string("decoding the audio failed: ") + e.what(), "error");
-        }
-      });
-    };
+    mg::StreamingDecoder* s = a->streamer.get();
+    p.on_frame = [s](int, int64_t, const std::vector<int>& codes) { s->push(codes); };
   }
   a->stepper = std::make_unique<mg::MusicGen::SequenceStepper>(model_, be_, std::move(p),
                                                               texts_.get(model_, be_, r.prompt));
@@ -230,21 +218,14 @@ void Engine::step_all() {
 void Engine::retire_finished() {
   for (auto& a : active_) {
     if (a->failed || !a->stepper->done()) continue;
-    std::shared_ptr<Job> job = a->job;
     if (a->streamer) {
-      std::shared_ptr<mg::StreamingDecoder> s = a->streamer;
-      const int channels = model_.channels(), rate = model_.sample_rate();
-      post_to_finisher([s, job, channels, rate] {
-        if (job->done()) return;
-        try {
-          s->finish();
-          job->finish_ok({}, 0, channels, rate);
-        } catch (const std::exception& e) {
-          job->finish_error(500, "server_error", std::string("decoding the audio failed: ") + e.what(), "error");
-        }
-      });
+      a->streamer->finish();
+      Job& j = *a->job;
+      j.finish_ok({}, 0, model_.channels(), model_.sample_rate());
     } else {
-      post_to_finisher([this, job, codes = a->stepper->codes()] { decode_whole(*job, codes); });
+      std::lock_guard<std::mutex> lock(finish_mu_);
+      to_decode_.emplace_back(a->job, a->stepper->codes());
+      finish_cv_.notify_one();
     }
     a->failed = true;  // leaves below
   }
@@ -296,42 +277,30 @@ void Engine::schedule_loop() {
   publish_queue();
 }
 
-void Engine::post_to_finisher(std::function<void()> task) {
-  {
-    std::lock_guard<std::mutex> lock(finish_mu_);
-    finisher_tasks_.push_back(std::move(task));
-  }
-  finish_cv_.notify_one();
-}
-
 void Engine::finish_loop() {
   for (;;) {
-    std::function<void()> task;
+    std::pair<std::shared_ptr<Job>, mg::Codes> item;
     {
       std::unique_lock<std::mutex> lock(finish_mu_);
-      finish_cv_.wait(lock, [&] { return finish_stop_ || !finisher_tasks_.empty(); });
-      if (finisher_tasks_.empty()) return;
-      task = std::move(finisher_tasks_.front());
-      finisher_tasks_.pop_front();
+      finish_cv_.wait(lock, [&] { return finish_stop_ || !to_decode_.empty(); });
+      if (to_decode_.empty()) return;
+      item = std::move(to_decode_.front());
+      to_decode_.pop_front();
     }
+    Job& job = *item.first;
     std::unique_lock<std::mutex> device(device_mu_, std::defer_lock);
     if (shared_backend_) device.lock();
-    task();
-  }
-}
-
-// A finished request's whole audio: EnCodec, then loudness normalization.
-void Engine::decode_whole(Job& job, const mg::Codes& codes) {
-  try {
-    mg::Tensor audio = model_.decode_audio(decode_be_, codes);
-    if (audio.device != mg::Device::CPU) audio = decode_be_.download(audio);
-    mg::NormalizeParams np;
-    np.strategy = static_cast<mg::NormalizeStrategy>(job.req.normalize);
-    mg::normalize_audio(audio, model_.sample_rate(), np);
-    std::vector<float> planar(audio.f32(), audio.f32() + audio.numel());
-    job.finish_ok(std::move(planar), audio.dim(1), int(audio.dim(0)), model_.sample_rate());
-  } catch (const std::exception& e) {
-    job.finish_error(500, "server_error", std::string("decoding the audio failed: ") + e.what(), "error");
+    try {
+      mg::Tensor audio = model_.decode_audio(decode_be_, item.second);
+      if (audio.device != mg::Device::CPU) audio = decode_be_.download(audio);
+      mg::NormalizeParams np;
+      np.strategy = static_cast<mg::NormalizeStrategy>(job.req.normalize);
+      mg::normalize_audio(audio, model_.sample_rate(), np);
+      std::vector<float> planar(audio.f32(), audio.f32() + audio.numel());
+      job.finish_ok(std::move(planar), audio.dim(1), int(audio.dim(0)), model_.sample_rate());
+    } catch (const std::exception& e) {
+      job.finish_error(500, "server_error", std::string("decoding the audio failed: ") + e.what(), "error");
+    }
   }
 }
 

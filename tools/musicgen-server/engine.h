@@ -2,14 +2,12 @@
 // request holds a MusicGen::SequenceStepper (its own KV cache, position, seed); each iteration runs
 // ONE decoder step for all of them together (lm/batched_step.h: every weight read serves every
 // request), then hands each its logits to sample. Waiting requests join at the next step
-// boundary; finished, cancelled or timed-out ones leave. All EnCodec work runs on a second
-// thread, the finisher, so that the decode loop never waits for it: the whole audio of finished
-// requests, and the streamed requests' frames as the loop emits them (in order, per request).
+// boundary; finished, cancelled or timed-out ones leave. Finished codes go to a second thread
+// that decodes them to audio (EnCodec) so that the decode loop never waits for it.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
-#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -66,8 +64,6 @@ class Engine {
   void step_all();
   void retire_finished();
   void publish_queue();
-  void post_to_finisher(std::function<void()> task);  // runs on the finisher thread, in order
-  void decode_whole(Job& job, const mg::Codes& codes);
 
   const mg::MusicGen& model_;
   mg::Backend& be_;
@@ -85,7 +81,7 @@ class Engine {
 
   std::mutex finish_mu_;
   std::condition_variable finish_cv_;
-  std::deque<std::function<void()>> finisher_tasks_;
+  std::deque<std::pair<std::shared_ptr<Job>, mg::Codes>> to_decode_;
   bool finish_stop_ = false;
   uint64_t next_id_ = 1;
 

@@ -58,10 +58,6 @@ struct Job {
     state = State::done;
     cv.notify_all();
   }
-  bool done() {
-    std::lock_guard<std::mutex> lock(mu);
-    return state == State::done;
-  }
   // Returns true for the request's first audio.
   bool add_stream_audio(const std::string& pcm16) {
     std::lock_guard<std::mutex> lock(mu);
