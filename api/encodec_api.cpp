@@ -220,7 +220,9 @@ struct ModelInputStream {
   // The length the whole file will have at the model's rate, from the header (the .ecdc header's
   // first guess; an estimate for compressed inputs).
   int64_t expected_length(const mg::EncodecModel& m) const {
-    if (reader.header_frames() <= 0 || reader.sample_rate() == m.sample_rate()) return reader.header_frames();
+    // A stream of unknown length may report any count: past 2^40 frames it is no guess at all.
+    if (reader.header_frames() <= 0 || reader.header_frames() >= (int64_t(1) << 40)) return 1;
+    if (reader.sample_rate() == m.sample_rate()) return reader.header_frames();
     return mg::Resampler(reader.sample_rate(), m.sample_rate()).default_output_length(reader.header_frames());
   }
   mg::Tensor next() {
