@@ -82,7 +82,11 @@ __attribute__((target("avx512f"))) void widen_rows(const float* xp, const float*
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
   const __m512i hi = _mm512_set1_epi32(int(0xffff0000u));
+  // The same lines of the rows the next pass reads, into L2 (into L1 they evicted this pass's
+  // lines: slower; into L2 the decode step was 15-35% faster, docs/PERFORMANCE.md).
+  const int64_t ahead = R * stride * k;
   for (int64_t j = 0; j < kl; j += kLine) {
+    for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(wr[r] + ahead + j), _MM_HINT_T1);
     __m512 xe[M], xo[M];
     for (int m = 0; m < M; ++m) {
       xe[m] = _mm512_loadu_ps(xp + m * kl + j);
