@@ -74,7 +74,8 @@ MG_TARGET_AVX512 inline __m256i lanes_vnni(__m256i u, __m256i s) {
 // (|w|, with w's signs moved onto x: u8 x s8 is what the instructions multiply), then used M times.
 // Weight rows are short (576 or 1088 bytes at k = 1024) and a pass reads R of them side by side:
 // streams too short for the hardware prefetcher to follow, so each pass prefetches the next R
-// rows (they follow in memory), a few lines per block.
+// rows (they follow in memory), a few lines per block, into L2 (measured: into L1 was no faster
+// for q4_0 and slower for q8_0, whose passes are larger).
 #define MG_QUANT_ROWS_BODY(LANES)                                                                    \
   const int64_t nb = x.k / kQuantBlock;                                                              \
   __m256 acc[M][R];                                                                                  \
@@ -83,7 +84,7 @@ MG_TARGET_AVX512 inline __m256i lanes_vnni(__m256i u, __m256i s) {
   constexpr int kLinesPerBlock = int((R * Fmt::kBlockBytes + 63) / 64);                             \
   const char* next = reinterpret_cast<const char*>(block_at(w, n + R, nb, 0, Fmt::kBlockBytes));     \
   for (int64_t b = 0; b < nb; ++b) {                                                                 \
-    for (int l = 0; l < kLinesPerBlock; ++l) _mm_prefetch(next + (b * kLinesPerBlock + l) * 64, _MM_HINT_T0); \
+    for (int l = 0; l < kLinesPerBlock; ++l) _mm_prefetch(next + (b * kLinesPerBlock + l) * 64, _MM_HINT_T1); \
     __m256i xv[M];                                                                                   \
     float xd[M];                                                                                     \
     for (int m = 0; m < M; ++m) {                                                                    \
@@ -133,7 +134,7 @@ MG_TARGET_AVX512 void pairs_avx512(const QuantizedRows& x, const int32_t* corr, 
   for (int m = 0; m < M; ++m)
     for (int p = 0; p < P; ++p) acc[m][p] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    for (int l = 0; l < kLinesPerBlock; ++l) _mm_prefetch(next + (b * kLinesPerBlock + l) * 64, _MM_HINT_T0);
+    for (int l = 0; l < kLinesPerBlock; ++l) _mm_prefetch(next + (b * kLinesPerBlock + l) * 64, _MM_HINT_T1);
     __m512i wu[P];
     __m512 wd[P];
     for (int p = 0; p < P; ++p) {
@@ -185,7 +186,7 @@ MG_TARGET_AVX512 void quads_avx512(const QuantizedRows& x, const int32_t* corr, 
   for (int m = 0; m < M; ++m)
     for (int q = 0; q < Q; ++q) lo[m][q] = hi[m][q] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    for (int l = 0; l < kLinesPerBlock; ++l) _mm_prefetch(next + (b * kLinesPerBlock + l) * 64, _MM_HINT_T0);
+    for (int l = 0; l < kLinesPerBlock; ++l) _mm_prefetch(next + (b * kLinesPerBlock + l) * 64, _MM_HINT_T1);
     __m512i wl[Q], wh[Q];
     __m512 wd[Q];
     for (int q = 0; q < Q; ++q) {
