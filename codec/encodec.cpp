@@ -246,7 +246,9 @@ Tensor EncodecModel::decode(Backend& be, const EncodedAudio& codes) const {
   auto in = [&](int64_t frames, float* scale) {
     MG_CHECK(seg < codes.segments.size(), "EnCodec decode: more segments asked for than there are");
     const Tensor& s = codes.segments[seg];
-    MG_CHECK(frame + frames <= s.dim(1), "EnCodec decode: segment ", seg, " has ", s.dim(1), " frames, not ",
+    // A segmenting model asks for each segment whole: its frames follow from the length.
+    MG_CHECK(cfg_.chunk_length() ? frame == 0 && frames == s.dim(1) : frame + frames <= s.dim(1),
+             "EnCodec decode: segment ", seg, " has ", s.dim(1), " frames, ", codes.length, " samples need ",
              frame + frames);
     if (frame == 0 && !codes.scales.empty()) *scale = codes.scales[seg];
     Tensor c = slice_cols(s, frame, frame + frames);
@@ -254,11 +256,14 @@ Tensor EncodecModel::decode(Backend& be, const EncodedAudio& codes) const {
     if (frame == s.dim(1) && cfg_.chunk_length()) seg++, frame = 0;
     return c;
   };
+  // At most `length` samples, and no more than the frames hold (an unsegmented model's codes).
+  const int64_t most =
+      cfg_.chunk_length() ? codes.length : std::min(codes.length, codes.segments[0].dim(1) * cfg_.hop_length());
   Tensor out;
   int64_t at = 0;
   auto sink = [&](const Tensor& y) {
-    if (!out.defined()) out = Tensor::empty(DType::F32, {y.dim(0), codes.length});
-    MG_CHECK(at + y.dim(1) <= codes.length, "EnCodec decode: more audio than the length");
+    if (!out.defined()) out = Tensor::empty(DType::F32, {y.dim(0), most});
+    MG_CHECK(at + y.dim(1) <= most, "EnCodec decode: more audio than the length");
     put_cols(out, at, y, 0, y.dim(1));
     at += y.dim(1);
   };
@@ -269,7 +274,7 @@ Tensor EncodecModel::decode(Backend& be, const EncodedAudio& codes) const {
     MG_CHECK(T >= 1, "EnCodec decode: no code frames");
     decode_windowed(be, in, T, std::min(codes.length, T * cfg_.hop_length()), sink);
   }
-  return at == codes.length ? out : slice_cols(out, 0, at);
+  return at == most ? out : slice_cols(out, 0, at);
 }
 
 }  // namespace mg
