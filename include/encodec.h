@@ -169,7 +169,9 @@ MUSICGEN_API musicgen_status encodec_session_decompress(encodec_session* session
 MUSICGEN_API void encodec_bytes_free(uint8_t* data);
 
 /* Audio file (any rate/channels) -> .ecdc file; and back. The output file appears complete or not
- * at all (written under a temporary name, renamed at the end). */
+ * at all (written under a temporary name, renamed at the end). Both stream their files block by
+ * block: any length, in memory that does not grow with it; the results are those of the in-memory
+ * calls (the same .ecdc bytes; audio within float rounding). */
 MUSICGEN_API musicgen_status encodec_session_compress_file(encodec_session* session, const char* audio_path,
                                                            const char* ecdc_path, double kbps);
 MUSICGEN_API musicgen_status encodec_session_decompress_file(encodec_session* session, const char* ecdc_path,
