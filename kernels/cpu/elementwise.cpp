@@ -65,11 +65,6 @@ Tensor scale(const Tensor& a, float s, const Exec& ex) {
   return unary(a, "scale", ex, [s](float v) { return v * s; });
 }
 
-// The exact form (torch's default approximate='none'): x/2 * (1 + erf(x / sqrt 2)).
-Tensor gelu(const Tensor& x, const Exec& ex) {
-  return unary(x, "gelu", ex, [](float v) { return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)); });
-}
-
 Tensor relu(const Tensor& x, const Exec& ex) {
   return unary(x, "relu", ex, [](float v) { return v > 0.0f ? v : 0.0f; });
 }
