@@ -15,6 +15,20 @@ extern char** environ;
 
 namespace mgtest {
 
+// Under AddressSanitizer (scripts/sanitize.sh) a process's resident memory is mostly the
+// sanitizer's (shadow memory, a 256 MB quarantine of freed blocks): bounds on it mean nothing there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPeakRssIsMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kPeakRssIsMeaningful = false;
+#else
+constexpr bool kPeakRssIsMeaningful = true;
+#endif
+#else
+constexpr bool kPeakRssIsMeaningful = true;
+#endif
+
 struct PeakRun {
   int exit_code = -1;  // -1: did not start or did not exit normally
   long peak_mb = -1;   // ru_maxrss of the program, in MB
