@@ -140,8 +140,9 @@ void StreamResampler::compute(int64_t rows, std::vector<float>& out) {
   cpu::blas::sgemm(false, true, rows, new_, taps, 1.0f, cols.data(), taps, r_->kernel().data(), taps, 0.0f,
                    &out[at], new_);
   done_rows_ += rows;
-  // The next row reads from (done_rows_ * old - width) on.
-  const int64_t keep = std::clamp<int64_t>(done_rows_ * old_ - w, in_begin_, in_begin_ + int64_t(in_.size()));
+  // The next row reads from (done_rows_ * old - width) on; the last sample stays (the right padding).
+  const int64_t keep = std::clamp<int64_t>(done_rows_ * old_ - w, in_begin_,
+                                           std::max(in_begin_, in_begin_ + int64_t(in_.size()) - 1));
   in_.erase(in_.begin(), in_.begin() + (keep - in_begin_));
   in_begin_ = keep;
 }
