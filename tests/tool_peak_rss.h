@@ -56,4 +56,28 @@ inline PeakRun run_peak_rss(const std::string& program, const std::vector<std::s
   return r;
 }
 
+// What a streaming tool may hold beyond its fixed cost: the same commands on a long input and on a
+// 10-second one of the same kind, long - short < kStreamingGrowthMb. The fixed cost (the program's
+// libraries, the model, and CUDA's runtime libraries in a CUDA build: ~140 MB of mapped pages that a
+// CPU build does not have) is thus not counted; what grows with the input's length is. The
+// whole-file path grew by ~250 MB for 20 minutes of 24 kHz audio and by 1.5-2.65 GB for 2 hours.
+constexpr long kStreamingGrowthMb = 40;
+
+// The tool's encodec-tool compress, decompress and convert runs on `wav` (24 kHz mono), in order.
+struct ToolPeaks {
+  PeakRun compress, decompress, convert;
+};
+inline ToolPeaks encodec_tool_peaks(const std::string& tool, const std::string& model, const std::string& wav,
+                                    const std::string& out_prefix, const std::vector<std::string>& extra = {}) {
+  auto args = [&](std::vector<std::string> a) {
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  ToolPeaks p;
+  p.compress = run_peak_rss(tool, args({"compress", wav, out_prefix + ".ecdc", "-m", model}));
+  p.decompress = run_peak_rss(tool, args({"decompress", out_prefix + ".ecdc", out_prefix + ".flac", "-m", model}));
+  p.convert = run_peak_rss(tool, {"convert", wav, out_prefix + "32k.flac", "-r", "32000"});
+  return p;
+}
+
 }  // namespace mgtest
