@@ -58,7 +58,7 @@ inline PeakRun run_peak_rss(const std::string& program, const std::vector<std::s
 
 // What a streaming tool may hold beyond its fixed cost: the same commands on a long input and on a
 // 10-second one of the same kind, long - short < kStreamingGrowthMb. The fixed cost (the program's
-// libraries, the model, and CUDA's runtime libraries in a CUDA build: ~140 MB of mapped pages that a
+// libraries, the model, and CUDA's runtime libraries in a CUDA build: ~215 MB of resident pages that a
 // CPU build does not have) is thus not counted; what grows with the input's length is. The
 // whole-file path grew by ~250 MB for 20 minutes of 24 kHz audio and by 1.5-2.65 GB for 2 hours.
 constexpr long kStreamingGrowthMb = 40;

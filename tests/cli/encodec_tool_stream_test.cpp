@@ -134,7 +134,7 @@ TEST(EncodecToolStreamConvert, SameSamplesAsTheInMemoryPath) {
 // 20 minutes of 24 kHz audio (a sparse WAV: a quiet saw, then zeros) through compress and
 // decompress with the tiny model, and a convert: the tool's peak RSS grows by less than
 // kStreamingGrowthMb over the same commands on 10 seconds (tool_peak_rss.h says why a difference:
-// a CUDA build maps ~140 MB of libraries that a CPU build does not). The whole-file path grew by
+// a CUDA build holds ~215 MB of libraries that a CPU build does not). The whole-file path grew by
 // ~250 MB for 20 minutes and 1.5 GB for 2 h. Under AddressSanitizer the long file is 2 minutes and
 // the memory is not checked (tool_peak_rss.h).
 TEST(EncodecToolStreamMemory, TwentyMinutesStayBounded) {
