@@ -38,9 +38,6 @@
 
 namespace mg {
 
-namespace {
-
-// Columns [a, b) of a host [C, T] tensor, as a new [C, b - a] tensor (any dtype).
 Tensor slice_cols(const Tensor& x, int64_t a, int64_t b) {
   const int64_t C = x.dim(0), T = x.dim(1), n = b - a;
   const size_t es = dtype_size(x.dtype);
@@ -50,6 +47,8 @@ Tensor slice_cols(const Tensor& x, int64_t a, int64_t b) {
                 static_cast<const char*>(x.data) + size_t(c * T + a) * es, size_t(n) * es);
   return out;
 }
+
+namespace {
 
 // dst[:, at : at + n] = src[:, from : from + n] for host [C, *] tensors of one dtype.
 void put_cols(Tensor& dst, int64_t at, const Tensor& src, int64_t from, int64_t n) {

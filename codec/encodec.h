@@ -24,6 +24,10 @@ struct EncodedAudio {
   std::vector<float> scales;      // one per segment when the model normalises, else empty
 };
 
+// Columns [a, b) of a host [C, T] tensor, as a new [C, b - a] tensor (any dtype): the windows of
+// the whole-tensor and the block-by-block EnCodec passes (codec/encodec.cpp, encodec_stream.cpp).
+Tensor slice_cols(const Tensor& x, int64_t a, int64_t b);
+
 // Streaming: long files go through encode_stream / decode_stream in bounded memory.
 // The next block of audio at the model's rate and channels: host f32 [C, n], n >= 1; an undefined
 // Tensor at the end.

@@ -80,17 +80,6 @@ class ColumnQueue {
   int64_t begin_ = 0, n_ = 0;
 };
 
-// Columns [a, b) of a host [C, T] tensor, as a new [C, b - a] tensor (any dtype).
-Tensor slice_cols(const Tensor& x, int64_t a, int64_t b) {
-  const int64_t C = x.dim(0), T = x.dim(1), n = b - a;
-  const size_t es = dtype_size(x.dtype);
-  Tensor out = Tensor::empty(x.dtype, {C, n});
-  for (int64_t c = 0; c < C; ++c)
-    std::memcpy(static_cast<char*>(out.data) + size_t(c * n) * es,
-                static_cast<const char*>(x.data) + size_t(c * T + a) * es, size_t(n) * es);
-  return out;
-}
-
 // The input range [a, b) (in coarse steps, of n in all) for the outputs [f0, f1): extended by the
 // margin, and never shorter than 2 * margin + 8 steps (or the whole input). The floor matters at
 // the file's ends: there the reference pads by reflection, which on an input no longer than the pad
