@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <chrono>
 #include <vector>
 
@@ -107,8 +108,24 @@ __attribute__((target("avx512f"))) void recurrent_units_avx512(const float* w, c
 // all fall in the same L1 set and every row is a separate prefetch stream, and a core got ~40
 // GB/s out of it whether W_hh came from L2, L3 or memory. Same products, same accumulator per
 // row, same order over k, so the same bits as recurrent_units_avx512. wp points at the pass.
-template <int U>
-__attribute__((target("avx512f"))) void recurrent_packed_avx512(const float* wp, const float* h, int64_t H, float* g,
+//
+// The opt-in 16-bit W_hh (Exec::lstm_weights) has the same pass layout in f16 or bf16, widened to
+// f32 in registers (exactly), so each step reads half the bytes; only the weights are rounded.
+template <bool Bf16>
+__attribute__((target("avx512f"), always_inline)) inline __m512 widen16(const uint16_t* p) {
+  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if constexpr (Bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+  else return _mm512_cvtph_ps(raw);
+}
+// One 16-lane piece of a pass as f32: read as stored (float) or widened (uint16_t, f16 or bf16).
+template <bool Bf16, typename E>
+__attribute__((target("avx512f"), always_inline)) inline __m512 load_piece(const E* p) {
+  if constexpr (std::is_same_v<E, float>) return _mm512_loadu_ps(p);
+  else return widen16<Bf16>(p);
+}
+
+template <int U, bool Bf16, typename E>
+__attribute__((target("avx512f"))) void recurrent_packed_avx512(const E* wp, const float* h, int64_t H, float* g,
                                                                 int64_t gs) {
   constexpr int R = 4 * U;
   __m512 acc[R];
@@ -116,41 +133,12 @@ __attribute__((target("avx512f"))) void recurrent_packed_avx512(const float* wp,
   int64_t k = 0;
   for (; k + 16 <= H; k += 16, wp += R * 16) {
     const __m512 hv = _mm512_loadu_ps(h + k);
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(wp + r * 16), hv, acc[r]);
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(load_piece<Bf16>(wp + r * 16), hv, acc[r]);
   }
   if (k < H) {  // the zero-padded last piece: the missing lanes add 0 * 0, as the masked tail does
     const __mmask16 m = static_cast<__mmask16>((1u << (H - k)) - 1);
     const __m512 hv = _mm512_maskz_loadu_ps(m, h + k);
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(wp + r * 16), hv, acc[r]);
-  }
-  for (int q = 0; q < 4; ++q)
-    for (int u = 0; u < U; ++u) g[q * gs + u] += vmath::hsum16(acc[q * U + u]);
-}
-
-// The opt-in 16-bit W_hh (Exec::lstm_weights): the same pass layout in f16 or bf16, widened to f32
-// in registers (exactly), so each step reads half the bytes; only the weights are rounded.
-template <bool Bf16>
-__attribute__((target("avx512f"), always_inline)) inline __m512 widen16(const uint16_t* p) {
-  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  if constexpr (Bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
-  else return _mm512_cvtph_ps(raw);
-}
-
-template <int U, bool Bf16>
-__attribute__((target("avx512f"))) void recurrent_half_avx512(const uint16_t* wp, const float* h, int64_t H, float* g,
-                                                              int64_t gs) {
-  constexpr int R = 4 * U;
-  __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 16 <= H; k += 16, wp += R * 16) {
-    const __m512 hv = _mm512_loadu_ps(h + k);
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(widen16<Bf16>(wp + r * 16), hv, acc[r]);
-  }
-  if (k < H) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (H - k)) - 1);
-    const __m512 hv = _mm512_maskz_loadu_ps(m, h + k);
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(widen16<Bf16>(wp + r * 16), hv, acc[r]);
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(load_piece<Bf16>(wp + r * 16), hv, acc[r]);
   }
   for (int q = 0; q < 4; ++q)
     for (int u = 0; u < U; ++u) g[q * gs + u] += vmath::hsum16(acc[q * U + u]);
@@ -243,8 +231,8 @@ template <bool Bf16>
 void recurrent_half(const uint16_t* wp, const float* h, int64_t H, float* g, int64_t gs, int64_t j0, int64_t j1) {
   const int64_t hp = packed_cols(H);
   for_each_pass(j0, j1, [&](int64_t j, int U) {
-    if (U == kUnitsPerPass) recurrent_half_avx512<kUnitsPerPass, Bf16>(wp + j * 4 * hp, h, H, g + (j - j0), gs);
-    else recurrent_half_avx512<1, Bf16>(wp + j * 4 * hp, h, H, g + (j - j0), gs);
+    if (U == kUnitsPerPass) recurrent_packed_avx512<kUnitsPerPass, Bf16>(wp + j * 4 * hp, h, H, g + (j - j0), gs);
+    else recurrent_packed_avx512<1, Bf16>(wp + j * 4 * hp, h, H, g + (j - j0), gs);
   });
 }
 
@@ -255,8 +243,9 @@ void recurrent(Isa isa, const RecurrentWeights& rw, const float* h, int64_t H, f
   if (rw.packed) {
     const int64_t hp = packed_cols(H);
     for_each_pass(j0, j1, [&](int64_t j, int U) {
-      if (U == kUnitsPerPass) recurrent_packed_avx512<kUnitsPerPass>(rw.packed + j * 4 * hp, h, H, g + (j - j0), gs);
-      else recurrent_packed_avx512<1>(rw.packed + j * 4 * hp, h, H, g + (j - j0), gs);
+      const float* wp = rw.packed + j * 4 * hp;
+      if (U == kUnitsPerPass) recurrent_packed_avx512<kUnitsPerPass, false>(wp, h, H, g + (j - j0), gs);
+      else recurrent_packed_avx512<1, false>(wp, h, H, g + (j - j0), gs);
     });
   } else if (rw.half) {
     if (rw.bf16) recurrent_half<true>(rw.half, h, H, g, gs, j0, j1);
