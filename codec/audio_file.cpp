@@ -51,6 +51,24 @@ std::string open_failure_reason(const std::string& path) {
          "; use a valid WAV, FLAC, OGG or MP3 file";
 }
 
+// `path` opened for reading, its header checked: a missing file, a folder, what libsndfile cannot
+// open and a channel count or sample rate out of range are each a clear error.
+SndfilePtr open_for_reading(const std::string& path, SF_INFO* info) {
+  std::error_code ec;
+  MG_CHECK(fs::exists(path, ec), "cannot read audio from ", path, ": no such file");
+  MG_CHECK(!fs::is_directory(path, ec), "cannot read audio from ", path, ": it is a folder");
+  *info = SF_INFO{};
+  SndfilePtr f(sf_open(path.c_str(), SFM_READ, info));
+  if (!f) throw Error(strcat("cannot read audio from ", path, ": ", open_failure_reason(path)));
+  MG_CHECK(info->channels > 0 && info->samplerate > 0, "cannot read audio from ", path, ": bad header (",
+           info->channels, " channels, ", info->samplerate, " Hz)");
+  if (info->samplerate < kMinAudioSampleRate || info->samplerate > kMaxAudioSampleRate)
+    throw AudioDataError(strcat("cannot read audio from ", path, ": its header says ", info->samplerate,
+                                " Hz; sample rates from ", kMinAudioSampleRate, " to ", kMaxAudioSampleRate,
+                                " Hz are read (a damaged or hostile header?)"));
+  return f;
+}
+
 std::string lower_extension(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -179,19 +197,8 @@ AudioBuffer read_audio_limited(const std::string& path, double max_seconds, bool
   if (!(max_seconds > 0 && max_seconds <= kMaxAudioSeconds))
     throw AudioRequestError(strcat("cannot read audio from ", path, ": the most to read must be in (0, ",
                                    kMaxAudioSeconds, "] s, found ", max_seconds));
-  std::error_code ec;
-  MG_CHECK(fs::exists(path, ec), "cannot read audio from ", path, ": no such file");
-  MG_CHECK(!fs::is_directory(path, ec), "cannot read audio from ", path, ": it is a folder");
-
-  SF_INFO info{};
-  SndfilePtr f(sf_open(path.c_str(), SFM_READ, &info));
-  if (!f) throw Error(strcat("cannot read audio from ", path, ": ", open_failure_reason(path)));
-  MG_CHECK(info.channels > 0 && info.samplerate > 0, "cannot read audio from ", path, ": bad header (",
-           info.channels, " channels, ", info.samplerate, " Hz)");
-  if (info.samplerate < kMinAudioSampleRate || info.samplerate > kMaxAudioSampleRate)
-    throw AudioDataError(strcat("cannot read audio from ", path, ": its header says ", info.samplerate,
-                                " Hz; sample rates from ", kMinAudioSampleRate, " to ", kMaxAudioSampleRate,
-                                " Hz are read (a damaged or hostile header?)"));
+  SF_INFO info;
+  SndfilePtr f = open_for_reading(path, &info);
   const int64_t max_frames = std::max<int64_t>(1, int64_t(max_seconds * info.samplerate));
   auto too_long = [&](const std::string& how_long) {
     const bool hour = max_seconds == kMaxAudioSeconds;
@@ -312,18 +319,8 @@ struct AudioReader::File {
 };
 
 AudioReader::AudioReader(const std::string& path) : path_(path), file_(std::make_unique<File>()) {
-  std::error_code ec;
-  MG_CHECK(fs::exists(path, ec), "cannot read audio from ", path, ": no such file");
-  MG_CHECK(!fs::is_directory(path, ec), "cannot read audio from ", path, ": it is a folder");
-  SF_INFO info{};
-  file_->sf.reset(sf_open(path.c_str(), SFM_READ, &info));
-  if (!file_->sf) throw Error(strcat("cannot read audio from ", path, ": ", open_failure_reason(path)));
-  MG_CHECK(info.channels > 0 && info.samplerate > 0, "cannot read audio from ", path, ": bad header (",
-           info.channels, " channels, ", info.samplerate, " Hz)");
-  if (info.samplerate < kMinAudioSampleRate || info.samplerate > kMaxAudioSampleRate)
-    throw AudioDataError(strcat("cannot read audio from ", path, ": its header says ", info.samplerate,
-                                " Hz; sample rates from ", kMinAudioSampleRate, " to ", kMaxAudioSampleRate,
-                                " Hz are read (a damaged or hostile header?)"));
+  SF_INFO info;
+  file_->sf = open_for_reading(path, &info);
   rate_ = info.samplerate;
   channels_ = info.channels;
   header_frames_ = std::max<int64_t>(0, info.frames);
