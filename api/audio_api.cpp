@@ -44,18 +44,27 @@ musicgen_status encodec_audio_read(const char* path, encodec_audio** out) {
   });
 }
 
+namespace {
+
+// The library's sample format for the C API's, or false for a value the header does not define.
+bool to_audio_subtype(encodec_subtype subtype, mg::AudioSubtype* out) {
+  switch (subtype) {
+    case ENCODEC_SUBTYPE_PCM16: *out = mg::AudioSubtype::PCM16; return true;
+    case ENCODEC_SUBTYPE_PCM24: *out = mg::AudioSubtype::PCM24; return true;
+    case ENCODEC_SUBTYPE_FLOAT: *out = mg::AudioSubtype::Float; return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 musicgen_status encodec_audio_write(const char* path, const encodec_audio* audio, encodec_subtype subtype) {
   return guard("encodec_audio_write", MUSICGEN_ERROR_IO, [&] {
     if (!path || !audio) return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_audio_write: path or audio is NULL");
     mg::AudioWriteOptions options;
-    switch (subtype) {
-      case ENCODEC_SUBTYPE_PCM16: options.subtype = mg::AudioSubtype::PCM16; break;
-      case ENCODEC_SUBTYPE_PCM24: options.subtype = mg::AudioSubtype::PCM24; break;
-      case ENCODEC_SUBTYPE_FLOAT: options.subtype = mg::AudioSubtype::Float; break;
-      default:
-        return fail(MUSICGEN_ERROR_INVALID_ARGUMENT,
-                    mg::strcat("encodec_audio_write: unknown subtype ", int(subtype), " for ", path));
-    }
+    if (!to_audio_subtype(subtype, &options.subtype))
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT,
+                  mg::strcat("encodec_audio_write: unknown subtype ", int(subtype), " for ", path));
     mg::write_audio(path, audio->buf, options);
     return MUSICGEN_OK;
   });
@@ -77,14 +86,9 @@ musicgen_status encodec_audio_convert_file(const char* in_path, const char* out_
     if (!in_path || !out_path)
       return fail(MUSICGEN_ERROR_INVALID_ARGUMENT, "encodec_audio_convert_file: a path is NULL");
     mg::AudioWriteOptions options;
-    switch (subtype) {
-      case ENCODEC_SUBTYPE_PCM16: options.subtype = mg::AudioSubtype::PCM16; break;
-      case ENCODEC_SUBTYPE_PCM24: options.subtype = mg::AudioSubtype::PCM24; break;
-      case ENCODEC_SUBTYPE_FLOAT: options.subtype = mg::AudioSubtype::Float; break;
-      default:
-        return fail(MUSICGEN_ERROR_INVALID_ARGUMENT,
-                    mg::strcat("encodec_audio_convert_file: unknown subtype ", int(subtype), " for ", out_path));
-    }
+    if (!to_audio_subtype(subtype, &options.subtype))
+      return fail(MUSICGEN_ERROR_INVALID_ARGUMENT,
+                  mg::strcat("encodec_audio_convert_file: unknown subtype ", int(subtype), " for ", out_path));
     mg::AudioReader reader(in_path);
     // Resampler and channel errors are about the requested rate/channels, hence INVALID_ARGUMENT.
     std::unique_ptr<mg::AudioConverter> converter;
