@@ -1,6 +1,9 @@
-// attention: softmax(q . k^T * scale) . v per head, over the first T rows of k and v (a KV cache).
+// attention: softmax(q . k^T * scale) . v per head, over the first T rows of k and v (a KV cache),
+// for one row (attention) or R independent rows in one call (attention_rows: the decode step's CFG
+// rows, one pool hand-off for all of them).
 //
-// The host default (kernels/backend_fallbacks.cpp) is scalar and single-threaded; at musicgen-small's
+// On AVX-512 processors, head widths that are a multiple of 16 run the split-key path of
+// attention_split.cpp (keys in blocks read in stored order, all heads at once). Otherwise: the host default (kernels/backend_fallbacks.cpp) is scalar and single-threaded; at musicgen-small's
 // size a decode step runs it 96 times (24 layers x 2 CFG rows x self + cross) over caches of up to
 // ~1500 rows, so it is the largest cost after the weight GEMVs. Here each (head, query) pair is one
 // work item on the pool, and the dot products and the weighted sum of v rows use AVX2/FMA over the
@@ -15,6 +18,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/cpu/attention_internal.h"
 #include "kernels/cpu/cpu_common.h"
 #include "kernels/cpu/vec_math.h"
 
@@ -28,25 +32,18 @@ inline float load1(const float* p) { return *p; }
 inline float load1(const half_t* p) { return f16_to_f32(*p); }
 
 template <typename KV>
-struct Problem {
-  const float* q;   // [S, qs]: the first D columns of each row
-  const KV* k;      // [>= T, D]
-  const KV* v;      // [>= T, D]
-  float* out;       // [S, D]
-  int64_t S, T, D, dh;
-  float scale;
-  bool causal;
-  int64_t qs;  // q's row stride (D, or wider for a fused q|k|v row)
-};
+using Problem = detail::AttentionProblem<KV>;
 
-// The fallback's loops for one (head, query): scores, max, exp, sum, then p/sum-weighted v rows.
+// The fallback's loops for one (row, head, query): scores, max, exp, sum, then p/sum-weighted v rows.
 template <typename KV>
-void item_portable(const Problem<KV>& P, int h, int64_t i, float* p) {
-  const int64_t visible = P.causal ? P.T - P.S + i + 1 : P.T;
-  const float* qi = P.q + i * P.qs + h * P.dh;
+void item_portable(const Problem<KV>& P, int64_t r, int h, int64_t i, float* p) {
+  const int64_t visible = P.visible(i);
+  const float* qi = P.q + (r * P.S + i) * P.qs + h * P.dh;
+  const KV* k = P.k + r * P.kv_row;
+  const KV* v = P.v + r * P.kv_row;
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < visible; ++j) {
-    const KV* kj = P.k + j * P.D + h * P.dh;
+    const KV* kj = k + j * P.D + h * P.dh;
     float s = 0;
     for (int64_t d = 0; d < P.dh; ++d) s += qi[d] * load1(kj + d);
     p[j] = s * P.scale;
@@ -57,11 +54,11 @@ void item_portable(const Problem<KV>& P, int h, int64_t i, float* p) {
     p[j] = std::exp(p[j] - mx);
     sum += p[j];
   }
-  float* o = P.out + i * P.D + h * P.dh;
+  float* o = P.out + (r * P.S + i) * P.D + h * P.dh;
   for (int64_t d = 0; d < P.dh; ++d) o[d] = 0;
   for (int64_t j = 0; j < visible; ++j) {
     const float w = p[j] / sum;
-    const KV* vj = P.v + j * P.D + h * P.dh;
+    const KV* vj = v + j * P.D + h * P.dh;
     for (int64_t d = 0; d < P.dh; ++d) o[d] += w * load1(vj + d);
   }
 }
@@ -110,12 +107,12 @@ inline void prefetch_head(const KV* row, int64_t dh) {
 // AVX2 version for dh a multiple of 8 (MusicGen: 64). The output block of one head (dh floats) is
 // accumulated in registers when it fits (dh <= 64), else in memory 8 lanes at a time.
 template <typename KV>
-__attribute__((target("avx2,fma,f16c"))) void item_avx2(const Problem<KV>& P, int h, int64_t i, float* p) {
-  const int64_t visible = P.causal ? P.T - P.S + i + 1 : P.T;
+__attribute__((target("avx2,fma,f16c"))) void item_avx2(const Problem<KV>& P, int64_t r, int h, int64_t i, float* p) {
+  const int64_t visible = P.visible(i);
   const int64_t dh = P.dh, D = P.D;
-  const float* qi = P.q + i * P.qs + h * dh;
-  const KV* kh = P.k + h * dh;
-  const KV* vh = P.v + h * dh;
+  const float* qi = P.q + (r * P.S + i) * P.qs + h * dh;
+  const KV* kh = P.k + r * P.kv_row + h * dh;
+  const KV* vh = P.v + r * P.kv_row + h * dh;
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t j = 0; j < visible; ++j) {
     const KV* kj = kh + j * D;
@@ -144,7 +141,7 @@ __attribute__((target("avx2,fma,f16c"))) void item_avx2(const Problem<KV>& P, in
     p[j] = std::exp(p[j] - mx);
     sum += p[j];
   }
-  float* o = P.out + i * D + h * dh;
+  float* o = P.out + (r * P.S + i) * D + h * dh;
   constexpr int kRegBlocks = 8;  // 8 x 8 lanes = dh 64 held in registers
   if (dh <= 8 * kRegBlocks) {
     const int nb = int(dh / 8);
@@ -170,41 +167,57 @@ __attribute__((target("avx2,fma,f16c"))) void item_avx2(const Problem<KV>& P, in
 
 template <typename KV>
 void run(const Problem<KV>& P, int heads, const Exec& ex) {
+  if (detail::attention_split_applies(P.dh, ex)) {
+    detail::attention_split(P, heads, ex);
+    return;
+  }
   const bool simd = ex.simd() && P.dh % 8 == 0;
-  // Items ordered head-major: item = h * S + i. One item costs ~T * dh * 2 multiply-adds; a few per
-  // chunk keep the pool's hand-off cost small next to the work.
-  const int64_t items = int64_t(heads) * P.S;
+  // Items ordered row-major, then head-major: item = (r * heads + h) * S + i. One item costs
+  // ~T * dh * 2 multiply-adds; a few per chunk keep the pool's hand-off cost small next to the work.
+  const int64_t items = P.R * int64_t(heads) * P.S;
   const int64_t min_chunk = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, P.T * P.dh / 8));
   detail::parallel_for(ex, items, min_chunk, [&](int64_t a, int64_t b) {
     std::vector<float> p(size_t(P.T));
     for (int64_t it = a; it < b; ++it) {
-      const int h = int(it / P.S);
+      const int64_t r = it / (int64_t(heads) * P.S);
+      const int h = int(it / P.S % heads);
       const int64_t i = it % P.S;
       if (simd)
-        item_avx2(P, h, i, p.data());
+        item_avx2(P, r, h, i, p.data());
       else
-        item_portable(P, h, i, p.data());
+        item_portable(P, r, h, i, p.data());
     }
   });
+}
+
+// q[R * S, Wq] (rows r * S + i), k/v holding R caches kv_row elements apart -> out[R * S, D].
+Tensor run_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t R, int64_t S, int64_t Wq, int64_t kv_row,
+                int64_t T, int heads, float scale, bool causal, const Exec& ex) {
+  const int64_t D = k.shape.back();
+  Tensor out = Tensor::empty(DType::F32, {R * S, D});
+  if (R * S == 0) return out;
+  if (k.dtype == DType::F16) {
+    run(Problem<half_t>{q.f32(), k.ptr<half_t>(), v.ptr<half_t>(), out.f32(), R, S, T, D, D / heads, scale, causal, Wq,
+                        kv_row},
+        heads, ex);
+  } else {
+    run(Problem<float>{q.f32(), k.f32(), v.f32(), out.f32(), R, S, T, D, D / heads, scale, causal, Wq, kv_row}, heads,
+        ex);
+  }
+  return out;
 }
 
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale, bool causal,
                  const Exec& ex) {
-  const DType kvt = k.dtype;
-  const int64_t D = k.dim(1);
-  Tensor out = Tensor::empty(DType::F32, {q.dim(0), D});
-  if (q.dim(0) == 0) return out;
-  if (kvt == DType::F16) {
-    const Problem<half_t> P{q.f32(), k.ptr<half_t>(), v.ptr<half_t>(), out.f32(), q.dim(0), T, D, D / heads, scale,
-                            causal, q.dim(1)};
-    run(P, heads, ex);
-  } else {
-    const Problem<float> P{q.f32(), k.f32(), v.f32(), out.f32(), q.dim(0), T, D, D / heads, scale, causal, q.dim(1)};
-    run(P, heads, ex);
-  }
-  return out;
+  return run_rows(q, k, v, 1, q.dim(0), q.dim(1), 0, T, heads, scale, causal, ex);
+}
+
+Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                      bool causal, const Exec& ex) {
+  const int64_t R = q.dim(0), S = q.dim(1);
+  return run_rows(q, k, v, R, S, q.dim(2), k.dim(1) * k.dim(2), T, heads, scale, causal, ex).reshape({R, S, k.dim(2)});
 }
 
 }  // namespace mg::cpu

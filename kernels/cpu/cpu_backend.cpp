@@ -78,6 +78,10 @@ class CpuBackend final : public Backend {
                         bool causal) override {
     return cpu::attention(q, k, v, T, heads, scale, causal, ex_);
   }
+  Tensor attention_rows_impl(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                             bool causal) override {
+    return cpu::attention_rows(q, k, v, T, heads, scale, causal, ex_);
+  }
   Tensor lstm_impl(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c) override {
     return cpu::lstm(x, w, h, c, ex_);
   }

@@ -87,10 +87,13 @@ Tensor embedding_sum(const std::vector<const Tensor*>& tables, const Tensor& ids
 // Backend::vq_nearest (ops.h), with the products as one parallel GEMM and the argmax per row in parallel.
 Tensor vq_nearest(const Tensor& x, const Tensor& embed, const Exec& ex = {});
 
-// ---- attention over a KV cache (attention.cpp): Backend::attention's contract, threaded over
-//      (head, query) pairs, AVX2 over the head dim ----
+// ---- attention over a KV cache (attention.cpp, attention_split.cpp): Backend::attention's and
+//      attention_rows' contracts; AVX-512: key blocks over all heads, else (head, query) pairs ----
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale, bool causal,
                  const Exec& ex = {});
+// All R rows in one pool hand-off; each row has the bits attention() gives it alone.
+Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
+                      bool causal, const Exec& ex = {});
 
 // ---- MusicGen-melody's chroma (chroma.cpp): Backend::chroma with FFTW, frame after frame ----
 Tensor chroma(const Tensor& signal, const Tensor& window, float window_norm, const Tensor& filters, int hop, float eps,

@@ -1,6 +1,7 @@
 // bench-ops: times the CPU ops that dominate MusicGen (linear: decode steps with 2 CFG rows and
 // prompt prefill) and EnCodec (conv1d / conv_transpose1d on long audio), and prints GFLOP/s.
 // Usage: bench-ops [threads] [seconds per case]
+//        bench-ops attention [options]: decode-step attention over a KV cache (attention_bench.cpp)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -43,7 +44,10 @@ void time_case(const std::string& name, double flops, double seconds, const std:
 
 }  // namespace
 
+int run_attention_bench(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "attention") return run_attention_bench(argc, argv);
   const int threads = argc > 1 ? std::atoi(argv[1]) : 0;
   const double seconds = argc > 2 ? std::atof(argv[2]) : 0.5;
   cpu::ThreadPool pool(threads);

@@ -1,0 +1,242 @@
+// attention, AVX-512 split-key path: a decode step's attention over a long KV cache, read once, in
+// the order it is stored, at memory speed.
+//
+// A cached key or value row holds every head (D = H * dh values, 2 KB in f16 for musicgen-small).
+// The (head, query) items of attention.cpp's AVX2 path each read their head's 128 bytes of every
+// row, 2 KB apart: short strided reads that the hardware prefetcher follows poorly, a pass over K
+// and then V per head, and with 16 heads and one query per CFG row only 16 items per row to share
+// out. Here the keys are cut into blocks of kBlockKeys positions instead, and one work item is
+// (row, query, block) over all heads: it streams the block's K rows and then its V rows
+// contiguously and leaves a partial result (per head: the block's max score m, its sum of
+// e^(s - m), and its e^(s - m)-weighted sum of V rows). The partials of a query are then combined in
+// block order (flash-decoding): out = sum_b e^(m_b - M) o_b / sum_b e^(m_b - M) l_b, M = max_b m_b.
+//
+// Scores of one key for 16 heads come out as one vector (a transposing reduction of the 16 dot
+// products), so the block's max, exp and sum run across heads in 16 lanes. Block bounds are fixed
+// multiples of kBlockKeys and every item is computed by one thread in a fixed order, so the result
+// depends neither on the thread count nor on how many rows or queries share the call: a row of
+// attention_rows has the bits of that row alone. It differs from the AVX2 and portable paths by
+// summation order and the vectorised exp (relative error ~1e-7).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/attention_internal.h"
+#include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/vec_math.h"
+
+// GCC 12 warns that the "undefined" source operand of some AVX-512 intrinsics is uninitialized when
+// they are inlined into target("avx512f") functions (GCC bug 105593): not ours to fix.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace mg::cpu::detail {
+
+namespace {
+
+using half_t = uint16_t;
+constexpr int64_t kBlockKeys = 64;  // keys per work item: 256 KB of f16 K and V for musicgen-small
+constexpr int kLanes = 16;          // heads per score vector
+// A chunk of work items on the pool should be worth the hand-off (~1-2 us): about this many
+// multiply-adds (a full block of musicgen-small is 131 k).
+constexpr int64_t kMinChunkMacs = int64_t(1) << 16;
+// Above this many partial results (floats) a query's blocks run in one item, which combines them
+// itself (prefill: hundreds of queries); the bits are the same either way.
+constexpr int64_t kMaxPartialFloats = int64_t(1) << 21;
+// Scores below the max by more than this get weight 0 (e^-87 is below float resolution next to
+// the max's weight of 1), and the exp stays in its normal range.
+constexpr float kMinExpArg = -87.0f;
+
+__attribute__((target("avx512f"))) inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+__attribute__((target("avx512f"))) inline __m512 load16(const half_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// e^x for x <= 0, 0 below kMinExpArg.
+__attribute__((target("avx512f"))) inline __m512 exp_nonpositive(__m512 x) {
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kMinExpArg), _CMP_GE_OQ);
+  return _mm512_maskz_mov_ps(keep, vmath::exp16(_mm512_max_ps(x, _mm512_set1_ps(kMinExpArg))));
+}
+
+// Lane h = the sum of a[h]'s 16 lanes, for 16 vectors at once (a fixed pairwise tree: within
+// 128-bit quarters, then across them).
+__attribute__((target("avx512f"))) inline __m512 transpose_sum16(const __m512* a) {
+  __m512 b[8], c[4], d[2];
+  for (int i = 0; i < 8; ++i)
+    b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+  for (int i = 0; i < 4; ++i)
+    c[i] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  for (int i = 0; i < 2; ++i)
+    d[i] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(d[0], d[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(d[0], d[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Where one query's partial result for one block lives: o[H * dh] (unnormalised), then m and l
+// for each head, padded to whole 16-lane groups.
+struct PartLayout {
+  int64_t H, dh, groups;
+  int64_t floats() const { return H * dh + 2 * groups * kLanes; }
+  int64_t m_at() const { return H * dh; }
+  int64_t l_at() const { return H * dh + groups * kLanes; }
+};
+
+// The dot products of one query with one key row, 16 heads from h0 (absent heads: 0), scaled.
+template <typename KV>
+__attribute__((target("avx512f"), always_inline)) inline __m512 scores16(const float* q, const KV* krow, int64_t h0,
+                                                                         int64_t H, int64_t dh, __m512 scale) {
+  __m512 a[kLanes];
+  for (int hh = 0; hh < kLanes; ++hh) {
+    const int64_t h = h0 + hh;
+    if (h >= H) {
+      a[hh] = _mm512_setzero_ps();
+      continue;
+    }
+    const float* qh = q + h * dh;
+    const KV* kh = krow + h * dh;
+    __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qh), load16(kh));
+    for (int64_t c = kLanes; c < dh; c += kLanes) acc = _mm512_fmadd_ps(_mm512_loadu_ps(qh + c), load16(kh + c), acc);
+    a[hh] = acc;
+  }
+  return _mm512_mul_ps(transpose_sum16(a), scale);
+}
+
+// The partial result of query q over keys [j0, j1) of k/v (rows D apart). sc: scratch for
+// groups * kBlockKeys * 16 scores.
+template <typename KV>
+__attribute__((target("avx512f"))) void block_partial(const float* q, const KV* k, const KV* v, int64_t j0, int64_t j1,
+                                                      int64_t D, const PartLayout& L, float scale, float* part,
+                                                      float* sc) {
+  const int64_t n = j1 - j0, H = L.H, dh = L.dh;
+  const __m512 vscale = _mm512_set1_ps(scale);
+  // Scores, key by key over whole K rows (the order they are stored in): sc[g][j][lane].
+  for (int64_t j = 0; j < n; ++j) {
+    const KV* krow = k + (j0 + j) * D;
+    for (int64_t g = 0; g < L.groups; ++g)
+      _mm512_storeu_ps(sc + (g * kBlockKeys + j) * kLanes, scores16(q, krow, g * kLanes, H, dh, vscale));
+  }
+  // Per head (lane): the block's max, e^(s - max) in place, and their sum.
+  for (int64_t g = 0; g < L.groups; ++g) {
+    float* s = sc + g * kBlockKeys * kLanes;
+    __m512 mx = _mm512_loadu_ps(s);
+    for (int64_t j = 1; j < n; ++j) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + j * kLanes));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) {
+      const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(s + j * kLanes), mx));
+      _mm512_storeu_ps(s + j * kLanes, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    _mm512_storeu_ps(part + L.m_at() + g * kLanes, mx);
+    _mm512_storeu_ps(part + L.l_at() + g * kLanes, sum);
+  }
+  // The weighted sum of the V rows, again row by row; o (H * dh floats) stays in L1.
+  float* o = part;
+  for (int64_t j = 0; j < n; ++j) {
+    const KV* vrow = v + (j0 + j) * D;
+    for (int64_t h = 0; h < H; ++h) {
+      const __m512 w = _mm512_set1_ps(sc[((h / kLanes) * kBlockKeys + j) * kLanes + h % kLanes]);
+      float* oh = o + h * dh;
+      const KV* vh = vrow + h * dh;
+      if (j == 0) {
+        for (int64_t c = 0; c < dh; c += kLanes) _mm512_storeu_ps(oh + c, _mm512_mul_ps(w, load16(vh + c)));
+      } else {
+        for (int64_t c = 0; c < dh; c += kLanes)
+          _mm512_storeu_ps(oh + c, _mm512_fmadd_ps(w, load16(vh + c), _mm512_loadu_ps(oh + c)));
+      }
+    }
+  }
+}
+
+// out[H * dh] from a query's nb partials (nb >= 1), in block order. f: scratch for
+// (nb + 1) * groups * 16 floats (each block's factor e^(m_b - M), then the total per head).
+__attribute__((target("avx512f"))) void combine(const float* parts, int64_t nb, const PartLayout& L, float* out,
+                                                float* f) {
+  const int64_t stride = L.floats(), H = L.H, dh = L.dh, G = L.groups;
+  float* total = f + nb * G * kLanes;
+  for (int64_t g = 0; g < G; ++g) {
+    __m512 mx = _mm512_loadu_ps(parts + L.m_at() + g * kLanes);
+    for (int64_t b = 1; b < nb; ++b) mx = _mm512_max_ps(mx, _mm512_loadu_ps(parts + b * stride + L.m_at() + g * kLanes));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* pb = parts + b * stride;
+      const __m512 fb = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(pb + L.m_at() + g * kLanes), mx));
+      _mm512_storeu_ps(f + (b * G + g) * kLanes, fb);
+      sum = _mm512_fmadd_ps(fb, _mm512_loadu_ps(pb + L.l_at() + g * kLanes), sum);
+    }
+    _mm512_storeu_ps(total + g * kLanes, sum);
+  }
+  for (int64_t h = 0; h < H; ++h) {
+    const __m512 total_h = _mm512_set1_ps(total[h]);
+    for (int64_t c = 0; c < dh; c += kLanes) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t b = 0; b < nb; ++b)
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(f[b * G * kLanes + h]), _mm512_loadu_ps(parts + b * stride + h * dh + c),
+                              acc);
+      _mm512_storeu_ps(out + h * dh + c, _mm512_div_ps(acc, total_h));
+    }
+  }
+}
+
+template <typename KV>
+void run_split(const AttentionProblem<KV>& P, int heads, const Exec& ex) {
+  const PartLayout L{heads, P.dh, (heads + kLanes - 1) / kLanes};
+  const int64_t Q = P.R * P.S, stride = L.floats(), D = P.D;
+  auto blocks_of = [&](int64_t qi) { return (P.visible(qi % P.S) + kBlockKeys - 1) / kBlockKeys; };
+  auto q_of = [&](int64_t qi) { return P.q + qi * P.qs; };
+  auto k_of = [&](int64_t qi) { return P.k + (qi / P.S) * P.kv_row; };
+  auto v_of = [&](int64_t qi) { return P.v + (qi / P.S) * P.kv_row; };
+  const int64_t macs_per_block = 2 * kBlockKeys * D;
+  // Work items: (query, block), query-major.
+  std::vector<int64_t> first(size_t(Q) + 1, 0);
+  for (int64_t qi = 0; qi < Q; ++qi) first[size_t(qi) + 1] = first[size_t(qi)] + blocks_of(qi);
+  const int64_t items = first[size_t(Q)];
+  const size_t scratch = size_t(L.groups * kBlockKeys * kLanes);
+  if (items * stride > kMaxPartialFloats) {
+    // One item per query: its blocks one after the other, then their combination.
+    const int64_t max_blocks = (P.T + kBlockKeys - 1) / kBlockKeys;
+    const int64_t min_chunk = std::max<int64_t>(1, kMinChunkMacs / (macs_per_block * max_blocks));
+    parallel_for(ex, Q, min_chunk, [&](int64_t a, int64_t b) {
+      std::vector<float> parts(size_t(max_blocks * stride)), sc(scratch), f(size_t((max_blocks + 1) * L.groups * kLanes));
+      for (int64_t qi = a; qi < b; ++qi) {
+        const int64_t nb = blocks_of(qi), vis = P.visible(qi % P.S);
+        for (int64_t bl = 0; bl < nb; ++bl)
+          block_partial(q_of(qi), k_of(qi), v_of(qi), bl * kBlockKeys, std::min(vis, (bl + 1) * kBlockKeys), D, L,
+                        P.scale, parts.data() + bl * stride, sc.data());
+        combine(parts.data(), nb, L, P.out + qi * D, f.data());
+      }
+    });
+    return;
+  }
+  // One item per (query, block) into a shared buffer of partials, then the combination per query.
+  std::vector<float> parts(size_t(items * stride));
+  const int64_t keys_per_item = std::max<int64_t>(1, std::min<int64_t>(kBlockKeys, P.T));
+  const int64_t min_chunk = std::max<int64_t>(1, kMinChunkMacs / (2 * keys_per_item * D));
+  parallel_for(ex, items, min_chunk, [&](int64_t a, int64_t b) {
+    std::vector<float> sc(scratch);
+    int64_t qi = int64_t(std::upper_bound(first.begin(), first.end(), a) - first.begin()) - 1;
+    for (int64_t it = a; it < b; ++it) {
+      while (it >= first[size_t(qi) + 1]) ++qi;
+      const int64_t bl = it - first[size_t(qi)], vis = P.visible(qi % P.S);
+      block_partial(q_of(qi), k_of(qi), v_of(qi), bl * kBlockKeys, std::min(vis, (bl + 1) * kBlockKeys), D, L, P.scale,
+                    parts.data() + it * stride, sc.data());
+    }
+  });
+  const int64_t max_blocks = (P.T + kBlockKeys - 1) / kBlockKeys;
+  std::vector<float> f(size_t((max_blocks + 1) * L.groups * kLanes));
+  for (int64_t qi = 0; qi < Q; ++qi)
+    combine(parts.data() + first[size_t(qi)] * stride, first[size_t(qi) + 1] - first[size_t(qi)], L, P.out + qi * D,
+            f.data());
+}
+
+}  // namespace
+
+bool attention_split_applies(int64_t dh, const Exec& ex) {
+  return dh % kLanes == 0 && kernel_path_for(ex) == KernelPath::Avx512;
+}
+void attention_split(const AttentionProblem<float>& P, int heads, const Exec& ex) { run_split(P, heads, ex); }
+void attention_split(const AttentionProblem<uint16_t>& P, int heads, const Exec& ex) { run_split(P, heads, ex); }
+
+}  // namespace mg::cpu::detail
