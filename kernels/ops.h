@@ -101,6 +101,10 @@ class Backend {
   virtual Tensor alloc(DType t, const Shape& s) = 0;        // uninitialised, on this device
   virtual Tensor upload(const Tensor& host) = 0;            // CPU backend: returns `host` itself
   virtual Tensor download(const Tensor& dev) = 0;           // to a CPU tensor
+  // A host weight that only ever feeds linear() as `w`: uploaded, possibly in a layout of this
+  // backend's own (the CPU backend repacks q8_0/q4_0 for its AVX-512 kernels: a copy, so the
+  // caller may release the source). Default: upload.
+  virtual Tensor upload_linear_weight(const Tensor& host) { return upload(host); }
   virtual void synchronize() {}
 
   // ---- dense algebra ----

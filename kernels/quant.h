@@ -40,6 +40,18 @@ void dequantize_row(DType t, const void* blocks, float* y, int64_t n);
 // A host tensor of any float dtype (last dim a multiple of 32) quantized to t (Q8_0 or Q4_0).
 Tensor quantize(const Tensor& w, DType t);
 
+// QuantLayout::Interleaved16 (kernels/cpu/linear_quant_x16.cpp reads it): rows in groups of 16,
+// each group's blocks in order; per block, the 16 rows' f16 scales (32 bytes), then the 16 rows'
+// values in chunks of 64 bytes, chunk c holding 4 bytes of each row (row r at bytes 4r..4r+3):
+//   q8_0: 8 chunks, chunk c = values 4c..4c+3 of each row, each stored as q + 128 (unsigned);
+//   q4_0: 4 chunks, chunk c = nibble bytes 4c..4c+3 of each row as stored (values 4c.. and 16+4c..).
+// A 512-bit register of a chunk holds 4 consecutive values of 16 rows, one row per 32-bit lane:
+// what vpdpbusd needs to make 16 rows' partial dot products at once. A group takes the bytes of its
+// 16 rows (34 x 16 = 32 + 512; 18 x 16 = 32 + 256); the last N % 16 rows stay in row order at the end.
+// Both functions copy; a tensor with fewer than 16 rows is returned as it is.
+Tensor interleave_rows16(const Tensor& w);   // [N, K] Q8_0/Q4_0 rows -> Interleaved16
+Tensor deinterleave_rows16(const Tensor& w); // and back
+
 // Activations quantized for the integer dot products: each row of K values as K / 32 blocks of
 // int8 q (q in [-127, 127]) with an f32 scale d = max|x| / 127 (0 for an all-zero block).
 void quantize_activations(const float* x, int64_t k, int8_t* q, float* d);

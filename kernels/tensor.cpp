@@ -167,6 +167,10 @@ Tensor Tensor::reshape(const Shape& s) const {
 Tensor Tensor::slice0(int64_t start, int64_t len) const {
   MG_CHECK(ndim() >= 1 && start >= 0 && len >= 0 && start + len <= shape[0], "slice0(", start, ", ", len,
            ") out of range for shape ", shape_str(shape));
+  // Interleaved16 keeps 16 rows' blocks together: only whole groups (or up to the end) are rows.
+  MG_CHECK(layout == QuantLayout::Rows || (start % 16 == 0 && (len % 16 == 0 || start + len == shape[0])),
+           "slice0(", start, ", ", len, ") of a 16-row interleaved ", dtype_name(dtype), " tensor ", shape_str(shape),
+           ": slice whole groups of 16 rows");
   Tensor t = *this;
   t.shape[0] = len;
   int64_t row = shape[0] == 0 ? 0 : numel() / shape[0];
@@ -220,6 +224,7 @@ Tensor Tensor::clone() const {
   MG_CHECK(device == Device::CPU, "clone() of a ", device_name(device), " tensor: use Backend");
   Tensor out = empty(dtype, shape);
   std::memcpy(out.data, data, nbytes());
+  out.layout = layout;
   return out;
 }
 
@@ -237,7 +242,10 @@ std::vector<float> Tensor::to_vector() const {
     case DType::I32: for (int64_t i = 0; i < n; ++i) v[i] = float(ptr<int32_t>()[i]); break;
     case DType::I64: for (int64_t i = 0; i < n; ++i) v[i] = float(ptr<int64_t>()[i]); break;
     case DType::Q8_0:
-    case DType::Q4_0: dequantize_row(dtype, data, v.data(), n); break;
+    case DType::Q4_0:
+      if (layout == QuantLayout::Interleaved16) return deinterleave_rows16(*this).to_vector();
+      dequantize_row(dtype, data, v.data(), n);
+      break;
   }
   return v;
 }

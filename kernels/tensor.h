@@ -18,6 +18,10 @@ namespace mg {
 // logical shape [N, K] holds N rows of K / 32 blocks; its last dim must be a multiple of 32.
 enum class DType { F32, F16, BF16, I32, I64, Q8_0, Q4_0 };
 enum class Device { CPU, CUDA };
+// How a block-quantized tensor's blocks are ordered in memory (kernels/quant.h). Rows: row after
+// row, as stored in files and read by every backend. Interleaved16: the CPU backend's repacked
+// order for its AVX-512 kernels (made at load by Backend::upload_linear_weight; quant.h has it).
+enum class QuantLayout : uint8_t { Rows, Interleaved16 };
 
 size_t dtype_size(DType t);        // bytes per element; 0 for the block-quantized dtypes
 const char* dtype_name(DType t);   // "f32", "f16", "bf16", "i32", "i64", "q8_0", "q4_0"
@@ -41,6 +45,7 @@ struct Tensor {
   Shape shape;                   // at most 4 dims; empty shape = scalar (numel 1)
   void* data = nullptr;          // first element
   std::shared_ptr<void> owner;   // keeps `data` alive
+  QuantLayout layout = QuantLayout::Rows;  // block-quantized dtypes only
 
   bool defined() const { return data != nullptr; }
   int ndim() const { return static_cast<int>(shape.size()); }

@@ -76,7 +76,9 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
       MG_CHECK(t.dtype == weight_dtype || !dtype_is_quantized(t.dtype), "decoder: weights stored as ",
                dtype_name(t.dtype), " cannot be loaded as ", dtype_name(weight_dtype), " (load a quantized snapshot with its own scheme)");
       const bool whole_blocks = t.cols() % kQuantBlock == 0;
-      return be.upload(t.dtype == weight_dtype || !whole_blocks ? t : quantize(t, weight_dtype));
+      // upload_linear_weight: the CPU backend repacks q8_0/q4_0 for its AVX-512 kernels (a copy: a
+      // mapped snapshot's pages are then released below like a converted weight's).
+      return be.upload_linear_weight(t.dtype == weight_dtype || !whole_blocks ? t : quantize(t, weight_dtype));
     }
     Tensor u = be.upload(t);
     return u.dtype == weight_dtype ? u : be.cast(u, weight_dtype);

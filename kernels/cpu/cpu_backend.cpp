@@ -1,8 +1,11 @@
 // The CPU backend: owns a thread pool and forwards every op to the free functions of cpu_ops.h.
 // The ops not listed here run the host defaults of kernels/backend_fallbacks.cpp and
 // kernels/backend_recording.cpp, which on this backend are the reference.
-// Memory is plain host memory, so upload/download hand the tensor back as it is (no copy).
+// Memory is plain host memory, so upload/download hand the tensor back as it is (no copy); only
+// upload_linear_weight may copy (q8_0/q4_0 repacked for the AVX-512 kernels).
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/quant.h"
 
 namespace mg {
 
@@ -23,6 +26,14 @@ class CpuBackend final : public Backend {
     MG_CHECK(host.device == Device::CPU, "cpu backend upload: the tensor ", shape_str(host.shape),
              " is on ", device_name(host.device), ", not the host");
     return host;
+  }
+  // q8_0/q4_0 weights on the AVX-512 path: interleaved by 16 rows (kernels/quant.h), the layout
+  // linear_quant_x16.cpp reads; the other paths read the stored row order.
+  Tensor upload_linear_weight(const Tensor& host) override {
+    Tensor t = upload(host);
+    const bool repack = dtype_is_quantized(t.dtype) && t.ndim() == 2 && t.layout == QuantLayout::Rows &&
+                        cpu::kernel_path_for(ex_) == cpu::KernelPath::Avx512;
+    return repack ? interleave_rows16(t) : t;
   }
   Tensor download(const Tensor& dev) override {
     MG_CHECK(dev.device == Device::CPU, "cpu backend download: the tensor ", shape_str(dev.shape), " is on ",

@@ -5,6 +5,7 @@
 // (linear_quant.h). The same row gives the same bits for any batch size and thread count, and on
 // every kernel path (portable, AVX2, AVX-512 VNNI): a server batching requests gets byte-identical
 // outputs.
+#include <algorithm>
 #include <vector>
 
 #include "kernels/cpu/cpu_common.h"
@@ -33,10 +34,18 @@ Tensor linear_quantized(const Tensor& x, const Tensor& w, const Tensor* b, const
     quantize_activations(xp + r * k, k, q.data() + r * k, d.data() + r * (k / kQuantBlock));
   const detail::QuantizedRows xq{q.data(), d.data(), m, k};
   const bool q8 = w.dtype == DType::Q8_0;
-  detail::parallel_for(ex, n, 16, [&](int64_t n0, int64_t n1) {
-    if (q8) detail::gemv_q8_0(path, xq, w.data, yp, n, n0, n1);
-    else detail::gemv_q4_0(path, xq, w.data, yp, n, n0, n1);
-  });
+  if (w.layout == QuantLayout::Interleaved16) {
+    // Groups of 16 rows, then the last n % 16 rows, which stay in row order.
+    const int64_t groups = n / 16;
+    detail::parallel_for(ex, groups + (n % 16 != 0), 1, [&](int64_t g0, int64_t g1) {
+      detail::gemv_x16(path, w.dtype, xq, w.data, yp, n, g0, std::min(g1, groups));
+      if (g1 > groups) (q8 ? detail::gemv_q8_0 : detail::gemv_q4_0)(path, xq, w.data, yp, n, groups * 16, n);
+    });
+  } else {
+    detail::parallel_for(ex, n, 16, [&](int64_t n0, int64_t n1) {
+      (q8 ? detail::gemv_q8_0 : detail::gemv_q4_0)(path, xq, w.data, yp, n, n0, n1);
+    });
+  }
   if (b) {
     const float* bp = b->f32();
     for (int64_t r = 0; r < m; ++r)

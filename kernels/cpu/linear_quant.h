@@ -1,7 +1,8 @@
 // The quantized linear's pieces shared by its files (not part of the op API):
 //   linear_quant.cpp  the driver: quantizes the activations, splits the output columns over the pool;
 //   linear_q8.cpp     q8_0 weight rows . int8 activations (portable, AVX2, AVX-512 VNNI);
-//   linear_q4.cpp     q4_0 weight rows . int8 activations (the same three paths).
+//   linear_q4.cpp     q4_0 weight rows . int8 activations (the same three paths);
+//   linear_quant_x16.cpp  either format interleaved by 16 rows (the CPU backend's AVX-512 layout).
 //
 // Arithmetic, the same on every path so that all three give the same bits: per 32-value block the
 // integer products are summed in 8 lanes of 4 consecutive values (what vpdpbusd, and vpmaddubsw +
@@ -27,5 +28,9 @@ struct QuantizedRows {
 // y[r * ldy + n] for every activation row r and weight rows n in [n0, n1).
 void gemv_q8_0(KernelPath p, const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1);
 void gemv_q4_0(KernelPath p, const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t n0, int64_t n1);
+// The same over weights interleaved by 16 rows (QuantLayout::Interleaved16; linear_quant_x16.cpp),
+// groups [g0, g1) (rows 16 g0 .. 16 g1): AVX-512 VNNI, else the portable arithmetic; same bits.
+void gemv_x16(KernelPath p, DType t, const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t g0,
+              int64_t g1);
 
 }  // namespace mg::cpu::detail

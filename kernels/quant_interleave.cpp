@@ -1,0 +1,81 @@
+// Q8_0/Q4_0 rows <-> QuantLayout::Interleaved16 (the layout is described in kernels/quant.h).
+// The CPU backend repacks decoder weights once at load; a group of 16 rows occupies exactly the
+// bytes of those 16 rows, so the two layouts have the same size and the same tail.
+#include <cstring>
+
+#include "kernels/quant.h"
+
+namespace mg {
+
+namespace {
+
+constexpr int64_t kGroup = 16;
+
+size_t block_bytes(DType t) { return t == DType::Q8_0 ? kQ8BlockBytes : kQ4BlockBytes; }
+
+void check_interleavable(const Tensor& w, QuantLayout from) {
+  MG_CHECK(w.device == Device::CPU && dtype_is_quantized(w.dtype) && w.ndim() == 2 && w.layout == from,
+           "interleave_rows16: expected a 2-D host q8_0/q4_0 tensor in ",
+           from == QuantLayout::Rows ? "row" : "interleaved", " order, got ", dtype_name(w.dtype), " ",
+           shape_str(w.shape), " on ", device_name(w.device));
+}
+
+// One group's 16 rows (rows: row-ordered blocks) <-> its interleaved bytes (group).
+void pack_group(DType t, int64_t nb, const uint8_t* rows, uint8_t* group) {
+  const size_t bb = block_bytes(t), row_bytes = size_t(nb) * bb;
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* out = group + size_t(b) * kGroup * bb;
+    for (int64_t r = 0; r < kGroup; ++r) {
+      const uint8_t* blk = rows + size_t(r) * row_bytes + size_t(b) * bb;
+      std::memcpy(out + 2 * r, blk, 2);
+      for (size_t c = 0; c < (bb - 2) / 4; ++c)
+        for (int i = 0; i < 4; ++i) {
+          const uint8_t v = blk[2 + 4 * c + i];
+          out[32 + 64 * c + 4 * r + i] = t == DType::Q8_0 ? uint8_t(v ^ 0x80) : v;  // q8: q + 128
+        }
+    }
+  }
+}
+
+void unpack_group(DType t, int64_t nb, const uint8_t* group, uint8_t* rows) {
+  const size_t bb = block_bytes(t), row_bytes = size_t(nb) * bb;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* in = group + size_t(b) * kGroup * bb;
+    for (int64_t r = 0; r < kGroup; ++r) {
+      uint8_t* blk = rows + size_t(r) * row_bytes + size_t(b) * bb;
+      std::memcpy(blk, in + 2 * r, 2);
+      for (size_t c = 0; c < (bb - 2) / 4; ++c)
+        for (int i = 0; i < 4; ++i) {
+          const uint8_t v = in[32 + 64 * c + 4 * r + i];
+          blk[2 + 4 * c + i] = t == DType::Q8_0 ? uint8_t(v ^ 0x80) : v;
+        }
+    }
+  }
+}
+
+Tensor convert(const Tensor& w, QuantLayout from, QuantLayout to) {
+  check_interleavable(w, from);
+  const int64_t n = w.dim(0), nb = w.dim(1) / kQuantBlock;
+  if (n < kGroup) return w;
+  Tensor out = Tensor::empty(w.dtype, w.shape);
+  out.layout = to;
+  const size_t group_bytes = size_t(kGroup * nb) * block_bytes(w.dtype);
+  const uint8_t* src = static_cast<const uint8_t*>(w.data);
+  uint8_t* dst = static_cast<uint8_t*>(out.data);
+  const int64_t groups = n / kGroup;
+  for (int64_t g = 0; g < groups; ++g) {
+    const size_t at = size_t(g) * group_bytes;
+    to == QuantLayout::Interleaved16 ? pack_group(w.dtype, nb, src + at, dst + at)
+                                     : unpack_group(w.dtype, nb, src + at, dst + at);
+  }
+  const size_t tail = size_t(groups) * group_bytes;
+  std::memcpy(dst + tail, src + tail, w.nbytes() - tail);  // the last n % 16 rows, row order in both
+  return out;
+}
+
+}  // namespace
+
+Tensor interleave_rows16(const Tensor& w) { return convert(w, QuantLayout::Rows, QuantLayout::Interleaved16); }
+Tensor deinterleave_rows16(const Tensor& w) { return convert(w, QuantLayout::Interleaved16, QuantLayout::Rows); }
+
+}  // namespace mg
