@@ -96,6 +96,7 @@ class EncodecModel {
   Backend& load_backend() const { return be_; }
 
  private:
+  friend class EncodecDecodeStream;
   EncodecModel(Backend& be, const EncodecConfig& cfg);
   int64_t encode_windowed(Backend& be, const AudioBlockSource& in, int nq, const CodeBlockSink& out) const;
   int64_t encode_segments(Backend& be, const AudioBlockSource& in, int nq, const CodeBlockSink& out) const;
@@ -108,6 +109,36 @@ class EncodecModel {
   EncodecConfig cfg_;
   Seanet encoder_, decoder_;
   Rvq rvq_;
+};
+
+// decode() with the codes pushed as they are made (a generation's frames), for models that do not
+// segment (24 kHz, 32 kHz; the 48 kHz model is refused): the same pipeline as decode_stream
+// (codec/encodec_stream.cpp), with the state machine driven by push() instead of pulling. A window
+// runs as soon as the frames pushed reach its receptive field, so audio comes out while codes still
+// arrive: frames through the LSTM in chunks of `lstm_frames`, then audio in windows of
+// `window_frames` frames (<= 0: the model's window_frames(); lstm_frames <= 0: window_frames).
+// finish() decodes the rest. The audio is every frame's hop samples (no trimming, as MusicGen
+// decodes) and equals decode() of all the codes up to float summation order (a smaller window
+// costs its margins again: each window also decodes the layers' receptive field on both sides).
+// Runs on `be`; the model must outlive it. After an error the stream is unusable.
+class EncodecDecodeStream {
+ public:
+  EncodecDecodeStream(const EncodecModel& model, Backend& be, AudioBlockSink out, int64_t window_frames = 0,
+                      int64_t lstm_frames = 0);
+  ~EncodecDecodeStream();
+  EncodecDecodeStream(const EncodecDecodeStream&) = delete;
+  EncodecDecodeStream& operator=(const EncodecDecodeStream&) = delete;
+
+  void push(const Tensor& codes);  // host i64 [codebooks, n]: the next n frames (the same codebooks each time)
+  void finish();                   // decodes and emits what is left; nothing may be pushed after it
+  int64_t frames_pushed() const;
+  // Frames pushed before the first audio comes out (on a stream longer than that): the first
+  // window, its right margin and the LSTM chunks that cover them.
+  int64_t first_audio_after_frames() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // encodec's _linear_overlap_add, one frame at a time: frame i ([C, n_i], n_i <= the first frame's

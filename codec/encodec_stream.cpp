@@ -95,64 +95,116 @@ std::pair<int64_t, int64_t> window_range(int64_t f0, int64_t f1, int64_t margin,
   return {a, b};
 }
 
-// What feeds phase 1 of run_streaming.
+// What feeds phase 1 of a StreamingPass.
 struct FrameInput {
-  // Makes the input of frames below `frames` readable (all of it if it ends first). Returns the
-  // number of frames T once the end has been reached, else kUnknown (and then T > frames).
-  std::function<int64_t(int64_t frames)> prepare;
   // The device input of the layers before the LSTM for frames [a, b) (T: kUnknown or known).
   std::function<Tensor(int64_t a, int64_t b, int64_t T)> get;
   // Frames before `a` will not be asked for again.
   std::function<void(int64_t a)> release;
 };
 
-// The three phases (see the head of this file) over `net`, W frames a window. `out_frames(T)`: how many frames
-// phase 3 produces; `output(f0, f1, a, y)` gets y, the device output of the extended window starting
-// at frame a, whose frames [f0, f1) are the ones to keep. `down` / `up`: the strides the layers
-// before / after the LSTM must have; `what` names the net in errors.
-void run_streaming(Backend& be, const Seanet& net, int64_t W, int64_t down, int64_t up, const char* what,
-                   const FrameInput& in, const std::function<int64_t(int64_t T)>& out_frames,
-                   const std::function<void(int64_t f0, int64_t f1, int64_t a, const Tensor& y)>& output) {
-  const size_t li = seanet_lstm_index(net), n_layers = net.layers.size();
-  const SeanetTiming pre = seanet_timing(net, 0, li), post = seanet_timing(net, li + 1, n_layers);
-  MG_CHECK(pre.down == down && pre.up == 1 && post.down == 1 && post.up == up, what, ": unexpected strides");
-  const int64_t pre_min = 2 * pre.margin + 8, post_min = 2 * post.margin + 8;  // window_range's floors
-  ColumnQueue mid;  // the LSTM's output, [C, frames]
-  LstmState state;
-  int64_t T = kUnknown, done = 0, g0 = 0;
-  // Phase 3 for every window whose input is through the LSTM, and whose extent does not depend
-  // on T when T is still unknown (T > done then).
-  auto post_windows = [&] {
-    for (;;) {
-      if (T != kUnknown && g0 >= out_frames(T)) return;
-      const int64_t n = T == kUnknown ? kHuge : T;
-      const int64_t g1 = std::min(n, g0 + W);
-      if (done != T && done < g1 + post.margin + post_min) return;
-      const auto [a, b] = window_range(g0, g1, post.margin, n);
-      Tensor x = be.upload(mid.slice(a, b).reshape({1, mid.rows(), b - a}));
-      output(g0, g1, a, seanet_forward_range(be, net, li + 1, n_layers, x));
-      g0 = g1;
-      mid.drop_before(g0 - post_min);  // the next window starts at most post_min - 1 frames earlier
-    }
-  };
-  for (int64_t f0 = 0;;) {
-    const int64_t t = in.prepare(f0 + W + pre.margin + pre_min);  // reads ahead by a window
-    if (T == kUnknown) T = t;
-    const int64_t n = T == kUnknown ? kHuge : T;
-    if (f0 >= n) break;
-    const int64_t f1 = std::min(n, f0 + W);
-    const auto [a, b] = window_range(f0, f1, pre.margin, n);
-    Tensor y = be.download(seanet_forward_range(be, net, 0, li, in.get(a, b, T)));
-    y = y.reshape({y.dim(1), y.dim(2)});
-    in.release(f1 - pre_min);
-    Tensor x = be.transpose(be.upload(slice_cols(y, f0 - a, f1 - a)));  // [n, C]
-    mid.append(be.download(be.transpose(seanet_lstm_forward(be, net.layers[li], x, &state))));
-    done = f1;
-    post_windows();
-    f0 = f1;
+// The three phases (see the head of this file) over `net` as a state machine that whoever has the
+// input drives: the pull-driven passes (encode_stream, decode_stream) read the input up to
+// input_needed() and step; the push-driven decoder (EncodecDecodeStream) steps whenever the frames
+// pushed so far reach input_needed(), and with the frame count once the codes end. Phase 1 runs
+// windows of `lstm_frames` frames (the LSTM's chunks), phase 3 windows of `window_frames`; a whole
+// pass uses one size for both. `out_frames(T)`: how many frames phase 3 produces; `output(f0, f1,
+// a, y)` gets y, the device output of the extended window starting at frame a, whose frames
+// [f0, f1) are the ones to keep. `down` / `up`: the strides the layers before / after the LSTM must
+// have; `what` names the net in errors.
+class StreamingPass {
+ public:
+  using OutFrames = std::function<int64_t(int64_t T)>;
+  using Output = std::function<void(int64_t f0, int64_t f1, int64_t a, const Tensor& y)>;
+
+  StreamingPass(Backend& be, const Seanet& net, int64_t lstm_frames, int64_t window_frames, int64_t down,
+                int64_t up, const char* what, FrameInput in, OutFrames out_frames, Output output)
+      : be_(be), net_(net), li_(seanet_lstm_index(net)), Wp_(lstm_frames), W_(window_frames), what_(what),
+        in_(std::move(in)), out_frames_(std::move(out_frames)), output_(std::move(output)) {
+    pre_ = seanet_timing(net, 0, li_);
+    post_ = seanet_timing(net, li_ + 1, net.layers.size());
+    MG_CHECK(pre_.down == down && pre_.up == 1 && post_.down == 1 && post_.up == up, what, ": unexpected strides");
+    MG_CHECK(Wp_ >= 1 && W_ >= 1, what, ": windows of ", Wp_, " and ", W_, " frames (must be >= 1)");
   }
-  post_windows();
-  MG_CHECK(T != kUnknown && g0 >= out_frames(T), what, ": the stream stopped at frame ", g0);
+
+  // Input frames [0, input_needed()) are read by the next phase-1 window, computed as if the input
+  // went on for ever while its length is unknown: once that many frames exist, the window is the one
+  // a whole pass computes, whatever the length turns out to be.
+  int64_t input_needed() const { return pre_range(T_ == kUnknown ? kHuge : T_).second; }
+
+  // The next phase-1 window and every phase-3 window it makes ready. T: the frame count, or kUnknown
+  // while the input goes on (it then holds at least input_needed() frames). False once all is done.
+  bool step(int64_t T) {
+    if (T_ == kUnknown) T_ = T;
+    const int64_t n = T_ == kUnknown ? kHuge : T_;
+    if (f0_ >= n) {
+      post_windows();
+      MG_CHECK(T_ != kUnknown && g0_ >= out_frames_(T_), what_, ": the stream stopped at frame ", g0_);
+      return false;
+    }
+    const int64_t f1 = std::min(n, f0_ + Wp_);
+    const auto [a, b] = pre_range(n);
+    Tensor y = be_.download(seanet_forward_range(be_, net_, 0, li_, in_.get(a, b, T_)));
+    y = y.reshape({y.dim(1), y.dim(2)});
+    in_.release(f1 - pre_min());
+    Tensor x = be_.transpose(be_.upload(slice_cols(y, f0_ - a, f1 - a)));  // [n, C]
+    mid_.append(be_.download(be_.transpose(seanet_lstm_forward(be_, net_.layers[li_], x, &state_))));
+    done_ = f1;
+    f0_ = f1;
+    post_windows();
+    return true;
+  }
+
+  // Frames of input before the first phase-3 window runs (when the input is longer than that).
+  int64_t first_output_after_frames() const {
+    const int64_t need = window_range(0, W_, post_.margin, kHuge).second;  // LSTM frames
+    const int64_t chunks = (need + Wp_ - 1) / Wp_;
+    return window_range((chunks - 1) * Wp_, chunks * Wp_, pre_.margin, kHuge).second;
+  }
+
+ private:
+  int64_t pre_min() const { return 2 * pre_.margin + 8; }  // window_range's floors
+  int64_t post_min() const { return 2 * post_.margin + 8; }
+  std::pair<int64_t, int64_t> pre_range(int64_t n) const {
+    return window_range(f0_, std::min(n, f0_ + Wp_), pre_.margin, n);
+  }
+
+  // Phase 3 for every window whose extended input is through the LSTM. While T is unknown the
+  // input goes on past `done_`, so a window computed as if it never ended is the real one.
+  void post_windows() {
+    for (;;) {
+      if (T_ != kUnknown && g0_ >= out_frames_(T_)) return;
+      const int64_t n = T_ == kUnknown ? kHuge : T_;
+      const int64_t g1 = std::min(n, g0_ + W_);
+      const auto [a, b] = window_range(g0_, g1, post_.margin, n);
+      if (b > done_) return;
+      Tensor x = be_.upload(mid_.slice(a, b).reshape({1, mid_.rows(), b - a}));
+      output_(g0_, g1, a, seanet_forward_range(be_, net_, li_ + 1, net_.layers.size(), x));
+      g0_ = g1;
+      mid_.drop_before(g0_ - post_min());  // the next window starts at most post_min - 1 frames earlier
+    }
+  }
+
+  Backend& be_;
+  const Seanet& net_;
+  size_t li_;
+  int64_t Wp_, W_;
+  const char* what_;
+  FrameInput in_;
+  OutFrames out_frames_;
+  Output output_;
+  SeanetTiming pre_, post_;
+  ColumnQueue mid_;  // the LSTM's output, [C, frames]
+  LstmState state_;
+  int64_t T_ = kUnknown, f0_ = 0, done_ = 0, g0_ = 0;
+};
+
+// A whole pass pulling its input: `prepare(frames)` makes the input below `frames` readable (all of
+// it if it ends first) and returns the number of frames T once the end has been reached, else
+// kUnknown (and then T > frames).
+void run_streaming(StreamingPass& pass, const std::function<int64_t(int64_t frames)>& prepare) {
+  while (pass.step(prepare(pass.input_needed()))) {
+  }
 }
 
 }  // namespace
@@ -193,11 +245,11 @@ struct AudioQueue {
 int64_t EncodecModel::encode_windowed(Backend& be, const AudioBlockSource& in, int nq, const CodeBlockSink& out) const {
   const int64_t hop = cfg_.hop_length(), C = cfg_.audio_channels;
   AudioQueue audio{in, int(C), {}, false};
-  FrameInput input;
-  input.prepare = [&](int64_t frames) {
+  auto prepare = [&](int64_t frames) {
     audio.fill(frames * hop);
     return audio.ended ? (audio.q.end() + hop - 1) / hop : kUnknown;
   };
+  FrameInput input;
   input.get = [&](int64_t a, int64_t b, int64_t T) {
     const int64_t end = T == kUnknown ? b * hop : std::min(audio.q.end(), b * hop);
     return be.upload(audio.q.slice(a * hop, end).reshape({1, C, end - a * hop}));
@@ -208,7 +260,9 @@ int64_t EncodecModel::encode_windowed(Backend& be, const AudioBlockSource& in, i
     if (a != f0 || emb.cols() != f1 - f0) emb = be.narrow_last(emb, f0 - a, f1 - f0);
     out(0, rvq_encode(be, rvq_, emb, nq), 0.0f);
   };
-  run_streaming(be, encoder_, window_frames(), hop, 1, "EnCodec encoder", input, [](int64_t T) { return T; }, output);
+  const int64_t W = window_frames();
+  StreamingPass pass(be, encoder_, W, W, hop, 1, "EnCodec encoder", input, [](int64_t T) { return T; }, output);
+  run_streaming(pass, prepare);
   MG_CHECK(audio.q.end() > 0, "EnCodec encode: the audio has no samples");
   return audio.q.end();
 }
@@ -239,30 +293,52 @@ void EncodecModel::decode_stream(Backend& be, const CodeBlockSource& in, int64_t
   decode_windowed(be, in, (length + hop - 1) / hop, length, out);
 }
 
+namespace {
+
+// Codes in, audio out around a StreamingPass over the decoder: what decode_windowed (pulling) and
+// EncodecDecodeStream (pushed) share. Phase 1 RVQ-decodes the queued codes of its window; phase 3's
+// samples go to `out`, trimmed to the first L (kUnknown: every frame's hop samples).
+struct DecodePass {
+  DecodePass(Backend& be, const Seanet& decoder, const Rvq& rvq, int64_t hop, int64_t lstm_frames,
+             int64_t window_frames, int64_t L, AudioBlockSink out)
+      : pass(be, decoder, lstm_frames, window_frames, 1, hop, "EnCodec decoder", input(be, rvq),
+             // Only the windows that reach into the first L samples are decoded past the LSTM.
+             [hop, L](int64_t T) { return L == kUnknown ? T : (L + hop - 1) / hop; },
+             [&be, hop, L, out = std::move(out)](int64_t f0, int64_t f1, int64_t a, const Tensor& dev) {
+               Tensor y = be.download(dev);
+               y = y.reshape({y.dim(1), y.dim(2)});
+               const int64_t end = L == kUnknown ? f1 * hop : std::min(f1 * hop, L);
+               out(slice_cols(y, (f0 - a) * hop, end - a * hop));
+             }) {}
+  DecodePass(const DecodePass&) = delete;
+  DecodePass& operator=(const DecodePass&) = delete;
+
+  FrameInput input(Backend& be, const Rvq& rvq) {
+    FrameInput in;
+    in.get = [this, &be, &rvq](int64_t a, int64_t b, int64_t) { return rvq_decode(be, rvq, codes.slice(a, b)); };
+    in.release = [this](int64_t a) { codes.drop_before(a); };
+    return in;
+  }
+
+  ColumnQueue codes;  // host i64 [nq, frames]
+  StreamingPass pass;
+};
+
+}  // namespace
+
 void EncodecModel::decode_windowed(Backend& be, const CodeBlockSource& in, int64_t T, int64_t L,
                                    const AudioBlockSink& out) const {
   const HostBufferReuse reuse;
-  const int64_t hop = cfg_.hop_length(), W = window_frames();
+  const int64_t W = window_frames();
   MG_CHECK(T >= 1, "EnCodec decode: no code frames");
-  ColumnQueue codes;
-  FrameInput input;
-  input.prepare = [&](int64_t frames) {
-    while (codes.end() < std::min(T, frames)) {
+  DecodePass d(be, decoder_, rvq_, cfg_.hop_length(), W, W, L, out);
+  run_streaming(d.pass, [&](int64_t frames) {
+    while (d.codes.end() < std::min(T, frames)) {
       float scale = 0;
-      codes.append(in(std::min(T, frames) - codes.end(), &scale));
+      d.codes.append(in(std::min(T, frames) - d.codes.end(), &scale));
     }
     return T;
-  };
-  input.get = [&](int64_t a, int64_t b, int64_t) { return rvq_decode(be, rvq_, codes.slice(a, b)); };
-  input.release = [&](int64_t a) { codes.drop_before(a); };
-  auto output = [&](int64_t f0, int64_t f1, int64_t a, const Tensor& dev) {
-    Tensor y = be.download(dev);
-    y = y.reshape({y.dim(1), y.dim(2)});
-    out(slice_cols(y, (f0 - a) * hop, std::min(f1 * hop, L) - a * hop));
-  };
-  // Only the windows that reach into the first L samples are decoded past the LSTM.
-  run_streaming(be, decoder_, W, 1, hop, "EnCodec decoder", input, [&](int64_t) { return (L + hop - 1) / hop; },
-                output);
+  });
 }
 
 void EncodecModel::decode_segments(Backend& be, const CodeBlockSource& in, int64_t L, const AudioBlockSink& out) const {
@@ -289,5 +365,52 @@ void EncodecModel::decode_segments(Backend& be, const CodeBlockSource& in, int64
     emit(i + 1 < n_seg ? (i + 1) * stride : total);  // the next segment starts at (i + 1) * stride
   }
 }
+
+struct EncodecDecodeStream::Impl {
+  Impl(const EncodecModel& m, Backend& be, int64_t lstm_frames, int64_t window_frames, AudioBlockSink out)
+      : nq_max(int64_t(m.rvq_.codebooks.size())),
+        d(be, m.decoder_, m.rvq_, m.cfg_.hop_length(), lstm_frames, window_frames, kUnknown, std::move(out)) {}
+  int64_t nq_max;
+  int64_t pushed = 0;
+  bool finished = false;
+  DecodePass d;
+};
+
+EncodecDecodeStream::EncodecDecodeStream(const EncodecModel& model, Backend& be, AudioBlockSink out,
+                                         int64_t window_frames, int64_t lstm_frames) {
+  MG_CHECK(!model.cfg_.chunk_length(), "EnCodec decode stream: this model decodes in overlapping segments of ",
+           *model.cfg_.chunk_length(), " samples (the 48 kHz model): decode its codes with decode() or decode_stream()");
+  if (window_frames <= 0) window_frames = model.window_frames();
+  if (lstm_frames <= 0) lstm_frames = window_frames;
+  impl_ = std::make_unique<Impl>(model, be, lstm_frames, window_frames, std::move(out));
+}
+
+EncodecDecodeStream::~EncodecDecodeStream() = default;
+
+void EncodecDecodeStream::push(const Tensor& codes) {
+  MG_CHECK(!impl_->finished, "EnCodec decode stream: push() after finish()");
+  MG_CHECK(codes.ndim() == 2 && codes.dtype == DType::I64 && codes.device == Device::CPU && codes.dim(0) >= 1 &&
+               codes.dim(0) <= impl_->nq_max && (impl_->pushed == 0 || codes.dim(0) == impl_->d.codes.rows()),
+           "EnCodec decode stream: expected host i64 codes [codebooks (1 to ", impl_->nq_max,
+           ", the same each time), frames], got ", shape_str(codes.shape));
+  if (codes.dim(1) == 0) return;
+  const HostBufferReuse reuse;
+  impl_->d.codes.append(codes);
+  impl_->pushed += codes.dim(1);
+  while (impl_->d.pass.input_needed() <= impl_->pushed) impl_->d.pass.step(kUnknown);
+}
+
+void EncodecDecodeStream::finish() {
+  MG_CHECK(!impl_->finished, "EnCodec decode stream: finish() called twice");
+  MG_CHECK(impl_->pushed >= 1, "EnCodec decode stream: no code frames were pushed");
+  impl_->finished = true;
+  const HostBufferReuse reuse;
+  while (impl_->d.pass.step(impl_->pushed)) {
+  }
+}
+
+int64_t EncodecDecodeStream::frames_pushed() const { return impl_->pushed; }
+
+int64_t EncodecDecodeStream::first_audio_after_frames() const { return impl_->d.pass.first_output_after_frames(); }
 
 }  // namespace mg

@@ -5,51 +5,55 @@
 namespace mg {
 
 StreamingDecoder::StreamingDecoder(const MusicGen& model, Backend& be, Sink sink, const StreamParams& params)
-    : model_(model), be_(be), sink_(std::move(sink)), p_(params) {
-  MG_CHECK(p_.chunk_frames >= 1 && p_.context_frames >= 0 && p_.lookahead_frames >= 0 && p_.fade_samples >= 0,
-           "streaming: chunk must be >= 1 frame, context/lookahead/fade >= 0");
-  frames_.resize(model.config().decoder.num_codebooks);
+    : channels_(model.channels()),
+      per_channel_(model.config().decoder.num_codebooks / model.channels()),
+      sink_(std::move(sink)),
+      pending_(size_t(model.channels())) {
+  MG_CHECK(params.chunk_frames >= 1 && params.lstm_frames >= 1, "streaming: chunk_frames (", params.chunk_frames,
+           ") and lstm_frames (", params.lstm_frames, ") must be >= 1");
+  for (int ch = 0; ch < channels_; ++ch)
+    decoders_.push_back(std::make_unique<EncodecDecodeStream>(
+        model.codec(), be,
+        [this, ch](const Tensor& y) {  // [1, n] for this channel
+          pending_[size_t(ch)].insert(pending_[size_t(ch)].end(), y.f32(), y.f32() + y.numel());
+        },
+        params.chunk_frames, params.lstm_frames));
 }
 
+StreamingDecoder::~StreamingDecoder() = default;
+
 void StreamingDecoder::push(const std::vector<int>& frame) {
-  MG_CHECK(frame.size() == frames_.size(), "streaming: a frame has ", frame.size(), " codes, expected ", frames_.size());
-  for (size_t k = 0; k < frame.size(); ++k) frames_[k].push_back(frame[k]);
-  while (frames_received() >= emitted_ + p_.chunk_frames + p_.lookahead_frames)
-    emit_window(emitted_ + p_.chunk_frames, false);
+  MG_CHECK(int64_t(frame.size()) == int64_t(channels_) * per_channel_, "streaming: a frame has ", frame.size(),
+           " codes, expected ", channels_ * per_channel_);
+  for (int ch = 0; ch < channels_; ++ch) {
+    Tensor c = Tensor::empty(DType::I64, {per_channel_, 1});
+    for (int64_t j = 0; j < per_channel_; ++j) c.ptr<int64_t>()[j] = frame[size_t(channels_ * j + ch)];
+    decoders_[size_t(ch)]->push(c);
+  }
+  ++frames_;
+  emit_ready();
 }
 
 void StreamingDecoder::finish() {
-  if (frames_received() > emitted_) emit_window(frames_received(), true);
+  if (frames_ == 0) return;
+  for (auto& d : decoders_) d->finish();
+  emit_ready();
 }
 
-void StreamingDecoder::emit_window(int64_t end, bool final) {
-  const int64_t n = frames_received();
-  const int64_t a = std::max<int64_t>(0, emitted_ - p_.context_frames);
-  const int64_t b = final ? n : std::min(n, end + p_.lookahead_frames);
-  Codes window(frames_.size());
-  for (size_t k = 0; k < frames_.size(); ++k) window[k].assign(frames_[k].begin() + a, frames_[k].begin() + b);
-  Tensor audio = model_.decode_audio(be_, window);  // [C, (b - a) * hop]
-  const int64_t C = audio.dim(0), len = audio.dim(1), hop = len / (b - a);
-  const int64_t from = (emitted_ - a) * hop, to = (end - a) * hop;
-  const int64_t fade = std::min<int64_t>({p_.fade_samples, to - from, tail_.empty() ? 0 : int64_t(tail_[0].size())});
-  std::vector<std::vector<float>> out(C);
-  for (int64_t c = 0; c < C; ++c) {
-    const float* x = audio.f32() + c * len;
-    out[c].assign(x + from, x + to);
-    // Cross-fade the previous window's decode of these samples into this one's.
-    for (int64_t i = 0; i < fade; ++i) {
-      const float w = float(i + 1) / float(fade + 1);
-      out[c][i] = tail_[c][i] * (1.0f - w) + out[c][i] * w;
-    }
+int64_t StreamingDecoder::first_audio_after_frames() const { return decoders_[0]->first_audio_after_frames(); }
+
+// The channels decode in step (same windows), so each has the same samples pending after a push;
+// the minimum is emitted all the same.
+void StreamingDecoder::emit_ready() {
+  size_t n = pending_[0].size();
+  for (const auto& p : pending_) n = std::min(n, p.size());
+  if (n == 0) return;
+  std::vector<std::vector<float>> out(pending_.size());
+  for (size_t c = 0; c < pending_.size(); ++c) {
+    out[c].assign(pending_[c].begin(), pending_[c].begin() + ptrdiff_t(n));
+    pending_[c].erase(pending_[c].begin(), pending_[c].begin() + ptrdiff_t(n));
   }
-  tail_.assign(C, {});
-  if (!final)
-    for (int64_t c = 0; c < C; ++c) {
-      const float* x = audio.f32() + c * len;
-      tail_[c].assign(x + to, x + std::min(len, to + p_.fade_samples));
-    }
-  emitted_ = end;
-  sink_(out, to - from);
+  sink_(out, int64_t(n));
 }
 
 }  // namespace mg

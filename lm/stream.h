@@ -1,11 +1,13 @@
-// Streaming audio out while generation runs: frames arrive one by one (GenerateParams::on_frame),
-// and are decoded in overlapping windows. The 32 kHz EnCodec decoder is not causal (convolutions
-// see both sides, the LSTM sees everything before), so each window carries left context and a
-// lookahead that is decoded but not yet emitted, and consecutive windows are cross-faded. The
-// difference from a whole-file decode is measured in tests/parity/generation_test.cpp.
+// Streaming audio out while generation runs: frames arrive one by one (GenerateParams::on_frame)
+// and go straight into the push-driven EnCodec decoder (EncodecDecodeStream, codec/encodec.h), one
+// per audio channel. It runs the whole-file decode's pipeline (codec/encodec_stream.cpp) window by
+// window as the frames reach each window's receptive field, so the streamed samples are the
+// whole-file samples (up to float summation order) and each sample is decoded once, plus the
+// margins of the windows (tests/parity/generation_test.cpp checks both, and how early audio comes).
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -14,10 +16,13 @@
 namespace mg {
 
 struct StreamParams {
-  int64_t chunk_frames = 25;      // frames emitted per window (0.5 s at 50 Hz)
-  int64_t context_frames = 50;    // decoded before the chunk, discarded
-  int64_t lookahead_frames = 10;  // decoded after the chunk, held back until the next window
-  int64_t fade_samples = 640;     // linear cross-fade between windows (one frame)
+  // Audio comes out in windows of this many frames (0.5 s at 50 Hz). Each window also decodes the
+  // EnCodec decoder's receptive field on both sides (a few frames), so smaller windows cost more
+  // and larger ones start later.
+  int64_t chunk_frames = 25;
+  // Frames taken through the first layers and the LSTM at a time (the first window waits for its
+  // right margin to be through the LSTM, so this bounds how late it starts).
+  int64_t lstm_frames = 5;
 };
 
 class StreamingDecoder {
@@ -28,23 +33,23 @@ class StreamingDecoder {
   StreamingDecoder(const MusicGen& model, Backend& be, Sink sink, const StreamParams& params = {});
   StreamingDecoder(const MusicGen& model, Sink sink, const StreamParams& params = {})
       : StreamingDecoder(model, model.backend(), std::move(sink), params) {}
+  ~StreamingDecoder();
 
   void push(const std::vector<int>& frame);  // one frame: K codes
   void finish();                             // decodes and emits whatever is left
-  int64_t frames_received() const { return frames_.empty() ? 0 : int64_t(frames_[0].size()); }
-  // Frames a window needs before its first audio: chunk + lookahead (the delay pattern adds
-  // max_delay decoder steps on top of that before the first frame is final).
-  int64_t first_audio_after_frames() const { return p_.chunk_frames + p_.lookahead_frames; }
+  int64_t frames_received() const { return frames_; }
+  // Frames pushed before the first audio is emitted (on a longer stream): the first window, its
+  // right margin and the LSTM chunks that cover them. The delay pattern adds max_delay decoder
+  // steps on top of that before the first frame is final.
+  int64_t first_audio_after_frames() const;
 
  private:
-  void emit_window(int64_t end_frame, bool final);
-  const MusicGen& model_;
-  Backend& be_;
+  void emit_ready();
+  int channels_, per_channel_;             // codebooks per channel: stereo interleaves [L0, R0, L1, ...]
   Sink sink_;
-  StreamParams p_;
-  Codes frames_;
-  int64_t emitted_ = 0;                    // frames already emitted
-  std::vector<std::vector<float>> tail_;   // decoded samples past the last emitted frame, to fade
+  std::vector<std::unique_ptr<EncodecDecodeStream>> decoders_;  // one per channel
+  std::vector<std::vector<float>> pending_;                     // decoded, not yet emitted, per channel
+  int64_t frames_ = 0;
 };
 
 }  // namespace mg

@@ -170,6 +170,78 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, EncodecStream,
                                   "_" + std::to_string(int(info.param.kbps * 10));
                          });
 
+// EncodecDecodeStream: codes pushed in ragged blocks (one frame, several), windows and LSTM chunks
+// of a few frames. The audio equals decode() of all the codes (every frame's hop samples) within
+// 1e-5, and starts once the first window's receptive field is in (first_audio_after_frames), not
+// at finish().
+struct PushCase {
+  const char* model;
+  double kbps;
+  int64_t window, lstm;  // frames
+};
+
+class EncodecDecodePush : public ::testing::TestWithParam<PushCase> {};
+
+TEST_P(EncodecDecodePush, EqualsDecodeAndStartsEarly) {
+  const PushCase c = GetParam();
+  auto m = load(c.model);
+  const int rate = m->sample_rate();
+  const mg::EncodedAudio enc = m->encode(signal(m->channels(), 2 * rate + 123, rate), c.kbps);
+  const Tensor codes = enc.segments[0];
+  const int64_t T = codes.dim(1), hop = m->config().hop_length();
+  mg::EncodedAudio whole = enc;
+  whole.length = T * hop;  // no trimming, as MusicGen decodes
+  const Tensor ref = m->decode(whole);
+
+  std::vector<Tensor> blocks;
+  int64_t pushed = 0, first_audio = -1;
+  mg::EncodecDecodeStream s(*m, cpu(), [&](const Tensor& y) {
+    if (first_audio < 0) first_audio = pushed;
+    blocks.push_back(y);
+  }, c.window, c.lstm);
+  for (int64_t i = 0; pushed < T; ++i) {
+    const int64_t n = std::min(T - pushed, i % 3 == 0 ? int64_t(1) : 1 + i % 5);
+    pushed += n;  // before the push: the sink sees how many frames were in when it is called
+    s.push(cols(codes, pushed - n, pushed));
+  }
+  EXPECT_EQ(s.frames_pushed(), T);
+  s.finish();
+  EXPECT_THROW(s.push(cols(codes, 0, 1)), mg::Error);
+  ASSERT_LT(s.first_audio_after_frames(), T);
+  EXPECT_GE(first_audio, s.first_audio_after_frames());
+  EXPECT_LE(first_audio, s.first_audio_after_frames() + 4);  // the block that crossed it
+  double worst = 0;
+  int64_t at = 0;
+  for (const Tensor& b : blocks) {
+    ASSERT_EQ(b.dim(0), ref.dim(0));
+    for (int64_t ch = 0; ch < b.dim(0); ++ch)
+      for (int64_t t = 0; t < b.dim(1); ++t)
+        worst = std::max(worst, double(std::fabs(b.f32()[ch * b.dim(1) + t] - ref.f32()[ch * ref.dim(1) + at + t])));
+    at += b.dim(1);
+  }
+  ASSERT_EQ(at, ref.dim(1));
+  EXPECT_LE(worst, 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(TinyModels, EncodecDecodePush,
+                         ::testing::Values(PushCase{"encodec_24khz_tiny", 6.0, 3, 1}, PushCase{"encodec_24khz_tiny", 24.0, 7, 3},
+                                           PushCase{"encodec_32khz_tiny", 2.2, 3, 3}, PushCase{"encodec_32khz_tiny", 2.2, 25, 5}),
+                         [](const auto& info) {
+                           return std::string(info.param.model).substr(8, 5) + "_w" + std::to_string(info.param.window) +
+                                  "_l" + std::to_string(info.param.lstm);
+                         });
+
+// The 48 kHz model decodes overlapping segments, not a stream of frames: refused, saying what to use.
+TEST(EncodecDecodePush, RefusesTheSegmentingModel) {
+  auto m = load("encodec_48khz_tiny");
+  try {
+    mg::EncodecDecodeStream s(*m, cpu(), [](const Tensor&) {});
+    FAIL() << "a segmenting model was accepted";
+  } catch (const mg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("decode_stream"), std::string::npos) << e.what();
+  }
+}
+
 // StreamResampler in ragged blocks equals Resampler::resample on the whole signal, bit for bit,
 // over more than one GEMM chunk of output rows.
 TEST(StreamResampler, EqualsTheWholeSignalExactly) {
