@@ -1,8 +1,7 @@
 // q4_0 weight rows . int8 activation blocks (linear_quant.h has the arithmetic every path shares).
 // Per block: 16 bytes of nibbles unpacked to 32 int8 (low nibbles are values 0-15, high nibbles
-// 16-31, so one AND and one shift give them in order), minus 8, then the q8_0 product; AVX-512
-// VNNI feeds the nibbles (w + 8, unsigned) to vpdpbusd as they are, two rows per zmm, its
-// accumulator starting at -8 x the activation lane sums.
+// 16-31, so one AND and one shift give them in order), minus 8, then the q8_0 product. Weights
+// loaded by the CPU backend on the AVX-512 path are interleaved instead (linear_quant_x16.cpp).
 #include <cstring>
 
 #include "kernels/cpu/linear_quant_body.h"
@@ -34,17 +33,6 @@ struct Q4 {
     const __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15));
     const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
     return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
-  }
-  static constexpr bool kQuads = true;  // quads_avx512 (linear_quant_body.h)
-  static constexpr int32_t kOffset = 8;
-  // [nibbles of b0 | the same | nibbles of b1 | the same], the odd 128-bit lanes shifted by 4:
-  // low nibbles (values 0-15) then high ones (16-31) per row, as 0-15 = w + 8.
-  MG_TARGET_AVX512 static __m512i pair_unsigned_avx512(const uint8_t* b0, const uint8_t* b1) {
-    const __m256i n0 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 2)));
-    const __m256i n1 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b1 + 2)));
-    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(n0), n1, 1);
-    const __m512i shifted = _mm512_srlv_epi64(v, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
-    return _mm512_and_si512(shifted, _mm512_set1_epi8(15));
   }
 };
 

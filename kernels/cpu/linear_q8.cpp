@@ -1,7 +1,7 @@
 // q8_0 weight rows . int8 activation blocks (linear_quant.h has the arithmetic every path shares).
-// Per block: 32 int8 weights loaded as they are; AVX-512 VNNI: two rows' blocks per zmm as w + 128
-// (w ^ 0x80) through vpdpbusd, its accumulator starting at -128 x the activation lane sums; AVX2:
-// |w| x sign-moved x through vpmaddubsw + vpmaddwd; the portable path does the same sums in C++.
+// Per block: 32 int8 weights loaded as they are; |w| x sign-moved x through vpmaddubsw + vpmaddwd
+// (AVX2) or vpdpbusd (AVX-512 VNNI, 256-bit); the portable path does the same sums in C++. Weights
+// loaded by the CPU backend on the AVX-512 path are interleaved instead (linear_quant_x16.cpp).
 #include <cstring>
 
 #include "kernels/cpu/linear_quant_body.h"
@@ -25,12 +25,6 @@ struct Q8 {
   }
   MG_TARGET_AVX2 static __m256i values_avx2(const uint8_t* blk) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-  }
-  static constexpr bool kQuads = false;  // quads_avx512 (linear_quant_body.h)
-  static constexpr int32_t kOffset = 128;
-  MG_TARGET_AVX512 static __m512i pair_unsigned_avx512(const uint8_t* b0, const uint8_t* b1) {
-    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(values_avx2(b0)), values_avx2(b1), 1);
-    return _mm512_xor_si512(v, _mm512_set1_epi8(char(0x80)));  // w + 128 as unsigned
   }
 };
 

@@ -4,12 +4,11 @@
 //   linear_q4.cpp     q4_0 weight rows . int8 activations (the same three paths);
 //   linear_quant_x16.cpp  either format interleaved by 16 rows (the CPU backend's AVX-512 layout).
 //
-// Arithmetic, the same on every path so that all three give the same bits: per 32-value block the
-// integer products are summed in 8 lanes of 4 consecutive values (what vpdpbusd, and vpmaddubsw +
-// vpmaddwd, produce), each lane is converted to f32 and fused-multiply-added with the block's
-// scale product (weight scale * activation scale) into that lane's f32 accumulator, blocks in
-// order; the 8 accumulators are summed as ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)). An output depends
-// only on its own activation row and weight row: never on the batch size or the thread count.
+// Arithmetic, the same on every path and layout so that all give the same bits: per 32-value
+// block the 32 integer products are summed exactly in int32, the sum is converted to f32 and
+// fused-multiply-added with the block's scale product (weight scale * activation scale, one f32
+// multiply) into the output's one f32 accumulator, blocks in order. An output depends only on its
+// own activation row and weight row: never on the batch size, the thread count or the layout.
 #pragma once
 
 #include <cstdint>
