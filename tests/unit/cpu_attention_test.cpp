@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
 #include "test_util.h"
@@ -76,6 +78,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 9, 9, 16, 64, false},          // cross-attention over 9 text tokens
                       Case{5, 7, 7, 12, 64, false},          // T5-like: all queries over all keys
                       Case{3, 20, 20, 2, 128, true},         // dh above the register block
+                      Case{1, 200, 256, 20, 32, true},       // split-key path: 4 key blocks, 2 head groups
+                      Case{4, 130, 130, 24, 16, true},       // 3 blocks, the last of 2 keys; 24 heads
+                      Case{2, 65, 65, 16, 64, false},        // a block of one key
                       Case{2, 6, 6, 4, 24, true},            // dh 24: two 16-lane steps do not fit
                       Case{2, 6, 6, 3, 6, false}),           // dh not a multiple of 8: portable path
     [](const ::testing::TestParamInfo<Case>& i) {
@@ -160,6 +165,80 @@ TEST(CpuAttentionChecks, HalfKvCacheEqualsF32OnTheRoundedValues) {
     for (int64_t s = 0; s < 3; ++s)
       for (int64_t d = 0; d < D; ++d)
         ASSERT_EQ(back.f32()[(r * 8 + 4 + s) * D + d], want_rows.f32()[(r * 3 + s) * 3 * D + D + d]);
+}
+
+// Each kernel path the processor has (MUSICGEN_CPU_PATH's choices: AVX-512 split-key, AVX2
+// (head, query) items, portable), as Exec values.
+std::vector<std::pair<std::string, cpu::Exec>> paths() {
+  std::vector<std::pair<std::string, cpu::Exec>> out;
+  cpu::Exec portable;
+  portable.allow_simd = false;
+  out.push_back({"portable", portable});
+  if (cpu::cpu_has_avx2()) {
+    cpu::Exec avx2;
+    avx2.allow_avx512 = false;
+    out.push_back({"avx2", avx2});
+  }
+  if (cpu::cpu_has_avx512()) out.push_back({"avx512", cpu::Exec{}});
+  return out;
+}
+
+TEST(CpuAttentionRows, EachRowHasTheBitsOfThatRowAloneOnEveryPath) {
+  // attention_rows runs all rows in one call; a row must not see how many share it (the server's
+  // batched step and the CFG rows rely on it), for f32 and f16 caches, decode and prefill shapes,
+  // several key blocks and any thread count.
+  const int64_t R = 3, cap = 200, H = 16, dh = 64, D = H * dh;
+  cpu::ThreadPool pool(2);
+  for (auto [name, ex] : paths()) {
+    ex.pool = &pool;
+    for (DType dt : {DType::F32, DType::F16})
+      for (int64_t S : {1, 3}) {
+        Tensor q = random_tensor({R, S, 3 * D}, 31, 2.0f);
+        Tensor k = cpu::cast(random_tensor({R, cap, D}, 32, 2.0f), dt), v = cpu::cast(random_tensor({R, cap, D}, 33), dt);
+        const int64_t T = 150;
+        Tensor got = cpu::attention_rows(q, k, v, T, int(H), 0.125f, true, ex);
+        Tensor serial = cpu::attention_rows(q, k, v, T, int(H), 0.125f, true, cpu::Exec{nullptr, ex.allow_simd, ex.allow_avx512});
+        EXPECT_TRUE(bit_equal(got, serial)) << name;
+        for (int64_t r = 0; r < R; ++r) {
+          Tensor alone = cpu::attention(q.slice0(r, 1).reshape({S, 3 * D}), k.slice0(r, 1).reshape({cap, D}),
+                                        v.slice0(r, 1).reshape({cap, D}), T, int(H), 0.125f, true, ex);
+          EXPECT_EQ(std::memcmp(got.f32() + r * S * D, alone.data, alone.nbytes()), 0)
+              << name << " " << mg::dtype_name(dt) << " S " << S << " row " << r;
+        }
+      }
+  }
+}
+
+TEST(CpuAttentionRows, AQueryHasTheSameBitsInPrefillAndDecode) {
+  // The split-key path cuts keys at fixed multiples of its block, whether a call holds one query
+  // (a decode step), a few (all (query, block) pairs share the pool) or hundreds (prefill: one
+  // query's blocks per item): a query at a given position gets the same bits in each.
+  if (!cpu::cpu_has_avx512()) GTEST_SKIP() << "no AVX-512: the split-key path does not run";
+  const int64_t T = 600, H = 16, dh = 64, D = H * dh, S = 300;
+  Tensor q = random_tensor({S, D}, 41, 2.0f), k = random_tensor({T, D}, 42, 2.0f), v = random_tensor({T, D}, 43);
+  cpu::ThreadPool pool(2);
+  cpu::Exec ex{&pool, true};
+  Tensor all = cpu::attention(q, k, v, T, int(H), 0.125f, true, ex);
+  for (int64_t i : {int64_t(0), int64_t(1), int64_t(137), S - 1}) {
+    const int64_t visible = T - S + i + 1;
+    Tensor one = cpu::attention(q.slice0(i, 1), k, v, visible, int(H), 0.125f, true, ex);
+    EXPECT_EQ(std::memcmp(all.f32() + i * D, one.data, one.nbytes()), 0) << "query " << i;
+  }
+  auto be = mg::make_cpu_backend(1);
+  EXPECT_LT(mgtest::rel_err(all, mg::attention_on_host(*be, q, k, v, T, int(H), 0.125f, true)), 1e-6);
+}
+
+TEST(CpuAttentionRows, PathsAgree) {
+  // The paths differ only by summation order and the vectorised exp.
+  const int64_t R = 2, T = 300, H = 16, dh = 64, D = H * dh;
+  Tensor q = random_tensor({R, 1, 3 * D}, 51, 2.0f);
+  Tensor k = cpu::cast(random_tensor({R, T, D}, 52, 2.0f), DType::F16), v = cpu::cast(random_tensor({R, T, D}, 53), DType::F16);
+  Tensor ref;
+  for (const auto& [name, ex] : paths()) {
+    Tensor got = cpu::attention_rows(q, k, v, T, int(H), 0.125f, true, ex);
+    if (!ref.defined()) ref = got;
+    EXPECT_LT(mgtest::rel_err(got, ref), 1e-6) << name;
+  }
 }
 
 }  // namespace

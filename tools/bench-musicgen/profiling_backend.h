@@ -3,7 +3,7 @@
 // profiler. On the CPU backend ops are synchronous, so the times are the ops' own; on CUDA they
 // would only be launch times (call synchronize in the wrapped backend to change that).
 // It overrides the ops' *_impl (the public ops check the contract, then land here). The ops with a
-// host default that it leaves alone (linear_fused, attention_rows, write_kv, sampling, the
+// host default that it leaves alone (linear_fused, write_kv, sampling, the
 // recorded-step variants) run that default over the timed ops, so their parts are timed one by one.
 #pragma once
 
@@ -136,6 +136,15 @@ class ProfilingBackend final : public mg::Backend {
       return fallback_attention_ ? mg::attention_on_host(in_, q, k, v, T, heads, scale, causal)
                                  : in_.attention(q, k, v, T, heads, scale, causal);
     });
+  }
+  // All rows of a decode step's attention: the inner backend's own attention_rows as one timed call
+  // (the CPU backend runs the CFG rows in one pool hand-off); with fallback_attention the host
+  // default, whose per-row attention() calls are timed above.
+  mg::Tensor attention_rows_impl(const mg::Tensor& q, const mg::Tensor& k, const mg::Tensor& v, int64_t T, int heads,
+                                 float scale, bool causal) override {
+    if (fallback_attention_) return mg::Backend::attention_rows_impl(q, k, v, T, heads, scale, causal);
+    return time(causal ? "attention (causal)" : "attention (cross)",
+                [&] { return in_.attention_rows(q, k, v, T, heads, scale, causal); });
   }
   void copy_rows_impl(mg::Tensor& dst, int64_t row0, const mg::Tensor& src) override {
     time("copy_rows", [&] {
