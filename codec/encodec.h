@@ -111,20 +111,27 @@ class EncodecModel {
   Rvq rvq_;
 };
 
+// Window sizes of a pushed decode, in code frames: the first window, then each next one twice the
+// last, up to the largest. Audio comes out window by window; each window also decodes the decoder's
+// receptive field on both sides (a few frames), so small windows start early and large ones cost
+// less. The LSTM windows (frames through the first layers and the LSTM at a time) bound how late
+// the first audio window starts: it waits for its right margin to be through the LSTM.
+struct DecodeStreamWindows {
+  int64_t first_window = 25, max_window = 100;  // 0.5 s, then 1 s, then 2 s at 50 Hz
+  int64_t first_lstm = 10, max_lstm = 50;
+};
+
 // decode() with the codes pushed as they are made (a generation's frames), for models that do not
 // segment (24 kHz, 32 kHz; the 48 kHz model is refused): the same pipeline as decode_stream
-// (codec/encodec_stream.cpp), with the state machine driven by push() instead of pulling. A window
+// (codec/encodec_stream.cpp), with its state machine driven by push() instead of pulling. A window
 // runs as soon as the frames pushed reach its receptive field, so audio comes out while codes still
-// arrive: frames through the LSTM in chunks of `lstm_frames`, then audio in windows of
-// `window_frames` frames (<= 0: the model's window_frames(); lstm_frames <= 0: window_frames).
-// finish() decodes the rest. The audio is every frame's hop samples (no trimming, as MusicGen
-// decodes) and equals decode() of all the codes up to float summation order (a smaller window
-// costs its margins again: each window also decodes the layers' receptive field on both sides).
+// arrive; finish() decodes the rest. The audio is every frame's hop samples (no trimming, as
+// MusicGen decodes) and equals decode() of all the codes up to float summation order.
 // Runs on `be`; the model must outlive it. After an error the stream is unusable.
 class EncodecDecodeStream {
  public:
-  EncodecDecodeStream(const EncodecModel& model, Backend& be, AudioBlockSink out, int64_t window_frames = 0,
-                      int64_t lstm_frames = 0);
+  EncodecDecodeStream(const EncodecModel& model, Backend& be, AudioBlockSink out,
+                      const DecodeStreamWindows& windows = {});
   ~EncodecDecodeStream();
   EncodecDecodeStream(const EncodecDecodeStream&) = delete;
   EncodecDecodeStream& operator=(const EncodecDecodeStream&) = delete;
@@ -133,7 +140,7 @@ class EncodecDecodeStream {
   void finish();                   // decodes and emits what is left; nothing may be pushed after it
   int64_t frames_pushed() const;
   // Frames pushed before the first audio comes out (on a stream longer than that): the first
-  // window, its right margin and the LSTM chunks that cover them.
+  // window, its right margin and the LSTM windows that cover them.
   int64_t first_audio_after_frames() const;
 
  private:

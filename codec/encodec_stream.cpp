@@ -103,12 +103,19 @@ struct FrameInput {
   std::function<void(int64_t a)> release;
 };
 
+// Window sizes in frames: the first one, then each twice the last, up to `max` (first == max: fixed).
+struct Growth {
+  int64_t first, max;
+  int64_t next(int64_t size) const { return std::min(max, 2 * size); }
+};
+
 // The three phases (see the head of this file) over `net` as a state machine that whoever has the
 // input drives: the pull-driven passes (encode_stream, decode_stream) read the input up to
 // input_needed() and step; the push-driven decoder (EncodecDecodeStream) steps whenever the frames
 // pushed so far reach input_needed(), and with the frame count once the codes end. Phase 1 runs
-// windows of `lstm_frames` frames (the LSTM's chunks), phase 3 windows of `window_frames`; a whole
-// pass uses one size for both. `out_frames(T)`: how many frames phase 3 produces; `output(f0, f1,
+// windows sized by `lstm` (the LSTM's chunks), phase 3 windows sized by `window`; a whole pass uses
+// one fixed size for both (a stream starts small, to start early, and grows, to pay the margins
+// less often). `out_frames(T)`: how many frames phase 3 produces; `output(f0, f1,
 // a, y)` gets y, the device output of the extended window starting at frame a, whose frames
 // [f0, f1) are the ones to keep. `down` / `up`: the strides the layers before / after the LSTM must
 // have; `what` names the net in errors.
@@ -117,14 +124,17 @@ class StreamingPass {
   using OutFrames = std::function<int64_t(int64_t T)>;
   using Output = std::function<void(int64_t f0, int64_t f1, int64_t a, const Tensor& y)>;
 
-  StreamingPass(Backend& be, const Seanet& net, int64_t lstm_frames, int64_t window_frames, int64_t down,
-                int64_t up, const char* what, FrameInput in, OutFrames out_frames, Output output)
-      : be_(be), net_(net), li_(seanet_lstm_index(net)), Wp_(lstm_frames), W_(window_frames), what_(what),
+  StreamingPass(Backend& be, const Seanet& net, Growth lstm, Growth window, int64_t down, int64_t up,
+                const char* what, FrameInput in, OutFrames out_frames, Output output)
+      : be_(be), net_(net), li_(seanet_lstm_index(net)), lstm_(lstm), window_(window), Wp_(lstm.first),
+        W_(window.first), what_(what),
         in_(std::move(in)), out_frames_(std::move(out_frames)), output_(std::move(output)) {
     pre_ = seanet_timing(net, 0, li_);
     post_ = seanet_timing(net, li_ + 1, net.layers.size());
     MG_CHECK(pre_.down == down && pre_.up == 1 && post_.down == 1 && post_.up == up, what, ": unexpected strides");
-    MG_CHECK(Wp_ >= 1 && W_ >= 1, what, ": windows of ", Wp_, " and ", W_, " frames (must be >= 1)");
+    MG_CHECK(lstm.first >= 1 && lstm.max >= lstm.first && window.first >= 1 && window.max >= window.first, what,
+             ": windows of ", lstm.first, " to ", lstm.max, " and ", window.first, " to ", window.max,
+             " frames (must be >= 1, the first no larger than the largest)");
   }
 
   // Input frames [0, input_needed()) are read by the next phase-1 window, computed as if the input
@@ -151,15 +161,17 @@ class StreamingPass {
     mid_.append(be_.download(be_.transpose(seanet_lstm_forward(be_, net_.layers[li_], x, &state_))));
     done_ = f1;
     f0_ = f1;
+    Wp_ = lstm_.next(Wp_);
     post_windows();
     return true;
   }
 
   // Frames of input before the first phase-3 window runs (when the input is longer than that).
   int64_t first_output_after_frames() const {
-    const int64_t need = window_range(0, W_, post_.margin, kHuge).second;  // LSTM frames
-    const int64_t chunks = (need + Wp_ - 1) / Wp_;
-    return window_range((chunks - 1) * Wp_, chunks * Wp_, pre_.margin, kHuge).second;
+    const int64_t need = window_range(0, window_.first, post_.margin, kHuge).second;  // LSTM frames
+    int64_t f0 = 0, size = lstm_.first;
+    for (; f0 + size < need; size = lstm_.next(size)) f0 += size;
+    return window_range(f0, f0 + size, pre_.margin, kHuge).second;
   }
 
  private:
@@ -181,6 +193,7 @@ class StreamingPass {
       Tensor x = be_.upload(mid_.slice(a, b).reshape({1, mid_.rows(), b - a}));
       output_(g0_, g1, a, seanet_forward_range(be_, net_, li_ + 1, net_.layers.size(), x));
       g0_ = g1;
+      W_ = window_.next(W_);
       mid_.drop_before(g0_ - post_min());  // the next window starts at most post_min - 1 frames earlier
     }
   }
@@ -188,7 +201,8 @@ class StreamingPass {
   Backend& be_;
   const Seanet& net_;
   size_t li_;
-  int64_t Wp_, W_;
+  Growth lstm_, window_;
+  int64_t Wp_, W_;  // the sizes of the next phase-1 and phase-3 windows
   const char* what_;
   FrameInput in_;
   OutFrames out_frames_;
@@ -261,7 +275,7 @@ int64_t EncodecModel::encode_windowed(Backend& be, const AudioBlockSource& in, i
     out(0, rvq_encode(be, rvq_, emb, nq), 0.0f);
   };
   const int64_t W = window_frames();
-  StreamingPass pass(be, encoder_, W, W, hop, 1, "EnCodec encoder", input, [](int64_t T) { return T; }, output);
+  StreamingPass pass(be, encoder_, {W, W}, {W, W}, hop, 1, "EnCodec encoder", input, [](int64_t T) { return T; }, output);
   run_streaming(pass, prepare);
   MG_CHECK(audio.q.end() > 0, "EnCodec encode: the audio has no samples");
   return audio.q.end();
@@ -299,9 +313,9 @@ namespace {
 // EncodecDecodeStream (pushed) share. Phase 1 RVQ-decodes the queued codes of its window; phase 3's
 // samples go to `out`, trimmed to the first L (kUnknown: every frame's hop samples).
 struct DecodePass {
-  DecodePass(Backend& be, const Seanet& decoder, const Rvq& rvq, int64_t hop, int64_t lstm_frames,
-             int64_t window_frames, int64_t L, AudioBlockSink out)
-      : pass(be, decoder, lstm_frames, window_frames, 1, hop, "EnCodec decoder", input(be, rvq),
+  DecodePass(Backend& be, const Seanet& decoder, const Rvq& rvq, int64_t hop, Growth lstm, Growth window,
+             int64_t L, AudioBlockSink out)
+      : pass(be, decoder, lstm, window, 1, hop, "EnCodec decoder", input(be, rvq),
              // Only the windows that reach into the first L samples are decoded past the LSTM.
              [hop, L](int64_t T) { return L == kUnknown ? T : (L + hop - 1) / hop; },
              [&be, hop, L, out = std::move(out)](int64_t f0, int64_t f1, int64_t a, const Tensor& dev) {
@@ -331,7 +345,7 @@ void EncodecModel::decode_windowed(Backend& be, const CodeBlockSource& in, int64
   const HostBufferReuse reuse;
   const int64_t W = window_frames();
   MG_CHECK(T >= 1, "EnCodec decode: no code frames");
-  DecodePass d(be, decoder_, rvq_, cfg_.hop_length(), W, W, L, out);
+  DecodePass d(be, decoder_, rvq_, cfg_.hop_length(), {W, W}, {W, W}, L, out);
   run_streaming(d.pass, [&](int64_t frames) {
     while (d.codes.end() < std::min(T, frames)) {
       float scale = 0;
@@ -367,9 +381,12 @@ void EncodecModel::decode_segments(Backend& be, const CodeBlockSource& in, int64
 }
 
 struct EncodecDecodeStream::Impl {
-  Impl(const EncodecModel& m, Backend& be, int64_t lstm_frames, int64_t window_frames, AudioBlockSink out)
+  Impl(const EncodecModel& m, Backend& be, Growth lstm, Growth window, AudioBlockSink out)
       : nq_max(int64_t(m.rvq_.codebooks.size())),
-        d(be, m.decoder_, m.rvq_, m.cfg_.hop_length(), lstm_frames, window_frames, kUnknown, std::move(out)) {}
+        d(be, m.decoder_, m.rvq_, m.cfg_.hop_length(), lstm, window, kUnknown, std::move(out)) {}
+  // Kept while the stream lives: its windows are small, but each LSTM call allocates its packed
+  // W_hh (tens of MB), which would be fresh pages every window without the reuse.
+  const HostBufferReuse reuse;
   int64_t nq_max;
   int64_t pushed = 0;
   bool finished = false;
@@ -377,12 +394,11 @@ struct EncodecDecodeStream::Impl {
 };
 
 EncodecDecodeStream::EncodecDecodeStream(const EncodecModel& model, Backend& be, AudioBlockSink out,
-                                         int64_t window_frames, int64_t lstm_frames) {
+                                         const DecodeStreamWindows& w) {
   MG_CHECK(!model.cfg_.chunk_length(), "EnCodec decode stream: this model decodes in overlapping segments of ",
            *model.cfg_.chunk_length(), " samples (the 48 kHz model): decode its codes with decode() or decode_stream()");
-  if (window_frames <= 0) window_frames = model.window_frames();
-  if (lstm_frames <= 0) lstm_frames = window_frames;
-  impl_ = std::make_unique<Impl>(model, be, lstm_frames, window_frames, std::move(out));
+  impl_ = std::make_unique<Impl>(model, be, Growth{w.first_lstm, w.max_lstm}, Growth{w.first_window, w.max_window},
+                                 std::move(out));
 }
 
 EncodecDecodeStream::~EncodecDecodeStream() = default;
@@ -394,7 +410,6 @@ void EncodecDecodeStream::push(const Tensor& codes) {
            "EnCodec decode stream: expected host i64 codes [codebooks (1 to ", impl_->nq_max,
            ", the same each time), frames], got ", shape_str(codes.shape));
   if (codes.dim(1) == 0) return;
-  const HostBufferReuse reuse;
   impl_->d.codes.append(codes);
   impl_->pushed += codes.dim(1);
   while (impl_->d.pass.input_needed() <= impl_->pushed) impl_->d.pass.step(kUnknown);
@@ -404,7 +419,6 @@ void EncodecDecodeStream::finish() {
   MG_CHECK(!impl_->finished, "EnCodec decode stream: finish() called twice");
   MG_CHECK(impl_->pushed >= 1, "EnCodec decode stream: no code frames were pushed");
   impl_->finished = true;
-  const HostBufferReuse reuse;
   while (impl_->d.pass.step(impl_->pushed)) {
   }
 }

@@ -9,15 +9,13 @@ StreamingDecoder::StreamingDecoder(const MusicGen& model, Backend& be, Sink sink
       per_channel_(model.config().decoder.num_codebooks / model.channels()),
       sink_(std::move(sink)),
       pending_(size_t(model.channels())) {
-  MG_CHECK(params.chunk_frames >= 1 && params.lstm_frames >= 1, "streaming: chunk_frames (", params.chunk_frames,
-           ") and lstm_frames (", params.lstm_frames, ") must be >= 1");
   for (int ch = 0; ch < channels_; ++ch)
     decoders_.push_back(std::make_unique<EncodecDecodeStream>(
         model.codec(), be,
         [this, ch](const Tensor& y) {  // [1, n] for this channel
           pending_[size_t(ch)].insert(pending_[size_t(ch)].end(), y.f32(), y.f32() + y.numel());
         },
-        params.chunk_frames, params.lstm_frames));
+        params));
 }
 
 StreamingDecoder::~StreamingDecoder() = default;

@@ -15,15 +15,10 @@
 
 namespace mg {
 
-struct StreamParams {
-  // Audio comes out in windows of this many frames (0.5 s at 50 Hz). Each window also decodes the
-  // EnCodec decoder's receptive field on both sides (a few frames), so smaller windows cost more
-  // and larger ones start later.
-  int64_t chunk_frames = 25;
-  // Frames taken through the first layers and the LSTM at a time (the first window waits for its
-  // right margin to be through the LSTM, so this bounds how late it starts).
-  int64_t lstm_frames = 5;
-};
+// The EnCodec windows of the stream (codec/encodec.h): audio in windows of 0.5 s first, growing to
+// 2 s; the first audio comes after the first window, its right margin and the LSTM windows that
+// cover them (33 frames with the defaults and the 32 kHz decoder).
+using StreamParams = DecodeStreamWindows;
 
 class StreamingDecoder {
  public:

@@ -171,13 +171,13 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, EncodecStream,
                          });
 
 // EncodecDecodeStream: codes pushed in ragged blocks (one frame, several), windows and LSTM chunks
-// of a few frames. The audio equals decode() of all the codes (every frame's hop samples) within
+// of a few frames, fixed or growing. The audio equals decode() of all the codes (every frame's hop samples) within
 // 1e-5, and starts once the first window's receptive field is in (first_audio_after_frames), not
 // at finish().
 struct PushCase {
   const char* model;
   double kbps;
-  int64_t window, lstm;  // frames
+  mg::DecodeStreamWindows w;  // frames
 };
 
 class EncodecDecodePush : public ::testing::TestWithParam<PushCase> {};
@@ -198,7 +198,7 @@ TEST_P(EncodecDecodePush, EqualsDecodeAndStartsEarly) {
   mg::EncodecDecodeStream s(*m, cpu(), [&](const Tensor& y) {
     if (first_audio < 0) first_audio = pushed;
     blocks.push_back(y);
-  }, c.window, c.lstm);
+  }, c.w);
   for (int64_t i = 0; pushed < T; ++i) {
     const int64_t n = std::min(T - pushed, i % 3 == 0 ? int64_t(1) : 1 + i % 5);
     pushed += n;  // before the push: the sink sees how many frames were in when it is called
@@ -224,11 +224,16 @@ TEST_P(EncodecDecodePush, EqualsDecodeAndStartsEarly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, EncodecDecodePush,
-                         ::testing::Values(PushCase{"encodec_24khz_tiny", 6.0, 3, 1}, PushCase{"encodec_24khz_tiny", 24.0, 7, 3},
-                                           PushCase{"encodec_32khz_tiny", 2.2, 3, 3}, PushCase{"encodec_32khz_tiny", 2.2, 25, 5}),
+                         ::testing::Values(PushCase{"encodec_24khz_tiny", 6.0, {3, 3, 1, 1}},
+                                           PushCase{"encodec_24khz_tiny", 24.0, {7, 7, 3, 3}},
+                                           PushCase{"encodec_24khz_tiny", 24.0, {2, 9, 1, 5}},
+                                           PushCase{"encodec_32khz_tiny", 2.2, {3, 3, 3, 3}},
+                                           PushCase{"encodec_32khz_tiny", 2.2, {}}),  // the defaults: 25 to 100, 10 to 50
                          [](const auto& info) {
-                           return std::string(info.param.model).substr(8, 5) + "_w" + std::to_string(info.param.window) +
-                                  "_l" + std::to_string(info.param.lstm);
+                           const mg::DecodeStreamWindows& w = info.param.w;
+                           return std::string(info.param.model).substr(8, 5) + "_w" + std::to_string(w.first_window) +
+                                  "_" + std::to_string(w.max_window) + "_l" + std::to_string(w.first_lstm) + "_" +
+                                  std::to_string(w.max_lstm);
                          });
 
 // The 48 kHz model decodes overlapping segments, not a stream of frames: refused, saying what to use.

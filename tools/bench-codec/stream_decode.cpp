@@ -1,0 +1,99 @@
+// bench-stream-decode: the EnCodec work of streaming (lm/stream.h: codes pushed one frame at a
+// time into EncodecDecodeStream) against one whole decode() of the same codes, back to back.
+//   bench-stream-decode MODEL_DIR [FRAMES=500] [THREADS=2] [REPEATS=3] [WINDOW=25 MAX_WINDOW=100 LSTM=10 MAX_LSTM=50]
+// (the window sizes of codec/encodec.h DecodeStreamWindows, whose defaults StreamingDecoder uses)
+// MODEL_DIR: an EnCodec snapshot or a MusicGen one (its audio encoder). The codes are random, all
+// codebooks of the model's highest bandwidth. Each repeat runs the whole decode, then the pushed
+// one; the best wall time and the process CPU time (user + system) of each are reported:
+//   RESULT stream_decode frames <n> window <w>-<max> lstm <l>-<max> whole_s <s> stream_s <s> ratio <x>
+//          whole_cpu_s <s> stream_cpu_s <s> cpu_ratio <x> first_audio_after_frames <n>
+// ratio > 1: the margins each window decodes again (smaller windows: more), and the LSTM's input
+// GEMM in smaller chunks.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include "codec/encodec.h"
+#include "kernels/ops.h"
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+struct Timing {
+  double wall = 1e30, cpu = 1e30;
+  template <class F>
+  void run(F&& f) {
+    const double w0 = now_s(), c0 = cpu_s();
+    f();
+    wall = std::min(wall, now_s() - w0);
+    cpu = std::min(cpu, cpu_s() - c0);
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: bench-stream-decode MODEL_DIR [FRAMES=500] [THREADS=2] [REPEATS=3] [WINDOW=25 "
+                         "MAX_WINDOW=100 LSTM=10 MAX_LSTM=50]\n");
+    return 2;
+  }
+  const int64_t T = argc > 2 ? std::atoll(argv[2]) : 500;
+  const int threads = argc > 3 ? std::atoi(argv[3]) : 2;
+  const int repeats = argc > 4 ? std::atoi(argv[4]) : 3;
+  mg::DecodeStreamWindows w;
+  int64_t* sizes[] = {&w.first_window, &w.max_window, &w.first_lstm, &w.max_lstm};
+  for (int i = 5; i < argc && i < 9; ++i) *sizes[i - 5] = std::atoll(argv[i]);
+  try {
+    auto be = mg::make_cpu_backend(threads);
+    auto model = mg::EncodecModel::load(*be, argv[1]);
+    const int nq = model->num_codebooks_for_bandwidth(model->config().target_bandwidths.back());
+    const int64_t bins = model->config().codebook_size, hop = model->config().hop_length();
+    mg::EncodedAudio codes;
+    codes.num_codebooks = nq;
+    codes.length = T * hop;
+    codes.segments = {mg::Tensor::empty(mg::DType::I64, {nq, T})};
+    std::mt19937 rng(5);
+    for (int64_t i = 0; i < nq * T; ++i) codes.segments[0].ptr<int64_t>()[i] = int64_t(rng() % uint32_t(bins));
+    Timing whole, stream;
+    int64_t first_audio = -1;
+    for (int r = 0; r < repeats; ++r) {
+      whole.run([&] { model->decode(*be, codes); });
+      stream.run([&] {
+        int64_t pushed = 0;
+        mg::EncodecDecodeStream s(*model, *be, [&](const mg::Tensor&) {
+          if (first_audio < 0) first_audio = pushed;
+        }, w);
+        mg::Tensor frame = mg::Tensor::empty(mg::DType::I64, {nq, 1});
+        for (; pushed < T;) {
+          for (int k = 0; k < nq; ++k) frame.ptr<int64_t>()[k] = codes.segments[0].ptr<int64_t>()[k * T + pushed];
+          ++pushed;
+          s.push(frame);
+        }
+        s.finish();
+      });
+    }
+    std::printf("RESULT stream_decode frames %lld window %lld-%lld lstm %lld-%lld whole_s %.3f stream_s %.3f ratio %.3f "
+                "whole_cpu_s %.3f stream_cpu_s %.3f cpu_ratio %.3f first_audio_after_frames %lld\n",
+                (long long)T, (long long)w.first_window, (long long)w.max_window, (long long)w.first_lstm,
+                (long long)w.max_lstm, whole.wall, stream.wall, stream.wall / whole.wall,
+                whole.cpu, stream.cpu, stream.cpu / whole.cpu, (long long)first_audio);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench-stream-decode: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
