@@ -1,15 +1,19 @@
 // bench-ops attention: times one decode step's attention over a KV cache the way the decoder calls
-// it (Backend::attention_rows of R CFG rows, one query each, on the CPU backend), cycling over one
+// it (attention_rows of R CFG rows, one query each: what the CPU backend runs), cycling over one
 // cache per layer so the keys and values come from memory as in a real step, not from a cache
 // that a repeated call left warm. Prints microseconds per call, the K/V bytes read per call and the
 // rate they were read at (GB/s), wall and CPU time; --cross times the cross-attention to a few
-// text keys instead (f32, not causal).
+// text keys instead (f32, not causal). The same K/V bytes are also just read (summed with AVX2 by
+// as many threads, in the same layer order), interleaved with the attention calls, and
+// "of read" is attention's rate over that one: on a shared machine both see the same neighbours.
 //
 // bench-ops attention [--threads N] [--T 50,200,500,1500] [--rows 2] [--heads 16] [--dh 64]
 //                     [--dtype f16|f32] [--layers 24] [--seconds 1] [--cross]
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,7 +22,11 @@
 #include <string>
 #include <vector>
 
-#include "kernels/ops.h"
+#include <immintrin.h>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/threadpool.h"
 
 namespace {
 
@@ -87,7 +95,41 @@ double cpu_seconds() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
-void bench_one(mg::Backend& be, const Options& o, int64_t T) {
+// Sums `bytes` bytes at p read as floats (only the loads matter; the sum is kept so they stay).
+__attribute__((target("avx2"))) float read_avx2(const char* p, int64_t bytes) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 128 <= bytes; i += 128) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(reinterpret_cast<const float*>(p + i)));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(reinterpret_cast<const float*>(p + i + 32)));
+    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(reinterpret_cast<const float*>(p + i + 64)));
+    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(reinterpret_cast<const float*>(p + i + 96)));
+  }
+  alignas(32) float l[8];
+  _mm256_store_ps(l, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  return l[0];
+}
+
+// The plain read of one layer's K and V, cut into as many pieces as the pool has threads.
+float read_layer(mg::cpu::ThreadPool& pool, const Tensor& k, const Tensor& v) {
+  float sink[2] = {0, 0};
+  const Tensor* kv[2] = {&k, &v};
+  for (int t = 0; t < 2; ++t) {
+    const char* p = static_cast<const char*>(kv[t]->data);
+    const int64_t bytes = int64_t(kv[t]->nbytes()), piece = (bytes / pool.size() + 127) / 128 * 128;
+    pool.parallel_for(pool.size(), [&](int64_t a, int64_t b) {
+      for (int64_t i = a; i < b; ++i) {
+        const int64_t from = std::min(bytes, i * piece), to = std::min(bytes, from + piece);
+        const float r = read_avx2(p + from, to - from);
+        if (i == 0) sink[t] = r;
+      }
+    });
+  }
+  return sink[0] + sink[1];
+}
+
+void bench_one(mg::cpu::ThreadPool& pool, const Options& o, int64_t T) {
+  const mg::cpu::Exec ex{&pool};
   const int64_t D = o.heads * o.dh, R = o.rows;
   const bool causal = !o.cross;
   // Queries as the decoder passes them: the fused q|k|v rows (self) or plain q rows (cross).
@@ -95,28 +137,38 @@ void bench_one(mg::Backend& be, const Options& o, int64_t T) {
   std::vector<Tensor> ks, vs;
   for (int64_t l = 0; l < o.layers; ++l) {
     Tensor k = random_f32({R, T, D}, uint32_t(10 + 2 * l), 2.0f), v = random_f32({R, T, D}, uint32_t(11 + 2 * l), 1.0f);
-    ks.push_back(o.dtype == DType::F32 ? k : be.cast(k, o.dtype));
-    vs.push_back(o.dtype == DType::F32 ? v : be.cast(v, o.dtype));
+    ks.push_back(o.dtype == DType::F32 ? k : mg::cpu::cast(k, o.dtype, ex));
+    vs.push_back(o.dtype == DType::F32 ? v : mg::cpu::cast(v, o.dtype, ex));
   }
   const float scale = 1.0f / std::sqrt(float(o.dh));
-  auto call = [&](int64_t l) { return be.attention_rows(q, ks[size_t(l)], vs[size_t(l)], T, int(o.heads), scale, causal); };
+  auto call = [&](int64_t l) {
+    return mg::cpu::attention_rows(q, ks[size_t(l)], vs[size_t(l)], T, int(o.heads), scale, causal, ex);
+  };
   for (int64_t l = 0; l < o.layers; ++l) call(l);  // warm up: page faults, the pool's threads
   using clock = std::chrono::steady_clock;
-  const auto start = clock::now();
-  const double cpu0 = cpu_seconds();
+  double attention_s = 0, read_s = 0, attention_cpu = 0;
+  volatile float sink = 0;
   int64_t calls = 0;
-  double elapsed = 0;
-  do {
+  // Rounds of one pass over every layer's attention and one plain read of every layer's K/V.
+  while (attention_s < o.seconds) {
+    auto t0 = clock::now();
+    const double c0 = cpu_seconds();
     for (int64_t l = 0; l < o.layers; ++l) call(l);
+    attention_cpu += cpu_seconds() - c0;
+    auto t1 = clock::now();
+    for (int64_t l = 0; l < o.layers; ++l) sink += read_layer(pool, ks[size_t(l)], vs[size_t(l)]);
+    auto t2 = clock::now();
+    attention_s += std::chrono::duration<double>(t1 - t0).count();
+    read_s += std::chrono::duration<double>(t2 - t1).count();
     calls += o.layers;
-    elapsed = std::chrono::duration<double>(clock::now() - start).count();
-  } while (elapsed < o.seconds);
-  const double cpu = cpu_seconds() - cpu0;
+  }
   const double bytes = 2.0 * double(R * T * D) * double(mg::dtype_size(o.dtype));
-  const double per = elapsed / double(calls);
-  std::printf("%-6s %-4s T=%-5lld rows=%lld H=%lld dh=%lld  %9.2f us/call  %7.3f MB/call  %6.2f GB/s  cpu %7.2f us/call\n",
+  const double per = attention_s / double(calls), read_gbps = bytes * double(calls) / read_s * 1e-9;
+  std::printf("%-6s %-4s T=%-5lld rows=%lld H=%lld dh=%lld  %8.2f us/call  %6.3f MB/call  %6.2f GB/s  read %6.2f GB/s  "
+              "%5.1f%% of read  cpu %8.2f us/call\n",
               o.cross ? "cross" : "self", mg::dtype_name(o.dtype), (long long)T, (long long)R, (long long)o.heads,
-              (long long)o.dh, per * 1e6, bytes * 1e-6, bytes / per * 1e-9, cpu / double(calls) * 1e6);
+              (long long)o.dh, per * 1e6, bytes * 1e-6, bytes / per * 1e-9, read_gbps, 100.0 * bytes / per * 1e-9 / read_gbps,
+              attention_cpu / double(calls) * 1e6);
 }
 
 }  // namespace
@@ -124,8 +176,10 @@ void bench_one(mg::Backend& be, const Options& o, int64_t T) {
 int run_attention_bench(int argc, char** argv) {
   Options o;
   if (!parse(argc, argv, o)) return 2;
-  auto be = mg::make_cpu_backend(o.threads);
-  std::printf("bench-ops attention: %d threads, %lld layers cycled\n", o.threads, (long long)o.layers);
-  for (int64_t T : o.T) bench_one(*be, o, T);
+  mg::cpu::ThreadPool pool(o.threads);  // one pool for the attention and the plain reads
+  // The attention path follows the kernel path (MUSICGEN_CPU_PATH=avx2 runs the (head, query) items).
+  std::printf("bench-ops attention: %d threads, %lld layers cycled, kernel path %s\n", o.threads, (long long)o.layers,
+              mg::cpu::kernel_path_name(mg::cpu::kernel_path_for(mg::cpu::Exec{&pool})));
+  for (int64_t T : o.T) bench_one(pool, o, T);
   return 0;
 }
