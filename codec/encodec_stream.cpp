@@ -384,9 +384,6 @@ struct EncodecDecodeStream::Impl {
   Impl(const EncodecModel& m, Backend& be, Growth lstm, Growth window, AudioBlockSink out)
       : nq_max(int64_t(m.rvq_.codebooks.size())),
         d(be, m.decoder_, m.rvq_, m.cfg_.hop_length(), lstm, window, kUnknown, std::move(out)) {}
-  // Kept while the stream lives: its windows are small, but each LSTM call allocates its packed
-  // W_hh (tens of MB), which would be fresh pages every window without the reuse.
-  const HostBufferReuse reuse;
   int64_t nq_max;
   int64_t pushed = 0;
   bool finished = false;
@@ -410,6 +407,9 @@ void EncodecDecodeStream::push(const Tensor& codes) {
            "EnCodec decode stream: expected host i64 codes [codebooks (1 to ", impl_->nq_max,
            ", the same each time), frames], got ", shape_str(codes.shape));
   if (codes.dim(1) == 0) return;
+  // Large buffers are reused within a call (the LSTM layers' packed W_hh, the windows' activations),
+  // not between calls: the generation runs between pushes, and its tensors are not ours to keep.
+  const HostBufferReuse reuse;
   impl_->d.codes.append(codes);
   impl_->pushed += codes.dim(1);
   while (impl_->d.pass.input_needed() <= impl_->pushed) impl_->d.pass.step(kUnknown);
@@ -419,6 +419,7 @@ void EncodecDecodeStream::finish() {
   MG_CHECK(!impl_->finished, "EnCodec decode stream: finish() called twice");
   MG_CHECK(impl_->pushed >= 1, "EnCodec decode stream: no code frames were pushed");
   impl_->finished = true;
+  const HostBufferReuse reuse;
   while (impl_->d.pass.step(impl_->pushed)) {
   }
 }

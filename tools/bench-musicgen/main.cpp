@@ -178,8 +178,8 @@ int main(int argc, char** argv) {
     if (streamer) streamer->finish();
     const double gen_s = seconds_since(t_gen);
     if (stream)
-      std::printf("stream: first audio after %lld decoder steps (%.2f s); bound: chunk + lookahead frames (%lld) + "
-                  "max_delay (%d) steps\n",
+      std::printf("stream: first audio after %lld decoder steps (%.2f s); bound: the first EnCodec window and its "
+                  "margins (%lld frames) + max_delay (%d) steps\n",
                   (long long)first_audio_step, first_audio_s, (long long)streamer->first_audio_after_frames(),
                   cfg.max_delay());
     double audio_s = 0;
