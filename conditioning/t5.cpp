@@ -1,5 +1,6 @@
 #include "conditioning/t5.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace mg {
@@ -91,15 +92,13 @@ T5Encoder load_t5_encoder(Backend& be, const WeightStore& w, const T5Config& cfg
   return e;
 }
 
-Tensor t5_encode(Backend& be, const T5Encoder& e, const std::vector<int>& ids) {
-  const T5Config& c = e.cfg;
-  const int64_t T = int64_t(ids.size()), H = c.num_heads;
-  MG_CHECK(T > 0, "T5 encoder: no tokens");
-  Tensor id = Tensor::empty(DType::I32, {T});
-  for (int64_t i = 0; i < T; ++i) id.ptr<int32_t>()[i] = ids[i];
-  Tensor x = be.embedding(e.embed, be.upload(id));
+namespace {
 
-  // position_bias[h, i, j] = rel_bias[bucket(j - i), h], computed once and shared by every block.
+// position_bias[h, i, j] = rel_bias[bucket(j - i), h] for T tokens, computed once and shared by
+// every block.
+Tensor position_bias(Backend& be, const T5Encoder& e, int64_t T) {
+  const T5Config& c = e.cfg;
+  const int64_t H = c.num_heads;
   Tensor bias = Tensor::empty(DType::F32, {H, T, T});
   const float* rb = e.rel_bias.f32();
   for (int64_t i = 0; i < T; ++i)
@@ -108,20 +107,113 @@ Tensor t5_encode(Backend& be, const T5Encoder& e, const std::vector<int>& ids) {
                                                 c.relative_attention_max_distance);
       for (int64_t h = 0; h < H; ++h) bias.f32()[(h * T + i) * T + j] = rb[b * H + h];
     }
-  Tensor dbias = be.upload(bias);
+  return be.upload(bias);
+}
 
-  const float eps = float(c.layer_norm_epsilon);
+// The prompts of one group: their tokens' rows one after another in every tensor of the pass.
+struct PromptGroup {
+  std::vector<int64_t> first, length;  // each prompt's rows
+  std::vector<Tensor> bias;            // each prompt's position bias
+  int64_t rows = 0;
+};
+
+// x[rows] w^T for a group: one prompt's rows in one call (as t5_encode always did); several
+// prompts' rows in calls of at most kT5RowsPerCall rows, which may cut across prompts (each row
+// gets the bits it gets alone, see t5_encode_batch).
+Tensor group_linear(Backend& be, const PromptGroup& g, const Tensor& x, const Tensor& w) {
+  const int64_t M = x.dim(0);
+  if (g.first.size() == 1 || M <= kT5RowsPerCall) return be.linear(x, w, nullptr);
+  Tensor y = be.alloc(DType::F32, {M, w.dim(0)});
+  for (int64_t m0 = 0; m0 < M; m0 += kT5RowsPerCall)
+    be.copy_rows(y, m0, be.linear(x.slice0(m0, std::min(kT5RowsPerCall, M - m0)), w, nullptr));
+  return y;
+}
+
+// Self-attention of each prompt of the group over its own tokens; q, k, v: [rows, H*dh].
+Tensor group_attention(Backend& be, const PromptGroup& g, const Tensor& q, const Tensor& k, const Tensor& v, int H) {
+  Tensor out;
+  if (g.first.size() > 1) out = be.alloc(DType::F32, {g.rows, q.dim(1)});
+  for (size_t i = 0; i < g.first.size(); ++i) {
+    const int64_t r0 = g.first[i], T = g.length[i];
+    Tensor qh = split_heads(be, q.slice0(r0, T), H), kh = split_heads(be, k.slice0(r0, T), H);
+    Tensor vh = split_heads(be, v.slice0(r0, T), H);
+    Tensor p = be.softmax(be.add(be.matmul(qh, kh, /*trans_b=*/true, 1.0f), g.bias[i]));  // no 1/sqrt(d)
+    Tensor a = merge_heads(be, be.matmul(p, vh, false));
+    if (g.first.size() == 1) return a;
+    be.copy_rows(out, r0, a);
+  }
+  return out;
+}
+
+// The whole encoder over one group of prompts: x [rows, d_model] -> last_hidden_state.
+Tensor encode_group(Backend& be, const T5Encoder& e, const PromptGroup& g, Tensor x) {
+  const int H = e.cfg.num_heads;
+  const float eps = float(e.cfg.layer_norm_epsilon);
   for (const T5Block& b : e.blocks) {
     Tensor n = be.rms_norm(x, b.ln_attn, eps);
-    Tensor q = split_heads(be, be.linear(n, b.q, nullptr), int(H));
-    Tensor k = split_heads(be, be.linear(n, b.k, nullptr), int(H));
-    Tensor v = split_heads(be, be.linear(n, b.v, nullptr), int(H));
-    Tensor p = be.softmax(be.add(be.matmul(q, k, /*trans_b=*/true, 1.0f), dbias));  // no 1/sqrt(d)
-    x = be.add(x, be.linear(merge_heads(be, be.matmul(p, v, false)), b.o, nullptr));
+    Tensor att = group_attention(be, g, group_linear(be, g, n, b.q), group_linear(be, g, n, b.k),
+                                 group_linear(be, g, n, b.v), H);
+    x = be.add(x, group_linear(be, g, att, b.o));
     n = be.rms_norm(x, b.ln_ff, eps);
-    x = be.add(x, be.linear(be.relu(be.linear(n, b.wi, nullptr)), b.wo, nullptr));
+    x = be.add(x, group_linear(be, g, be.relu(group_linear(be, g, n, b.wi)), b.wo));
   }
   return be.rms_norm(x, e.final_ln, eps);
+}
+
+Tensor embed_tokens(Backend& be, const T5Encoder& e, const std::vector<int>& ids) {
+  const int64_t T = int64_t(ids.size());
+  MG_CHECK(T > 0, "T5 encoder: no tokens");
+  Tensor id = Tensor::empty(DType::I32, {T});
+  for (int64_t i = 0; i < T; ++i) id.ptr<int32_t>()[i] = ids[i];
+  return be.embedding(e.embed, be.upload(id));
+}
+
+}  // namespace
+
+Tensor t5_encode(Backend& be, const T5Encoder& e, const std::vector<int>& ids) {
+  PromptGroup g;
+  g.rows = int64_t(ids.size());
+  g.first = {0};
+  g.length = {g.rows};
+  Tensor x = embed_tokens(be, e, ids);
+  g.bias = {position_bias(be, e, g.rows)};
+  return encode_group(be, e, g, x);
+}
+
+std::vector<Tensor> t5_encode_batch(Backend& be, const T5Encoder& e, const std::vector<std::vector<int>>& prompts) {
+  std::vector<Tensor> out(prompts.size());
+  const bool share = be.device() == Device::CPU;
+  size_t i = 0;
+  while (i < prompts.size()) {
+    // A group: consecutive short prompts, or one prompt alone.
+    size_t end = i + 1;
+    int64_t rows = int64_t(prompts[i].size());
+    auto is_short = [&](size_t p) { return share && int64_t(prompts[p].size()) <= kT5RowsPerCall; };
+    if (is_short(i))
+      while (end < prompts.size() && is_short(end)) rows += int64_t(prompts[end++].size());
+    if (end == i + 1) {
+      out[i] = t5_encode(be, e, prompts[i]);
+      i = end;
+      continue;
+    }
+    PromptGroup g;
+    g.rows = rows;
+    Tensor x = be.alloc(DType::F32, {rows, int64_t(e.cfg.d_model)});
+    for (size_t p = i; p < end; ++p) {
+      g.first.push_back(g.length.empty() ? 0 : g.first.back() + g.length.back());
+      g.length.push_back(int64_t(prompts[p].size()));
+      g.bias.push_back(position_bias(be, e, g.length.back()));
+      be.copy_rows(x, g.first.back(), embed_tokens(be, e, prompts[p]));
+    }
+    Tensor h = encode_group(be, e, g, x);
+    for (size_t p = i; p < end; ++p) {
+      Tensor own = be.alloc(DType::F32, {g.length[p - i], h.dim(1)});
+      be.copy_rows(own, 0, h.slice0(g.first[p - i], g.length[p - i]));
+      out[p] = own;
+    }
+    i = end;
+  }
+  return out;
 }
 
 }  // namespace mg

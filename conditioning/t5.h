@@ -52,4 +52,14 @@ T5Encoder load_t5_encoder(Backend& be, const WeightStore& weights, const T5Confi
 // ids (one prompt, all attended) -> last_hidden_state [T, d_model] on the device.
 Tensor t5_encode(Backend& be, const T5Encoder& enc, const std::vector<int>& ids);
 
+// Several prompts in one pass (a server's requests that start together): each prompt's
+// last_hidden_state, the same bits as t5_encode gives it alone. On the CPU, prompts of at most
+// kT5RowsPerCall tokens share their linears, in calls of up to kT5RowsPerCall rows that may cut
+// across prompts: the CPU GEMV gives a row the same bits for any row count up to there
+// (kernels/cpu/linear.cpp), and a prompt that short takes the GEMV alone too, so a weight read
+// serves several prompts. Longer prompts (sgemm, whose blocking changes the bits with the row
+// count) and other backends run their linears prompt by prompt. Attention is per prompt.
+constexpr int64_t kT5RowsPerCall = 16;
+std::vector<Tensor> t5_encode_batch(Backend& be, const T5Encoder& enc, const std::vector<std::vector<int>>& prompts);
+
 }  // namespace mg

@@ -59,6 +59,9 @@ double MusicGen::max_duration_s() const {
 }
 
 Tensor MusicGen::text_hidden_states(Backend& be, const std::vector<int>& ids) const { return t5_encode(be, t5_, ids); }
+std::vector<Tensor> MusicGen::text_hidden_states(Backend& be, const std::vector<std::vector<int>>& prompts) const {
+  return t5_encode_batch(be, t5_, prompts);
+}
 
 Tensor MusicGen::project_text(Backend& be, const Tensor& hidden) const {
   return proj_w_.defined() ? be.linear(hidden, proj_w_, &proj_b_) : hidden;

@@ -73,6 +73,8 @@ class MusicGen {
   std::vector<int> tokenize(const std::string& prompt) const { return tokenizer_->encode(prompt); }
   // T5 hidden states [T, d_model] and the projected text [T, D] the decoder attends to.
   Tensor text_hidden_states(Backend& be, const std::vector<int>& ids) const;
+  // Several prompts' hidden states in one encoder pass, each the same bits as alone (t5_encode_batch).
+  std::vector<Tensor> text_hidden_states(Backend& be, const std::vector<std::vector<int>>& prompts) const;
   Tensor project_text(Backend& be, const Tensor& hidden) const;
   // The conditioning rows for a prompt: {cond, null} with CFG, {cond} without, {null} if unconditional.
   std::vector<Tensor> condition_rows(Backend& be, const std::string& prompt, bool cfg) const;

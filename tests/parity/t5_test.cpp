@@ -3,6 +3,7 @@
 // tools/reference/make_musicgen_goldens.py from tests/data/models/musicgen_tiny).
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +53,38 @@ TEST(T5Encoder, HiddenStatesAndProjectionMatchTransformers) {
     EXPECT_LT(mgtest::rel_err(hs, g.at("last_hidden_state")), 1e-4) << name;
     mg::Tensor proj = be->download(model->project_text(model->text_hidden_states(ids)));
     EXPECT_LT(mgtest::rel_err(proj, g.at("projected")), 1e-4) << name;
+  }
+}
+
+// A server encodes the prompts of requests that start together in one pass (t5_encode_batch):
+// each prompt's hidden states must be the same bits as its encode alone, or a request's music
+// would depend on which others joined with it. The trap: prompts that share a linear call get
+// different bits if the kernel's summation depends on the row count (sgemm above 16 rows), so the
+// mix has prompts that fill a 16-row call exactly, overflow it, and one longer than 16 tokens.
+TEST(T5Encoder, BatchedPromptsAreBitIdenticalToEachAlone) {
+  for (int threads : {1, 2}) {
+    auto be = mg::make_cpu_backend(threads);
+    auto model = mg::MusicGen::load(*be, kModel);
+    std::vector<std::vector<int>> prompts;
+    for (const char* text : {"lofi beat", "", "a calm piano piece with soft strings and rain", "drums",
+                             "an upbeat electronic dance track with heavy bass, bright synth leads and claps",
+                             "jazz", "jazz", "80s pop"})
+      prompts.push_back(model->tokenize(text));
+    prompts.push_back(std::vector<int>(16, 5));  // exactly one call's rows
+    prompts.push_back(std::vector<int>(15, 7));
+    prompts.push_back(std::vector<int>(1, 1));
+    bool some_long = false;
+    for (const auto& p : prompts) some_long |= p.size() > size_t(mg::kT5RowsPerCall);
+    ASSERT_TRUE(some_long);
+    std::vector<mg::Tensor> batch = model->text_hidden_states(*be, prompts);
+    ASSERT_EQ(batch.size(), prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      mg::Tensor alone = be->download(model->text_hidden_states(*be, prompts[i]));
+      mg::Tensor b = be->download(batch[i]);
+      ASSERT_EQ(b.shape, alone.shape) << "prompt " << i;
+      EXPECT_EQ(std::memcmp(b.f32(), alone.f32(), size_t(alone.numel()) * sizeof(float)), 0)
+          << "prompt " << i << " (" << prompts[i].size() << " tokens), " << threads << " threads";
+    }
   }
 }
 

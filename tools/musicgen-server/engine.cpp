@@ -25,13 +25,34 @@ mg::Tensor TextCache::get(const mg::MusicGen& model, mg::Backend& be, const std:
     return it->second->second;
   }
   mg::Tensor text = model.project_text(be, model.text_hidden_states(be, model.tokenize(prompt)));
+  put(prompt, text);
+  return text;
+}
+
+void TextCache::put(const std::string& prompt, const mg::Tensor& text) {
   entries_.emplace_front(prompt, text);
   index_[prompt] = entries_.begin();
   if (entries_.size() > capacity_) {
     index_.erase(entries_.back().first);
     entries_.pop_back();
   }
-  return text;
+}
+
+std::vector<mg::Tensor> TextCache::get_all(const mg::MusicGen& model, mg::Backend& be,
+                                           const std::vector<std::string>& prompts) {
+  std::vector<std::string> missing;  // distinct, in order
+  for (const std::string& p : prompts)
+    if (!p.empty() && !index_.count(p) && std::find(missing.begin(), missing.end(), p) == missing.end())
+      missing.push_back(p);
+  if (missing.size() > 1) {
+    std::vector<std::vector<int>> ids;
+    for (const std::string& p : missing) ids.push_back(model.tokenize(p));
+    std::vector<mg::Tensor> hidden = model.text_hidden_states(be, ids);
+    for (size_t i = 0; i < missing.size(); ++i) put(missing[i], model.project_text(be, hidden[i]));
+  }
+  std::vector<mg::Tensor> texts;
+  for (const std::string& p : prompts) texts.push_back(get(model, be, p));
+  return texts;
 }
 
 struct Engine::Active {
@@ -107,7 +128,7 @@ void Engine::publish_queue() {
 
 // The request's generation parameters and its stepper (T5 text from the cache; melody models: the
 // chroma prefix runs here). Throws mg::Error for a request the model cannot run.
-std::unique_ptr<Engine::Active> Engine::start(const std::shared_ptr<Job>& job) {
+std::unique_ptr<Engine::Active> Engine::start(const std::shared_ptr<Job>& job, const mg::Tensor& text) {
   const GenerationRequest& r = job->req;
   auto a = std::make_unique<Active>();
   a->job = job;
@@ -144,20 +165,32 @@ std::unique_ptr<Engine::Active> Engine::start(const std::shared_ptr<Job>& job) {
     mg::StreamingDecoder* s = a->streamer.get();
     p.on_frame = [s](int, int64_t, const std::vector<int>& codes) { s->push(codes); };
   }
-  a->stepper = std::make_unique<mg::MusicGen::SequenceStepper>(model_, be_, std::move(p),
-                                                              texts_.get(model_, be_, r.prompt));
+  a->stepper = std::make_unique<mg::MusicGen::SequenceStepper>(model_, be_, std::move(p), text);
   return a;
 }
 
 void Engine::admit(std::vector<std::shared_ptr<Job>>& joining) {
-  for (auto& job : joining) {
+  if (joining.empty()) return;
+  // The joining requests' prompts go through the text encoder together (one read of its weights);
+  // if that fails, each prompt again alone, so that the error is the failing request's own.
+  std::vector<mg::Tensor> texts(joining.size());
+  try {
+    std::vector<std::string> prompts;
+    for (auto& job : joining) prompts.push_back(job->req.prompt);
+    texts = texts_.get_all(model_, be_, prompts);
+  } catch (const std::exception&) {
+    texts.assign(joining.size(), mg::Tensor());
+  }
+  for (size_t i = 0; i < joining.size(); ++i) {
+    auto& job = joining[i];
     metrics_.queue_wait(seconds_since(job->arrival));
     {
       std::lock_guard<std::mutex> lock(job->mu);
       job->state = Job::State::running;
     }
     try {
-      active_.push_back(start(job));
+      const mg::Tensor text = texts[i].defined() || job->req.prompt.empty() ? texts[i] : texts_.get(model_, be_, job->req.prompt);
+      active_.push_back(start(job, text));
     } catch (const std::exception& e) {
       job->finish_error(400, "invalid_request_error", e.what(), "error");
     }

@@ -33,8 +33,12 @@ class TextCache {
  public:
   explicit TextCache(size_t capacity) : capacity_(capacity) {}
   mg::Tensor get(const mg::MusicGen& model, mg::Backend& be, const std::string& prompt);
+  // The texts of several prompts (requests joining at one step boundary): those not cached go
+  // through the encoder together, in one pass (each the same bits as alone).
+  std::vector<mg::Tensor> get_all(const mg::MusicGen& model, mg::Backend& be, const std::vector<std::string>& prompts);
 
  private:
+  void put(const std::string& prompt, const mg::Tensor& text);
   size_t capacity_;
   std::list<std::pair<std::string, mg::Tensor>> entries_;  // most recent first
   std::map<std::string, std::list<std::pair<std::string, mg::Tensor>>::iterator> index_;
@@ -59,7 +63,7 @@ class Engine {
   void schedule_loop();
   void finish_loop();
   void admit(std::vector<std::shared_ptr<Job>>& joining);
-  std::unique_ptr<Active> start(const std::shared_ptr<Job>& job);
+  std::unique_ptr<Active> start(const std::shared_ptr<Job>& job, const mg::Tensor& text);
   void drop_cancelled();
   void step_all();
   void retire_finished();
