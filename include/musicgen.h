@@ -70,8 +70,10 @@ typedef struct musicgen_session_params {
 typedef void (*musicgen_progress_callback)(int64_t done, int64_t total, void *user_data);
 typedef int (*musicgen_abort_callback)(void *user_data);
 /* Streaming: decoded audio of the first sequence while generation runs, in order, planar
- * (channel c at samples + c * n_samples). Streamed audio is NOT normalised (the peak is not known
- * yet); it is the raw decoder output. */
+ * (channel c at samples + c * n_samples), in blocks of 0.5 s first, growing to 2 s; the first
+ * block comes 33 frames (+ the delay pattern's steps) in. Streamed audio is NOT normalised (the
+ * peak is not known yet); it is the raw decoder output: the samples a whole-file decode of the
+ * same codes gives (MUSICGEN_NORMALIZE_NONE), up to float rounding. */
 typedef void (*musicgen_stream_callback)(const float *samples, int64_t n_samples, int channels, void *user_data);
 
 typedef struct musicgen_generate_params {

@@ -1,6 +1,6 @@
 /* The public header compiles as plain C and the C API runs a whole generation with the tiny
- * model: load, generate (greedy, so the result is deterministic), write a WAV, and the error
- * paths return statuses with messages instead of crashing. Prints "N passed, N failed". */
+ * model: load, generate (greedy, so the result is deterministic), write a WAV, stream, and the
+ * error paths return statuses with messages instead of crashing. Prints "N passed, N failed". */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +25,21 @@ static void progress(int64_t done, int64_t total, void *user) {
   steps_seen = (int)done;
 }
 static int abort_now(void *user) { return *(int *)user; }
+
+/* Streaming: the samples as they come (mono), and the step at which the first ones came. */
+static float streamed[100 * 640];
+static int64_t streamed_n = 0;
+static int first_stream_step = -1;
+static void on_stream(const float *samples, int64_t n, int channels, void *user) {
+  (void)user;
+  if (first_stream_step < 0) first_stream_step = steps_seen;
+  if (channels != 1 || streamed_n + n > (int64_t)(sizeof streamed / sizeof streamed[0])) {
+    streamed_n = -1000000; /* fails the length check below */
+    return;
+  }
+  memcpy(streamed + streamed_n, samples, sizeof(float) * (size_t)n);
+  streamed_n += n;
+}
 
 int main(int argc, char **argv) {
   const char *model_dir = argc > 1 ? argv[1] : "tests/data/models/musicgen_tiny";
@@ -93,6 +108,26 @@ int main(int argc, char **argv) {
   encodec_codes_free(codes);
   musicgen_audio_free(&audio);
   CHECK(audio.samples == NULL, "free clears the pointer");
+
+  {
+    /* Streamed audio (2 s = 100 frames) starts long before the end and is the returned audio's
+     * samples (not normalised, as asked), up to float rounding. */
+    musicgen_generate_params sp2 = p;
+    sp2.duration_s = 2.0f;
+    sp2.normalize = MUSICGEN_NORMALIZE_NONE;
+    sp2.stream = on_stream;
+    musicgen_audio whole;
+    CHECK(musicgen_session_generate(session, &sp2, &whole) == MUSICGEN_OK, "generate while streaming");
+    CHECK(streamed_n == 100 * 640 && whole.n_samples == 100 * 640, "streamed every sample");
+    CHECK(first_stream_step > 0 && first_stream_step < 50, "the first audio came within the first 50 steps of 103");
+    float worst = 0.0f;
+    for (int64_t i = 0; i < whole.n_samples && streamed_n == whole.n_samples; ++i) {
+      const float d = streamed[i] > whole.samples[i] ? streamed[i] - whole.samples[i] : whole.samples[i] - streamed[i];
+      if (d > worst) worst = d;
+    }
+    CHECK(worst <= 1e-5f, "streamed samples equal the whole-file decode");
+    musicgen_audio_free(&whole);
+  }
 
   p.duration_s = -1.0f;
   CHECK(musicgen_session_generate(session, &p, &audio) == MUSICGEN_ERROR_INVALID_ARGUMENT, "negative duration rejected");
