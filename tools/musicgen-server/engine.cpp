@@ -265,6 +265,30 @@ void Engine::retire_finished() {
   active_.erase(std::remove_if(active_.begin(), active_.end(), [](const auto& a) { return a->failed; }), active_.end());
 }
 
+// Moves waiting requests into `joining` while there are free slots. Called with mu_ held.
+void Engine::take_waiting(std::vector<std::shared_ptr<Job>>& joining) {
+  while (!waiting_.empty() && int(active_.size() + joining.size()) < opt_.max_batch) {
+    joining.push_back(waiting_.front());
+    waiting_.pop_front();
+  }
+  running_ = int(active_.size() + joining.size());
+  metrics_.set_queue(running_, int(waiting_.size()));
+}
+
+// Requests that gave up while waiting never start.
+void Engine::drop_gone(std::vector<std::shared_ptr<Job>>& joining) {
+  joining.erase(std::remove_if(joining.begin(), joining.end(),
+                               [&](const std::shared_ptr<Job>& j) {
+                                 const bool gone = j->cancelled || Clock::now() > j->deadline;
+                                 if (gone) {
+                                   if (j->cancelled) j->finish_error(499, "cancelled", "the client closed the connection", "cancelled");
+                                   else j->finish_error(504, "timeout_error", "the request waited past the server's --timeout", "timeout");
+                                 }
+                                 return gone;
+                               }),
+                joining.end());
+}
+
 void Engine::schedule_loop() {
   std::vector<std::shared_ptr<Job>> joining;
   for (;;) {
@@ -274,27 +298,22 @@ void Engine::schedule_loop() {
       metrics_.set_queue(running_, int(waiting_.size()));
       cv_.wait(lock, [&] { return stopping_ || !waiting_.empty() || !active_.empty(); });
       if (stopping_ && waiting_.empty() && active_.empty()) break;
-      while (!waiting_.empty() && int(active_.size() + joining.size()) < opt_.max_batch) {
-        joining.push_back(waiting_.front());
-        waiting_.pop_front();
-      }
-      running_ = int(active_.size() + joining.size());
-      metrics_.set_queue(running_, int(waiting_.size()));
+      take_waiting(joining);
     }
-    // Requests that gave up while waiting never start.
-    joining.erase(std::remove_if(joining.begin(), joining.end(),
-                                 [&](const std::shared_ptr<Job>& j) {
-                                   const bool gone = j->cancelled || Clock::now() > j->deadline;
-                                   if (gone) {
-                                     if (j->cancelled) j->finish_error(499, "cancelled", "the client closed the connection", "cancelled");
-                                     else j->finish_error(504, "timeout_error", "the request waited past the server's --timeout", "timeout");
-                                   }
-                                   return gone;
-                                 }),
-                  joining.end());
+    drop_gone(joining);
     std::unique_lock<std::mutex> device(device_mu_, std::defer_lock);
     if (shared_backend_) device.lock();
-    admit(joining);
+    // Requests that arrived while the text encoder ran for the joining ones join now, not a step
+    // later: requests sent together start (and finish) at the same step, so their steps are all
+    // shared and no finished request's EnCodec decode runs beside the others' last steps.
+    while (!joining.empty()) {
+      admit(joining);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        take_waiting(joining);
+      }
+      drop_gone(joining);
+    }
     drop_cancelled();
     try {
       step_all();

@@ -62,6 +62,8 @@ class Engine {
   struct Active;
   void schedule_loop();
   void finish_loop();
+  void take_waiting(std::vector<std::shared_ptr<Job>>& joining);
+  void drop_gone(std::vector<std::shared_ptr<Job>>& joining);
   void admit(std::vector<std::shared_ptr<Job>>& joining);
   std::unique_ptr<Active> start(const std::shared_ptr<Job>& job, const mg::Tensor& text);
   void drop_cancelled();
