@@ -119,6 +119,23 @@ def test_streaming_pcm(server):
     assert abs(len(data) / 2 / 32000 - 1.0) <= 0.05
 
 
+def test_streamed_pcm_is_the_whole_decode(server):
+    """The streamed samples are the whole-file decode's (float rounding aside: at most 1 LSB of 16-bit PCM)."""
+    body = {"prompt": "ambient", "duration": 2.0, "seed": 7, "normalize": "none"}
+    whole = generate(server, **body)
+    assert whole.status_code == 200, whole.text
+    with wave.open(io.BytesIO(whole.content)) as w:
+        assert w.getsampwidth() == 2 and w.getnchannels() == 1
+        pcm = w.readframes(w.getnframes())
+    with requests.post(server.url + GEN, json=dict(body, stream=True, format="pcm"), stream=True, timeout=120) as r:
+        assert r.status_code == 200, r.text
+        streamed = b"".join(r.iter_content(4096))
+    a = [int.from_bytes(pcm[i:i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]
+    b = [int.from_bytes(streamed[i:i + 2], "little", signed=True) for i in range(0, len(streamed), 2)]
+    assert len(a) == len(b) == 2 * 32000
+    assert max(abs(x - y) for x, y in zip(a, b)) <= 1
+
+
 def test_metrics_are_prometheus_text(server):
     generate(server, duration=0.5, seed=1)
     text = server.metrics()
