@@ -20,6 +20,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "kernels/cpu/attention_internal.h"
@@ -197,56 +198,77 @@ __attribute__((target("avx512f"))) void combine(const float* parts, int64_t nb, 
   }
 }
 
+// Scratch that every reader writes first: not zeroed (a late decode step's partials are ~200 KB).
+using Floats = std::unique_ptr<float[]>;
+inline Floats floats(int64_t n) { return Floats(new float[size_t(n)]); }
+
+// One call's queries (row-major: qi = r * S + i) and their key blocks.
 template <int NC, typename KV>
-void run_split(const AttentionProblem<KV>& P, int heads, const Exec& ex) {
-  const PartLayout L{heads, P.dh, (heads + kLanes - 1) / kLanes};
-  const int64_t Q = P.R * P.S, stride = L.floats(), D = P.D;
-  auto blocks_of = [&](int64_t qi) { return (P.visible(qi % P.S) + kBlockKeys - 1) / kBlockKeys; };
-  auto q_of = [&](int64_t qi) { return P.q + qi * P.qs; };
-  auto k_of = [&](int64_t qi) { return P.k + (qi / P.S) * P.kv_row; };
-  auto v_of = [&](int64_t qi) { return P.v + (qi / P.S) * P.kv_row; };
-  const int64_t macs_per_block = 2 * kBlockKeys * D;
-  // Work items: (query, block), query-major.
-  std::vector<int64_t> first(size_t(Q) + 1, 0);
-  for (int64_t qi = 0; qi < Q; ++qi) first[size_t(qi) + 1] = first[size_t(qi)] + blocks_of(qi);
-  const int64_t items = first[size_t(Q)];
-  const size_t scratch = size_t(L.groups * kBlockKeys * kLanes);
-  if (items * stride > kMaxPartialFloats) {
-    // One item per query: its blocks one after the other, then their combination.
-    const int64_t max_blocks = (P.T + kBlockKeys - 1) / kBlockKeys;
-    const int64_t min_chunk = std::max<int64_t>(1, kMinChunkMacs / (macs_per_block * max_blocks));
-    parallel_for(ex, Q, min_chunk, [&](int64_t a, int64_t b) {
-      std::vector<float> parts(size_t(max_blocks * stride)), sc(scratch), f(size_t((max_blocks + 1) * L.groups * kLanes));
+class SplitRun {
+ public:
+  SplitRun(const AttentionProblem<KV>& P, int heads)
+      : P_(P), L_{heads, P.dh, (heads + kLanes - 1) / kLanes}, max_blocks_((P.T + kBlockKeys - 1) / kBlockKeys) {}
+
+  void run(const Exec& ex) const {
+    const int64_t Q = P_.R * P_.S;
+    // Work items: (query, block), query-major; first[qi] is query qi's first item.
+    std::vector<int64_t> first(size_t(Q) + 1, 0);
+    for (int64_t qi = 0; qi < Q; ++qi) first[size_t(qi) + 1] = first[size_t(qi)] + blocks(qi);
+    if (first.back() * L_.floats() > kMaxPartialFloats)
+      by_query(ex);
+    else
+      by_block(ex, first);
+  }
+
+ private:
+  int64_t visible(int64_t qi) const { return P_.visible(qi % P_.S); }
+  int64_t blocks(int64_t qi) const { return (visible(qi) + kBlockKeys - 1) / kBlockKeys; }
+  int64_t scratch_floats() const { return L_.groups * kBlockKeys * kLanes; }
+  int64_t factor_floats() const { return (max_blocks_ + 1) * L_.groups * kLanes; }
+
+  void block(int64_t qi, int64_t bl, float* part, float* sc) const {
+    const int64_t kv = (qi / P_.S) * P_.kv_row;
+    block_partial<NC>(P_.q + qi * P_.qs, P_.k + kv, P_.v + kv, bl * kBlockKeys,
+                      std::min(visible(qi), (bl + 1) * kBlockKeys), P_.D, L_, P_.scale, part, sc);
+  }
+
+  // Many queries (prefill): one item per query, which runs its blocks and combines them.
+  void by_query(const Exec& ex) const {
+    const int64_t min_chunk = std::max<int64_t>(1, kMinChunkMacs / (2 * kBlockKeys * P_.D * max_blocks_));
+    parallel_for(ex, P_.R * P_.S, min_chunk, [&](int64_t a, int64_t b) {
+      Floats parts = floats(max_blocks_ * L_.floats()), sc = floats(scratch_floats()), f = floats(factor_floats());
       for (int64_t qi = a; qi < b; ++qi) {
-        const int64_t nb = blocks_of(qi), vis = P.visible(qi % P.S);
-        for (int64_t bl = 0; bl < nb; ++bl)
-          block_partial<NC>(q_of(qi), k_of(qi), v_of(qi), bl * kBlockKeys, std::min(vis, (bl + 1) * kBlockKeys), D, L,
-                        P.scale, parts.data() + bl * stride, sc.data());
-        combine(parts.data(), nb, L, P.out + qi * D, f.data());
+        const int64_t nb = blocks(qi);
+        for (int64_t bl = 0; bl < nb; ++bl) block(qi, bl, parts.get() + bl * L_.floats(), sc.get());
+        combine(parts.get(), nb, L_, P_.out + qi * P_.D, f.get());
       }
     });
-    return;
   }
-  // One item per (query, block) into a shared buffer of partials, then the combination per query.
-  std::vector<float> parts(size_t(items * stride));
-  const int64_t keys_per_item = std::max<int64_t>(1, std::min<int64_t>(kBlockKeys, P.T));
-  const int64_t min_chunk = std::max<int64_t>(1, kMinChunkMacs / (2 * keys_per_item * D));
-  parallel_for(ex, items, min_chunk, [&](int64_t a, int64_t b) {
-    std::vector<float> sc(scratch);
-    int64_t qi = int64_t(std::upper_bound(first.begin(), first.end(), a) - first.begin()) - 1;
-    for (int64_t it = a; it < b; ++it) {
-      while (it >= first[size_t(qi) + 1]) ++qi;
-      const int64_t bl = it - first[size_t(qi)], vis = P.visible(qi % P.S);
-      block_partial<NC>(q_of(qi), k_of(qi), v_of(qi), bl * kBlockKeys, std::min(vis, (bl + 1) * kBlockKeys), D, L, P.scale,
-                    parts.data() + it * stride, sc.data());
-    }
-  });
-  const int64_t max_blocks = (P.T + kBlockKeys - 1) / kBlockKeys;
-  std::vector<float> f(size_t((max_blocks + 1) * L.groups * kLanes));
-  for (int64_t qi = 0; qi < Q; ++qi)
-    combine(parts.data() + first[size_t(qi)] * stride, first[size_t(qi) + 1] - first[size_t(qi)], L, P.out + qi * D,
-            f.data());
-}
+
+  // A few queries (decode): every (query, block) is an item, so the blocks of one long row are
+  // shared out; the partials are then combined per query on the calling thread.
+  void by_block(const Exec& ex, const std::vector<int64_t>& first) const {
+    const int64_t Q = P_.R * P_.S, items = first.back(), stride = L_.floats();
+    Floats parts = floats(items * stride);
+    const int64_t keys_per_item = std::min<int64_t>(kBlockKeys, P_.T);
+    parallel_for(ex, items, std::max<int64_t>(1, kMinChunkMacs / (2 * keys_per_item * P_.D)), [&](int64_t a, int64_t b) {
+      Floats sc = floats(scratch_floats());
+      int64_t qi = int64_t(std::upper_bound(first.begin(), first.end(), a) - first.begin()) - 1;
+      for (int64_t it = a; it < b; ++it) {
+        while (it >= first[size_t(qi) + 1]) ++qi;
+        block(qi, it - first[size_t(qi)], parts.get() + it * stride, sc.get());
+      }
+    });
+    Floats f = floats(factor_floats());
+    for (int64_t qi = 0; qi < Q; ++qi)
+      combine(parts.get() + first[size_t(qi)] * stride, first[size_t(qi) + 1] - first[size_t(qi)], L_,
+              P_.out + qi * P_.D, f.get());
+  }
+
+  const AttentionProblem<KV>& P_;
+  const PartLayout L_;
+  const int64_t max_blocks_;
+};
 
 }  // namespace
 
@@ -256,9 +278,9 @@ bool attention_split_applies(int64_t dh, const Exec& ex) {
 template <typename KV>
 void split_for_width(const AttentionProblem<KV>& P, int heads, const Exec& ex) {
   if (P.dh == 4 * kLanes)
-    run_split<4>(P, heads, ex);  // musicgen's 64
+    SplitRun<4, KV>(P, heads).run(ex);  // musicgen's 64
   else
-    run_split<0>(P, heads, ex);
+    SplitRun<0, KV>(P, heads).run(ex);
 }
 void attention_split(const AttentionProblem<float>& P, int heads, const Exec& ex) { split_for_width(P, heads, ex); }
 void attention_split(const AttentionProblem<uint16_t>& P, int heads, const Exec& ex) { split_for_width(P, heads, ex); }
