@@ -2,14 +2,18 @@
 // for one row (attention) or R independent rows in one call (attention_rows: the decode step's CFG
 // rows, one pool hand-off for all of them).
 //
-// On AVX-512 processors, head widths that are a multiple of 16 run the split-key path of
-// attention_split.cpp (keys in blocks read in stored order, all heads at once). Otherwise: the host default (kernels/backend_fallbacks.cpp) is scalar and single-threaded; at musicgen-small's
-// size a decode step runs it 96 times (24 layers x 2 CFG rows x self + cross) over caches of up to
-// ~1500 rows, so it is the largest cost after the weight GEMVs. Here each (head, query) pair is one
-// work item on the pool, and the dot products and the weighted sum of v rows use AVX2/FMA over the
-// head dimension. Every item is computed by exactly one thread in a fixed order, so the result does
-// not depend on the thread count. The portable path is the fallback's loops, bit for bit; the AVX2 path differs from
-// it only by summation order and a vectorised exp (relative error ~1e-7).
+// The host default (kernels/backend_fallbacks.cpp) is scalar and single-threaded; at
+// musicgen-small's size a decode step attends 24 layers x 2 CFG rows x (self + cross) over caches
+// of up to ~1500 rows, the largest cost after the weight GEMVs. Three paths, chosen by
+// kernel_path_for (MUSICGEN_CPU_PATH can lower it):
+// - AVX-512, head width a multiple of 16: the split-key path of attention_split.cpp (key blocks
+//   read in stored order over all heads, partial softmaxes combined per query);
+// - AVX2: each (row, head, query) is one work item on the pool; dot products and the weighted sum
+//   of v rows use AVX2/FMA over the head dimension;
+// - portable: the fallback's loops, bit for bit.
+// Every item is computed by exactly one thread in a fixed order, so no path's result depends on the
+// thread count or on the other rows of the call; the SIMD paths differ from the portable one only
+// by summation order and a vectorised exp (relative error ~1e-7).
 #include <immintrin.h>
 
 #include <algorithm>
