@@ -8,6 +8,7 @@
 // "of read" is attention's rate over that one: on a shared machine both see the same neighbours.
 //
 // bench-ops attention [--threads N] [--T 50,200,500,1500] [--rows 2] [--heads 16] [--dh 64]
+//                     [--queries 1 (S > 1: a prefill's last S positions)]
 //                     [--dtype f16|f32] [--layers 24] [--seconds 1] [--cross]
 #include <time.h>
 
@@ -36,7 +37,7 @@ using mg::Tensor;
 struct Options {
   int threads = 2;
   std::vector<int64_t> T = {50, 200, 500, 1500};
-  int64_t rows = 2, heads = 16, dh = 64, layers = 24;
+  int64_t rows = 2, heads = 16, dh = 64, layers = 24, queries = 1;
   DType dtype = DType::F16;
   double seconds = 1.0;
   bool cross = false;
@@ -66,6 +67,7 @@ bool parse(int argc, char** argv, Options& o) {
     if (a == "--threads") o.threads = std::atoi(next);
     else if (a == "--T") o.T = parse_list(next);
     else if (a == "--rows") o.rows = std::atoll(next);
+    else if (a == "--queries") o.queries = std::atoll(next);
     else if (a == "--heads") o.heads = std::atoll(next);
     else if (a == "--dh") o.dh = std::atoll(next);
     else if (a == "--layers") o.layers = std::atoll(next);
@@ -133,7 +135,7 @@ void bench_one(mg::cpu::ThreadPool& pool, const Options& o, int64_t T) {
   const int64_t D = o.heads * o.dh, R = o.rows;
   const bool causal = !o.cross;
   // Queries as the decoder passes them: the fused q|k|v rows (self) or plain q rows (cross).
-  Tensor q = random_f32({R, 1, causal ? 3 * D : D}, 1, 2.0f);
+  Tensor q = random_f32({R, o.queries, causal ? 3 * D : D}, 1, 2.0f);
   std::vector<Tensor> ks, vs;
   for (int64_t l = 0; l < o.layers; ++l) {
     Tensor k = random_f32({R, T, D}, uint32_t(10 + 2 * l), 2.0f), v = random_f32({R, T, D}, uint32_t(11 + 2 * l), 1.0f);
@@ -164,9 +166,10 @@ void bench_one(mg::cpu::ThreadPool& pool, const Options& o, int64_t T) {
   }
   const double bytes = 2.0 * double(R * T * D) * double(mg::dtype_size(o.dtype));
   const double per = attention_s / double(calls), read_gbps = bytes * double(calls) / read_s * 1e-9;
-  std::printf("%-6s %-4s T=%-5lld rows=%lld H=%lld dh=%lld  %8.2f us/call  %6.3f MB/call  %6.2f GB/s  read %6.2f GB/s  "
+  std::printf("%-6s %-4s T=%-5lld S=%lld rows=%lld H=%lld dh=%lld  %8.2f us/call  %6.3f MB/call  %6.2f GB/s  read %6.2f GB/s  "
               "%5.1f%% of read  cpu %8.2f us/call\n",
-              o.cross ? "cross" : "self", mg::dtype_name(o.dtype), (long long)T, (long long)R, (long long)o.heads,
+              o.cross ? "cross" : "self", mg::dtype_name(o.dtype), (long long)T, (long long)o.queries, (long long)R,
+              (long long)o.heads,
               (long long)o.dh, per * 1e6, bytes * 1e-6, bytes / per * 1e-9, read_gbps, 100.0 * bytes / per * 1e-9 / read_gbps,
               attention_cpu / double(calls) * 1e6);
 }
