@@ -177,7 +177,8 @@ __attribute__((target("avx512f"))) void combine(const float* parts, int64_t nb, 
   float* total = f + nb * G * kLanes;
   for (int64_t g = 0; g < G; ++g) {
     __m512 mx = _mm512_loadu_ps(parts + L.m_at() + g * kLanes);
-    for (int64_t b = 1; b < nb; ++b) mx = _mm512_max_ps(mx, _mm512_loadu_ps(parts + b * stride + L.m_at() + g * kLanes));
+    for (int64_t b = 1; b < nb; ++b)
+      mx = _mm512_max_ps(mx, _mm512_loadu_ps(parts + b * stride + L.m_at() + g * kLanes));
     __m512 sum = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const float* pb = parts + b * stride;

@@ -194,10 +194,12 @@ TEST(CpuAttentionRows, EachRowHasTheBitsOfThatRowAloneOnEveryPath) {
     for (DType dt : {DType::F32, DType::F16})
       for (int64_t S : {1, 3}) {
         Tensor q = random_tensor({R, S, 3 * D}, 31, 2.0f);
-        Tensor k = cpu::cast(random_tensor({R, cap, D}, 32, 2.0f), dt), v = cpu::cast(random_tensor({R, cap, D}, 33), dt);
+        Tensor k = cpu::cast(random_tensor({R, cap, D}, 32, 2.0f), dt);
+        Tensor v = cpu::cast(random_tensor({R, cap, D}, 33), dt);
         const int64_t T = 150;
         Tensor got = cpu::attention_rows(q, k, v, T, int(H), 0.125f, true, ex);
-        Tensor serial = cpu::attention_rows(q, k, v, T, int(H), 0.125f, true, cpu::Exec{nullptr, ex.allow_simd, ex.allow_avx512});
+        const cpu::Exec serial_ex{nullptr, ex.allow_simd, ex.allow_avx512};
+        Tensor serial = cpu::attention_rows(q, k, v, T, int(H), 0.125f, true, serial_ex);
         EXPECT_TRUE(bit_equal(got, serial)) << name;
         for (int64_t r = 0; r < R; ++r) {
           Tensor alone = cpu::attention(q.slice0(r, 1).reshape({S, 3 * D}), k.slice0(r, 1).reshape({cap, D}),
@@ -232,7 +234,8 @@ TEST(CpuAttentionRows, PathsAgree) {
   // The paths differ only by summation order and the vectorised exp.
   const int64_t R = 2, T = 300, H = 16, dh = 64, D = H * dh;
   Tensor q = random_tensor({R, 1, 3 * D}, 51, 2.0f);
-  Tensor k = cpu::cast(random_tensor({R, T, D}, 52, 2.0f), DType::F16), v = cpu::cast(random_tensor({R, T, D}, 53), DType::F16);
+  Tensor k = cpu::cast(random_tensor({R, T, D}, 52, 2.0f), DType::F16);
+  Tensor v = cpu::cast(random_tensor({R, T, D}, 53), DType::F16);
   Tensor ref;
   for (const auto& [name, ex] : paths()) {
     Tensor got = cpu::attention_rows(q, k, v, T, int(H), 0.125f, true, ex);

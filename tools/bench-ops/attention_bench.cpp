@@ -75,7 +75,8 @@ bool parse(int argc, char** argv, Options& o) {
     else if (a == "--dtype" && std::string(next) == "f16") o.dtype = DType::F16;
     else if (a == "--dtype" && std::string(next) == "f32") o.dtype = DType::F32;
     else {
-      std::fprintf(stderr, "bench-ops attention: unknown option %s %s (see the usage at the top of attention_bench.cpp)\n",
+      std::fprintf(stderr,
+                   "bench-ops attention: unknown option %s %s (see the usage at the top of attention_bench.cpp)\n",
                    a.c_str(), next);
       return false;
     }
@@ -166,11 +167,11 @@ void bench_one(mg::cpu::ThreadPool& pool, const Options& o, int64_t T) {
   }
   const double bytes = 2.0 * double(R * T * D) * double(mg::dtype_size(o.dtype));
   const double per = attention_s / double(calls), read_gbps = bytes * double(calls) / read_s * 1e-9;
-  std::printf("%-6s %-4s T=%-5lld S=%lld rows=%lld H=%lld dh=%lld  %8.2f us/call  %6.3f MB/call  %6.2f GB/s  read %6.2f GB/s  "
-              "%5.1f%% of read  cpu %8.2f us/call\n",
+  const double gbps = bytes / per * 1e-9;
+  std::printf("%-6s %-4s T=%-5lld S=%lld rows=%lld H=%lld dh=%lld  %8.2f us/call  %6.3f MB/call  %6.2f GB/s  "
+              "read %6.2f GB/s  %5.1f%% of read  cpu %8.2f us/call\n",
               o.cross ? "cross" : "self", mg::dtype_name(o.dtype), (long long)T, (long long)o.queries, (long long)R,
-              (long long)o.heads,
-              (long long)o.dh, per * 1e6, bytes * 1e-6, bytes / per * 1e-9, read_gbps, 100.0 * bytes / per * 1e-9 / read_gbps,
+              (long long)o.heads, (long long)o.dh, per * 1e6, bytes * 1e-6, gbps, read_gbps, 100.0 * gbps / read_gbps,
               attention_cpu / double(calls) * 1e6);
 }
 
