@@ -26,6 +26,9 @@ struct EngineOptions {
   int max_batch = 8;
   int max_queue = 64;
   int text_cache_entries = 64;
+  // Finished requests decoded to audio at once while the decode loop is idle, each on its own
+  // 1-thread CPU backend (1: one at a time on the finisher's backend). The CPU decode threads.
+  int decode_lanes = 1;
 };
 
 // Projected prompt texts, least recently used dropped first (the T5 encoder costs a step or two).
@@ -70,6 +73,7 @@ class Engine {
   void step_all();
   void retire_finished();
   void publish_queue();
+  void decode_one(Job& job, const mg::Codes& codes, mg::Backend& be);
 
   const mg::MusicGen& model_;
   mg::Backend& be_;
@@ -95,6 +99,7 @@ class Engine {
   std::mutex device_mu_;
   const bool shared_backend_;
 
+  std::vector<std::unique_ptr<mg::Backend>> lanes_;  // 1-thread backends (EngineOptions::decode_lanes)
   std::thread scheduler_, finisher_;
 };
 
