@@ -1,19 +1,21 @@
-// EnCodec block by block (EncodecModel::encode_stream / decode_stream): what encode() and decode()
-// run, with the input pulled and the output pushed in blocks, so that memory stays bounded by the
-// window whatever the length of the file (docs/ARCHITECTURE.md, "Windowed EnCodec").
+// EnCodec block by block (EncodecModel::encode_stream / decode_stream, EncodecDecodeStream): what
+// encode() and decode() run, with the input pulled (or pushed) and the output pushed in blocks, so
+// that memory stays bounded by the window whatever the length (docs/ARCHITECTURE.md, "Windowed
+// EnCodec").
 //
 // The unsegmented models (24 kHz, 32 kHz) run every SEANet as [convs] -> LSTM (+skip) -> [convs]
-// in one pass over windows of W code frames (W = window_frames()):
+// in one pass over windows of code frames (W = window_frames() for encode() / decode()):
 //  1. window [f0, f1) of the convolutions before the LSTM, on its input extended by their receptive
 //     field (window_range), as soon as the input reaches far enough;
 //  2. its frames through the LSTM, the state carried from the previous window (so the LSTM's chunks
-//     are the windows);
+//     are the phase-1 windows);
 //  3. every window of the convolutions after the LSTM whose extended input is now through the LSTM.
 // Only the input, the LSTM's output and the convolutions' margins are held. The windows, their
-// extents and the LSTM chunks are exactly those of a whole pass with the same W over a file of the
-// same length: the length matters only near the end, and a window is computed before the end is
-// known only when the end is provably past its reach (the input is read ahead by a window). So the
-// numbers do not depend on how the input arrives.
+// extents and the LSTM chunks are exactly those of a whole pass with the same window sizes over
+// input of the same length: the length matters only near the end, and a window is computed before
+// the end is known only when the input already reaches its extent computed as if it never ended
+// (which is then its real extent). So the numbers do not depend on how the input arrives. One state
+// machine (StreamingPass) does this for the pulling passes and the pushed decoder alike.
 // The 48 kHz model is segmented by the reference itself: one 1 s segment at a time, its decoded
 // frames through a running overlap-add whose finished samples leave at once.
 #include <algorithm>
@@ -115,10 +117,10 @@ struct Growth {
 // pushed so far reach input_needed(), and with the frame count once the codes end. Phase 1 runs
 // windows sized by `lstm` (the LSTM's chunks), phase 3 windows sized by `window`; a whole pass uses
 // one fixed size for both (a stream starts small, to start early, and grows, to pay the margins
-// less often). `out_frames(T)`: how many frames phase 3 produces; `output(f0, f1,
-// a, y)` gets y, the device output of the extended window starting at frame a, whose frames
-// [f0, f1) are the ones to keep. `down` / `up`: the strides the layers before / after the LSTM must
-// have; `what` names the net in errors.
+// less often). `out_frames(T)`: how many frames phase 3 produces; `output(f0, f1, a, y)` gets y,
+// the device output of the extended window starting at frame a, whose frames [f0, f1) are the ones
+// to keep. `down` / `up`: the strides the layers before / after the LSTM must have; `what` names
+// the net in errors.
 class StreamingPass {
  public:
   using OutFrames = std::function<int64_t(int64_t T)>;
@@ -127,8 +129,8 @@ class StreamingPass {
   StreamingPass(Backend& be, const Seanet& net, Growth lstm, Growth window, int64_t down, int64_t up,
                 const char* what, FrameInput in, OutFrames out_frames, Output output)
       : be_(be), net_(net), li_(seanet_lstm_index(net)), lstm_(lstm), window_(window), Wp_(lstm.first),
-        W_(window.first), what_(what),
-        in_(std::move(in)), out_frames_(std::move(out_frames)), output_(std::move(output)) {
+        W_(window.first), what_(what), in_(std::move(in)), out_frames_(std::move(out_frames)),
+        output_(std::move(output)) {
     pre_ = seanet_timing(net, 0, li_);
     post_ = seanet_timing(net, li_ + 1, net.layers.size());
     MG_CHECK(pre_.down == down && pre_.up == 1 && post_.down == 1 && post_.up == up, what, ": unexpected strides");
