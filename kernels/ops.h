@@ -102,9 +102,10 @@ class Backend {
   virtual Tensor upload(const Tensor& host) = 0;            // CPU backend: returns `host` itself
   virtual Tensor download(const Tensor& dev) = 0;           // to a CPU tensor
   // A host weight that only ever feeds linear() as `w`: uploaded, possibly in a layout of this
-  // backend's own (the CPU backend repacks q8_0/q4_0 for its AVX-512 kernels: a copy, so the
-  // caller may release the source). Default: upload.
-  virtual Tensor upload_linear_weight(const Tensor& host) { return upload(host); }
+  // backend's own (the CPU backend repacks q8_0/q4_0 for its AVX-512 kernels: in place when
+  // `host` is the only reference to its buffer, e.g. moved in, else into a copy, so the caller may
+  // release a mapped source). Default: upload.
+  virtual Tensor upload_linear_weight(Tensor host) { return upload(host); }
   virtual void synchronize() {}
 
   // ---- dense algebra ----

@@ -48,9 +48,10 @@ Tensor quantize(const Tensor& w, DType t);
 // A 512-bit register of a chunk holds 4 consecutive values of 16 rows, one row per 32-bit lane:
 // what vpdpbusd needs to make 16 rows' partial dot products at once. A group takes the bytes of its
 // 16 rows (34 x 16 = 32 + 512; 18 x 16 = 32 + 256); the last N % 16 rows stay in row order at the end.
-// Both functions copy; a tensor with fewer than 16 rows is returned as it is.
-Tensor interleave_rows16(const Tensor& w);   // [N, K] Q8_0/Q4_0 rows -> Interleaved16
-Tensor deinterleave_rows16(const Tensor& w); // and back
+// Both take w by value: when it holds the only reference to its buffer (a temporary, or moved in)
+// they convert that buffer in place, else they copy. Fewer than 16 rows: w as it is.
+Tensor interleave_rows16(Tensor w);   // [N, K] Q8_0/Q4_0 rows -> Interleaved16
+Tensor deinterleave_rows16(Tensor w); // and back
 
 // Activations quantized for the integer dot products: each row of K values as K / 32 blocks of
 // int8 q (q in [-127, 127]) with an f32 scale d = max|x| / 127 (0 for an all-zero block).

@@ -71,14 +71,15 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
   // snapshot (MusicGen::load has checked that its scheme is the one asked for). A weight whose rows
   // are not whole 32-value blocks (hidden sizes that are not multiples of 32, as in the tiny test
   // models) stays as stored, here and in a quantized snapshot alike.
-  auto convert = [&](const Tensor& t) {
+  auto convert = [&](Tensor t) {
     if (dtype_is_quantized(weight_dtype) || dtype_is_quantized(t.dtype)) {
       MG_CHECK(t.dtype == weight_dtype || !dtype_is_quantized(t.dtype), "decoder: weights stored as ",
                dtype_name(t.dtype), " cannot be loaded as ", dtype_name(weight_dtype), " (load a quantized snapshot with its own scheme)");
       const bool whole_blocks = t.cols() % kQuantBlock == 0;
-      // upload_linear_weight: the CPU backend repacks q8_0/q4_0 for its AVX-512 kernels (a copy: a
-      // mapped snapshot's pages are then released below like a converted weight's).
-      return be.upload_linear_weight(t.dtype == weight_dtype || !whole_blocks ? t : quantize(t, weight_dtype));
+      // upload_linear_weight: the CPU backend repacks q8_0/q4_0 for its AVX-512 kernels, in place
+      // when t is the only reference (stacked or quantized here: moved in), else into a copy (a
+      // mapped snapshot's weight, whose pages are then released below like a converted weight's).
+      return be.upload_linear_weight(t.dtype == weight_dtype || !whole_blocks ? std::move(t) : quantize(t, weight_dtype));
     }
     Tensor u = be.upload(t);
     return u.dtype == weight_dtype ? u : be.cast(u, weight_dtype);

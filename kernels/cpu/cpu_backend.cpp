@@ -29,11 +29,10 @@ class CpuBackend final : public Backend {
   }
   // q8_0/q4_0 weights on the AVX-512 path: interleaved by 16 rows (kernels/quant.h), the layout
   // linear_quant_x16.cpp reads; the other paths read the stored row order.
-  Tensor upload_linear_weight(const Tensor& host) override {
-    Tensor t = upload(host);
-    const bool repack = dtype_is_quantized(t.dtype) && t.ndim() == 2 && t.layout == QuantLayout::Rows &&
-                        cpu::kernel_path_for(ex_) == cpu::KernelPath::Avx512;
-    return repack ? interleave_rows16(t) : t;
+  Tensor upload_linear_weight(Tensor host) override {
+    const bool repack = host.device == Device::CPU && dtype_is_quantized(host.dtype) && host.ndim() == 2 &&
+                        host.layout == QuantLayout::Rows && cpu::kernel_path_for(ex_) == cpu::KernelPath::Avx512;
+    return repack ? interleave_rows16(std::move(host)) : upload(host);
   }
   Tensor download(const Tensor& dev) override {
     MG_CHECK(dev.device == Device::CPU, "cpu backend download: the tensor ", shape_str(dev.shape), " is on ",

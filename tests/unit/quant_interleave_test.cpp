@@ -137,3 +137,17 @@ TEST(QuantInterleave, TheCpuBackendRepacksOnlyForItsAvx512Path) {
   Tensor f = gaussian(16, 64, 33);
   EXPECT_EQ(be->upload_linear_weight(f).data, f.data);  // not quantized: as it is
 }
+
+TEST(QuantInterleave, RepacksInPlaceOnlyWhatNobodyElseHolds) {
+  Tensor w = quantize(gaussian(32, 64, 41, 0.05f), DType::Q4_0);
+  const std::vector<float> values = w.to_vector();
+  Tensor copy = interleave_rows16(w);  // w still holds the buffer: a copy, w untouched
+  EXPECT_NE(copy.data, w.data);
+  EXPECT_EQ(w.to_vector(), values);
+  void* buffer = w.data;
+  Tensor moved = interleave_rows16(std::move(w));  // the only reference: the same buffer
+  EXPECT_EQ(moved.data, buffer);
+  EXPECT_EQ(moved.layout, QuantLayout::Interleaved16);
+  EXPECT_EQ(std::memcmp(moved.data, copy.data, copy.nbytes()), 0);
+  EXPECT_EQ(moved.to_vector(), values);
+}

@@ -54,8 +54,8 @@ class ProfilingBackend final : public mg::Backend {
   const char* name() const override { return in_.name(); }
   mg::Tensor alloc(mg::DType t, const mg::Shape& s) override { return time("alloc", [&] { return in_.alloc(t, s); }); }
   mg::Tensor upload(const mg::Tensor& h) override { return time("upload", [&] { return in_.upload(h); }); }
-  mg::Tensor upload_linear_weight(const mg::Tensor& h) override {
-    return time("upload", [&] { return in_.upload_linear_weight(h); });
+  mg::Tensor upload_linear_weight(mg::Tensor h) override {
+    return time("upload", [&] { return in_.upload_linear_weight(std::move(h)); });
   }
   mg::Tensor download(const mg::Tensor& d) override { return time("download", [&] { return in_.download(d); }); }
   void synchronize() override { in_.synchronize(); }
