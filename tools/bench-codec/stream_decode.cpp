@@ -6,13 +6,15 @@
 // codebooks of the model's highest bandwidth. Each repeat runs the whole decode, then the pushed
 // one; the best wall time and the process CPU time (user + system) of each are reported:
 //   RESULT stream_decode frames <n> window <w>-<max> lstm <l>-<max> whole_s <s> stream_s <s> ratio <x>
-//          whole_cpu_s <s> stream_cpu_s <s> cpu_ratio <x> first_audio_after_frames <n>
+//          whole_cpu_s <s> stream_cpu_s <s> cpu_ratio <x> first_audio_after_frames <n> max_abs_diff <d>
+// (max_abs_diff: the pushed decode's samples against decode()'s, which they equal up to rounding)
 // ratio > 1: the margins each window decodes again (smaller windows: more), and the LSTM's input
 // GEMM in smaller chunks.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -70,12 +72,17 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < nq * T; ++i) codes.segments[0].ptr<int64_t>()[i] = int64_t(rng() % uint32_t(bins));
     Timing whole, stream;
     int64_t first_audio = -1;
+    mg::Tensor ref;
+    double max_diff = 0;
     for (int r = 0; r < repeats; ++r) {
-      whole.run([&] { model->decode(*be, codes); });
+      whole.run([&] { ref = model->decode(*be, codes); });
       stream.run([&] {
-        int64_t pushed = 0;
-        mg::EncodecDecodeStream s(*model, *be, [&](const mg::Tensor&) {
+        int64_t pushed = 0, at = 0;
+        mg::EncodecDecodeStream s(*model, *be, [&](const mg::Tensor& y) {  // [1, n] (mono models)
           if (first_audio < 0) first_audio = pushed;
+          for (int64_t i = 0; i < y.numel() && at + i < ref.numel(); ++i)
+            max_diff = std::max(max_diff, double(std::fabs(y.f32()[i] - ref.f32()[at + i])));
+          at += y.numel();
         }, w);
         mg::Tensor frame = mg::Tensor::empty(mg::DType::I64, {nq, 1});
         for (; pushed < T;) {
@@ -87,10 +94,10 @@ int main(int argc, char** argv) {
       });
     }
     std::printf("RESULT stream_decode frames %lld window %lld-%lld lstm %lld-%lld whole_s %.3f stream_s %.3f ratio %.3f "
-                "whole_cpu_s %.3f stream_cpu_s %.3f cpu_ratio %.3f first_audio_after_frames %lld\n",
+                "whole_cpu_s %.3f stream_cpu_s %.3f cpu_ratio %.3f first_audio_after_frames %lld max_abs_diff %.2e\n",
                 (long long)T, (long long)w.first_window, (long long)w.max_window, (long long)w.first_lstm,
                 (long long)w.max_lstm, whole.wall, stream.wall, stream.wall / whole.wall,
-                whole.cpu, stream.cpu, stream.cpu / whole.cpu, (long long)first_audio);
+                whole.cpu, stream.cpu, stream.cpu / whole.cpu, (long long)first_audio, max_diff);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-stream-decode: error: %s\n", e.what());
     return 1;
