@@ -2,10 +2,13 @@
 //
 //   bench-quant kernels [--threads 2] [--reps 30] [--rows-div D]
 //     GB/s of the decode-step linear (M = 2 rows, the CFG pair) at musicgen-small's shapes for
-//     f32/f16/bf16 weights and q8_0/q4_0 on every kernel path this CPU runs. Bytes = the weight
-//     bytes read (scales included). Compare with tools/bench-memory's read_gbps, run in the same
-//     quiet window (note cat /proc/loadavg). --rows-div 16 keeps the weights in the caches: the
-//     kernels' compute ceiling rather than the memory's.
+//     f32/f16/bf16 weights and q8_0/q4_0 on every kernel path this CPU runs ("avx512-vnni x16":
+//     interleaved by 16 rows, as the CPU backend loads them on that path; the other rows read row
+//     order). Bytes = the weight bytes read (scales included). Compare with tools/bench-memory's
+//     read_gbps, run in the same quiet window (note cat /proc/loadavg); the q8_0 and q4_0 sets (24.5
+//     and 13 MB) can fit a 32 MB L3, so bench-musicgen --profile is their memory-bound figure.
+//     --rows-div 16 keeps the weights in the caches: the kernels' compute ceiling rather than the
+//     memory's (--threads 1 for one core's).
 //   bench-quant dispatch [--threads 2] [--reps 2000]
 //     Microseconds per call of what a decode step calls a few hundred times: a parallel_for whose
 //     chunks each take 0, 2 or 10 us (ideal: that long; the rest is the pool's hand-off and
