@@ -277,7 +277,8 @@ int64_t EncodecModel::encode_windowed(Backend& be, const AudioBlockSource& in, i
     out(0, rvq_encode(be, rvq_, emb, nq), 0.0f);
   };
   const int64_t W = window_frames();
-  StreamingPass pass(be, encoder_, {W, W}, {W, W}, hop, 1, "EnCodec encoder", input, [](int64_t T) { return T; }, output);
+  StreamingPass pass(be, encoder_, {W, W}, {W, W}, hop, 1, "EnCodec encoder", input, [](int64_t T) { return T; },
+                     output);
   run_streaming(pass, prepare);
   MG_CHECK(audio.q.end() > 0, "EnCodec encode: the audio has no samples");
   return audio.q.end();
@@ -395,7 +396,8 @@ struct EncodecDecodeStream::Impl {
 EncodecDecodeStream::EncodecDecodeStream(const EncodecModel& model, Backend& be, AudioBlockSink out,
                                          const DecodeStreamWindows& w) {
   MG_CHECK(!model.cfg_.chunk_length(), "EnCodec decode stream: this model decodes in overlapping segments of ",
-           *model.cfg_.chunk_length(), " samples (the 48 kHz model): decode its codes with decode() or decode_stream()");
+           *model.cfg_.chunk_length(),
+           " samples (the 48 kHz model), not a stream of frames: decode its codes with decode() or decode_stream()");
   impl_ = std::make_unique<Impl>(model, be, Growth{w.first_lstm, w.max_lstm}, Growth{w.first_window, w.max_window},
                                  std::move(out));
 }

@@ -113,7 +113,8 @@ TEST_P(GenerationStream, EqualsTheWholeFileDecodeAndStartsEarly) {
   EXPECT_LE(worst, 1e-5);
 }
 
-INSTANTIATE_TEST_SUITE_P(TinyModels, GenerationStream, ::testing::Values("musicgen_tiny", "musicgen_stereo_tiny"));
+INSTANTIATE_TEST_SUITE_P(TinyModels, GenerationStream,
+                         ::testing::Values("musicgen_tiny", "musicgen_stereo_tiny"));
 
 // Long generation: beyond one window the loop re-prompts with the last (window - stride) frames.
 // With a 1 s window and 0.6 s stride, 2.5 s takes windows of 50, 50, 50 frames.

@@ -171,9 +171,9 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, EncodecStream,
                          });
 
 // EncodecDecodeStream: codes pushed in ragged blocks (one frame, several), windows and LSTM chunks
-// of a few frames, fixed or growing. The audio equals decode() of all the codes (every frame's hop samples) within
-// 1e-5, and starts once the first window's receptive field is in (first_audio_after_frames), not
-// at finish().
+// of a few frames, fixed or growing. The audio equals decode() of all the codes (every frame's hop
+// samples) within 1e-5, and starts once the first window's receptive field is in
+// (first_audio_after_frames), not at finish().
 struct PushCase {
   const char* model;
   double kbps;
@@ -228,7 +228,8 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, EncodecDecodePush,
                                            PushCase{"encodec_24khz_tiny", 24.0, {7, 7, 3, 3}},
                                            PushCase{"encodec_24khz_tiny", 24.0, {2, 9, 1, 5}},
                                            PushCase{"encodec_32khz_tiny", 2.2, {3, 3, 3, 3}},
-                                           PushCase{"encodec_32khz_tiny", 2.2, {}}),  // the defaults: 25 to 100, 10 to 50
+                                           // the defaults: audio windows of 25 to 100 frames, LSTM ones of 10 to 50
+                                           PushCase{"encodec_32khz_tiny", 2.2, {}}),
                          [](const auto& info) {
                            const mg::DecodeStreamWindows& w = info.param.w;
                            return std::string(info.param.model).substr(8, 5) + "_w" + std::to_string(w.first_window) +

@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
         s.finish();
       });
     }
-    std::printf("RESULT stream_decode frames %lld window %lld-%lld lstm %lld-%lld whole_s %.3f stream_s %.3f ratio %.3f "
+    std::printf("RESULT stream_decode frames %lld window %lld-%lld lstm %lld-%lld whole_s %.3f stream_s %.3f "
+                "ratio %.3f "
                 "whole_cpu_s %.3f stream_cpu_s %.3f cpu_ratio %.3f first_audio_after_frames %lld max_abs_diff %.2e\n",
                 (long long)T, (long long)w.first_window, (long long)w.max_window, (long long)w.first_lstm,
                 (long long)w.max_lstm, whole.wall, stream.wall, stream.wall / whole.wall,
