@@ -2,8 +2,12 @@
 // non-zero with a message that says what is wrong, and never leave an output file behind.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -125,6 +129,26 @@ TEST(MusicgenCli, StreamsWavToStdout) {
   std::string cmd = kCli + " -q --model " + kModel + " -p ambient -d 1 --stream - > " + out;
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   EXPECT_EQ(fs::file_size(out), 44u + 50 * 640 * 2);
+}
+
+// --stream with -o: the streamed PCM is the written file's audio (normalize none: both are the raw
+// decoder output), within one 16-bit step.
+TEST(MusicgenCli, StreamedPcmEqualsTheWrittenFile) {
+  const std::string dir = mgtest::temp_dir(), raw = dir + "/streamed.s16le", wav = dir + "/whole.wav";
+  std::string cmd = kCli + " -q --model " + kModel + " -p ambient -d 2 --seed 3 --normalize none --stream - " +
+                    "--stream-format raw -o " + wav + " > " + raw;
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const mg::AudioBuffer whole = mg::read_audio(wav);
+  const std::string pcm = mgtest::slurp(raw);
+  ASSERT_EQ(whole.num_frames(), 100 * 640);
+  ASSERT_EQ(pcm.size(), size_t(whole.num_frames()) * 2);
+  long worst = 0;
+  for (int64_t i = 0; i < whole.num_frames(); ++i) {
+    int16_t v = 0;
+    std::memcpy(&v, pcm.data() + 2 * i, 2);
+    worst = std::max(worst, std::labs(long(v) - std::lround(double(whole.channels[0][size_t(i)]) * 32768.0)));
+  }
+  EXPECT_LE(worst, 1);
 }
 
 const std::string kMelody = mgtest::data_dir() + "/models/musicgen_melody_tiny";

@@ -108,9 +108,15 @@ TEST_P(GenerationStream, EqualsTheWholeFileDecodeAndStartsEarly) {
       peak = std::max(peak, double(std::fabs(w[i])));
     }
   }
-  std::printf("streamed vs whole-file decode: max |diff| %.2e (peak %.2e), first audio after %lld frames\n", worst,
-              peak, (long long)first_audio_frame);
+  double rel = 0;
+  for (int c = 0; c < C; ++c)
+    rel = std::max(rel, mgtest::rel_err(streamed[size_t(c)], std::vector<float>(whole.f32() + c * whole.dim(1),
+                                                                                whole.f32() + (c + 1) * whole.dim(1))));
+  std::printf("streamed vs whole-file decode: max |diff| %.2e (peak %.2e), relative error %.2e, first audio after "
+              "%lld frames\n", worst, peak, rel, (long long)first_audio_frame);
   EXPECT_LE(worst, 1e-5);
+  // Float rounding only: the cross-faded windows this replaced were 6.6e-6 off on this model.
+  EXPECT_LT(rel, 1e-6);
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, GenerationStream,
