@@ -3,8 +3,12 @@
 // decoder_step_states, then sampled. Prints per step the wall time and this process's CPU time
 // (CPU time does not grow when other processes share the cores: use it on a loaded machine, with
 // --threads 1, where no pool worker spins), and the ratio of N requests' request-steps per second
-// to one request's. Usage:
+// to one request's. --join-leave 1 then times what N requests sent together cost besides their
+// steps: their prompts through T5 (one by one, and in one pass) and their 2 s of audio through
+// EnCodec (one after another on T threads, and side by side on T 1-thread backends). Usage:
 //   bench-server-step MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4]
+//                     [--join-leave 0|1]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +16,7 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lm/batched_step.h"
@@ -89,21 +94,70 @@ StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps) {
   return {(wall_seconds() - w0) / steps * 1e3, (cpu_seconds() - c0) / steps * 1e3};
 }
 
+struct Cost {
+  double wall_ms = 0, cpu_ms = 0;
+};
+
+template <typename Fn>
+Cost measure(Fn&& fn) {
+  const double w0 = wall_seconds(), c0 = cpu_seconds();
+  fn();
+  return {(wall_seconds() - w0) * 1e3, (cpu_seconds() - c0) * 1e3};
+}
+
+// What a request costs the server besides its steps, for `requests` requests sent together: the
+// text encoder for their distinct prompts (one by one, as before, and in one pass), and the EnCodec
+// decode of their 2 s of codes when they finish together (one after another on the pool's
+// threads, as before, and side by side on 1-thread backends, as the server's finisher does).
+void run_join_and_leave(mg::MusicGen& model, mg::Backend& be, int threads, int requests) {
+  std::vector<std::vector<int>> ids;
+  for (int i = 0; i < requests; ++i) ids.push_back(model.tokenize("benchmark " + std::to_string(1000 + i)));
+  model.text_hidden_states(be, ids[0]);  // warm-up
+  const Cost alone = measure([&] {
+    for (const auto& p : ids) model.text_hidden_states(be, p);
+  });
+  const Cost pass = measure([&] { model.text_hidden_states(be, ids); });
+  std::printf("text encoder, %d prompts: one by one %8.1f ms wall %8.1f ms CPU; one pass %8.1f ms wall %8.1f ms CPU\n",
+              requests, alone.wall_ms, alone.cpu_ms, pass.wall_ms, pass.cpu_ms);
+
+  const int K = model.config().decoder.num_codebooks, frames = 2 * model.config().frame_rate();
+  mg::Codes codes(static_cast<size_t>(K), std::vector<int>(static_cast<size_t>(frames)));
+  for (int k = 0; k < K; ++k)
+    for (int t = 0; t < frames; ++t) codes[size_t(k)][size_t(t)] = (k * 37 + t * 11 + t * t) % 2048;
+  model.decode_audio(be, codes);  // warm-up
+  const Cost serial = measure([&] {
+    for (int i = 0; i < requests; ++i) model.decode_audio(be, codes);
+  });
+  std::vector<std::unique_ptr<mg::Backend>> lanes;
+  for (int i = 0; i < std::max(1, threads); ++i) lanes.push_back(mg::make_cpu_backend(1));
+  const Cost side = measure([&] {
+    std::vector<std::thread> workers;
+    for (size_t l = 0; l < lanes.size(); ++l)
+      workers.emplace_back([&, l] {
+        for (size_t i = l; i < size_t(requests); i += lanes.size()) model.decode_audio(*lanes[l], codes);
+      });
+    for (auto& w : workers) w.join();
+  });
+  std::printf("EnCodec, %d x 2 s: one after another %8.1f ms wall %8.1f ms CPU; %zu side by side %8.1f ms wall %8.1f ms CPU\n",
+              requests, serial.wall_ms, serial.cpu_ms, lanes.size(), side.wall_ms, side.cpu_ms);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
-    std::fprintf(stderr, "usage: %s MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4]\n",
+    std::fprintf(stderr, "usage: %s MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4] [--join-leave 0|1]\n",
                  argv[0]);
     return 2;
   }
-  int threads = 1, requests = 8, steps = 20;
+  int threads = 1, requests = 8, steps = 20, join_leave = 0;
   std::string weights = "f32";
   for (int i = 2; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--requests")) requests = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--weights")) weights = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--join-leave")) join_leave = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "bench-server-step: unknown option %s\n", argv[i]);
       return 2;
@@ -123,6 +177,7 @@ int main(int argc, char** argv) {
     std::printf("%d requests: step %8.2f ms wall %8.2f ms CPU\n", requests, many.wall_ms, many.cpu_ms);
     std::printf("request-steps/s, %d vs 1: x%.2f by wall time, x%.2f by CPU time\n", requests,
                 requests * one.wall_ms / many.wall_ms, requests * one.cpu_ms / many.cpu_ms);
+    if (join_leave) run_join_and_leave(*model, *be, threads, requests);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-server-step: %s\n", e.what());
     return 1;
