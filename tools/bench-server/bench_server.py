@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -50,6 +51,15 @@ def metric(host, port, name):
         if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0
+
+
+def cpu_seconds(pid):
+    """The server's CPU time so far (user + system, all threads), from /proc; 0 where there is none."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def run_batch(host, port, n, duration, seed0, stream=True):
@@ -113,8 +123,12 @@ def main():
         first_audio_and_total(host, port, {"prompt": "warm up", "duration": 0.5, "seed": 1, "stream": True})
         load = open("/proc/loadavg").read().split()[:3]
         stream = not args.no_stream
+        c0 = cpu_seconds(proc.pid)
         w1, s1, f1 = run_batch(host, port, 1, args.duration, 100, stream)
+        c1 = cpu_seconds(proc.pid)
         wn, sn, fn = run_batch(host, port, args.concurrency, args.duration, 200, stream)
+        cn = cpu_seconds(proc.pid) - c1
+        c1 -= c0
         load_after = open("/proc/loadavg").read().split()[:3]
         one, many = s1 / w1, sn / wn
         print(f"model {args.model} weights {args.weights} duration {args.duration} s "
@@ -123,6 +137,9 @@ def main():
         print(f"1 alone:          {one:7.2f} decode steps/s  ({w1:.1f} s), time to first audio {f1[0]:.2f} s")
         print(f"{args.concurrency} at once:        {many:7.2f} decode steps/s  ({wn:.1f} s), speed-up x{many / one:.2f}")
         print(f"time to first audio, {args.concurrency} at once: p50 {pct(fn, 0.5):.2f} s, p95 {pct(fn, 0.95):.2f} s")
+        if c1 > 0 and cn > 0:  # CPU time grows less than wall time when others share the cores
+            print(f"server CPU time: 1 alone {c1:.1f} s, {args.concurrency} at once {cn:.1f} s; request-steps per "
+                  f"CPU second x{(sn / cn) / (s1 / c1):.2f}")
     finally:
         proc.terminate()
         proc.wait(timeout=120)
