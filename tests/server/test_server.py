@@ -99,8 +99,8 @@ def test_batched_requests_are_byte_identical_to_each_alone(server):
 
 def test_requests_sent_together_are_byte_identical_to_each_alone(server):
     """Requests sent at the same moment join at one step boundary (their prompts encoded in one
-    pass) and finish at the same step (their audio decoded side by side, one thread each): each
-    output is byte-for-byte the output of the same request sent alone."""
+    pass) and finish at the same step: each output is byte-for-byte the output of the same request
+    sent alone."""
     bodies = [dict(prompt="lofi beat", duration=2, seed=11), dict(prompt="jazz piano trio", duration=2, seed=12),
               dict(prompt="drums", duration=2, seed=13, cfg=1.0), dict(prompt="", duration=2, seed=14)]
     alone = [generate(server, **b).content for b in bodies]

@@ -164,16 +164,4 @@ TEST(BatchedStep, LongRequestsWindowByWindow) {
   EXPECT_EQ(int64_t(a[0].size()), int64_t(1.5 * 50));
 }
 
-// The server decodes requests that finish together side by side, each on a 1-thread backend,
-// and a request that finishes alone on the finisher's 2-thread pool: the audio must be the same
-// bits either way.
-TEST(BatchedStep, DecodedAudioDoesNotDependOnTheThreadCount) {
-  Tiny t;
-  const mg::Codes codes = alone(t, request("lofi", 5, 0.6, 3.0f, 250));
-  auto one = mg::make_cpu_backend(1);
-  mg::Tensor a = t.model->decode_audio(*t.be, codes), b = t.model->decode_audio(*one, codes);
-  ASSERT_EQ(a.shape, b.shape);
-  EXPECT_TRUE(same_bits(a.f32(), b.f32(), a.numel()));
-}
-
 }  // namespace

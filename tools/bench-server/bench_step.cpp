@@ -108,7 +108,8 @@ Cost measure(Fn&& fn) {
 // What a request costs the server besides its steps, for `requests` requests sent together: the
 // text encoder for their distinct prompts (one by one, as before, and in one pass), and the EnCodec
 // decode of their 2 s of codes when they finish together (one after another on the pool's
-// threads, as before, and side by side on 1-thread backends, as the server's finisher does).
+// threads, as the server's finisher does, and side by side on 1-thread backends, which was
+// measured slower on a quiet 2-core machine: docs/PERFORMANCE.md, server section).
 void run_join_and_leave(mg::MusicGen& model, mg::Backend& be, int threads, int requests) {
   std::vector<std::vector<int>> ids;
   for (int i = 0; i < requests; ++i) ids.push_back(model.tokenize("benchmark " + std::to_string(1000 + i)));

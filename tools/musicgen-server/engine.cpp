@@ -66,8 +66,6 @@ Engine::Engine(const mg::MusicGen& model, mg::Backend& be, mg::Backend& decode_b
                Metrics& metrics)
     : model_(model), be_(be), decode_be_(decode_be), opt_(opt), metrics_(metrics), texts_(size_t(opt.text_cache_entries)),
       shared_backend_(&be == &decode_be) {
-  if (!shared_backend_ && decode_be.device() == mg::Device::CPU && opt.decode_lanes > 1)
-    for (int i = 0; i < opt.decode_lanes; ++i) lanes_.push_back(mg::make_cpu_backend(1));
   scheduler_ = std::thread([this] { schedule_loop(); });
   finisher_ = std::thread([this] { finish_loop(); });
 }
@@ -266,10 +264,6 @@ void Engine::retire_finished() {
   active_.erase(std::remove_if(active_.begin(), active_.end(), [](const auto& a) { return a->failed; }), active_.end());
   if (finished.empty()) return;
   {
-    std::lock_guard<std::mutex> lock(mu_);  // before the finisher looks: it decodes side by side when idle
-    running_ = int(active_.size());
-  }
-  {
     std::lock_guard<std::mutex> lock(finish_mu_);
     for (auto& f : finished) to_decode_.push_back(std::move(f));
   }
@@ -342,41 +336,23 @@ void Engine::schedule_loop() {
 
 void Engine::finish_loop() {
   for (;;) {
+    std::pair<std::shared_ptr<Job>, mg::Codes> item;
     {
       std::unique_lock<std::mutex> lock(finish_mu_);
       finish_cv_.wait(lock, [&] { return finish_stop_ || !to_decode_.empty(); });
       if (to_decode_.empty()) return;
+      item = std::move(to_decode_.front());
+      to_decode_.pop_front();
     }
-    // While the decode loop is idle (requests sent together finish together), the finished
-    // requests decode side by side, one thread each: on 2 cores two decodes at once end sooner
-    // than one after the other on both threads (EnCodec's convolutions gain ~1.6x from a second
-    // thread, and a 1-thread decode never waits for a paused peer). While the loop steps, one at
-    // a time on the finisher's pool, as not to take more cores from the steps.
-    const bool idle = active_sequences() == 0;
-    std::vector<std::pair<std::shared_ptr<Job>, mg::Codes>> items;
-    {
-      std::lock_guard<std::mutex> lock(finish_mu_);
-      const size_t n = idle ? std::min(std::max<size_t>(1, lanes_.size()), to_decode_.size()) : 1;
-      for (size_t i = 0; i < n; ++i) {
-        items.push_back(std::move(to_decode_.front()));
-        to_decode_.pop_front();
-      }
-    }
-    if (items.size() == 1) {
-      std::unique_lock<std::mutex> device(device_mu_, std::defer_lock);
-      if (shared_backend_) device.lock();
-      decode_one(*items[0].first, items[0].second, decode_be_);
-      continue;
-    }
-    std::vector<std::thread> helpers;
-    for (size_t i = 1; i < items.size(); ++i)
-      helpers.emplace_back([this, &items, i] { decode_one(*items[i].first, items[i].second, *lanes_[i]); });
-    decode_one(*items[0].first, items[0].second, *lanes_[0]);
-    for (auto& t : helpers) t.join();
+    // One at a time on all the finisher's threads: on 2 cores, 8 decodes of 2 s took 0.98 s this way
+    // and 1.10 s as two 1-thread decodes side by side (docs/PERFORMANCE.md, server section).
+    std::unique_lock<std::mutex> device(device_mu_, std::defer_lock);
+    if (shared_backend_) device.lock();
+    decode_one(*item.first, item.second, decode_be_);
   }
 }
 
-// The audio of a finished request on `be` (the same bits on any thread count), normalized.
+// The audio of a finished request, normalized.
 void Engine::decode_one(Job& job, const mg::Codes& codes, mg::Backend& be) {
   try {
     mg::Tensor audio = model_.decode_audio(be, codes);

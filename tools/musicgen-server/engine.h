@@ -26,9 +26,6 @@ struct EngineOptions {
   int max_batch = 8;
   int max_queue = 64;
   int text_cache_entries = 64;
-  // Finished requests decoded to audio at once while the decode loop is idle, each on its own
-  // 1-thread CPU backend (1: one at a time on the finisher's backend). The CPU decode threads.
-  int decode_lanes = 1;
 };
 
 // Projected prompt texts, least recently used dropped first (the T5 encoder costs a step or two).
@@ -99,7 +96,6 @@ class Engine {
   std::mutex device_mu_;
   const bool shared_backend_;
 
-  std::vector<std::unique_ptr<mg::Backend>> lanes_;  // 1-thread backends (EngineOptions::decode_lanes)
   std::thread scheduler_, finisher_;
 };
 

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -60,9 +59,6 @@ void load_models(AppState& app) {
     EngineOptions eo;
     eo.max_batch = c.max_batch;
     eo.max_queue = c.max_queue;
-    // Finished requests decode side by side on as many 1-thread backends as the pool has threads.
-    const int cores = std::max(1, int(std::thread::hardware_concurrency()));
-    if (app.decode_be) eo.decode_lanes = std::min(c.max_batch, c.threads > 0 ? c.threads : cores);
     app.engine = std::make_unique<Engine>(*app.model, *app.be, app.decode_be ? *app.decode_be : *app.be, eo, app.metrics);
     app.metrics.set_model_load_seconds(std::chrono::duration<double>(Clock::now() - t0).count());
     Phase expected = Phase::loading;
