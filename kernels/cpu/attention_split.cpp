@@ -20,7 +20,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -204,23 +203,6 @@ __attribute__((target("avx512f"))) void combine(const float* parts, int64_t nb, 
 using Floats = std::unique_ptr<float[]>;
 inline Floats floats(int64_t n) { return Floats(new float[size_t(n)]); }
 
-// Runs body(claim) on up to one thread per min_items items; `claim(&i)` hands out the items
-// [0, n) one at a time, in order, to whichever thread asks first. Every item writes its own output,
-// so who runs it never changes the bits; unlike parallel_for's fixed halves, a thread the OS pauses
-// (a busy machine) holds the call up by one item while the other threads do the rest.
-template <class Body>
-void claim_items(const Exec& ex, int64_t n, int64_t min_items, Body&& body) {
-  std::atomic<int64_t> next{0};
-  auto claim = [&](int64_t* i) {
-    *i = next.fetch_add(1, std::memory_order_relaxed);
-    return *i < n;
-  };
-  const int64_t bodies = std::min<int64_t>(ex.threads(), std::max<int64_t>(1, n / min_items));
-  parallel_for(ex, bodies, 1, [&](int64_t a, int64_t b) {
-    for (int64_t t = a; t < b; ++t) body(claim);
-  });
-}
-
 // One call's queries (row-major: qi = r * S + i) and their key blocks.
 template <int NC, typename KV>
 class SplitRun {
@@ -254,7 +236,7 @@ class SplitRun {
   // Many queries (prefill): one item per query, which runs its blocks and combines them.
   void by_query(const Exec& ex) const {
     const int64_t min_items = std::max<int64_t>(1, kMinChunkMacs / (2 * kBlockKeys * P_.D * max_blocks_));
-    claim_items(ex, P_.R * P_.S, min_items, [&](auto& claim) {
+    parallel_tiles(ex, P_.R * P_.S, 1, min_items, [&](auto& claim) {
       Floats parts = floats(max_blocks_ * L_.floats()), sc = floats(scratch_floats()), f = floats(factor_floats());
       for (int64_t qi; claim(&qi);) {
         const int64_t nb = blocks(qi);
@@ -270,7 +252,8 @@ class SplitRun {
     const int64_t Q = P_.R * P_.S, items = first.back(), stride = L_.floats();
     Floats parts = floats(items * stride);
     const int64_t keys_per_item = std::min<int64_t>(kBlockKeys, P_.T);
-    claim_items(ex, items, std::max<int64_t>(1, kMinChunkMacs / (2 * keys_per_item * P_.D)), [&](auto& claim) {
+    const int64_t min_items = std::max<int64_t>(1, kMinChunkMacs / (2 * keys_per_item * P_.D));
+    parallel_tiles(ex, items, 1, min_items, [&](auto& claim) {
       Floats sc = floats(scratch_floats());
       for (int64_t it; claim(&it);) {
         const int64_t qi = int64_t(std::upper_bound(first.begin(), first.end(), it) - first.begin()) - 1;

@@ -211,7 +211,7 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int
     const float* xb = x.f32() + bi * s.cin * s.t;
     const float* rb = f.residual ? f.residual->f32() + bi * s.cout * s.tout : nullptr;
     float* yb = y.f32() + bi * s.cout * s.tout;
-    detail::parallel_tiles(ex, tiles_t * tiles_m, detail::conv_claim_group(ex, tiles_t, tiles_m), [&](auto& claim) {
+    detail::parallel_tiles(ex, tiles_t * tiles_m, detail::conv_claim_group(ex, tiles_t, tiles_m), 1, [&](auto& claim) {
       TileWorker tw(ex, s, f, xb, direct);
       for (int64_t i; claim(&i);) {
         const int64_t ti = i / tiles_m, m0 = (i % tiles_m) * detail::kConvTileM;

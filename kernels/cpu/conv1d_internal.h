@@ -3,7 +3,6 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 
 #include "kernels/cpu/cpu_common.h"
@@ -37,33 +36,6 @@ int64_t conv_tile_cols(int64_t floats_per_col, int64_t total);
 // width in columns) unless that is more than total.
 constexpr int64_t kConvMinTiles = 8;
 int64_t conv_direct_tile_cols(int64_t floats_per_col, int64_t total, int64_t block);
-
-// Runs a conv's tiles [0, n) on the pool: body(claim) runs once on each thread, and
-// `claim(&i)` hands it the next tile (false when none is left), `group` consecutive tiles at a
-// time (several output-channel blocks of one time tile share its input window). The tiles are
-// fixed by the shape, so which thread runs one never changes its bits; unlike parallel_for's fixed
-// halves, a thread the OS pauses or slows (a busy machine) holds the call up by at most the group
-// it is in, while the other thread does the rest.
-template <class Body>
-void parallel_tiles(const Exec& ex, int64_t n, int64_t group, Body&& body) {
-  std::atomic<int64_t> next{0};
-  auto claim = [&, first = int64_t(0), end = int64_t(0)](int64_t* i) mutable {
-    if (first == end) {
-      first = next.fetch_add(group, std::memory_order_relaxed);
-      end = std::min(n, first + group);
-      if (first >= n) {
-        first = end = n;
-        return false;
-      }
-    }
-    *i = first++;
-    return true;
-  };
-  parallel_for(ex, std::min<int64_t>(ex.threads(), (n + group - 1) / group), 1, [&](int64_t, int64_t) {
-    auto mine = claim;  // each thread its own current group
-    body(mine);
-  });
-}
 
 // The claim group for tiles_t time tiles of tiles_m channel blocks each: whole time tiles when
 // there are plenty for the threads to share, single tiles otherwise.

@@ -77,7 +77,7 @@ void conv1d_thin(const Exec& ex, const ConvShape& s, const float* x, const float
     const float* xb = x + bi * s.cin * s.t;
     const float* rb = f.residual ? f.residual->f32() + bi * s.cout * s.tout : nullptr;
     float* yb = y + bi * s.cout * s.tout;
-    parallel_tiles(ex, tiles, 1, [&](auto& claim) {
+    parallel_tiles(ex, tiles, 1, 1, [&](auto& claim) {
       std::vector<float> win;
       for (int64_t i; claim(&i);) {
         const int64_t j0 = i * nt, n = std::min(nt, s.tout - j0), width = (n - 1) * s.stride + s.span;

@@ -73,7 +73,7 @@ void run_direct(const Exec& ex, const ConvTrShape& s, const float* x, const floa
   for (int64_t bi = 0; bi < s.batch; ++bi) {
     const float* xb = x + bi * s.cin * s.t;
     float* yb = y + bi * s.cout * s.tout;
-    detail::parallel_tiles(ex, tiles_t * tiles_m, detail::conv_claim_group(ex, tiles_t, tiles_m), [&](auto& claim) {
+    detail::parallel_tiles(ex, tiles_t * tiles_m, detail::conv_claim_group(ex, tiles_t, tiles_m), 1, [&](auto& claim) {
       std::vector<float> win;
       int64_t win_tile = -1;
       for (int64_t i; claim(&i);) {
@@ -136,7 +136,7 @@ Tensor conv_transpose1d(const Tensor& x, const Tensor& w, const Tensor* b, int s
   for (int64_t bi = 0; bi < s.batch; ++bi) {
     const float* xb = x.f32() + bi * s.cin * s.t;
     float* yb = y.f32() + bi * s.cout * s.tout;
-    detail::parallel_tiles(ex, tiles_t * tiles_m, detail::conv_claim_group(ex, tiles_t, tiles_m), [&](auto& claim) {
+    detail::parallel_tiles(ex, tiles_t * tiles_m, detail::conv_claim_group(ex, tiles_t, tiles_m), 1, [&](auto& claim) {
       std::vector<float> act, col;
       int64_t act_tile = -1;
       for (int64_t i; claim(&i);) {

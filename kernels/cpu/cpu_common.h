@@ -2,6 +2,8 @@
 // calling thread when there is no pool.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -34,6 +36,37 @@ void sgemv(const Exec& ex, int64_t m, int64_t n, float alpha, const float* a, in
 
 // fn(begin, end) over [0, n): on ex.pool when there is one and the work is worth splitting.
 void parallel_for(const Exec& ex, int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t)>& fn);
+
+// Runs items [0, n) claimed one at a time (a conv's tiles, attention's key blocks): body(claim) runs
+// once on each of up to ex.threads() threads, and `claim(&i)` hands it the next item (false when
+// none is left), `group` consecutive items at a time (several output-channel blocks of one time
+// tile share its input window). A thread is started only per `min_groups` groups, so that small
+// calls stay on fewer threads. The items are fixed by the shape, so which thread runs one never
+// changes its bits; unlike parallel_for's fixed halves, a thread the OS pauses or slows (a busy
+// machine) holds the call up by at most the group it is in, while the other threads do the rest.
+template <class Body>
+void parallel_tiles(const Exec& ex, int64_t n, int64_t group, int64_t min_groups, Body&& body) {
+  std::atomic<int64_t> next{0};
+  auto claim = [&, first = int64_t(0), end = int64_t(0)](int64_t* i) mutable {
+    if (first == end) {
+      first = next.fetch_add(group, std::memory_order_relaxed);
+      end = std::min(n, first + group);
+      if (first >= n) {
+        first = end = n;
+        return false;
+      }
+    }
+    *i = first++;
+    return true;
+  };
+  const int64_t groups = (n + group - 1) / group;
+  const int64_t bodies =
+      groups == 0 ? 0 : std::min<int64_t>(ex.threads(), std::max<int64_t>(1, groups / min_groups));
+  parallel_for(ex, bodies, 1, [&](int64_t, int64_t) {
+    auto mine = claim;  // each thread its own current group
+    body(mine);
+  });
+}
 
 // y[i] = x[i] > 0 ? x[i] : alpha * expm1(x[i]) (kernels/cpu/elu.cpp: vectorised, ~1 ulp); x may be y.
 void elu_row(const Exec& ex, const float* x, float* y, int64_t n, float alpha);
