@@ -23,35 +23,25 @@ void check_interleavable(const Tensor& w, QuantLayout from) {
            shape_str(w.shape), " on ", device_name(w.device));
 }
 
-// One group's 16 rows (rows: row-ordered blocks) <-> its interleaved bytes (group).
-void pack_group(DType t, int64_t nb, const uint8_t* rows, uint8_t* group) {
+// One group's 16 rows (row-ordered blocks) <-> its interleaved bytes: to_group packs src (rows) into
+// dst (group), else unpacks src (group) into dst (rows). Both directions move the same byte pairs;
+// q8_0's values are flipped (q + 128 in the group) by v ^ 0x80, which is its own inverse.
+void move_group(DType t, int64_t nb, const uint8_t* src, uint8_t* dst, bool to_group) {
   const size_t bb = block_bytes(t), row_bytes = size_t(nb) * bb;
+  const uint8_t flip = t == DType::Q8_0 ? 0x80 : 0;
+  auto move = [&](size_t row_at, size_t group_at, uint8_t mask) {
+    if (to_group)
+      dst[group_at] = src[row_at] ^ mask;
+    else
+      dst[row_at] = src[group_at] ^ mask;
+  };
   for (int64_t b = 0; b < nb; ++b) {
-    uint8_t* out = group + size_t(b) * kGroup * bb;
+    const size_t group_block = size_t(b) * kGroup * bb;
     for (int64_t r = 0; r < kGroup; ++r) {
-      const uint8_t* blk = rows + size_t(r) * row_bytes + size_t(b) * bb;
-      std::memcpy(out + 2 * r, blk, 2);
+      const size_t row_block = size_t(r) * row_bytes + size_t(b) * bb;
+      for (size_t i = 0; i < 2; ++i) move(row_block + i, group_block + 2 * r + i, 0);  // the f16 scale
       for (size_t c = 0; c < (bb - 2) / 4; ++c)
-        for (int i = 0; i < 4; ++i) {
-          const uint8_t v = blk[2 + 4 * c + i];
-          out[32 + 64 * c + 4 * r + i] = t == DType::Q8_0 ? uint8_t(v ^ 0x80) : v;  // q8: q + 128
-        }
-    }
-  }
-}
-
-void unpack_group(DType t, int64_t nb, const uint8_t* group, uint8_t* rows) {
-  const size_t bb = block_bytes(t), row_bytes = size_t(nb) * bb;
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* in = group + size_t(b) * kGroup * bb;
-    for (int64_t r = 0; r < kGroup; ++r) {
-      uint8_t* blk = rows + size_t(r) * row_bytes + size_t(b) * bb;
-      std::memcpy(blk, in + 2 * r, 2);
-      for (size_t c = 0; c < (bb - 2) / 4; ++c)
-        for (int i = 0; i < 4; ++i) {
-          const uint8_t v = in[32 + 64 * c + 4 * r + i];
-          blk[2 + 4 * c + i] = t == DType::Q8_0 ? uint8_t(v ^ 0x80) : v;
-        }
+        for (size_t i = 0; i < 4; ++i) move(row_block + 2 + 4 * c + i, group_block + 32 + 64 * c + 4 * r + i, flip);
     }
   }
 }
@@ -76,8 +66,7 @@ Tensor convert(Tensor w, QuantLayout from, QuantLayout to) {
     const size_t at = size_t(g) * group_bytes;
     const uint8_t* from_bytes = src + at;
     if (in_place) from_bytes = static_cast<const uint8_t*>(std::memcpy(scratch.data(), src + at, group_bytes));
-    to == QuantLayout::Interleaved16 ? pack_group(w.dtype, nb, from_bytes, dst + at)
-                                     : unpack_group(w.dtype, nb, from_bytes, dst + at);
+    move_group(w.dtype, nb, from_bytes, dst + at, to == QuantLayout::Interleaved16);
   }
   const size_t tail = size_t(groups) * group_bytes;
   if (!in_place) std::memcpy(dst + tail, src + tail, w.nbytes() - tail);  // the last n % 16 rows: row order in both
