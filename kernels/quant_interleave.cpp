@@ -23,14 +23,17 @@ void check_interleavable(const Tensor& w, QuantLayout from) {
            shape_str(w.shape), " on ", device_name(w.device));
 }
 
-// One group's 16 rows (row-ordered blocks) <-> its interleaved bytes: to_group packs src (rows) into
+// One group's 16 rows (row-ordered blocks) <-> its interleaved bytes: ToGroup packs src (rows) into
 // dst (group), else unpacks src (group) into dst (rows). Both directions move the same byte pairs;
 // q8_0's values are flipped (q + 128 in the group) by v ^ 0x80, which is its own inverse.
-void move_group(DType t, int64_t nb, const uint8_t* src, uint8_t* dst, bool to_group) {
+// (The direction is a template parameter, fixed per call rather than tested per byte: a load
+// repacks every decoder weight through here.)
+template <bool ToGroup>
+void move_group(DType t, int64_t nb, const uint8_t* src, uint8_t* dst) {
   const size_t bb = block_bytes(t), row_bytes = size_t(nb) * bb;
   const uint8_t flip = t == DType::Q8_0 ? 0x80 : 0;
   auto move = [&](size_t row_at, size_t group_at, uint8_t mask) {
-    if (to_group)
+    if constexpr (ToGroup)
       dst[group_at] = src[row_at] ^ mask;
     else
       dst[row_at] = src[group_at] ^ mask;
@@ -66,7 +69,10 @@ Tensor convert(Tensor w, QuantLayout from, QuantLayout to) {
     const size_t at = size_t(g) * group_bytes;
     const uint8_t* from_bytes = src + at;
     if (in_place) from_bytes = static_cast<const uint8_t*>(std::memcpy(scratch.data(), src + at, group_bytes));
-    move_group(w.dtype, nb, from_bytes, dst + at, to == QuantLayout::Interleaved16);
+    if (to == QuantLayout::Interleaved16)
+      move_group<true>(w.dtype, nb, from_bytes, dst + at);
+    else
+      move_group<false>(w.dtype, nb, from_bytes, dst + at);
   }
   const size_t tail = size_t(groups) * group_bytes;
   if (!in_place) std::memcpy(dst + tail, src + tail, w.nbytes() - tail);  // the last n % 16 rows: row order in both
