@@ -387,8 +387,8 @@ struct EncodecDecodeStream::Impl {
   Impl(const EncodecModel& m, Backend& be, Growth lstm, Growth window, AudioBlockSink out)
       : nq_max(int64_t(m.rvq_.codebooks.size())),
         d(be, m.decoder_, m.rvq_, m.cfg_.hop_length(), lstm, window, kUnknown, std::move(out)) {}
+  int64_t pushed() const { return d.codes.end(); }  // frames pushed: every one is queued
   int64_t nq_max;
-  int64_t pushed = 0;
   bool finished = false;
   DecodePass d;
 };
@@ -407,7 +407,7 @@ EncodecDecodeStream::~EncodecDecodeStream() = default;
 void EncodecDecodeStream::push(const Tensor& codes) {
   MG_CHECK(!impl_->finished, "EnCodec decode stream: push() after finish()");
   MG_CHECK(codes.ndim() == 2 && codes.dtype == DType::I64 && codes.device == Device::CPU && codes.dim(0) >= 1 &&
-               codes.dim(0) <= impl_->nq_max && (impl_->pushed == 0 || codes.dim(0) == impl_->d.codes.rows()),
+               codes.dim(0) <= impl_->nq_max && (impl_->pushed() == 0 || codes.dim(0) == impl_->d.codes.rows()),
            "EnCodec decode stream: expected host i64 codes [codebooks (1 to ", impl_->nq_max,
            ", the same each time), frames], got ", shape_str(codes.shape));
   if (codes.dim(1) == 0) return;
@@ -415,20 +415,19 @@ void EncodecDecodeStream::push(const Tensor& codes) {
   // not between calls: the generation runs between pushes, and its tensors are not ours to keep.
   const HostBufferReuse reuse;
   impl_->d.codes.append(codes);
-  impl_->pushed += codes.dim(1);
-  while (impl_->d.pass.input_needed() <= impl_->pushed) impl_->d.pass.step(kUnknown);
+  while (impl_->d.pass.input_needed() <= impl_->pushed()) impl_->d.pass.step(kUnknown);
 }
 
 void EncodecDecodeStream::finish() {
   MG_CHECK(!impl_->finished, "EnCodec decode stream: finish() called twice");
-  MG_CHECK(impl_->pushed >= 1, "EnCodec decode stream: no code frames were pushed");
+  MG_CHECK(impl_->pushed() >= 1, "EnCodec decode stream: no code frames were pushed");
   impl_->finished = true;
   const HostBufferReuse reuse;
-  while (impl_->d.pass.step(impl_->pushed)) {
+  while (impl_->d.pass.step(impl_->pushed())) {
   }
 }
 
-int64_t EncodecDecodeStream::frames_pushed() const { return impl_->pushed; }
+int64_t EncodecDecodeStream::frames_pushed() const { return impl_->pushed(); }
 
 int64_t EncodecDecodeStream::first_audio_after_frames() const { return impl_->d.pass.first_output_after_frames(); }
 

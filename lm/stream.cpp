@@ -28,12 +28,11 @@ void StreamingDecoder::push(const std::vector<int>& frame) {
     for (int64_t j = 0; j < per_channel_; ++j) c.ptr<int64_t>()[j] = frame[size_t(channels_ * j + ch)];
     decoders_[size_t(ch)]->push(c);
   }
-  ++frames_;
   emit_ready();
 }
 
 void StreamingDecoder::finish() {
-  if (frames_ == 0) return;
+  if (frames_received() == 0) return;
   for (auto& d : decoders_) d->finish();
   emit_ready();
 }

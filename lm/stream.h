@@ -32,7 +32,7 @@ class StreamingDecoder {
 
   void push(const std::vector<int>& frame);  // one frame: K codes
   void finish();                             // decodes and emits whatever is left
-  int64_t frames_received() const { return frames_; }
+  int64_t frames_received() const { return decoders_[0]->frames_pushed(); }  // every channel has them all
   // Frames pushed before the first audio is emitted (on a longer stream): the first window, its
   // right margin and the LSTM chunks that cover them. The delay pattern adds max_delay decoder
   // steps on top of that before the first frame is final.
@@ -44,7 +44,6 @@ class StreamingDecoder {
   Sink sink_;
   std::vector<std::unique_ptr<EncodecDecodeStream>> decoders_;  // one per channel
   std::vector<std::vector<float>> pending_;                     // decoded, not yet emitted, per channel
-  int64_t frames_ = 0;
 };
 
 }  // namespace mg
