@@ -189,7 +189,8 @@ void Engine::admit(std::vector<std::shared_ptr<Job>>& joining) {
       job->state = Job::State::running;
     }
     try {
-      const mg::Tensor text = texts[i].defined() || job->req.prompt.empty() ? texts[i] : texts_.get(model_, be_, job->req.prompt);
+      // get() of an empty prompt is the undefined (unconditional) text, as get_all gave it.
+      const mg::Tensor text = texts[i].defined() ? texts[i] : texts_.get(model_, be_, job->req.prompt);
       active_.push_back(start(job, text));
     } catch (const std::exception& e) {
       job->finish_error(400, "invalid_request_error", e.what(), "error");
@@ -348,15 +349,15 @@ void Engine::finish_loop() {
     // and 1.10 s as two 1-thread decodes side by side (docs/PERFORMANCE.md, server section).
     std::unique_lock<std::mutex> device(device_mu_, std::defer_lock);
     if (shared_backend_) device.lock();
-    decode_one(*item.first, item.second, decode_be_);
+    decode_one(*item.first, item.second);
   }
 }
 
 // The audio of a finished request, normalized.
-void Engine::decode_one(Job& job, const mg::Codes& codes, mg::Backend& be) {
+void Engine::decode_one(Job& job, const mg::Codes& codes) {
   try {
-    mg::Tensor audio = model_.decode_audio(be, codes);
-    if (audio.device != mg::Device::CPU) audio = be.download(audio);
+    mg::Tensor audio = model_.decode_audio(decode_be_, codes);
+    if (audio.device != mg::Device::CPU) audio = decode_be_.download(audio);
     mg::NormalizeParams np;
     np.strategy = static_cast<mg::NormalizeStrategy>(job.req.normalize);
     mg::normalize_audio(audio, model_.sample_rate(), np);

@@ -70,7 +70,7 @@ class Engine {
   void step_all();
   void retire_finished();
   void publish_queue();
-  void decode_one(Job& job, const mg::Codes& codes, mg::Backend& be);
+  void decode_one(Job& job, const mg::Codes& codes);
 
   const mg::MusicGen& model_;
   mg::Backend& be_;
