@@ -15,26 +15,18 @@
 #include <encodec.h>
 
 #include <CLI/CLI.hpp>
-#include <sys/resource.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "timing.h"
+
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// CPU time of the whole process (every thread), user + system.
-double cpu_s() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
+using bench_codec::cpu_s;
+using bench_codec::now_s;
 
 int fail(const char* what) {
   std::fprintf(stderr, "bench-codec: %s: %s\n", what, musicgen_last_error());

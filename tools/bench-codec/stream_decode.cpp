@@ -10,10 +10,7 @@
 // (max_abs_diff: the pushed decode's samples against decode()'s, which they equal up to rounding)
 // ratio > 1: the margins each window decodes again (smaller windows: more), and the LSTM's input
 // GEMM in smaller chunks.
-#include <sys/resource.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -21,18 +18,12 @@
 
 #include "codec/encodec.h"
 #include "kernels/ops.h"
+#include "timing.h"
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double cpu_s() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
+using bench_codec::cpu_s;
+using bench_codec::now_s;
 
 struct Timing {
   double wall = 1e30, cpu = 1e30;
