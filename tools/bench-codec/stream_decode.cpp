@@ -15,6 +15,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
+
+#include <CLI/CLI.hpp>
 
 #include "codec/encodec.h"
 #include "kernels/ops.h"
@@ -39,20 +42,27 @@ struct Timing {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: bench-stream-decode MODEL_DIR [FRAMES=500] [THREADS=2] [REPEATS=3] [WINDOW=25 "
-                         "MAX_WINDOW=100 LSTM=10 MAX_LSTM=50]\n");
-    return 2;
-  }
-  const int64_t T = argc > 2 ? std::atoll(argv[2]) : 500;
-  const int threads = argc > 3 ? std::atoi(argv[3]) : 2;
-  const int repeats = argc > 4 ? std::atoi(argv[4]) : 3;
+  std::string model_dir;
+  int64_t T = 500;
+  int threads = 2, repeats = 3;
   mg::DecodeStreamWindows w;
-  int64_t* sizes[] = {&w.first_window, &w.max_window, &w.first_lstm, &w.max_lstm};
-  for (int i = 5; i < argc && i < 9; ++i) *sizes[i - 5] = std::atoll(argv[i]);
+  CLI::App app{"The EnCodec work of streaming (codes pushed frame by frame) against one decode()"};
+  app.add_option("MODEL_DIR", model_dir, "EnCodec (or MusicGen) snapshot folder")->required();
+  // Counts of frames: at least 1, at most 100000 (33 minutes at 32 kHz: the whole decode holds it all).
+  auto frames = [&](const char* name, int64_t& v, const char* what) {
+    app.add_option(name, v, what)->check(CLI::Range(int64_t(1), int64_t(100000)))->capture_default_str();
+  };
+  frames("FRAMES", T, "Code frames (50 a second at 32 kHz)");
+  app.add_option("THREADS", threads, "CPU threads")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("REPEATS", repeats, "Runs; the best is reported")->check(CLI::Range(1, 100))->capture_default_str();
+  frames("WINDOW", w.first_window, "First audio window, frames");
+  frames("MAX_WINDOW", w.max_window, "Largest audio window, frames");
+  frames("LSTM", w.first_lstm, "First LSTM window, frames");
+  frames("MAX_LSTM", w.max_lstm, "Largest LSTM window, frames");
+  CLI11_PARSE(app, argc, argv);
   try {
     auto be = mg::make_cpu_backend(threads);
-    auto model = mg::EncodecModel::load(*be, argv[1]);
+    auto model = mg::EncodecModel::load(*be, model_dir);
     const int nq = model->num_codebooks_for_bandwidth(model->config().target_bandwidths.back());
     const int64_t bins = model->config().codebook_size, hop = model->config().hop_length();
     mg::EncodedAudio codes;
