@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -43,13 +44,30 @@ struct Options {
   bool cross = false;
 };
 
-std::vector<int64_t> parse_list(const char* s) {
-  std::vector<int64_t> out;
+// A whole decimal integer in [lo, hi], or false ("abc", "1e9", "-5" and out-of-range values alike).
+bool parse_int(const char* s, int64_t lo, int64_t hi, int64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s, &end, 10);
+  if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+bool parse_list(const char* s, int64_t lo, int64_t hi, std::vector<int64_t>* out) {
+  out->clear();
   std::stringstream ss(s);
   std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(std::atoll(item.c_str()));
-  return out;
+  while (std::getline(ss, item, ',')) {
+    int64_t v;
+    if (!parse_int(item.c_str(), lo, hi, &v)) return false;
+    out->push_back(v);
+  }
+  return !out->empty();
 }
+
+// Bytes the caches of one key count take (every layer's K and V): the largest count must fit.
+constexpr double kMaxCacheBytes = 8e9;
 
 bool parse(int argc, char** argv, Options& o) {
   for (int i = 2; i < argc; ++i) {
@@ -64,22 +82,57 @@ bool parse(int argc, char** argv, Options& o) {
       return false;
     }
     ++i;
-    if (a == "--threads") o.threads = std::atoi(next);
-    else if (a == "--T") o.T = parse_list(next);
-    else if (a == "--rows") o.rows = std::atoll(next);
-    else if (a == "--queries") o.queries = std::atoll(next);
-    else if (a == "--heads") o.heads = std::atoll(next);
-    else if (a == "--dh") o.dh = std::atoll(next);
-    else if (a == "--layers") o.layers = std::atoll(next);
-    else if (a == "--seconds") o.seconds = std::atof(next);
-    else if (a == "--dtype" && std::string(next) == "f16") o.dtype = DType::F16;
-    else if (a == "--dtype" && std::string(next) == "f32") o.dtype = DType::F32;
-    else {
+    int64_t v = 0;
+    bool ok = true;
+    if (a == "--threads") {
+      ok = parse_int(next, 1, 256, &v);
+      o.threads = int(v);
+    } else if (a == "--T") {
+      ok = parse_list(next, 1, 1 << 20, &o.T);
+    } else if (a == "--rows") {
+      ok = parse_int(next, 1, 64, &o.rows);
+    } else if (a == "--queries") {
+      ok = parse_int(next, 1, 1 << 16, &o.queries);
+    } else if (a == "--heads") {
+      ok = parse_int(next, 1, 256, &o.heads);
+    } else if (a == "--dh") {
+      ok = parse_int(next, 1, 1024, &o.dh);
+    } else if (a == "--layers") {
+      ok = parse_int(next, 1, 256, &o.layers);
+    } else if (a == "--seconds") {
+      o.seconds = std::atof(next);  // "abc" is 0: refused below like any value out of range
+      ok = std::isfinite(o.seconds) && o.seconds > 0 && o.seconds <= 600;
+    } else if (a == "--dtype" && (std::string(next) == "f16" || std::string(next) == "f32")) {
+      o.dtype = std::string(next) == "f16" ? DType::F16 : DType::F32;
+    } else {
       std::fprintf(stderr,
                    "bench-ops attention: unknown option %s %s (see the usage at the top of attention_bench.cpp)\n",
                    a.c_str(), next);
       return false;
     }
+    if (!ok) {
+      std::fprintf(stderr,
+                   "bench-ops attention: %s %s is out of range (threads 1-256, T a list of 1-1048576, rows 1-64, "
+                   "queries 1-65536, heads 1-256, dh 1-1024, layers 1-256, seconds above 0 up to 600)\n",
+                   a.c_str(), next);
+      return false;
+    }
+  }
+  const int64_t t_max = *std::max_element(o.T.begin(), o.T.end());
+  const int64_t t_min = *std::min_element(o.T.begin(), o.T.end());
+  if (o.queries > t_min) {
+    std::fprintf(stderr, "bench-ops attention: --queries %lld is more than the shortest --T (%lld): a query needs its "
+                         "position in the cache\n", (long long)o.queries, (long long)t_min);
+    return false;
+  }
+  const double cache_bytes =
+      2.0 * double(o.layers * o.rows) * double(t_max) * double(o.heads * o.dh) * (o.dtype == DType::F32 ? 4 : 2);
+  if (cache_bytes > kMaxCacheBytes) {
+    std::fprintf(stderr,
+                 "bench-ops attention: the caches would take %.1f GB (layers x rows x T x heads x dh x K and V); "
+                 "at most %.0f GB: lower --T, --layers or --rows\n",
+                 cache_bytes * 1e-9, kMaxCacheBytes * 1e-9);
+    return false;
   }
   return true;
 }
