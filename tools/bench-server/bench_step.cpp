@@ -9,6 +9,7 @@
 //   bench-server-step MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4]
 //                     [--join-leave 0|1]
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -41,8 +42,7 @@ mg::DType weight_dtype(const std::string& w) {
   if (w == "q4") return mg::DType::Q4_0;
   if (w == "f16") return mg::DType::F16;
   if (w == "bf16") return mg::DType::BF16;
-  if (w != "f32") std::fprintf(stderr, "bench-server-step: unknown --weights %s, using f32\n", w.c_str());
-  return mg::DType::F32;
+  return mg::DType::F32;  // "f32": main() refuses any other name
 }
 
 struct StepTimes {
@@ -139,7 +139,8 @@ void run_join_and_leave(mg::MusicGen& model, mg::Backend& be, int threads, int r
       });
     for (auto& w : workers) w.join();
   });
-  std::printf("EnCodec, %d x 2 s: one after another %8.1f ms wall %8.1f ms CPU; %zu side by side %8.1f ms wall %8.1f ms CPU\n",
+  std::printf("EnCodec, %d x 2 s: one after another %8.1f ms wall %8.1f ms CPU; "
+              "%zu side by side %8.1f ms wall %8.1f ms CPU\n",
               requests, serial.wall_ms, serial.cpu_ms, lanes.size(), side.wall_ms, side.cpu_ms);
 }
 
@@ -147,26 +148,48 @@ void run_join_and_leave(mg::MusicGen& model, mg::Backend& be, int threads, int r
 
 int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
-    std::fprintf(stderr, "usage: %s MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4] [--join-leave 0|1]\n",
+    std::fprintf(stderr,
+                 "usage: %s MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4] "
+                 "[--join-leave 0|1]\n",
                  argv[0]);
     return 2;
   }
   int threads = 1, requests = 8, steps = 20, join_leave = 0;
   std::string weights = "f32";
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--requests")) requests = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--weights")) weights = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--join-leave")) join_leave = std::atoi(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "bench-server-step: unknown option %s\n", argv[i]);
+  // A whole decimal number in [lo, hi] ("abc", "2.5" and out-of-range values are refused).
+  auto number = [](const char* name, const char* s, long lo, long hi, int* out) {
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi) {
+      std::fprintf(stderr, "bench-server-step: %s %s: expected a whole number from %ld to %ld\n", name, s, lo, hi);
+      return false;
+    }
+    *out = int(v);
+    return true;
+  };
+  for (int i = 2; i < argc; i += 2) {
+    const char* name = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "bench-server-step: %s needs a value\n", name);
       return 2;
     }
-  }
-  if (requests < 1 || steps < 1) {
-    std::fprintf(stderr, "bench-server-step: --requests and --steps must be at least 1\n");
-    return 2;
+    const char* value = argv[i + 1];
+    bool ok = true;
+    if (!std::strcmp(name, "--threads")) ok = number(name, value, 0, 256, &threads);  // 0: one per core
+    else if (!std::strcmp(name, "--requests")) ok = number(name, value, 1, 64, &requests);
+    else if (!std::strcmp(name, "--steps")) ok = number(name, value, 1, 100000, &steps);
+    else if (!std::strcmp(name, "--weights")) {
+      weights = value;
+      ok = weights == "f32" || weights == "f16" || weights == "bf16" || weights == "q8" || weights == "q4";
+      if (!ok) std::fprintf(stderr, "bench-server-step: --weights %s: expected f32, f16, bf16, q8 or q4\n", value);
+    }
+    else if (!std::strcmp(name, "--join-leave")) ok = number(name, value, 0, 1, &join_leave);
+    else {
+      std::fprintf(stderr, "bench-server-step: unknown option %s\n", name);
+      return 2;
+    }
+    if (!ok) return 2;
   }
   try {
     auto be = mg::make_cpu_backend(threads);
