@@ -100,20 +100,23 @@ awk -v gbps="$GBPS" -v per_step="${PER_STEP:-0}" '
     tot[n] = r["total_s"]; rss[n] = r["peak_rss_mb"]; mode[n] = r["mode"] == "" ? "file" : r["mode"]
     ttfa[n] = r["first_audio_s"] != "" ? r["first_audio_s"] : r["generate_s"] + r["audio_s"]
     gb[n] = r["impl"] == "transformers" ? 4 * per_step / 1e9 : r["weight_gb_per_step"]
+    kvgb[n] = r["kv_gb_per_step_mean"]
     if (r["impl"] == "transformers" && r["steps_per_s"] > ref_sps) { ref_sps = r["steps_per_s"]; ref_th = r["threads"] }
     if (r["impl"] == "transformers" && (ref_total == "" || r["total_s"] < ref_total)) ref_total = r["total_s"]
   }
   END {
-    printf "%-13s %-5s %-6s %3s %8s %9s %9s %8s %9s %9s %8s %8s\n", "impl", "wts", "mode", "thr", "steps/s",
-           "ms/step", "roofline", "total s", "RSS MB", "1st audio", "x steps", "x total"
+    printf "%-13s %-5s %-6s %3s %8s %9s %9s %8s %8s %9s %9s %8s %8s\n", "impl", "wts", "mode", "thr", "steps/s",
+           "ms/step", "roofline", "+KV", "total s", "RSS MB", "1st audio", "x steps", "x total"
     for (i = 1; i <= rows; ++i) {
       pct = (gb[i] > 0 && gbps > 0) ? sprintf("%7.0f%%", 100 * sps[i] * gb[i] / gbps) : "       -"
+      pkv = (kvgb[i] > 0 && gbps > 0) ? sprintf("%7.0f%%", 100 * sps[i] * (gb[i] + kvgb[i]) / gbps) : "       -"
       xs = ref_sps > 0 ? sprintf("%7.2fx", sps[i] / ref_sps) : "       -"
       xt = ref_total > 0 ? sprintf("%7.2fx", ref_total / tot[i]) : "       -"
-      printf "%-13s %-5s %-6s %3s %8.2f %9.1f %9s %8.1f %9.0f %9.2f %8s %8s\n", impl[i], w[i], mode[i], th[i], sps[i],
-             ms[i], pct, tot[i], rss[i], ttfa[i], xs, xt
+      printf "%-13s %-5s %-6s %3s %8.2f %9.1f %9s %8s %8.1f %9.0f %9.2f %8s %8s\n", impl[i], w[i], mode[i], th[i], sps[i],
+             ms[i], pct, pkv, tot[i], rss[i], ttfa[i], xs, xt
     }
     if (ref_sps > 0)
       printf "x steps: steps/s over transformers f32 at its best thread count (%s: %.2f steps/s); x total: its total time over ours\n", ref_th, ref_sps
-    printf "roofline: steps/s x bytes read per step (weights and their scales) / read bandwidth, per format\n"
+    printf "roofline: steps/s x bytes read per step (weights and their scales) / read bandwidth, per format;\n"
+    printf "+KV: the same with the mean KV cache bytes a step reads added (the physical bound)\n"
   }' "$LOG"
