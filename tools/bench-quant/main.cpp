@@ -15,6 +15,12 @@
 //     completion) and one 1024x1024 linear at 1 and 2
 //     rows per weights format (f32, bf16, q8_0, q4_0, best kernel path), next to the time its
 //     weight bytes need at --read-gbps (default 33).
+//   bench-quant linear [--threads 2] [--rows 2] [--reps 300] [--mb 64]
+//     Microseconds per call of one quantized linear at each of musicgen-small's decode shapes (q8_0
+//     and q4_0, the layout and kernel path the CPU backend uses here), weights read from memory:
+//     calls cycle through copies of the matrix totalling --mb MB (above the L3), as in a decode
+//     step, which reads every weight once. Next to it the GB/s of the weight bytes and the
+//     microseconds of the activations' quantization alone (done once per call).
 //   bench-quant parity MODEL [--steps 500] [--threads 2] [--prompt TEXT] [--weights f16,bf16,q8,q4]
 //     For each precision against f32: relative error of the CFG (guided) logits over the steps
 //     before the first differing greedy token (their histories are identical there), greedy token
@@ -171,6 +177,53 @@ int run_dispatch(int argc, char** argv) {
   return 0;
 }
 
+int run_linear(int argc, char** argv) {
+  const int threads = std::atoi(arg(argc, argv, "--threads", "2").c_str());
+  const int64_t rows = std::max(1, std::atoi(arg(argc, argv, "--rows", "2").c_str()));
+  const int reps = std::max(1, std::atoi(arg(argc, argv, "--reps", "300").c_str()));
+  const double mb = std::max(1.0, std::atof(arg(argc, argv, "--mb", "64").c_str()));
+  mg::cpu::ThreadPool pool(threads);
+  mg::cpu::Exec ex;
+  ex.pool = &pool;
+  const mg::cpu::KernelPath best = mg::cpu::kernel_path_supported(mg::cpu::KernelPath::Avx512)
+                                       ? mg::cpu::KernelPath::Avx512
+                                       : mg::cpu::KernelPath::Avx2;
+  ex.allow_avx512 = best == mg::cpu::KernelPath::Avx512;
+  std::printf("bench-quant linear: %lld rows, %d threads, %s%s, weights cycled over %.0f MB, %d calls (median, min)\n",
+              (long long)rows, pool.size(), mg::cpu::kernel_path_name(best), ex.allow_avx512 ? " x16" : "", mb, reps);
+  std::printf("%-6s %-12s %10s %10s %10s %12s\n", "dtype", "[N, K]", "us/call", "min us", "GB/s", "quant x us");
+  struct Shape { int64_t n, k; };
+  for (mg::DType dt : {mg::DType::Q4_0, mg::DType::Q8_0})
+    for (const Shape s : std::vector<Shape>{{1024, 4096}, {1024, 1024}, {4096, 1024}, {3072, 1024}, {8192, 1024}}) {
+      mg::Tensor one = mg::quantize(random_weights(s.n, s.k, 7), dt);
+      if (ex.allow_avx512) one = mg::interleave_rows16(one);
+      const size_t copies = std::max<size_t>(2, size_t(mb * 1e6 / double(one.nbytes())));
+      std::vector<mg::Tensor> w;
+      for (size_t i = 0; i < copies; ++i) w.push_back(one.clone());
+      const mg::Tensor x = random_weights(rows, s.k, 99);
+      size_t i = 0;
+      const double med = median_micros(reps, [&] { mg::cpu::linear_quantized(x, w[i++ % w.size()], nullptr, ex, best); });
+      // min: the fastest of another round (the same calls), the figure least disturbed by a busy machine.
+      double mn = 1e30;
+      for (int r = 0; r < reps; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        mg::cpu::linear_quantized(x, w[i++ % w.size()], nullptr, ex, best);
+        mn = std::min(mn, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      }
+      std::vector<int8_t> q(size_t(rows * s.k));
+      std::vector<float> d(size_t(rows * s.k / mg::kQuantBlock));
+      const double qus = median_micros(reps, [&] {
+        for (int64_t r = 0; r < rows; ++r)
+          mg::quantize_activations(x.f32() + r * s.k, s.k, q.data() + r * s.k, d.data() + r * (s.k / mg::kQuantBlock));
+      });
+      const std::string name = "[" + std::to_string(s.n) + ", " + std::to_string(s.k) + "]";
+      std::printf("%-6s %-12s %10.1f %10.1f %10.1f %12.2f\n", mg::dtype_name(dt), name.c_str(), med, mn,
+                  one.nbytes() / med / 1e3, qus);
+      std::fflush(stdout);
+    }
+  return 0;
+}
+
 struct Run {
   mg::Codes codes;
   std::vector<std::vector<float>> logits;  // per step, guided [K * vocab] of sequence 0
@@ -255,6 +308,7 @@ int main(int argc, char** argv) {
   try {
     if (argc >= 2 && std::string(argv[1]) == "kernels") return run_kernels(argc, argv);
     if (argc >= 2 && std::string(argv[1]) == "dispatch") return run_dispatch(argc, argv);
+    if (argc >= 2 && std::string(argv[1]) == "linear") return run_linear(argc, argv);
     if (argc >= 3 && std::string(argv[1]) == "parity") return run_parity(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-quant: error: %s\n", e.what());
@@ -262,6 +316,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "usage: bench-quant kernels [--threads 2] [--reps 30] [--rows-div D]\n"
                        "       bench-quant dispatch [--threads 2] [--reps 2000] [--read-gbps 33]\n"
+                       "       bench-quant linear [--threads 2] [--rows 2] [--reps 300] [--mb 64]\n"
                        "       bench-quant parity MODEL [--steps 500] [--threads 2] [--prompt TEXT] [--weights f16,bf16,q8,q4]\n");
   return 2;
 }
