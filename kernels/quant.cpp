@@ -6,6 +6,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace mg {
 
 void check_quantizable(DType t, const Shape& shape) {
@@ -135,6 +139,42 @@ inline __attribute__((always_inline)) void quantize_activations_row(const float*
 __attribute__((target("sse4.1"))) void quantize_activations_sse41(const float* x, int64_t k, int8_t* q, float* d) {
   quantize_activations_row(x, k, q, d);
 }
+
+// The same values 8 at a time (a decode step quantizes a few KB per linear, on one thread while
+// the others wait: scalar, [2, 4096] took 8.6 us beside the linear's 85). Bit for bit the row
+// above, extremes included: the block's max |x| is exact in any order (a NaN is skipped, as
+// std::max skips it when it comes second), d and 127 / amax are the same scalar divisions (inf
+// when amax is tiny), x * inv the same multiply, vroundps rounds in the current mode as nearbyint
+// does, the clamp keeps a NaN as std::clamp does (operands in that order) and a NaN then becomes
+// 0, as the scalar float -> int8 conversion makes it (the low byte of 0x80000000).
+__attribute__((target("avx2"))) void quantize_activations_avx2(const float* x, int64_t k, int8_t* q, float* d) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+  for (int64_t i = 0; i < k / kQuantBlock; ++i, x += kQuantBlock, q += kQuantBlock) {
+    __m256 v[4];
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < 4; ++j) {
+      v[j] = _mm256_loadu_ps(x + 8 * j);
+      m = _mm256_max_ps(_mm256_and_ps(v[j], abs_mask), m);  // m when |x| is NaN
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h);
+    d[i] = amax / 127.0f;
+    const __m256 inv = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    __m256i r[4];
+    for (int j = 0; j < 4; ++j) {
+      const __m256 n = _mm256_round_ps(_mm256_mul_ps(v[j], inv), _MM_FROUND_CUR_DIRECTION | _MM_FROUND_NO_EXC);
+      const __m256 c = _mm256_max_ps(lo, _mm256_min_ps(hi, n));  // NaN stays NaN
+      r[j] = _mm256_cvtps_epi32(_mm256_and_ps(c, _mm256_cmp_ps(c, c, _CMP_ORD_Q)));
+    }
+    // packs work per 128-bit lane: bytes come out as 0-3 8-11 | 4-7 12-15 (in units of 4 values).
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q),
+                        _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
+}
 #endif
 
 void quantize_activations_generic(const float* x, int64_t k, int8_t* q, float* d) {
@@ -145,9 +185,15 @@ void quantize_activations_generic(const float* x, int64_t k, int8_t* q, float* d
 
 void quantize_activations(const float* x, int64_t k, int8_t* q, float* d) {
 #if defined(__x86_64__) || defined(__i386__)
+  static const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+  if (kHasAvx2) return quantize_activations_avx2(x, k, q, d);
   static const bool kHasSse41 = __builtin_cpu_supports("sse4.1");
   if (kHasSse41) return quantize_activations_sse41(x, k, q, d);
 #endif
+  quantize_activations_generic(x, k, q, d);
+}
+
+void quantize_activations_portable(const float* x, int64_t k, int8_t* q, float* d) {
   quantize_activations_generic(x, k, q, d);
 }
 

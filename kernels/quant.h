@@ -56,5 +56,8 @@ Tensor deinterleave_rows16(Tensor w); // and back
 // Activations quantized for the integer dot products: each row of K values as K / 32 blocks of
 // int8 q (q in [-127, 127]) with an f32 scale d = max|x| / 127 (0 for an all-zero block).
 void quantize_activations(const float* x, int64_t k, int8_t* q, float* d);
+// The same in plain C++, one value at a time: the reference that quantize_activations (SIMD where
+// the CPU has it) equals bit for bit.
+void quantize_activations_portable(const float* x, int64_t k, int8_t* q, float* d);
 
 }  // namespace mg

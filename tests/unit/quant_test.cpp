@@ -120,6 +120,31 @@ TEST(Quant, ActivationsRoundTrip) {
   for (int i = 0; i < 96; ++i) EXPECT_LE(std::fabs(q[i] * d[i / 32] - x[i]), 0.5f * d[i / 32] * 1.0001f);
 }
 
+// The SIMD quantizer (what every linear call uses) against the portable one: every q and d bit, on
+// blocks of gaussians at scales from denormal to 1e30, all-zero and -0 blocks, exact ties (amax
+// 127, so x * inv = x: halves round to even in both), and blocks holding NaN or +-inf.
+TEST(Quant, ActivationsSimdGiveThePortableBits) {
+  const int64_t k = 32 * 64;
+  std::vector<float> x = gaussian(size_t(k), 21);
+  for (int64_t b = 0; b < k / 32; ++b) {
+    float* blk = x.data() + b * 32;
+    const float scale = std::ldexp(1.0f, int(b % 16) * 13 - 140);  // 2^-140 .. 2^55
+    for (int j = 0; j < 32; ++j) blk[j] *= scale;
+    if (b % 16 == 3) std::fill(blk, blk + 32, 0.0f);
+    if (b % 16 == 5) std::fill(blk, blk + 32, -0.0f);
+    if (b % 16 == 7)
+      for (int j = 0; j < 32; ++j) blk[j] = j == 0 ? -127.0f : float(j % 9) - 4.5f + float(j / 9);
+    if (b % 16 == 9) blk[b % 32] = std::nanf("");
+    if (b % 16 == 10) blk[31 - b % 32] = b % 3 ? INFINITY : -INFINITY;
+  }
+  std::vector<int8_t> q(static_cast<size_t>(k)), q_ref(static_cast<size_t>(k));
+  std::vector<float> d(static_cast<size_t>(k / 32)), d_ref(static_cast<size_t>(k / 32));
+  quantize_activations(x.data(), k, q.data(), d.data());
+  quantize_activations_portable(x.data(), k, q_ref.data(), d_ref.data());
+  EXPECT_EQ(std::memcmp(q.data(), q_ref.data(), q.size()), 0);
+  EXPECT_EQ(std::memcmp(d.data(), d_ref.data(), d.size() * sizeof(float)), 0);
+}
+
 namespace {
 
 // The quantized linear on one path, with a pool of `threads` (0: none).
