@@ -92,6 +92,9 @@ class CpuBackend final : public Backend {
                              bool causal) override {
     return cpu::attention_rows(q, k, v, T, heads, scale, causal, ex_);
   }
+  void write_kv_impl(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) override {
+    cpu::write_kv(cache, pos, src, col0, ex_);
+  }
   Tensor lstm_impl(const Tensor& x, const LstmLayerWeights& w, Tensor* h, Tensor* c) override {
     return cpu::lstm(x, w, h, c, ex_);
   }

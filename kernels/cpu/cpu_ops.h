@@ -95,6 +95,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, i
 Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
                       bool causal, const Exec& ex = {});
 
+// ---- KV cache (kv_cache.cpp): Backend::write_kv's contract; a half cache narrowed with F16C,
+//      the bits of f32_to_f16 ----
+void write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0, const Exec& ex = {});
+
 // ---- MusicGen-melody's chroma (chroma.cpp): Backend::chroma with FFTW, frame after frame ----
 Tensor chroma(const Tensor& signal, const Tensor& window, float window_norm, const Tensor& filters, int hop, float eps,
               Tensor* argmax = nullptr);
