@@ -6,7 +6,7 @@
 // every kernel path (portable, AVX2, AVX-512 VNNI): a server batching requests gets byte-identical
 // outputs.
 #include <algorithm>
-#include <vector>
+#include <memory>
 
 #include "kernels/cpu/cpu_common.h"
 #include "kernels/cpu/linear_quant.h"
@@ -27,18 +27,20 @@ Tensor linear_quantized(const Tensor& x, const Tensor& w, const Tensor* b, const
   float* yp = y.f32();
   if (m == 0 || n == 0) return y;
 
-  std::vector<int8_t> q(size_t(m * k));
-  std::vector<float> d(size_t(m * (k / kQuantBlock)));
+  // Uninitialised (every byte is written next): a decode step makes a hundred of these calls.
+  std::unique_ptr<int8_t[]> q(new int8_t[size_t(m * k)]);
+  std::unique_ptr<float[]> d(new float[size_t(m * (k / kQuantBlock))]);
   const float* xp = x.f32();
   for (int64_t r = 0; r < m; ++r)
-    quantize_activations(xp + r * k, k, q.data() + r * k, d.data() + r * (k / kQuantBlock));
-  const detail::QuantizedRows xq{q.data(), d.data(), m, k};
+    quantize_activations(xp + r * k, k, q.get() + r * k, d.get() + r * (k / kQuantBlock));
+  const detail::QuantizedRows xq{q.get(), d.get(), m, k};
   const bool q8 = w.dtype == DType::Q8_0;
   if (w.layout == QuantLayout::Interleaved16) {
     // Groups of 16 rows, then the last n % 16 rows, which stay in row order.
     const int64_t groups = n / 16;
+    const detail::ActivationBlocks a = detail::pack_x16(path, w.dtype, xq);
     detail::parallel_for(ex, groups + (n % 16 != 0), 1, [&](int64_t g0, int64_t g1) {
-      detail::gemv_x16(path, w.dtype, xq, w.data, yp, n, g0, std::min(g1, groups));
+      detail::gemv_x16(path, w.dtype, xq, a, w.data, yp, n, g0, std::min(g1, groups));
       if (g1 > groups) (q8 ? detail::gemv_q8_0 : detail::gemv_q4_0)(path, xq, w.data, yp, n, groups * 16, n);
     });
   } else {

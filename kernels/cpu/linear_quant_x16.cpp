@@ -51,42 +51,6 @@ void groups_portable(DType t, const QuantizedRows& x, const uint8_t* w, float* y
       }
 }
 
-// The activations block by block, all rows of a block side by side with their offset corrections
-// (minus the offset x the block's sum: see group_avx512) and scales: one stream beside the weights'.
-// Measured (2 rows, 1 thread, weights in L3): read from the row-major buffers instead, [1024, 4096]
-// (4 KB activation rows beside 37 KB weight groups) took 108-127 us, packed 89-93 us; [4096, 1024]
-// the same either way (63-75 us). Two weight groups per pass was 2x slower: one stream is best.
-struct ActivationBlocks {
-  struct Record {
-    const int8_t* q;       // [m][32]
-    const int32_t* corr;   // [m]
-    const float* d;        // [m]
-  };
-  ActivationBlocks(const QuantizedRows& x, int32_t offset)
-      : blocks(x.k / kQuantBlock), rows(x.m), stride(size_t(x.m) * (kQuantBlock + 8)), bytes(size_t(blocks) * stride) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t* rec = bytes.data() + size_t(b) * stride;
-      for (int64_t m = 0; m < rows; ++m) {
-        const int8_t* q = x.q + m * x.k + b * kQuantBlock;
-        int32_t s = 0;
-        for (int j = 0; j < kQuantBlock; ++j) s += q[j];
-        const int32_t c = -offset * s;
-        std::memcpy(rec + m * kQuantBlock, q, kQuantBlock);
-        std::memcpy(rec + rows * kQuantBlock + 4 * m, &c, 4);
-        std::memcpy(rec + rows * (kQuantBlock + 4) + 4 * m, &x.d[m * blocks + b], 4);
-      }
-    }
-  }
-  Record at(int64_t b) const {
-    const uint8_t* rec = bytes.data() + size_t(b) * stride;
-    return {reinterpret_cast<const int8_t*>(rec), reinterpret_cast<const int32_t*>(rec + rows * kQuantBlock),
-            reinterpret_cast<const float*>(rec + rows * (kQuantBlock + 4))};
-  }
-  int64_t blocks, rows;
-  size_t stride;
-  std::vector<uint8_t> bytes;
-};
-
 // A block's 8 lanes of 16 rows as unsigned bytes w + offset (q8_0: stored so; q4_0: the nibbles).
 template <bool Q8>
 MG_TARGET_AVX512 inline void lanes_x16(const uint8_t* v, __m512i out[8]) {
@@ -134,17 +98,43 @@ MG_TARGET_AVX512 void group_avx512(const ActivationBlocks& a, int64_t m0, const 
   for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + (m0 + m) * ldy, acc[m]);
 }
 
+// Per block and row: the 32 values copied, their sum (vpdpbusd with ones: exact) times -offset,
+// the scale. Once per call: scalar in every thread, [2, 4096] was a few us of each thread's time.
+MG_TARGET_AVX512 ActivationBlocks pack_avx512(const QuantizedRows& x, int32_t offset) {
+  ActivationBlocks a;
+  a.blocks = x.k / kQuantBlock;
+  a.rows = x.m;
+  a.stride = size_t(x.m) * (kQuantBlock + 8);
+  a.bytes.reset(new uint8_t[size_t(a.blocks) * a.stride]);
+  const __m256i ones = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < a.blocks; ++b) {
+    uint8_t* rec = a.bytes.get() + size_t(b) * a.stride;
+    for (int64_t m = 0; m < x.m; ++m) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + m * x.k + b * kQuantBlock));
+      const __m256i s8 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
+      __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+      const int32_t c = -offset * _mm_cvtsi128_si32(s);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec + m * kQuantBlock), q);
+      std::memcpy(rec + x.m * kQuantBlock + 4 * m, &c, 4);
+      std::memcpy(rec + x.m * (kQuantBlock + 4) + 4 * m, &x.d[m * a.blocks + b], 4);
+    }
+  }
+  return a;
+}
+
 template <bool Q8>
-void groups_avx512(const QuantizedRows& x, const uint8_t* w, float* y, int64_t ldy, int64_t g0, int64_t g1) {
-  const int64_t nb = x.k / kQuantBlock;
-  const ActivationBlocks a(x, Q8 ? 128 : 8);
+void groups_avx512(const ActivationBlocks& a, const uint8_t* w, float* y, int64_t ldy, int64_t g0, int64_t g1) {
+  const int64_t nb = a.blocks;
+  const int64_t rows = a.rows;
   const size_t gbytes = size_t(nb) * kGroup * (Q8 ? kQ8BlockBytes : kQ4BlockBytes);
   for (int64_t g = g0; g < g1; ++g) {
     const uint8_t* gw = w + size_t(g) * gbytes;
     float* gy = y + g * kGroup;
     int64_t m0 = 0;
-    for (; m0 + 4 <= x.m; m0 += 4) group_avx512<Q8, 4>(a, m0, gw, gy, ldy);
-    switch (x.m - m0) {
+    for (; m0 + 4 <= rows; m0 += 4) group_avx512<Q8, 4>(a, m0, gw, gy, ldy);
+    switch (rows - m0) {
       case 3: group_avx512<Q8, 3>(a, m0, gw, gy, ldy); break;
       case 2: group_avx512<Q8, 2>(a, m0, gw, gy, ldy); break;
       case 1: group_avx512<Q8, 1>(a, m0, gw, gy, ldy); break;
@@ -155,12 +145,17 @@ void groups_avx512(const QuantizedRows& x, const uint8_t* w, float* y, int64_t l
 
 }  // namespace
 
-void gemv_x16(KernelPath p, DType t, const QuantizedRows& x, const void* w, float* y, int64_t ldy, int64_t g0,
-              int64_t g1) {
+ActivationBlocks pack_x16(KernelPath p, DType t, const QuantizedRows& x) {
+  if (p != KernelPath::Avx512) return {};
+  return pack_avx512(x, t == DType::Q8_0 ? 128 : 8);
+}
+
+void gemv_x16(KernelPath p, DType t, const QuantizedRows& x, const ActivationBlocks& a, const void* w, float* y,
+              int64_t ldy, int64_t g0, int64_t g1) {
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   if (p == KernelPath::Avx512) {
-    if (t == DType::Q8_0) return groups_avx512<true>(x, wb, y, ldy, g0, g1);
-    return groups_avx512<false>(x, wb, y, ldy, g0, g1);
+    if (t == DType::Q8_0) return groups_avx512<true>(a, wb, y, ldy, g0, g1);
+    return groups_avx512<false>(a, wb, y, ldy, g0, g1);
   }
   groups_portable(t, x, wb, y, ldy, g0, g1);
 }
