@@ -66,7 +66,7 @@ int run_rows_bench(int argc, char** argv) {
     std::fprintf(stderr, "bench-ops rows: seconds '%s' is not a number from 0 to 600\n", argv[3]);
     return 2;
   }
-  cpu::ThreadPool pool(int(threads));
+  cpu::ThreadPool pool(static_cast<int>(threads));
   cpu::Exec ex{&pool, true};
   std::printf("bench-ops rows: %d threads, AVX-512 %s\n", pool.size(), cpu::cpu_has_avx512() ? "yes" : "no");
   struct Shape { int64_t n, k; };
