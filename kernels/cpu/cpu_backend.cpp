@@ -45,6 +45,15 @@ class CpuBackend final : public Backend {
   Tensor linear_impl(const Tensor& x, const Tensor& w, const Tensor* b, const Shape&) override {
     return cpu::linear(x, w, b, ex_);
   }
+  // linear, then GELU and the residual add in place on its output: the bits of the host default
+  // (linear, gelu, add as separate ops) without its two extra tensors a call.
+  Tensor linear_fused_impl(const Tensor& x, const Tensor& w, const Tensor* b, const LinearFusion& fuse,
+                           const Shape&) override {
+    Tensor y = cpu::linear(x, w, b, ex_);
+    if (fuse.gelu) cpu::gelu_inplace(y, ex_);
+    if (fuse.residual) cpu::add_inplace(*fuse.residual, y, ex_);
+    return y;
+  }
   Tensor matmul_impl(const Tensor& a, const Tensor& b, bool trans_b, float alpha, const Shape&) override {
     return cpu::matmul(a, b, trans_b, alpha, ex_);
   }

@@ -56,6 +56,9 @@ Tensor scale(const Tensor& a, float s, const Exec& ex = {});
 Tensor elu(const Tensor& x, float alpha = 1.0f, const Exec& ex = {});
 Tensor gelu(const Tensor& x, const Exec& ex = {});
 Tensor relu(const Tensor& x, const Exec& ex = {});
+// In place, for a fused linear's epilogue: x = gelu(x); y = a + y (a and y of one shape).
+void gelu_inplace(Tensor& x, const Exec& ex = {});
+void add_inplace(const Tensor& a, Tensor& y, const Exec& ex = {});
 Tensor cast(const Tensor& x, DType to, const Exec& ex = {});
 
 // ---- normalisation and softmax (norm.cpp, softmax.cpp) ----

@@ -57,6 +57,14 @@ Tensor add(const Tensor& a, const Tensor& b, const Exec& ex) {
   return binary(a, b, "add", ex, [](float u, float v) { return u + v; });
 }
 
+void add_inplace(const Tensor& a, Tensor& y, const Exec& ex) {
+  const float* ap = a.f32();
+  float* yp = y.f32();
+  detail::parallel_for(ex, y.numel(), kMinChunk, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) yp[i] = ap[i] + yp[i];
+  });
+}
+
 Tensor mul(const Tensor& a, const Tensor& b, const Exec& ex) {
   return binary(a, b, "mul", ex, [](float u, float v) { return u * v; });
 }

@@ -3,8 +3,9 @@
 // profiler. On the CPU backend ops are synchronous, so the times are the ops' own; on CUDA they
 // would only be launch times (call synchronize in the wrapped backend to change that).
 // It overrides the ops' *_impl (the public ops check the contract, then land here). The ops with a
-// host default that it leaves alone (linear_fused, write_kv, sampling, the
-// recorded-step variants) run that default over the timed ops, so their parts are timed one by one.
+// host default that it leaves alone (linear_fused, sampling, the recorded-step variants) run that
+// default over the timed ops, so their parts are timed one by one. write_kv is forwarded and timed:
+// the CPU backend has its own (the host default's narrowing to f16 is several times slower).
 #pragma once
 
 #include <algorithm>
@@ -149,6 +150,12 @@ class ProfilingBackend final : public mg::Backend {
   void copy_rows_impl(mg::Tensor& dst, int64_t row0, const mg::Tensor& src) override {
     time("copy_rows", [&] {
       in_.copy_rows(dst, row0, src);
+      return 0;
+    });
+  }
+  void write_kv_impl(mg::Tensor& cache, int64_t pos, const mg::Tensor& src, int64_t col0) override {
+    time("write_kv", [&] {
+      in_.write_kv(cache, pos, src, col0);
       return 0;
     });
   }
