@@ -154,6 +154,16 @@ constexpr int rows_per_pass() {
 // computed alone, in the same order: the bits do not depend on S.
 int64_t rows_per_stream(int64_t k) { return std::clamp<int64_t>(kStreamBytes / std::max<int64_t>(2 * k, 1), 1, 8); }
 
+// One pass: rows n, n + stride, ..., n + (R - 1) * stride of w.
+template <bool Dot, int M, int R>
+void pass(const void* xk, const float* x, int64_t k, const uint16_t* w, float* y, int64_t ldy, int64_t n,
+          int64_t stride) {
+  if constexpr (Dot)
+    dot_rows<M, R>(static_cast<const uint16_t*>(xk), x, k, w, y, ldy, n, stride);
+  else
+    widen_rows<M, R>(static_cast<const float*>(xk), x, k, w, y, ldy, n, stride);
+}
+
 template <bool Dot, int M>
 void run_rows(const void* xk, const float* x, int64_t k, const uint16_t* w, float* y, int64_t ldy, int64_t n0,
               int64_t n1) {
@@ -161,17 +171,15 @@ void run_rows(const void* xk, const float* x, int64_t k, const uint16_t* w, floa
   const int64_t S = rows_per_stream(k);
   int64_t n = n0;
   for (; n + S * R <= n1; n += S * R)
-    for (int64_t s = 0; s < S; ++s) {
-      if constexpr (Dot)
-        dot_rows<M, R>(static_cast<const uint16_t*>(xk), x, k, w, y, ldy, n + s, S);
-      else
-        widen_rows<M, R>(static_cast<const float*>(xk), x, k, w, y, ldy, n + s, S);
-    }
-  for (; n < n1; ++n) {
-    if constexpr (Dot)
-      dot_rows<M, 1>(static_cast<const uint16_t*>(xk), x, k, w, y, ldy, n, 1);
-    else
-      widen_rows<M, 1>(static_cast<const float*>(xk), x, k, w, y, ldy, n, 1);
+    for (int64_t s = 0; s < S; ++s) pass<Dot, M, R>(xk, x, k, w, y, ldy, n + s, S);
+  // The last rows several at a time too: a pass of one weight row is bound by the loads of x.
+  for (; n + R <= n1; n += R) pass<Dot, M, R>(xk, x, k, w, y, ldy, n, 1);
+  for (; n + 4 <= n1; n += 4) pass<Dot, M, 4>(xk, x, k, w, y, ldy, n, 1);
+  switch (n1 - n) {
+    case 1: return pass<Dot, M, 1>(xk, x, k, w, y, ldy, n, 1);
+    case 2: return pass<Dot, M, 2>(xk, x, k, w, y, ldy, n, 1);
+    case 3: return pass<Dot, M, 3>(xk, x, k, w, y, ldy, n, 1);
+    default: return;
   }
 }
 
@@ -180,7 +188,12 @@ void run_rows(const void* xk, const float* x, int64_t k, const uint16_t* w, floa
 template <bool Dot>
 void gemv_block(const void* xk, size_t xk_row_bytes, const float* x, int64_t m, int64_t k, const uint16_t* w,
                 float* y, int64_t n, int64_t n0, int64_t n1) {
-  const int64_t block = std::max<int64_t>(16, kL2BlockBytes / std::max<int64_t>(2 * k, 1));
+  int64_t block = std::max<int64_t>(16, kL2BlockBytes / std::max<int64_t>(2 * k, 1));
+  // Whole passes of the 4-row groups per block: no rows left over for short passes in each block.
+  if (m > kRowGroup) {
+    const int64_t pass_rows = rows_per_stream(k) * rows_per_pass<kRowGroup>();
+    block = (block + pass_rows - 1) / pass_rows * pass_rows;
+  }
   for (int64_t b0 = n0; b0 < n1; b0 += block) {
     const int64_t b1 = std::min(n1, b0 + block);
     for (int64_t r0 = 0; r0 < m; r0 += kRowGroup) {
