@@ -44,9 +44,13 @@ constexpr int kAvx512RowsPer4 = 5;  // ... and AVX-512 (20 of 32 zmm)
 // L2: the first group of a tile is bound by memory and the others by the FMAs, so without this
 // the two alternate instead of overlapping (measured: 16 rows cost ~2.8x one row, the sum of the
 // memory time and the FMA time). Prefetches only move data: no output changes.
+// The first group of a tile (and a call of 1-4 rows, a single group) reads rows from memory
+// instead: it prefetches, at each step, the same line of the weight rows its next pass reads
+// (measured, 1 thread, weights from memory: 16 rows +5-10%, 2 rows K=1024 +14%).
 struct TilePrefetch {
   const char* next = nullptr;
   const char* end = nullptr;
+  bool rows_ahead = false;  // the first group: prefetch the next pass's rows (AVX-512 GEMV)
   inline void step() {
     for (int i = 0; i < kPrefetchLinesPerStep && next < end; ++i, next += 64) _mm_prefetch(next, _MM_HINT_T1);
   }
@@ -184,8 +188,12 @@ __attribute__((target("avx512f"))) void gemv_rows512(const float* x, int64_t k, 
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
   int64_t j = 0;
+  const size_t ahead = pf.rows_ahead ? size_t(R) * size_t(k) * es : 0;  // bytes from a row to its next pass's
   for (; j + 16 <= k; j += 16) {
     pf.step();
+    if (ahead != 0)
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(static_cast<const char*>(wr[r]) + ahead + size_t(j) * es, _MM_HINT_T1);
     __m512 xv[M];
     for (int m = 0; m < M; ++m) xv[m] = _mm512_loadu_ps(x + m * k + j);
     for (int r = 0; r < R; ++r) {
@@ -269,7 +277,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b, const Exec& ex)
     detail::parallel_for(ex, n, 16, [&](int64_t n0, int64_t n1) {
       for (int64_t t0 = n0; t0 < n1; t0 += tile) {
         const int64_t t1 = std::min(n1, t0 + tile);
-        TilePrefetch none, next;
+        TilePrefetch first, next;
+        first.rows_ahead = true;
         if (m > kGemvMaxRows && t1 < n1) {  // the later groups fetch the next tile
           next.next = static_cast<const char*>(wp) + t1 * row_bytes;
           next.end = static_cast<const char*>(wp) + std::min(n1, t1 + tile) * row_bytes;
@@ -278,7 +287,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* b, const Exec& ex)
           const int64_t mg = std::min(kGemvMaxRows, m - g);
           const float* xg = xp + g * k;
           float* yg = yp + g * n;
-          TilePrefetch& pf = g == 0 ? none : next;
+          TilePrefetch& pf = g == 0 ? first : next;
           if (g == kGemvMaxRows) next.touch_pages();
           if (wide)
             gemv_avx512(w.dtype, xg, mg, k, wp, yg, n, t0, t1, pf);
