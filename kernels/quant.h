@@ -49,8 +49,11 @@ Tensor quantize(const Tensor& w, DType t);
 // what vpdpbusd needs to make 16 rows' partial dot products at once. A group takes the bytes of its
 // 16 rows (34 x 16 = 32 + 512; 18 x 16 = 32 + 256); the last N % 16 rows stay in row order at the end.
 // Both take w by value: when it holds the only reference to its buffer (a temporary, or moved in)
-// they convert that buffer in place, else they copy. Fewer than 16 rows: w as it is.
-Tensor interleave_rows16(Tensor w);   // [N, K] Q8_0/Q4_0 rows -> Interleaved16
+// they convert that buffer in place, else they copy. Fewer than 16 rows: w as it is. Given an
+// arena (kernels/weight_arena.h: 2 MiB pages, which a decode step streams faster), interleave
+// always copies into it.
+class WeightArena;
+Tensor interleave_rows16(Tensor w, WeightArena* arena = nullptr);  // [N, K] Q8_0/Q4_0 rows -> Interleaved16
 Tensor deinterleave_rows16(Tensor w); // and back
 
 // Activations quantized for the integer dot products: each row of K values as K / 32 blocks of

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/quant.h"
+#include "kernels/weight_arena.h"
 
 namespace mg {
 
@@ -53,12 +54,13 @@ void move_group(DType t, int64_t nb, const uint8_t* src, uint8_t* dst) {
 // one group at a time through a group-sized scratch. A load then frees no large buffer as it goes
 // (measured: a copy of each stacked or quantized source, freed at once, raised glibc's mmap
 // threshold and left the heap fragmented: peak RSS +38 MB loading musicgen-small q8).
-Tensor convert(Tensor w, QuantLayout from, QuantLayout to) {
+// With an arena (WeightArena: 2 MiB pages), always a copy into it.
+Tensor convert(Tensor w, QuantLayout from, QuantLayout to, WeightArena* arena) {
   check_interleavable(w, from);
   const int64_t n = w.dim(0), nb = w.dim(1) / kQuantBlock;
   if (n < kGroup) return w;
-  const bool in_place = w.owner && w.owner.use_count() == 1;
-  Tensor out = in_place ? w : Tensor::empty(w.dtype, w.shape);
+  const bool in_place = !arena && w.owner && w.owner.use_count() == 1;
+  Tensor out = in_place ? w : arena ? arena->empty(w.dtype, w.shape) : Tensor::empty(w.dtype, w.shape);
   out.layout = to;
   const size_t group_bytes = size_t(kGroup * nb) * block_bytes(w.dtype);
   std::vector<uint8_t> scratch(in_place ? group_bytes : 0);
@@ -81,11 +83,11 @@ Tensor convert(Tensor w, QuantLayout from, QuantLayout to) {
 
 }  // namespace
 
-Tensor interleave_rows16(Tensor w) {
-  return convert(std::move(w), QuantLayout::Rows, QuantLayout::Interleaved16);
+Tensor interleave_rows16(Tensor w, WeightArena* arena) {
+  return convert(std::move(w), QuantLayout::Rows, QuantLayout::Interleaved16, arena);
 }
 Tensor deinterleave_rows16(Tensor w) {
-  return convert(std::move(w), QuantLayout::Interleaved16, QuantLayout::Rows);
+  return convert(std::move(w), QuantLayout::Interleaved16, QuantLayout::Rows, nullptr);
 }
 
 }  // namespace mg

@@ -6,6 +6,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/quant.h"
+#include "kernels/weight_arena.h"
 
 namespace mg {
 
@@ -32,7 +33,7 @@ class CpuBackend final : public Backend {
   Tensor upload_linear_weight(Tensor host) override {
     const bool repack = host.device == Device::CPU && dtype_is_quantized(host.dtype) && host.ndim() == 2 &&
                         host.layout == QuantLayout::Rows && cpu::kernel_path_for(ex_) == cpu::KernelPath::Avx512;
-    return repack ? interleave_rows16(std::move(host)) : upload(host);
+    return repack ? interleave_rows16(std::move(host), &weights_) : upload(host);
   }
   Tensor download(const Tensor& dev) override {
     MG_CHECK(dev.device == Device::CPU, "cpu backend download: the tensor ", shape_str(dev.shape), " is on ",
@@ -101,6 +102,10 @@ class CpuBackend final : public Backend {
                              bool causal) override {
     return cpu::attention_rows(q, k, v, T, heads, scale, causal, ex_);
   }
+  Tensor sample_tokens_impl(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                            const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided) override {
+    return cpu::sample_tokens(logits, cfg, guidance_scale, p, seeds, step, guided, ex_);
+  }
   void write_kv_impl(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) override {
     cpu::write_kv(cache, pos, src, col0, ex_);
   }
@@ -115,6 +120,7 @@ class CpuBackend final : public Backend {
  private:
   cpu::ThreadPool pool_;
   cpu::Exec ex_;
+  WeightArena weights_;  // the repacked q8_0/q4_0 weights, in 2 MiB pages (kernels/weight_arena.h)
 };
 
 }  // namespace

@@ -3,7 +3,7 @@
 // then weights interleaved by 16 rows (QuantLayout::Interleaved16, kernels/quant_interleave.cpp, read by
 // kernels/cpu/linear_quant_x16.cpp): the repack round trip, and every output bit-identical to the
 // row-order portable path for 1..16 activation rows, any thread count, and row counts that leave a
-// tail of rows in row order.
+// tail of rows in row order, and repacked into a WeightArena (the CPU backend's) with the same bytes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,6 +13,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/quant.h"
+#include "kernels/weight_arena.h"
 #include "test_util.h"
 
 using namespace mg;
@@ -262,6 +263,24 @@ TEST(QuantInterleave, RoundTripKeepsEveryByte) {
       EXPECT_EQ(std::memcmp(back.data, w.data, w.nbytes()), 0) << dtype_name(t) << " n=" << n;
       EXPECT_EQ(packed.to_vector(), w.to_vector());
       EXPECT_EQ(packed.clone().layout, QuantLayout::Interleaved16);
+    }
+}
+
+// The CPU backend repacks into its WeightArena (2 MiB pages): a copy with the same bytes, the
+// source left as it was even when nobody else holds it.
+TEST(QuantInterleave, IntoAWeightArenaGivesTheSameBytes) {
+  WeightArena arena;
+  for (DType t : kTypes)
+    for (int64_t n : {16, 37, 64}) {
+      const Tensor w = quantize(gaussian_matrix(n, 96, 3, 0.05f), t);
+      const Tensor expected = interleave_rows16(w.clone());
+      Tensor source = w.clone();
+      const void* source_bytes = source.data;
+      const Tensor packed = interleave_rows16(std::move(source), &arena);
+      EXPECT_NE(packed.data, source_bytes);
+      EXPECT_EQ(packed.layout, QuantLayout::Interleaved16);
+      ASSERT_EQ(packed.nbytes(), expected.nbytes());
+      EXPECT_EQ(std::memcmp(packed.data, expected.data, expected.nbytes()), 0) << dtype_name(t) << " n " << n;
     }
 }
 
