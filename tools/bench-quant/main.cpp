@@ -15,12 +15,15 @@
 //     completion) and one 1024x1024 linear at 1 and 2
 //     rows per weights format (f32, bf16, q8_0, q4_0, best kernel path), next to the time its
 //     weight bytes need at --read-gbps (default 33).
-//   bench-quant linear [--threads 2] [--rows 2] [--reps 300] [--mb 64]
+//   bench-quant linear [--threads 2] [--rows 2] [--reps 300] [--mb 128] [--pages 2m|4k|both]
 //     Microseconds per call of one quantized linear at each of musicgen-small's decode shapes (q8_0
 //     and q4_0, the layout and kernel path the CPU backend uses here), weights read from memory:
 //     calls cycle through copies of the matrix totalling --mb MB (above the L3), as in a decode
-//     step, which reads every weight once. Next to it the GB/s of the weight bytes and the
-//     microseconds of the activations' quantization alone (done once per call).
+//     step, which reads every weight once. --pages: the copies in 2 MiB pages (a WeightArena, as the
+//     CPU backend keeps them), in 4 KiB pages, or both, alternating call by call (an A/B that a
+//     busy machine disturbs alike). Columns: median and 10th-percentile wall time, the calling
+//     thread's CPU time, GB/s of the weight bytes at the median, and the activations' quantization
+//     alone (done once per call).
 //   bench-quant parity MODEL [--steps 500] [--threads 2] [--prompt TEXT] [--weights f16,bf16,q8,q4]
 //     For each precision against f32: relative error of the CFG (guided) logits over the steps
 //     before the first differing greedy token (their histories are identical there), greedy token
@@ -36,10 +39,13 @@
 #include <string>
 #include <vector>
 
+#include <time.h>
+
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/threadpool.h"
 #include "kernels/quant.h"
+#include "kernels/weight_arena.h"
 #include "lm/generate.h"
 
 namespace {
@@ -177,11 +183,34 @@ int run_dispatch(int argc, char** argv) {
   return 0;
 }
 
+// Copies of `one` totalling about `mb` MB: in 4 KiB pages (Tensor::empty) or, as the CPU backend
+// keeps its repacked weights, in a WeightArena's 2 MiB pages.
+std::vector<mg::Tensor> weight_copies(const mg::Tensor& one, double mb, bool huge, mg::WeightArena& arena) {
+  const size_t copies = std::max<size_t>(2, size_t(mb * 1e6 / double(one.nbytes())));
+  std::vector<mg::Tensor> w;
+  for (size_t i = 0; i < copies; ++i) {
+    if (!huge) {
+      w.push_back(one.clone());
+      continue;
+    }
+    mg::Tensor t = arena.empty(one.dtype, one.shape);
+    std::memcpy(t.data, one.data, one.nbytes());
+    t.layout = one.layout;
+    w.push_back(t);
+  }
+  return w;
+}
+
 int run_linear(int argc, char** argv) {
   const int threads = std::atoi(arg(argc, argv, "--threads", "2").c_str());
   const int64_t rows = std::max(1, std::atoi(arg(argc, argv, "--rows", "2").c_str()));
   const int reps = std::max(1, std::atoi(arg(argc, argv, "--reps", "300").c_str()));
-  const double mb = std::max(1.0, std::atof(arg(argc, argv, "--mb", "64").c_str()));
+  const double mb = std::max(1.0, std::atof(arg(argc, argv, "--mb", "128").c_str()));
+  const std::string pages = arg(argc, argv, "--pages", "2m");
+  if (pages != "2m" && pages != "4k" && pages != "both") {
+    std::fprintf(stderr, "bench-quant linear: --pages is 2m, 4k or both, not '%s'\n", pages.c_str());
+    return 2;
+  }
   mg::cpu::ThreadPool pool(threads);
   mg::cpu::Exec ex;
   ex.pool = &pool;
@@ -189,27 +218,37 @@ int run_linear(int argc, char** argv) {
                                        ? mg::cpu::KernelPath::Avx512
                                        : mg::cpu::KernelPath::Avx2;
   ex.allow_avx512 = best == mg::cpu::KernelPath::Avx512;
-  std::printf("bench-quant linear: %lld rows, %d threads, %s%s, weights cycled over %.0f MB, %d calls (median, min)\n",
+  std::printf("bench-quant linear: %lld rows, %d threads, %s%s, weights cycled over %.0f MB per page size, %d calls"
+              " (with --pages both the two alternate call by call)\n",
               (long long)rows, pool.size(), mg::cpu::kernel_path_name(best), ex.allow_avx512 ? " x16" : "", mb, reps);
-  std::printf("%-6s %-12s %10s %10s %10s %12s\n", "dtype", "[N, K]", "us/call", "min us", "GB/s", "quant x us");
+  std::printf("%-6s %-12s %-6s %10s %10s %10s %10s %12s\n", "dtype", "[N, K]", "pages", "us/call", "p10 us", "cpu us",
+              "GB/s", "quant x us");
   struct Shape { int64_t n, k; };
+  std::vector<bool> kinds;
+  if (pages != "4k") kinds.push_back(true);
+  if (pages != "2m") kinds.push_back(false);
   for (mg::DType dt : {mg::DType::Q4_0, mg::DType::Q8_0})
     for (const Shape s : std::vector<Shape>{{1024, 4096}, {1024, 1024}, {4096, 1024}, {3072, 1024}, {8192, 1024}}) {
       mg::Tensor one = mg::quantize(random_weights(s.n, s.k, 7), dt);
       if (ex.allow_avx512) one = mg::interleave_rows16(one);
-      const size_t copies = std::max<size_t>(2, size_t(mb * 1e6 / double(one.nbytes())));
-      std::vector<mg::Tensor> w;
-      for (size_t i = 0; i < copies; ++i) w.push_back(one.clone());
+      mg::WeightArena arena;
+      std::vector<std::vector<mg::Tensor>> w;
+      for (bool huge : kinds) w.push_back(weight_copies(one, mb, huge, arena));
       const mg::Tensor x = random_weights(rows, s.k, 99);
-      size_t i = 0;
-      const double med = median_micros(reps, [&] { mg::cpu::linear_quantized(x, w[i++ % w.size()], nullptr, ex, best); });
-      // min: the fastest of another round (the same calls), the figure least disturbed by a busy machine.
-      double mn = 1e30;
-      for (int r = 0; r < reps; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        mg::cpu::linear_quantized(x, w[i++ % w.size()], nullptr, ex, best);
-        mn = std::min(mn, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-      }
+      // Wall and calling-thread CPU time per call (CPU time: what a busy machine disturbs least).
+      std::vector<std::vector<double>> wall(kinds.size()), cpu(kinds.size());
+      for (int r = -20; r < reps; ++r)
+        for (size_t v = 0; v < kinds.size(); ++v) {
+          timespec c0, c1;
+          clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+          const auto t0 = std::chrono::steady_clock::now();
+          mg::cpu::linear_quantized(x, w[v][size_t(r + 20) % w[v].size()], nullptr, ex, best);
+          const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+          clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+          if (r < 0) continue;  // warm-up
+          wall[v].push_back(us);
+          cpu[v].push_back((c1.tv_sec - c0.tv_sec) * 1e6 + (c1.tv_nsec - c0.tv_nsec) * 1e-3);
+        }
       std::vector<int8_t> q(size_t(rows * s.k));
       std::vector<float> d(size_t(rows * s.k / mg::kQuantBlock));
       const double qus = median_micros(reps, [&] {
@@ -217,8 +256,13 @@ int run_linear(int argc, char** argv) {
           mg::quantize_activations(x.f32() + r * s.k, s.k, q.data() + r * s.k, d.data() + r * (s.k / mg::kQuantBlock));
       });
       const std::string name = "[" + std::to_string(s.n) + ", " + std::to_string(s.k) + "]";
-      std::printf("%-6s %-12s %10.1f %10.1f %10.1f %12.2f\n", mg::dtype_name(dt), name.c_str(), med, mn,
-                  one.nbytes() / med / 1e3, qus);
+      for (size_t v = 0; v < kinds.size(); ++v) {
+        std::sort(wall[v].begin(), wall[v].end());
+        const double med = wall[v][wall[v].size() / 2];
+        std::printf("%-6s %-12s %-6s %10.1f %10.1f %10.1f %10.1f %12.2f\n", mg::dtype_name(dt), name.c_str(),
+                    kinds[v] ? "2m" : "4k", med, wall[v][wall[v].size() / 10], median_seconds(cpu[v]),
+                    one.nbytes() / med / 1e3, qus);
+      }
       std::fflush(stdout);
     }
   return 0;
@@ -316,7 +360,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "usage: bench-quant kernels [--threads 2] [--reps 30] [--rows-div D]\n"
                        "       bench-quant dispatch [--threads 2] [--reps 2000] [--read-gbps 33]\n"
-                       "       bench-quant linear [--threads 2] [--rows 2] [--reps 300] [--mb 64]\n"
+                       "       bench-quant linear [--threads 2] [--rows 2] [--reps 300] [--mb 128] [--pages 2m|4k|both]\n"
                        "       bench-quant parity MODEL [--steps 500] [--threads 2] [--prompt TEXT] [--weights f16,bf16,q8,q4]\n");
   return 2;
 }
