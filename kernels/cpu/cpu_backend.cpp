@@ -102,6 +102,10 @@ class CpuBackend final : public Backend {
                              bool causal) override {
     return cpu::attention_rows(q, k, v, T, heads, scale, causal, ex_);
   }
+  Tensor sample_tokens_impl(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                            const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided) override {
+    return cpu::sample_tokens(logits, cfg, guidance_scale, p, seeds, step, guided, ex_);
+  }
   void write_kv_impl(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) override {
     cpu::write_kv(cache, pos, src, col0, ex_);
   }

@@ -98,6 +98,11 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, i
 Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
                       bool causal, const Exec& ex = {});
 
+// ---- sampling (sample.cpp): Backend::sample_tokens, the (sequence, codebook) draws on the pool,
+//      the bits of the host reference (kernels/cpu/sample.h) ----
+Tensor sample_tokens(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
+                     const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided, const Exec& ex);
+
 // ---- KV cache (kv_cache.cpp): Backend::write_kv's contract; a half cache narrowed with F16C,
 //      the bits of f32_to_f16 ----
 void write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0, const Exec& ex = {});

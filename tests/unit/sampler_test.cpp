@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <vector>
 
@@ -137,6 +138,26 @@ TEST(Sampler, FixedSeedIsReproducibleAndSeedsDiffer) {
   }
   EXPECT_GT(differ_seed, 40);
   EXPECT_GT(differ_step, 40);
+}
+
+// The CPU backend draws the (sequence, codebook) pairs side by side on its pool: the same tokens
+// and guided logits as the serial host reference, for top-k, top-p and greedy, with and without CFG.
+TEST(Sampler, PooledDrawsMatchTheHostReference) {
+  Tensor l = mgtest::random_tensor({6, 4, 2048}, 9, 2.0f);
+  auto be = mg::make_cpu_backend(2);
+  for (const SamplerParams& p : {params(250, 0.0f), params(0, 0.9f), params(0, 0.0f, 1.0f, true)})
+    for (bool cfg : {true, false})
+      for (int step = 0; step < 4; ++step) {
+        const std::vector<uint64_t> seeds = cfg ? std::vector<uint64_t>{7, 8, 9} : std::vector<uint64_t>{7, 8, 9, 10, 11, 12};
+        Tensor g_pool, g_ref;
+        Tensor a = be->sample_tokens(l, cfg, 3.0f, p, seeds, step, &g_pool);
+        Tensor b = mg::cpu::sample_tokens(l, cfg, 3.0f, p, seeds, step, &g_ref);
+        ASSERT_EQ(a.numel(), b.numel());
+        for (int64_t i = 0; i < a.numel(); ++i)
+          EXPECT_EQ(a.ptr<int32_t>()[i], b.ptr<int32_t>()[i]) << "draw " << i << " cfg " << cfg << " step " << step;
+        ASSERT_EQ(g_pool.nbytes(), g_ref.nbytes());
+        EXPECT_EQ(std::memcmp(g_pool.data, g_ref.data, g_ref.nbytes()), 0);
+      }
 }
 
 TEST(Sampler, CounterBasedDrawsDependOnlyOnTheirKey) {
