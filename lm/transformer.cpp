@@ -82,7 +82,9 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
       return be.upload_linear_weight(t.dtype == weight_dtype || !whole_blocks ? std::move(t) : quantize(t, weight_dtype));
     }
     Tensor u = be.upload(t);
-    return u.dtype == weight_dtype ? u : be.cast(u, weight_dtype);
+    if (u.dtype == weight_dtype) return u;
+    Tensor c = be.cast(u, weight_dtype);  // a new buffer: the backend may place it (CPU: 2 MiB pages)
+    return c.device == Device::CPU ? be.upload_linear_weight(std::move(c)) : c;
   };
   // The weights `names` (each of shape `each`, stacked by rows when several) as the decoder keeps
   // them. When that is a new buffer (converted, stacked or on a device), the source bytes are

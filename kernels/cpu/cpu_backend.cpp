@@ -2,7 +2,10 @@
 // The ops not listed here run the host defaults of kernels/backend_fallbacks.cpp and
 // kernels/backend_recording.cpp, which on this backend are the reference.
 // Memory is plain host memory, so upload/download hand the tensor back as it is (no copy); only
-// upload_linear_weight may copy (q8_0/q4_0 repacked for the AVX-512 kernels).
+// upload_linear_weight may copy (q8_0/q4_0 repacked for the AVX-512 kernels, bf16/f16 weights into
+// 2 MiB pages).
+#include <cstring>
+
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/quant.h"
@@ -33,7 +36,15 @@ class CpuBackend final : public Backend {
   Tensor upload_linear_weight(Tensor host) override {
     const bool repack = host.device == Device::CPU && dtype_is_quantized(host.dtype) && host.ndim() == 2 &&
                         host.layout == QuantLayout::Rows && cpu::kernel_path_for(ex_) == cpu::KernelPath::Avx512;
-    return repack ? interleave_rows16(std::move(host), &weights_) : upload(host);
+    if (repack) return interleave_rows16(std::move(host), &weights_);
+    // bf16/f16 weights (converted at load, so a copy already): into 2 MiB pages too, which the
+    // decode GEMV streams faster (2 rows ~+17%, 16 rows ~+5%, kernels/cpu/linear_bf16.cpp).
+    if (host.device == Device::CPU && (host.dtype == DType::BF16 || host.dtype == DType::F16) && host.ndim() == 2) {
+      Tensor w = weights_.empty(host.dtype, host.shape);
+      std::memcpy(w.data, host.data, host.nbytes());
+      return w;
+    }
+    return upload(host);
   }
   Tensor download(const Tensor& dev) override {
     MG_CHECK(dev.device == Device::CPU, "cpu backend download: the tensor ", shape_str(dev.shape), " is on ",
