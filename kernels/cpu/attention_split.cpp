@@ -40,10 +40,8 @@ using half_t = uint16_t;
 constexpr int64_t kBlockKeys = 64;  // keys per work item: 256 KB of f16 K and V for musicgen-small
 constexpr int kLanes = 16;          // heads per score vector
 // A chunk of work items on the pool should be worth the hand-off (~1-2 us): about this many
-// multiply-adds (a full block of musicgen-small is 131 k). A decode step's cross-attention (2 CFG
-// rows x ~12 text keys, 25 k each) runs a row per thread: its f32 keys and values come from memory
-// (the weights streamed since the last step evicted them), ~8 us a row on one core.
-constexpr int64_t kMinChunkMacs = int64_t(1) << 15;
+// multiply-adds (a full block of musicgen-small is 131 k).
+constexpr int64_t kMinChunkMacs = int64_t(1) << 16;
 // Above this many partial results (floats) a query's blocks run in one item, which combines them
 // itself (prefill: hundreds of queries); the bits are the same either way.
 constexpr int64_t kMaxPartialFloats = int64_t(1) << 21;
@@ -111,7 +109,7 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 scores16(const f
 }
 
 // o[h] += sum over the G keys from j of w[key][h] * v[key, h] (rows D apart), all heads; w: the
-// block's weights sc (see block_scores), from key j. first: o holds nothing yet. The G rows are
+// block's weights sc (see block_partial), from key j. first: o holds nothing yet. The G rows are
 // read side by side, each in stored order, and o is loaded and stored once per G keys.
 template <int G, int NC, typename KV>
 __attribute__((target("avx512f"), always_inline)) inline void weighted_rows(const KV* v, int64_t j, int64_t D,
@@ -131,20 +129,12 @@ __attribute__((target("avx512f"), always_inline)) inline void weighted_rows(cons
   }
 }
 
-// Bytes to request into L2 while a block's V rows are summed: the K rows of the block this thread
-// runs next (contiguous), or nothing.
-struct Prefetch {
-  const char* at = nullptr;
-  int64_t bytes = 0;
-};
-
-// The first half of query q's partial result over keys [j0, j1) of k/v (rows D apart): the scaled
-// scores, exponentiated in sc (scratch for groups * kBlockKeys * 16), and each head's m and l in
-// part. block_values then adds the V rows.
+// The partial result of query q over keys [j0, j1) of k/v (rows D apart). sc: scratch for
+// groups * kBlockKeys * 16 scores.
 template <int NC, typename KV>
-__attribute__((target("avx512f"))) void block_scores(const float* q, const KV* k, const KV* v, int64_t j0, int64_t j1,
-                                                     int64_t D, const PartLayout& L, float scale, float* part,
-                                                     float* sc) {
+__attribute__((target("avx512f"))) void block_partial(const float* q, const KV* k, const KV* v, int64_t j0, int64_t j1,
+                                                      int64_t D, const PartLayout& L, float scale, float* part,
+                                                      float* sc) {
   const int64_t n = j1 - j0, H = L.H, dh = L.dh;
   const __m512 vscale = _mm512_set1_ps(scale);
   // Scores, key by key over whole K rows (the order they are stored in): sc[g][j][lane].
@@ -171,32 +161,11 @@ __attribute__((target("avx512f"))) void block_scores(const float* q, const KV* k
     _mm512_storeu_ps(part + L.m_at() + g * kLanes, mx);
     _mm512_storeu_ps(part + L.l_at() + g * kLanes, sum);
   }
-}
-
-// The second half: the weighted sum of the block's V rows (already on their way to L2), 8 rows at
-// a time, each in key order into o (H * dh floats, in L1). This pass computes from L2, so memory
-// would sit idle during it: the next block's K rows (pf) are requested meanwhile, spread over the
-// pass, and its K pass then reads them from L2 too. Prefetches only move data: the bits are those
-// of the same pass without them.
-template <int NC, typename KV>
-__attribute__((target("avx512f"))) void block_values(const KV* v, int64_t j0, int64_t j1, int64_t D,
-                                                     const PartLayout& L, const float* sc, float* part, Prefetch pf) {
-  const int64_t n = j1 - j0;
-  const int64_t pf_step = ((pf.bytes + n - 1) / n + 63) / 64 * 64;  // bytes requested per key
-  const char* pf_end = pf.at + pf.bytes;
-  auto request = [&](int64_t keys) {
-    for (int64_t b = 0; b < keys * pf_step && pf.at < pf_end; b += 64, pf.at += 64) _mm_prefetch(pf.at, _MM_HINT_T1);
-  };
+  // The weighted sum of the V rows, 8 rows at a time, each in key order into o (H * dh floats, in L1).
   const KV* vb = v + j0 * D;
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    request(8);
-    weighted_rows<8, NC>(vb, j, D, L, sc, j == 0, part);
-  }
-  for (; j < n; ++j) {
-    request(1);
-    weighted_rows<1, NC>(vb, j, D, L, sc, j == 0, part);
-  }
+  for (; j + 8 <= n; j += 8) weighted_rows<8, NC>(vb, j, D, L, sc, j == 0, part);
+  for (; j < n; ++j) weighted_rows<1, NC>(vb, j, D, L, sc, j == 0, part);
 }
 
 // out[H * dh] from a query's nb partials (nb >= 1), in block order. f: scratch for
@@ -258,23 +227,10 @@ class SplitRun {
   int64_t scratch_floats() const { return L_.groups * kBlockKeys * kLanes; }
   int64_t factor_floats() const { return (max_blocks_ + 1) * L_.groups * kLanes; }
 
-  int64_t kv_offset(int64_t qi) const { return (qi / P_.S) * P_.kv_row; }
-  int64_t block_end(int64_t qi, int64_t bl) const { return std::min(visible(qi), (bl + 1) * kBlockKeys); }
-
-  // Where block bl of query qi keeps its K rows.
-  Prefetch k_rows(int64_t qi, int64_t bl) const {
-    const int64_t j0 = bl * kBlockKeys;
-    return {reinterpret_cast<const char*>(P_.k + kv_offset(qi) + j0 * P_.D),
-            (block_end(qi, bl) - j0) * P_.D * int64_t(sizeof(KV))};
-  }
-
-  void scores(int64_t qi, int64_t bl, float* part, float* sc) const {
-    const int64_t kv = kv_offset(qi);
-    block_scores<NC>(P_.q + qi * P_.qs, P_.k + kv, P_.v + kv, bl * kBlockKeys, block_end(qi, bl), P_.D, L_, P_.scale,
-                     part, sc);
-  }
-  void values(int64_t qi, int64_t bl, float* part, const float* sc, Prefetch next) const {
-    block_values<NC>(P_.v + kv_offset(qi), bl * kBlockKeys, block_end(qi, bl), P_.D, L_, sc, part, next);
+  void block(int64_t qi, int64_t bl, float* part, float* sc) const {
+    const int64_t kv = (qi / P_.S) * P_.kv_row;
+    block_partial<NC>(P_.q + qi * P_.qs, P_.k + kv, P_.v + kv, bl * kBlockKeys,
+                      std::min(visible(qi), (bl + 1) * kBlockKeys), P_.D, L_, P_.scale, part, sc);
   }
 
   // Many queries (prefill): one item per query, which runs its blocks and combines them.
@@ -284,20 +240,14 @@ class SplitRun {
       Floats parts = floats(max_blocks_ * L_.floats()), sc = floats(scratch_floats()), f = floats(factor_floats());
       for (int64_t qi; claim(&qi);) {
         const int64_t nb = blocks(qi);
-        for (int64_t bl = 0; bl < nb; ++bl) {
-          float* part = parts.get() + bl * L_.floats();
-          scores(qi, bl, part, sc.get());
-          values(qi, bl, part, sc.get(), bl + 1 < nb ? k_rows(qi, bl + 1) : Prefetch{});
-        }
+        for (int64_t bl = 0; bl < nb; ++bl) block(qi, bl, parts.get() + bl * L_.floats(), sc.get());
         combine(parts.get(), nb, L_, P_.out + qi * P_.D, f.get());
       }
     });
   }
 
   // A few queries (decode): every (query, block) is an item, so the blocks of one long row are
-  // shared out; the partials are then combined per query on the calling thread. A thread claims
-  // its next item between the K and V passes of the current one, so that the V pass can request
-  // the next item's K rows.
+  // shared out; the partials are then combined per query on the calling thread.
   void by_block(const Exec& ex, const std::vector<int64_t>& first) const {
     const int64_t Q = P_.R * P_.S, items = first.back(), stride = L_.floats();
     Floats parts = floats(items * stride);
@@ -305,18 +255,9 @@ class SplitRun {
     const int64_t min_items = std::max<int64_t>(1, kMinChunkMacs / (2 * keys_per_item * P_.D));
     parallel_tiles(ex, items, 1, min_items, [&](auto& claim) {
       Floats sc = floats(scratch_floats());
-      auto query_of = [&](int64_t item) {
-        return int64_t(std::upper_bound(first.begin(), first.end(), item) - first.begin()) - 1;
-      };
-      int64_t it = 0;
-      for (bool have = claim(&it); have;) {
-        const int64_t qi = query_of(it), bl = it - first[size_t(qi)];
-        scores(qi, bl, parts.get() + it * stride, sc.get());
-        int64_t next = 0;
-        have = claim(&next);
-        const int64_t nq = have ? query_of(next) : 0;
-        values(qi, bl, parts.get() + it * stride, sc.get(), have ? k_rows(nq, next - first[size_t(nq)]) : Prefetch{});
-        it = next;
+      for (int64_t it; claim(&it);) {
+        const int64_t qi = int64_t(std::upper_bound(first.begin(), first.end(), it) - first.begin()) - 1;
+        block(qi, it - first[size_t(qi)], parts.get() + it * stride, sc.get());
       }
     });
     Floats f = floats(factor_floats());
