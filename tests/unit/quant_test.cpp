@@ -38,15 +38,6 @@ float block_scale(DType t, const Tensor& q, int64_t block) {
   return std::fabs(f16_to_f32(d));
 }
 
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 const DType kTypes[] = {DType::Q8_0, DType::Q4_0};
 
 }  // namespace
@@ -105,11 +96,11 @@ TEST(Quant, BlockEdgeCases) {
 TEST(Quant, RowsNotAMultipleOf32AreRefused) {
   for (DType t : kTypes) {
     Tensor w = Tensor::from_vector(std::vector<float>(4 * 33, 1.0f), {4, 33});
-    const std::string msg = message_of([&] { quantize(w, t); });
+    const std::string msg = mgtest::error_of([&] { quantize(w, t); });
     EXPECT_NE(msg.find("multiple of 32"), std::string::npos) << msg;
     EXPECT_NE(msg.find("[4, 33]"), std::string::npos) << msg;
-    EXPECT_NE(message_of([&] { Tensor::empty(t, {2, 40}); }).find("multiple of 32"), std::string::npos);
-    EXPECT_NE(message_of([&] { Tensor::empty(t, {2, 0}); }).find("multiple of 32"), std::string::npos);
+    EXPECT_NE(mgtest::error_of([&] { Tensor::empty(t, {2, 40}); }).find("multiple of 32"), std::string::npos);
+    EXPECT_NE(mgtest::error_of([&] { Tensor::empty(t, {2, 0}); }).find("multiple of 32"), std::string::npos);
   }
 }
 
@@ -230,7 +221,7 @@ TEST(QuantLinear, ThroughTheBackend) {
   Tensor w = quantize(Tensor::from_vector(gaussian(8 * 64, 32), {8, 64}), DType::Q8_0);
   Tensor y = be->linear(x, w, nullptr);
   expect_same_bits(y, cpu::linear(x, w, nullptr), "backend");
-  EXPECT_NE(message_of([&] { be->linear(Tensor::from_vector(gaussian(2 * 32, 1), {2, 32}), w, nullptr); })
+  EXPECT_NE(mgtest::error_of([&] { be->linear(Tensor::from_vector(gaussian(2 * 32, 1), {2, 32}), w, nullptr); })
                 .find("does not match"),
             std::string::npos);
 }
@@ -295,8 +286,8 @@ TEST(QuantInterleave, SlicesOnlyWholeGroups) {
   Tensor packed = interleave_rows16(quantize(gaussian_matrix(40, 64, 3), DType::Q8_0));
   EXPECT_NO_THROW(packed.slice0(16, 16));
   EXPECT_NO_THROW(packed.slice0(32, 8));  // the group-less tail, to the end
-  EXPECT_NE(message_of([&] { packed.slice0(8, 16); }).find("whole groups of 16 rows"), std::string::npos);
-  EXPECT_NE(message_of([&] { interleave_rows16(packed); }).find("row order"), std::string::npos);
+  EXPECT_NE(mgtest::error_of([&] { packed.slice0(8, 16); }).find("whole groups of 16 rows"), std::string::npos);
+  EXPECT_NE(mgtest::error_of([&] { interleave_rows16(packed); }).find("row order"), std::string::npos);
 }
 
 TEST(QuantInterleave, EveryPathGivesThePortableRowOrderBits) {
