@@ -106,6 +106,7 @@ void Backend::copy_rows_impl(Tensor& dst, int64_t row0, const Tensor& src) {
 
 }  // namespace mg
 
+#include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/sample.h"
 
 namespace mg {
@@ -125,28 +126,10 @@ Tensor Backend::attention_rows_impl(const Tensor& q, const Tensor& k, const Tens
 }
 
 void Backend::write_kv_impl(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) {
-  const bool narrowing = src.dtype == DType::F32 && (cache.dtype == DType::F16 || cache.dtype == DType::BF16);
-  const int64_t R = cache.dim(0), cap = cache.dim(1), D = cache.dim(2), S = src.dim(0) / R, W = src.dim(1);
   MG_CHECK(cache.device == Device::CPU && src.device == Device::CPU, "write_kv: the ", name(),
            " backend has no in-place cache write");
-  if (narrowing) {  // a half cache: rounded to nearest even, as the casts
-    uint16_t* dst = static_cast<uint16_t*>(cache.data);
-    const float* from = src.ptr<float>();
-    const bool f16 = cache.dtype == DType::F16;
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t s = 0; s < S; ++s) {
-        uint16_t* d = dst + (r * cap + pos + s) * D;
-        const float* f = from + (r * S + s) * W + col0;
-        for (int64_t i = 0; i < D; ++i) d[i] = f16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
-      }
-    return;
-  }
-  const size_t es = dtype_size(cache.dtype);
-  char* dst = static_cast<char*>(cache.data);
-  const char* from = static_cast<const char*>(src.data);
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t s = 0; s < S; ++s)
-      std::memcpy(dst + ((r * cap + pos + s) * D) * es, from + ((r * S + s) * W + col0) * es, size_t(D) * es);
+  // The host reference: a half cache rounded to nearest even, as the casts (kernels/cpu/kv_cache.cpp).
+  cpu::write_kv(cache, pos, src, col0);
 }
 
 Tensor Backend::sample_tokens_impl(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,

@@ -1,8 +1,8 @@
-// write_kv: new positions into a KV cache (Backend::write_kv's contract, kernels/ops.h). The host
-// default (kernels/backend_fallbacks.cpp) narrows to a half cache one value at a time through
-// f32_to_f16, a call with several branches per value: at musicgen-small's size a decode step writes
-// 24 layers x K and V x 2 CFG rows x 1024 values, ~0.5 ms of a step on one core. Here F16C
-// converts 8 values per instruction, rounding to nearest even as f32_to_f16 does (subnormals and
+// write_kv: new positions into a KV cache (Backend::write_kv's contract, kernels/ops.h), for the
+// CPU backend and as the host default of kernels/backend_fallbacks.cpp. Narrowing to a half cache
+// one value at a time through f32_to_f16 (a call with several branches per value) cost ~0.5 ms of
+// a musicgen-small decode step on one core (24 layers x K and V x 2 CFG rows x 1024 values). Here
+// F16C converts 8 values per instruction, rounding to nearest even as f32_to_f16 does (subnormals and
 // overflow to infinity included); a NaN becomes f32_to_f16's quiet NaN (sign | 0x7e00) rather than
 // the instruction's payload-keeping one, so the cache holds the same bits either way.
 #include <immintrin.h>
