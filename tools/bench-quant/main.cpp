@@ -30,12 +30,14 @@
 //     agreement over --steps steps, and the fraction of identical tokens in sampled generation
 //     (top-k 250, seed 1). Random weights say nothing about musical quality.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,49 @@ std::string arg(int argc, char** argv, const char* name, const std::string& fall
   return fallback;
 }
 
+// A malformed or out-of-range option: main prints it with the usage and exits 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Option `name` as a whole number in [lo, hi] (the fallback when absent): "abc", "2x", "-5" or a
+// huge value is refused, not read as 0 or clamped.
+int64_t int_arg(int argc, char** argv, const char* name, int64_t fallback, int64_t lo, int64_t hi) {
+  const std::string text = arg(argc, argv, name, std::to_string(fallback));
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || v < lo || v > hi)
+    throw UsageError(std::string(name) + " takes a whole number from " + std::to_string(lo) + " to " +
+                     std::to_string(hi) + ", not '" + text + "'");
+  return v;
+}
+
+// Option `name` as a finite number in [lo, hi] (NaN, inf and trailing text refused).
+double real_arg(int argc, char** argv, const char* name, double fallback, double lo, double hi) {
+  const std::string text = arg(argc, argv, name, std::to_string(fallback));
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) {
+    char range[64];
+    std::snprintf(range, sizeof range, "from %g to %g", lo, hi);
+    throw UsageError(std::string(name) + " takes a number " + range + ", not '" + text + "'");
+  }
+  return v;
+}
+
+constexpr int64_t kMaxThreads = 256;  // 0: one per core
+
+// An Exec on `pool` for the fastest kernel path this CPU runs (AVX-512 where it has it, else AVX2).
+mg::cpu::Exec fastest_exec(mg::cpu::ThreadPool& pool, mg::cpu::KernelPath* best) {
+  mg::cpu::Exec ex;
+  ex.pool = &pool;
+  *best = mg::cpu::kernel_path_supported(mg::cpu::KernelPath::Avx512) ? mg::cpu::KernelPath::Avx512
+                                                                       : mg::cpu::KernelPath::Avx2;
+  ex.allow_avx512 = *best == mg::cpu::KernelPath::Avx512;
+  return ex;
+}
+
 mg::Tensor random_weights(int64_t n, int64_t k, uint32_t seed) {
   std::vector<float> v(size_t(n * k));
   uint32_t s = seed;
@@ -72,8 +117,8 @@ double median_seconds(std::vector<double> t) {
 }
 
 int run_kernels(int argc, char** argv) {
-  const int threads = std::atoi(arg(argc, argv, "--threads", "2").c_str());
-  const int reps = std::atoi(arg(argc, argv, "--reps", "30").c_str());
+  const int threads = int(int_arg(argc, argv, "--threads", 2, 0, kMaxThreads));
+  const int reps = int(int_arg(argc, argv, "--reps", 30, 1, 100000));
   mg::cpu::ThreadPool pool(threads);
   // One decoder layer's step weights of musicgen-small plus a head block: 56 MB of f32, > the caches.
   struct Shape { int64_t n, k; };
@@ -81,7 +126,7 @@ int run_kernels(int argc, char** argv) {
                                      {4096, 1024}, {1024, 4096}, {8192, 1024}};
   std::vector<mg::Tensor> f32;
   // --rows-div D: 1/D of each matrix's rows, e.g. 16 to fit the caches and see the compute ceiling.
-  const int64_t div = std::max(1, std::atoi(arg(argc, argv, "--rows-div", "1").c_str()));
+  const int64_t div = int_arg(argc, argv, "--rows-div", 1, 1, 1024);
   for (size_t i = 0; i < shapes.size(); ++i)
     f32.push_back(random_weights(shapes[i].n / div, shapes[i].k, uint32_t(i + 1)));
   std::printf("bench-quant kernels: M = 2, %d threads, median of %d passes over %zu weights (one decoder layer + a head block)\n",
@@ -140,9 +185,9 @@ double median_micros(int reps, const std::function<void()>& fn) {
 }
 
 int run_dispatch(int argc, char** argv) {
-  const int threads = std::atoi(arg(argc, argv, "--threads", "2").c_str());
-  const int reps = std::max(1, std::atoi(arg(argc, argv, "--reps", "2000").c_str()));
-  const double gbps = std::atof(arg(argc, argv, "--read-gbps", "33").c_str());
+  const int threads = int(int_arg(argc, argv, "--threads", 2, 0, kMaxThreads));
+  const int reps = int(int_arg(argc, argv, "--reps", 2000, 1, 1000000));
+  const double gbps = real_arg(argc, argv, "--read-gbps", 33, 0.001, 100000);
   mg::cpu::ThreadPool pool(threads);
   std::printf("bench-quant dispatch: %d threads, median of %d calls\n", pool.size(), reps);
   std::printf("%-28s %10s %12s\n", "call", "us/call", "bytes us");
@@ -157,12 +202,8 @@ int run_dispatch(int argc, char** argv) {
     std::printf("%-28s %10.2f %12s\n", name.c_str(), median_micros(reps, [&] { pool.parallel_for(pool.size(), busy); }),
                 "-");
   }
-  mg::cpu::Exec ex;
-  ex.pool = &pool;
-  const mg::cpu::KernelPath best = mg::cpu::kernel_path_supported(mg::cpu::KernelPath::Avx512)
-                                       ? mg::cpu::KernelPath::Avx512
-                                       : mg::cpu::KernelPath::Avx2;
-  ex.allow_avx512 = best == mg::cpu::KernelPath::Avx512;
+  mg::cpu::KernelPath best;
+  const mg::cpu::Exec ex = fastest_exec(pool, &best);
   // Eight different matrices in turn, 4-32 MB together: each call reads its weights from memory.
   const mg::Tensor w32 = random_weights(1024, 1024, 7);
   for (mg::DType dt : {mg::DType::F32, mg::DType::BF16, mg::DType::Q8_0, mg::DType::Q4_0}) {
@@ -202,22 +243,17 @@ std::vector<mg::Tensor> weight_copies(const mg::Tensor& one, double mb, bool hug
 }
 
 int run_linear(int argc, char** argv) {
-  const int threads = std::atoi(arg(argc, argv, "--threads", "2").c_str());
-  const int64_t rows = std::max(1, std::atoi(arg(argc, argv, "--rows", "2").c_str()));
-  const int reps = std::max(1, std::atoi(arg(argc, argv, "--reps", "300").c_str()));
-  const double mb = std::max(1.0, std::atof(arg(argc, argv, "--mb", "128").c_str()));
+  const int threads = int(int_arg(argc, argv, "--threads", 2, 0, kMaxThreads));
+  const int64_t rows = int_arg(argc, argv, "--rows", 2, 1, 64);
+  const int reps = int(int_arg(argc, argv, "--reps", 300, 1, 1000000));
+  const double mb = real_arg(argc, argv, "--mb", 128, 1, 16384);
   const std::string pages = arg(argc, argv, "--pages", "2m");
   if (pages != "2m" && pages != "4k" && pages != "both") {
-    std::fprintf(stderr, "bench-quant linear: --pages is 2m, 4k or both, not '%s'\n", pages.c_str());
-    return 2;
+    throw UsageError("--pages is 2m, 4k or both, not '" + pages + "'");
   }
   mg::cpu::ThreadPool pool(threads);
-  mg::cpu::Exec ex;
-  ex.pool = &pool;
-  const mg::cpu::KernelPath best = mg::cpu::kernel_path_supported(mg::cpu::KernelPath::Avx512)
-                                       ? mg::cpu::KernelPath::Avx512
-                                       : mg::cpu::KernelPath::Avx2;
-  ex.allow_avx512 = best == mg::cpu::KernelPath::Avx512;
+  mg::cpu::KernelPath best;
+  const mg::cpu::Exec ex = fastest_exec(pool, &best);
   std::printf("bench-quant linear: %lld rows, %d threads, %s%s, weights cycled over %.0f MB per page size, %d calls"
               " (with --pages both the two alternate call by call)\n",
               (long long)rows, pool.size(), mg::cpu::kernel_path_name(best), ex.allow_avx512 ? " x16" : "", mb, reps);
@@ -294,8 +330,8 @@ double identical_fraction(const mg::Codes& a, const mg::Codes& b) {
 
 int run_parity(int argc, char** argv) {
   const std::string model_dir = argv[2];
-  const int steps = std::atoi(arg(argc, argv, "--steps", "500").c_str());
-  const int threads = std::atoi(arg(argc, argv, "--threads", "2").c_str());
+  const int steps = int(int_arg(argc, argv, "--steps", 500, 1, 100000));
+  const int threads = int(int_arg(argc, argv, "--threads", 2, 0, kMaxThreads));
   const std::string prompt = arg(argc, argv, "--prompt", "80s pop track with bassy drums and synth");
   const std::string list = arg(argc, argv, "--weights", "f16,bf16,q8,q4");
   auto be = mg::make_cpu_backend(threads);
@@ -354,6 +390,8 @@ int main(int argc, char** argv) {
     if (argc >= 2 && std::string(argv[1]) == "dispatch") return run_dispatch(argc, argv);
     if (argc >= 2 && std::string(argv[1]) == "linear") return run_linear(argc, argv);
     if (argc >= 3 && std::string(argv[1]) == "parity") return run_parity(argc, argv);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "bench-quant: %s\n", e.what());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-quant: error: %s\n", e.what());
     return 1;
