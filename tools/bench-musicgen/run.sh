@@ -19,7 +19,15 @@
 # 0: skip it, e.g. for medium, whose f32 reference needs ~8 GB), REF_THREADS (default "1 2"),
 # SAMPLING ("" = top-k 250, "--greedy"), QUANTIZED (where q8/q4 weights come from: "load" =
 # converted from MODEL at load, default; "snapshot" = the quantized snapshots MODEL-q8 and MODEL-q4,
-# made once with `musicgen-cli quantize --weights q4 MODEL MODEL-q4`, loaded memory-mapped).
+# made once with `musicgen-cli quantize --weights q4 MODEL MODEL-q4`, loaded memory-mapped),
+# PROBE_EVERY (default 50: bench-musicgen --probe-every, a read probe in the same process before and
+# after every 50 decode steps; 0: off).
+#
+# Two rooflines per row: "roofline" divides by the bandwidth bench-memory measured before all the
+# runs (the median of its passes); "paired" is the median over 50-step windows of each window's
+# steps/s against the probes run right before and after it (the higher of the two, so it can only
+# come out high). On a VM whose bandwidth swings 2x within minutes, the paired one is the one to
+# quote; the gap between the two shows how much the bandwidth moved.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODEL=${MODEL:-small}
@@ -37,12 +45,14 @@ REF=${REF:-1}
 REF_THREADS=${REF_THREADS:-1 2}
 SAMPLING=${SAMPLING:-}
 QUANTIZED=${QUANTIZED:-load}
+PROBE_EVERY=${PROBE_EVERY:-50}
 LOG=${LOG:-$BUILD/bench-musicgen.log}
 
 for f in "$BUILD/tools/bench-memory/bench-memory" "$BUILD/tools/bench-musicgen/bench-musicgen"; do
   [[ -x $f ]] || { echo "run.sh: $f is missing: cmake --build $BUILD --target bench-memory bench-musicgen" >&2; exit 1; }
 done
 [[ $QUANTIZED == load || $QUANTIZED == snapshot ]] || { echo "run.sh: QUANTIZED must be load or snapshot, not '$QUANTIZED'" >&2; exit 1; }
+[[ $PROBE_EVERY =~ ^[0-9]+$ ]] || { echo "run.sh: PROBE_EVERY must be a whole number of steps (0: off), not '$PROBE_EVERY'" >&2; exit 1; }
 model_for() {  # weights -> the snapshot folder that format loads from
   if [[ $QUANTIZED == snapshot && ($1 == q8 || $1 == q4) ]]; then echo "$MODEL-$1"; else echo "$MODEL"; fi
 }
@@ -72,7 +82,7 @@ run_ours() {  # weights [--stream]
   m=$(model_for "$1")
   echo "== ours, $1 weights${2:+, streamed} ($m)" | tee -a "$LOG"
   "$BUILD/tools/bench-musicgen/bench-musicgen" --model "$m" --threads "$THREADS" --steps "$STEPS" \
-    --weights "$1" --read-gbps "$GBPS" $SAMPLING ${2:-} 2>&1 | tee -a "$LOG"
+    --weights "$1" --read-gbps "$GBPS" --probe-every "$PROBE_EVERY" $SAMPLING ${2:-} 2>&1 | tee -a "$LOG"
 }
 for w in $WEIGHTS; do run_ours "$w"; done
 for w in $STREAM; do run_ours "$w" --stream; done
@@ -101,22 +111,27 @@ awk -v gbps="$GBPS" -v per_step="${PER_STEP:-0}" '
     ttfa[n] = r["first_audio_s"] != "" ? r["first_audio_s"] : r["generate_s"] + r["audio_s"]
     gb[n] = r["impl"] == "transformers" ? 4 * per_step / 1e9 : r["weight_gb_per_step"]
     kvgb[n] = r["kv_gb_per_step_mean"]
+    paired[n] = r["paired_roofline_pct_median"]; paired_kv[n] = r["paired_roofline_with_kv_pct_median"]
     if (r["impl"] == "transformers" && r["steps_per_s"] > ref_sps) { ref_sps = r["steps_per_s"]; ref_th = r["threads"] }
     if (r["impl"] == "transformers" && (ref_total == "" || r["total_s"] < ref_total)) ref_total = r["total_s"]
   }
   END {
-    printf "%-13s %-5s %-6s %3s %8s %9s %9s %8s %8s %9s %9s %8s %8s\n", "impl", "wts", "mode", "thr", "steps/s",
-           "ms/step", "roofline", "+KV", "total s", "RSS MB", "1st audio", "x steps", "x total"
+    printf "%-13s %-5s %-6s %3s %8s %9s %9s %8s %8s %8s %8s %9s %9s %8s %8s\n", "impl", "wts", "mode", "thr", "steps/s",
+           "ms/step", "roofline", "paired", "+KV", "paired", "total s", "RSS MB", "1st audio", "x steps", "x total"
     for (i = 1; i <= rows; ++i) {
       pct = (gb[i] > 0 && gbps > 0) ? sprintf("%7.0f%%", 100 * sps[i] * gb[i] / gbps) : "       -"
       pkv = (kvgb[i] > 0 && gbps > 0) ? sprintf("%7.0f%%", 100 * sps[i] * (gb[i] + kvgb[i]) / gbps) : "       -"
+      pp = paired[i] != "" ? sprintf("%7.0f%%", paired[i]) : "       -"
+      ppkv = paired_kv[i] != "" ? sprintf("%7.0f%%", paired_kv[i]) : "       -"
       xs = ref_sps > 0 ? sprintf("%7.2fx", sps[i] / ref_sps) : "       -"
       xt = ref_total > 0 ? sprintf("%7.2fx", ref_total / tot[i]) : "       -"
-      printf "%-13s %-5s %-6s %3s %8.2f %9.1f %9s %8s %8.1f %9.0f %9.2f %8s %8s\n", impl[i], w[i], mode[i], th[i], sps[i],
-             ms[i], pct, pkv, tot[i], rss[i], ttfa[i], xs, xt
+      printf "%-13s %-5s %-6s %3s %8.2f %9.1f %9s %8s %8s %8s %8.1f %9.0f %9.2f %8s %8s\n", impl[i], w[i], mode[i], th[i],
+             sps[i], ms[i], pct, pp, pkv, ppkv, tot[i], rss[i], ttfa[i], xs, xt
     }
     if (ref_sps > 0)
       printf "x steps: steps/s over transformers f32 at its best thread count (%s: %.2f steps/s); x total: its total time over ours\n", ref_th, ref_sps
     printf "roofline: steps/s x bytes read per step (weights and their scales) / read bandwidth, per format;\n"
     printf "+KV: the same with the mean KV cache bytes a step reads added (the physical bound)\n"
+    printf "paired: the same, median over the windows of --probe-every steps, each against the read probes\n"
+    printf "run right before and after it in the same process (the higher of the two)\n"
   }' "$LOG"
