@@ -125,6 +125,14 @@ Tensor Backend::attention_rows_impl(const Tensor& q, const Tensor& k, const Tens
   return out.reshape({R, S, D});
 }
 
+void Backend::attention_rows_batch_impl(Tensor& out, const std::vector<AttentionRowsJob>& jobs, int heads,
+                                        float scale, bool causal) {
+  for (const AttentionRowsJob& a : jobs) {
+    const int64_t rows = a.q.dim(0) * a.q.dim(1);
+    copy_rows(out, a.out_row0, attention_rows(a.q, a.k, a.v, a.T, heads, scale, causal).reshape({rows, out.dim(1)}));
+  }
+}
+
 void Backend::write_kv_impl(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) {
   MG_CHECK(cache.device == Device::CPU && src.device == Device::CPU, "write_kv: the ", name(),
            " backend has no in-place cache write");

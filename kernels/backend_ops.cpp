@@ -116,6 +116,20 @@ Tensor Backend::attention_rows(const Tensor& q, const Tensor& k, const Tensor& v
   check_attention_rows(device(), q, k, v, T, heads, causal);
   return attention_rows_impl(q, k, v, T, heads, scale, causal);
 }
+void Backend::attention_rows_batch(Tensor& out, const std::vector<AttentionRowsJob>& jobs, int heads, float scale,
+                                   bool causal) {
+  check_on_device(out, device(), "attention_rows_batch", "out");
+  MG_CHECK(out.dtype == DType::F32 && out.ndim() == 2, "attention_rows_batch: out must be f32 [rows, H*dh], got ",
+           dtype_name(out.dtype), " ", shape_str(out.shape));
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const AttentionRowsJob& a = jobs[j];
+    check_attention_rows(device(), a.q, a.k, a.v, a.T, heads, causal);
+    MG_CHECK(a.k.dim(2) == out.dim(1) && a.out_row0 >= 0 && a.out_row0 + a.q.dim(0) * a.q.dim(1) <= out.dim(0),
+             "attention_rows_batch: job ", j, "'s ", a.q.dim(0) * a.q.dim(1), " rows of ", a.k.dim(2),
+             " values at row ", a.out_row0, " do not fit out ", shape_str(out.shape));
+  }
+  attention_rows_batch_impl(out, jobs, heads, scale, causal);
+}
 void Backend::write_kv(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0) {
   check_write_kv(device(), cache, pos, src, col0);
   write_kv_impl(cache, pos, src, col0);

@@ -72,6 +72,14 @@ struct LinearFusion {
   bool plain() const { return !gelu && residual == nullptr; }
 };
 
+// One problem of Backend::attention_rows_batch: attention_rows(q, k, v, T, heads, scale, causal),
+// whose [R * S, H*dh] result goes to rows out_row0 .. out_row0 + R * S of the batch's output.
+struct AttentionRowsJob {
+  Tensor q, k, v;  // q[R, S, Wq], k/v[R, >= T, H*dh], as attention_rows takes them
+  int64_t T = 0;
+  int64_t out_row0 = 0;
+};
+
 class Backend;
 // The fused convs as compositions of plain ops on `be` (elu, pad1d, the plain conv, add,
 // narrow_last): what a backend without fused kernels runs, and the reference the CPU's fused
@@ -176,6 +184,12 @@ class Backend {
   // k/v[R, >= T, H*dh] -> [R, S, H*dh]; each row exactly as attention() on its slices.
   Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads,
                         float scale, bool causal);
+  // Several independent attention_rows problems in one call (the server's shared step: each
+  // request's rows over its own cache; on the CPU one pool hand-off for all): out[N, H*dh] f32
+  // receives each job's result at its out_row0. Jobs may differ in R, S, T and cache dtype; each
+  // gets exactly the bits attention_rows gives it alone. Default: attention_rows and copy_rows per job.
+  void attention_rows_batch(Tensor& out, const std::vector<AttentionRowsJob>& jobs, int heads, float scale,
+                            bool causal);
   // Appends S new positions of R rows to a KV cache, in place: cache[r, pos + s, :] =
   // src[r * S + s, col0 : col0 + D] for cache[R, capacity, D] and src[R * S, W] (the fused
   // q|k|v projection, so K and V go straight from the GEMM output into the cache).
@@ -289,6 +303,8 @@ class Backend {
   virtual void copy_rows_impl(Tensor& dst, int64_t row0, const Tensor& src);
   virtual Tensor attention_rows_impl(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads,
                                      float scale, bool causal);
+  virtual void attention_rows_batch_impl(Tensor& out, const std::vector<AttentionRowsJob>& jobs, int heads,
+                                         float scale, bool causal);
   virtual void write_kv_impl(Tensor& cache, int64_t pos, const Tensor& src, int64_t col0);
   virtual Tensor sample_tokens_impl(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
                                     const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided);

@@ -32,38 +32,40 @@ LinearFusion residual_of(const Tensor& r) {
   return f;
 }
 
-// Self-attention of each state's rows over its own cache (the new position written first).
+// Self-attention of each state's rows over its own cache (the new position written first), all
+// states in one attention_rows_batch call (one pool hand-off per layer on the CPU, not one per state).
 Tensor self_attention(Backend& be, const std::vector<DecoderState*>& states, size_t layer, const Tensor& qkv,
                       int64_t D, int H, float scale) {
   Tensor att = be.alloc(DType::F32, {qkv.dim(0), D});
+  std::vector<AttentionRowsJob> jobs;
   int64_t r0 = 0;
   for (DecoderState* st : states) {
     const int R = st->rows;
     Tensor q = qkv.slice0(r0, R);  // [R, 3D]: q | k | v of the new column
     be.write_kv(st->k_cache[layer], st->length, q, D);
     be.write_kv(st->v_cache[layer], st->length, q, 2 * D);
-    Tensor a = be.attention_rows(q.reshape({R, 1, 3 * D}), st->k_cache[layer], st->v_cache[layer], st->length + 1, H,
-                                 scale, true);
-    be.copy_rows(att, r0, a.reshape({R, D}));
+    jobs.push_back({q.reshape({R, 1, 3 * D}), st->k_cache[layer], st->v_cache[layer], st->length + 1, r0});
     r0 += R;
   }
+  be.attention_rows_batch(att, jobs, H, scale, true);
   return att;
 }
 
-// Cross-attention of each state's rows to its own text keys/values, run by run as decoder_step does.
+// Cross-attention of each state's rows to its own text keys/values, run by run as decoder_step
+// does, all in one attention_rows_batch call.
 Tensor cross_attention(Backend& be, const std::vector<DecoderState*>& states, size_t layer, const Tensor& cq,
                        int64_t D, int H, float scale) {
   Tensor out = be.alloc(DType::F32, {cq.dim(0), D});
+  std::vector<AttentionRowsJob> jobs;
   int64_t r0 = 0;
   for (DecoderState* st : states) {
-    for (const CrossAttentionRun& run : st->cross_runs) {
-      Tensor q = cq.slice0(r0 + run.row0, run.rows).reshape({run.rows, 1, D});
-      Tensor a = be.attention_rows(q, st->cross_k[layer].slice0(run.row0, run.rows),
-                                   st->cross_v[layer].slice0(run.row0, run.rows), run.T, H, scale, false);
-      be.copy_rows(out, r0 + run.row0, a.reshape({run.rows, D}));
-    }
+    for (const CrossAttentionRun& run : st->cross_runs)
+      jobs.push_back({cq.slice0(r0 + run.row0, run.rows).reshape({run.rows, 1, D}),
+                      st->cross_k[layer].slice0(run.row0, run.rows), st->cross_v[layer].slice0(run.row0, run.rows),
+                      run.T, r0 + run.row0});
     r0 += st->rows;
   }
+  be.attention_rows_batch(out, jobs, H, scale, false);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // attention: softmax(q . k^T * scale) . v per head, over the first T rows of k and v (a KV cache),
 // for one row (attention) or R independent rows in one call (attention_rows: the decode step's CFG
-// rows, one pool hand-off for all of them).
+// rows, one pool hand-off for all of them), or several such problems in one call
+// (attention_rows_batch: the server's shared step, every request over its own cache).
 //
 // The host default (kernels/backend_fallbacks.cpp) is scalar and single-threaded; at
 // musicgen-small's size a decode step attends 24 layers x 2 CFG rows x (self + cross) over caches
@@ -211,6 +212,13 @@ Tensor run_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t R, in
   return out;
 }
 
+template <typename KV>
+Problem<KV> job_problem(const AttentionRowsJob& a, float* out, int heads, float scale, bool causal) {
+  const int64_t D = a.k.dim(2);
+  return Problem<KV>{a.q.f32(), a.k.ptr<KV>(), a.v.ptr<KV>(), out + a.out_row0 * D, a.q.dim(0), a.q.dim(1), a.T, D,
+                     D / heads, scale, causal, a.q.dim(2), a.k.dim(1) * D};
+}
+
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale, bool causal,
@@ -222,6 +230,26 @@ Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
                       bool causal, const Exec& ex) {
   const int64_t R = q.dim(0), S = q.dim(1);
   return run_rows(q, k, v, R, S, q.dim(2), k.dim(1) * k.dim(2), T, heads, scale, causal, ex).reshape({R, S, k.dim(2)});
+}
+
+void attention_rows_batch(Tensor& out, const std::vector<AttentionRowsJob>& jobs, int heads, float scale,
+                          bool causal, const Exec& ex) {
+  std::vector<Problem<float>> f32s;
+  std::vector<Problem<half_t>> f16s;
+  for (const AttentionRowsJob& a : jobs) {
+    if (a.q.dim(0) * a.q.dim(1) == 0) continue;
+    if (a.k.dtype == DType::F16)
+      f16s.push_back(job_problem<half_t>(a, out.f32(), heads, scale, causal));
+    else
+      f32s.push_back(job_problem<float>(a, out.f32(), heads, scale, causal));
+  }
+  if (detail::attention_split_applies(out.dim(1) / heads, ex)) {
+    detail::attention_split_batch(f32s, f16s, heads, ex);
+    return;
+  }
+  // The (row, head, query) paths: one hand-off per job, each exactly attention_rows.
+  for (const Problem<float>& P : f32s) run(P, heads, ex);
+  for (const Problem<half_t>& P : f16s) run(P, heads, ex);
 }
 
 }  // namespace mg::cpu

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
 
@@ -30,5 +31,9 @@ struct AttentionProblem {
 bool attention_split_applies(int64_t dh, const Exec& ex);
 void attention_split(const AttentionProblem<float>& P, int heads, const Exec& ex);
 void attention_split(const AttentionProblem<uint16_t>& P, int heads, const Exec& ex);
+// Several problems (f32 and f16 caches) with all their work items in one parallel region; each
+// problem gets the bits attention_split gives it alone.
+void attention_split_batch(const std::vector<AttentionProblem<float>>& f32, const std::vector<AttentionProblem<uint16_t>>& f16,
+                           int heads, const Exec& ex);
 
 }  // namespace mg::cpu::detail

@@ -14,8 +14,10 @@
 // Scores of one key for 16 heads come out as one vector (a transposing reduction of the 16 dot
 // products), so the block's max, exp and sum run across heads in 16 lanes. Block bounds are fixed
 // multiples of kBlockKeys and every item is computed by one thread in a fixed order, so the result
-// depends neither on the thread count nor on how many rows or queries share the call: a row of
-// attention_rows has the bits of that row alone. It differs from the AVX2 and portable paths by
+// depends neither on the thread count nor on how many rows, queries or problems share the call: a
+// row of attention_rows has the bits of that row alone, and a problem of attention_rows_batch (the
+// server's shared step: every request's (query, block) items in one parallel region) the bits of
+// that problem alone. It differs from the AVX2 and portable paths by
 // summation order and the vectorised exp (relative error ~1e-7).
 #include <immintrin.h>
 
@@ -203,73 +205,129 @@ __attribute__((target("avx512f"))) void combine(const float* parts, int64_t nb, 
 using Floats = std::unique_ptr<float[]>;
 inline Floats floats(int64_t n) { return Floats(new float[size_t(n)]); }
 
-// One call's queries (row-major: qi = r * S + i) and their key blocks.
+// One problem's queries (row-major: qi = r * S + i) and their key blocks, behind an interface so
+// that problems of different cache types and head widths share one parallel region.
+class SplitWork {
+ public:
+  virtual ~SplitWork() = default;
+  virtual int64_t queries() const = 0;
+  virtual int64_t blocks(int64_t qi) const = 0;
+  virtual int64_t max_blocks() const = 0;
+  virtual int64_t part_floats() const = 0;     // one partial result
+  virtual int64_t scratch_floats() const = 0;  // block()'s scores
+  virtual int64_t factor_floats() const = 0;   // combine()'s factors
+  virtual int64_t item_macs() const = 0;       // multiply-adds of a full (query, block) item
+  // Query qi's partial over key block bl, and its output from its blocks' partials (in block order).
+  virtual void block(int64_t qi, int64_t bl, float* part, float* sc) const = 0;
+  virtual void combine(int64_t qi, const float* parts, float* f) const = 0;
+};
+
 template <int NC, typename KV>
-class SplitRun {
+class SplitRun final : public SplitWork {
  public:
   SplitRun(const AttentionProblem<KV>& P, int heads)
       : P_(P), L_{heads, P.dh, (heads + kLanes - 1) / kLanes}, max_blocks_((P.T + kBlockKeys - 1) / kBlockKeys) {}
 
-  void run(const Exec& ex) const {
-    const int64_t Q = P_.R * P_.S;
-    // Work items: (query, block), query-major; first[qi] is query qi's first item.
-    std::vector<int64_t> first(size_t(Q) + 1, 0);
-    for (int64_t qi = 0; qi < Q; ++qi) first[size_t(qi) + 1] = first[size_t(qi)] + blocks(qi);
-    if (first.back() * L_.floats() > kMaxPartialFloats)
-      by_query(ex);
-    else
-      by_block(ex, first);
-  }
+  int64_t queries() const override { return P_.R * P_.S; }
+  int64_t blocks(int64_t qi) const override { return (visible(qi) + kBlockKeys - 1) / kBlockKeys; }
+  int64_t max_blocks() const override { return max_blocks_; }
+  int64_t part_floats() const override { return L_.floats(); }
+  int64_t scratch_floats() const override { return L_.groups * kBlockKeys * kLanes; }
+  int64_t factor_floats() const override { return (max_blocks_ + 1) * L_.groups * kLanes; }
+  int64_t item_macs() const override { return 2 * std::min<int64_t>(kBlockKeys, P_.T) * P_.D; }
 
- private:
-  int64_t visible(int64_t qi) const { return P_.visible(qi % P_.S); }
-  int64_t blocks(int64_t qi) const { return (visible(qi) + kBlockKeys - 1) / kBlockKeys; }
-  int64_t scratch_floats() const { return L_.groups * kBlockKeys * kLanes; }
-  int64_t factor_floats() const { return (max_blocks_ + 1) * L_.groups * kLanes; }
-
-  void block(int64_t qi, int64_t bl, float* part, float* sc) const {
+  void block(int64_t qi, int64_t bl, float* part, float* sc) const override {
     const int64_t kv = (qi / P_.S) * P_.kv_row;
     block_partial<NC>(P_.q + qi * P_.qs, P_.k + kv, P_.v + kv, bl * kBlockKeys,
                       std::min(visible(qi), (bl + 1) * kBlockKeys), P_.D, L_, P_.scale, part, sc);
   }
-
-  // Many queries (prefill): one item per query, which runs its blocks and combines them.
-  void by_query(const Exec& ex) const {
-    const int64_t min_items = std::max<int64_t>(1, kMinChunkMacs / (2 * kBlockKeys * P_.D * max_blocks_));
-    parallel_tiles(ex, P_.R * P_.S, 1, min_items, [&](auto& claim) {
-      Floats parts = floats(max_blocks_ * L_.floats()), sc = floats(scratch_floats()), f = floats(factor_floats());
-      for (int64_t qi; claim(&qi);) {
-        const int64_t nb = blocks(qi);
-        for (int64_t bl = 0; bl < nb; ++bl) block(qi, bl, parts.get() + bl * L_.floats(), sc.get());
-        combine(parts.get(), nb, L_, P_.out + qi * P_.D, f.get());
-      }
-    });
+  void combine(int64_t qi, const float* parts, float* f) const override {
+    detail::combine(parts, blocks(qi), L_, P_.out + qi * P_.D, f);
   }
 
-  // A few queries (decode): every (query, block) is an item, so the blocks of one long row are
-  // shared out; the partials are then combined per query on the calling thread.
-  void by_block(const Exec& ex, const std::vector<int64_t>& first) const {
-    const int64_t Q = P_.R * P_.S, items = first.back(), stride = L_.floats();
-    Floats parts = floats(items * stride);
-    const int64_t keys_per_item = std::min<int64_t>(kBlockKeys, P_.T);
-    const int64_t min_items = std::max<int64_t>(1, kMinChunkMacs / (2 * keys_per_item * P_.D));
-    parallel_tiles(ex, items, 1, min_items, [&](auto& claim) {
-      Floats sc = floats(scratch_floats());
-      for (int64_t it; claim(&it);) {
-        const int64_t qi = int64_t(std::upper_bound(first.begin(), first.end(), it) - first.begin()) - 1;
-        block(qi, it - first[size_t(qi)], parts.get() + it * stride, sc.get());
-      }
-    });
-    Floats f = floats(factor_floats());
-    for (int64_t qi = 0; qi < Q; ++qi)
-      combine(parts.get() + first[size_t(qi)] * stride, first[size_t(qi) + 1] - first[size_t(qi)], L_,
-              P_.out + qi * P_.D, f.get());
-  }
+ private:
+  int64_t visible(int64_t qi) const { return P_.visible(qi % P_.S); }
 
-  const AttentionProblem<KV>& P_;
+  const AttentionProblem<KV> P_;
   const PartLayout L_;
   const int64_t max_blocks_;
 };
+
+// Many queries (prefill): one item per query, which runs its blocks and combines them.
+void by_query(const SplitWork& w, const Exec& ex) {
+  const int64_t min_items = std::max<int64_t>(1, kMinChunkMacs / (w.item_macs() * w.max_blocks()));
+  parallel_tiles(ex, w.queries(), 1, min_items, [&](auto& claim) {
+    Floats parts = floats(w.max_blocks() * w.part_floats()), sc = floats(w.scratch_floats()),
+           f = floats(w.factor_floats());
+    for (int64_t qi; claim(&qi);) {
+      for (int64_t bl = 0, nb = w.blocks(qi); bl < nb; ++bl) w.block(qi, bl, parts.get() + bl * w.part_floats(), sc.get());
+      w.combine(qi, parts.get(), f.get());
+    }
+  });
+}
+
+// A few queries (decode), of one problem or several: every (query, block) is an item, so the
+// blocks of one long row are shared out; the partials are then combined per query on the calling
+// thread. A query's partials lie side by side from part_at[its index among all queries].
+class BlockItems {
+ public:
+  explicit BlockItems(const std::vector<const SplitWork*>& works) : works_(works) {
+    first_.push_back(0);
+    part_at_.push_back(0);
+    for (size_t w = 0; w < works.size(); ++w)
+      for (int64_t qi = 0; qi < works[w]->queries(); ++qi) {
+        work_.push_back(int(w));
+        qi_.push_back(qi);
+        first_.push_back(first_.back() + works[w]->blocks(qi));
+        part_at_.push_back(part_at_.back() + works[w]->blocks(qi) * works[w]->part_floats());
+      }
+  }
+  int64_t partial_floats() const { return part_at_.back(); }
+
+  void run(const Exec& ex) const {
+    int64_t scratch = 0, factors = 0, macs = 1;
+    for (const SplitWork* w : works_) {
+      scratch = std::max(scratch, w->scratch_floats());
+      factors = std::max(factors, w->factor_floats());
+      macs = std::max(macs, w->item_macs());
+    }
+    Floats parts = floats(partial_floats());
+    const int64_t items = first_.back(), min_items = std::max<int64_t>(1, kMinChunkMacs / macs);
+    parallel_tiles(ex, items, 1, min_items, [&](auto& claim) {
+      Floats sc = floats(scratch);
+      for (int64_t it; claim(&it);) {
+        const size_t g = size_t(std::upper_bound(first_.begin(), first_.end(), it) - first_.begin()) - 1;
+        const SplitWork& w = *works_[size_t(work_[g])];
+        const int64_t bl = it - first_[g];
+        w.block(qi_[g], bl, parts.get() + part_at_[g] + bl * w.part_floats(), sc.get());
+      }
+    });
+    Floats f = floats(factors);
+    for (size_t g = 0; g < qi_.size(); ++g) works_[size_t(work_[g])]->combine(qi_[g], parts.get() + part_at_[g], f.get());
+  }
+
+ private:
+  const std::vector<const SplitWork*>& works_;
+  std::vector<int> work_;      // per query (over all works): its work
+  std::vector<int64_t> qi_;    // and its index there
+  std::vector<int64_t> first_, part_at_;  // per query: its first item, its first partial's float; then the totals
+};
+
+// Work items of several problems in one region while their partials stay small, else each alone
+// (a prefill's many queries: one item per query).
+void run_works(const std::vector<const SplitWork*>& works, const Exec& ex) {
+  if (works.empty()) return;
+  BlockItems items(works);
+  if (items.partial_floats() <= kMaxPartialFloats) return items.run(ex);
+  if (works.size() == 1) return by_query(*works[0], ex);
+  for (const SplitWork* w : works) run_works({w}, ex);
+}
+
+template <typename KV>
+std::unique_ptr<SplitWork> split_for_width(const AttentionProblem<KV>& P, int heads) {
+  if (P.dh == 4 * kLanes) return std::make_unique<SplitRun<4, KV>>(P, heads);  // musicgen's 64
+  return std::make_unique<SplitRun<0, KV>>(P, heads);
+}
 
 }  // namespace
 
@@ -277,13 +335,21 @@ bool attention_split_applies(int64_t dh, const Exec& ex) {
   return dh % kLanes == 0 && kernel_path_for(ex) == KernelPath::Avx512;
 }
 template <typename KV>
-void split_for_width(const AttentionProblem<KV>& P, int heads, const Exec& ex) {
-  if (P.dh == 4 * kLanes)
-    SplitRun<4, KV>(P, heads).run(ex);  // musicgen's 64
-  else
-    SplitRun<0, KV>(P, heads).run(ex);
+void split_one(const AttentionProblem<KV>& P, int heads, const Exec& ex) {
+  const std::unique_ptr<SplitWork> w = split_for_width(P, heads);
+  run_works({w.get()}, ex);
 }
-void attention_split(const AttentionProblem<float>& P, int heads, const Exec& ex) { split_for_width(P, heads, ex); }
-void attention_split(const AttentionProblem<uint16_t>& P, int heads, const Exec& ex) { split_for_width(P, heads, ex); }
+void attention_split(const AttentionProblem<float>& P, int heads, const Exec& ex) { split_one(P, heads, ex); }
+void attention_split(const AttentionProblem<uint16_t>& P, int heads, const Exec& ex) { split_one(P, heads, ex); }
+
+void attention_split_batch(const std::vector<AttentionProblem<float>>& f32, const std::vector<AttentionProblem<uint16_t>>& f16,
+                           int heads, const Exec& ex) {
+  std::vector<std::unique_ptr<SplitWork>> owned;
+  for (const auto& P : f32) owned.push_back(split_for_width(P, heads));
+  for (const auto& P : f16) owned.push_back(split_for_width(P, heads));
+  std::vector<const SplitWork*> works;
+  for (const auto& w : owned) works.push_back(w.get());
+  run_works(works, ex);
+}
 
 }  // namespace mg::cpu::detail

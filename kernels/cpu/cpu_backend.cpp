@@ -113,6 +113,10 @@ class CpuBackend final : public Backend {
                              bool causal) override {
     return cpu::attention_rows(q, k, v, T, heads, scale, causal, ex_);
   }
+  void attention_rows_batch_impl(Tensor& out, const std::vector<AttentionRowsJob>& jobs, int heads, float scale,
+                                 bool causal) override {
+    cpu::attention_rows_batch(out, jobs, heads, scale, causal, ex_);
+  }
   Tensor sample_tokens_impl(const Tensor& logits, bool cfg, float guidance_scale, const SamplerParams& p,
                             const std::vector<uint64_t>& seeds, int64_t step, Tensor* guided) override {
     return cpu::sample_tokens(logits, cfg, guidance_scale, p, seeds, step, guided, ex_);

@@ -97,6 +97,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, i
 // All R rows in one pool hand-off; each row has the bits attention() gives it alone.
 Tensor attention_rows(const Tensor& q, const Tensor& k, const Tensor& v, int64_t T, int heads, float scale,
                       bool causal, const Exec& ex = {});
+// Backend::attention_rows_batch: every job's (row, query, key block) items in one pool hand-off on
+// the AVX-512 path (one hand-off per job on the others); each job has the bits of attention_rows.
+void attention_rows_batch(Tensor& out, const std::vector<AttentionRowsJob>& jobs, int heads, float scale,
+                          bool causal, const Exec& ex = {});
 
 // ---- sampling (sample.cpp): Backend::sample_tokens, the (sequence, codebook) draws on the pool,
 //      the bits of the host reference (kernels/cpu/sample.h) ----

@@ -6,10 +6,13 @@
 // text keys instead (f32, not causal). The same K/V bytes are also just read (summed with AVX2 by
 // as many threads, in the same layer order), interleaved with the attention calls, and
 // "of read" is attention's rate over that one: on a shared machine both see the same neighbours.
+// --states N (N > 1) times the server's shared step instead: N requests of --rows rows each, every
+// request over its own cache, as N attention_rows calls and as one attention_rows_batch call (the
+// same bits), alternated round by round; prints both per layer (all N requests) and their ratio.
 //
 // bench-ops attention [--threads N] [--T 50,200,500,1500] [--rows 2] [--heads 16] [--dh 64]
 //                     [--queries 1 (S > 1: a prefill's last S positions)]
-//                     [--dtype f16|f32] [--layers 24] [--seconds 1] [--cross]
+//                     [--dtype f16|f32] [--layers 24] [--seconds 1] [--cross] [--states 1]
 #include <time.h>
 
 #include <algorithm>
@@ -38,7 +41,7 @@ using mg::Tensor;
 struct Options {
   int threads = 2;
   std::vector<int64_t> T = {50, 200, 500, 1500};
-  int64_t rows = 2, heads = 16, dh = 64, layers = 24, queries = 1;
+  int64_t rows = 2, heads = 16, dh = 64, layers = 24, queries = 1, states = 1;
   DType dtype = DType::F16;
   double seconds = 1.0;
   bool cross = false;
@@ -91,6 +94,8 @@ bool parse(int argc, char** argv, Options& o) {
       ok = parse_list(next, 1, 1 << 20, &o.T);
     } else if (a == "--rows") {
       ok = parse_int(next, 1, 64, &o.rows);
+    } else if (a == "--states") {
+      ok = parse_int(next, 1, 64, &o.states);
     } else if (a == "--queries") {
       ok = parse_int(next, 1, 1 << 16, &o.queries);
     } else if (a == "--heads") {
@@ -113,7 +118,7 @@ bool parse(int argc, char** argv, Options& o) {
     if (!ok) {
       std::fprintf(stderr,
                    "bench-ops attention: %s %s is out of range (threads 1-256, T a list of 1-1048576, rows 1-64, "
-                   "queries 1-65536, heads 1-256, dh 1-1024, layers 1-256, seconds above 0 up to 600)\n",
+                   "states 1-64, queries 1-65536, heads 1-256, dh 1-1024, layers 1-256, seconds above 0 up to 600)\n",
                    a.c_str(), next);
       return false;
     }
@@ -126,11 +131,11 @@ bool parse(int argc, char** argv, Options& o) {
     return false;
   }
   const double cache_bytes =
-      2.0 * double(o.layers * o.rows) * double(t_max) * double(o.heads * o.dh) * (o.dtype == DType::F32 ? 4 : 2);
+      2.0 * double(o.layers * o.rows * o.states) * double(t_max) * double(o.heads * o.dh) * (o.dtype == DType::F32 ? 4 : 2);
   if (cache_bytes > kMaxCacheBytes) {
     std::fprintf(stderr,
                  "bench-ops attention: the caches would take %.1f GB (layers x rows x T x heads x dh x K and V); "
-                 "at most %.0f GB: lower --T, --layers or --rows\n",
+                 "at most %.0f GB: lower --T, --layers, --rows or --states\n",
                  cache_bytes * 1e-9, kMaxCacheBytes * 1e-9);
     return false;
   }
@@ -228,6 +233,54 @@ void bench_one(mg::cpu::ThreadPool& pool, const Options& o, int64_t T) {
               attention_cpu / double(calls) * 1e6);
 }
 
+// --states: N requests' attention per layer as N calls and as one batch, alternated.
+void bench_states(mg::cpu::ThreadPool& pool, const Options& o, int64_t T) {
+  const mg::cpu::Exec ex{&pool};
+  const int64_t D = o.heads * o.dh, R = o.rows, N = o.states, rows = N * R * o.queries;
+  const bool causal = !o.cross;
+  Tensor q = random_f32({N * R, o.queries, causal ? 3 * D : D}, 1, 2.0f);
+  std::vector<Tensor> ks, vs;  // per layer, every request's rows: request n owns rows n * R ..
+  for (int64_t l = 0; l < o.layers; ++l) {
+    Tensor k = random_f32({N * R, T, D}, uint32_t(10 + 2 * l), 2.0f), v = random_f32({N * R, T, D}, uint32_t(11 + 2 * l), 1.0f);
+    ks.push_back(o.dtype == DType::F32 ? k : mg::cpu::cast(k, o.dtype, ex));
+    vs.push_back(o.dtype == DType::F32 ? v : mg::cpu::cast(v, o.dtype, ex));
+  }
+  const float scale = 1.0f / std::sqrt(float(o.dh));
+  Tensor out = Tensor::empty(DType::F32, {rows, D});
+  auto separate = [&](int64_t l) {
+    for (int64_t n = 0; n < N; ++n) {
+      Tensor a = mg::cpu::attention_rows(q.slice0(n * R, R), ks[size_t(l)].slice0(n * R, R),
+                                         vs[size_t(l)].slice0(n * R, R), T, int(o.heads), scale, causal, ex);
+      std::memcpy(out.f32() + n * R * o.queries * D, a.data, a.nbytes());
+    }
+  };
+  auto batched = [&](int64_t l) {
+    std::vector<mg::AttentionRowsJob> jobs;
+    for (int64_t n = 0; n < N; ++n)
+      jobs.push_back({q.slice0(n * R, R), ks[size_t(l)].slice0(n * R, R), vs[size_t(l)].slice0(n * R, R), T,
+                      n * R * o.queries});
+    mg::cpu::attention_rows_batch(out, jobs, int(o.heads), scale, causal, ex);
+  };
+  for (int64_t l = 0; l < o.layers; ++l) separate(l), batched(l);  // warm up
+  double wall[2] = {0, 0}, cpu[2] = {0, 0};
+  int64_t calls = 0;
+  while (wall[0] + wall[1] < 2 * o.seconds) {
+    for (int way = 0; way < 2; ++way) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const double c0 = cpu_seconds();
+      for (int64_t l = 0; l < o.layers; ++l) way == 0 ? separate(l) : batched(l);
+      cpu[way] += cpu_seconds() - c0;
+      wall[way] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    calls += o.layers;
+  }
+  auto us = [&](double s) { return s / double(calls) * 1e6; };
+  std::printf("%-6s %-4s T=%-5lld S=%lld %lld requests x %lld rows  separate %8.2f us/layer (cpu %8.2f)  "
+              "batch %8.2f us/layer (cpu %8.2f)  batch/separate %.3f\n",
+              o.cross ? "cross" : "self", mg::dtype_name(o.dtype), (long long)T, (long long)o.queries, (long long)N,
+              (long long)R, us(wall[0]), us(cpu[0]), us(wall[1]), us(cpu[1]), wall[1] / wall[0]);
+}
+
 }  // namespace
 
 int run_attention_bench(int argc, char** argv) {
@@ -237,6 +290,6 @@ int run_attention_bench(int argc, char** argv) {
   // The attention path follows the kernel path (MUSICGEN_CPU_PATH=avx2 runs the (head, query) items).
   std::printf("bench-ops attention: %d threads, %lld layers cycled, kernel path %s\n", o.threads, (long long)o.layers,
               mg::cpu::kernel_path_name(mg::cpu::kernel_path_for(mg::cpu::Exec{&pool})));
-  for (int64_t T : o.T) bench_one(pool, o, T);
+  for (int64_t T : o.T) o.states > 1 ? bench_states(pool, o, T) : bench_one(pool, o, T);
   return 0;
 }
