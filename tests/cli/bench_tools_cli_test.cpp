@@ -139,3 +139,51 @@ TEST_F(BenchMusicgenProbe, BadProbeOptionsAreRefusedWithTheirName) {
 }
 
 }  // namespace
+
+namespace {
+
+const std::string kBenchServerStep = MG_BINARY_DIR "/tools/bench-server/bench-server-step";
+const std::string kBenchOps = MG_BINARY_DIR "/tools/bench-ops/bench-ops";
+
+// bench-server-step --rounds: the 1- and N-request timings alternate, each round printed, then the
+// medians and the compute bound from an FMA peak measured in the same process.
+TEST(BenchServerStepRounds, EachRoundIsPrintedThenTheMediansAndTheComputeBound) {
+  ASSERT_TRUE(fs::exists(kBenchServerStep)) << kBenchServerStep << " is not built";
+  const auto r = mgtest::run_command(kBenchServerStep,
+                                     tiny_model() + " --threads 2 --requests 3 --steps 2 --rounds 3");
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  for (const char* line : {"round 1/3: 1 request", "round 2/3: 1 request", "round 3/3: 1 request",
+                           "1 request:   step", "3 requests: step", "(median of the rounds)",
+                           "request-steps/s, 3 vs 1: x", "medians of the rounds' ratios",
+                           "compute bound: 2 x 6 rows x "})
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+  EXPECT_EQ(count_of(r.out, "round "), 3) << r.out;
+  // One request's step is at least the bound here (a tiny model): the ceiling is N itself.
+  if (r.out.find("f32 FMA peak") != std::string::npos)
+    EXPECT_NE(r.out.find("ratio ceiling 3 x t1 / max(bound, t1) = x3.00"), std::string::npos) << r.out;
+  for (const char* bad : {"--rounds 0", "--rounds 2x", "--rounds"}) {
+    const auto b = mgtest::run_command(kBenchServerStep, tiny_model() + " " + bad);
+    EXPECT_EQ(b.exit_code, 2) << bad;
+    EXPECT_NE(b.err.find("--rounds"), std::string::npos) << bad << ": " << b.err;
+  }
+}
+
+// bench-ops peak: GFLOP/s on 1 thread and on 2, both finite and positive where the CPU has FMA.
+TEST(BenchOpsPeak, PrintsTheFmaPeakOnOneAndOnTwoThreads) {
+  ASSERT_TRUE(fs::exists(kBenchOps)) << kBenchOps << " is not built";
+  const auto r = mgtest::run_command(kBenchOps, "peak 2 0.03");
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  if (r.out.find("no FMA on this CPU") != std::string::npos) GTEST_SKIP() << "no FMA here";
+  for (const char* rows : {"1 thread ", "2 threads "}) {
+    const size_t at = r.out.find(rows);
+    ASSERT_NE(at, std::string::npos) << rows << "\n" << r.out;
+    const double gflops = std::strtod(r.out.c_str() + at + std::string(rows).size(), nullptr);
+    EXPECT_TRUE(std::isfinite(gflops) && gflops > 0.0) << rows << ": " << r.out;
+  }
+  for (const char* bad : {"peak 0", "peak 2 abc", "peak 2 0", "peak 2 0.1 extra"}) {
+    const auto b = mgtest::run_command(kBenchOps, bad);
+    EXPECT_EQ(b.exit_code, 2) << bad << ": " << b.out << b.err;
+  }
+}
+
+}  // namespace

@@ -40,6 +40,7 @@
 #include "paired_roofline.h"
 #include "profiling_backend.h"
 #include "read_bandwidth.h"
+#include "step_weights.h"
 
 namespace {
 
@@ -61,23 +62,6 @@ double peak_rss_mb() {
 double peak_rss_without_probe_mb(double before_mb, double with_probe_mb, double probe_mb_held) {
   const double end_mb = peak_rss_mb();
   return std::max({before_mb, with_probe_mb - probe_mb_held, end_mb > with_probe_mb ? end_mb : 0.0});
-}
-
-// Weight elements one decode step reads for its rows: per layer the self-attention q, k, v, o, the
-// cross-attention q and o (its k and v are computed once from the text), fc1 and fc2; then the K
-// heads. Embedding rows and norm vectors are a few KB and left out.
-int64_t weights_read_per_step(const mg::MusicgenConfig& c) {
-  const int64_t D = c.decoder.hidden_size, F = c.decoder.ffn_dim, L = c.decoder.num_hidden_layers;
-  const int64_t cross = c.melody ? 0 : 2 * D * D;
-  return L * (4 * D * D + cross + 2 * D * F) + int64_t(c.decoder.num_codebooks) * c.decoder.vocab_size * D;
-}
-
-// Bytes one weight takes in memory in dtype dt, its block scales included (q8_0: 34 bytes per 32
-// weights, q4_0: 18), so that the roofline of a quantized decoder counts every byte it reads.
-double bytes_per_weight(mg::DType dt) {
-  if (dt == mg::DType::Q8_0) return double(mg::kQ8BlockBytes) / double(mg::kQuantBlock);
-  if (dt == mg::DType::Q4_0) return double(mg::kQ4BlockBytes) / double(mg::kQuantBlock);
-  return double(mg::dtype_size(dt));
 }
 
 mg::DType weights_dtype(const std::string& w) {
@@ -171,8 +155,8 @@ int main(int argc, char** argv) {
     auto m = mg::MusicGen::load(be, model, dt);
     const double load_s = seconds_since(t_load);
     const mg::MusicgenConfig& cfg = m->config();
-    const int64_t per_step = weights_read_per_step(cfg);
-    const double bytes_per_step = double(per_step) * bytes_per_weight(dt);
+    const int64_t per_step = mgbench::weights_read_per_step(cfg);
+    const double bytes_per_step = double(per_step) * mgbench::bytes_per_weight(dt);
     std::printf("model %s: decoder %d layers x %d wide, ffn %d, %d codebooks; %lld weights read per step "
                 "(%.3f GB in %s)\n",
                 model.c_str(), cfg.decoder.num_hidden_layers, cfg.decoder.hidden_size, cfg.decoder.ffn_dim,

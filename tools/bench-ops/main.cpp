@@ -5,6 +5,10 @@
 //          request with CFG, and a server's shared step of 8) on the musicgen-small decoder shapes,
 //          f32 and bf16 weights, beside f32 sgemm (M=512) as the FMA-bound yardstick
 //        bench-ops attention [options]: decode-step attention over a KV cache (attention_bench.cpp)
+//        bench-ops peak [threads] [seconds]: the f32 FMA peak on 1 thread and on `threads` (default
+//          all cores), 512-bit FMAs where the CPU has AVX-512F, else 256-bit (fma_peak.cpp): the
+//          compute ceiling the GEMV rows above are compared with (bench-server-step prints a
+//          step's compute bound from the same measurement)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +18,9 @@
 #include <string>
 #include <vector>
 
+#include <thread>
+
+#include "fma_peak.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/cpu_ops.h"
 
@@ -94,6 +101,39 @@ int run_rows_bench(int argc, char** argv) {
   return 0;
 }
 
+// The FMA peak mode: GFLOP/s on 1 thread and on `threads`, and per core.
+int run_peak_bench(int argc, char** argv) {
+  char* end = nullptr;
+  const long all = long(std::max(1u, std::thread::hardware_concurrency()));
+  const long threads = argc > 2 ? std::strtol(argv[2], &end, 10) : all;
+  if (argc > 2 && (*end != '\0' || end == argv[2] || threads < 1 || threads > 256)) {
+    std::fprintf(stderr, "bench-ops peak: threads '%s' is not a whole number from 1 to 256\n", argv[2]);
+    return 2;
+  }
+  const double seconds = argc > 3 ? std::strtod(argv[3], &end) : 0.2;
+  if (argc > 3 && (*end != '\0' || end == argv[3] || !(seconds > 0.0 && seconds <= 60.0))) {
+    std::fprintf(stderr, "bench-ops peak: seconds '%s' is not a number above 0 and at most 60\n", argv[3]);
+    return 2;
+  }
+  if (argc > 4) {
+    std::fprintf(stderr, "usage: bench-ops peak [threads (default %ld)] [seconds (default 0.2)]\n", all);
+    return 2;
+  }
+  std::printf("bench-ops peak: f32 FMA, best of 3 runs of %.2f s, %ld cores\n", seconds / 3, all);
+  for (long t : {1L, threads}) {
+    const mgbench::FmaPeak p = mgbench::measure_fma_peak(int(t), seconds, 3);
+    if (p.vector_bits == 0) {
+      std::printf("no FMA on this CPU: no peak to measure\n");
+      return 0;
+    }
+    std::printf("%-48s %8.2f GFLOP/s  (%d-bit FMAs, %.2f GFLOP/s per thread)\n",
+                (std::to_string(t) + (t == 1 ? " thread" : " threads")).c_str(), p.gflops, p.vector_bits,
+                p.gflops / double(t));
+    if (threads == 1) break;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_attention_bench(int argc, char** argv);
@@ -101,6 +141,7 @@ int run_attention_bench(int argc, char** argv);
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "attention") return run_attention_bench(argc, argv);
   if (argc > 1 && std::string(argv[1]) == "rows") return run_rows_bench(argc, argv);
+  if (argc > 1 && std::string(argv[1]) == "peak") return run_peak_bench(argc, argv);
   const int threads = argc > 1 ? std::atoi(argv[1]) : 0;
   const double seconds = argc > 2 ? std::atof(argv[2]) : 0.5;
   cpu::ThreadPool pool(threads);

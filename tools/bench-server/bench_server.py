@@ -6,7 +6,13 @@ the speed-up of N over one, and time to first audio (first streamed byte) p50/p9
 machine's load average. Standard library only. One command (docs/PERFORMANCE.md):
 
   python3 tools/bench-server/bench_server.py --server build/tools/musicgen-server/musicgen-server \
-      --model tools/reference/local/musicgen-small-random --concurrency 8 --duration 3
+      --model tools/reference/local/musicgen-small-random --concurrency 8 --duration 3 [--rounds 3]
+
+Rounds: the pair (1 alone, N at once) is run --rounds times, alternating, on the same server, and
+each round's speed-up is the ratio of two runs a few seconds apart: on a machine whose memory
+bandwidth moves minute to minute, a ratio of runs far apart measures the machine as much as the
+server. Each round's pair and speed-up is printed, then the median speed-up and its range; the
+lines after those are the last round's, as before (its speed-up, times to first audio, CPU time).
 
 Random weights: the timing is what matters here, not the music.
 """
@@ -86,17 +92,41 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
+def positive_int(text):
+    """argparse type: a whole number >= 1 ("0", "-2", "2.5" and "abc" are refused)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return v
+
+
+def run_round(host, port, pid, args, stream):
+    """One (1 alone, N at once) pair: wall, steps, first-audio times and server CPU seconds of each."""
+    c0 = cpu_seconds(pid)
+    w1, s1, f1 = run_batch(host, port, 1, args.duration, 100, stream)
+    c1 = cpu_seconds(pid)
+    wn, sn, fn = run_batch(host, port, args.concurrency, args.duration, 200, stream)
+    cn = cpu_seconds(pid) - c1
+    return {"w1": w1, "s1": s1, "f1": f1, "c1": c1 - c0, "wn": wn, "sn": sn, "fn": fn, "cn": cn,
+            "one": s1 / w1, "many": sn / wn}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", default="build/tools/musicgen-server/musicgen-server")
     ap.add_argument("--model", default="tools/reference/local/musicgen-small-random")
-    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--concurrency", type=positive_int, default=8)
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--weights", default="f32", help="f32, f16, bf16, q8 or q4")
     ap.add_argument("--no-stream", action="store_true",
                     help="whole files instead of streams: the EnCodec decode then runs beside the decode loop "
                          "instead of on it (time to first audio becomes the whole latency)")
+    ap.add_argument("--rounds", type=positive_int, default=3,
+                    help="(1 alone, N at once) pairs run one after the other; the median speed-up is reported")
     args = ap.parse_args()
 
     cmd = [args.server, "--model", args.model, "--port", "0", "--max-batch", str(args.concurrency),
@@ -123,17 +153,23 @@ def main():
         first_audio_and_total(host, port, {"prompt": "warm up", "duration": 0.5, "seed": 1, "stream": True})
         load = open("/proc/loadavg").read().split()[:3]
         stream = not args.no_stream
-        c0 = cpu_seconds(proc.pid)
-        w1, s1, f1 = run_batch(host, port, 1, args.duration, 100, stream)
-        c1 = cpu_seconds(proc.pid)
-        wn, sn, fn = run_batch(host, port, args.concurrency, args.duration, 200, stream)
-        cn = cpu_seconds(proc.pid) - c1
-        c1 -= c0
+        rounds = []
+        for i in range(args.rounds):
+            r = run_round(host, port, proc.pid, args, stream)
+            rounds.append(r)
+            print(f"round {i + 1}/{args.rounds}: 1 alone {r['one']:7.2f} decode steps/s, {args.concurrency} at once "
+                  f"{r['many']:7.2f} decode steps/s, speed-up x{r['many'] / r['one']:.2f} "
+                  f"(load {open('/proc/loadavg').read().split()[0]})", flush=True)
+        ratios = [r["many"] / r["one"] for r in rounds]
         load_after = open("/proc/loadavg").read().split()[:3]
-        one, many = s1 / w1, sn / wn
+        print(f"speed-up {args.concurrency} vs 1 over {args.rounds} rounds: median x{statistics.median(ratios):.2f} "
+              f"(range x{min(ratios):.2f}-x{max(ratios):.2f})")
+        last = rounds[-1]
+        w1, s1, f1, c1, wn, sn, fn, cn = (last[k] for k in ("w1", "s1", "f1", "c1", "wn", "sn", "fn", "cn"))
+        one, many = last["one"], last["many"]
         print(f"model {args.model} weights {args.weights} duration {args.duration} s "
               f"{'streamed' if stream else 'whole files'}, load {' '.join(load)} -> "
-              f"{' '.join(load_after)}")
+              f"{' '.join(load_after)}; last round:")
         print(f"1 alone:          {one:7.2f} decode steps/s  ({w1:.1f} s), time to first audio {f1[0]:.2f} s")
         print(f"{args.concurrency} at once:        {many:7.2f} decode steps/s  ({wn:.1f} s), speed-up x{many / one:.2f}")
         print(f"time to first audio, {args.concurrency} at once: p50 {pct(fn, 0.5):.2f} s, p95 {pct(fn, 0.95):.2f} s")

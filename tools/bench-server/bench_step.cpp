@@ -5,9 +5,19 @@
 // --threads 1, where no pool worker spins), and the ratio of N requests' request-steps per second
 // to one request's. --join-leave 1 then times what N requests sent together cost besides their
 // steps: their prompts through T5 (one by one, and in one pass) and their 2 s of audio through
-// EnCodec (one after another on T threads, and side by side on T 1-thread backends). Usage:
+// EnCodec (one after another on T threads, and side by side on T 1-thread backends).
+//
+// Rounds: the 1-request and the N-request timings alternate --rounds times (default 3) in this
+// process, and each round's ratio is of two runs seconds apart: the memory bandwidth of a shared VM
+// moves minute to minute, and a ratio of runs far apart measures that as much as the step. Each
+// round is printed, then the medians (the ratio line: the median of the rounds' ratios).
+// Compute bound: the f32 FMA peak is measured here first (tools/bench-ops/fma_peak.h, ~0.2 s, on
+// the backend's thread count); 2 x rows x the weights a step reads (bench-musicgen's count) over it
+// is the fastest the N-request step could be, and N x t1 / max(that, t1) the ceiling of the ratio
+// (t1: the 1-request step). It is the f32 FMA bound: the bf16, q8 and q4 kernels compute with other
+// instructions, so for them it is a guide only. Usage:
 //   bench-server-step MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4]
-//                     [--join-leave 0|1]
+//                     [--rounds R] [--join-leave 0|1]
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -20,8 +30,10 @@
 #include <thread>
 #include <vector>
 
+#include "fma_peak.h"
 #include "lm/batched_step.h"
 #include "lm/sequence_stepper.h"
+#include "step_weights.h"
 
 namespace {
 
@@ -94,6 +106,32 @@ StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps) {
   return {(wall_seconds() - w0) / steps * 1e3, (cpu_seconds() - c0) / steps * 1e3};
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+// The compute bound of a step of `rows` rows: 2 x rows x the weights it reads, over the FMA peak.
+struct ComputeBound {
+  int64_t rows = 0, weights = 0;
+  double gflop = 0, ms = 0;
+  mgbench::FmaPeak peak;
+  // The ceiling of the N-vs-1 ratio: N steps of one request, in the time of one N-request step,
+  // which is no faster than the compute bound nor than one request's step.
+  double ratio_ceiling(int requests, double one_ms) const { return requests * one_ms / std::max(ms, one_ms); }
+};
+
+ComputeBound compute_bound(const mg::MusicGen& model, int threads, int64_t rows) {
+  ComputeBound b;
+  b.peak = mgbench::measure_fma_peak(threads, 0.2, 3);
+  b.rows = rows;
+  b.weights = mgbench::weights_read_per_step(model.config());
+  b.gflop = 2.0 * double(rows) * double(b.weights) / 1e9;
+  b.ms = b.peak.gflops > 0 ? b.gflop / b.peak.gflops * 1e3 : 0.0;
+  return b;
+}
+
 struct Cost {
   double wall_ms = 0, cpu_ms = 0;
 };
@@ -150,11 +188,11 @@ int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr,
                  "usage: %s MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4] "
-                 "[--join-leave 0|1]\n",
+                 "[--rounds R] [--join-leave 0|1]\n",
                  argv[0]);
     return 2;
   }
-  int threads = 1, requests = 8, steps = 20, join_leave = 0;
+  int threads = 1, requests = 8, steps = 20, rounds = 3, join_leave = 0;
   std::string weights = "f32";
   // A whole decimal number in [lo, hi] ("abc", "2.5" and out-of-range values are refused).
   auto number = [](const char* name, const char* s, long lo, long hi, int* out) {
@@ -184,6 +222,7 @@ int main(int argc, char** argv) {
       ok = weights == "f32" || weights == "f16" || weights == "bf16" || weights == "q8" || weights == "q4";
       if (!ok) std::fprintf(stderr, "bench-server-step: --weights %s: expected f32, f16, bf16, q8 or q4\n", value);
     }
+    else if (!std::strcmp(name, "--rounds")) ok = number(name, value, 1, 1000, &rounds);
     else if (!std::strcmp(name, "--join-leave")) ok = number(name, value, 0, 1, &join_leave);
     else {
       std::fprintf(stderr, "bench-server-step: unknown option %s\n", name);
@@ -194,13 +233,43 @@ int main(int argc, char** argv) {
   try {
     auto be = mg::make_cpu_backend(threads);
     auto model = mg::MusicGen::load(*be, argv[1], weight_dtype(weights));
-    const StepTimes one = run(*model, *be, 1, steps);
-    const StepTimes many = run(*model, *be, requests, steps);
-    std::printf("%s weights %s, %d threads, %d steps\n", argv[1], weights.c_str(), threads, steps);
-    std::printf("1 request:   step %8.2f ms wall %8.2f ms CPU\n", one.wall_ms, one.cpu_ms);
-    std::printf("%d requests: step %8.2f ms wall %8.2f ms CPU\n", requests, many.wall_ms, many.cpu_ms);
-    std::printf("request-steps/s, %d vs 1: x%.2f by wall time, x%.2f by CPU time\n", requests,
-                requests * one.wall_ms / many.wall_ms, requests * one.cpu_ms / many.cpu_ms);
+    std::printf("%s weights %s, %d threads, %d steps, %d rounds\n", argv[1], weights.c_str(), threads, steps, rounds);
+    const int pool_threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    // Two rows a request: the conditional and the null-text one (CFG, as run() sets it up).
+    const ComputeBound bound = compute_bound(*model, pool_threads, 2 * int64_t(requests));
+    std::vector<double> one_wall, one_cpu, many_wall, many_cpu, by_wall, by_cpu, ceilings;
+    for (int r = 0; r < rounds; ++r) {
+      const StepTimes one = run(*model, *be, 1, steps);
+      const StepTimes many = run(*model, *be, requests, steps);
+      one_wall.push_back(one.wall_ms);
+      one_cpu.push_back(one.cpu_ms);
+      many_wall.push_back(many.wall_ms);
+      many_cpu.push_back(many.cpu_ms);
+      by_wall.push_back(requests * one.wall_ms / many.wall_ms);
+      by_cpu.push_back(requests * one.cpu_ms / many.cpu_ms);
+      ceilings.push_back(bound.ratio_ceiling(requests, one.wall_ms));
+      std::printf("round %d/%d: 1 request %8.2f ms wall %8.2f ms CPU; %d requests %8.2f ms wall %8.2f ms CPU; "
+                  "x%.2f by wall, x%.2f by CPU (ceiling x%.2f)\n",
+                  r + 1, rounds, one.wall_ms, one.cpu_ms, requests, many.wall_ms, many.cpu_ms, by_wall.back(),
+                  by_cpu.back(), ceilings.back());
+      std::fflush(stdout);
+    }
+    const char* of = rounds > 1 ? " (median of the rounds)" : "";
+    std::printf("1 request:   step %8.2f ms wall %8.2f ms CPU%s\n", median(one_wall), median(one_cpu), of);
+    std::printf("%d requests: step %8.2f ms wall %8.2f ms CPU%s\n", requests, median(many_wall), median(many_cpu), of);
+    std::printf("request-steps/s, %d vs 1: x%.2f by wall time, x%.2f by CPU time", requests, median(by_wall),
+                median(by_cpu));
+    if (rounds > 1)
+      std::printf(" (medians of the rounds' ratios; by wall x%.2f-x%.2f)",
+                  *std::min_element(by_wall.begin(), by_wall.end()), *std::max_element(by_wall.begin(), by_wall.end()));
+    std::printf("\n");
+    if (bound.peak.gflops > 0)
+      std::printf("compute bound: 2 x %lld rows x %lld weights = %.4g GFLOP a step / %.1f GFLOP/s f32 FMA peak (%d "
+                  "threads, %d-bit, measured now) = %.3g ms; ratio ceiling %d x t1 / max(bound, t1) = x%.2f (median)\n",
+                  (long long)bound.rows, (long long)bound.weights, bound.gflop, bound.peak.gflops, bound.peak.threads, bound.peak.vector_bits, bound.ms,
+                  requests, median(ceilings));
+    else
+      std::printf("compute bound: no FMA on this CPU, no peak measured\n");
     if (join_leave) run_join_and_leave(*model, *be, threads, requests);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-server-step: %s\n", e.what());
