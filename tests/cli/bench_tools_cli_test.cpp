@@ -1,8 +1,9 @@
 // The benchmarks' paired measurements, run on the tiny model as a user would run them: bench-musicgen
 // --probe-every (read probes between decode windows) prints its window table and a RESULT line
-// whose old keys keep their meaning beside the new ones. Small buffers and few steps keep it fast;
-// nothing here checks a speed (tests never time anything), only that the figures are there, are
-// finite and are consistent with each other.
+// whose old keys keep their meaning beside the new ones; bench-server-step --rounds prints each
+// round, the medians and the compute bound; bench-ops peak prints the FMA peak. Small buffers and
+// few steps keep it fast; nothing here checks a speed (tests never time anything), only that the
+// figures are there, are finite and are consistent with each other, and that bad options are refused.
 #include <gtest/gtest.h>
 
 #include <cmath>
