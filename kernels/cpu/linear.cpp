@@ -17,6 +17,7 @@
 
 #include "kernels/cpu/cpu_common.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/hsum_avx512.h"
 #include "kernels/cpu/linear_bf16.h"
 #include "kernels/cpu/vec_math.h"
 
@@ -201,9 +202,11 @@ __attribute__((target("avx512f"))) void gemv_rows512(const float* x, int64_t k, 
       for (int m = 0; m < M; ++m) acc[m][r] = _mm512_fmadd_ps(xv[m], wv, acc[m][r]);
     }
   }
+  float sums[M][R];
+  hsum::reduce_add<M, R>(acc, sums);  // _mm512_reduce_add_ps of each, several at once
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < R; ++r) {
-      float s = _mm512_reduce_add_ps(acc[m][r]);
+      float s = sums[m][r];
       for (int64_t t = j; t < k; ++t) s += x[m * k + t] * weight_at(DT, wr[r], t);
       y[m * ldy + n + r] = s;
     }

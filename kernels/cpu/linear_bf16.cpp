@@ -27,6 +27,7 @@
 
 #include "kernels/cpu/cpu_common.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/hsum_avx512.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -102,9 +103,10 @@ __attribute__((target("avx512f"))) void widen_rows(const float* xp, const float*
       }
     }
   }
+  float sums[M][R];
+  hsum::reduce_add<M, R>(acc, sums);  // _mm512_reduce_add_ps of each, several at once
   for (int m = 0; m < M; ++m)
-    for (int r = 0; r < R; ++r)
-      y[m * ldy + n + r * stride] = _mm512_reduce_add_ps(acc[m][r]) + tail_dot(x + m * k, wr[r], kl, k);
+    for (int r = 0; r < R; ++r) y[m * ldy + n + r * stride] = sums[m][r] + tail_dot(x + m * k, wr[r], kl, k);
 }
 
 // Dot kernel: the same with x already rounded to bf16 (xb, 32 per line) and vdpbf16ps.
@@ -126,9 +128,10 @@ __attribute__((target("avx512f,avx512bf16"))) void dot_rows(const uint16_t* xb, 
       for (int m = 0; m < M; ++m) acc[m][r] = _mm512_dpbf16_ps(acc[m][r], xv[m], wv);
     }
   }
+  float sums[M][R];
+  hsum::reduce_add<M, R>(acc, sums);
   for (int m = 0; m < M; ++m)
-    for (int r = 0; r < R; ++r)
-      y[m * ldy + n + r * stride] = _mm512_reduce_add_ps(acc[m][r]) + tail_dot(x + m * k, wr[r], kl, k);
+    for (int r = 0; r < R; ++r) y[m * ldy + n + r * stride] = sums[m][r] + tail_dot(x + m * k, wr[r], kl, k);
 }
 
 __attribute__((target("avx512f,avx512bf16"))) void round_to_bf16(const float* x, int64_t m, int64_t k,
