@@ -24,6 +24,7 @@
 // vendors' HBM figures count them. Last line "copy_gbps <median>": the roofline of a GPU decode step
 // (tools/bench-musicgen --copy-gbps). Only this mode uses the library.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -40,11 +41,24 @@ namespace {
 using mgbench::kPrefetchDistances;
 using mgbench::kReadStreams;
 
-int usage() {
-  std::fprintf(stderr,
+int usage(FILE* to = stderr) {
+  std::fprintf(to,
                "usage: bench-memory [--device cpu|cuda] [--mb MB (default 1024)] [--threads T (default all; cpu)] "
                "[--reps N (default 10)]\n");
-  return 2;
+  return to == stderr ? 2 : 0;
+}
+
+// A whole decimal number in [lo, hi] ("abc", "2.5" and out-of-range values are refused).
+bool whole_number(const char* name, const char* s, long lo, long hi, long* out) {
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(s, &end, 10);
+  if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi) {
+    std::fprintf(stderr, "bench-memory: %s %s: expected a whole number from %ld to %ld\n", name, s, lo, hi);
+    return false;
+  }
+  *out = v;
+  return true;
 }
 
 // Device copy bandwidth: `reps` timed copies of an mb-MiB buffer into another, after one warm-up.
@@ -89,14 +103,21 @@ int main(int argc, char** argv) {
   std::string device = "cpu";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "-h" || a == "--help") return usage(stdout);
     if (i + 1 >= argc) return usage();
-    if (a == "--device") device = argv[++i];
-    else if (a == "--mb") mb = std::strtoull(argv[++i], nullptr, 10);
-    else if (a == "--threads") threads = std::atoi(argv[++i]);
-    else if (a == "--reps") reps = std::atoi(argv[++i]);
+    const char* value = argv[++i];
+    long v = 0;
+    if (a == "--device") device = value;
+    else if (a == "--mb" && whole_number("--mb", value, 1, 1 << 20, &v)) mb = size_t(v);
+    else if (a == "--threads" && whole_number("--threads", value, 1, 256, &v)) threads = int(v);
+    else if (a == "--reps" && whole_number("--reps", value, 1, 100000, &v)) reps = int(v);
+    else if (a == "--mb" || a == "--threads" || a == "--reps") return 2;
     else return usage();
   }
-  if (mb == 0 || threads < 1 || reps < 1 || (device != "cpu" && device != "cuda")) return usage();
+  if (device != "cpu" && device != "cuda") {
+    std::fprintf(stderr, "bench-memory: --device %s: expected cpu or cuda\n", device.c_str());
+    return 2;
+  }
   if (device == "cuda") return cuda_copy(mb, reps);
   const size_t n = mb * (1u << 20) / sizeof(float);
   std::printf("buffer %zu MB, %d passes each, %s\n", mb, reps,

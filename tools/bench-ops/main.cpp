@@ -105,6 +105,13 @@ int run_rows_bench(int argc, char** argv) {
 int run_peak_bench(int argc, char** argv) {
   char* end = nullptr;
   const long all = long(std::max(1u, std::thread::hardware_concurrency()));
+  if (argc > 2 && (std::string(argv[2]) == "-h" || std::string(argv[2]) == "--help")) {
+    std::printf("usage: bench-ops peak [threads (default %ld)] [seconds (default 0.2)]\n"
+                "The f32 FMA peak in GFLOP/s on 1 thread and on `threads`: 512-bit FMAs where the CPU has\n"
+                "AVX-512F, else 256-bit; the best of 3 runs of seconds / 3 each.\n",
+                all);
+    return 0;
+  }
   const long threads = argc > 2 ? std::strtol(argv[2], &end, 10) : all;
   if (argc > 2 && (*end != '\0' || end == argv[2] || threads < 1 || threads > 256)) {
     std::fprintf(stderr, "bench-ops peak: threads '%s' is not a whole number from 1 to 256\n", argv[2]);
