@@ -190,7 +190,9 @@ int main(int argc, char** argv) {
     // the decode runs while they do. Their wall time is summed in probe_s and taken out of every
     // time read after them (gen_clock): the step stamps, hence steps/s and each window's time,
     // generate_s and first_audio_s are what they would be without probes. What stays in is their
-    // after-effect: the first step of a window starts with caches the probe has evicted.
+    // after-effect: the first step of a window starts with caches the probe has evicted. The
+    // probe's threads have the cores: the backend's pool workers spin at most kSpinMicros (200 us,
+    // kernels/cpu/threadpool.h) after a step, then sleep until the next one.
     std::vector<double> probe_gbps;
     double probe_s = 0;
     auto t_gen = clock_type::now();
