@@ -52,20 +52,17 @@ Tensor self_attention(Backend& be, const std::vector<DecoderState*>& states, siz
 }
 
 // Cross-attention of each state's rows to its own text keys/values, run by run as decoder_step
-// does, all in one attention_rows_batch call.
+// does (add_cross_attention: zeros for null rows), all states' runs in one attention_rows_batch call.
 Tensor cross_attention(Backend& be, const std::vector<DecoderState*>& states, size_t layer, const Tensor& cq,
                        int64_t D, int H, float scale) {
   Tensor out = be.alloc(DType::F32, {cq.dim(0), D});
   std::vector<AttentionRowsJob> jobs;
   int64_t r0 = 0;
   for (DecoderState* st : states) {
-    for (const CrossAttentionRun& run : st->cross_runs)
-      jobs.push_back({cq.slice0(r0 + run.row0, run.rows).reshape({run.rows, 1, D}),
-                      st->cross_k[layer].slice0(run.row0, run.rows), st->cross_v[layer].slice0(run.row0, run.rows),
-                      run.T, r0 + run.row0});
+    add_cross_attention(be, *st, layer, cq.slice0(r0, st->rows).reshape({st->rows, 1, D}), out, r0, jobs);
     r0 += st->rows;
   }
-  be.attention_rows_batch(out, jobs, H, scale, false);
+  if (!jobs.empty()) be.attention_rows_batch(out, jobs, H, scale, false);
   return out;
 }
 

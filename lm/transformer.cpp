@@ -155,15 +155,18 @@ DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::v
   }
   if (!dec.cross_attention) return s;
 
-  // Rows with the same text length attend together; a null row (undefined text) has all-zero keys
-  // and values, so any key count gives exactly zero output: it joins the run before it.
+  // Rows with the same text length attend together; null rows (undefined text: all-zero keys and
+  // values, exactly zero output) form runs of their own, which a step fills with zeros.
   int64_t t_max = 1;
   for (const Tensor& t : text)
     if (t.defined()) t_max = std::max(t_max, t.dim(0));
   for (int r = 0; r < R; ++r) {
-    const int64_t T = text[r].defined() ? text[r].dim(0) : (s.cross_runs.empty() ? t_max : s.cross_runs.back().T);
-    if (!s.cross_runs.empty() && s.cross_runs.back().T == T) ++s.cross_runs.back().rows;
-    else s.cross_runs.push_back({r, 1, T});
+    const bool null_text = !text[r].defined();
+    const int64_t T = null_text ? t_max : text[r].dim(0);
+    if (!s.cross_runs.empty() && s.cross_runs.back().T == T && s.cross_runs.back().null_text == null_text)
+      ++s.cross_runs.back().rows;
+    else
+      s.cross_runs.push_back({r, 1, T, null_text});
   }
   for (const DecoderLayer& L : dec.layers) {
     // Fresh zeros for each (the CPU backend's upload hands the host tensor itself back).
@@ -180,6 +183,21 @@ DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::v
     s.cross_v.push_back(cv);
   }
   return s;
+}
+
+void add_cross_attention(Backend& be, const DecoderState& st, size_t layer, const Tensor& cq, Tensor& out,
+                         int64_t out_row0, std::vector<AttentionRowsJob>& jobs) {
+  const int64_t S = cq.dim(1), D = cq.dim(2), t_max = st.cross_k[layer].dim(1);
+  for (const CrossAttentionRun& run : st.cross_runs) {
+    if (run.null_text && S <= t_max) {
+      // The zeros: a null row's own keys, S of its t_max all-zero rows.
+      for (int r = run.row0; r < run.row0 + run.rows; ++r)
+        be.copy_rows(out, out_row0 + r * S, st.cross_k[layer].slice0(r, 1).reshape({t_max, D}).slice0(0, S));
+      continue;
+    }
+    jobs.push_back({cq.slice0(run.row0, run.rows), st.cross_k[layer].slice0(run.row0, run.rows),
+                    st.cross_v[layer].slice0(run.row0, run.rows), run.T, out_row0 + run.row0 * S});
+  }
 }
 
 namespace {
@@ -228,14 +246,13 @@ Tensor decoder_layers(Backend& be, const MusicgenDecoder& dec, DecoderState& st,
       h = be.layer_norm(x, L.ca_ln_w, &L.ca_ln_b, 1e-5f);
       Tensor cq = be.linear(h, L.cq, nullptr).reshape({R, S, D});
       Tensor cross;
-      if (st.cross_runs.size() == 1) {
+      if (st.cross_runs.size() == 1 && !st.cross_runs[0].null_text) {
         cross = be.attention_rows(cq, st.cross_k[l], st.cross_v[l], st.cross_runs[0].T, H, scale, false);
       } else {
-        cross = be.alloc(DType::F32, {R, S, D});
-        for (const CrossAttentionRun& run : st.cross_runs)
-          be.copy_rows(cross, run.row0,
-                       be.attention_rows(cq.slice0(run.row0, run.rows), st.cross_k[l].slice0(run.row0, run.rows),
-                                         st.cross_v[l].slice0(run.row0, run.rows), run.T, H, scale, false));
+        cross = be.alloc(DType::F32, {R * S, D});
+        std::vector<AttentionRowsJob> jobs;
+        add_cross_attention(be, st, l, cq, cross, 0, jobs);
+        if (!jobs.empty()) be.attention_rows_batch(cross, jobs, H, scale, false);
       }
       x = be.linear_fused(cross.reshape({R * S, D}), L.co, nullptr, residual(x));
     }

@@ -44,9 +44,13 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& weights, c
 Tensor sinusoidal_positions(int64_t n, int64_t dim);
 
 // Rows [row0, row0 + rows) whose texts have the same length T: one batched cross-attention.
+// null_text: rows without text (CFG's null rows), whose keys and values are all zero. Their
+// attention output is then exactly +0.0 for any finite query (scores +-0, weights e^0 / sum > 0,
+// times +0 values, summed from +0), so the step writes zeros there instead of attending.
 struct CrossAttentionRun {
   int row0 = 0, rows = 0;
   int64_t T = 0;
+  bool null_text = false;
 };
 
 // Per-generation state: one KV cache per layer holding every row, and the cross-attention
@@ -59,6 +63,14 @@ struct DecoderState {
   std::vector<Tensor> cross_k, cross_v;   // [layer] -> [rows, T_text max, D] (cross-attention models)
   std::vector<CrossAttentionRun> cross_runs;
 };
+
+// Layer `layer`'s cross-attention of st's rows (queries cq[st.rows, S, D]) into out[N, D], row r's
+// column s at out_row0 + r * S + s: appends one attention_rows_batch job per run with text to
+// `jobs` (the caller runs them, with other states' jobs in the same call) and copies zeros into the
+// rows of null runs. The decode step and the server's shared step both go through here, so a row
+// has the same bits in either.
+void add_cross_attention(Backend& be, const DecoderState& st, size_t layer, const Tensor& cq, Tensor& out,
+                         int64_t out_row0, std::vector<AttentionRowsJob>& jobs);
 
 // text[r]: the projected, masked text of row r ([T_text, D] on the device), or an undefined tensor
 // for a null (unconditional) row: its cross-attention output is exactly zero, as in the references.
