@@ -11,10 +11,11 @@
 // process, and each round's ratio is of two runs seconds apart: the memory bandwidth of a shared VM
 // moves minute to minute, and a ratio of runs far apart measures that as much as the step. Each
 // round is printed, then the medians (the ratio line: the median of the rounds' ratios).
-// Compute bound: the f32 FMA peak is measured here first (tools/bench-ops/fma_peak.h, ~0.2 s, on
-// the backend's thread count); 2 x rows x the weights a step reads (bench-musicgen's count) over it
-// is the fastest the N-request step could be, and N x t1 / max(that, t1) the ceiling of the ratio
-// (t1: the 1-request step). It is the f32 FMA bound: the bf16, q8 and q4 kernels compute with other
+// Compute bound: the f32 FMA peak is measured here at the start of each round (tools/bench-ops/
+// fma_peak.h, ~0.2 s, on the backend's thread count: what the other tenants leave of it is paired
+// with the round too); 2 x rows x the weights a step reads (bench-musicgen's count) over it is the
+// fastest the N-request step could be, and N x t1 / max(that, t1) the ceiling of the ratio (t1:
+// the round's 1-request step). It is the f32 FMA bound: the bf16, q8 and q4 kernels compute with other
 // instructions, so for them it is a guide only. Usage:
 //   bench-server-step MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4]
 //                     [--rounds R] [--join-leave 0|1]
@@ -236,9 +237,12 @@ int main(int argc, char** argv) {
     std::printf("%s weights %s, %d threads, %d steps, %d rounds\n", argv[1], weights.c_str(), threads, steps, rounds);
     const int pool_threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
     // Two rows a request: the conditional and the null-text one (CFG, as run() sets it up).
-    const ComputeBound bound = compute_bound(*model, pool_threads, 2 * int64_t(requests));
-    std::vector<double> one_wall, one_cpu, many_wall, many_cpu, by_wall, by_cpu, ceilings;
+    std::vector<double> one_wall, one_cpu, many_wall, many_cpu, by_wall, by_cpu, ceilings, peaks, bound_ms;
+    ComputeBound bound;
     for (int r = 0; r < rounds; ++r) {
+      bound = compute_bound(*model, pool_threads, 2 * int64_t(requests));
+      peaks.push_back(bound.peak.gflops);
+      bound_ms.push_back(bound.ms);
       const StepTimes one = run(*model, *be, 1, steps);
       const StepTimes many = run(*model, *be, requests, steps);
       one_wall.push_back(one.wall_ms);
@@ -249,9 +253,9 @@ int main(int argc, char** argv) {
       by_cpu.push_back(requests * one.cpu_ms / many.cpu_ms);
       ceilings.push_back(bound.ratio_ceiling(requests, one.wall_ms));
       std::printf("round %d/%d: 1 request %8.2f ms wall %8.2f ms CPU; %d requests %8.2f ms wall %8.2f ms CPU; "
-                  "x%.2f by wall, x%.2f by CPU (ceiling x%.2f)\n",
+                  "x%.2f by wall, x%.2f by CPU (FMA peak %.1f GFLOP/s, ceiling x%.2f)\n",
                   r + 1, rounds, one.wall_ms, one.cpu_ms, requests, many.wall_ms, many.cpu_ms, by_wall.back(),
-                  by_cpu.back(), ceilings.back());
+                  by_cpu.back(), bound.peak.gflops, ceilings.back());
       std::fflush(stdout);
     }
     const char* of = rounds > 1 ? " (median of the rounds)" : "";
@@ -265,9 +269,10 @@ int main(int argc, char** argv) {
     std::printf("\n");
     if (bound.peak.gflops > 0)
       std::printf("compute bound: 2 x %lld rows x %lld weights = %.4g GFLOP a step / %.1f GFLOP/s f32 FMA peak (%d "
-                  "threads, %d-bit, measured now) = %.3g ms; ratio ceiling %d x t1 / max(bound, t1) = x%.2f (median)\n",
-                  (long long)bound.rows, (long long)bound.weights, bound.gflop, bound.peak.gflops, bound.peak.threads, bound.peak.vector_bits, bound.ms,
-                  requests, median(ceilings));
+                  "threads, %d-bit, median of the rounds) = %.3g ms; ratio ceiling %d x t1 / max(bound, t1) = x%.2f "
+                  "(median)\n",
+                  (long long)bound.rows, (long long)bound.weights, bound.gflop, median(peaks), bound.peak.threads,
+                  bound.peak.vector_bits, median(bound_ms), requests, median(ceilings));
     else
       std::printf("compute bound: no FMA on this CPU, no peak measured\n");
     if (join_leave) run_join_and_leave(*model, *be, threads, requests);
