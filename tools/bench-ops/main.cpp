@@ -3,7 +3,8 @@
 // Usage: bench-ops [threads] [seconds per case]
 //        bench-ops rows [threads] [seconds per case]: the decode-step GEMV with 2 and 16 rows (one
 //          request with CFG, and a server's shared step of 8) on the musicgen-small decoder shapes,
-//          f32 and bf16 weights, beside f32 sgemm (M=512) as the FMA-bound yardstick
+//          f32 and bf16 weights, beside f32 sgemm (M=512) as the FMA-bound yardstick and (f32) the
+//          measured FMA peak
 //        bench-ops attention [options]: decode-step attention over a KV cache (attention_bench.cpp)
 //        bench-ops peak [threads] [seconds]: the f32 FMA peak on 1 thread and on `threads` (default
 //          all cores), 512-bit FMAs where the CPU has AVX-512F, else 256-bit (fma_peak.cpp): the
@@ -75,7 +76,10 @@ int run_rows_bench(int argc, char** argv) {
   }
   cpu::ThreadPool pool(static_cast<int>(threads));
   cpu::Exec ex{&pool, true};
-  std::printf("bench-ops rows: %d threads, AVX-512 %s\n", pool.size(), cpu::cpu_has_avx512() ? "yes" : "no");
+  // The f32 rows are also put against the FMA peak, measured now on the same thread count.
+  const mgbench::FmaPeak peak = mgbench::measure_fma_peak(pool.size(), 0.2, 3);
+  std::printf("bench-ops rows: %d threads, AVX-512 %s, f32 FMA peak %.1f GFLOP/s\n", pool.size(),
+              cpu::cpu_has_avx512() ? "yes" : "no", peak.gflops);
   struct Shape { int64_t n, k; };
   for (Shape s : {Shape{1024, 1024}, Shape{3072, 1024}, Shape{4096, 1024}, Shape{1024, 4096}}) {
     Tensor w = random({s.n, s.k}, 1);
@@ -94,7 +98,11 @@ int run_rows_bench(int argc, char** argv) {
         const double g = time_case("linear " + std::string(mg::dtype_name(dt)) + " M=" + std::to_string(m) + dims,
                                    2.0 * m * s.n * s.k, seconds,
                                    [&] { cpu::linear(x, wt[next++ % wt.size()], nullptr, ex); }, true);
-        std::printf("%-48s %9.0f %% of sgemm M=512\n", "", 100.0 * g / sgemm);
+        if (dt == DType::F32 && peak.gflops > 0)
+          std::printf("%-48s %9.0f %% of sgemm M=512, %.0f %% of the FMA peak\n", "", 100.0 * g / sgemm,
+                      100.0 * g / peak.gflops);
+        else
+          std::printf("%-48s %9.0f %% of sgemm M=512\n", "", 100.0 * g / sgemm);
       }
     }
   }
