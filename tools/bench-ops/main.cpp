@@ -4,7 +4,7 @@
 //        bench-ops rows [threads] [seconds per case]: the decode-step GEMV with 2 and 16 rows (one
 //          request with CFG, and a server's shared step of 8) on the musicgen-small decoder shapes,
 //          f32 and bf16 weights, beside f32 sgemm (M=512) as the FMA-bound yardstick and (f32) the
-//          measured FMA peak
+//          measured FMA peak; then the 16 rows with w in L2 (the GEMV's arithmetic alone)
 //        bench-ops attention [options]: decode-step attention over a KV cache (attention_bench.cpp)
 //        bench-ops peak [threads] [seconds]: the f32 FMA peak on 1 thread and on `threads` (default
 //          all cores), 512-bit FMAs where the CPU has AVX-512F, else 256-bit (fma_peak.cpp): the
@@ -104,6 +104,18 @@ int run_rows_bench(int argc, char** argv) {
         else
           std::printf("%-48s %9.0f %% of sgemm M=512\n", "", 100.0 * g / sgemm);
       }
+    }
+  }
+  // The 16-row GEMV's arithmetic alone: one w of 320 KiB (f32) per thread, read from L2 after the
+  // first call, so memory cannot be what limits it.
+  for (Shape s : {Shape{80 * pool.size(), 1024}, Shape{20 * pool.size(), 4096}}) {
+    const std::string dims = " K=" + std::to_string(s.k) + " N=" + std::to_string(s.n) + " w in L2";
+    Tensor x = random({16, s.k}, 2);
+    for (DType dt : {DType::F32, DType::BF16}) {
+      Tensor w = cpu::cast(random({s.n, s.k}, 1), dt);
+      const double g = time_case("linear " + std::string(mg::dtype_name(dt)) + " M=16" + dims, 2.0 * 16 * s.n * s.k,
+                                 seconds, [&] { cpu::linear(x, w, nullptr, ex); }, true);
+      if (peak.gflops > 0) std::printf("%-48s %9.0f %% of the FMA peak\n", "", 100.0 * g / peak.gflops);
     }
   }
   return 0;
