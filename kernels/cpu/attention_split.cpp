@@ -22,6 +22,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -267,8 +268,10 @@ void by_query(const SplitWork& w, const Exec& ex) {
 }
 
 // A few queries (decode), of one problem or several: every (query, block) is an item, so the
-// blocks of one long row are shared out; the partials are then combined per query on the calling
-// thread. A query's partials lie side by side from part_at[its index among all queries].
+// blocks of one long row are shared out. The thread that finishes a query's last block combines
+// its partials (in block order, as any thread would), so the combining overlaps the other blocks
+// instead of following the region on one thread. A query's partials lie side by side from
+// part_at[its index among all queries].
 class BlockItems {
  public:
   explicit BlockItems(const std::vector<const SplitWork*>& works) : works_(works) {
@@ -292,18 +295,21 @@ class BlockItems {
       macs = std::max(macs, w->item_macs());
     }
     Floats parts = floats(partial_floats());
+    // Blocks not yet done per query (every query has at least one: T >= 1).
+    const std::unique_ptr<std::atomic<int64_t>[]> left(new std::atomic<int64_t>[qi_.size()]);
+    for (size_t g = 0; g < qi_.size(); ++g) left[g].store(first_[g + 1] - first_[g], std::memory_order_relaxed);
     const int64_t items = first_.back(), min_items = std::max<int64_t>(1, kMinChunkMacs / macs);
     parallel_tiles(ex, items, 1, min_items, [&](auto& claim) {
-      Floats sc = floats(scratch);
+      Floats sc = floats(scratch), f = floats(factors);
       for (int64_t it; claim(&it);) {
         const size_t g = size_t(std::upper_bound(first_.begin(), first_.end(), it) - first_.begin()) - 1;
         const SplitWork& w = *works_[size_t(work_[g])];
         const int64_t bl = it - first_[g];
         w.block(qi_[g], bl, parts.get() + part_at_[g] + bl * w.part_floats(), sc.get());
+        // acq_rel: the last one sees every other thread's partials of this query.
+        if (left[g].fetch_sub(1, std::memory_order_acq_rel) == 1) w.combine(qi_[g], parts.get() + part_at_[g], f.get());
       }
     });
-    Floats f = floats(factors);
-    for (size_t g = 0; g < qi_.size(); ++g) works_[size_t(work_[g])]->combine(qi_[g], parts.get() + part_at_[g], f.get());
   }
 
  private:
