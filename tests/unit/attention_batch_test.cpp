@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "cpu_paths.h"
 #include "test_util.h"
 
 namespace {
@@ -21,21 +22,6 @@ using mg::DType;
 using mg::Tensor;
 using mgtest::random_tensor;
 namespace cpu = mg::cpu;
-
-// Each kernel path the processor has (portable, AVX2, AVX-512 split-key), as Exec values.
-std::vector<std::pair<std::string, cpu::Exec>> paths() {
-  std::vector<std::pair<std::string, cpu::Exec>> out;
-  cpu::Exec portable;
-  portable.allow_simd = false;
-  out.push_back({"portable", portable});
-  if (cpu::cpu_has_avx2()) {
-    cpu::Exec avx2;
-    avx2.allow_avx512 = false;
-    out.push_back({"avx2", avx2});
-  }
-  if (cpu::cpu_has_avx512()) out.push_back({"avx512", cpu::Exec{}});
-  return out;
-}
 
 struct JobShape {
   DType dtype;
@@ -93,7 +79,7 @@ TEST(CpuAttentionBatch, EachJobHasTheBitsOfAttentionRowsAloneOnEveryPath) {
   // H 16 x dh 64: musicgen's heads (the split-key path on AVX-512); H 3 x dh 8: the (head, query) paths.
   for (auto [heads, dh] : {std::pair<int, int64_t>{16, 64}, std::pair<int, int64_t>{3, 8}})
     for (bool causal : {true, false})
-      for (auto [name, ex] : paths()) {
+      for (auto [name, ex] : mgtest::cpu_kernel_paths()) {
         ex.pool = &pool;
         const int64_t D = heads * dh;
         const Batch b = make_batch(D, causal);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "cpu_paths.h"
 #include "test_util.h"
 
 namespace {
@@ -167,29 +168,13 @@ TEST(CpuAttentionChecks, HalfKvCacheEqualsF32OnTheRoundedValues) {
         ASSERT_EQ(back.f32()[(r * 8 + 4 + s) * D + d], want_rows.f32()[(r * 3 + s) * 3 * D + D + d]);
 }
 
-// Each kernel path the processor has (MUSICGEN_CPU_PATH's choices: AVX-512 split-key, AVX2
-// (head, query) items, portable), as Exec values.
-std::vector<std::pair<std::string, cpu::Exec>> paths() {
-  std::vector<std::pair<std::string, cpu::Exec>> out;
-  cpu::Exec portable;
-  portable.allow_simd = false;
-  out.push_back({"portable", portable});
-  if (cpu::cpu_has_avx2()) {
-    cpu::Exec avx2;
-    avx2.allow_avx512 = false;
-    out.push_back({"avx2", avx2});
-  }
-  if (cpu::cpu_has_avx512()) out.push_back({"avx512", cpu::Exec{}});
-  return out;
-}
-
 TEST(CpuAttentionRows, EachRowHasTheBitsOfThatRowAloneOnEveryPath) {
   // attention_rows runs all rows in one call; a row must not see how many share it (the server's
   // batched step and the CFG rows rely on it), for f32 and f16 caches, decode and prefill shapes,
   // several key blocks and any thread count.
   const int64_t R = 3, cap = 200, H = 16, dh = 64, D = H * dh;
   cpu::ThreadPool pool(2);
-  for (auto [name, ex] : paths()) {
+  for (auto [name, ex] : mgtest::cpu_kernel_paths()) {
     ex.pool = &pool;
     for (DType dt : {DType::F32, DType::F16})
       for (int64_t S : {1, 3}) {
@@ -237,7 +222,7 @@ TEST(CpuAttentionRows, PathsAgree) {
   Tensor k = cpu::cast(random_tensor({R, T, D}, 52, 2.0f), DType::F16);
   Tensor v = cpu::cast(random_tensor({R, T, D}, 53), DType::F16);
   Tensor ref;
-  for (const auto& [name, ex] : paths()) {
+  for (const auto& [name, ex] : mgtest::cpu_kernel_paths()) {
     Tensor got = cpu::attention_rows(q, k, v, T, int(H), 0.125f, true, ex);
     if (!ref.defined()) ref = got;
     EXPECT_LT(mgtest::rel_err(got, ref), 1e-6) << name;

@@ -16,6 +16,7 @@
 #include "lm/batched_step.h"
 #include "lm/generate.h"
 #include "lm/transformer.h"
+#include "cpu_paths.h"
 #include "test_util.h"
 
 namespace {
@@ -23,27 +24,13 @@ namespace {
 using mg::DType;
 using mg::Tensor;
 
-std::vector<std::pair<std::string, mg::cpu::Exec>> paths() {
-  std::vector<std::pair<std::string, mg::cpu::Exec>> out;
-  mg::cpu::Exec portable;
-  portable.allow_simd = false;
-  out.push_back({"portable", portable});
-  if (mg::cpu::cpu_has_avx2()) {
-    mg::cpu::Exec avx2;
-    avx2.allow_avx512 = false;
-    out.push_back({"avx2", avx2});
-  }
-  if (mg::cpu::cpu_has_avx512()) out.push_back({"avx512", mg::cpu::Exec{}});
-  return out;
-}
-
 TEST(NullCrossAttention, ZeroKeysAndValuesGivePositiveZeroOnEveryPath) {
   mg::cpu::ThreadPool pool(2);
   // Head widths of the split-key path (64) and of the (head, query) paths (8, 6); key counts of
   // one and several blocks; queries of both signs.
   for (auto [heads, dh] : {std::pair<int, int64_t>{16, 64}, std::pair<int, int64_t>{4, 8}, std::pair<int, int64_t>{3, 6}})
     for (int64_t T : {1, 12, 100})
-      for (auto [name, ex] : paths()) {
+      for (auto [name, ex] : mgtest::cpu_kernel_paths()) {
         ex.pool = &pool;
         const int64_t D = heads * dh;
         Tensor q = mgtest::random_tensor({2, 1, D}, 9, 5.0f);
