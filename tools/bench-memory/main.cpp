@@ -24,7 +24,6 @@
 // vendors' HBM figures count them. Last line "copy_gbps <median>": the roofline of a GPU decode step
 // (tools/bench-musicgen --copy-gbps). Only this mode uses the library.
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench-common/whole_number.h"
 #include "kernels/ops.h"
 #include "read_bandwidth.h"
 
@@ -46,19 +46,6 @@ int usage(FILE* to = stderr) {
                "usage: bench-memory [--device cpu|cuda] [--mb MB (default 1024)] [--threads T (default all; cpu)] "
                "[--reps N (default 10)]\n");
   return to == stderr ? 2 : 0;
-}
-
-// A whole decimal number in [lo, hi] ("abc", "2.5" and out-of-range values are refused).
-bool whole_number(const char* name, const char* s, long lo, long hi, long* out) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(s, &end, 10);
-  if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi) {
-    std::fprintf(stderr, "bench-memory: %s %s: expected a whole number from %ld to %ld\n", name, s, lo, hi);
-    return false;
-  }
-  *out = v;
-  return true;
 }
 
 // Device copy bandwidth: `reps` timed copies of an mb-MiB buffer into another, after one warm-up.
@@ -106,13 +93,14 @@ int main(int argc, char** argv) {
     if (a == "-h" || a == "--help") return usage(stdout);
     if (i + 1 >= argc) return usage();
     const char* value = argv[++i];
-    long v = 0;
+    using mgbench::whole_number;
+    bool ok = true;
     if (a == "--device") device = value;
-    else if (a == "--mb" && whole_number("--mb", value, 1, 1 << 20, &v)) mb = size_t(v);
-    else if (a == "--threads" && whole_number("--threads", value, 1, 256, &v)) threads = int(v);
-    else if (a == "--reps" && whole_number("--reps", value, 1, 100000, &v)) reps = int(v);
-    else if (a == "--mb" || a == "--threads" || a == "--reps") return 2;
+    else if (a == "--mb") ok = whole_number("bench-memory", "--mb", value, 1, 1 << 20, &mb);
+    else if (a == "--threads") ok = whole_number("bench-memory", "--threads", value, 1, 256, &threads);
+    else if (a == "--reps") ok = whole_number("bench-memory", "--reps", value, 1, 100000, &reps);
     else return usage();
+    if (!ok) return 2;
   }
   if (device != "cpu" && device != "cuda") {
     std::fprintf(stderr, "bench-memory: --device %s: expected cpu or cuda\n", device.c_str());

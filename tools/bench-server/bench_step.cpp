@@ -20,7 +20,6 @@
 //   bench-server-step MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4]
 //                     [--rounds R] [--join-leave 0|1]
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench-common/whole_number.h"
 #include "fma_peak.h"
 #include "lm/batched_step.h"
 #include "lm/sequence_stepper.h"
@@ -195,17 +195,8 @@ int main(int argc, char** argv) {
   }
   int threads = 1, requests = 8, steps = 20, rounds = 3, join_leave = 0;
   std::string weights = "f32";
-  // A whole decimal number in [lo, hi] ("abc", "2.5" and out-of-range values are refused).
   auto number = [](const char* name, const char* s, long lo, long hi, int* out) {
-    char* end = nullptr;
-    errno = 0;
-    const long v = std::strtol(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi) {
-      std::fprintf(stderr, "bench-server-step: %s %s: expected a whole number from %ld to %ld\n", name, s, lo, hi);
-      return false;
-    }
-    *out = int(v);
-    return true;
+    return mgbench::whole_number("bench-server-step", name, s, lo, hi, out);
   };
   for (int i = 2; i < argc; i += 2) {
     const char* name = argv[i];
