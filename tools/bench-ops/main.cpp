@@ -65,12 +65,12 @@ double time_case(const std::string& name, double flops, double seconds, const st
 int run_rows_bench(int argc, char** argv) {
   char* end = nullptr;
   const long threads = argc > 2 ? std::strtol(argv[2], &end, 10) : 2;
-  if (argc > 2 && (*end != '\0' || threads < 1 || threads > 256)) {
+  if (argc > 2 && (*end != '\0' || end == argv[2] || threads < 1 || threads > 256)) {
     std::fprintf(stderr, "bench-ops rows: threads '%s' is not a whole number from 1 to 256\n", argv[2]);
     return 2;
   }
   const double seconds = argc > 3 ? std::strtod(argv[3], &end) : 0.5;
-  if (argc > 3 && (*end != '\0' || !(seconds >= 0.0 && seconds <= 600.0))) {
+  if (argc > 3 && (*end != '\0' || end == argv[3] || !(seconds >= 0.0 && seconds <= 600.0))) {
     std::fprintf(stderr, "bench-ops rows: seconds '%s' is not a number from 0 to 600\n", argv[3]);
     return 2;
   }
