@@ -135,7 +135,7 @@ class CpuBackend final : public Backend {
  private:
   cpu::ThreadPool pool_;
   cpu::Exec ex_;
-  WeightArena weights_;  // the repacked q8_0/q4_0 weights, in 2 MiB pages (kernels/weight_arena.h)
+  WeightArena weights_;  // the repacked q8_0/q4_0 and the bf16/f16 weights, in 2 MiB pages (kernels/weight_arena.h)
 };
 
 }  // namespace

@@ -259,8 +259,8 @@ int main(int argc, char** argv) {
                 n, frames, gen_s, prep_s, steady * 1e3, 1.0 / steady);
     // The self-attention reads every cached key and value (2) of every layer and of both CFG rows
     // (2) each step (f32 caches with f32 weights, f16 with half ones): on average over the run half
-    // the final length. Not in the roofline (the limit is the weights); printed beside it
-    // because on a GPU it is of the same order as the bf16 weights for long generations.
+    // the final length. Not in the roofline (its targets are stated for the weights); printed beside
+    // it because on a GPU it is of the same order as the bf16 weights for long generations.
     const double kv_bytes_per_position = 2.0 * 2.0 * cfg.decoder.num_hidden_layers * cfg.decoder.hidden_size *
                                          double(mg::dtype_size(m->decoder().kv_dtype));
     const double kv_bytes_mean = kv_bytes_per_position * (double(n) / 2.0 + 1.0);
@@ -268,15 +268,15 @@ int main(int argc, char** argv) {
     const double gbps = device == "cuda" ? copy_gbps : read_gbps;
     const double limit = gbps > 0 ? gbps * 1e9 / bytes_per_step : 0;
     // Everything a step must read (the weights and the mean KV cache): the physical bound, printed
-  // beside the weights-only roofline that the targets are stated in.
-  const double limit_all = gbps > 0 ? gbps * 1e9 / (bytes_per_step + kv_bytes_mean) : 0;
-  if (limit > 0) {
-    std::printf("roofline: %.3f GB per step / %.2f GB/s (%s) = %.2f steps/s; measured %.2f steps/s = %.0f%% of it\n",
-                bytes_per_step / 1e9, gbps, device == "cuda" ? "device copy" : "host read", limit, 1.0 / steady,
-                100.0 / steady / limit);
-    std::printf("with the KV cache: %.3f GB per step (mean) = %.2f steps/s; measured = %.0f%% of it\n",
-                (bytes_per_step + kv_bytes_mean) / 1e9, limit_all, 100.0 / steady / limit_all);
-  }
+    // beside the weights-only roofline that the targets are stated in.
+    const double limit_all = gbps > 0 ? gbps * 1e9 / (bytes_per_step + kv_bytes_mean) : 0;
+    if (limit > 0) {
+      std::printf("roofline: %.3f GB per step / %.2f GB/s (%s) = %.2f steps/s; measured %.2f steps/s = %.0f%% of it\n",
+                  bytes_per_step / 1e9, gbps, device == "cuda" ? "device copy" : "host read", limit, 1.0 / steady,
+                  100.0 / steady / limit);
+      std::printf("with the KV cache: %.3f GB per step (mean) = %.2f steps/s; measured = %.0f%% of it\n",
+                  (bytes_per_step + kv_bytes_mean) / 1e9, limit_all, 100.0 / steady / limit_all);
+    }
     mgbench::PairedRoofline paired;
     if (probe_every > 0) {
       paired = mgbench::pair_windows(stamps, probe_gbps, probe_every, bytes_per_step, kv_bytes_per_position);
@@ -300,8 +300,8 @@ int main(int argc, char** argv) {
                 bytes_per_step / 1e9);
     std::printf(" step_mode=%s kv_gb_per_step_mean=%.4f", eager ? "eager" : "recorded", kv_bytes_mean / 1e9);
     if (limit > 0)
-    std::printf(" roofline_steps_per_s=%.2f roofline_pct=%.1f roofline_with_kv_pct=%.1f", limit,
-                100.0 / steady / limit, 100.0 / steady / limit_all);
+      std::printf(" roofline_steps_per_s=%.2f roofline_pct=%.1f roofline_with_kv_pct=%.1f", limit,
+                  100.0 / steady / limit, 100.0 / steady / limit_all);
     if (probe_every > 0) std::printf("%s", mgbench::result_keys(paired, probe_every, probe_s).c_str());
     if (!no_audio) std::printf(" audio_nonfinite=%lld", (long long)nonfinite);
     // Time to first audio from the start of generation: the first streamed chunk, or else the
