@@ -1,6 +1,9 @@
 #include "kernels/host_buffer_cache.h"
 
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <map>
 #include <mutex>
 
@@ -81,6 +84,12 @@ Cache& cache() {
 
 HostBufferReuse::HostBufferReuse() { cache().enter(); }
 HostBufferReuse::~HostBufferReuse() { cache().leave(); }
+
+void trim_host_heap() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
 
 namespace detail {
 

@@ -26,6 +26,13 @@ class HostBufferReuse {
   HostBufferReuse& operator=(const HostBufferReuse&) = delete;
 };
 
+// Hands the pages of freed heap memory back to the system (glibc's malloc_trim; elsewhere nothing).
+// Why: glibc raises its mmap threshold (up to 32 MB) each time a large mapped block is freed, so
+// later temporaries of a few MB come from its heap, whose pages stay resident after they are freed.
+// A load that stacks weights in temporaries before copying them into 2 MiB pages left ~230 MB so
+// (musicgen-small f32: the stacked q/k/v and cross k/v of 24 layers); loaders call this at the end.
+void trim_host_heap();
+
 namespace detail {
 // 64-byte aligned memory of at least `bytes` (throws mg::Error when out of memory); release() takes
 // it back. Both go through the cache when it is active and the buffer is large.

@@ -1,5 +1,5 @@
 // Host memory for tensors that live as long as a model: the CPU backend's repacked q8_0/q4_0
-// decoder weights and its bf16/f16 ones (kernels/cpu/cpu_backend.cpp upload_linear_weight).
+// decoder weights and its f32/bf16/f16 ones (kernels/cpu/cpu_backend.cpp upload_linear_weight).
 //
 // Why: a decode step reads every weight once, 4 KiB page after 4 KiB page, and a page is as far as
 // the hardware prefetchers follow a stream; each new page also costs a TLB miss. Weights in 2 MiB

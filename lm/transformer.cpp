@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/host_buffer_cache.h"
 #include "kernels/quant.h"
 
 namespace mg {
@@ -82,7 +83,8 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
       return be.upload_linear_weight(t.dtype == weight_dtype || !whole_blocks ? std::move(t) : quantize(t, weight_dtype));
     }
     Tensor u = be.upload(t);
-    if (u.dtype == weight_dtype) return u;
+    // On the CPU an f32 weight is still a view of the mapped file: the backend may place it too.
+    if (u.dtype == weight_dtype) return u.device == Device::CPU ? be.upload_linear_weight(std::move(u)) : u;
     Tensor c = be.cast(u, weight_dtype);  // a new buffer: the backend may place it (CPU: 2 MiB pages)
     return c.device == Device::CPU ? be.upload_linear_weight(std::move(c)) : c;
   };
@@ -136,6 +138,7 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
   d.ln_b = be.upload(w.get(p + "layer_norm.bias", {D}).as_f32());
   d.positions = be.upload(sinusoidal_positions(cfg.max_position_embeddings, D));
   d.kv_dtype = weight_dtype == DType::F32 ? DType::F32 : DType::F16;
+  trim_host_heap();  // the stacking temporaries' pages (kernels/host_buffer_cache.h)
   return d;
 }
 

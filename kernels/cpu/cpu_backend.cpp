@@ -4,6 +4,7 @@
 // Memory is plain host memory, so upload/download hand the tensor back as it is (no copy); only
 // upload_linear_weight may copy (q8_0/q4_0 repacked for the AVX-512 kernels, bf16/f16 weights into
 // 2 MiB pages).
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/cpu_features.h"
@@ -37,11 +38,13 @@ class CpuBackend final : public Backend {
     const bool repack = host.device == Device::CPU && dtype_is_quantized(host.dtype) && host.ndim() == 2 &&
                         host.layout == QuantLayout::Rows && cpu::kernel_path_for(ex_) == cpu::KernelPath::Avx512;
     if (repack) return interleave_rows16(std::move(host), &weights_);
-    // bf16/f16 weights (converted at load, so a copy already): into 2 MiB pages too, which the
-    // decode GEMV streams faster (2 rows ~+17%, 16 rows ~+5%, kernels/cpu/linear_bf16.cpp).
-    if (host.device == Device::CPU && (host.dtype == DType::BF16 || host.dtype == DType::F16) && host.ndim() == 2) {
+    // f32/bf16/f16 weights: into 2 MiB pages too, which the decode GEMV streams faster (bf16: 2
+    // rows ~+17%, 16 rows ~+5%, kernels/cpu/linear_bf16.cpp; f32, which would otherwise stay a view
+    // of the file's 4 KiB page-cache pages: musicgen-small's decode step ~+10%, docs/PERFORMANCE.md).
+    const bool floats = host.dtype == DType::F32 || host.dtype == DType::BF16 || host.dtype == DType::F16;
+    if (host.device == Device::CPU && floats && host.ndim() == 2) {
       Tensor w = weights_.empty(host.dtype, host.shape);
-      std::memcpy(w.data, host.data, host.nbytes());
+      copy_on_the_pool(w.data, host.data, host.nbytes());
       return w;
     }
     return upload(host);
@@ -135,7 +138,19 @@ class CpuBackend final : public Backend {
  private:
   cpu::ThreadPool pool_;
   cpu::Exec ex_;
-  WeightArena weights_;  // the repacked q8_0/q4_0 and the bf16/f16 weights, in 2 MiB pages (kernels/weight_arena.h)
+  WeightArena weights_;  // the repacked q8_0/q4_0 and the f32/bf16/f16 weights, in 2 MiB pages (kernels/weight_arena.h)
+
+  // memcpy in 2 MiB pieces shared by the pool's threads. Why: most of a weight copy's time is the
+  // first touch of the fresh destination pages (the kernel faults and zeroes them), which the
+  // threads take in parallel; it is what a converting or copying load costs over a mapped one.
+  void copy_on_the_pool(void* dst, const void* src, size_t bytes) {
+    constexpr size_t kPiece = size_t(2) << 20;
+    const int64_t pieces = int64_t((bytes + kPiece - 1) / kPiece);
+    pool_.parallel_for(pieces, [&](int64_t begin, int64_t end) {
+      const size_t from = size_t(begin) * kPiece, to = std::min(bytes, size_t(end) * kPiece);
+      std::memcpy(static_cast<char*>(dst) + from, static_cast<const char*>(src) + from, to - from);
+    });
+  }
 };
 
 }  // namespace

@@ -341,7 +341,10 @@ TEST(QuantInterleave, TheCpuBackendRepacksOnlyForItsAvx512Path) {
     expect_same_bits(be->linear(x, up, nullptr), be->linear(x, w, nullptr), dtype_name(t));
   }
   Tensor f = gaussian_matrix(16, 64, 33);
-  EXPECT_EQ(be->upload_linear_weight(f).data, f.data);  // not quantized: as it is
+  Tensor up = be->upload_linear_weight(f);  // not quantized: the same values in rows (a copy in 2 MiB pages)
+  EXPECT_EQ(up.dtype, DType::F32);
+  EXPECT_EQ(up.layout, QuantLayout::Rows);
+  EXPECT_EQ(up.to_vector(), f.to_vector());
 }
 
 TEST(QuantInterleave, RepacksInPlaceOnlyWhatNobodyElseHolds) {
