@@ -133,12 +133,14 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
     L.fc1 = lin({q + "fc1.weight"}, {F, D});
     L.fc2 = lin({q + "fc2.weight"}, {D, F});
     d.layers.push_back(std::move(L));
+    // Each layer's stacking temporaries, freed, can stay resident in glibc's heap: hand their pages
+    // back layer by layer, or a medium f32 load peaks ~1 GB higher (kernels/host_buffer_cache.h).
+    trim_host_heap();
   }
   d.ln_w = be.upload(w.get(p + "layer_norm.weight", {D}).as_f32());
   d.ln_b = be.upload(w.get(p + "layer_norm.bias", {D}).as_f32());
   d.positions = be.upload(sinusoidal_positions(cfg.max_position_embeddings, D));
   d.kv_dtype = weight_dtype == DType::F32 ? DType::F32 : DType::F16;
-  trim_host_heap();  // the stacking temporaries' pages (kernels/host_buffer_cache.h)
   return d;
 }
 
