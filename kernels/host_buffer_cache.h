@@ -30,7 +30,8 @@ class HostBufferReuse {
 // Why: glibc raises its mmap threshold (up to 32 MB) each time a large mapped block is freed, so
 // later temporaries of a few MB come from its heap, whose pages stay resident after they are freed.
 // A load that stacks weights in temporaries before copying them into 2 MiB pages left ~230 MB so
-// (musicgen-small f32: the stacked q/k/v and cross k/v of 24 layers); loaders call this at the end.
+// (musicgen-small f32: the stacked q/k/v and cross k/v of 24 layers); the decoder loader calls it after
+// each layer.
 void trim_host_heap();
 
 namespace detail {
