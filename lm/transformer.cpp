@@ -83,7 +83,8 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
       return be.upload_linear_weight(t.dtype == weight_dtype || !whole_blocks ? std::move(t) : quantize(t, weight_dtype));
     }
     Tensor u = be.upload(t);
-    // On the CPU an f32 weight is still a view of the mapped file: the backend may place it too.
+    // On the CPU an f32 weight is still the mapped file's view (or a stacking temporary): the
+    // backend may place it too (CPU: a copy in 2 MiB pages).
     if (u.dtype == weight_dtype) return u.device == Device::CPU ? be.upload_linear_weight(std::move(u)) : u;
     Tensor c = be.cast(u, weight_dtype);  // a new buffer: the backend may place it (CPU: 2 MiB pages)
     return c.device == Device::CPU ? be.upload_linear_weight(std::move(c)) : c;

@@ -2,8 +2,8 @@
 // The ops not listed here run the host defaults of kernels/backend_fallbacks.cpp and
 // kernels/backend_recording.cpp, which on this backend are the reference.
 // Memory is plain host memory, so upload/download hand the tensor back as it is (no copy); only
-// upload_linear_weight may copy (q8_0/q4_0 repacked for the AVX-512 kernels, bf16/f16 weights into
-// 2 MiB pages).
+// upload_linear_weight may copy (q8_0/q4_0 repacked for the AVX-512 kernels, f32/bf16/f16 weights
+// into 2 MiB pages).
 #include <algorithm>
 #include <cstring>
 
