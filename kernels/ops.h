@@ -114,6 +114,12 @@ class Backend {
   // `host` is the only reference to its buffer, e.g. moved in, else into a copy, so the caller may
   // release a mapped source). Default: upload.
   virtual Tensor upload_linear_weight(Tensor host) { return upload(host); }
+  // Host weights [n_i, K] of one dtype stacked by rows (a fused projection such as q|k|v), as
+  // upload_linear_weight(concat_rows(parts)) gives them, where a backend may skip the stacked
+  // temporary (the CPU backend copies f32/bf16/f16 parts straight into its 2 MiB pages).
+  virtual Tensor upload_linear_weight_rows(const std::vector<Tensor>& parts) {
+    return upload_linear_weight(concat_rows(parts));
+  }
   virtual void synchronize() {}
 
   // ---- dense algebra ----

@@ -230,6 +230,28 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::as_f32() const { return dtype == DType::F32 ? *this : from_vector(to_vector(), shape); }
 
+Tensor concat_rows(std::vector<Tensor> parts) {
+  MG_CHECK(!parts.empty(), "concat_rows: no tensors");
+  bool same = true;
+  for (const Tensor& t : parts) {
+    MG_CHECK(t.device == Device::CPU && t.ndim() == 2 && t.dim(1) == parts[0].dim(1), "concat_rows: ",
+             shape_str(t.shape), " on ", device_name(t.device), " does not stack with ", shape_str(parts[0].shape),
+             " (2-D host tensors with the same columns)");
+    same = same && t.dtype == parts[0].dtype;
+  }
+  if (!same)
+    for (Tensor& t : parts) t = Tensor::from_vector(t.to_vector(), t.shape);
+  int64_t rows = 0;
+  for (const Tensor& t : parts) rows += t.dim(0);
+  Tensor out = Tensor::empty(parts[0].dtype, {rows, parts[0].dim(1)});
+  char* dst = static_cast<char*>(out.data);
+  for (const Tensor& t : parts) {
+    std::memcpy(dst, t.data, t.nbytes());
+    dst += t.nbytes();
+  }
+  return out;
+}
+
 std::vector<float> Tensor::to_vector() const {
   MG_CHECK(device == Device::CPU, "to_vector() of a ", device_name(device), " tensor: download first");
   std::vector<float> v(numel());

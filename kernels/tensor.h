@@ -74,4 +74,8 @@ struct Tensor {
   std::vector<float> to_vector() const;  // any float or quantized dtype, CPU only, as f32
 };
 
+// Host tensors [n_i, C] stacked along dim 0 into a new host tensor (f32 when their dtypes differ):
+// fused projections such as q|k|v.
+Tensor concat_rows(std::vector<Tensor> parts);
+
 }  // namespace mg

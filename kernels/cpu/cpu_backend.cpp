@@ -41,13 +41,29 @@ class CpuBackend final : public Backend {
     // f32/bf16/f16 weights: into 2 MiB pages too, which the decode GEMV streams faster (bf16: 2
     // rows ~+17%, 16 rows ~+5%, kernels/cpu/linear_bf16.cpp; f32, which would otherwise stay a view
     // of the file's 4 KiB page-cache pages: musicgen-small's decode step ~+10%, docs/PERFORMANCE.md).
-    const bool floats = host.dtype == DType::F32 || host.dtype == DType::BF16 || host.dtype == DType::F16;
-    if (host.device == Device::CPU && floats && host.ndim() == 2) {
+    if (host.device == Device::CPU && is_float_weight(host.dtype) && host.ndim() == 2) {
       Tensor w = weights_.empty(host.dtype, host.shape);
       copy_on_the_pool(w.data, host.data, host.nbytes());
       return w;
     }
     return upload(host);
+  }
+  Tensor upload_linear_weight_rows(const std::vector<Tensor>& parts) override {
+    bool floats = !parts.empty();
+    int64_t rows = 0;
+    for (const Tensor& t : parts) {
+      floats = floats && t.device == Device::CPU && t.dtype == parts[0].dtype && is_float_weight(t.dtype) &&
+               t.ndim() == 2 && t.dim(1) == parts[0].dim(1);
+      rows += floats ? t.dim(0) : 0;
+    }
+    if (!floats) return Backend::upload_linear_weight_rows(parts);
+    Tensor w = weights_.empty(parts[0].dtype, {rows, parts[0].dim(1)});
+    char* dst = static_cast<char*>(w.data);
+    for (const Tensor& t : parts) {
+      copy_on_the_pool(dst, t.data, t.nbytes());
+      dst += t.nbytes();
+    }
+    return w;
   }
   Tensor download(const Tensor& dev) override {
     MG_CHECK(dev.device == Device::CPU, "cpu backend download: the tensor ", shape_str(dev.shape), " is on ",
@@ -139,6 +155,8 @@ class CpuBackend final : public Backend {
   cpu::ThreadPool pool_;
   cpu::Exec ex_;
   WeightArena weights_;  // the repacked q8_0/q4_0 and the f32/bf16/f16 weights, in 2 MiB pages (kernels/weight_arena.h)
+
+  static bool is_float_weight(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
 
   // memcpy in 2 MiB pieces shared by the pool's threads. Why: most of a weight copy's time is the
   // first touch of the fresh destination pages (the kernel faults and zeroes them), which the

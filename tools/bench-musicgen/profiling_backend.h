@@ -58,6 +58,9 @@ class ProfilingBackend final : public mg::Backend {
   mg::Tensor upload_linear_weight(mg::Tensor h) override {
     return time("upload", [&] { return in_.upload_linear_weight(std::move(h)); });
   }
+  mg::Tensor upload_linear_weight_rows(const std::vector<mg::Tensor>& parts) override {
+    return time("upload", [&] { return in_.upload_linear_weight_rows(parts); });
+  }
   mg::Tensor download(const mg::Tensor& d) override { return time("download", [&] { return in_.download(d); }); }
   void synchronize() override { in_.synchronize(); }
 
