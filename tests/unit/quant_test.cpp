@@ -347,6 +347,34 @@ TEST(QuantInterleave, TheCpuBackendRepacksOnlyForItsAvx512Path) {
   EXPECT_EQ(up.to_vector(), f.to_vector());
 }
 
+// Fused projections (q|k|v) kept as stored reach the backend as parts: the CPU backend copies them
+// straight into its 2 MiB pages, which must give exactly the stacked tensor the default gives
+// (upload_linear_weight of concat_rows), for each float dtype; parts it cannot place (mixed
+// dtypes) take the default, stacked as f32.
+TEST(LinearWeightRows, TheCpuBackendStacksThePartsAsConcatRowsDoes) {
+  auto be = make_cpu_backend(2);
+  auto cast_host = [&](const Tensor& x, DType t) { return t == DType::F32 ? x : be->cast(x, t); };
+  for (DType t : {DType::F32, DType::BF16, DType::F16}) {
+    const std::vector<Tensor> parts = {cast_host(gaussian_matrix(48, 64, 51), t),
+                                       cast_host(gaussian_matrix(16, 64, 52), t),
+                                       cast_host(gaussian_matrix(48, 64, 53), t)};
+    const Tensor up = be->upload_linear_weight_rows(parts);
+    const Tensor expected = concat_rows(parts);
+    ASSERT_EQ(up.shape, (Shape{112, 64})) << dtype_name(t);
+    EXPECT_EQ(up.dtype, t);
+    EXPECT_EQ(up.layout, QuantLayout::Rows);
+    EXPECT_EQ(std::memcmp(up.data, expected.data, expected.nbytes()), 0) << dtype_name(t);
+    for (const Tensor& p : parts) EXPECT_NE(up.data, p.data);
+  }
+  const Tensor mixed =
+      be->upload_linear_weight_rows({gaussian_matrix(16, 64, 54), cast_host(gaussian_matrix(16, 64, 55), DType::BF16)});
+  EXPECT_EQ(mixed.dtype, DType::F32);
+  EXPECT_EQ(mixed.shape, (Shape{32, 64}));
+  const std::string err =
+      mgtest::error_of([] { concat_rows({gaussian_matrix(4, 64, 56), gaussian_matrix(4, 32, 57)}); });
+  EXPECT_NE(err.find("does not stack"), std::string::npos) << err;
+}
+
 TEST(QuantInterleave, RepacksInPlaceOnlyWhatNobodyElseHolds) {
   Tensor w = quantize(gaussian_matrix(32, 64, 41, 0.05f), DType::Q4_0);
   const std::vector<float> values = w.to_vector();
