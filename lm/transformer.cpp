@@ -30,8 +30,8 @@ Tensor sinusoidal_positions(int64_t n, int64_t dim) {
 
 namespace {
 
-// Whether `t` shares bytes with one of `parts` (the CPU backend keeps an f32 weight as the
-// memory-mapped view itself).
+// Whether `t` shares bytes with one of `parts` (the CPU backend keeps a quantized snapshot's weight
+// as the memory-mapped view itself where it does not repack it: its AVX2 and portable paths).
 bool aliases_any(const Tensor& t, const std::vector<Tensor>& parts) {
   if (t.device != Device::CPU) return false;
   const char* p = static_cast<const char*>(t.data);
@@ -66,8 +66,8 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
       return be.upload_linear_weight(t.dtype == weight_dtype || !whole_blocks ? std::move(t) : quantize(t, weight_dtype));
     }
     Tensor u = be.upload(t);
-    // On the CPU an f32 weight is still the mapped file's view (or a stacking temporary): the
-    // backend may place it too (CPU: a copy in 2 MiB pages).
+    // Already in the dtype asked for: on the CPU still the mapped file's view (or a stacked
+    // temporary), which the backend may place too (CPU: a copy in 2 MiB pages).
     if (u.dtype == weight_dtype) return u.device == Device::CPU ? be.upload_linear_weight(std::move(u)) : u;
     Tensor c = be.cast(u, weight_dtype);  // a new buffer: the backend may place it (CPU: 2 MiB pages)
     return c.device == Device::CPU ? be.upload_linear_weight(std::move(c)) : c;

@@ -48,15 +48,16 @@ class CpuBackend final : public Backend {
     }
     return upload(host);
   }
+  // Float parts of one dtype go straight into 2 MiB pages; anything else (mixed dtypes, bad shapes:
+  // concat_rows says what is wrong) takes the default.
   Tensor upload_linear_weight_rows(const std::vector<Tensor>& parts) override {
-    bool floats = !parts.empty();
+    const bool stackable = !parts.empty() && std::all_of(parts.begin(), parts.end(), [&](const Tensor& t) {
+      return t.device == Device::CPU && t.dtype == parts[0].dtype && is_float_weight(t.dtype) && t.ndim() == 2 &&
+             t.dim(1) == parts[0].dim(1);
+    });
+    if (!stackable) return Backend::upload_linear_weight_rows(parts);
     int64_t rows = 0;
-    for (const Tensor& t : parts) {
-      floats = floats && t.device == Device::CPU && t.dtype == parts[0].dtype && is_float_weight(t.dtype) &&
-               t.ndim() == 2 && t.dim(1) == parts[0].dim(1);
-      rows += floats ? t.dim(0) : 0;
-    }
-    if (!floats) return Backend::upload_linear_weight_rows(parts);
+    for (const Tensor& t : parts) rows += t.dim(0);
     Tensor w = weights_.empty(parts[0].dtype, {rows, parts[0].dim(1)});
     char* dst = static_cast<char*>(w.data);
     for (const Tensor& t : parts) {
