@@ -5,8 +5,9 @@
 // core retires per cycle (one 512-bit or two 256-bit on Zen 4) is at most 8 chains in flight, so
 // 16 (512-bit, of 32 registers) and 12 (256-bit, of 16) keep the units full with nothing spilled
 // (the loop body is only FMAs: objdump -d shows 16 vfmadd231ps and no loads or stores). The
-// inputs come through a volatile, so the compiler can neither fold the loop nor drop it (without
-// -ffast-math it may not reassociate the chains either); the sums go back through one.
+// inputs come through local volatiles, so the compiler can neither fold the loop nor drop it
+// (without -ffast-math it may not reassociate the chains either); the sums go out through one (no
+// shared global that every thread writes).
 #include "fma_peak.h"
 
 #include <immintrin.h>
@@ -23,30 +24,30 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-volatile float g_one = 1.0f, g_small = 1e-3f;  // inputs the compiler cannot see through
-volatile float g_sink = 0.0f;                  // where the sums go
-
 constexpr int kChains512 = 16, kChains256 = 12;
 
 // `rounds` rounds of kChains512 512-bit FMAs; returns the FLOPs done.
 __attribute__((target("avx512f"))) double fma_rounds_512(long rounds) {
-  const __m512 a = _mm512_set1_ps(g_small), b = _mm512_set1_ps(g_small);
+  volatile float one = 1.0f, small = 1e-3f;  // inputs the compiler cannot see through
+  const __m512 a = _mm512_set1_ps(small), b = _mm512_set1_ps(small);
   __m512 acc[kChains512];
-  for (int i = 0; i < kChains512; ++i) acc[i] = _mm512_set1_ps(g_one * float(i));
+  for (int i = 0; i < kChains512; ++i) acc[i] = _mm512_set1_ps(one * float(i));
   for (long r = 0; r < rounds; ++r)
 #pragma GCC unroll 16
     for (int i = 0; i < kChains512; ++i) acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
   __m512 s = acc[0];
   for (int i = 1; i < kChains512; ++i) s = _mm512_add_ps(s, acc[i]);
-  g_sink = _mm512_reduce_add_ps(s);
+  volatile float sink = _mm512_reduce_add_ps(s);  // the sums are used, so the FMAs stay
+  (void)sink;
   return 2.0 * 16 * kChains512 * double(rounds);
 }
 
 // `rounds` rounds of kChains256 256-bit FMAs; returns the FLOPs done.
 __attribute__((target("avx2,fma"))) double fma_rounds_256(long rounds) {
-  const __m256 a = _mm256_set1_ps(g_small), b = _mm256_set1_ps(g_small);
+  volatile float one = 1.0f, small = 1e-3f;  // inputs the compiler cannot see through
+  const __m256 a = _mm256_set1_ps(small), b = _mm256_set1_ps(small);
   __m256 acc[kChains256];
-  for (int i = 0; i < kChains256; ++i) acc[i] = _mm256_set1_ps(g_one * float(i));
+  for (int i = 0; i < kChains256; ++i) acc[i] = _mm256_set1_ps(one * float(i));
   for (long r = 0; r < rounds; ++r)
 #pragma GCC unroll 12
     for (int i = 0; i < kChains256; ++i) acc[i] = _mm256_fmadd_ps(a, b, acc[i]);
@@ -56,7 +57,8 @@ __attribute__((target("avx2,fma"))) double fma_rounds_256(long rounds) {
   _mm256_store_ps(lanes, s);
   float t = 0;
   for (float v : lanes) t += v;
-  g_sink = t;
+  volatile float sink = t;  // the sums are used, so the FMAs stay
+  (void)sink;
   return 2.0 * 8 * kChains256 * double(rounds);
 }
 
