@@ -107,7 +107,8 @@ if [ "${1:-}" = "--prepare" ] || [ "${1:-}" = "--bundle-from" ]; then
     lib=$(find "$BUILD" -maxdepth 1 -name 'libmusicgen.a' | head -1)
     cuobj=$(command -v cuobjdump || true)
     if [ -n "$lib" ] && [ -n "$cuobj" ]; then
-      "$cuobj" --list-elf "$lib" 2>/dev/null | grep -q "sm_${ARCH%%;*}" ||
+      elfs=$("$cuobj" --list-elf "$lib" 2>/dev/null || true)  # captured: `| grep -q` under pipefail can SIGPIPE
+      grep -q "sm_${ARCH%%;*}" <<<"$elfs" ||
         { echo "$BUILD holds no sm_${ARCH%%;*} code (build with CMAKE_CUDA_ARCHITECTURES including ${ARCH%%;*})"; exit 1; }
     fi
   fi
