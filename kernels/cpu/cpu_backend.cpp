@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/op_checks.h"
 #include "kernels/quant.h"
 #include "kernels/weight_arena.h"
 
@@ -41,7 +42,7 @@ class CpuBackend final : public Backend {
     // f32/bf16/f16 weights: into 2 MiB pages too, which the decode GEMV streams faster (bf16: 2
     // rows ~+17%, 16 rows ~+5%, kernels/cpu/linear_bf16.cpp; f32, which would otherwise stay a view
     // of the file's 4 KiB page-cache pages: musicgen-small's decode step ~+10%, docs/PERFORMANCE.md).
-    if (host.device == Device::CPU && is_float_weight(host.dtype) && host.ndim() == 2) {
+    if (host.device == Device::CPU && is_float_dtype(host.dtype) && host.ndim() == 2) {
       Tensor w = weights_.empty(host.dtype, host.shape);
       copy_on_the_pool(w.data, host.data, host.nbytes());
       return w;
@@ -52,7 +53,7 @@ class CpuBackend final : public Backend {
   // concat_rows says what is wrong) takes the default.
   Tensor upload_linear_weight_rows(const std::vector<Tensor>& parts) override {
     const bool stackable = !parts.empty() && std::all_of(parts.begin(), parts.end(), [&](const Tensor& t) {
-      return t.device == Device::CPU && t.dtype == parts[0].dtype && is_float_weight(t.dtype) && t.ndim() == 2 &&
+      return t.device == Device::CPU && t.dtype == parts[0].dtype && is_float_dtype(t.dtype) && t.ndim() == 2 &&
              t.dim(1) == parts[0].dim(1);
     });
     if (!stackable) return Backend::upload_linear_weight_rows(parts);
@@ -156,8 +157,6 @@ class CpuBackend final : public Backend {
   cpu::ThreadPool pool_;
   cpu::Exec ex_;
   WeightArena weights_;  // the repacked q8_0/q4_0 and the f32/bf16/f16 weights, in 2 MiB pages (kernels/weight_arena.h)
-
-  static bool is_float_weight(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
 
   // memcpy in 2 MiB pieces shared by the pool's threads. Why: most of a weight copy's time is the
   // first touch of the fresh destination pages (the kernel faults and zeroes them), which the
