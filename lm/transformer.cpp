@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "kernels/host_buffer_cache.h"
 #include "kernels/quant.h"
@@ -78,11 +77,10 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
   // the converted decoder rather than the file's.
   auto lin = [&](const std::vector<std::string>& names, const Shape& each) {
     std::vector<Tensor> parts;
-    bool as_stored = true;  // every part already in the dtype asked for, and not quantized
-    for (const std::string& n : names) {
-      parts.push_back(w.get(n, each));
-      as_stored = as_stored && parts.back().dtype == weight_dtype && !dtype_is_quantized(weight_dtype);
-    }
+    for (const std::string& n : names) parts.push_back(w.get(n, each));
+    // Every part already in the dtype asked for, and that dtype not quantized.
+    const bool as_stored = !dtype_is_quantized(weight_dtype) &&
+                           std::all_of(parts.begin(), parts.end(), [&](const Tensor& t) { return t.dtype == weight_dtype; });
     // Parts kept as stored are stacked by the backend, straight where it keeps weights (CPU: 2 MiB
     // pages, with no stacked temporary in between); the others are stacked, then converted.
     Tensor out = parts.size() == 1 ? convert(parts[0])
