@@ -21,8 +21,6 @@ audio is [batch, channels, samples].
 """
 from __future__ import annotations
 
-import contextlib
-import math
 import json
 import numbers
 import os
@@ -33,7 +31,11 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core
+from ._args import (_DEVICES, _NORMALIZE, _SUBTYPES, _WEIGHTS, AudioLike, PathLike, _audio, _audio_input, _c_int,
+                    _choice, _integer, _number, _path, _rate, _real, _threads)
+from ._encodec import Codes, EnCodec
 from ._errors import AbortedError, DeviceError, FormatError, ModelError, MusicGenError
+from ._pool import _Pool
 
 __all__ = [
     "MusicGen",
@@ -59,134 +61,8 @@ __all__ = [
 
 __version__: str = _core.version()
 
-PathLike = Union[str, "os.PathLike[str]"]
-AudioLike = Union[np.ndarray, Sequence[float], Sequence[Sequence[float]]]
-
-_DEVICES = {"auto": 0, "cpu": 1, "cuda": 2}
-_WEIGHTS = {"f32": 0, "f16": 1, "bf16": 2, "q8": 3, "q4": 4}
-_NORMALIZE = {"peak": 0, "loudness": 1, "clip": 2, "none": 3}
-_SUBTYPES = {"pcm16": 0, "pcm24": 1, "float": 2}
-
-
-# ---- argument checks: clear messages before anything reaches the C library ----
-
-def _choice(name: str, value: str, options: dict) -> int:
-    if not isinstance(value, str) or value.lower() not in options:
-        raise ValueError(f"{name} must be one of {', '.join(repr(o) for o in options)}, not {value!r}")
-    return options[value.lower()]
-
-
-def _number(name: str, value: Any, *, low: Optional[float] = None, high: Optional[float] = None,
-            low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, not {value!r}")
-    if low is not None and (v <= low if low_open else v < low):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, not {value!r}")
-    if high is not None and v > high:
-        raise ValueError(f"{name} must be <= {high:g}, not {value!r}")
-    return v
-
-
-def _integer(name: str, value: Any, *, low: int = 0, high: Optional[int] = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
-    v = int(value)
-    if v < low:
-        raise ValueError(f"{name} must be >= {low}, not {v}")
-    if high is not None and v > high:
-        raise ValueError(f"{name} must be <= {high}, not {v}")
-    return v
-
-
-# The generation settings the C API checks itself (duration, extend_stride, top_k, top_p,
-# temperature, cfg) are only type-checked here: their values go to the C API, whose messages (the
-# same as musicgen-cli's and C callers', docs/LIMITS.md) come back as ValueError.
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    return float(value)
-
-
-def _c_int(name: str, value: Any) -> int:
-    return _integer(name, value, low=-2**31, high=2**31 - 1)  # what a C int holds
-
-
-def _threads(threads: Optional[int]) -> int:
-    return 0 if threads is None else _integer("threads", threads, low=1)
-
-
-def _path(name: str, value: Any) -> str:
-    try:
-        return os.fsdecode(os.fspath(value))
-    except TypeError:
-        raise TypeError(f"{name} must be a path (str or os.PathLike), not {type(value).__name__}") from None
-
-
-def _audio(name: str, audio: Any) -> np.ndarray:
-    """Any array-like of numbers -> float32 C-contiguous [channels, samples]."""
-    try:
-        a = np.asarray(audio, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be a float32-convertible array: {e}") from None
-    if a.ndim == 1:
-        a = a[np.newaxis, :]
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 1-D [samples] or 2-D [channels, samples], not {a.ndim}-D {a.shape}")
-    if a.shape[0] < 1 or a.shape[1] < 1:
-        raise ValueError(f"{name} is empty: shape {a.shape}")
-    if a.shape[0] > a.shape[1]:
-        raise ValueError(f"{name} has shape {a.shape}: more channels than samples; audio is planar "
-                         f"[channels, samples] (transpose an interleaved [samples, channels] array)")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} holds NaN or infinite samples")
-    return np.ascontiguousarray(a)
-
-
-def _rate(name: str, value: Any) -> int:
-    return _integer(name, value, low=1)
-
-
-def _audio_input(name: str, value: Any, rate: Optional[int], default_rate: int) -> Tuple[np.ndarray, int]:
-    """A path (read with the library), an (array, rate) pair, or an array at `rate`."""
-    if isinstance(value, (str, bytes, os.PathLike)):
-        if rate is not None:
-            raise ValueError(f"{name}_sr is for arrays; a file says its own rate")
-        a, r = _core.read_audio(_path(name, value))
-        return a, r
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], numbers.Integral):
-        return _audio(name, value[0]), _rate(f"{name} rate", value[1])
-    return _audio(name, value), _rate(f"{name}_sr", default_rate if rate is None else rate)
-
 
 # ---- MusicGen ----
-
-class _Pool:
-    """Idle sessions of one model: a call takes one (or makes a new one) and gives it back."""
-
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._make = make
-        self._idle: list = []
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def session(self) -> Iterator[Any]:
-        with self._lock:
-            s = self._idle.pop() if self._idle else None
-        if s is None:
-            s = self._make()
-        try:
-            yield s
-        finally:
-            with self._lock:
-                self._idle.append(s)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._idle.clear()
-
 
 def _on_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
@@ -443,150 +319,6 @@ def _with_defaults(kwargs: dict) -> dict:
     out = dict(_GENERATE_DEFAULTS)
     out.update(kwargs)
     return out
-
-
-# ---- EnCodec ----
-
-class Codes:
-    """The codes of one encoded clip.
-
-    Attributes:
-        segments: one int64 array [codebooks, frames] per segment (one segment, except for
-            encodec_48khz, which encodes 1 s segments).
-        scales: each segment's renormalisation scale (1.0 for models that do not normalise).
-        audio_length: samples per channel the codes decode to.
-        num_codebooks: codebooks per frame.
-
-    ``np.asarray(codes)`` gives the codes of a one-segment clip as int64 [codebooks, frames].
-    """
-
-    def __init__(self, handle: Any) -> None:
-        self._handle = handle
-        self.segments = [handle.segment(i) for i in range(handle.num_segments)]
-        self.scales = [handle.scale(i) for i in range(handle.num_segments)]
-        self.audio_length: int = handle.audio_length
-        self.num_codebooks: int = handle.num_codebooks
-
-    @classmethod
-    def from_array(cls, codes: Any, audio_length: int = 0) -> "Codes":
-        """Codes of one segment from an integer array [codebooks, frames] (audio_length 0: frames
-        times the model's hop length)."""
-        a = np.asarray(codes)
-        if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
-            raise ValueError(f"codes must be [codebooks, frames], not {a.shape}")
-        if not np.issubdtype(a.dtype, np.integer):
-            raise TypeError(f"codes must be integers, not {a.dtype}")
-        return cls(_core.Codes.create(np.ascontiguousarray(a, dtype=np.int64),
-                                      _integer("audio_length", audio_length, low=0)))
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if len(self.segments) != 1:
-            raise ValueError(f"these codes have {len(self.segments)} segments: use .segments")
-        a = self.segments[0]
-        return a if dtype is None else a.astype(dtype)
-
-    @property
-    def shape(self) -> Tuple[int, int]:
-        """[codebooks, frames] of a one-segment clip."""
-        return np.asarray(self).shape
-
-    def __repr__(self) -> str:
-        frames = sum(s.shape[1] for s in self.segments)
-        return (f"Codes(codebooks={self.num_codebooks}, frames={frames}, segments={len(self.segments)}, "
-                f"audio_length={self.audio_length})")
-
-
-class EnCodec:
-    """An EnCodec model (24, 32 or 48 kHz snapshot folder, or a MusicGen folder's codec).
-
-    Args:
-        path: the snapshot folder (config.json + model.safetensors).
-        device: "auto", "cpu" or "cuda".
-        threads: CPU threads per call (None: all cores).
-
-    Like MusicGen, one model serves any number of threads (a session each, from a pool).
-    """
-
-    def __init__(self, path: PathLike, device: str = "auto", threads: Optional[int] = None) -> None:
-        self._threads = _threads(threads)
-        self._model = _core.EncodecModel(_path("path", path), _choice("device", device, _DEVICES), self._threads)
-        self._pool = _Pool(lambda: _core.EncodecSession(self._model, self._threads))
-        self.path = os.fspath(path)
-
-    sample_rate = property(lambda self: self._model.sample_rate, doc="The model's rate in Hz.")
-    channels = property(lambda self: self._model.channels, doc="The model's channel count.")
-    name = property(lambda self: self._model.name, doc='The .ecdc model name ("encodec_24khz", ...), or "".')
-    bandwidths = property(lambda self: list(self._model.bandwidths), doc="Supported bandwidths (kbps), ascending.")
-
-    def __repr__(self) -> str:
-        return f"EnCodec({self.path!r}, name={self.name!r}, sample_rate={self.sample_rate}, channels={self.channels})"
-
-    def close(self) -> None:
-        """Frees the idle sessions now."""
-        self._pool.clear()
-
-    def __enter__(self) -> "EnCodec":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def _kbps(self, bandwidth: Optional[float]) -> float:
-        if bandwidth is None:
-            return 0.0
-        b = _number("bandwidth", bandwidth, low=0.0, low_open=True)
-        if self.bandwidths and not any(abs(b - x) < 1e-6 for x in self.bandwidths):
-            raise ValueError(f"bandwidth {b:g} kbps is not one of this model's: "
-                             f"{', '.join(f'{x:g}' for x in self.bandwidths)}")
-        return b
-
-    def encode(self, audio: AudioLike, sr: int, bandwidth: Optional[float] = None) -> Codes:
-        """Audio float32 [channels, samples] (or [samples]) at ``sr`` Hz -> Codes. Audio at another
-        rate or channel count is converted first (as audiocraft's convert_audio). bandwidth: kbps,
-        one of ``bandwidths`` (None: the highest)."""
-        a = _audio("audio", audio)
-        rate = _rate("sr", sr)
-        kbps = self._kbps(bandwidth)
-        with self._pool.session() as s:
-            return Codes(s.encode(a, rate, kbps))
-
-    def decode(self, codes: Union[Codes, np.ndarray], audio_length: int = 0) -> Tuple[np.ndarray, int]:
-        """Codes (or an int array [codebooks, frames]) -> (audio float32 [channels, samples], rate).
-        audio_length: for an array, the samples per channel it decodes to (0: frames times the
-        model's hop length)."""
-        if isinstance(codes, Codes):
-            c = codes
-        else:
-            c = Codes.from_array(codes, audio_length)
-        with self._pool.session() as s:
-            return s.decode(c._handle)
-
-    def compress(self, path: PathLike, out: PathLike, bandwidth: Optional[float] = None) -> None:
-        """Audio file (any format libsndfile reads, any rate/channels) -> .ecdc file."""
-        kbps = self._kbps(bandwidth)
-        with self._pool.session() as s:
-            s.compress_file(_path("path", path), _path("out", out), kbps)
-
-    def decompress(self, path: PathLike, out: PathLike, subtype: str = "pcm16") -> None:
-        """.ecdc file -> audio file (format from the extension; subtype "pcm16", "pcm24" or "float")."""
-        st = _choice("subtype", subtype, _SUBTYPES)
-        with self._pool.session() as s:
-            s.decompress_file(_path("path", path), _path("out", out), st)
-
-    def to_ecdc(self, audio: AudioLike, sr: int, bandwidth: Optional[float] = None) -> bytes:
-        """Audio -> the bytes of an .ecdc file."""
-        a = _audio("audio", audio)
-        rate = _rate("sr", sr)
-        kbps = self._kbps(bandwidth)
-        with self._pool.session() as s:
-            return s.compress(a, rate, kbps)
-
-    def from_ecdc(self, data: bytes) -> Tuple[np.ndarray, int]:
-        """The bytes of an .ecdc file -> (audio float32 [channels, samples], rate)."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data must be bytes, not {type(data).__name__}")
-        with self._pool.session() as s:
-            return s.decompress(bytes(data))
 
 
 # ---- audio files and melody helpers ----
