@@ -2,13 +2,15 @@
 // round-trip bounds, block edge cases, refused shapes, and every kernel path against the portable one;
 // then weights interleaved by 16 rows (QuantLayout::Interleaved16, kernels/quant_interleave.cpp, read by
 // kernels/cpu/linear_quant_x16.cpp): the repack round trip, and every output bit-identical to the
-// row-order portable path for 1..16 activation rows, any thread count, and row counts that leave a
-// tail of rows in row order, and repacked into a WeightArena (the CPU backend's) with the same bytes.
+// row-order portable path for 1..16, 24 and 35 activation rows (passes of 16, 8, 4 and 3 rows), any
+// thread count, and row counts that leave a tail of rows in row order, and repacked into a WeightArena
+// (the CPU backend's) with the same bytes.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/cpu_ops.h"
@@ -303,7 +305,9 @@ TEST(QuantInterleave, EveryPathGivesThePortableRowOrderBits) {
       for (int64_t n : {16, 45, 64}) {
         Tensor w = quantize(gaussian_matrix(n, k, uint32_t(n + k), 0.05f), t);
         Tensor packed = interleave_rows16(w);
-        for (int64_t m = 1; m <= 16; ++m) {
+        std::vector<int64_t> row_counts = {24, 35};  // several passes over a group
+        for (int64_t m = 1; m <= 16; ++m) row_counts.push_back(m);
+        for (int64_t m : row_counts) {
           Tensor x = gaussian_matrix(m, k, uint32_t(7 * m + k));
           Tensor ref = run_linear(x, w, nullptr, cpu::KernelPath::Portable, 0);
           const std::string what = std::string(dtype_name(t)) + " k=" + std::to_string(k) +

@@ -34,6 +34,7 @@
 #include "fma_peak.h"
 #include "lm/batched_step.h"
 #include "lm/sequence_stepper.h"
+#include "profiling_backend.h"
 #include "step_weights.h"
 
 namespace {
@@ -63,7 +64,9 @@ struct StepTimes {
 };
 
 // `requests` steppers (10 s each, so that no window ends), `steps` shared steps after one warm-up.
-StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps) {
+// prof: when profiling, cleared as the timed steps start.
+StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps,
+              mgbench::ProfilingBackend* prof = nullptr) {
   std::vector<std::unique_ptr<Stepper>> st;
   for (int i = 0; i < requests; ++i) {
     mg::GenerateParams p;
@@ -80,6 +83,7 @@ StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps) {
   double w0 = 0, c0 = 0;
   for (int s = 0; s <= steps; ++s) {
     if (s == 1) {
+      if (prof) prof->reset();
       w0 = wall_seconds();
       c0 = cpu_seconds();
     }
@@ -111,6 +115,17 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t m = v.size() / 2;
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+// The N-request steps' time per op (one round's timed steps).
+void print_profile(const mgbench::ProfilingBackend& prof, int requests, int steps, double step_ms) {
+  const double ops_ms = prof.total() * 1e3 / steps;
+  std::printf("per op, %d requests, %d steps: %.2f ms a step in ops, %.2f ms a step outside them\n", requests, steps,
+              ops_ms, step_ms - ops_ms);
+  for (auto& [name, st] : prof.sorted())
+    std::printf("  %-44s %6.1f calls/step %8.3f ms/step %5.1f%%  %8.1f us/call\n", name.c_str(),
+                double(st.first) / steps, 1e3 * st.second / steps, 100.0 * 1e3 * st.second / steps / step_ms,
+                1e6 * st.second / double(st.first));
 }
 
 // The compute bound of a step of `rows` rows: 2 x rows x the weights it reads, over the FMA peak.
@@ -189,11 +204,11 @@ int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr,
                  "usage: %s MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4] "
-                 "[--rounds R] [--join-leave 0|1]\n",
+                 "[--rounds R] [--join-leave 0|1] [--profile 0|1]\n",
                  argv[0]);
     return 2;
   }
-  int threads = 1, requests = 8, steps = 20, rounds = 3, join_leave = 0;
+  int threads = 1, requests = 8, steps = 20, rounds = 3, join_leave = 0, profile = 0;
   std::string weights = "f32";
   auto number = [](const char* name, const char* s, long lo, long hi, int* out) {
     return mgbench::whole_number("bench-server-step", name, s, lo, hi, out);
@@ -216,6 +231,7 @@ int main(int argc, char** argv) {
     }
     else if (!std::strcmp(name, "--rounds")) ok = number(name, value, 1, 1000, &rounds);
     else if (!std::strcmp(name, "--join-leave")) ok = number(name, value, 0, 1, &join_leave);
+    else if (!std::strcmp(name, "--profile")) ok = number(name, value, 0, 1, &profile);
     else {
       std::fprintf(stderr, "bench-server-step: unknown option %s\n", name);
       return 2;
@@ -223,7 +239,10 @@ int main(int argc, char** argv) {
     if (!ok) return 2;
   }
   try {
-    auto be = mg::make_cpu_backend(threads);
+    auto cpu = mg::make_cpu_backend(threads);
+    // --profile 1: every op's wall time through ProfilingBackend, split for the N-request steps only.
+    mgbench::ProfilingBackend prof(*cpu);
+    mg::Backend* be = profile ? static_cast<mg::Backend*>(&prof) : cpu.get();
     auto model = mg::MusicGen::load(*be, argv[1], weight_dtype(weights));
     std::printf("%s weights %s, %d threads, %d steps, %d rounds\n", argv[1], weights.c_str(), threads, steps, rounds);
     const int pool_threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
@@ -235,7 +254,8 @@ int main(int argc, char** argv) {
       peaks.push_back(bound.peak.gflops);
       bound_ms.push_back(bound.ms);
       const StepTimes one = run(*model, *be, 1, steps);
-      const StepTimes many = run(*model, *be, requests, steps);
+      const StepTimes many = run(*model, *be, requests, steps, profile ? &prof : nullptr);
+      if (profile) print_profile(prof, requests, steps, many.wall_ms);
       one_wall.push_back(one.wall_ms);
       one_cpu.push_back(one.cpu_ms);
       many_wall.push_back(many.wall_ms);
