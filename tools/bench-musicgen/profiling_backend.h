@@ -162,6 +162,10 @@ class ProfilingBackend final : public mg::Backend {
       return 0;
     });
   }
+  mg::Tensor sample_tokens_impl(const mg::Tensor& logits, bool cfg, float guidance_scale, const mg::SamplerParams& p,
+                                const std::vector<uint64_t>& seeds, int64_t step, mg::Tensor* guided) override {
+    return time("sample_tokens", [&] { return in_.sample_tokens(logits, cfg, guidance_scale, p, seeds, step, guided); });
+  }
   mg::Tensor lstm_impl(const mg::Tensor& x, const mg::LstmLayerWeights& w, mg::Tensor* h, mg::Tensor* c) override {
     return time("lstm", [&] { return in_.lstm(x, w, h, c); });
   }
