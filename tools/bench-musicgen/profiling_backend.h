@@ -3,9 +3,10 @@
 // profiler. On the CPU backend ops are synchronous, so the times are the ops' own; on CUDA they
 // would only be launch times (call synchronize in the wrapped backend to change that).
 // It overrides the ops' *_impl (the public ops check the contract, then land here). The ops with a
-// host default that it leaves alone (linear_fused, sampling, the recorded-step variants) run that
-// default over the timed ops, so their parts are timed one by one. write_kv is forwarded and timed:
-// the CPU backend has its own (the host default's narrowing to f16 is several times slower).
+// host default that it leaves alone (linear_fused, the recorded-step variants) run that default over
+// the timed ops, so their parts are timed one by one. write_kv, sampling and the shared step's
+// batched attention are forwarded and timed: the CPU backend has its own (the host default's
+// narrowing to f16 is several times slower; its batched attention is one pool hand-off per layer).
 #pragma once
 
 #include <algorithm>
@@ -149,6 +150,16 @@ class ProfilingBackend final : public mg::Backend {
     if (fallback_attention_) return mg::Backend::attention_rows_impl(q, k, v, T, heads, scale, causal);
     return time(causal ? "attention (causal)" : "attention (cross)",
                 [&] { return in_.attention_rows(q, k, v, T, heads, scale, causal); });
+  }
+  // The server's shared step: every request's attention in the inner backend's one call (the CPU
+  // backend: one pool hand-off per layer), not the host default's call per request.
+  void attention_rows_batch_impl(mg::Tensor& out, const std::vector<mg::AttentionRowsJob>& jobs, int heads,
+                                 float scale, bool causal) override {
+    if (fallback_attention_) return mg::Backend::attention_rows_batch_impl(out, jobs, heads, scale, causal);
+    time(causal ? "attention (causal, all requests)" : "attention (cross, all requests)", [&] {
+      in_.attention_rows_batch(out, jobs, heads, scale, causal);
+      return 0;
+    });
   }
   void copy_rows_impl(mg::Tensor& dst, int64_t row0, const mg::Tensor& src) override {
     time("copy_rows", [&] {
