@@ -18,7 +18,7 @@
 // the round's 1-request step). It is the f32 FMA bound: the bf16, q8 and q4 kernels compute with other
 // instructions, so for them it is a guide only. --profile 1 prints each round's N-request steps
 // split per op (tools/bench-musicgen/profiling_backend.h: wall time of each backend call; what is
-// left is the step's host work: ids, slicing, sampling). Usage:
+// left is the step's host work: ids, slices, each request's bookkeeping). Usage:
 //   bench-server-step MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4]
 //                     [--rounds R] [--join-leave 0|1] [--profile 0|1]
 #include <algorithm>
