@@ -8,7 +8,9 @@
 //  - CFG is uncond + (cond - uncond) * scale in f32, in that order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -181,3 +183,55 @@ TEST(Sampler, RejectsBadShapes) {
 }
 
 }  // namespace
+
+// Why: sample_one takes the max of the logits before dividing by the temperature, and at a
+// temperature of 1 divides by nothing. Both rest on exact arithmetic (a correctly rounded division
+// by T > 0 keeps the order; x / 1 is x), so every draw must stay the one of the plain form below,
+// the form the CUDA kernel mirrors: the same probabilities to the last bit, hence the same tokens.
+namespace {
+
+std::vector<double> plain_probs(const std::vector<float>& logits, float temperature) {
+  std::vector<double> probs(logits.size());
+  double mx = -INFINITY;
+  for (float l : logits) mx = std::max(mx, double(l) / temperature);
+  double sum = 0;
+  for (size_t i = 0; i < logits.size(); ++i) sum += probs[i] = std::exp(double(logits[i]) / temperature - mx);
+  for (double& q : probs) q /= sum;
+  return probs;
+}
+
+// The inverse-CDF walk of sample_one over probabilities already filtered (none here: top-k off).
+int plain_walk(const std::vector<double>& probs, double u) {
+  double total = 0;
+  for (double q : probs) total += q;
+  const double r = u * total;
+  double acc = 0;
+  int last = 0;
+  for (size_t i = 0; i < probs.size(); ++i) {
+    if (probs[i] <= 0) continue;
+    last = int(i);
+    acc += probs[i];
+    if (r < acc) return int(i);
+  }
+  return last;
+}
+
+}  // namespace
+
+TEST(Sampler, TheDivisionsSkippedGiveThePlainDraws) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  for (float temperature : {1.0f, 0.7f, 1.3f, 3.0f})
+    for (int trial = 0; trial < 40; ++trial) {
+      std::vector<float> logits(2048);
+      for (float& l : logits) l = normal(rng);
+      if (trial % 4 == 1) logits[7] = -INFINITY;  // a masked token
+      const std::vector<double> probs = plain_probs(logits, temperature);
+      for (int d = 0; d < 16; ++d) {
+        const double u = mg::sample_uniform(uint64_t(trial), d, 0);
+        EXPECT_EQ(mg::cpu::sample_one(logits.data(), int64_t(logits.size()), params(0, 0.0f, temperature), u),
+                  plain_walk(probs, u))
+            << "temperature " << temperature << " trial " << trial << " draw " << d;
+      }
+    }
+}
