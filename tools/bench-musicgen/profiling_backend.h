@@ -3,10 +3,13 @@
 // profiler. On the CPU backend ops are synchronous, so the times are the ops' own; on CUDA they
 // would only be launch times (call synchronize in the wrapped backend to change that).
 // It overrides the ops' *_impl (the public ops check the contract, then land here). The ops with a
-// host default that it leaves alone (linear_fused, the recorded-step variants) run that default over
-// the timed ops, so their parts are timed one by one. write_kv, sampling and the shared step's
-// batched attention are forwarded and timed: the CPU backend has its own (the host default's
-// narrowing to f16 is several times slower; its batched attention is one pool hand-off per layer).
+// host default that it leaves alone (the recorded-step variants) run that default over the timed
+// ops, so their parts are timed one by one. linear_fused is forwarded (the CPU backend applies the
+// GELU and the residual add in place on the linear's output; the host default, into new tensors,
+// would be timed instead) under its linear's key with "+gelu" or "+residual" added. write_kv,
+// sampling and the shared step's batched attention are forwarded and timed: the CPU backend has
+// its own (the host default's narrowing to f16 is several times slower; its batched attention is
+// one pool hand-off per layer).
 #pragma once
 
 #include <algorithm>
@@ -72,6 +75,13 @@ class ProfilingBackend final : public mg::Backend {
     const std::string key = "linear " + mg::shape_str(w.shape) + " " + mg::dtype_name(w.dtype) +
                             (x.rows() <= 4 ? " (gemv)" : " (gemm)");
     return time(key, [&] { return in_.linear(x, w, b); });
+  }
+  mg::Tensor linear_fused_impl(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b,
+                               const mg::LinearFusion& fuse, const mg::Shape&) override {
+    const std::string key = "linear " + mg::shape_str(w.shape) + " " + mg::dtype_name(w.dtype) +
+                            (x.rows() <= 4 ? " (gemv" : " (gemm") + (fuse.gelu ? " +gelu" : "") +
+                            (fuse.residual ? " +residual" : "") + ")";
+    return time(key, [&] { return in_.linear_fused(x, w, b, fuse); });
   }
   mg::Tensor matmul_impl(const mg::Tensor& a, const mg::Tensor& b, bool tb, float alpha, const mg::Shape&) override {
     return time("matmul", [&] { return in_.matmul(a, b, tb, alpha); });
