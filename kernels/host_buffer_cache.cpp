@@ -4,7 +4,9 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <algorithm>
 #include <map>
+#include <set>
 #include <mutex>
 
 #include "kernels/common.h"
@@ -15,17 +17,21 @@ namespace {
 
 class Cache {
  public:
-  void enter() {
+  void enter(size_t budget) {
     std::lock_guard<std::mutex> lock(m_);
-    ++scopes_;
+    budgets_.insert(budget);
   }
-  void leave() {
+  void leave(size_t budget) {
     std::multimap<size_t, void*> drop;
     {
       std::lock_guard<std::mutex> lock(m_);
-      if (--scopes_ > 0) return;
-      drop.swap(free_);
-      bytes_ = 0;
+      budgets_.erase(budgets_.find(budget));
+      if (budgets_.empty()) {
+        drop.swap(free_);
+        bytes_ = 0;
+      } else {
+        shrink_to(*budgets_.rbegin(), 0, drop);  // a larger scope ended: back under the others' cap
+      }
     }
     for (auto& kv : drop) std::free(kv.second);
   }
@@ -45,22 +51,19 @@ class Cache {
     return std::aligned_alloc(64, bytes);
   }
   void give(void* p, size_t granted) {
-    if (granted >= kHostCacheMinBytes && granted <= kHostCacheBytes) {
+    std::multimap<size_t, void*> drop;
+    bool kept = false;
+    if (granted >= kHostCacheMinBytes) {
       std::lock_guard<std::mutex> lock(m_);
-      if (scopes_ > 0) {
-        // Make room by freeing the largest kept buffers first (the rarest sizes).
-        while (bytes_ + granted > kHostCacheBytes && !free_.empty()) {
-          auto last = std::prev(free_.end());
-          std::free(last->second);
-          bytes_ -= last->first;
-          free_.erase(last);
-        }
+      if (!budgets_.empty() && granted <= *budgets_.rbegin()) {
+        shrink_to(*budgets_.rbegin(), granted, drop);
         free_.emplace(granted, p);
         bytes_ += granted;
-        return;
+        kept = true;
       }
     }
-    std::free(p);
+    if (!kept) std::free(p);
+    for (auto& kv : drop) std::free(kv.second);  // outside the lock: munmap can take a while
   }
   size_t bytes() {
     std::lock_guard<std::mutex> lock(m_);
@@ -68,8 +71,19 @@ class Cache {
   }
 
  private:
+  // Moves the largest kept buffers (the rarest sizes) to `drop` until `incoming` more bytes fit
+  // under cap. Called with m_ held.
+  void shrink_to(size_t cap, size_t incoming, std::multimap<size_t, void*>& drop) {
+    while (bytes_ + incoming > cap && !free_.empty()) {
+      auto last = std::prev(free_.end());
+      bytes_ -= last->first;
+      drop.emplace(last->first, last->second);
+      free_.erase(last);
+    }
+  }
+
   std::mutex m_;
-  int scopes_ = 0;
+  std::multiset<size_t> budgets_;  // of the live scopes
   size_t bytes_ = 0;
   std::multimap<size_t, void*> free_;  // size -> buffer
 };
@@ -82,8 +96,10 @@ Cache& cache() {
 
 }  // namespace
 
-HostBufferReuse::HostBufferReuse() { cache().enter(); }
-HostBufferReuse::~HostBufferReuse() { cache().leave(); }
+HostBufferReuse::HostBufferReuse(size_t budget) : budget_(std::max(budget, kHostCacheBytes)) {
+  cache().enter(budget_);
+}
+HostBufferReuse::~HostBufferReuse() { cache().leave(budget_); }
 
 void trim_host_heap() {
 #if defined(__GLIBC__)

@@ -134,6 +134,11 @@ MusicgenDecoder load_musicgen_decoder(Backend& be, const WeightStore& w, const M
   return d;
 }
 
+size_t decoder_kv_bytes(const MusicgenDecoder& dec, int rows, int64_t capacity) {
+  return 2 * dec.layers.size() * size_t(rows) * size_t(capacity) * size_t(dec.cfg.hidden_size) *
+         dtype_size(dec.kv_dtype);
+}
+
 DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::vector<Tensor>& text,
                            int64_t capacity) {
   MG_CHECK(!text.empty(), "decoder_start: no rows");
@@ -144,9 +149,11 @@ DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::v
   s.capacity = capacity;
   const int R = s.rows;
   const int64_t D = dec.cfg.hidden_size;
-  for (size_t l = 0; l < dec.layers.size(); ++l) {
-    s.k_cache.push_back(be.alloc(dec.kv_dtype, {R, capacity, D}));
-    s.v_cache.push_back(be.alloc(dec.kv_dtype, {R, capacity, D}));
+  const int64_t L = int64_t(dec.layers.size());
+  const Tensor block = be.alloc(dec.kv_dtype, {2 * L, R, capacity, D});  // layer l: K at 2l, V at 2l + 1
+  for (int64_t l = 0; l < L; ++l) {
+    s.k_cache.push_back(block.slice0(2 * l, 1).reshape({R, capacity, D}));
+    s.v_cache.push_back(block.slice0(2 * l + 1, 1).reshape({R, capacity, D}));
   }
   if (!dec.cross_attention) return s;
 

@@ -55,6 +55,9 @@ struct CrossAttentionRun {
 
 // Per-generation state: one KV cache per layer holding every row, and the cross-attention
 // keys/values of every row (null rows all zero: their cross-attention output is exactly zero).
+// Every layer's K and V caches are views of one block (decoder_kv_bytes), so that a server can
+// hand a finished request's block, pages already mapped, to the next request as a whole
+// (kernels/host_buffer_cache.h).
 struct DecoderState {
   int rows = 0;
   int64_t capacity = 0;       // positions the caches hold
@@ -63,6 +66,10 @@ struct DecoderState {
   std::vector<Tensor> cross_k, cross_v;   // [layer] -> [rows, T_text max, D] (cross-attention models)
   std::vector<CrossAttentionRun> cross_runs;
 };
+
+// Bytes of the block that holds a DecoderState's KV caches: K and V of every layer, `rows` rows of
+// `capacity` positions in the decoder's kv_dtype.
+size_t decoder_kv_bytes(const MusicgenDecoder& dec, int rows, int64_t capacity);
 
 // Layer `layer`'s cross-attention of st's rows (queries cq[st.rows, S, D]) into out[N, D], row r's
 // column s at out_row0 + r * S + s: appends one attention_rows_batch job per run with text to

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "audio_bytes.h"
 #include "codec/audio_file.h"
 #include "codec/normalize.h"
 #include "conditioning/melody_windows.h"
+#include "kernels/host_buffer_cache.h"
 #include "lm/batched_step.h"
 #include "lm/sequence_stepper.h"
 #include "lm/stream.h"
@@ -295,9 +297,24 @@ void Engine::drop_gone(std::vector<std::shared_ptr<Job>>& joining) {
                 joining.end());
 }
 
+// While requests run, the KV cache blocks of finished ones are kept for the next ones (pages
+// already mapped: no page faults in their steps' write_kv), up to --max-batch blocks of a full
+// window; when the server goes idle they are freed (kernels/host_buffer_cache.h).
+size_t Engine::kv_reuse_budget() const {
+  const mg::MusicgenDecoder& dec = model_.decoder();
+  return size_t(opt_.max_batch) * mg::decoder_kv_bytes(dec, 2, dec.cfg.max_position_embeddings);
+}
+
 void Engine::schedule_loop() {
   std::vector<std::shared_ptr<Job>> joining;
+  std::optional<mg::HostBufferReuse> busy;
   for (;;) {
+    bool idle;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      idle = waiting_.empty() && active_.empty();
+    }
+    if (idle) busy.reset();
     {
       std::unique_lock<std::mutex> lock(mu_);
       running_ = int(active_.size());
@@ -306,6 +323,7 @@ void Engine::schedule_loop() {
       if (stopping_ && waiting_.empty() && active_.empty()) break;
       take_waiting(joining);
     }
+    if (!busy) busy.emplace(kv_reuse_budget());
     drop_gone(joining);
     std::unique_lock<std::mutex> device(device_mu_, std::defer_lock);
     if (shared_backend_) device.lock();

@@ -62,6 +62,7 @@ class Engine {
   struct Active;
   void schedule_loop();
   void finish_loop();
+  size_t kv_reuse_budget() const;
   void take_waiting(std::vector<std::shared_ptr<Job>>& joining);
   void drop_gone(std::vector<std::shared_ptr<Job>>& joining);
   void admit(std::vector<std::shared_ptr<Job>>& joining);
