@@ -17,7 +17,9 @@
 // not the best pass, because on a shared machine a lone pass can catch the other tenants idle (the
 // decode steps it is compared with are averages over many steps too). The read loop and the
 // buffers are in read_bandwidth.cpp, which bench-musicgen --probe-every also runs between its
-// decode windows (a bandwidth paired in time with the steps it bounds).
+// decode windows (a bandwidth paired in time with the steps it bounds). Before that last line: how
+// long a cache line takes to go from one core to the other (core_handoff.h), the cost every op
+// pays when it reads what the other thread of the pool wrote.
 //
 // --device cuda: device-to-device copies of an MB buffer through the Backend API (alloc, copy_rows,
 // synchronize: kernels/ops.h), counted as bytes read + bytes written, as CUDA's bandwidthTest and
@@ -33,6 +35,7 @@
 #include <vector>
 
 #include "bench-common/whole_number.h"
+#include "core_handoff.h"
 #include "kernels/ops.h"
 #include "read_bandwidth.h"
 
@@ -131,6 +134,8 @@ int main(int argc, char** argv) {
       if (threads == 1) break;
     }
   }
+  const double handoff = mgbench::core_handoff_ns();
+  if (handoff > 0) std::printf("core-to-core hand-off of a cache line: %.0f ns (core_handoff.h)\n", handoff);
   std::printf("read_gbps %.3f\n", best);
   return 0;
 }

@@ -15,12 +15,17 @@
 // fma_peak.h, ~0.2 s, on the backend's thread count: what the other tenants leave of it is paired
 // with the round too); 2 x rows x the weights a step reads (bench-musicgen's count) over it is the
 // fastest the N-request step could be, and N x t1 / max(that, t1) the ceiling of the ratio (t1:
-// the round's 1-request step). It is the f32 FMA bound: the bf16, q8 and q4 kernels compute with other
+// the round's 1-request step). Each round also prints the core-to-core hand-off of a cache line
+// (tools/bench-memory/core_handoff.h): when the VM's two vCPUs sit far apart it doubles and the
+// shared step, whose every op reads what the other thread wrote, slows. It is the f32 FMA bound: the bf16, q8 and q4 kernels compute with other
 // instructions, so for them it is a guide only. --profile 1 prints each round's N-request steps
 // split per op (tools/bench-musicgen/profiling_backend.h: wall time of each backend call; what is
-// left is the step's host work: ids, slices, each request's bookkeeping). Usage:
+// left is the step's host work: ids, slices, each request's bookkeeping). --reuse-kv 1 (default)
+// measures the steady state of a busy server, whose requests take over finished requests' KV cache
+// blocks (pages already mapped); 0, every run's blocks fresh (a first request's page faults).
+// Usage:
 //   bench-server-step MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4]
-//                     [--rounds R] [--join-leave 0|1] [--profile 0|1]
+//                     [--rounds R] [--join-leave 0|1] [--profile 0|1] [--reuse-kv 1|0]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -28,12 +33,15 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bench-common/whole_number.h"
+#include "core_handoff.h"
 #include "fma_peak.h"
+#include "kernels/host_buffer_cache.h"
 #include "lm/batched_step.h"
 #include "lm/sequence_stepper.h"
 #include "profiling_backend.h"
@@ -206,11 +214,11 @@ int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr,
                  "usage: %s MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4] "
-                 "[--rounds R] [--join-leave 0|1] [--profile 0|1]\n",
+                 "[--rounds R] [--join-leave 0|1] [--profile 0|1] [--reuse-kv 1|0]\n",
                  argv[0]);
     return 2;
   }
-  int threads = 1, requests = 8, steps = 20, rounds = 3, join_leave = 0, profile = 0;
+  int threads = 1, requests = 8, steps = 20, rounds = 3, join_leave = 0, profile = 0, reuse_kv = 1;
   std::string weights = "f32";
   auto number = [](const char* name, const char* s, long lo, long hi, int* out) {
     return mgbench::whole_number("bench-server-step", name, s, lo, hi, out);
@@ -234,6 +242,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(name, "--rounds")) ok = number(name, value, 1, 1000, &rounds);
     else if (!std::strcmp(name, "--join-leave")) ok = number(name, value, 0, 1, &join_leave);
     else if (!std::strcmp(name, "--profile")) ok = number(name, value, 0, 1, &profile);
+    else if (!std::strcmp(name, "--reuse-kv")) ok = number(name, value, 0, 1, &reuse_kv);
     else {
       std::fprintf(stderr, "bench-server-step: unknown option %s\n", name);
       return 2;
@@ -246,13 +255,25 @@ int main(int argc, char** argv) {
     mgbench::ProfilingBackend prof(*cpu);
     mg::Backend* be = profile ? static_cast<mg::Backend*>(&prof) : cpu.get();
     auto model = mg::MusicGen::load(*be, argv[1], weight_dtype(weights));
-    std::printf("%s weights %s, %d threads, %d steps, %d rounds\n", argv[1], weights.c_str(), threads, steps, rounds);
+    std::printf("%s weights %s, %d threads, %d steps, %d rounds, %s\n", argv[1], weights.c_str(), threads, steps,
+                rounds, reuse_kv ? "KV cache blocks reused (as musicgen-server while busy)" : "fresh KV cache blocks");
+    // --reuse-kv 1: what a busy musicgen-server does (engine.cpp kv_reuse_budget): a finished
+    // request's KV block goes to the next one. One untimed run of all the requests first, as long as
+    // the timed ones (a block's pages are mapped as positions are written), so every timed run
+    // finds its blocks mapped, as requests after the first do in the server.
+    std::optional<mg::HostBufferReuse> keep;
+    if (reuse_kv) {
+      const mg::MusicgenDecoder& dec = model->decoder();
+      keep.emplace(size_t(requests) * mg::decoder_kv_bytes(dec, 2, dec.cfg.max_position_embeddings));
+      run(*model, *be, requests, steps);
+    }
     const int pool_threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
     // Two rows a request: the conditional and the null-text one (CFG, as run() sets it up).
     std::vector<double> one_wall, one_cpu, many_wall, many_cpu, by_wall, by_cpu, ceilings, peaks, bound_ms;
     ComputeBound bound;
     for (int r = 0; r < rounds; ++r) {
       bound = compute_bound(*model, pool_threads, 2 * int64_t(requests));
+      const double handoff = mgbench::core_handoff_ns();
       peaks.push_back(bound.peak.gflops);
       bound_ms.push_back(bound.ms);
       const StepTimes one = run(*model, *be, 1, steps);
@@ -266,9 +287,9 @@ int main(int argc, char** argv) {
       by_cpu.push_back(requests * one.cpu_ms / many.cpu_ms);
       ceilings.push_back(bound.ratio_ceiling(requests, one.wall_ms));
       std::printf("round %d/%d: 1 request %8.2f ms wall %8.2f ms CPU; %d requests %8.2f ms wall %8.2f ms CPU; "
-                  "x%.2f by wall, x%.2f by CPU (FMA peak %.1f GFLOP/s, ceiling x%.2f)\n",
+                  "x%.2f by wall, x%.2f by CPU (FMA peak %.1f GFLOP/s, ceiling x%.2f; core hand-off %.0f ns)\n",
                   r + 1, rounds, one.wall_ms, one.cpu_ms, requests, many.wall_ms, many.cpu_ms, by_wall.back(),
-                  by_cpu.back(), bound.peak.gflops, ceilings.back());
+                  by_cpu.back(), bound.peak.gflops, ceilings.back(), handoff);
       std::fflush(stdout);
     }
     const char* of = rounds > 1 ? " (median of the rounds)" : "";
