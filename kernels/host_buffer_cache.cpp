@@ -4,9 +4,7 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-#include <algorithm>
 #include <map>
-#include <set>
 #include <mutex>
 
 #include "kernels/common.h"
@@ -17,21 +15,17 @@ namespace {
 
 class Cache {
  public:
-  void enter(size_t budget) {
+  void enter() {
     std::lock_guard<std::mutex> lock(m_);
-    budgets_.insert(budget);
+    ++scopes_;
   }
-  void leave(size_t budget) {
+  void leave() {
     std::multimap<size_t, void*> drop;
     {
       std::lock_guard<std::mutex> lock(m_);
-      budgets_.erase(budgets_.find(budget));
-      if (budgets_.empty()) {
-        drop.swap(free_);
-        bytes_ = 0;
-      } else {
-        shrink_to(*budgets_.rbegin(), 0, drop);  // a larger scope ended: back under the others' cap
-      }
+      if (--scopes_ > 0) return;
+      drop.swap(free_);
+      bytes_ = 0;
     }
     for (auto& kv : drop) std::free(kv.second);
   }
@@ -51,19 +45,22 @@ class Cache {
     return std::aligned_alloc(64, bytes);
   }
   void give(void* p, size_t granted) {
-    std::multimap<size_t, void*> drop;
-    bool kept = false;
-    if (granted >= kHostCacheMinBytes) {
+    if (granted >= kHostCacheMinBytes && granted <= kHostCacheBytes) {
       std::lock_guard<std::mutex> lock(m_);
-      if (!budgets_.empty() && granted <= *budgets_.rbegin()) {
-        shrink_to(*budgets_.rbegin(), granted, drop);
+      if (scopes_ > 0) {
+        // Make room by freeing the largest kept buffers first (the rarest sizes).
+        while (bytes_ + granted > kHostCacheBytes && !free_.empty()) {
+          auto last = std::prev(free_.end());
+          std::free(last->second);
+          bytes_ -= last->first;
+          free_.erase(last);
+        }
         free_.emplace(granted, p);
         bytes_ += granted;
-        kept = true;
+        return;
       }
     }
-    if (!kept) std::free(p);
-    for (auto& kv : drop) std::free(kv.second);  // outside the lock: munmap can take a while
+    std::free(p);
   }
   size_t bytes() {
     std::lock_guard<std::mutex> lock(m_);
@@ -71,19 +68,8 @@ class Cache {
   }
 
  private:
-  // Moves the largest kept buffers (the rarest sizes) to `drop` until `incoming` more bytes fit
-  // under cap. Called with m_ held.
-  void shrink_to(size_t cap, size_t incoming, std::multimap<size_t, void*>& drop) {
-    while (bytes_ + incoming > cap && !free_.empty()) {
-      auto last = std::prev(free_.end());
-      bytes_ -= last->first;
-      drop.emplace(last->first, last->second);
-      free_.erase(last);
-    }
-  }
-
   std::mutex m_;
-  std::multiset<size_t> budgets_;  // of the live scopes
+  int scopes_ = 0;
   size_t bytes_ = 0;
   std::multimap<size_t, void*> free_;  // size -> buffer
 };
@@ -96,10 +82,8 @@ Cache& cache() {
 
 }  // namespace
 
-HostBufferReuse::HostBufferReuse(size_t budget) : budget_(std::max(budget, kHostCacheBytes)) {
-  cache().enter(budget_);
-}
-HostBufferReuse::~HostBufferReuse() { cache().leave(budget_); }
+HostBufferReuse::HostBufferReuse() { cache().enter(); }
+HostBufferReuse::~HostBufferReuse() { cache().leave(); }
 
 void trim_host_heap() {
 #if defined(__GLIBC__)

@@ -5,17 +5,10 @@
 // levels make tens of such tensors per window (64 channels x 5 s at 32 kHz = 41 MB), and the faults
 // cost 10-25% of the convolutions that wrote them (an ELU over 41 MB: 50 ms fresh, 14 ms reused).
 //
-// While at least one HostBufferReuse is alive (EnCodec encode/decode hold one, and musicgen-server
-// while it has requests), freed buffers of 1 MiB or more are kept, up to the largest budget of the
-// live scopes in all (kHostCacheBytes unless a scope asks for more), and handed to the next tensor
-// that fits (at most 25% larger than asked). When the last HostBufferReuse ends, the kept buffers
-// are freed, so an idle application holds no extra memory. Thread-safe; scopes may nest and overlap.
-//
-// The server's scope is why budgets exist: each request's KV caches are one block of tens to
-// hundreds of MB (lm/transformer.h decoder_state_bytes), written a position at a time, so a fresh
-// block page-faults 2 KB into every 4 KB page it fills (~3-15 us a fault on the 2-vCPU VM, a
-// third of the 8-request step's write_kv time). A busy server hands a finished request's block to
-// the next request instead (docs/PERFORMANCE.md, server section).
+// While at least one HostBufferReuse is alive (EnCodec encode/decode hold one), freed buffers of
+// 1 MiB or more are kept, up to kHostCacheBytes in all, and handed to the next tensor that fits
+// (at most 25% larger than asked). When the last HostBufferReuse ends, the kept buffers are freed,
+// so an idle application holds no extra memory. Thread-safe; scopes may nest and overlap.
 #pragma once
 
 #include <cstddef>
@@ -27,14 +20,10 @@ constexpr size_t kHostCacheBytes = size_t(256) << 20;
 
 class HostBufferReuse {
  public:
-  // budget: how many freed bytes may be kept while this scope lives (at least kHostCacheBytes).
-  explicit HostBufferReuse(size_t budget = kHostCacheBytes);
+  HostBufferReuse();
   ~HostBufferReuse();
   HostBufferReuse(const HostBufferReuse&) = delete;
   HostBufferReuse& operator=(const HostBufferReuse&) = delete;
-
- private:
-  size_t budget_;
 };
 
 // Hands the pages of freed heap memory back to the system (glibc's malloc_trim; elsewhere nothing).

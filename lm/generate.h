@@ -123,7 +123,8 @@ class MusicGen {
   std::vector<Codes> generate_all(Batch& b) const;
   std::vector<Codes> generate_window(Batch& b, const std::vector<Codes>& prompts, int64_t frames, double offset_s,
                                      int64_t global_base) const;
-  DecoderState start_decoder(const Batch& b, int64_t columns, double offset_s) const;
+  // reuse: an earlier state's KV block to take over when it fits (decoder_start).
+  DecoderState start_decoder(const Batch& b, int64_t columns, double offset_s, Tensor reuse = Tensor()) const;
   std::vector<Tensor> melody_prefixes(const Batch& b, double offset_s) const;
   void run_window_recorded(Batch& b, Window& w) const;
   void run_window_eager(Batch& b, Window& w) const;

@@ -68,14 +68,15 @@ std::vector<Tensor> MusicGen::melody_prefixes(const Batch& b, double offset_s) c
 
 // Rows: every sequence's conditional row, then (with CFG) every sequence's null row. Cross-attention
 // models attend to the text; melody models run their [chroma || text] prefix through first.
-DecoderState MusicGen::start_decoder(const Batch& b, int64_t columns, double offset_s) const {
+DecoderState MusicGen::start_decoder(const Batch& b, int64_t columns, double offset_s, Tensor reuse) const {
   if (!cfg_.melody) {
     std::vector<Tensor> rows(b.text);
     if (b.cfg) rows.resize(2 * b.sequences);
-    return decoder_start(*b.be, decoder_, rows, columns - 1);
+    return decoder_start(*b.be, decoder_, rows, columns - 1, std::move(reuse));
   }
   const std::vector<Tensor> prefixes = melody_prefixes(b, offset_s);
-  DecoderState st = decoder_start(*b.be, decoder_, std::vector<Tensor>(prefixes.size()), prefixes[0].dim(0) + columns - 1);
+  DecoderState st = decoder_start(*b.be, decoder_, std::vector<Tensor>(prefixes.size()), prefixes[0].dim(0) + columns - 1,
+                                  std::move(reuse));
   decoder_prefill(*b.be, decoder_, st, prefixes);
   return st;
 }

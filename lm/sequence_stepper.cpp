@@ -4,8 +4,9 @@
 
 namespace mg {
 
-MusicGen::SequenceStepper::SequenceStepper(const MusicGen& model, Backend& be, GenerateParams p, Tensor text)
-    : m_(model), p_(std::move(p)) {
+MusicGen::SequenceStepper::SequenceStepper(const MusicGen& model, Backend& be, GenerateParams p, Tensor text,
+                                           Tensor kv_block)
+    : m_(model), p_(std::move(p)), kv_spare_(std::move(kv_block)) {
   const MusicgenConfig& cfg = m_.cfg_;
   MG_CHECK(p_.audio_prompt.empty(), "SequenceStepper: audio prompts are not supported");
   MG_CHECK(!cfg.melody || !p_.chroma.defined() || p_.chroma.dim(-1) == cfg.num_chroma, "melody chroma must have ",
@@ -46,7 +47,8 @@ void MusicGen::SequenceStepper::start_window() {
   w_.start = w_.patterns[0].first_generated_column();
   w_.first_new = w_.emitted = prompt_.empty() ? 0 : int64_t(prompt_[0].size());
   w_.global_base = int64_t(all_[0].size());
-  w_.st = m_.start_decoder(b_, w_.columns, offset_s);
+  w_.st = m_.start_decoder(b_, w_.columns, offset_s, std::move(kv_spare_));
+  kv_spare_ = Tensor();
   column_ = w_.start;
   if (column_ >= w_.columns) end_window();
 }
@@ -55,7 +57,8 @@ void MusicGen::SequenceStepper::end_window() {
   Codes gen = w_.patterns[0].revert();
   const int64_t first = windows_[window_].first;
   for (size_t k = 0; k < gen.size(); ++k) all_[k].insert(all_[k].end(), gen[k].begin() + first, gen[k].end());
-  w_.st = DecoderState();  // the caches go now, not when the next window replaces them
+  kv_spare_ = std::move(w_.st.kv_block);  // for the next window, or the next request (take_kv_block)
+  w_.st = DecoderState();  // the views go now, not when the next window replaces them
   if (++window_ == windows_.size()) {
     done_ = true;
     return;

@@ -19,7 +19,10 @@ class MusicGen::SequenceStepper {
   // p: one sequence (p.prompts, p.takes and p.audio_prompt unused). text: the projected text of
   // p.prompt (MusicGen::project_text), computed by the caller so that it can cache it; undefined
   // for an unconditional request. Sets up the first window (melody models: runs its prefix).
-  SequenceStepper(const MusicGen& model, Backend& be, GenerateParams p, Tensor text);
+  // kv_block: a finished stepper's (take_kv_block), used as this one's KV caches when it fits, so
+  // a server's next request writes into pages already mapped; each later window takes over its
+  // previous window's block the same way.
+  SequenceStepper(const MusicGen& model, Backend& be, GenerateParams p, Tensor text, Tensor kv_block = Tensor());
 
   bool done() const { return done_; }
   // The next step feeds several columns (a later window's prompt): run it alone with solo_step().
@@ -38,6 +41,12 @@ class MusicGen::SequenceStepper {
   int64_t steps_done() const { return b_.steps_done; }
   int64_t steps_total() const { return b_.steps_total; }
   const Codes& codes() const { return all_; }  // every frame, once done()
+  // The KV cache block once done() (undefined before, or after a first call): for the next stepper.
+  Tensor take_kv_block() {
+    Tensor block;
+    if (done_) std::swap(block, kv_spare_);
+    return block;
+  }
 
  private:
   void start_window();
@@ -51,6 +60,7 @@ class MusicGen::SequenceStepper {
   int64_t column_ = 0;  // the column the next step generates
   Codes prompt_;        // the next window's prompt (the previous window's tail)
   Codes all_;
+  Tensor kv_spare_;  // a block for the next window: the given one, then each ended window's
   bool done_ = false;
 };
 

@@ -140,7 +140,7 @@ size_t decoder_kv_bytes(const MusicgenDecoder& dec, int rows, int64_t capacity) 
 }
 
 DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::vector<Tensor>& text,
-                           int64_t capacity) {
+                           int64_t capacity, Tensor reuse) {
   MG_CHECK(!text.empty(), "decoder_start: no rows");
   MG_CHECK(capacity <= dec.cfg.max_position_embeddings, "generation needs ", capacity,
            " positions, the decoder has ", dec.cfg.max_position_embeddings, " (30 s of audio at most per window)");
@@ -150,7 +150,11 @@ DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::v
   const int R = s.rows;
   const int64_t D = dec.cfg.hidden_size;
   const int64_t L = int64_t(dec.layers.size());
-  const Tensor block = be.alloc(dec.kv_dtype, {2 * L, R, capacity, D});  // layer l: K at 2l, V at 2l + 1
+  const Shape shape = {2 * L, R, capacity, D};  // layer l: K at 2l, V at 2l + 1
+  const bool fits = reuse.defined() && reuse.device == be.device() && reuse.dtype == dec.kv_dtype &&
+                    reuse.nbytes() >= decoder_kv_bytes(dec, R, capacity);
+  s.kv_block = fits ? reuse : be.alloc(dec.kv_dtype, shape);
+  const Tensor block = s.kv_block.reshape({-1}).slice0(0, 2 * L * R * capacity * D).reshape(shape);
   for (int64_t l = 0; l < L; ++l) {
     s.k_cache.push_back(block.slice0(2 * l, 1).reshape({R, capacity, D}));
     s.v_cache.push_back(block.slice0(2 * l + 1, 1).reshape({R, capacity, D}));

@@ -55,13 +55,14 @@ struct CrossAttentionRun {
 
 // Per-generation state: one KV cache per layer holding every row, and the cross-attention
 // keys/values of every row (null rows all zero: their cross-attention output is exactly zero).
-// Every layer's K and V caches are views of one block (decoder_kv_bytes), so that a server can
-// hand a finished request's block, pages already mapped, to the next request as a whole
-// (kernels/host_buffer_cache.h).
+// Every layer's K and V caches are views of one block (kv_block, decoder_kv_bytes), so that a
+// server can hand a finished request's block, pages already mapped, to the next request as a whole
+// (decoder_start's `reuse`).
 struct DecoderState {
   int rows = 0;
   int64_t capacity = 0;       // positions the caches hold
   int64_t length = 0;         // positions filled so far
+  Tensor kv_block;            // what k_cache and v_cache are views of (may be larger than they need)
   std::vector<Tensor> k_cache, v_cache;   // [layer] -> [rows, capacity, D] in the decoder's kv_dtype
   std::vector<Tensor> cross_k, cross_v;   // [layer] -> [rows, T_text max, D] (cross-attention models)
   std::vector<CrossAttentionRun> cross_runs;
@@ -81,8 +82,11 @@ void add_cross_attention(Backend& be, const DecoderState& st, size_t layer, cons
 
 // text[r]: the projected, masked text of row r ([T_text, D] on the device), or an undefined tensor
 // for a null (unconditional) row: its cross-attention output is exactly zero, as in the references.
+// reuse: a kv_block of an earlier state, taken as this state's block when it is on this backend's
+// device, of the kv_dtype and at least decoder_kv_bytes large (its old contents are never read:
+// attention reads only the positions written since); otherwise a new block is allocated.
 DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::vector<Tensor>& text,
-                           int64_t capacity);
+                           int64_t capacity, Tensor reuse = Tensor());
 
 // Runs a prefix of embeddings through the decoder (melody models: [chroma || text] per row,
 // prefix[r] is [P, D] on the device, all rows the same P). Fills the caches, advances length by P.

@@ -164,4 +164,45 @@ TEST(BatchedStep, LongRequestsWindowByWindow) {
   EXPECT_EQ(int64_t(a[0].size()), int64_t(1.5 * 50));
 }
 
+// Why: a server starts a request on a finished request's KV block (pages already mapped), whose
+// positions still hold the old request's keys and values. Attention must read only what the new
+// request wrote, so its codes must be those of a fresh block; a block too small for the request
+// (or another request's first window) must be refused, not overrun. A stepper's later windows take
+// over its previous window's block the same way.
+TEST(BatchedStep, AReusedKvBlockGivesTheCodesOfAFreshOne) {
+  Tiny t;
+  const mg::GenerateParams first = request("lofi beat", 7, 1.0, 3.0f, 250);
+  const mg::GenerateParams second = request("drums and bass", 9, 0.8, 3.0f, 250);
+  const mg::GenerateParams bigger = request("rock", 4, 1.2, 3.0f, 250);
+  const mg::Codes fresh_second = alone(t, second), fresh_bigger = alone(t, bigger);
+
+  auto a = make(t, first);
+  while (!a->done()) step(t, {a.get()});
+  mg::Tensor block = a->take_kv_block();
+  ASSERT_TRUE(block.defined());
+  EXPECT_FALSE(a->take_kv_block().defined()) << "handed out once";
+
+  const mg::Tensor text = t.model->project_text(t.model->text_hidden_states(t.model->tokenize(second.prompt)));
+  Stepper b(*t.model, *t.be, second, text, block);
+  EXPECT_EQ(b.state().kv_block.data, block.data) << "a 0.8 s request fits in a 1 s request's block";
+  while (!b.done()) step(t, {&b});
+  EXPECT_EQ(b.codes(), fresh_second);
+
+  mg::Tensor small = b.take_kv_block();
+  const mg::Tensor text_c = t.model->project_text(t.model->text_hidden_states(t.model->tokenize(bigger.prompt)));
+  Stepper c(*t.model, *t.be, bigger, text_c, small);
+  EXPECT_NE(c.state().kv_block.data, small.data) << "a 1.2 s request does not fit: a new block";
+  while (!c.done()) step(t, {&c});
+  EXPECT_EQ(c.codes(), fresh_bigger);
+
+  mg::GenerateParams windows = request("lofi", 3, 1.5, 3.0f, 250);  // three windows of 1 s
+  windows.max_window_s = 1.0;
+  windows.extend_stride_s = 0.5;
+  auto w = make(t, windows);
+  const void* first_window = w->state().kv_block.data;
+  while (!w->done()) step(t, {w.get()});
+  EXPECT_EQ(w->codes(), t.model->generate_codes(windows));
+  EXPECT_EQ(w->take_kv_block().data, first_window) << "later windows took over the first one's block";
+}
+
 }  // namespace

@@ -33,7 +33,6 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,7 +40,6 @@
 #include "bench-common/whole_number.h"
 #include "core_handoff.h"
 #include "fma_peak.h"
-#include "kernels/host_buffer_cache.h"
 #include "lm/batched_step.h"
 #include "lm/sequence_stepper.h"
 #include "profiling_backend.h"
@@ -75,7 +73,9 @@ struct StepTimes {
 
 // `requests` steppers (10 s each, so that no window ends), `steps` shared steps after one warm-up.
 // prof: when profiling, cleared as the timed steps start.
-StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps,
+// kv_pool (--reuse-kv 1): KV cache blocks to start the steppers with, as musicgen-server's engine
+// does with finished requests' blocks, and where theirs go back at the end.
+StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps, std::vector<mg::Tensor>* kv_pool,
               mgbench::ProfilingBackend* prof = nullptr) {
   std::vector<std::unique_ptr<Stepper>> st;
   for (int i = 0; i < requests; ++i) {
@@ -87,7 +87,12 @@ StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps,
     p.sampler.top_k = 250;
     p.max_window_s = model.max_duration_s();
     mg::Tensor text = model.project_text(be, model.text_hidden_states(be, model.tokenize(p.prompt)));
-    st.push_back(std::make_unique<Stepper>(model, be, p, text));
+    mg::Tensor block;
+    if (kv_pool && !kv_pool->empty()) {
+      block = kv_pool->back();
+      kv_pool->pop_back();
+    }
+    st.push_back(std::make_unique<Stepper>(model, be, p, text, block));
   }
   const int K = model.config().decoder.num_codebooks;
   double w0 = 0, c0 = 0;
@@ -118,7 +123,10 @@ StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps,
     }
     for (size_t i = 0; i < st.size(); ++i) st[i]->finish_shared_step(slices[i]);
   }
-  return {(wall_seconds() - w0) / steps * 1e3, (cpu_seconds() - c0) / steps * 1e3};
+  const StepTimes t{(wall_seconds() - w0) / steps * 1e3, (cpu_seconds() - c0) / steps * 1e3};
+  if (kv_pool)
+    for (auto& x : st) kv_pool->push_back(x->state().kv_block);  // the 10 s requests are not done
+  return t;
 }
 
 double median(std::vector<double> v) {
@@ -257,16 +265,13 @@ int main(int argc, char** argv) {
     auto model = mg::MusicGen::load(*be, argv[1], weight_dtype(weights));
     std::printf("%s weights %s, %d threads, %d steps, %d rounds, %s\n", argv[1], weights.c_str(), threads, steps,
                 rounds, reuse_kv ? "KV cache blocks reused (as musicgen-server while busy)" : "fresh KV cache blocks");
-    // --reuse-kv 1: what a busy musicgen-server does (engine.cpp kv_reuse_budget): a finished
+    // --reuse-kv 1: what a busy musicgen-server does (engine.cpp take_kv_block): a finished
     // request's KV block goes to the next one. One untimed run of all the requests first, as long as
     // the timed ones (a block's pages are mapped as positions are written), so every timed run
     // finds its blocks mapped, as requests after the first do in the server.
-    std::optional<mg::HostBufferReuse> keep;
-    if (reuse_kv) {
-      const mg::MusicgenDecoder& dec = model->decoder();
-      keep.emplace(size_t(requests) * mg::decoder_kv_bytes(dec, 2, dec.cfg.max_position_embeddings));
-      run(*model, *be, requests, steps);
-    }
+    std::vector<mg::Tensor> kv_blocks;
+    std::vector<mg::Tensor>* kv_pool = reuse_kv ? &kv_blocks : nullptr;
+    if (reuse_kv) run(*model, *be, requests, steps, kv_pool);
     const int pool_threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
     // Two rows a request: the conditional and the null-text one (CFG, as run() sets it up).
     std::vector<double> one_wall, one_cpu, many_wall, many_cpu, by_wall, by_cpu, ceilings, peaks, bound_ms;
@@ -276,8 +281,8 @@ int main(int argc, char** argv) {
       const double handoff = mgbench::core_handoff_ns();
       peaks.push_back(bound.peak.gflops);
       bound_ms.push_back(bound.ms);
-      const StepTimes one = run(*model, *be, 1, steps);
-      const StepTimes many = run(*model, *be, requests, steps, profile ? &prof : nullptr);
+      const StepTimes one = run(*model, *be, 1, steps, kv_pool);
+      const StepTimes many = run(*model, *be, requests, steps, kv_pool, profile ? &prof : nullptr);
       if (profile) print_profile(prof, requests, steps, many.wall_ms);
       one_wall.push_back(one.wall_ms);
       one_cpu.push_back(one.cpu_ms);

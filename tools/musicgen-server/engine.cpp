@@ -2,13 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
 
 #include "audio_bytes.h"
 #include "codec/audio_file.h"
 #include "codec/normalize.h"
 #include "conditioning/melody_windows.h"
-#include "kernels/host_buffer_cache.h"
 #include "lm/batched_step.h"
 #include "lm/sequence_stepper.h"
 #include "lm/stream.h"
@@ -167,7 +165,8 @@ std::unique_ptr<Engine::Active> Engine::start(const std::shared_ptr<Job>& job, c
     mg::StreamingDecoder* s = a->streamer.get();
     p.on_frame = [s](int, int64_t, const std::vector<int>& codes) { s->push(codes); };
   }
-  a->stepper = std::make_unique<mg::MusicGen::SequenceStepper>(model_, be_, std::move(p), text);
+  a->stepper = std::make_unique<mg::MusicGen::SequenceStepper>(model_, be_, std::move(p), text,
+                                                               take_kv_block(r.duration));
   return a;
 }
 
@@ -262,6 +261,7 @@ void Engine::retire_finished() {
     } else {
       finished.emplace_back(a->job, a->stepper->codes());
     }
+    keep_kv_block(a->stepper->take_kv_block());
     a->failed = true;  // leaves below
   }
   active_.erase(std::remove_if(active_.begin(), active_.end(), [](const auto& a) { return a->failed; }), active_.end());
@@ -297,24 +297,39 @@ void Engine::drop_gone(std::vector<std::shared_ptr<Job>>& joining) {
                 joining.end());
 }
 
-// While requests run, the KV cache blocks of finished ones are kept for the next ones (pages
-// already mapped: no page faults in their steps' write_kv), up to --max-batch blocks of a full
-// window; when the server goes idle they are freed (kernels/host_buffer_cache.h).
-size_t Engine::kv_reuse_budget() const {
+// The smallest kept KV block that holds a request of `duration_s` with CFG (its first window),
+// taken out of the pool; undefined when none is large enough (the stepper then allocates).
+mg::Tensor Engine::take_kv_block(double duration_s) {
   const mg::MusicgenDecoder& dec = model_.decoder();
-  return size_t(opt_.max_batch) * mg::decoder_kv_bytes(dec, 2, dec.cfg.max_position_embeddings);
+  const double window_s = std::min(duration_s, model_.max_duration_s());
+  const size_t need =
+      mg::decoder_kv_bytes(dec, 2, model_.frames_for(window_s) + model_.config().max_delay());
+  auto best = kv_blocks_.end();
+  for (auto it = kv_blocks_.begin(); it != kv_blocks_.end(); ++it)
+    if (it->nbytes() >= need && (best == kv_blocks_.end() || it->nbytes() < best->nbytes())) best = it;
+  if (best == kv_blocks_.end()) return mg::Tensor();
+  mg::Tensor block = *best;
+  kv_blocks_.erase(best);
+  return block;
+}
+
+// A finished request's KV block, kept for the next request: at most --max-batch of them, the
+// oldest dropped first (they follow the recent requests' lengths).
+void Engine::keep_kv_block(mg::Tensor block) {
+  if (!block.defined()) return;
+  kv_blocks_.push_back(std::move(block));
+  if (int(kv_blocks_.size()) > opt_.max_batch) kv_blocks_.erase(kv_blocks_.begin());
 }
 
 void Engine::schedule_loop() {
   std::vector<std::shared_ptr<Job>> joining;
-  std::optional<mg::HostBufferReuse> busy;
   for (;;) {
     bool idle;
     {
       std::lock_guard<std::mutex> lock(mu_);
       idle = waiting_.empty() && active_.empty();
     }
-    if (idle) busy.reset();
+    if (idle) kv_blocks_.clear();  // an idle server holds no KV caches
     {
       std::unique_lock<std::mutex> lock(mu_);
       running_ = int(active_.size());
@@ -323,7 +338,6 @@ void Engine::schedule_loop() {
       if (stopping_ && waiting_.empty() && active_.empty()) break;
       take_waiting(joining);
     }
-    if (!busy) busy.emplace(kv_reuse_budget());
     drop_gone(joining);
     std::unique_lock<std::mutex> device(device_mu_, std::defer_lock);
     if (shared_backend_) device.lock();

@@ -62,7 +62,8 @@ class Engine {
   struct Active;
   void schedule_loop();
   void finish_loop();
-  size_t kv_reuse_budget() const;
+  mg::Tensor take_kv_block(double duration_s);
+  void keep_kv_block(mg::Tensor block);
   void take_waiting(std::vector<std::shared_ptr<Job>>& joining);
   void drop_gone(std::vector<std::shared_ptr<Job>>& joining);
   void admit(std::vector<std::shared_ptr<Job>>& joining);
@@ -86,6 +87,9 @@ class Engine {
   int running_ = 0;  // active_.size(), readable under mu_
   bool stopping_ = false;
   std::vector<std::unique_ptr<Active>> active_;  // the scheduler thread's only
+  // Finished requests' KV cache blocks for the next requests (pages already mapped: no page
+  // faults in their steps' write_kv); the scheduler thread's only, emptied when idle.
+  std::vector<mg::Tensor> kv_blocks_;
 
   std::mutex finish_mu_;
   std::condition_variable finish_cv_;
