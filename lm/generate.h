@@ -121,8 +121,9 @@ class MusicGen {
   struct Batch;   // per-sequence conditioning, seeds and progress
   struct Window;  // one window's delay patterns, decoder state and streaming position
   std::vector<Codes> generate_all(Batch& b) const;
+  // kv_block: the previous window's KV block in (taken over when it fits), this window's out.
   std::vector<Codes> generate_window(Batch& b, const std::vector<Codes>& prompts, int64_t frames, double offset_s,
-                                     int64_t global_base) const;
+                                     int64_t global_base, Tensor& kv_block) const;
   // reuse: an earlier state's KV block to take over when it fits (decoder_start).
   DecoderState start_decoder(const Batch& b, int64_t columns, double offset_s, Tensor reuse = Tensor()) const;
   std::vector<Tensor> melody_prefixes(const Batch& b, double offset_s) const;

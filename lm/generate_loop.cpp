@@ -169,7 +169,7 @@ void MusicGen::run_window_recorded(Batch& b, Window& w) const {
 }
 
 std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>& prompts, int64_t frames,
-                                             double offset_s, int64_t global_base) const {
+                                             double offset_s, int64_t global_base, Tensor& kv_block) const {
   Window w;
   for (int s = 0; s < b.sequences; ++s)
     w.patterns.emplace_back(cfg_.delays(), frames, cfg_.decoder.bos_token_id, prompts[s]);
@@ -178,9 +178,10 @@ std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>&
   w.start = w.patterns[0].first_generated_column();
   w.first_new = w.emitted = prompts[0].empty() ? 0 : int64_t(prompts[0][0].size());
   w.global_base = global_base;
-  w.st = start_decoder(b, w.columns, offset_s);
+  w.st = start_decoder(b, w.columns, offset_s, kv_block);
   if (b.p->record_steps) run_window_recorded(b, w);
   else run_window_eager(b, w);
+  kv_block = w.st.kv_block;  // the next window writes into pages this one mapped
   std::vector<Codes> out;
   for (const DelayPattern& pat : w.patterns) out.push_back(pat.revert());
   return out;
@@ -220,8 +221,10 @@ std::vector<Codes> MusicGen::generate_all(Batch& b) const {
     }
   const int64_t stride = int64_t(fr * p.extend_stride_s);
   int64_t off = 0;
+  Tensor kv_block;
   for (const auto& w : windows) {
-    std::vector<Codes> gen = generate_window(b, prompts, w.second, double(off) / fr, int64_t(all[0][0].size()));
+    std::vector<Codes> gen =
+        generate_window(b, prompts, w.second, double(off) / fr, int64_t(all[0][0].size()), kv_block);
     for (int s = 0; s < B; ++s) {
       append(s, gen[s], w.first);  // the window's new frames
       if (&w != &windows.back())
