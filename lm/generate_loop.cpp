@@ -178,7 +178,7 @@ std::vector<Codes> MusicGen::generate_window(Batch& b, const std::vector<Codes>&
   w.start = w.patterns[0].first_generated_column();
   w.first_new = w.emitted = prompts[0].empty() ? 0 : int64_t(prompts[0][0].size());
   w.global_base = global_base;
-  w.st = start_decoder(b, w.columns, offset_s, kv_block);
+  w.st = start_decoder(b, w.columns, offset_s, std::move(kv_block));  // freed here if it does not fit
   if (b.p->record_steps) run_window_recorded(b, w);
   else run_window_eager(b, w);
   kv_block = w.st.kv_block;  // the next window writes into pages this one mapped

@@ -1,6 +1,7 @@
 #include "lm/sequence_stepper.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace mg {
 
@@ -47,8 +48,7 @@ void MusicGen::SequenceStepper::start_window() {
   w_.start = w_.patterns[0].first_generated_column();
   w_.first_new = w_.emitted = prompt_.empty() ? 0 : int64_t(prompt_[0].size());
   w_.global_base = int64_t(all_[0].size());
-  w_.st = m_.start_decoder(b_, w_.columns, offset_s, std::move(kv_spare_));
-  kv_spare_ = Tensor();
+  w_.st = m_.start_decoder(b_, w_.columns, offset_s, std::exchange(kv_spare_, Tensor()));
   column_ = w_.start;
   if (column_ >= w_.columns) end_window();
 }
@@ -57,7 +57,7 @@ void MusicGen::SequenceStepper::end_window() {
   Codes gen = w_.patterns[0].revert();
   const int64_t first = windows_[window_].first;
   for (size_t k = 0; k < gen.size(); ++k) all_[k].insert(all_[k].end(), gen[k].begin() + first, gen[k].end());
-  kv_spare_ = std::move(w_.st.kv_block);  // for the next window, or the next request (take_kv_block)
+  kv_spare_ = std::exchange(w_.st.kv_block, Tensor());  // for the next window, or the next request
   w_.st = DecoderState();  // the views go now, not when the next window replaces them
   if (++window_ == windows_.size()) {
     done_ = true;

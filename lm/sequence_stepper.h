@@ -9,6 +9,8 @@
 // other rows. Audio prompts (continuation) are not supported here.
 #pragma once
 
+#include <utility>
+
 #include "lm/generate.h"
 #include "lm/generate_internal.h"
 
@@ -42,11 +44,7 @@ class MusicGen::SequenceStepper {
   int64_t steps_total() const { return b_.steps_total; }
   const Codes& codes() const { return all_; }  // every frame, once done()
   // The KV cache block once done() (undefined before, or after a first call): for the next stepper.
-  Tensor take_kv_block() {
-    Tensor block;
-    if (done_) std::swap(block, kv_spare_);
-    return block;
-  }
+  Tensor take_kv_block() { return done_ ? std::exchange(kv_spare_, Tensor()) : Tensor(); }
 
  private:
   void start_window();

@@ -151,10 +151,11 @@ DecoderState decoder_start(Backend& be, const MusicgenDecoder& dec, const std::v
   const int64_t D = dec.cfg.hidden_size;
   const int64_t L = int64_t(dec.layers.size());
   const Shape shape = {2 * L, R, capacity, D};  // layer l: K at 2l, V at 2l + 1
+  const int64_t values = 2 * L * R * capacity * D;
   const bool fits = reuse.defined() && reuse.device == be.device() && reuse.dtype == dec.kv_dtype &&
-                    reuse.nbytes() >= decoder_kv_bytes(dec, R, capacity);
-  s.kv_block = fits ? reuse : be.alloc(dec.kv_dtype, shape);
-  const Tensor block = s.kv_block.reshape({-1}).slice0(0, 2 * L * R * capacity * D).reshape(shape);
+                    reuse.numel() >= values;
+  s.kv_block = fits ? std::move(reuse) : be.alloc(dec.kv_dtype, shape);
+  const Tensor block = s.kv_block.reshape({-1}).slice0(0, values).reshape(shape);
   for (int64_t l = 0; l < L; ++l) {
     s.k_cache.push_back(block.slice0(2 * l, 1).reshape({R, capacity, D}));
     s.v_cache.push_back(block.slice0(2 * l + 1, 1).reshape({R, capacity, D}));

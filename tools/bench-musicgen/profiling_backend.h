@@ -71,17 +71,17 @@ class ProfilingBackend final : public mg::Backend {
   // The ops: the public Backend op checked the contract against in_'s device, and in_'s public op
   // checks it again (cheap next to the op) before in_'s own implementation runs.
  protected:
+  // "linear [N, K] dtype (gemv|gemm[ +gelu][ +residual])"
+  static std::string linear_key(const mg::Tensor& x, const mg::Tensor& w, const mg::LinearFusion& fuse) {
+    return "linear " + mg::shape_str(w.shape) + " " + mg::dtype_name(w.dtype) + (x.rows() <= 4 ? " (gemv" : " (gemm") +
+           (fuse.gelu ? " +gelu" : "") + (fuse.residual ? " +residual" : "") + ")";
+  }
   mg::Tensor linear_impl(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b, const mg::Shape&) override {
-    const std::string key = "linear " + mg::shape_str(w.shape) + " " + mg::dtype_name(w.dtype) +
-                            (x.rows() <= 4 ? " (gemv)" : " (gemm)");
-    return time(key, [&] { return in_.linear(x, w, b); });
+    return time(linear_key(x, w, mg::LinearFusion()), [&] { return in_.linear(x, w, b); });
   }
   mg::Tensor linear_fused_impl(const mg::Tensor& x, const mg::Tensor& w, const mg::Tensor* b,
                                const mg::LinearFusion& fuse, const mg::Shape&) override {
-    const std::string key = "linear " + mg::shape_str(w.shape) + " " + mg::dtype_name(w.dtype) +
-                            (x.rows() <= 4 ? " (gemv" : " (gemm") + (fuse.gelu ? " +gelu" : "") +
-                            (fuse.residual ? " +residual" : "") + ")";
-    return time(key, [&] { return in_.linear_fused(x, w, b, fuse); });
+    return time(linear_key(x, w, fuse), [&] { return in_.linear_fused(x, w, b, fuse); });
   }
   mg::Tensor matmul_impl(const mg::Tensor& a, const mg::Tensor& b, bool tb, float alpha, const mg::Shape&) override {
     return time("matmul", [&] { return in_.matmul(a, b, tb, alpha); });
