@@ -69,7 +69,7 @@ Tensor cross_attention(Backend& be, const std::vector<DecoderState*>& states, si
 }  // namespace
 
 Tensor decoder_step_states(Backend& be, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
-                           const Tensor& ids) {
+                           const Tensor& ids, const std::function<void(size_t)>& before_layer) {
   const int K = dec.cfg.num_codebooks, H = dec.cfg.num_attention_heads;
   const int64_t D = dec.cfg.hidden_size, V = dec.cfg.vocab_size;
   MG_CHECK(!states.empty(), "decoder_step_states: no states");
@@ -93,6 +93,7 @@ Tensor decoder_step_states(Backend& be, const MusicgenDecoder& dec, const std::v
 
   const float scale = 1.0f / std::sqrt(float(D / H));
   for (size_t l = 0; l < dec.layers.size(); ++l) {
+    if (before_layer) before_layer(l);
     const DecoderLayer& L = dec.layers[l];
     Tensor h = be.layer_norm(x, L.sa_ln_w, &L.sa_ln_b, 1e-5f);
     Tensor qkv = linear_in_row_groups(be, h, L.qkv, LinearFusion());

@@ -11,6 +11,7 @@
 // the same bits whichever requests share its steps (tests/unit/batched_step_test.cpp).
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "lm/transformer.h"
@@ -22,8 +23,10 @@ constexpr int64_t kBatchedStepRowsPerCall = 16;
 // ids: i32 [K, total rows] on the device, rows in `states` order (state i's rows after state
 // i-1's). Each state takes one column at its own position (st.length), which then advances by
 // one. Returns the logits [total rows, K, vocab] on the device.
+// before_layer (optional) is called with each layer's index before the layer runs: step lanes
+// (lm/step_lanes.h) pace themselves there.
 Tensor decoder_step_states(Backend& be, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
-                           const Tensor& ids);
+                           const Tensor& ids, const std::function<void(size_t)>& before_layer = {});
 
 // linear_fused on x[M, N_in] in groups of at most kBatchedStepRowsPerCall rows (see above).
 Tensor linear_in_row_groups(Backend& be, const Tensor& x, const Tensor& w, const LinearFusion& fuse);

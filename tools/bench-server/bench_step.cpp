@@ -23,9 +23,14 @@
 // left is the step's host work: ids, slices, each request's bookkeeping). --reuse-kv 1 (default)
 // measures the steady state of a busy server, whose requests take over finished requests' KV cache
 // blocks (pages already mapped); 0, every run's blocks fresh (a first request's page faults).
+// --step: how the N requests' step runs (lm/step_lanes.h): auto (default, as musicgen-server:
+// the fastest of the three by timing, which is printed), shared (one step over the whole pool),
+// paced or free (--lanes groups of requests side by side, default 2). --profile times the ops
+// of shared steps only (the lanes run on backends of their own).
 // Usage:
 //   bench-server-step MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4]
 //                     [--rounds R] [--join-leave 0|1] [--profile 0|1] [--reuse-kv 1|0]
+//                     [--step auto|shared|paced|free] [--lanes L]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -42,6 +47,7 @@
 #include "fma_peak.h"
 #include "lm/batched_step.h"
 #include "lm/sequence_stepper.h"
+#include "lm/step_lanes.h"
 #include "profiling_backend.h"
 #include "step_weights.h"
 
@@ -75,8 +81,14 @@ struct StepTimes {
 // prof: when profiling, cleared as the timed steps start.
 // kv_pool (--reuse-kv 1): KV cache blocks to start the steppers with, as musicgen-server's engine
 // does with finished requests' blocks, and where theirs go back at the end.
+// step: how the shared step runs (lm/step_lanes.h); `mode` empty: chosen by timing, as the server does.
+struct StepWay {
+  mg::StepLanes* lanes = nullptr;
+  const mg::StepMode* mode = nullptr;
+};
+
 StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps, std::vector<mg::Tensor>* kv_pool,
-              mgbench::ProfilingBackend* prof = nullptr) {
+              StepWay way, mgbench::ProfilingBackend* prof = nullptr) {
   std::vector<std::unique_ptr<Stepper>> st;
   for (int i = 0; i < requests; ++i) {
     mg::GenerateParams p;
@@ -114,7 +126,8 @@ StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps, std
       x->write_ids(ids.ptr<int32_t>(), rows, r0);
       r0 += x->rows();
     }
-    mg::Tensor logits = mg::decoder_step_states(be, model.decoder(), states, be.upload(ids));
+    mg::Tensor logits = way.mode ? way.lanes->step_as(*way.mode, model.decoder(), states, ids)
+                                 : way.lanes->step(model.decoder(), states, ids);
     std::vector<mg::Tensor> slices;
     r0 = 0;
     for (auto& x : st) {
@@ -222,11 +235,13 @@ int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr,
                  "usage: %s MODEL_DIR [--threads T] [--requests N] [--steps S] [--weights f32|f16|bf16|q8|q4] "
-                 "[--rounds R] [--join-leave 0|1] [--profile 0|1] [--reuse-kv 1|0]\n",
+                 "[--rounds R] [--join-leave 0|1] [--profile 0|1] [--reuse-kv 1|0] [--step auto|shared|paced|free] "
+                 "[--lanes L]\n",
                  argv[0]);
     return 2;
   }
-  int threads = 1, requests = 8, steps = 20, rounds = 3, join_leave = 0, profile = 0, reuse_kv = 1;
+  int threads = 1, requests = 8, steps = 20, rounds = 3, join_leave = 0, profile = 0, reuse_kv = 1, lanes = 2;
+  std::string step = "auto";
   std::string weights = "f32";
   auto number = [](const char* name, const char* s, long lo, long hi, int* out) {
     return mgbench::whole_number("bench-server-step", name, s, lo, hi, out);
@@ -251,6 +266,12 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(name, "--join-leave")) ok = number(name, value, 0, 1, &join_leave);
     else if (!std::strcmp(name, "--profile")) ok = number(name, value, 0, 1, &profile);
     else if (!std::strcmp(name, "--reuse-kv")) ok = number(name, value, 0, 1, &reuse_kv);
+    else if (!std::strcmp(name, "--lanes")) ok = number(name, value, 0, 64, &lanes);
+    else if (!std::strcmp(name, "--step")) {
+      step = value;
+      ok = step == "auto" || step == "shared" || step == "paced" || step == "free";
+      if (!ok) std::fprintf(stderr, "bench-server-step: --step %s: expected auto, shared, paced or free\n", value);
+    }
     else {
       std::fprintf(stderr, "bench-server-step: unknown option %s\n", name);
       return 2;
@@ -271,8 +292,12 @@ int main(int argc, char** argv) {
     // finds its blocks mapped, as requests after the first do in the server.
     std::vector<mg::Tensor> kv_blocks;
     std::vector<mg::Tensor>* kv_pool = reuse_kv ? &kv_blocks : nullptr;
-    if (reuse_kv) run(*model, *be, requests, steps, kv_pool);
     const int pool_threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    mg::StepLanes step_lanes(*be, pool_threads, std::min(lanes, pool_threads));
+    const mg::StepMode fixed = step == "paced" ? mg::StepMode::lanes_paced
+                               : step == "free" ? mg::StepMode::lanes_free : mg::StepMode::shared;
+    const StepWay way{&step_lanes, step == "auto" ? nullptr : &fixed};
+    if (reuse_kv) run(*model, *be, requests, steps, kv_pool, way);
     // Two rows a request: the conditional and the null-text one (CFG, as run() sets it up).
     std::vector<double> one_wall, one_cpu, many_wall, many_cpu, by_wall, by_cpu, ceilings, peaks, bound_ms;
     ComputeBound bound;
@@ -281,8 +306,8 @@ int main(int argc, char** argv) {
       const double handoff = mgbench::core_handoff_ns();
       peaks.push_back(bound.peak.gflops);
       bound_ms.push_back(bound.ms);
-      const StepTimes one = run(*model, *be, 1, steps, kv_pool);
-      const StepTimes many = run(*model, *be, requests, steps, kv_pool, profile ? &prof : nullptr);
+      const StepTimes one = run(*model, *be, 1, steps, kv_pool, way);
+      const StepTimes many = run(*model, *be, requests, steps, kv_pool, way, profile ? &prof : nullptr);
       if (profile) print_profile(prof, requests, steps, many.wall_ms);
       one_wall.push_back(one.wall_ms);
       one_cpu.push_back(one.cpu_ms);
@@ -292,9 +317,10 @@ int main(int argc, char** argv) {
       by_cpu.push_back(requests * one.cpu_ms / many.cpu_ms);
       ceilings.push_back(bound.ratio_ceiling(requests, one.wall_ms));
       std::printf("round %d/%d: 1 request %8.2f ms wall %8.2f ms CPU; %d requests %8.2f ms wall %8.2f ms CPU; "
-                  "x%.2f by wall, x%.2f by CPU (FMA peak %.1f GFLOP/s, ceiling x%.2f; core hand-off %.0f ns)\n",
+                  "x%.2f by wall, x%.2f by CPU (FMA peak %.1f GFLOP/s, ceiling x%.2f; core hand-off %.0f ns; "
+                  "last step %s)\n",
                   r + 1, rounds, one.wall_ms, one.cpu_ms, requests, many.wall_ms, many.cpu_ms, by_wall.back(),
-                  by_cpu.back(), bound.peak.gflops, ceilings.back(), handoff);
+                  by_cpu.back(), bound.peak.gflops, ceilings.back(), handoff, mg::step_mode_name(step_lanes.last_mode()));
       std::fflush(stdout);
     }
     const char* of = rounds > 1 ? " (median of the rounds)" : "";

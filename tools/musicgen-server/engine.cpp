@@ -65,6 +65,8 @@ struct Engine::Active {
 Engine::Engine(const mg::MusicGen& model, mg::Backend& be, mg::Backend& decode_be, const EngineOptions& opt,
                Metrics& metrics)
     : model_(model), be_(be), decode_be_(decode_be), opt_(opt), metrics_(metrics), texts_(size_t(opt.text_cache_entries)),
+      step_lanes_(be, opt.threads,
+                  be.device() == mg::Device::CPU ? std::min(opt.step_lanes, std::max(1, opt.threads)) : 0),
       shared_backend_(&be == &decode_be) {
   scheduler_ = std::thread([this] { schedule_loop(); });
   finisher_ = std::thread([this] { finish_loop(); });
@@ -238,7 +240,7 @@ void Engine::step_all() {
     a->stepper->write_ids(ids.ptr<int32_t>(), rows, r0);
     r0 += a->stepper->rows();
   }
-  mg::Tensor logits = mg::decoder_step_states(be_, model_.decoder(), states, be_.upload(ids));
+  mg::Tensor logits = step_lanes_.step(model_.decoder(), states, ids);
   // Row offsets first: a stepper that finishes its window in finish_shared_step drops its state.
   std::vector<mg::Tensor> slices;
   r0 = 0;

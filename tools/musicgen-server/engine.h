@@ -1,7 +1,8 @@
 // Continuous batching (API.md, "Limits"): one scheduler thread runs the decode loop. Every active
 // request holds a MusicGen::SequenceStepper (its own KV cache, position, seed); each iteration runs
 // ONE decoder step for all of them together (lm/batched_step.h: every weight read serves every
-// request), then hands each its logits to sample. Waiting requests join at the next step
+// request; on the CPU possibly cut into lanes of requests, lm/step_lanes.h), then hands each its
+// logits to sample. Waiting requests join at the next step
 // boundary; finished, cancelled or timed-out ones leave. Finished codes go to a second thread
 // that decodes them to audio (EnCodec) so that the decode loop never waits for it.
 #pragma once
@@ -18,6 +19,7 @@
 
 #include "job.h"
 #include "lm/generate.h"
+#include "lm/step_lanes.h"
 #include "metrics.h"
 
 namespace mgserver {
@@ -26,6 +28,11 @@ struct EngineOptions {
   int max_batch = 8;
   int max_queue = 64;
   int text_cache_entries = 64;
+  // CPU: the decode loop's threads, and how many lanes the shared step may be cut into
+  // (lm/step_lanes.h: the requests in groups stepped side by side, each on threads / lanes
+  // threads, when timing shows that faster). Fewer than 2 lanes: always one step over all threads.
+  int threads = 1;
+  int step_lanes = 0;
 };
 
 // Projected prompt texts, least recently used dropped first (the T5 encoder costs a step or two).
@@ -80,6 +87,7 @@ class Engine {
   const EngineOptions opt_;
   Metrics& metrics_;
   TextCache texts_;
+  mg::StepLanes step_lanes_;  // the scheduler thread's only
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

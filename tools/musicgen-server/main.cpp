@@ -62,6 +62,8 @@ void load_models(AppState& app) {
     EngineOptions eo;
     eo.max_batch = c.max_batch;
     eo.max_queue = c.max_queue;
+    eo.threads = c.threads > 0 ? c.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    eo.step_lanes = c.step_lanes;
     app.engine = std::make_unique<Engine>(*app.model, *app.be, app.decode_be ? *app.decode_be : *app.be, eo, app.metrics);
     app.metrics.set_model_load_seconds(std::chrono::duration<double>(Clock::now() - t0).count());
     Phase expected = Phase::loading;
@@ -91,6 +93,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-duration", c.max_duration, "Longest audio a request may ask for, seconds")
       ->capture_default_str()->check(CLI::Range(0.02, double(MUSICGEN_MAX_DURATION_S)));
   app.add_option("--threads", c.threads, "CPU threads of the decode loop (0: all cores)")->capture_default_str()->check(CLI::Range(0, MUSICGEN_MAX_THREADS));
+  app.add_option("--step-lanes", c.step_lanes,
+                 "CPU: with at least 2 requests per lane, the shared step may run as this many groups of requests "
+                 "side by side, each on threads/lanes threads, when timing shows it faster (same output); "
+                 "0 or 1: never")
+      ->capture_default_str()->check(CLI::Range(0, MUSICGEN_MAX_THREADS));
   app.add_option("--device", c.device, "cpu, cuda or auto")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   app.add_option("--weights", c.weights, "Decoder weight precision: f32 (as stored), f16, bf16, q8 or q4 (docs/QUANTIZATION.md)")
       ->capture_default_str()->check(CLI::IsMember({"f32", "f16", "bf16", "q8", "q4"}));

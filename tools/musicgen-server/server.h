@@ -22,6 +22,7 @@ struct ServerConfig {
   int max_batch = 8, max_queue = 64;
   double max_duration = 120;
   int threads = 0;
+  int step_lanes = 2;  // engine.h: 0 or 1 = every step shared by the whole pool
   std::string device = "cpu", weights = "f32";
   double timeout_s = 600;
   double max_body_mb = 16;

@@ -1,0 +1,192 @@
+#include "lm/step_lanes.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/common.h"
+
+namespace mg {
+
+namespace {
+
+constexpr std::array<StepMode, 3> kModes = {StepMode::shared, StepMode::lanes_paced, StepMode::lanes_free};
+
+size_t mode_index(StepMode m) { return size_t(std::find(kModes.begin(), kModes.end(), m) - kModes.begin()); }
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// How far a lane has got: the layer it is at, or kLaneDone once its step ended (or failed), so
+// that no lane waits for it. One cache line each: the lanes poll the others' while they write
+// their own.
+struct alignas(64) LaneProgress {
+  std::atomic<int64_t> layer{0};
+};
+constexpr int64_t kLaneDone = std::numeric_limits<int64_t>::max();
+
+// Lane `me` is at `layer`: waits until every other lane has reached it too. Polls briefly, then
+// gives its core away (the other lane may be waiting for a core on a busy machine).
+void wait_for_lanes(std::vector<LaneProgress>& progress, size_t me, int64_t layer) {
+  progress[me].layer.store(layer, std::memory_order_release);
+  for (size_t o = 0; o < progress.size(); ++o) {
+    if (o == me) continue;
+    for (int i = 1; progress[o].layer.load(std::memory_order_acquire) < layer; ++i) {
+      if (i < 4096) cpu_relax();
+      else std::this_thread::yield();
+    }
+  }
+}
+
+// The states cut into `lanes` contiguous groups of about equal rows: the first state of each group.
+std::vector<size_t> lane_starts(const std::vector<DecoderState*>& states, size_t lanes) {
+  int64_t total = 0;
+  for (const DecoderState* st : states) total += st->rows;
+  std::vector<size_t> starts{0};
+  int64_t rows = 0;
+  for (size_t i = 0; i < states.size() && starts.size() < lanes; ++i) {
+    rows += states[i]->rows;
+    // Close the group once it holds its share of the rows, leaving a state for every later group.
+    const int64_t share = total * int64_t(starts.size()) / int64_t(lanes);
+    if (rows >= share && states.size() - (i + 1) >= lanes - starts.size()) starts.push_back(i + 1);
+  }
+  return starts;
+}
+
+}  // namespace
+
+const char* step_mode_name(StepMode m) {
+  switch (m) {
+    case StepMode::shared: return "shared";
+    case StepMode::lanes_free: return "lanes (free)";
+    case StepMode::lanes_paced: return "lanes (paced)";
+  }
+  return "?";
+}
+
+StepLanes::StepLanes(Backend& shared, int threads, int lanes) : shared_(shared) {
+  MG_CHECK(shared.device() == Device::CPU || lanes < 2, "step lanes run on the CPU only (got ",
+           device_name(shared.device()), ")");
+  if (lanes < 2) return;
+  for (int l = 0; l < lanes; ++l) lane_be_.push_back(make_cpu_backend(std::max(1, threads / lanes)));
+}
+
+StepLanes::~StepLanes() = default;
+
+Tensor StepLanes::step(const MusicgenDecoder& dec, const std::vector<DecoderState*>& states, const Tensor& ids) {
+  const StepMode mode = choose(int64_t(states.size()));
+  const auto t0 = std::chrono::steady_clock::now();
+  Tensor logits = step_as(mode, dec, states, ids);
+  record(mode, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return logits;
+}
+
+Tensor StepLanes::step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
+                          const Tensor& ids) {
+  MG_CHECK(ids.device == Device::CPU && ids.dtype == DType::I32, "StepLanes: ids must be i32 on the host");
+  if (mode == StepMode::shared || states.size() < lane_be_.size() || lane_be_.size() < 2) {
+    last_ = StepMode::shared;
+    return decoder_step_states(shared_, dec, states, shared_.upload(ids));
+  }
+  last_ = mode;
+  return step_lanes(mode == StepMode::lanes_paced, dec, states, ids);
+}
+
+Tensor StepLanes::step_lanes(bool paced, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
+                             const Tensor& ids) {
+  const int K = dec.cfg.num_codebooks;
+  const int64_t V = dec.cfg.vocab_size, total = ids.dim(1);
+  MG_CHECK(ids.ndim() == 2 && ids.dim(0) == K, "StepLanes: ids ", shape_str(ids.shape), " must be [", K, ", rows]");
+  std::vector<size_t> starts = lane_starts(states, lane_be_.size());
+  starts.push_back(states.size());
+  const size_t lanes = starts.size() - 1;
+
+  // Each lane's states, its first row, and its ids [K, its rows].
+  std::vector<std::vector<DecoderState*>> lane_states(lanes);
+  std::vector<int64_t> row0(lanes + 1, 0);
+  std::vector<Tensor> lane_ids(lanes);
+  for (size_t l = 0; l < lanes; ++l) {
+    lane_states[l].assign(states.begin() + long(starts[l]), states.begin() + long(starts[l + 1]));
+    int64_t rows = 0;
+    for (const DecoderState* st : lane_states[l]) rows += st->rows;
+    row0[l + 1] = row0[l] + rows;
+    lane_ids[l] = Tensor::empty(DType::I32, {K, rows});
+    for (int k = 0; k < K; ++k)
+      std::memcpy(lane_ids[l].ptr<int32_t>() + k * rows, ids.ptr<int32_t>() + k * total + row0[l],
+                  size_t(rows) * sizeof(int32_t));
+  }
+  MG_CHECK(row0[lanes] == total, "StepLanes: ids have ", total, " rows, the states ", row0[lanes]);
+
+  std::vector<LaneProgress> progress(lanes);
+  std::vector<Tensor> logits(lanes);
+  std::vector<std::exception_ptr> errors(lanes);
+  auto run_lane = [&](size_t l) {
+    try {
+      std::function<void(size_t)> pace;
+      if (paced) pace = [&progress, l](size_t layer) { wait_for_lanes(progress, l, int64_t(layer)); };
+      logits[l] = decoder_step_states(*lane_be_[l], dec, lane_states[l], lane_ids[l], pace);
+    } catch (...) {
+      errors[l] = std::current_exception();
+    }
+    progress[l].layer.store(kLaneDone, std::memory_order_release);
+  };
+  std::vector<std::thread> others;
+  for (size_t l = 1; l < lanes; ++l) others.emplace_back(run_lane, l);
+  run_lane(0);
+  for (auto& t : others) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+
+  Tensor out = Tensor::empty(DType::F32, {total, K, V});
+  for (size_t l = 0; l < lanes; ++l)
+    std::memcpy(out.f32() + row0[l] * K * V, logits[l].f32(), size_t(logits[l].numel()) * sizeof(float));
+  return out;
+}
+
+// Lanes only when each can have kMinRequestsPerLane requests. Otherwise every kRunSteps steps (and
+// when the number of requests changed, which changes what each way costs) each way runs
+// kProbeSteps steps, then the fastest runs.
+StepMode StepLanes::choose(int64_t requests) {
+  probing_ = false;
+  if (lane_be_.size() < 2 || requests < int64_t(lane_be_.size()) * kMinRequestsPerLane) {
+    probe_requests_ = -1;  // probe afresh once lanes are possible again
+    return StepMode::shared;
+  }
+  if (requests != probe_requests_) {
+    probe_requests_ = requests;
+    run_left_ = 0;
+    probe_step_ = 0;
+    probe_seconds_.fill(0.0);
+  }
+  if (run_left_ > 0) {
+    --run_left_;
+    return best_;
+  }
+  probing_ = true;
+  return kModes[size_t(probe_step_ / kProbeSteps)];
+}
+
+void StepLanes::record(StepMode mode, double seconds) {
+  if (!probing_) return;
+  probe_seconds_[mode_index(mode)] += seconds;
+  if (++probe_step_ < int(kModes.size()) * kProbeSteps) return;
+  best_ = kModes[size_t(std::min_element(probe_seconds_.begin(), probe_seconds_.end()) - probe_seconds_.begin())];
+  run_left_ = kRunSteps;
+  probe_step_ = 0;
+  probe_seconds_.fill(0.0);
+}
+
+}  // namespace mg

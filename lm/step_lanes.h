@@ -1,0 +1,81 @@
+// The shared decode step of many requests (lm/batched_step.h) run in one of three ways on the CPU,
+// the fastest chosen by timing them:
+//
+// - shared: one decoder_step_states call for every request on the whole thread pool. Each op's
+//   work is split over the threads (a GEMV by output columns), so every op reads what the other
+//   threads wrote in the op before.
+// - lanes, free: the requests cut into lanes (contiguous groups of about equal rows), each lane a
+//   decoder_step_states call of its own on its own backend (threads / lanes threads), all lanes at
+//   once. A lane's ops read only what its own threads wrote; every lane reads every weight.
+// - lanes, paced: the same, each lane waiting at every layer until the other lanes have reached
+//   it, so that the lanes read each weight within a layer of one another: from a cache they share,
+//   when they share one, the weights come from memory once.
+//
+// Why three: what is fastest depends on where the host places the threads, which a process cannot
+// see and which changes within minutes on a VM (docs/PERFORMANCE.md, "Step lanes"). On the 2-vCPU
+// test VM with eight q8 requests: vCPUs close together (one L3), paced lanes 21.4 ms a step,
+// shared 22.8-24, free lanes 21.4-25 (the lanes drift apart and read the weights twice); vCPUs far
+// apart (a cache line moves between them in ~165 ns instead of ~50), free lanes 21.4 ms, paced
+// 27-28, shared 31. With few requests the step is bound by reading the weights and shared wins.
+// So StepLanes times each way for a few steps (kProbeSteps each, every kRunSteps steps, or when
+// the batch changes) and runs the fastest in between.
+//
+// Every way gives the same bits: each op computes a row from that row alone, whatever the thread
+// count (tests/unit/step_lanes_test.cpp).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "lm/batched_step.h"
+
+namespace mg {
+
+enum class StepMode { shared, lanes_free, lanes_paced };
+const char* step_mode_name(StepMode m);
+
+class StepLanes {
+ public:
+  static constexpr int kProbeSteps = 2;   // steps timed in each way per probe
+  static constexpr int kRunSteps = 64;    // steps run the chosen way between probes
+
+  // shared: the backend of the whole pool (a CPU backend of `threads` threads), on which the
+  // states live. lanes: how many lanes (at least 2 to have lanes at all; threads / lanes threads
+  // each, at least one). A lane needs at least kMinRequestsPerLane requests: below that, shared.
+  static constexpr int kMinRequestsPerLane = 2;
+  StepLanes(Backend& shared, int threads, int lanes);
+  ~StepLanes();
+  StepLanes(const StepLanes&) = delete;
+  StepLanes& operator=(const StepLanes&) = delete;
+
+  int lanes() const { return int(lane_be_.size()); }
+
+  // decoder_step_states for `states` with host ids [K, total rows], the way chosen by timing.
+  // Returns the logits [total rows, K, vocab] on the shared backend's device.
+  Tensor step(const MusicgenDecoder& dec, const std::vector<DecoderState*>& states, const Tensor& ids);
+  // The same in a given way (tests, benchmarks). Lanes with fewer states than lanes(): shared.
+  Tensor step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
+                 const Tensor& ids);
+  StepMode last_mode() const { return last_; }
+
+ private:
+  StepMode choose(int64_t requests);
+  void record(StepMode mode, double seconds);
+  Tensor step_lanes(bool paced, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
+                    const Tensor& ids);
+
+  Backend& shared_;
+  std::vector<std::unique_ptr<Backend>> lane_be_;
+  StepMode last_ = StepMode::shared;
+  // Probing: the ways in turn, kProbeSteps each, then the fastest for kRunSteps.
+  bool probing_ = false;  // this step is one of a probe's
+  int probe_step_ = 0;
+  int run_left_ = 0;
+  int64_t probe_requests_ = -1;
+  std::array<double, 3> probe_seconds_{};
+  StepMode best_ = StepMode::shared;
+};
+
+}  // namespace mg

@@ -1,0 +1,141 @@
+// Step lanes (lm/step_lanes.h): the server may run the shared decode step as groups of requests
+// side by side, each on a backend of its own. The trap: a lane has fewer threads and fewer rows
+// than the whole step, and an op whose bits depend on either (a reduction split by thread count,
+// a GEMM blocked by row count) would give a request different logits in a lane, so the music
+// would change with the load on the server and with the way the timing picked. Every way must
+// give the same bits, and the chooser must only ever pick among ways that are all correct.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+
+#include "lm/sequence_stepper.h"
+#include "lm/step_lanes.h"
+#include "test_util.h"
+
+namespace {
+
+using Stepper = mg::MusicGen::SequenceStepper;
+
+struct Tiny {
+  explicit Tiny(mg::DType weights = mg::DType::F32)
+      : model(mg::MusicGen::load(*be, mgtest::data_dir() + "/models/musicgen_tiny", weights)) {}
+  std::unique_ptr<mg::Backend> be = mg::make_cpu_backend(2);
+  std::unique_ptr<mg::MusicGen> model;
+};
+
+std::vector<std::unique_ptr<Stepper>> requests(Tiny& t, int n) {
+  std::vector<std::unique_ptr<Stepper>> st;
+  for (int i = 0; i < n; ++i) {
+    mg::GenerateParams p;
+    p.prompt = i % 3 == 1 ? "" : "request " + std::to_string(i);  // unconditional ones too
+    p.seed = uint64_t(40 + i);
+    p.duration_s = 1.0;
+    p.guidance_scale = i % 2 ? 3.0f : 1.0f;  // one row or two
+    p.max_window_s = 30.0;
+    mg::Tensor text =
+        p.prompt.empty() ? mg::Tensor() : t.model->project_text(t.model->text_hidden_states(t.model->tokenize(p.prompt)));
+    st.push_back(std::make_unique<Stepper>(*t.model, *t.be, p, text));
+  }
+  return st;
+}
+
+// The ids of one shared step of all the steppers (as the server's engine writes them).
+mg::Tensor step_ids(const Tiny& t, const std::vector<std::unique_ptr<Stepper>>& st, std::vector<mg::DecoderState*>& states) {
+  int64_t rows = 0;
+  states.clear();
+  for (auto& s : st) {
+    states.push_back(&s->state());
+    rows += s->rows();
+  }
+  const int K = t.model->config().decoder.num_codebooks;
+  mg::Tensor ids = mg::Tensor::empty(mg::DType::I32, {K, rows});
+  int64_t r0 = 0;
+  for (auto& s : st) {
+    s->write_ids(ids.ptr<int32_t>(), rows, r0);
+    r0 += s->rows();
+  }
+  return ids;
+}
+
+// Twelve steps of seven requests, each step run every way from the same caches: the logits are
+// the same bits whichever way (and the caches then agree too, since the next steps read them);
+// with f32 weights (GEMVs in groups of rows) and q8_0 (one call for every row).
+class StepLanesWeights : public ::testing::TestWithParam<mg::DType> {};
+
+TEST_P(StepLanesWeights, EveryWayGivesTheSharedStepsBits) {
+  Tiny t(GetParam());
+  mg::StepLanes lanes(*t.be, 2, 2);
+  ASSERT_EQ(lanes.lanes(), 2);
+  auto st = requests(t, 7);
+  for (int step = 0; step < 12; ++step) {
+    std::vector<mg::DecoderState*> states;
+    const mg::Tensor ids = step_ids(t, st, states);
+    std::vector<mg::Tensor> out;
+    for (mg::StepMode m : {mg::StepMode::shared, mg::StepMode::lanes_paced, mg::StepMode::lanes_free}) {
+      std::vector<int64_t> length;
+      for (auto* s : states) length.push_back(s->length);
+      out.push_back(t.be->download(lanes.step_as(m, t.model->decoder(), states, ids)));
+      EXPECT_EQ(lanes.last_mode(), m);
+      for (size_t i = 0; i < states.size(); ++i) states[i]->length = length[i];  // the same position again
+    }
+    for (auto* s : states) ++s->length;  // as the step does, once
+    for (size_t m = 1; m < out.size(); ++m) {
+      ASSERT_EQ(out[m].shape, out[0].shape);
+      ASSERT_EQ(std::memcmp(out[m].f32(), out[0].f32(), size_t(out[0].numel()) * sizeof(float)), 0)
+          << "step " << step << ", way " << m;
+    }
+    // Sample from the shared way's logits, so that the requests move on as in the server.
+    int64_t r0 = 0;
+    std::vector<mg::Tensor> slices;
+    for (auto& s : st) {
+      slices.push_back(out[0].slice0(r0, s->rows()));
+      r0 += s->rows();
+    }
+    for (size_t i = 0; i < st.size(); ++i) st[i]->finish_shared_step(slices[i]);
+    for (auto& s : st) ASSERT_FALSE(s->done());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(F32AndQ8, StepLanesWeights, ::testing::Values(mg::DType::F32, mg::DType::Q8_0));
+
+// With fewer requests than two per lane the step is always shared; with enough, the chooser times
+// each way kProbeSteps steps in turn (shared, paced, free), then runs one of them kRunSteps steps.
+TEST(StepLanes, TheChooserProbesEachWayThenKeepsOne) {
+  Tiny t;
+  mg::StepLanes lanes(*t.be, 2, 2);
+  auto few = requests(t, 3);
+  std::vector<mg::DecoderState*> states;
+  mg::Tensor ids = step_ids(t, few, states);
+  lanes.step(t.model->decoder(), states, ids);
+  EXPECT_EQ(lanes.last_mode(), mg::StepMode::shared);
+
+  auto st = requests(t, 4);
+  std::vector<mg::StepMode> seen;
+  for (int s = 0; s < 3 * mg::StepLanes::kProbeSteps + 5; ++s) {
+    ids = step_ids(t, st, states);
+    lanes.step(t.model->decoder(), states, ids);
+    seen.push_back(lanes.last_mode());
+  }
+  const int P = mg::StepLanes::kProbeSteps;
+  for (int s = 0; s < P; ++s) {
+    EXPECT_EQ(seen[size_t(s)], mg::StepMode::shared);
+    EXPECT_EQ(seen[size_t(P + s)], mg::StepMode::lanes_paced);
+    EXPECT_EQ(seen[size_t(2 * P + s)], mg::StepMode::lanes_free);
+  }
+  for (size_t s = size_t(3 * P); s < seen.size(); ++s) EXPECT_EQ(seen[s], seen[size_t(3 * P)]);  // the one kept
+}
+
+// Fewer than two lanes: no lanes, every step shared.
+TEST(StepLanes, OneLaneIsTheSharedStep) {
+  Tiny t;
+  mg::StepLanes one(*t.be, 2, 1);
+  EXPECT_EQ(one.lanes(), 0);
+  auto st = requests(t, 6);
+  std::vector<mg::DecoderState*> states;
+  const mg::Tensor ids = step_ids(t, st, states);
+  one.step_as(mg::StepMode::lanes_paced, t.model->decoder(), states, ids);
+  EXPECT_EQ(one.last_mode(), mg::StepMode::shared);
+}
+
+}  // namespace
