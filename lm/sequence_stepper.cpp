@@ -86,9 +86,16 @@ void MusicGen::SequenceStepper::write_ids(int32_t* ids, int64_t ld, int64_t r0) 
 }
 
 void MusicGen::SequenceStepper::finish_shared_step(const Tensor& logits) {
+  finish_sampled_step(sample_shared_step(logits, *b_.be));
+}
+
+Tensor MusicGen::SequenceStepper::sample_shared_step(const Tensor& logits, Backend& be) const {
   MG_CHECK(!done_ && !needs_solo_step(), "SequenceStepper: no shared step is due");
-  Backend& be = *b_.be;
-  Tensor tokens = be.download(be.sample_tokens(logits, b_.cfg, p_.guidance_scale, p_.sampler, b_.seeds, b_.steps_done));
+  return be.download(be.sample_tokens(logits, b_.cfg, p_.guidance_scale, p_.sampler, b_.seeds, b_.steps_done));
+}
+
+void MusicGen::SequenceStepper::finish_sampled_step(const Tensor& tokens) {
+  MG_CHECK(!done_ && !needs_solo_step(), "SequenceStepper: no shared step is due");
   m_.finish_step(b_, w_, column_, tokens, Tensor());
   if (++column_ >= w_.columns) end_window();
 }

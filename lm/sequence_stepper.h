@@ -38,7 +38,14 @@ class MusicGen::SequenceStepper {
   void write_ids(int32_t* ids, int64_t ld, int64_t r0) const;
   // This sequence's logits [rows, K, vocab] (on the device) from the shared step: samples, fills
   // the pattern, streams final frames, and moves on to the next window when this one is full.
+  // The same as finish_sampled_step(sample_shared_step(logits, its own backend)).
   void finish_shared_step(const Tensor& logits);
+  // The two halves, for a step whose logits come out on another backend (lm/step_lanes.h): the
+  // tokens drawn from this sequence's logits on `be` (host i32; the same bits on any CPU backend:
+  // the draws depend on the seed, step and codebook only; reads this stepper, changes nothing), and
+  // everything after the draw, on the stepper's own backend.
+  Tensor sample_shared_step(const Tensor& logits, Backend& be) const;
+  void finish_sampled_step(const Tensor& tokens);
 
   int64_t steps_done() const { return b_.steps_done; }
   int64_t steps_total() const { return b_.steps_total; }

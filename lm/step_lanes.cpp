@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -68,6 +70,59 @@ std::vector<size_t> lane_starts(const std::vector<DecoderState*>& states, size_t
 
 }  // namespace
 
+// The thread of a lane after the first (the first runs on the caller's), kept for the StepLanes'
+// life, so that a lane runs on the same thread step after step: the OS keeps it on one core, with
+// its requests' KV caches and activations in that core's caches.
+class StepLanes::Worker {
+ public:
+  Worker() : thread_([this] { loop(); }) {}
+  ~Worker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void start(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = std::move(job);
+      busy_ = true;
+    }
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !busy_; });
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || job_; });
+        if (stop_) return;
+        job = std::move(job_);
+        job_ = nullptr;
+      }
+      job();  // catches its own exceptions
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        busy_ = false;
+      }
+      cv_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<void()> job_;
+  bool busy_ = false, stop_ = false;
+  std::thread thread_;  // last: started once the rest is ready
+};
+
 const char* step_mode_name(StepMode m) {
   switch (m) {
     case StepMode::shared: return "shared";
@@ -82,33 +137,53 @@ StepLanes::StepLanes(Backend& shared, int threads, int lanes) : shared_(shared) 
            device_name(shared.device()), ")");
   if (lanes < 2) return;
   for (int l = 0; l < lanes; ++l) lane_be_.push_back(make_cpu_backend(std::max(1, threads / lanes)));
+  for (int l = 1; l < lanes; ++l) workers_.push_back(std::make_unique<Worker>());
 }
 
 StepLanes::~StepLanes() = default;
 
-Tensor StepLanes::step(const MusicgenDecoder& dec, const std::vector<DecoderState*>& states, const Tensor& ids) {
-  const StepMode mode = choose(int64_t(states.size()));
-  const auto t0 = std::chrono::steady_clock::now();
-  Tensor logits = step_as(mode, dec, states, ids);
-  record(mode, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  return logits;
+namespace {
+
+// on_logits for each of `states` (rows in their order in `logits`). The slices are cut first: an
+// on_logits that ends its request's window drops that state's caches (rows becomes 0).
+void each_state_logits(const std::vector<DecoderState*>& states, size_t first, const Tensor& logits, Backend& be,
+                       const StepLanes::OnLogits& on_logits) {
+  std::vector<Tensor> slices;
+  int64_t r0 = 0;
+  for (const DecoderState* st : states) {
+    slices.push_back(logits.slice0(r0, st->rows));
+    r0 += st->rows;
+  }
+  for (size_t i = 0; i < states.size(); ++i) on_logits(first + i, slices[i], be);
 }
 
-Tensor StepLanes::step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
-                          const Tensor& ids) {
+}  // namespace
+
+void StepLanes::step(const MusicgenDecoder& dec, const std::vector<DecoderState*>& states, const Tensor& ids,
+                     const OnLogits& on_logits) {
+  const StepMode mode = choose(int64_t(states.size()));
+  const auto t0 = std::chrono::steady_clock::now();
+  step_as(mode, dec, states, ids, on_logits);
+  record(mode, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+void StepLanes::step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
+                        const Tensor& ids, const OnLogits& on_logits) {
   MG_CHECK(ids.device == Device::CPU && ids.dtype == DType::I32, "StepLanes: ids must be i32 on the host");
   if (mode == StepMode::shared || states.size() < lane_be_.size() || lane_be_.size() < 2) {
     last_ = StepMode::shared;
-    return decoder_step_states(shared_, dec, states, shared_.upload(ids));
+    const Tensor logits = decoder_step_states(shared_, dec, states, shared_.upload(ids));
+    each_state_logits(states, 0, logits, shared_, on_logits);
+    return;
   }
   last_ = mode;
-  return step_lanes(mode == StepMode::lanes_paced, dec, states, ids);
+  step_lanes(mode == StepMode::lanes_paced, dec, states, ids, on_logits);
 }
 
-Tensor StepLanes::step_lanes(bool paced, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
-                             const Tensor& ids) {
+void StepLanes::step_lanes(bool paced, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
+                           const Tensor& ids, const OnLogits& on_logits) {
   const int K = dec.cfg.num_codebooks;
-  const int64_t V = dec.cfg.vocab_size, total = ids.dim(1);
+  const int64_t total = ids.dim(1);
   MG_CHECK(ids.ndim() == 2 && ids.dim(0) == K, "StepLanes: ids ", shape_str(ids.shape), " must be [", K, ", rows]");
   std::vector<size_t> starts = lane_starts(states, lane_be_.size());
   starts.push_back(states.size());
@@ -131,29 +206,24 @@ Tensor StepLanes::step_lanes(bool paced, const MusicgenDecoder& dec, const std::
   MG_CHECK(row0[lanes] == total, "StepLanes: ids have ", total, " rows, the states ", row0[lanes]);
 
   std::vector<LaneProgress> progress(lanes);
-  std::vector<Tensor> logits(lanes);
   std::vector<std::exception_ptr> errors(lanes);
   auto run_lane = [&](size_t l) {
     try {
       std::function<void(size_t)> pace;
       if (paced) pace = [&progress, l](size_t layer) { wait_for_lanes(progress, l, int64_t(layer)); };
-      logits[l] = decoder_step_states(*lane_be_[l], dec, lane_states[l], lane_ids[l], pace);
+      const Tensor logits = decoder_step_states(*lane_be_[l], dec, lane_states[l], lane_ids[l], pace);
+      progress[l].layer.store(kLaneDone, std::memory_order_release);
+      each_state_logits(lane_states[l], starts[l], logits, *lane_be_[l], on_logits);
     } catch (...) {
       errors[l] = std::current_exception();
     }
     progress[l].layer.store(kLaneDone, std::memory_order_release);
   };
-  std::vector<std::thread> others;
-  for (size_t l = 1; l < lanes; ++l) others.emplace_back(run_lane, l);
+  for (size_t l = 1; l < lanes; ++l) workers_[l - 1]->start([&run_lane, l] { run_lane(l); });
   run_lane(0);
-  for (auto& t : others) t.join();
+  for (size_t l = 1; l < lanes; ++l) workers_[l - 1]->wait();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
-
-  Tensor out = Tensor::empty(DType::F32, {total, K, V});
-  for (size_t l = 0; l < lanes; ++l)
-    std::memcpy(out.f32() + row0[l] * K * V, logits[l].f32(), size_t(logits[l].numel()) * sizeof(float));
-  return out;
 }
 
 // Lanes only when each can have kMinRequestsPerLane requests. Otherwise every kRunSteps steps (and

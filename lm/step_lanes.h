@@ -26,6 +26,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -52,22 +53,31 @@ class StepLanes {
 
   int lanes() const { return int(lane_be_.size()); }
 
-  // decoder_step_states for `states` with host ids [K, total rows], the way chosen by timing.
-  // Returns the logits [total rows, K, vocab] on the shared backend's device.
-  Tensor step(const MusicgenDecoder& dec, const std::vector<DecoderState*>& states, const Tensor& ids);
+  // What follows the decoder step for each state (the draw): called with the state's index, its
+  // rows of the logits [rows, K, vocab] and the backend they are on, on the thread of its lane
+  // (with that lane's backend), or on the caller's with the shared backend when the step was
+  // shared. So each lane draws its own requests' tokens from logits in its own core's caches.
+  using OnLogits = std::function<void(size_t state, const Tensor& logits, Backend& be)>;
+
+  // decoder_step_states for `states` with host ids [K, total rows], the way chosen by timing, then
+  // on_logits for every state (the time of which is part of what is timed).
+  void step(const MusicgenDecoder& dec, const std::vector<DecoderState*>& states, const Tensor& ids,
+            const OnLogits& on_logits);
   // The same in a given way (tests, benchmarks). Lanes with fewer states than lanes(): shared.
-  Tensor step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
-                 const Tensor& ids);
+  void step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
+               const Tensor& ids, const OnLogits& on_logits);
   StepMode last_mode() const { return last_; }
 
  private:
   StepMode choose(int64_t requests);
   void record(StepMode mode, double seconds);
-  Tensor step_lanes(bool paced, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
-                    const Tensor& ids);
+  void step_lanes(bool paced, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
+                  const Tensor& ids, const OnLogits& on_logits);
 
+  class Worker;
   Backend& shared_;
   std::vector<std::unique_ptr<Backend>> lane_be_;
+  std::vector<std::unique_ptr<Worker>> workers_;  // lanes 1.. (lane 0 runs on the caller's thread)
   StepMode last_ = StepMode::shared;
   // Probing: the ways in turn, kProbeSteps each, then the fastest for kRunSteps.
   bool probing_ = false;  // this step is one of a probe's

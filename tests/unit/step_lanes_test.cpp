@@ -71,28 +71,33 @@ TEST_P(StepLanesWeights, EveryWayGivesTheSharedStepsBits) {
   for (int step = 0; step < 12; ++step) {
     std::vector<mg::DecoderState*> states;
     const mg::Tensor ids = step_ids(t, st, states);
-    std::vector<mg::Tensor> out;
+    // Per way and state: its logits (a host copy) and its draw, made on the lane's backend.
+    std::vector<std::vector<mg::Tensor>> logits, tokens;
     for (mg::StepMode m : {mg::StepMode::shared, mg::StepMode::lanes_paced, mg::StepMode::lanes_free}) {
       std::vector<int64_t> length;
       for (auto* s : states) length.push_back(s->length);
-      out.push_back(t.be->download(lanes.step_as(m, t.model->decoder(), states, ids)));
+      logits.emplace_back(st.size());
+      tokens.emplace_back(st.size());
+      lanes.step_as(m, t.model->decoder(), states, ids, [&](size_t i, const mg::Tensor& l, mg::Backend& be) {
+        const mg::Tensor h = be.download(l);
+        logits.back()[i] = mg::Tensor::empty(mg::DType::F32, h.shape);
+        std::memcpy(logits.back()[i].f32(), h.f32(), size_t(h.numel()) * sizeof(float));
+        tokens.back()[i] = st[i]->sample_shared_step(l, be);
+      });
       EXPECT_EQ(lanes.last_mode(), m);
       for (size_t i = 0; i < states.size(); ++i) states[i]->length = length[i];  // the same position again
     }
     for (auto* s : states) ++s->length;  // as the step does, once
-    for (size_t m = 1; m < out.size(); ++m) {
-      ASSERT_EQ(out[m].shape, out[0].shape);
-      ASSERT_EQ(std::memcmp(out[m].f32(), out[0].f32(), size_t(out[0].numel()) * sizeof(float)), 0)
-          << "step " << step << ", way " << m;
-    }
-    // Sample from the shared way's logits, so that the requests move on as in the server.
-    int64_t r0 = 0;
-    std::vector<mg::Tensor> slices;
-    for (auto& s : st) {
-      slices.push_back(out[0].slice0(r0, s->rows()));
-      r0 += s->rows();
-    }
-    for (size_t i = 0; i < st.size(); ++i) st[i]->finish_shared_step(slices[i]);
+    for (size_t m = 1; m < logits.size(); ++m)
+      for (size_t i = 0; i < st.size(); ++i) {
+        ASSERT_EQ(logits[m][i].shape, logits[0][i].shape);
+        ASSERT_EQ(std::memcmp(logits[m][i].f32(), logits[0][i].f32(), size_t(logits[0][i].numel()) * sizeof(float)), 0)
+            << "step " << step << ", way " << m << ", request " << i;
+        ASSERT_EQ(std::memcmp(tokens[m][i].ptr<int32_t>(), tokens[0][i].ptr<int32_t>(),
+                              size_t(tokens[0][i].numel()) * sizeof(int32_t)), 0)
+            << "step " << step << ", way " << m << ", request " << i;
+      }
+    for (size_t i = 0; i < st.size(); ++i) st[i]->finish_sampled_step(tokens[0][i]);
     for (auto& s : st) ASSERT_FALSE(s->done());
   }
 }
@@ -106,15 +111,16 @@ TEST(StepLanes, TheChooserProbesEachWayThenKeepsOne) {
   mg::StepLanes lanes(*t.be, 2, 2);
   auto few = requests(t, 3);
   std::vector<mg::DecoderState*> states;
+  const auto no_draw = [](size_t, const mg::Tensor&, mg::Backend&) {};
   mg::Tensor ids = step_ids(t, few, states);
-  lanes.step(t.model->decoder(), states, ids);
+  lanes.step(t.model->decoder(), states, ids, no_draw);
   EXPECT_EQ(lanes.last_mode(), mg::StepMode::shared);
 
   auto st = requests(t, 4);
   std::vector<mg::StepMode> seen;
   for (int s = 0; s < 3 * mg::StepLanes::kProbeSteps + 5; ++s) {
     ids = step_ids(t, st, states);
-    lanes.step(t.model->decoder(), states, ids);
+    lanes.step(t.model->decoder(), states, ids, no_draw);
     seen.push_back(lanes.last_mode());
   }
   const int P = mg::StepLanes::kProbeSteps;
@@ -134,7 +140,7 @@ TEST(StepLanes, OneLaneIsTheSharedStep) {
   auto st = requests(t, 6);
   std::vector<mg::DecoderState*> states;
   const mg::Tensor ids = step_ids(t, st, states);
-  one.step_as(mg::StepMode::lanes_paced, t.model->decoder(), states, ids);
+  one.step_as(mg::StepMode::lanes_paced, t.model->decoder(), states, ids, [](size_t, const mg::Tensor&, mg::Backend&) {});
   EXPECT_EQ(one.last_mode(), mg::StepMode::shared);
 }
 

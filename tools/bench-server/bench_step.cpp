@@ -126,15 +126,13 @@ StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps, std
       x->write_ids(ids.ptr<int32_t>(), rows, r0);
       r0 += x->rows();
     }
-    mg::Tensor logits = way.mode ? way.lanes->step_as(*way.mode, model.decoder(), states, ids)
-                                 : way.lanes->step(model.decoder(), states, ids);
-    std::vector<mg::Tensor> slices;
-    r0 = 0;
-    for (auto& x : st) {
-      slices.push_back(logits.slice0(r0, x->rows()));
-      r0 += x->rows();
-    }
-    for (size_t i = 0; i < st.size(); ++i) st[i]->finish_shared_step(slices[i]);
+    std::vector<mg::Tensor> tokens(st.size());
+    auto draw = [&](size_t i, const mg::Tensor& logits, mg::Backend& lane_be) {
+      tokens[i] = st[i]->sample_shared_step(logits, lane_be);
+    };
+    if (way.mode) way.lanes->step_as(*way.mode, model.decoder(), states, ids, draw);
+    else way.lanes->step(model.decoder(), states, ids, draw);
+    for (size_t i = 0; i < st.size(); ++i) st[i]->finish_sampled_step(tokens[i]);
   }
   const StepTimes t{(wall_seconds() - w0) / steps * 1e3, (cpu_seconds() - c0) / steps * 1e3};
   if (kv_pool)

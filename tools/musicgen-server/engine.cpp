@@ -240,15 +240,13 @@ void Engine::step_all() {
     a->stepper->write_ids(ids.ptr<int32_t>(), rows, r0);
     r0 += a->stepper->rows();
   }
-  mg::Tensor logits = step_lanes_.step(model_.decoder(), states, ids);
-  // Row offsets first: a stepper that finishes its window in finish_shared_step drops its state.
-  std::vector<mg::Tensor> slices;
-  r0 = 0;
-  for (Active* a : shared) {
-    slices.push_back(logits.slice0(r0, a->stepper->rows()));
-    r0 += a->stepper->rows();
-  }
-  for (size_t i = 0; i < shared.size(); ++i) shared[i]->stepper->finish_shared_step(slices[i]);
+  // Each request's draw runs in its lane (lm/step_lanes.h); what follows it (patterns, streaming,
+  // the next window) here, on the loop's backend.
+  std::vector<mg::Tensor> tokens(shared.size());
+  step_lanes_.step(model_.decoder(), states, ids, [&](size_t i, const mg::Tensor& logits, mg::Backend& be) {
+    tokens[i] = shared[i]->stepper->sample_shared_step(logits, be);
+  });
+  for (size_t i = 0; i < shared.size(); ++i) shared[i]->stepper->finish_sampled_step(tokens[i]);
   metrics_.decode_step(int(shared.size()));
 }
 
