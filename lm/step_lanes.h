@@ -13,12 +13,12 @@
 //
 // Why three: what is fastest depends on where the host places the threads, which a process cannot
 // see and which changes within minutes on a VM (docs/PERFORMANCE.md, "Step lanes"). On the 2-vCPU
-// test VM with eight q8 requests: vCPUs close together (one L3), paced lanes 21.4 ms a step,
-// shared 22.8-24, free lanes 21.4-25 (the lanes drift apart and read the weights twice); vCPUs far
-// apart (a cache line moves between them in ~165 ns instead of ~50), free lanes 21.4 ms, paced
-// 27-28, shared 31. With few requests the step is bound by reading the weights and shared wins.
-// So StepLanes times each way for a few steps (kProbeSteps each, every kRunSteps steps, or when
-// the batch changes) and runs the fastest in between.
+// test VM, eight requests with q8 weights, ms a step: vCPUs close together (one L3), paced and
+// free lanes mostly ~22, shared 23-25; vCPUs far apart (a cache line moves between them in ~165 ns
+// instead of ~50), free lanes 23-26, paced 28-29, shared 31. With f32 weights, or few requests, the
+// step is bound by reading the weights, which each lane reads again: shared wins. So StepLanes times
+// each way for kProbeSteps steps (every kRunSteps steps, and when the number of requests changes)
+// and runs the fastest in between.
 //
 // Every way gives the same bits: each op computes a row from that row alone, whatever the thread
 // count (tests/unit/step_lanes_test.cpp).

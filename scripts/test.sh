@@ -30,7 +30,7 @@ if command -v ccache >/dev/null 2>&1; then
 fi
 cmake -S . -B "$TSAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMUSICGEN_SANITIZE=thread -DMUSICGEN_CUDA=OFF \
   -DMUSICGEN_BUILD_TOOLS=OFF -DMUSICGEN_BUILD_EXAMPLES=OFF "${LAUNCHER[@]}" >/dev/null
-cmake --build "$TSAN_BUILD_DIR" -j "${JOBS:-$(nproc)}" --target sessions_threads_test
+cmake --build "$TSAN_BUILD_DIR" -j "${JOBS:-$(nproc)}" --target sessions_threads_test step_lanes_threads_test
 # OpenBLAS and FFTW are not instrumented: tests/threads/tsan.supp says what it hides and why.
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/threads/tsan.supp ${TSAN_OPTIONS:-}" \
   ctest --test-dir "$TSAN_BUILD_DIR" --output-on-failure -L threads --timeout 600

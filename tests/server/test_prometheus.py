@@ -27,6 +27,7 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 EXPECTED = [
     "musicgen:requests_total", "musicgen:requests_running", "musicgen:requests_waiting",
     "musicgen:batch_size", "musicgen:decode_steps_total", "musicgen:request_decode_steps_total",
+    "musicgen:decode_step_seconds_total",
     "musicgen:decode_steps_per_second", "musicgen:time_to_first_audio_seconds",
     "musicgen:request_latency_seconds", "musicgen:queue_wait_seconds",
     "musicgen:generated_audio_seconds_total", "musicgen:real_time_factor",

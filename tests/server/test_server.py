@@ -83,6 +83,8 @@ def test_batched_requests_are_byte_identical_to_each_alone(server):
               dict(prompt="drums", duration=5, seed=9, cfg=1.0, temperature=0.8)]
     alone = [generate(server, **b).content for b in bodies]
     before = metric_value(server.metrics(), "musicgen:decode_steps_total")
+    loop_before = metric_value(server.metrics(), "musicgen:decode_step_seconds_total")
+    t0 = time.monotonic()
 
     def staggered(i):
         time.sleep(0.02 * i)
@@ -95,6 +97,9 @@ def test_batched_requests_are_byte_identical_to_each_alone(server):
     # They shared steps: fewer decoder steps than the three alone (50 frames/s + 3 delay steps each).
     steps = metric_value(server.metrics(), "musicgen:decode_steps_total") - before
     assert steps < sum(b["duration"] * 50 + 3 for b in bodies), steps
+    # The decode loop's time: some, and no more than the wall time the three took.
+    loop = metric_value(server.metrics(), "musicgen:decode_step_seconds_total") - loop_before
+    assert 0 < loop <= time.monotonic() - t0, loop
 
 
 def test_requests_sent_together_are_byte_identical_to_each_alone(server):
@@ -108,6 +113,27 @@ def test_requests_sent_together_are_byte_identical_to_each_alone(server):
         together = list(pool.map(lambda b: generate(server, **b).content, bodies))
     for i in range(len(bodies)):
         assert together[i] == alone[i], f"request {i} differs when sent together"
+
+
+def test_step_lanes_and_the_whole_pool_give_the_same_bytes(start_server):
+    """Six requests, streamed and whole, on a server whose shared step may run as 2 lanes of
+    requests (lm/step_lanes.h: the first steps try every way, then the fastest runs) and on one
+    where it never does: byte for byte the same answers."""
+    bodies = [dict(prompt=f"lane {i}", duration=1.5, seed=30 + i, cfg=3.0 if i % 2 else 1.0, stream=i < 3)
+              for i in range(6)]
+
+    def answers(s):
+        def one(b):
+            with requests.post(s.url + GEN, json=b, stream=b["stream"], timeout=300) as r:
+                assert r.status_code == 200, r.text
+                return b"".join(r.iter_content(65536))
+        with cf.ThreadPoolExecutor(len(bodies)) as pool:
+            return list(pool.map(one, bodies))
+
+    lanes = answers(start_server("--threads", "2", "--step-lanes", "2"))
+    whole = answers(start_server("--threads", "2", "--step-lanes", "0"))
+    for i in range(len(bodies)):
+        assert lanes[i] == whole[i], f"request {i} differs between lanes and the whole pool"
 
 
 def test_streaming_wav(server):

@@ -220,13 +220,15 @@ void Engine::step_all() {
   for (auto& a : active_) {
     if (a->failed || a->stepper->done()) continue;
     if (a->stepper->needs_solo_step()) {  // a later window's first step: several columns, alone
+      const Clock::time_point t0 = Clock::now();
       a->stepper->solo_step();
-      metrics_.decode_step(1);
+      metrics_.decode_step(1, seconds_since(t0));
     } else {
       shared.push_back(a.get());
     }
   }
   if (shared.empty()) return;
+  const Clock::time_point t0 = Clock::now();
   std::vector<mg::DecoderState*> states;
   int64_t rows = 0;
   for (Active* a : shared) {
@@ -247,7 +249,7 @@ void Engine::step_all() {
     tokens[i] = shared[i]->stepper->sample_shared_step(logits, be);
   });
   for (size_t i = 0; i < shared.size(); ++i) shared[i]->stepper->finish_sampled_step(tokens[i]);
-  metrics_.decode_step(int(shared.size()));
+  metrics_.decode_step(int(shared.size()), seconds_since(t0));
 }
 
 void Engine::retire_finished() {

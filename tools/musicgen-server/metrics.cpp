@@ -85,9 +85,10 @@ void Metrics::set_queue(int running, int waiting) {
   waiting_ = waiting;
 }
 
-void Metrics::decode_step(int batch) {
+void Metrics::decode_step(int batch, double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   ++steps_;
+  step_seconds_ += seconds;
   request_steps_ += uint64_t(batch);
   batch_ = batch;
   window_.push_back({Clock::now(), batch, 0.0});
@@ -148,6 +149,9 @@ std::string Metrics::render() const {
   sample(o, "musicgen:decode_steps_total", double(steps_));
   header(o, "musicgen:request_decode_steps_total", "counter", "Decoder steps summed over requests.");
   sample(o, "musicgen:request_decode_steps_total", double(request_steps_));
+  header(o, "musicgen:decode_step_seconds_total", "counter",
+         "Seconds the decode loop spent in decoder steps and their draws (not the text encoder, not EnCodec).");
+  sample(o, "musicgen:decode_step_seconds_total", step_seconds_);
   header(o, "musicgen:decode_steps_per_second", "gauge", "Request decode steps per second over the last 10 s.");
   sample(o, "musicgen:decode_steps_per_second", steps / kRateWindowS);
   header(o, "musicgen:real_time_factor", "gauge", "Seconds of audio returned per wall second over the last 10 s.");

@@ -40,7 +40,8 @@ class Metrics {
   void http_response(const std::string& route, int code);
   void set_queue(int running, int waiting);
   // One decoder step shared by `batch` requests.
-  void decode_step(int batch);
+  // One decoder step of `batch` requests that took `seconds` (the step and the draws).
+  void decode_step(int batch, double seconds);
   void time_to_first_audio(double s);
   void request_latency(double s);
   void queue_wait(double s);
@@ -58,6 +59,7 @@ class Metrics {
   std::map<std::pair<std::string, int>, uint64_t> http_;
   int running_ = 0, waiting_ = 0, batch_ = 0;
   uint64_t steps_ = 0, request_steps_ = 0;
+  double step_seconds_ = 0;
   double audio_s_ = 0;
   Histogram ttfa_, latency_, wait_;
   // (time, request-steps, audio seconds) over the last 10 s: the rate gauges.
