@@ -4,10 +4,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <mutex>
 #include <thread>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -212,7 +212,7 @@ void StepLanes::step_lanes(bool paced, const MusicgenDecoder& dec, const std::ve
       std::function<void(size_t)> pace;
       if (paced) pace = [&progress, l](size_t layer) { wait_for_lanes(progress, l, int64_t(layer)); };
       const Tensor logits = decoder_step_states(*lane_be_[l], dec, lane_states[l], lane_ids[l], pace);
-      progress[l].layer.store(kLaneDone, std::memory_order_release);
+      progress[l].layer.store(kLaneDone, std::memory_order_release);  // no lane waits for our draws
       each_state_logits(lane_states[l], starts[l], logits, *lane_be_[l], on_logits);
     } catch (...) {
       errors[l] = std::current_exception();
