@@ -133,12 +133,15 @@ def main():
     ap.add_argument("--no-stream", action="store_true",
                     help="whole files instead of streams: the EnCodec decode then runs beside the decode loop "
                          "instead of on it (time to first audio becomes the whole latency)")
+    ap.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                    help="one more option for the server, repeated for each (e.g. --server-arg=--step-lanes "
+                         "--server-arg=0)")
     ap.add_argument("--rounds", type=positive_int, default=3,
                     help="(1 alone, N at once) pairs run one after the other; the median speed-up is reported")
     args = ap.parse_args()
 
     cmd = [args.server, "--model", args.model, "--port", "0", "--max-batch", str(args.concurrency),
-           "--threads", str(args.threads), "--weights", args.weights]
+           "--threads", str(args.threads), "--weights", args.weights] + args.server_arg
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         m = None
