@@ -85,6 +85,25 @@ void MusicGen::SequenceStepper::write_ids(int32_t* ids, int64_t ld, int64_t r0) 
     for (int k = 0; k < K; ++k) ids[k * ld + r0 + r] = w_.patterns[0].at(k, column_ - 1);
 }
 
+MusicGen::SequenceStepper::StepInputs MusicGen::SequenceStepper::shared_step_inputs(
+    const std::vector<SequenceStepper*>& steppers) {
+  MG_CHECK(!steppers.empty(), "SequenceStepper: a shared step needs at least one stepper");
+  StepInputs in;
+  int64_t rows = 0;
+  for (SequenceStepper* s : steppers) {
+    MG_CHECK(!s->done_ && !s->needs_solo_step(), "SequenceStepper: no shared step is due");
+    in.states.push_back(&s->state());
+    rows += s->rows();
+  }
+  in.ids = Tensor::empty(DType::I32, {steppers[0]->m_.cfg_.decoder.num_codebooks, rows});
+  int64_t r0 = 0;
+  for (const SequenceStepper* s : steppers) {
+    s->write_ids(in.ids.ptr<int32_t>(), rows, r0);
+    r0 += s->rows();
+  }
+  return in;
+}
+
 void MusicGen::SequenceStepper::finish_shared_step(const Tensor& logits) {
   finish_sampled_step(sample_shared_step(logits, *b_.be));
 }

@@ -36,6 +36,14 @@ class MusicGen::SequenceStepper {
   DecoderState& state() { return w_.st; }
   int rows() const { return w_.st.rows; }  // 0 once done()
   void write_ids(int32_t* ids, int64_t ld, int64_t r0) const;
+  // The inputs of one shared step of `steppers` (at least one; each due a shared step): their
+  // states, and the ids [K, total rows] on the host with each stepper's rows after the previous
+  // one's (write_ids of each).
+  struct StepInputs {
+    std::vector<DecoderState*> states;
+    Tensor ids;
+  };
+  static StepInputs shared_step_inputs(const std::vector<SequenceStepper*>& steppers);
   // This sequence's logits [rows, K, vocab] (on the device) from the shared step: samples, fills
   // the pattern, streams final frames, and moves on to the next window when this one is full.
   // The same as finish_sampled_step(sample_shared_step(logits, its own backend)).

@@ -10,27 +10,12 @@
 #include <mutex>
 #include <thread>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 #include "kernels/common.h"
+#include "kernels/cpu/spin.h"
 
 namespace mg {
 
 namespace {
-
-constexpr std::array<StepMode, 3> kModes = {StepMode::shared, StepMode::lanes_paced, StepMode::lanes_free};
-
-size_t mode_index(StepMode m) { return size_t(std::find(kModes.begin(), kModes.end(), m) - kModes.begin()); }
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
 
 // How far a lane has got: the layer it is at, or kLaneDone once its step ended (or failed), so
 // that no lane waits for it. One cache line each: the lanes poll the others' while they write
@@ -40,16 +25,13 @@ struct alignas(64) LaneProgress {
 };
 constexpr int64_t kLaneDone = std::numeric_limits<int64_t>::max();
 
-// Lane `me` is at `layer`: waits until every other lane has reached it too. Polls briefly, then
-// gives its core away (the other lane may be waiting for a core on a busy machine).
+// Lane `me` is at `layer`: waits until every other lane has reached it too (polling, then giving
+// its core away: the other lane may be waiting for a core on a busy machine).
 void wait_for_lanes(std::vector<LaneProgress>& progress, size_t me, int64_t layer) {
   progress[me].layer.store(layer, std::memory_order_release);
   for (size_t o = 0; o < progress.size(); ++o) {
     if (o == me) continue;
-    for (int i = 1; progress[o].layer.load(std::memory_order_acquire) < layer; ++i) {
-      if (i < 4096) cpu_relax();
-      else std::this_thread::yield();
-    }
+    cpu::poll_then_yield([&] { return progress[o].layer.load(std::memory_order_acquire) >= layer; });
   }
 }
 
@@ -246,14 +228,14 @@ StepMode StepLanes::choose(int64_t requests) {
     return best_;
   }
   probing_ = true;
-  return kModes[size_t(probe_step_ / kProbeSteps)];
+  return StepMode(probe_step_ / kProbeSteps);
 }
 
 void StepLanes::record(StepMode mode, double seconds) {
   if (!probing_) return;
-  probe_seconds_[mode_index(mode)] += seconds;
-  if (++probe_step_ < int(kModes.size()) * kProbeSteps) return;
-  best_ = kModes[size_t(std::min_element(probe_seconds_.begin(), probe_seconds_.end()) - probe_seconds_.begin())];
+  probe_seconds_[size_t(mode)] += seconds;
+  if (++probe_step_ < kStepModes * kProbeSteps) return;
+  best_ = StepMode(std::min_element(probe_seconds_.begin(), probe_seconds_.end()) - probe_seconds_.begin());
   run_left_ = kRunSteps;
   probe_step_ = 0;
   probe_seconds_.fill(0.0);

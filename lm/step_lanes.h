@@ -34,7 +34,9 @@
 
 namespace mg {
 
-enum class StepMode { shared, lanes_free, lanes_paced };
+// In the order a probe times them (StepLanes::choose).
+enum class StepMode { shared, lanes_paced, lanes_free };
+constexpr int kStepModes = 3;
 const char* step_mode_name(StepMode m);
 
 class StepLanes {
@@ -84,7 +86,7 @@ class StepLanes {
   int probe_step_ = 0;
   int run_left_ = 0;
   int64_t probe_requests_ = -1;
-  std::array<double, 3> probe_seconds_{};
+  std::array<double, kStepModes> probe_seconds_{};  // by StepMode
   StepMode best_ = StepMode::shared;
 };
 

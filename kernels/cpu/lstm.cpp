@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/spin.h"
 #include "kernels/cpu/vec_math.h"
 
 // GCC 12 warns about the "undefined" pass-through operand inside its own AVX-512 intrinsics when
@@ -353,12 +354,6 @@ void cell_update(Isa isa, const float* g, int64_t gs, const float* c_prev, float
   if (isa == Isa::Avx512) cell_update_avx512(g, gs, c_prev, c_new, h_out, n);
   else if (isa == Isa::Avx2) cell_update_avx2(g, gs, c_prev, c_new, h_out, n);
   else cell_update_portable(g, gs, c_prev, c_new, h_out, n);
-}
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#endif
 }
 
 // Where block b of the units stands: `claimed` counts the steps some thread has taken the block

@@ -3,26 +3,13 @@
 #include <algorithm>
 #include <chrono>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 #include "kernels/common.h"
+#include "kernels/cpu/spin.h"
 
 namespace mg::cpu {
 
 namespace {
 
-// One polling iteration: tells the core (and a hyperthread sibling) that this is a wait loop.
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#else
-  std::this_thread::yield();
-#endif
-}
 
 using Clock = std::chrono::steady_clock;
 
@@ -139,10 +126,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   done_.fetch_add(1, std::memory_order_relaxed);
   run_chunks(gen);  // what no worker has started yet
   // The chunks left run on workers that are already in them: poll, then give the core away.
-  for (int i = 1; done_.load(std::memory_order_acquire) < chunks; ++i) {
-    if (i < 4096) cpu_relax();
-    else std::this_thread::yield();
-  }
+  poll_then_yield([&] { return done_.load(std::memory_order_acquire) >= chunks; });
   std::exception_ptr err;
   if (mine) err = mine;
   else {

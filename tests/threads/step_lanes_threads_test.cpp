@@ -35,7 +35,6 @@ std::vector<mg::Codes> run(const mg::MusicGen& model, mg::Backend& be, mg::StepL
                            const std::vector<mg::StepMode>& ways) {
   std::vector<std::unique_ptr<Stepper>> st;
   for (int i : which) st.push_back(make(model, be, i));
-  const int K = model.config().decoder.num_codebooks;
   for (size_t k = 0;; ++k) {
     std::vector<Stepper*> shared;
     for (auto& s : st)
@@ -44,24 +43,13 @@ std::vector<mg::Codes> run(const mg::MusicGen& model, mg::Backend& be, mg::StepL
         else shared.push_back(s.get());
       }
     if (shared.empty()) break;
-    std::vector<mg::DecoderState*> states;
-    int64_t rows = 0;
-    for (Stepper* s : shared) {
-      states.push_back(&s->state());
-      rows += s->rows();
-    }
-    mg::Tensor ids = mg::Tensor::empty(mg::DType::I32, {K, rows});
-    int64_t r0 = 0;
-    for (Stepper* s : shared) {
-      s->write_ids(ids.ptr<int32_t>(), rows, r0);
-      r0 += s->rows();
-    }
+    const auto in = Stepper::shared_step_inputs(shared);
     std::vector<mg::Tensor> tokens(shared.size());
     auto draw = [&](size_t i, const mg::Tensor& logits, mg::Backend& lane_be) {
       tokens[i] = shared[i]->sample_shared_step(logits, lane_be);
     };
-    if (ways.empty()) lanes.step(model.decoder(), states, ids, draw);
-    else lanes.step_as(ways[k % ways.size()], model.decoder(), states, ids, draw);
+    if (ways.empty()) lanes.step(model.decoder(), in.states, in.ids, draw);
+    else lanes.step_as(ways[k % ways.size()], model.decoder(), in.states, in.ids, draw);
     for (size_t i = 0; i < shared.size(); ++i) shared[i]->finish_sampled_step(tokens[i]);
   }
   std::vector<mg::Codes> codes;

@@ -86,23 +86,11 @@ void step(Tiny& t, std::vector<Stepper*> all) {
     else shared.push_back(s);
   }
   if (shared.empty()) return;
-  std::vector<mg::DecoderState*> states;
-  int64_t rows = 0;
-  for (Stepper* s : shared) {
-    states.push_back(&s->state());
-    rows += s->rows();
-  }
-  const int K = t.model->config().decoder.num_codebooks;
-  mg::Tensor ids = mg::Tensor::empty(mg::DType::I32, {K, rows});
-  int64_t r0 = 0;
-  for (Stepper* s : shared) {
-    s->write_ids(ids.ptr<int32_t>(), rows, r0);
-    r0 += s->rows();
-  }
-  mg::Tensor logits = mg::decoder_step_states(*t.be, t.model->decoder(), states, ids);
+  const auto in = Stepper::shared_step_inputs(shared);
+  mg::Tensor logits = mg::decoder_step_states(*t.be, t.model->decoder(), in.states, in.ids);
   // Offsets before finishing: a stepper whose window ends drops its state (rows() becomes 0).
   std::vector<mg::Tensor> slices;
-  r0 = 0;
+  int64_t r0 = 0;
   for (Stepper* s : shared) {
     slices.push_back(logits.slice0(r0, s->rows()));
     r0 += s->rows();

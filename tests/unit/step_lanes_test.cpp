@@ -40,22 +40,11 @@ std::vector<std::unique_ptr<Stepper>> requests(Tiny& t, int n) {
   return st;
 }
 
-// The ids of one shared step of all the steppers (as the server's engine writes them).
-mg::Tensor step_ids(const Tiny& t, const std::vector<std::unique_ptr<Stepper>>& st, std::vector<mg::DecoderState*>& states) {
-  int64_t rows = 0;
-  states.clear();
-  for (auto& s : st) {
-    states.push_back(&s->state());
-    rows += s->rows();
-  }
-  const int K = t.model->config().decoder.num_codebooks;
-  mg::Tensor ids = mg::Tensor::empty(mg::DType::I32, {K, rows});
-  int64_t r0 = 0;
-  for (auto& s : st) {
-    s->write_ids(ids.ptr<int32_t>(), rows, r0);
-    r0 += s->rows();
-  }
-  return ids;
+// The states and ids of one shared step of all the steppers (as the server's engine has them).
+Stepper::StepInputs step_inputs(const std::vector<std::unique_ptr<Stepper>>& st) {
+  std::vector<Stepper*> all;
+  for (auto& s : st) all.push_back(s.get());
+  return Stepper::shared_step_inputs(all);
 }
 
 // Twelve steps of seven requests, each step run every way from the same caches: the logits are
@@ -69,8 +58,9 @@ TEST_P(StepLanesWeights, EveryWayGivesTheSharedStepsBits) {
   ASSERT_EQ(lanes.lanes(), 2);
   auto st = requests(t, 7);
   for (int step = 0; step < 12; ++step) {
-    std::vector<mg::DecoderState*> states;
-    const mg::Tensor ids = step_ids(t, st, states);
+    const auto in = step_inputs(st);
+    const std::vector<mg::DecoderState*>& states = in.states;
+    const mg::Tensor& ids = in.ids;
     // Per way and state: its logits (a host copy) and its draw, made on the lane's backend.
     std::vector<std::vector<mg::Tensor>> logits, tokens;
     for (mg::StepMode m : {mg::StepMode::shared, mg::StepMode::lanes_paced, mg::StepMode::lanes_free}) {
@@ -110,17 +100,16 @@ TEST(StepLanes, TheChooserProbesEachWayThenKeepsOne) {
   Tiny t;
   mg::StepLanes lanes(*t.be, 2, 2);
   auto few = requests(t, 3);
-  std::vector<mg::DecoderState*> states;
   const auto no_draw = [](size_t, const mg::Tensor&, mg::Backend&) {};
-  mg::Tensor ids = step_ids(t, few, states);
-  lanes.step(t.model->decoder(), states, ids, no_draw);
+  auto in = step_inputs(few);
+  lanes.step(t.model->decoder(), in.states, in.ids, no_draw);
   EXPECT_EQ(lanes.last_mode(), mg::StepMode::shared);
 
   auto st = requests(t, 4);
   std::vector<mg::StepMode> seen;
   for (int s = 0; s < 3 * mg::StepLanes::kProbeSteps + 5; ++s) {
-    ids = step_ids(t, st, states);
-    lanes.step(t.model->decoder(), states, ids, no_draw);
+    in = step_inputs(st);
+    lanes.step(t.model->decoder(), in.states, in.ids, no_draw);
     seen.push_back(lanes.last_mode());
   }
   const int P = mg::StepLanes::kProbeSteps;
@@ -138,9 +127,9 @@ TEST(StepLanes, OneLaneIsTheSharedStep) {
   mg::StepLanes one(*t.be, 2, 1);
   EXPECT_EQ(one.lanes(), 0);
   auto st = requests(t, 6);
-  std::vector<mg::DecoderState*> states;
-  const mg::Tensor ids = step_ids(t, st, states);
-  one.step_as(mg::StepMode::lanes_paced, t.model->decoder(), states, ids, [](size_t, const mg::Tensor&, mg::Backend&) {});
+  const auto in = step_inputs(st);
+  one.step_as(mg::StepMode::lanes_paced, t.model->decoder(), in.states, in.ids,
+              [](size_t, const mg::Tensor&, mg::Backend&) {});
   EXPECT_EQ(one.last_mode(), mg::StepMode::shared);
 }
 

@@ -38,6 +38,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,10 +82,10 @@ struct StepTimes {
 // prof: when profiling, cleared as the timed steps start.
 // kv_pool (--reuse-kv 1): KV cache blocks to start the steppers with, as musicgen-server's engine
 // does with finished requests' blocks, and where theirs go back at the end.
-// step: how the shared step runs (lm/step_lanes.h); `mode` empty: chosen by timing, as the server does.
+// How the shared step runs (lm/step_lanes.h); no `mode`: chosen by timing, as the server does.
 struct StepWay {
   mg::StepLanes* lanes = nullptr;
-  const mg::StepMode* mode = nullptr;
+  std::optional<mg::StepMode> mode;
 };
 
 StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps, std::vector<mg::Tensor>* kv_pool,
@@ -106,7 +107,8 @@ StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps, std
     }
     st.push_back(std::make_unique<Stepper>(model, be, p, text, block));
   }
-  const int K = model.config().decoder.num_codebooks;
+  std::vector<Stepper*> steppers;
+  for (auto& x : st) steppers.push_back(x.get());
   double w0 = 0, c0 = 0;
   for (int s = 0; s <= steps; ++s) {
     if (s == 1) {
@@ -114,24 +116,13 @@ StepTimes run(mg::MusicGen& model, mg::Backend& be, int requests, int steps, std
       w0 = wall_seconds();
       c0 = cpu_seconds();
     }
-    std::vector<mg::DecoderState*> states;
-    int64_t rows = 0;
-    for (auto& x : st) {
-      states.push_back(&x->state());
-      rows += x->rows();
-    }
-    mg::Tensor ids = mg::Tensor::empty(mg::DType::I32, {K, rows});
-    int64_t r0 = 0;
-    for (auto& x : st) {
-      x->write_ids(ids.ptr<int32_t>(), rows, r0);
-      r0 += x->rows();
-    }
+    const auto in = Stepper::shared_step_inputs(steppers);
     std::vector<mg::Tensor> tokens(st.size());
     auto draw = [&](size_t i, const mg::Tensor& logits, mg::Backend& lane_be) {
       tokens[i] = st[i]->sample_shared_step(logits, lane_be);
     };
-    if (way.mode) way.lanes->step_as(*way.mode, model.decoder(), states, ids, draw);
-    else way.lanes->step(model.decoder(), states, ids, draw);
+    if (way.mode) way.lanes->step_as(*way.mode, model.decoder(), in.states, in.ids, draw);
+    else way.lanes->step(model.decoder(), in.states, in.ids, draw);
     for (size_t i = 0; i < st.size(); ++i) st[i]->finish_sampled_step(tokens[i]);
   }
   const StepTimes t{(wall_seconds() - w0) / steps * 1e3, (cpu_seconds() - c0) / steps * 1e3};
@@ -292,9 +283,9 @@ int main(int argc, char** argv) {
     std::vector<mg::Tensor>* kv_pool = reuse_kv ? &kv_blocks : nullptr;
     const int pool_threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
     mg::StepLanes step_lanes(*be, pool_threads, std::min(lanes, pool_threads));
-    const mg::StepMode fixed = step == "paced" ? mg::StepMode::lanes_paced
-                               : step == "free" ? mg::StepMode::lanes_free : mg::StepMode::shared;
-    const StepWay way{&step_lanes, step == "auto" ? nullptr : &fixed};
+    StepWay way{&step_lanes, std::nullopt};
+    if (step != "auto")
+      way.mode = step == "paced" ? mg::StepMode::lanes_paced : step == "free" ? mg::StepMode::lanes_free : mg::StepMode::shared;
     if (reuse_kv) run(*model, *be, requests, steps, kv_pool, way);
     // Two rows a request: the conditional and the null-text one (CFG, as run() sets it up).
     std::vector<double> one_wall, one_cpu, many_wall, many_cpu, by_wall, by_cpu, ceilings, peaks, bound_ms;

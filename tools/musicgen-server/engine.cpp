@@ -216,7 +216,7 @@ void Engine::drop_cancelled() {
 }
 
 void Engine::step_all() {
-  std::vector<Active*> shared;
+  std::vector<mg::MusicGen::SequenceStepper*> steppers;  // those due a shared step
   for (auto& a : active_) {
     if (a->failed || a->stepper->done()) continue;
     if (a->stepper->needs_solo_step()) {  // a later window's first step: several columns, alone
@@ -224,32 +224,20 @@ void Engine::step_all() {
       a->stepper->solo_step();
       metrics_.decode_step(1, seconds_since(t0));
     } else {
-      shared.push_back(a.get());
+      steppers.push_back(a->stepper.get());
     }
   }
-  if (shared.empty()) return;
+  if (steppers.empty()) return;
   const Clock::time_point t0 = Clock::now();
-  std::vector<mg::DecoderState*> states;
-  int64_t rows = 0;
-  for (Active* a : shared) {
-    states.push_back(&a->stepper->state());
-    rows += a->stepper->rows();
-  }
-  const int K = model_.config().decoder.num_codebooks;
-  mg::Tensor ids = mg::Tensor::empty(mg::DType::I32, {K, rows});
-  int64_t r0 = 0;
-  for (Active* a : shared) {
-    a->stepper->write_ids(ids.ptr<int32_t>(), rows, r0);
-    r0 += a->stepper->rows();
-  }
+  const auto in = mg::MusicGen::SequenceStepper::shared_step_inputs(steppers);
   // Each request's draw runs in its lane (lm/step_lanes.h); what follows it (patterns, streaming,
   // the next window) here, on the loop's backend.
-  std::vector<mg::Tensor> tokens(shared.size());
-  step_lanes_.step(model_.decoder(), states, ids, [&](size_t i, const mg::Tensor& logits, mg::Backend& be) {
-    tokens[i] = shared[i]->stepper->sample_shared_step(logits, be);
+  std::vector<mg::Tensor> tokens(steppers.size());
+  step_lanes_.step(model_.decoder(), in.states, in.ids, [&](size_t i, const mg::Tensor& logits, mg::Backend& be) {
+    tokens[i] = steppers[i]->sample_shared_step(logits, be);
   });
-  for (size_t i = 0; i < shared.size(); ++i) shared[i]->stepper->finish_sampled_step(tokens[i]);
-  metrics_.decode_step(int(shared.size()), seconds_since(t0));
+  for (size_t i = 0; i < steppers.size(); ++i) steppers[i]->finish_sampled_step(tokens[i]);
+  metrics_.decode_step(int(steppers.size()), seconds_since(t0));
 }
 
 void Engine::retire_finished() {
