@@ -154,11 +154,13 @@ void StepLanes::step_as(StepMode mode, const MusicgenDecoder& dec, const std::ve
   MG_CHECK(ids.device == Device::CPU && ids.dtype == DType::I32, "StepLanes: ids must be i32 on the host");
   if (mode == StepMode::shared || states.size() < lane_be_.size() || lane_be_.size() < 2) {
     last_ = StepMode::shared;
+    ++steps_in_[size_t(last_)];
     const Tensor logits = decoder_step_states(shared_, dec, states, shared_.upload(ids));
     each_state_logits(states, 0, logits, shared_, on_logits);
     return;
   }
   last_ = mode;
+  ++steps_in_[size_t(last_)];
   step_lanes(mode == StepMode::lanes_paced, dec, states, ids, on_logits);
 }
 
@@ -209,8 +211,15 @@ void StepLanes::step_lanes(bool paced, const MusicgenDecoder& dec, const std::ve
 }
 
 // Lanes only when each can have kMinRequestsPerLane requests. Otherwise every kRunSteps steps (and
-// when the number of requests changed, which changes what each way costs) each way runs
-// kProbeSteps steps, then the fastest runs.
+// when the number of requests changed, which changes what each way costs) a probe runs, kept fair
+// to each way three ways:
+// - its first step runs in the kept way and is not timed: after a change of requests it holds the
+//   new requests' first step (a cold cache, fresh KV pages), which would weigh on whichever way
+//   ran it;
+// - the ways then take turns step by step (shared, paced, free, shared, ...), so that each meets
+//   the same cache lengths and the same moments of a host whose speed moves;
+// - a lane way must beat shared by kLaneMargin: timing two or three steps cannot tell ways apart
+//   by less, and shared is the way that costs least when the timing misleads.
 StepMode StepLanes::choose(int64_t requests) {
   probing_ = false;
   if (lane_be_.size() < 2 || requests < int64_t(lane_be_.size()) * kMinRequestsPerLane) {
@@ -221,23 +230,37 @@ StepMode StepLanes::choose(int64_t requests) {
     probe_requests_ = requests;
     run_left_ = 0;
     probe_step_ = 0;
+    warm_ = false;
     probe_seconds_.fill(0.0);
   }
   if (run_left_ > 0) {
     --run_left_;
     return best_;
   }
+  if (!warm_) {
+    warm_ = true;
+    return best_;
+  }
   probing_ = true;
-  return StepMode(probe_step_ / kProbeSteps);
+  return StepMode(probe_step_ % kStepModes);
+}
+
+StepMode StepLanes::pick(const std::array<double, kStepModes>& seconds) {
+  const double shared = seconds[size_t(StepMode::shared)];
+  const double paced = seconds[size_t(StepMode::lanes_paced)];
+  const double free = seconds[size_t(StepMode::lanes_free)];
+  const StepMode lane = paced <= free ? StepMode::lanes_paced : StepMode::lanes_free;
+  return std::min(paced, free) <= kLaneMargin * shared ? lane : StepMode::shared;
 }
 
 void StepLanes::record(StepMode mode, double seconds) {
   if (!probing_) return;
   probe_seconds_[size_t(mode)] += seconds;
   if (++probe_step_ < kStepModes * kProbeSteps) return;
-  best_ = StepMode(std::min_element(probe_seconds_.begin(), probe_seconds_.end()) - probe_seconds_.begin());
+  best_ = pick(probe_seconds_);
   run_left_ = kRunSteps;
   probe_step_ = 0;
+  warm_ = false;
   probe_seconds_.fill(0.0);
 }
 

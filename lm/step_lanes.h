@@ -18,7 +18,7 @@
 // instead of ~50), free lanes 23-26, paced 28-29, shared 31. With f32 weights, or few requests, the
 // step is bound by reading the weights, which each lane reads again: shared wins. So StepLanes times
 // each way for kProbeSteps steps (every kRunSteps steps, and when the number of requests changes)
-// and runs the fastest in between.
+// and runs the fastest in between (StepLanes::choose says how it keeps the probe fair).
 //
 // Every way gives the same bits: each op computes a row from that row alone, whatever the thread
 // count (tests/unit/step_lanes_test.cpp).
@@ -41,8 +41,11 @@ const char* step_mode_name(StepMode m);
 
 class StepLanes {
  public:
-  static constexpr int kProbeSteps = 2;   // steps timed in each way per probe
-  static constexpr int kRunSteps = 64;    // steps run the chosen way between probes
+  static constexpr int kProbeSteps = 3;   // steps timed in each way per probe
+  static constexpr int kRunSteps = 96;    // steps run the chosen way between probes
+  // A lane way replaces shared only when its probe steps took at most this fraction of shared's:
+  // with f32 weights a wrong switch to lanes costs ~7% a step, a missed one with q8 ~5%.
+  static constexpr double kLaneMargin = 0.98;
 
   // shared: the backend of the whole pool (a CPU backend of `threads` threads), on which the
   // states live. lanes: how many lanes (at least 2 to have lanes at all; threads / lanes threads
@@ -69,6 +72,11 @@ class StepLanes {
   void step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
                const Tensor& ids, const OnLogits& on_logits);
   StepMode last_mode() const { return last_; }
+  // The way a probe's total seconds by StepMode elect: the faster lane way when it is within
+  // kLaneMargin of shared's time, else shared.
+  static StepMode pick(const std::array<double, kStepModes>& seconds);
+  // Steps run in each way so far (probes included): what a benchmark reports beside its times.
+  int64_t steps_in(StepMode mode) const { return steps_in_[size_t(mode)]; }
 
  private:
   StepMode choose(int64_t requests);
@@ -81,8 +89,11 @@ class StepLanes {
   std::vector<std::unique_ptr<Backend>> lane_be_;
   std::vector<std::unique_ptr<Worker>> workers_;  // lanes 1.. (lane 0 runs on the caller's thread)
   StepMode last_ = StepMode::shared;
-  // Probing: the ways in turn, kProbeSteps each, then the fastest for kRunSteps.
-  bool probing_ = false;  // this step is one of a probe's
+  std::array<int64_t, kStepModes> steps_in_{};  // by StepMode
+  // Probing: one untimed step in the kept way, then the ways in turn, one step each, kProbeSteps
+  // times; then the fastest for kRunSteps.
+  bool probing_ = false;  // this step is one of a probe's timed steps
+  bool warm_ = false;     // the probe's untimed first step has run
   int probe_step_ = 0;
   int run_left_ = 0;
   int64_t probe_requests_ = -1;

@@ -307,9 +307,12 @@ int main(int argc, char** argv) {
       ceilings.push_back(bound.ratio_ceiling(requests, one.wall_ms));
       std::printf("round %d/%d: 1 request %8.2f ms wall %8.2f ms CPU; %d requests %8.2f ms wall %8.2f ms CPU; "
                   "x%.2f by wall, x%.2f by CPU (FMA peak %.1f GFLOP/s, ceiling x%.2f; core hand-off %.0f ns; "
-                  "last step %s)\n",
+                  "steps so far shared/paced/free %lld/%lld/%lld)\n",
                   r + 1, rounds, one.wall_ms, one.cpu_ms, requests, many.wall_ms, many.cpu_ms, by_wall.back(),
-                  by_cpu.back(), bound.peak.gflops, ceilings.back(), handoff, mg::step_mode_name(step_lanes.last_mode()));
+                  by_cpu.back(), bound.peak.gflops, ceilings.back(), handoff,
+                  static_cast<long long>(step_lanes.steps_in(mg::StepMode::shared)),
+                  static_cast<long long>(step_lanes.steps_in(mg::StepMode::lanes_paced)),
+                  static_cast<long long>(step_lanes.steps_in(mg::StepMode::lanes_free)));
       std::fflush(stdout);
     }
     const char* of = rounds > 1 ? " (median of the rounds)" : "";
