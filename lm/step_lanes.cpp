@@ -108,8 +108,8 @@ class StepLanes::Worker {
 const char* step_mode_name(StepMode m) {
   switch (m) {
     case StepMode::shared: return "shared";
-    case StepMode::lanes_free: return "lanes (free)";
-    case StepMode::lanes_paced: return "lanes (paced)";
+    case StepMode::lanes_free: return "lanes_free";
+    case StepMode::lanes_paced: return "lanes_paced";
   }
   return "?";
 }

@@ -37,6 +37,7 @@ namespace mg {
 // In the order a probe times them (StepLanes::choose).
 enum class StepMode { shared, lanes_paced, lanes_free };
 constexpr int kStepModes = 3;
+// "shared", "lanes_paced", "lanes_free": names for benchmarks and metric labels.
 const char* step_mode_name(StepMode m);
 
 class StepLanes {

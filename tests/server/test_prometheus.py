@@ -26,7 +26,8 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 # alerts never see a series appear late.
 EXPECTED = [
     "musicgen:requests_total", "musicgen:requests_running", "musicgen:requests_waiting",
-    "musicgen:batch_size", "musicgen:decode_steps_total", "musicgen:request_decode_steps_total",
+    "musicgen:batch_size", "musicgen:decode_steps_total", "musicgen:decode_steps_by_way_total",
+    "musicgen:request_decode_steps_total",
     "musicgen:decode_step_seconds_total",
     "musicgen:decode_steps_per_second", "musicgen:time_to_first_audio_seconds",
     "musicgen:request_latency_seconds", "musicgen:queue_wait_seconds",

@@ -118,7 +118,8 @@ def test_requests_sent_together_are_byte_identical_to_each_alone(server):
 def test_step_lanes_and_the_whole_pool_give_the_same_bytes(start_server):
     """Six requests, streamed and whole, on a server whose shared step may run as 2 lanes of
     requests (lm/step_lanes.h: the first steps try every way, then the fastest runs) and on one
-    where it never does: byte for byte the same answers."""
+    where it never does: byte for byte the same answers. /metrics counts the steps of each way:
+    the first server tried both lane ways, the second never ran one."""
     bodies = [dict(prompt=f"lane {i}", duration=1.5, seed=30 + i, cfg=3.0 if i % 2 else 1.0, stream=i < 3)
               for i in range(6)]
 
@@ -130,10 +131,23 @@ def test_step_lanes_and_the_whole_pool_give_the_same_bytes(start_server):
         with cf.ThreadPoolExecutor(len(bodies)) as pool:
             return list(pool.map(one, bodies))
 
-    lanes = answers(start_server("--threads", "2", "--step-lanes", "2"))
-    whole = answers(start_server("--threads", "2", "--step-lanes", "0"))
+    def ways(s):
+        text = s.metrics()
+        by_way = {w: metric_value(text, "musicgen:decode_steps_by_way_total", f'way="{w}"')
+                  for w in ("shared", "lanes_paced", "lanes_free", "solo")}
+        assert sum(by_way.values()) == metric_value(text, "musicgen:decode_steps_total"), by_way
+        return by_way
+
+    with_lanes, without = start_server("--threads", "2", "--step-lanes", "2"), start_server("--threads", "2",
+                                                                                            "--step-lanes", "0")
+    lanes, whole = answers(with_lanes), answers(without)
     for i in range(len(bodies)):
         assert lanes[i] == whole[i], f"request {i} differs between lanes and the whole pool"
+    probe_steps = 3  # StepLanes::kProbeSteps: each way's timed steps in a probe
+    tried = ways(with_lanes)
+    assert tried["lanes_paced"] >= probe_steps and tried["lanes_free"] >= probe_steps, tried
+    never = ways(without)
+    assert never["lanes_paced"] == 0 and never["lanes_free"] == 0 and never["shared"] > 0, never
 
 
 def test_streaming_wav(server):

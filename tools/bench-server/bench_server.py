@@ -18,6 +18,8 @@ Two speed-ups per round: by wall time (everything a request costs: the text enco
 steps, EnCodec, HTTP) and in the decode loop (request-steps per second of the server's
 musicgen:decode_step_seconds_total: the decoder steps and their draws only, which is what the
 requests share; EnCodec runs once per request however many share the steps).
+Each round also says how the N requests' steps ran (musicgen:decode_steps_by_way_total): shared,
+or as step lanes, paced or free (--step-lanes, chosen by timing).
 
 Random weights: the timing is what matters here, not the music.
 """
@@ -64,6 +66,21 @@ def metric(host, port, name):
     return 0.0
 
 
+WAYS = ("shared", "lanes_paced", "lanes_free", "solo")
+
+
+def steps_by_way(host, port):
+    """musicgen:decode_steps_by_way_total by its way label (how the server ran its steps)."""
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    found = {}
+    for way in WAYS:
+        prefix = f'musicgen:decode_steps_by_way_total{{way="{way}"}} '
+        found[way] = next((float(l[len(prefix):]) for l in text.splitlines() if l.startswith(prefix)), 0.0)
+    return found
+
+
 def cpu_seconds(pid):
     """The server's CPU time so far (user + system, all threads), from /proc; 0 where there is none."""
     try:
@@ -77,6 +94,7 @@ def run_batch(host, port, n, duration, seed0, stream=True):
     results = [None] * n
     before = metric(host, port, "musicgen:request_decode_steps_total")
     loop_before = metric(host, port, "musicgen:decode_step_seconds_total")
+    ways_before = steps_by_way(host, port)
 
     def one(i):
         results[i] = first_audio_and_total(host, port, {"prompt": f"benchmark {i}", "duration": duration,
@@ -91,7 +109,8 @@ def run_batch(host, port, n, duration, seed0, stream=True):
     wall = time.monotonic() - t0
     steps = metric(host, port, "musicgen:request_decode_steps_total") - before
     loop = metric(host, port, "musicgen:decode_step_seconds_total") - loop_before
-    return wall, steps, [r[0] for r in results], loop
+    ways = {w: n - ways_before[w] for w, n in steps_by_way(host, port).items()}
+    return wall, steps, [r[0] for r in results], loop, ways
 
 
 def pct(xs, q):
@@ -113,11 +132,11 @@ def positive_int(text):
 def run_round(host, port, pid, args, stream):
     """One (1 alone, N at once) pair: wall, steps, first-audio times and server CPU seconds of each."""
     c0 = cpu_seconds(pid)
-    w1, s1, f1, l1 = run_batch(host, port, 1, args.duration, 100, stream)
+    w1, s1, f1, l1, _ = run_batch(host, port, 1, args.duration, 100, stream)
     c1 = cpu_seconds(pid)
-    wn, sn, fn, ln = run_batch(host, port, args.concurrency, args.duration, 200, stream)
+    wn, sn, fn, ln, ways = run_batch(host, port, args.concurrency, args.duration, 200, stream)
     cn = cpu_seconds(pid) - c1
-    return {"w1": w1, "s1": s1, "f1": f1, "c1": c1 - c0, "wn": wn, "sn": sn, "fn": fn, "cn": cn,
+    return {"w1": w1, "s1": s1, "f1": f1, "c1": c1 - c0, "wn": wn, "sn": sn, "fn": fn, "cn": cn, "ways": ways,
             "one": s1 / w1, "many": sn / wn,
             "loop_one": s1 / l1 if l1 > 0 else 0.0, "loop_many": sn / ln if ln > 0 else 0.0}
 
@@ -170,9 +189,11 @@ def main():
             rounds.append(r)
             loop = (f"; in the decode loop {r['loop_one']:7.2f} and {r['loop_many']:7.2f}, "
                     f"x{r['loop_many'] / r['loop_one']:.2f}" if r["loop_one"] > 0 else "")
+            ways = "/".join(f"{r['ways'][w]:.0f}" for w in WAYS[:3])
             print(f"round {i + 1}/{args.rounds}: 1 alone {r['one']:7.2f} decode steps/s, {args.concurrency} at once "
                   f"{r['many']:7.2f} decode steps/s, speed-up x{r['many'] / r['one']:.2f}{loop} "
-                  f"(load {open('/proc/loadavg').read().split()[0]})", flush=True)
+                  f"(load {open('/proc/loadavg').read().split()[0]}; {args.concurrency} at once: steps "
+                  f"shared/paced/free {ways})", flush=True)
         ratios = [r["many"] / r["one"] for r in rounds]
         loop_ratios = [r["loop_many"] / r["loop_one"] for r in rounds if r["loop_one"] > 0]
         load_after = open("/proc/loadavg").read().split()[:3]

@@ -222,7 +222,7 @@ void Engine::step_all() {
     if (a->stepper->needs_solo_step()) {  // a later window's first step: several columns, alone
       const Clock::time_point t0 = Clock::now();
       a->stepper->solo_step();
-      metrics_.decode_step(1, seconds_since(t0));
+      metrics_.decode_step(1, seconds_since(t0), "solo");
     } else {
       steppers.push_back(a->stepper.get());
     }
@@ -237,7 +237,7 @@ void Engine::step_all() {
     tokens[i] = steppers[i]->sample_shared_step(logits, be);
   });
   for (size_t i = 0; i < steppers.size(); ++i) steppers[i]->finish_sampled_step(tokens[i]);
-  metrics_.decode_step(int(steppers.size()), seconds_since(t0));
+  metrics_.decode_step(int(steppers.size()), seconds_since(t0), mg::step_mode_name(step_lanes_.last_mode()));
 }
 
 void Engine::retire_finished() {

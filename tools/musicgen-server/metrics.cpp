@@ -62,6 +62,7 @@ Metrics::Metrics(int max_batch, int max_queue)
     : max_batch_(max_batch), max_queue_(max_queue), ttfa_(kSecondsBuckets), latency_(kSecondsBuckets),
       wait_(kSecondsBuckets) {
   for (const char* s : {"ok", "error", "rejected", "cancelled", "timeout"}) requests_[s] = 0;
+  for (const char* w : {"shared", "lanes_paced", "lanes_free", "solo"}) steps_by_way_[w] = 0;
 }
 
 void Metrics::set_model_load_seconds(double s) {
@@ -85,9 +86,10 @@ void Metrics::set_queue(int running, int waiting) {
   waiting_ = waiting;
 }
 
-void Metrics::decode_step(int batch, double seconds) {
+void Metrics::decode_step(int batch, double seconds, const std::string& way) {
   std::lock_guard<std::mutex> lock(mu_);
   ++steps_;
+  ++steps_by_way_[way];
   step_seconds_ += seconds;
   request_steps_ += uint64_t(batch);
   batch_ = batch;
@@ -147,6 +149,11 @@ std::string Metrics::render() const {
   sample(o, "musicgen:batch_size", batch_);
   header(o, "musicgen:decode_steps_total", "counter", "Decoder steps run (one step advances every request in it).");
   sample(o, "musicgen:decode_steps_total", double(steps_));
+  header(o, "musicgen:decode_steps_by_way_total", "counter",
+         "Decoder steps by how they ran: shared (one call on the whole pool), lanes_paced or lanes_free "
+         "(--step-lanes), solo (a later window's first step, one request).");
+  for (const auto& kv : steps_by_way_)
+    sample(o, "musicgen:decode_steps_by_way_total", double(kv.second), "way=\"" + kv.first + "\"");
   header(o, "musicgen:request_decode_steps_total", "counter", "Decoder steps summed over requests.");
   sample(o, "musicgen:request_decode_steps_total", double(request_steps_));
   header(o, "musicgen:decode_step_seconds_total", "counter",

@@ -39,9 +39,9 @@ class Metrics {
   void request_finished(const std::string& status);  // ok, error, rejected, cancelled, timeout
   void http_response(const std::string& route, int code);
   void set_queue(int running, int waiting);
-  // One decoder step shared by `batch` requests.
-  // One decoder step of `batch` requests that took `seconds` (the step and the draws).
-  void decode_step(int batch, double seconds);
+  // One decoder step of `batch` requests that took `seconds` (the step and the draws), run the `way`
+  // (engine.cpp: shared, lanes_paced, lanes_free or solo).
+  void decode_step(int batch, double seconds, const std::string& way);
   void time_to_first_audio(double s);
   void request_latency(double s);
   void queue_wait(double s);
@@ -59,6 +59,7 @@ class Metrics {
   std::map<std::pair<std::string, int>, uint64_t> http_;
   int running_ = 0, waiting_ = 0, batch_ = 0;
   uint64_t steps_ = 0, request_steps_ = 0;
+  std::map<std::string, uint64_t> steps_by_way_;
   double step_seconds_ = 0;
   double audio_s_ = 0;
   Histogram ttfa_, latency_, wait_;
