@@ -147,6 +147,7 @@ namespace {
 
 const std::string kBenchServerStep = MG_BINARY_DIR "/tools/bench-server/bench-server-step";
 const std::string kBenchOps = MG_BINARY_DIR "/tools/bench-ops/bench-ops";
+const std::string kBenchMemory = MG_BINARY_DIR "/tools/bench-memory/bench-memory";
 
 // bench-server-step --rounds: the 1- and N-request timings alternate, each round printed, then the
 // medians and the compute bound from an FMA peak measured in the same process.
@@ -158,7 +159,7 @@ TEST(BenchServerStepRounds, EachRoundIsPrintedThenTheMediansAndTheComputeBound) 
   for (const char* line : {"round 1/3: 1 request", "round 2/3: 1 request", "round 3/3: 1 request",
                            "1 request:   step", "3 requests: step", "(median of the rounds)",
                            "request-steps/s, 3 vs 1: x", "medians of the rounds' ratios",
-                           "compute bound: 2 x 6 rows x "})
+                           "compute bound: 2 x 6 rows x ", "steps so far shared/paced/free "})
     EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
   EXPECT_EQ(count_of(r.out, "round "), 3) << r.out;
   // One request's step is at least the bound here (a tiny model): the ceiling is N itself.
@@ -169,6 +170,18 @@ TEST(BenchServerStepRounds, EachRoundIsPrintedThenTheMediansAndTheComputeBound) 
     EXPECT_EQ(b.exit_code, 2) << bad;
     EXPECT_NE(b.err.find("--rounds"), std::string::npos) << bad << ": " << b.err;
   }
+}
+
+// bench-memory --handoff: one line, "core_handoff_ns N", N > 0 where two CPUs can be pinned, else -1
+// (bench_server.py parses it around each round to sort its rounds by the vCPUs' placement).
+TEST(BenchMemoryHandoff, PrintsOneNumberOfNanoseconds) {
+  ASSERT_TRUE(fs::exists(kBenchMemory)) << kBenchMemory << " is not built";
+  const auto r = mgtest::run_command(kBenchMemory, "--handoff");
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  ASSERT_EQ(r.out.rfind("core_handoff_ns ", 0), 0u) << r.out;
+  EXPECT_EQ(count_of(r.out, "\n"), 1) << r.out;
+  const double ns = std::strtod(r.out.c_str() + std::string("core_handoff_ns ").size(), nullptr);
+  EXPECT_TRUE(ns == -1.0 || (ns > 0.0 && ns < 1e6)) << r.out;
 }
 
 // bench-ops peak: GFLOP/s on 1 thread and on 2, both finite and positive where the CPU has FMA.

@@ -2,6 +2,7 @@
 //
 //   bench-memory [--mb 1024] [--threads T] [--reps 10]
 //   bench-memory --device cuda [--mb 1024] [--reps 10]
+//   bench-memory --handoff
 //
 // Each thread sums its own contiguous slice of one large f32 buffer (much larger than the caches),
 // with 8 independent AVX2 accumulators when the CPU has them. A slice is read as S sub-slices in
@@ -25,6 +26,11 @@
 // synchronize: kernels/ops.h), counted as bytes read + bytes written, as CUDA's bandwidthTest and
 // vendors' HBM figures count them. Last line "copy_gbps <median>": the roofline of a GPU decode step
 // (tools/bench-musicgen --copy-gbps). Only this mode uses the library.
+//
+// --handoff: only the core-to-core hand-off, as "core_handoff_ns N" (-1: fewer than two CPUs, or
+// threads cannot be pinned), in a few milliseconds. tools/bench-server/bench_server.py runs it
+// around each round to tell the VM's two placements of its vCPUs apart (docs/PERFORMANCE.md,
+// "Machine").
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -47,7 +53,8 @@ using mgbench::kReadStreams;
 int usage(FILE* to = stderr) {
   std::fprintf(to,
                "usage: bench-memory [--device cpu|cuda] [--mb MB (default 1024)] [--threads T (default all; cpu)] "
-               "[--reps N (default 10)]\n");
+               "[--reps N (default 10)]\n"
+               "       bench-memory --handoff   (only the core-to-core hand-off: core_handoff_ns N)\n");
   return to == stderr ? 2 : 0;
 }
 
@@ -94,6 +101,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") return usage(stdout);
+    if (a == "--handoff") {
+      std::printf("core_handoff_ns %.0f\n", mgbench::core_handoff_ns());
+      return 0;
+    }
     if (i + 1 >= argc) return usage();
     const char* value = argv[++i];
     using mgbench::whole_number;

@@ -18,8 +18,14 @@ Two speed-ups per round: by wall time (everything a request costs: the text enco
 steps, EnCodec, HTTP) and in the decode loop (request-steps per second of the server's
 musicgen:decode_step_seconds_total: the decoder steps and their draws only, which is what the
 requests share; EnCodec runs once per request however many share the steps).
+
 Each round also says how the N requests' steps ran (musicgen:decode_steps_by_way_total): shared,
-or as step lanes, paced or free (--step-lanes, chosen by timing).
+or as step lanes, paced or free (--step-lanes, chosen by timing). It says how long a cache line
+took to go from one core to the other before, between and after its runs (bench-memory
+--handoff, found beside the server in its build folder, or --handoff-tool). On a VM that number
+tells the two placements of its vCPUs apart: near ~50 ns; far ~165 ns, where reads are faster and
+every shared op slower (docs/PERFORMANCE.md, "Machine"). So the summary also gives the median
+speed-up of the rounds that stayed near and of those that stayed far.
 
 Random weights: the timing is what matters here, not the music.
 """
@@ -35,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 
 def first_audio_and_total(host, port, body):
@@ -79,6 +86,32 @@ def steps_by_way(host, port):
         prefix = f'musicgen:decode_steps_by_way_total{{way="{way}"}} '
         found[way] = next((float(l[len(prefix):]) for l in text.splitlines() if l.startswith(prefix)), 0.0)
     return found
+
+
+NEAR_NS, FAR_NS = 100, 120  # hand-offs below / above: the vCPUs close together / far apart
+
+
+def handoff_ns(tool):
+    """bench-memory --handoff: one cache line's trip between two cores, in ns; None without the tool."""
+    if not tool:
+        return None
+    try:
+        out = subprocess.run([tool, "--handoff"], capture_output=True, text=True, timeout=30).stdout
+        value = float(out.split()[-1])
+        return value if value > 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def placement(handoffs):
+    """near or far when every hand-off measured around a round says so, else mixed (or unknown)."""
+    if any(h is None for h in handoffs):
+        return "unknown"
+    if all(h < NEAR_NS for h in handoffs):
+        return "near"
+    if all(h > FAR_NS for h in handoffs):
+        return "far"
+    return "mixed"
 
 
 def cpu_seconds(pid):
@@ -130,13 +163,17 @@ def positive_int(text):
 
 
 def run_round(host, port, pid, args, stream):
-    """One (1 alone, N at once) pair: wall, steps, first-audio times and server CPU seconds of each."""
+    """One (1 alone, N at once) pair: wall, steps, first-audio times and server CPU seconds of each,
+    and the core hand-off before and after the pair."""
+    h0 = handoff_ns(args.handoff_tool)
     c0 = cpu_seconds(pid)
     w1, s1, f1, l1, _ = run_batch(host, port, 1, args.duration, 100, stream)
+    hm = handoff_ns(args.handoff_tool)
     c1 = cpu_seconds(pid)
     wn, sn, fn, ln, ways = run_batch(host, port, args.concurrency, args.duration, 200, stream)
     cn = cpu_seconds(pid) - c1
-    return {"w1": w1, "s1": s1, "f1": f1, "c1": c1 - c0, "wn": wn, "sn": sn, "fn": fn, "cn": cn, "ways": ways,
+    h1 = handoff_ns(args.handoff_tool)
+    return {"handoff": (h0, hm, h1), "placement": placement((h0, hm, h1)),"w1": w1, "s1": s1, "f1": f1, "c1": c1 - c0, "wn": wn, "sn": sn, "fn": fn, "cn": cn, "ways": ways,
             "one": s1 / w1, "many": sn / wn,
             "loop_one": s1 / l1 if l1 > 0 else 0.0, "loop_many": sn / ln if ln > 0 else 0.0}
 
@@ -157,7 +194,13 @@ def main():
                          "--server-arg=0)")
     ap.add_argument("--rounds", type=positive_int, default=3,
                     help="(1 alone, N at once) pairs run one after the other; the median speed-up is reported")
+    ap.add_argument("--handoff-tool", default=None, metavar="PATH",
+                    help="bench-memory, run with --handoff around each round (default: the one in the server's "
+                         "build folder, when there is one)")
     args = ap.parse_args()
+    if args.handoff_tool is None:
+        guess = Path(args.server).resolve().parent.parent / "bench-memory" / "bench-memory"
+        args.handoff_tool = str(guess) if guess.exists() else ""
 
     cmd = [args.server, "--model", args.model, "--port", "0", "--max-batch", str(args.concurrency),
            "--threads", str(args.threads), "--weights", args.weights] + args.server_arg
@@ -190,10 +233,12 @@ def main():
             loop = (f"; in the decode loop {r['loop_one']:7.2f} and {r['loop_many']:7.2f}, "
                     f"x{r['loop_many'] / r['loop_one']:.2f}" if r["loop_one"] > 0 else "")
             ways = "/".join(f"{r['ways'][w]:.0f}" for w in WAYS[:3])
+            hand = ("; hand-off " + "/".join(f"{h:.0f}" for h in r["handoff"]) + f" ns, {r['placement']}"
+                    if r["placement"] != "unknown" else "")
             print(f"round {i + 1}/{args.rounds}: 1 alone {r['one']:7.2f} decode steps/s, {args.concurrency} at once "
                   f"{r['many']:7.2f} decode steps/s, speed-up x{r['many'] / r['one']:.2f}{loop} "
                   f"(load {open('/proc/loadavg').read().split()[0]}; {args.concurrency} at once: steps "
-                  f"shared/paced/free {ways})", flush=True)
+                  f"shared/paced/free {ways}{hand})", flush=True)
         ratios = [r["many"] / r["one"] for r in rounds]
         loop_ratios = [r["loop_many"] / r["loop_one"] for r in rounds if r["loop_one"] > 0]
         load_after = open("/proc/loadavg").read().split()[:3]
@@ -201,6 +246,14 @@ def main():
               f"(range x{min(ratios):.2f}-x{max(ratios):.2f}) by wall time" +
               (f"; in the decode loop median x{statistics.median(loop_ratios):.2f} "
                f"(range x{min(loop_ratios):.2f}-x{max(loop_ratios):.2f})" if loop_ratios else ""))
+        for where in ("near", "far"):
+            group = [r for r in rounds if r["placement"] == where and r["loop_one"] > 0]
+            if group:
+                by_wall = [r["many"] / r["one"] for r in group]
+                by_loop = [r["loop_many"] / r["loop_one"] for r in group]
+                print(f"  {len(group)} round{'s' if len(group) > 1 else ''} with the vCPUs {where}: median "
+                      f"x{statistics.median(by_wall):.2f} by wall time, x{statistics.median(by_loop):.2f} in the "
+                      f"decode loop (range x{min(by_loop):.2f}-x{max(by_loop):.2f})")
         last = rounds[-1]
         w1, s1, f1, c1, wn, sn, fn, cn = (last[k] for k in ("w1", "s1", "f1", "c1", "wn", "sn", "fn", "cn"))
         one, many = last["one"], last["many"]
