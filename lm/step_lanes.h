@@ -73,7 +73,7 @@ class StepLanes {
   void step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
                const Tensor& ids, const OnLogits& on_logits);
   StepMode last_mode() const { return last_; }
-  // The way a probe's total seconds by StepMode elect: the faster lane way when it is within
+  // The way a probe's total seconds by StepMode elect: the faster lane way when it took at most
   // kLaneMargin of shared's time, else shared.
   static StepMode pick(const std::array<double, kStepModes>& seconds);
   // Steps run in each way so far (probes included): what a benchmark reports beside its times.
