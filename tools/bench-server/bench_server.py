@@ -64,28 +64,28 @@ def first_audio_and_total(host, port, body):
     return first, time.monotonic() - t0, got
 
 
-def metric(host, port, name):
+WAYS = ("shared", "lanes_paced", "lanes_free", "solo")  # musicgen:decode_steps_by_way_total's labels
+
+
+def way_sample(way):
+    return f'musicgen:decode_steps_by_way_total{{way="{way}"}}'
+
+
+# The counters a batch is measured by: request-steps, decode-loop seconds, and the steps of each way.
+COUNTERS = (["musicgen:request_decode_steps_total", "musicgen:decode_step_seconds_total"] +
+            [way_sample(w) for w in WAYS])
+
+
+def counters(host, port):
+    """COUNTERS' values from one scrape of /metrics (0 for a sample that is not there)."""
     conn = http.client.HTTPConnection(host, port, timeout=30)
     conn.request("GET", "/metrics")
+    values = dict.fromkeys(COUNTERS, 0.0)
     for line in conn.getresponse().read().decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
-
-
-WAYS = ("shared", "lanes_paced", "lanes_free", "solo")
-
-
-def steps_by_way(host, port):
-    """musicgen:decode_steps_by_way_total by its way label (how the server ran its steps)."""
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    conn.request("GET", "/metrics")
-    text = conn.getresponse().read().decode()
-    found = {}
-    for way in WAYS:
-        prefix = f'musicgen:decode_steps_by_way_total{{way="{way}"}} '
-        found[way] = next((float(l[len(prefix):]) for l in text.splitlines() if l.startswith(prefix)), 0.0)
-    return found
+        name, _, value = line.rpartition(" ")
+        if name in values:
+            values[name] = float(value)
+    return values
 
 
 NEAR_NS, FAR_NS = 100, 120  # hand-offs below / above: the vCPUs close together / far apart
@@ -125,9 +125,7 @@ def cpu_seconds(pid):
 
 def run_batch(host, port, n, duration, seed0, stream=True):
     results = [None] * n
-    before = metric(host, port, "musicgen:request_decode_steps_total")
-    loop_before = metric(host, port, "musicgen:decode_step_seconds_total")
-    ways_before = steps_by_way(host, port)
+    before = counters(host, port)
 
     def one(i):
         results[i] = first_audio_and_total(host, port, {"prompt": f"benchmark {i}", "duration": duration,
@@ -140,10 +138,11 @@ def run_batch(host, port, n, duration, seed0, stream=True):
     for t in threads:
         t.join()
     wall = time.monotonic() - t0
-    steps = metric(host, port, "musicgen:request_decode_steps_total") - before
-    loop = metric(host, port, "musicgen:decode_step_seconds_total") - loop_before
-    ways = {w: n - ways_before[w] for w, n in steps_by_way(host, port).items()}
-    return wall, steps, [r[0] for r in results], loop, ways
+    after = counters(host, port)
+    grew = {name: after[name] - before[name] for name in COUNTERS}
+    ways = {w: grew[way_sample(w)] for w in WAYS}
+    return (wall, grew["musicgen:request_decode_steps_total"], [r[0] for r in results],
+            grew["musicgen:decode_step_seconds_total"], ways)
 
 
 def pct(xs, q):
@@ -164,7 +163,7 @@ def positive_int(text):
 
 def run_round(host, port, pid, args, stream):
     """One (1 alone, N at once) pair: wall, steps, first-audio times and server CPU seconds of each,
-    and the core hand-off before and after the pair."""
+    and the core hand-off before, between and after the two runs."""
     h0 = handoff_ns(args.handoff_tool)
     c0 = cpu_seconds(pid)
     w1, s1, f1, l1, _ = run_batch(host, port, 1, args.duration, 100, stream)
