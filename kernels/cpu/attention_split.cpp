@@ -94,7 +94,11 @@ template <int NC, typename KV>
 __attribute__((target("avx512f"), always_inline)) inline __m512 scores16(const float* q, const KV* krow, int64_t h0,
                                                                          int64_t H, int64_t dh, __m512 scale) {
   const int64_t nc = NC > 0 ? NC : dh / kLanes;
+  // Unrolled, the 16 dot products stay in registers for the transposing sum; as a loop GCC stored
+  // them to the stack and read them back (same arithmetic either way: bench-ops attention --layers
+  // 1, one thread, T = 250: 49-51 against 51-55 us a call; docs/PERFORMANCE.md, 2026-12-07 15:55).
   __m512 a[kLanes];
+#pragma GCC unroll 16
   for (int hh = 0; hh < kLanes; ++hh) {
     const int64_t h = h0 + hh;
     if (h >= H) {
@@ -104,6 +108,7 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 scores16(const f
     const float* qh = q + h * dh;
     const KV* kh = krow + h * dh;
     __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qh), load16(kh));
+#pragma GCC unroll 4
     for (int64_t c = 1; c < nc; ++c)
       acc = _mm512_fmadd_ps(_mm512_loadu_ps(qh + c * kLanes), load16(kh + c * kLanes), acc);
     a[hh] = acc;
