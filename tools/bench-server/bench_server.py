@@ -27,6 +27,13 @@ tells the two placements of its vCPUs apart: near ~50 ns; far ~165 ns, where rea
 every shared op slower (docs/PERFORMANCE.md, "Machine"). So the summary also gives the median
 speed-up of the rounds that stayed near and of those that stayed far.
 
+The same tool also reads 256 MB at the same three moments (bench-memory --mb 256 --reps 3, ~2 s):
+the single request is bound by that rate, and the hand-off does not always tell it (a near round
+can read fast). Rounds that read under 40 GB/s all three times are "slow reads" (the rate this
+VM's issues were written at, ~34 GB/s), over 45 "fast reads"; the summary gives both medians, and
+that of the rounds where both measures agree on the slow machine (near, slow reads). Both are
+snapshots around the runs: the VM can change placement within a run.
+
 Random weights: the timing is what matters here, not the music.
 """
 from __future__ import annotations
@@ -103,6 +110,33 @@ def handoff_ns(tool):
         return None
 
 
+SLOW_GBPS, FAST_GBPS = 40, 45  # read probes below / above: the VM's slow and fast memory periods
+
+
+def read_gbps(tool):
+    """bench-memory --mb 256 --reps 3: the machine's read rate now, in GB/s; None without the tool."""
+    if not tool:
+        return None
+    try:
+        out = subprocess.run([tool, "--mb", "256", "--reps", "3"], capture_output=True, text=True,
+                             timeout=60).stdout
+        value = float(out.split()[-1])
+        return value if value > 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def read_period(rates):
+    """slow or fast when every read probe around a round says so, else mixed (or unknown)."""
+    if any(g is None for g in rates):
+        return "unknown"
+    if all(g < SLOW_GBPS for g in rates):
+        return "slow reads"
+    if all(g > FAST_GBPS for g in rates):
+        return "fast reads"
+    return "mixed reads"
+
+
 def placement(handoffs):
     """near or far when every hand-off measured around a round says so, else mixed (or unknown)."""
     if any(h is None for h in handoffs):
@@ -163,16 +197,17 @@ def positive_int(text):
 
 def run_round(host, port, pid, args, stream):
     """One (1 alone, N at once) pair: wall, steps, first-audio times and server CPU seconds of each,
-    and the core hand-off before, between and after the two runs."""
-    h0 = handoff_ns(args.handoff_tool)
+    and the core hand-off and the read rate before, between and after the two runs."""
+    h0, g0 = handoff_ns(args.handoff_tool), read_gbps(args.handoff_tool)
     c0 = cpu_seconds(pid)
     w1, s1, f1, l1, _ = run_batch(host, port, 1, args.duration, 100, stream)
-    hm = handoff_ns(args.handoff_tool)
+    hm, gm = handoff_ns(args.handoff_tool), read_gbps(args.handoff_tool)
     c1 = cpu_seconds(pid)
     wn, sn, fn, ln, ways = run_batch(host, port, args.concurrency, args.duration, 200, stream)
     cn = cpu_seconds(pid) - c1
-    h1 = handoff_ns(args.handoff_tool)
-    return {"handoff": (h0, hm, h1), "placement": placement((h0, hm, h1)),"w1": w1, "s1": s1, "f1": f1, "c1": c1 - c0, "wn": wn, "sn": sn, "fn": fn, "cn": cn, "ways": ways,
+    h1, g1 = handoff_ns(args.handoff_tool), read_gbps(args.handoff_tool)
+    return {"handoff": (h0, hm, h1), "placement": placement((h0, hm, h1)),
+            "reads": (g0, gm, g1), "period": read_period((g0, gm, g1)), "w1": w1, "s1": s1, "f1": f1, "c1": c1 - c0, "wn": wn, "sn": sn, "fn": fn, "cn": cn, "ways": ways,
             "one": s1 / w1, "many": sn / wn,
             "loop_one": s1 / l1 if l1 > 0 else 0.0, "loop_many": sn / ln if ln > 0 else 0.0}
 
@@ -194,8 +229,8 @@ def main():
     ap.add_argument("--rounds", type=positive_int, default=3,
                     help="(1 alone, N at once) pairs run one after the other; the median speed-up is reported")
     ap.add_argument("--handoff-tool", default=None, metavar="PATH",
-                    help="bench-memory, run with --handoff around each round (default: the one in the server's "
-                         "build folder, when there is one)")
+                    help="bench-memory, run with --handoff and as a 256 MB read around each round (default: the "
+                         "one in the server's build folder, when there is one)")
     args = ap.parse_args()
     if args.handoff_tool is None:
         guess = Path(args.server).resolve().parent.parent / "bench-memory" / "bench-memory"
@@ -234,10 +269,12 @@ def main():
             ways = "/".join(f"{r['ways'][w]:.0f}" for w in WAYS[:3])
             hand = ("; hand-off " + "/".join(f"{h:.0f}" for h in r["handoff"]) + f" ns, {r['placement']}"
                     if r["placement"] != "unknown" else "")
+            reads = ("; read " + "/".join(f"{g:.0f}" for g in r["reads"]) + f" GB/s, {r['period']}"
+                     if r["period"] != "unknown" else "")
             print(f"round {i + 1}/{args.rounds}: 1 alone {r['one']:7.2f} decode steps/s, {args.concurrency} at once "
                   f"{r['many']:7.2f} decode steps/s, speed-up x{r['many'] / r['one']:.2f}{loop} "
                   f"(load {open('/proc/loadavg').read().split()[0]}; {args.concurrency} at once: steps "
-                  f"shared/paced/free {ways}{hand})", flush=True)
+                  f"shared/paced/free {ways}{hand}{reads})", flush=True)
         ratios = [r["many"] / r["one"] for r in rounds]
         loop_ratios = [r["loop_many"] / r["loop_one"] for r in rounds if r["loop_one"] > 0]
         load_after = open("/proc/loadavg").read().split()[:3]
@@ -245,12 +282,18 @@ def main():
               f"(range x{min(ratios):.2f}-x{max(ratios):.2f}) by wall time" +
               (f"; in the decode loop median x{statistics.median(loop_ratios):.2f} "
                f"(range x{min(loop_ratios):.2f}-x{max(loop_ratios):.2f})" if loop_ratios else ""))
-        for where in ("near", "far"):
-            group = [r for r in rounds if r["placement"] == where and r["loop_one"] > 0]
+        groups = (("with the vCPUs near", lambda r: r["placement"] == "near"),
+                  ("with the vCPUs far", lambda r: r["placement"] == "far"),
+                  ("with slow reads (< 40 GB/s)", lambda r: r["period"] == "slow reads"),
+                  ("with fast reads (> 45 GB/s)", lambda r: r["period"] == "fast reads"),
+                  ("near with slow reads (both agree)",
+                   lambda r: r["placement"] == "near" and r["period"] == "slow reads"))
+        for words, member in groups:
+            group = [r for r in rounds if member(r) and r["loop_one"] > 0]
             if group:
                 by_wall = [r["many"] / r["one"] for r in group]
                 by_loop = [r["loop_many"] / r["loop_one"] for r in group]
-                print(f"  {len(group)} round{'s' if len(group) > 1 else ''} with the vCPUs {where}: median "
+                print(f"  {len(group)} round{'s' if len(group) > 1 else ''} {words}: median "
                       f"x{statistics.median(by_wall):.2f} by wall time, x{statistics.median(by_loop):.2f} in the "
                       f"decode loop (range x{min(by_loop):.2f}-x{max(by_loop):.2f})")
         last = rounds[-1]
