@@ -96,7 +96,7 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 scores16(const f
   const int64_t nc = NC > 0 ? NC : dh / kLanes;
   // Unrolled, the 16 dot products stay in registers for the transposing sum; as a loop GCC stored
   // them to the stack and read them back (same arithmetic either way: bench-ops attention --layers
-  // 1, one thread, T = 250: 49-51 against 51-55 us a call; docs/PERFORMANCE.md, 2026-12-07 15:55).
+  // 1, one thread, T = 250: 49-51 against 51-55 us a call; docs/PERFORMANCE.md, 2026-12-07 15:36).
   __m512 a[kLanes];
 #pragma GCC unroll 16
   for (int hh = 0; hh < kLanes; ++hh) {
