@@ -96,56 +96,49 @@ def counters(host, port):
 
 
 NEAR_NS, FAR_NS = 100, 120  # hand-offs below / above: the vCPUs close together / far apart
-
-
-def handoff_ns(tool):
-    """bench-memory --handoff: one cache line's trip between two cores, in ns; None without the tool."""
-    if not tool:
-        return None
-    try:
-        out = subprocess.run([tool, "--handoff"], capture_output=True, text=True, timeout=30).stdout
-        value = float(out.split()[-1])
-        return value if value > 0 else None
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return None
-
-
 SLOW_GBPS, FAST_GBPS = 40, 45  # read probes below / above: the VM's slow and fast memory periods
 
 
-def read_gbps(tool):
-    """bench-memory --mb 256 --reps 3: the machine's read rate now, in GB/s; None without the tool."""
+def tool_number(tool, args, timeout):
+    """The last number bench-memory prints when run with args; None without the tool or a number."""
     if not tool:
         return None
     try:
-        out = subprocess.run([tool, "--mb", "256", "--reps", "3"], capture_output=True, text=True,
-                             timeout=60).stdout
+        out = subprocess.run([tool] + args, capture_output=True, text=True, timeout=timeout).stdout
         value = float(out.split()[-1])
         return value if value > 0 else None
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return None
 
 
-def read_period(rates):
-    """slow or fast when every read probe around a round says so, else mixed (or unknown)."""
-    if any(g is None for g in rates):
+def handoff_ns(tool):
+    """bench-memory --handoff: one cache line's trip between two cores, in ns."""
+    return tool_number(tool, ["--handoff"], 30)
+
+
+def read_gbps(tool):
+    """bench-memory --mb 256 --reps 3: the machine's read rate now, in GB/s."""
+    return tool_number(tool, ["--mb", "256", "--reps", "3"], 60)
+
+
+def agreed(values, low, high, names):
+    """names[0] when every value measured around a round is below low, names[1] when all are above
+    high, else names[2] (or "unknown" when one is missing)."""
+    if any(v is None for v in values):
         return "unknown"
-    if all(g < SLOW_GBPS for g in rates):
-        return "slow reads"
-    if all(g > FAST_GBPS for g in rates):
-        return "fast reads"
-    return "mixed reads"
+    if all(v < low for v in values):
+        return names[0]
+    if all(v > high for v in values):
+        return names[1]
+    return names[2]
 
 
 def placement(handoffs):
-    """near or far when every hand-off measured around a round says so, else mixed (or unknown)."""
-    if any(h is None for h in handoffs):
-        return "unknown"
-    if all(h < NEAR_NS for h in handoffs):
-        return "near"
-    if all(h > FAR_NS for h in handoffs):
-        return "far"
-    return "mixed"
+    return agreed(handoffs, NEAR_NS, FAR_NS, ("near", "far", "mixed"))
+
+
+def read_period(rates):
+    return agreed(rates, SLOW_GBPS, FAST_GBPS, ("slow reads", "fast reads", "mixed reads"))
 
 
 def cpu_seconds(pid):
