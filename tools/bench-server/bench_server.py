@@ -200,7 +200,8 @@ def run_round(host, port, pid, args, stream):
     cn = cpu_seconds(pid) - c1
     h1, g1 = handoff_ns(args.handoff_tool), read_gbps(args.handoff_tool)
     return {"handoff": (h0, hm, h1), "placement": placement((h0, hm, h1)),
-            "reads": (g0, gm, g1), "period": read_period((g0, gm, g1)), "w1": w1, "s1": s1, "f1": f1, "c1": c1 - c0, "wn": wn, "sn": sn, "fn": fn, "cn": cn, "ways": ways,
+            "reads": (g0, gm, g1), "period": read_period((g0, gm, g1)),
+            "w1": w1, "s1": s1, "f1": f1, "c1": c1 - c0, "wn": wn, "sn": sn, "fn": fn, "cn": cn, "ways": ways,
             "one": s1 / w1, "many": sn / wn,
             "loop_one": s1 / l1 if l1 > 0 else 0.0, "loop_many": sn / ln if ln > 0 else 0.0}
 
