@@ -152,16 +152,15 @@ void StepLanes::step(const MusicgenDecoder& dec, const std::vector<DecoderState*
 void StepLanes::step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
                         const Tensor& ids, const OnLogits& on_logits) {
   MG_CHECK(ids.device == Device::CPU && ids.dtype == DType::I32, "StepLanes: ids must be i32 on the host");
-  if (mode == StepMode::shared || states.size() < lane_be_.size() || lane_be_.size() < 2) {
-    last_ = StepMode::shared;
-    ++steps_in_[size_t(last_)];
+  const bool lanes_possible = states.size() >= lane_be_.size() && lane_be_.size() >= 2;
+  last_ = lanes_possible ? mode : StepMode::shared;
+  ++steps_in_[size_t(last_)];
+  if (last_ == StepMode::shared) {
     const Tensor logits = decoder_step_states(shared_, dec, states, shared_.upload(ids));
     each_state_logits(states, 0, logits, shared_, on_logits);
     return;
   }
-  last_ = mode;
-  ++steps_in_[size_t(last_)];
-  step_lanes(mode == StepMode::lanes_paced, dec, states, ids, on_logits);
+  step_lanes(last_ == StepMode::lanes_paced, dec, states, ids, on_logits);
 }
 
 void StepLanes::step_lanes(bool paced, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,

@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include "lm/step_lanes.h"
+
 #include <cmath>
 #include <cstdio>
 
@@ -62,7 +64,10 @@ Metrics::Metrics(int max_batch, int max_queue)
     : max_batch_(max_batch), max_queue_(max_queue), ttfa_(kSecondsBuckets), latency_(kSecondsBuckets),
       wait_(kSecondsBuckets) {
   for (const char* s : {"ok", "error", "rejected", "cancelled", "timeout"}) requests_[s] = 0;
-  for (const char* w : {"shared", "lanes_paced", "lanes_free", "solo"}) steps_by_way_[w] = 0;
+  // Every way from the start (a series that appears late misses alerts): the step lanes' ways by
+  // their own names, and a solo step (engine.cpp).
+  for (int m = 0; m < mg::kStepModes; ++m) steps_by_way_[mg::step_mode_name(mg::StepMode(m))] = 0;
+  steps_by_way_["solo"] = 0;
 }
 
 void Metrics::set_model_load_seconds(double s) {
