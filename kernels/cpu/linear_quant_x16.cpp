@@ -7,10 +7,12 @@
 // one f16 load + convert, q4_0's nibbles are unpacked once for 16 rows, and the outputs come out
 // as a vector (no horizontal sums).
 // With several activation rows (the server's shared step: 2 per request), a group's blocks are
-// read once per pass of up to 16 rows, and the last pass requests the next group's blocks into L2:
-// without that, the first pass waited for memory and the others computed, one after the other
-// (time = read time + compute time); with it a 16-row q8_0 call from memory runs at about its
-// in-cache time (docs/PERFORMANCE.md).
+// read once per pass of up to 16 rows. The last pass (the only one, for a single request's 2 rows)
+// requests the next group's blocks into L2. With 16 rows, without that the first pass waited for
+// memory and the others computed, one after the other (time = read time + compute time); with it a
+// 16-row q8_0 call from memory runs at about its in-cache time. With 2 rows, on a 2-core Xeon the
+// hardware prefetcher alone kept too few reads in flight (q4_0 ~17 GB/s where the machine reads
+// ~32): the requests lift a q4 decode step by ~33% and q8 by ~20% (docs/PERFORMANCE.md).
 // Arithmetic: per output exactly linear_quant.h's (the block's int32 sum, converted, fused-
 // multiply-added with (weight scale * activation scale), blocks in order): the same bits as every
 // row-order path.
@@ -23,10 +25,6 @@ namespace {
 constexpr int64_t kGroup = 16;
 typedef int32_t Int32Alias __attribute__((may_alias));
 constexpr size_t kScaleBytes = 32;  // 16 f16 scales per block
-// Activation rows from which a call prefetches the next group: a clear gain at 8 and 16 rows, noise
-// at 2 and 4 (`bench-quant linear --rows R --mb 128`), where a pass's arithmetic is short next to
-// its read.
-constexpr int64_t kPrefetchMinRows = 8;
 
 size_t group_block_bytes(DType t) { return kGroup * (t == DType::Q8_0 ? kQ8BlockBytes : kQ4BlockBytes); }
 
@@ -146,7 +144,7 @@ void groups_avx512(const ActivationBlocks& a, const uint8_t* w, float* y, int64_
   for (int64_t g = g0; g < g1; ++g) {
     const uint8_t* gw = w + size_t(g) * gbytes;
     float* gy = y + g * kGroup;
-    const uint8_t* next = rows >= kPrefetchMinRows && g + 1 < g1 ? gw + gbytes : nullptr;
+    const uint8_t* next = g + 1 < g1 ? gw + gbytes : nullptr;
     for (int64_t m0 = 0; m0 < rows;) {
       const int64_t left = rows - m0;
       const int m = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : int(left);
