@@ -379,15 +379,15 @@ struct alignas(64) Counter {
 // the same order every step, a cache that evicts the least recently used line keeps none of it:
 // each line is evicted just before it is read again. So a part runs its own blocks forwards on even
 // steps and backwards on odd ones: a step starts with the blocks the step before ended with, which
-// are still in L2. Each block's result does not depend on when it runs, so the bits are the same;
-// on the 2-core Xeon the recurrence took ~9% less time (profile-codec, docs/PERFORMANCE.md). A block's result is a pure function
-// of (h_{t-1}, c_{t-1}, gates_t): computed into the thread's own scratch and written only by the
-// one thread that commits it (a compare-and-swap on `committed`). So a thread that waits for the
-// step to complete longer than a block takes (kHelpAfter: the thread that holds the block was
-// paused by the OS, as happens all the time on a busy machine) computes that block itself, and the
-// step never waits for a thread that is not running. A thread that comes back late finds its
-// block committed, drops its copy and joins the current step. Which thread commits a block never
-// changes its bits; nothing is overwritten while another thread may still read it.
+// are still in L2 (on the 2-core Xeon the recurrence took ~9% less time: docs/PERFORMANCE.md).
+// The order changes no bits, because a block's result is a pure function of (h_{t-1}, c_{t-1},
+// gates_t): computed into the thread's own scratch and written only by the one thread that commits
+// it (a compare-and-swap on `committed`). So a thread that waits for the step to complete longer
+// than a block takes (kHelpAfter: the thread that holds the block was paused by the OS, as happens
+// all the time on a busy machine) computes that block itself, and the step never waits for a
+// thread that is not running. A thread that comes back late finds its block committed, drops its
+// copy and joins the current step. Which thread commits a block never changes its bits; nothing is
+// overwritten while another thread may still read it.
 void run_steps(const Exec& ex, Isa isa, const RecurrentWeights& rw, int64_t H, int64_t T, const float* gates,
                const float* h0, float* c, float* out) {
   const int parts = ex.threads() > 1 && 4 * H * H >= kMinParallelWeights ? ex.threads() : 1;
