@@ -13,6 +13,17 @@ namespace mg {
 
 namespace {
 
+// bytes rounded up to the next of 8 steps per doubling (at most 12.5% more). Why: EnCodec's windows
+// differ by a frame or two of context (160,640 or 161,280 samples at 32 kHz), so one activation asks
+// for slightly different sizes from window to window. With exact sizes the smaller requests took
+// the larger kept buffers and the larger ones then missed, each miss a fresh mapping to fault in.
+size_t size_class(size_t bytes) {
+  size_t top = kHostCacheMinBytes;
+  while (top < bytes) top <<= 1;
+  const size_t step = top / 16;  // top / 2 .. top in 8 steps
+  return (bytes + step - 1) / step * step;
+}
+
 class Cache {
  public:
   void enter() {
@@ -30,6 +41,7 @@ class Cache {
     for (auto& kv : drop) std::free(kv.second);
   }
   void* take(size_t bytes, size_t* granted) {
+    *granted = bytes;
     if (bytes >= kHostCacheMinBytes) {
       std::lock_guard<std::mutex> lock(m_);
       auto it = free_.lower_bound(bytes);
@@ -40,9 +52,9 @@ class Cache {
         free_.erase(it);
         return p;
       }
+      if (scopes_ > 0) *granted = size_class(bytes);  // kept afterwards: room for the next window's size
     }
-    *granted = bytes;
-    return std::aligned_alloc(64, bytes);
+    return std::aligned_alloc(64, *granted);
   }
   void give(void* p, size_t granted) {
     if (granted >= kHostCacheMinBytes && granted <= kHostCacheBytes) {

@@ -7,8 +7,10 @@
 //
 // While at least one HostBufferReuse is alive (EnCodec encode/decode hold one), freed buffers of
 // 1 MiB or more are kept, up to kHostCacheBytes in all, and handed to the next tensor that fits
-// (at most 25% larger than asked). When the last HostBufferReuse ends, the kept buffers are freed,
-// so an idle application holds no extra memory. Thread-safe; scopes may nest and overlap.
+// (at most 25% larger than asked). A buffer made inside a scope is made up to 12.5% larger than asked
+// (a size class), so that the next window's request a frame longer still fits it. When the last
+// HostBufferReuse ends, the kept buffers are freed, so an idle application holds no extra memory.
+// Thread-safe; scopes may nest and overlap.
 #pragma once
 
 #include <cstddef>
