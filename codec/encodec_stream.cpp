@@ -388,6 +388,12 @@ struct EncodecDecodeStream::Impl {
       : nq_max(int64_t(m.rvq_.codebooks.size())),
         d(be, m.decoder_, m.rvq_, m.cfg_.hop_length(), lstm, window, kUnknown, std::move(out)) {}
   int64_t pushed() const { return d.codes.end(); }  // frames pushed: every one is queued
+  // Large buffers (the windows' activations, the LSTM layers' packed W_hh) are reused from window to
+  // window for as long as the stream lives. A scope per push() emptied the cache after each window,
+  // so every window faulted its activations in afresh (75k page faults streaming 10 s at 32 kHz).
+  // While the stream lives, buffers the generation frees between pushes are kept too: at most
+  // kHostCacheBytes, all freed when the last stream (or other scope) ends.
+  const HostBufferReuse reuse;
   int64_t nq_max;
   bool finished = false;
   DecodePass d;
@@ -411,9 +417,6 @@ void EncodecDecodeStream::push(const Tensor& codes) {
            "EnCodec decode stream: expected host i64 codes [codebooks (1 to ", impl_->nq_max,
            ", the same each time), frames], got ", shape_str(codes.shape));
   if (codes.dim(1) == 0) return;
-  // Large buffers are reused within a call (the LSTM layers' packed W_hh, the windows' activations),
-  // not between calls: the generation runs between pushes, and its tensors are not ours to keep.
-  const HostBufferReuse reuse;
   impl_->d.codes.append(codes);
   while (impl_->d.pass.input_needed() <= impl_->pushed()) impl_->d.pass.step(kUnknown);
 }
@@ -422,7 +425,6 @@ void EncodecDecodeStream::finish() {
   MG_CHECK(!impl_->finished, "EnCodec decode stream: finish() called twice");
   MG_CHECK(impl_->pushed() >= 1, "EnCodec decode stream: no code frames were pushed");
   impl_->finished = true;
-  const HostBufferReuse reuse;
   while (impl_->d.pass.step(impl_->pushed())) {
   }
 }

@@ -17,6 +17,7 @@
 #include "codec/ecdc_stream.h"
 #include "codec/encodec.h"
 #include "codec/resample.h"
+#include "kernels/host_buffer_cache.h"
 #include "kernels/ops.h"
 #include "test_util.h"
 
@@ -246,6 +247,29 @@ TEST(EncodecDecodePush, RefusesTheSegmentingModel) {
   } catch (const mg::Error& e) {
     EXPECT_NE(std::string(e.what()).find("decode_stream"), std::string::npos) << e.what();
   }
+}
+
+// Trap: a stream must keep its large buffers (the windows' activations) from push to push and free
+// them when it ends. With a buffer-reuse scope per push the cache was emptied after every window, so
+// each window faulted its activations in afresh (75k page faults streaming 10 s of musicgen-small
+// audio); a scope that outlived the stream would hold memory in an idle application.
+TEST(EncodecDecodePush, KeepsItsLargeBuffersWhileItLivesAndFreesThemAfter) {
+  auto m = load("encodec_32khz_tiny");
+  const int rate = m->sample_rate();
+  const Tensor codes = m->encode(signal(1, 10 * rate, rate), 2.2).segments[0];
+  const int64_t T = codes.dim(1);
+  ASSERT_EQ(mg::detail::host_cache_bytes(), 0u);
+  {
+    // Windows of 4 s: the 4-channel activations of a window are 2 MB, above kHostCacheMinBytes.
+    int64_t emitted = 0, pushed = 0;
+    mg::EncodecDecodeStream s(*m, cpu(), [&](const Tensor& y) { emitted += y.numel(); }, {200, 200, 50, 50});
+    for (; emitted == 0 && pushed < T; ++pushed) s.push(cols(codes, pushed, pushed + 1));
+    ASSERT_GT(emitted, 0) << "a first window ran before the last frame";
+    EXPECT_GT(mg::detail::host_cache_bytes(), 0u) << "between pushes the windows' buffers are kept";
+    s.push(cols(codes, pushed, T));
+    s.finish();
+  }
+  EXPECT_EQ(mg::detail::host_cache_bytes(), 0u) << "the stream's end frees what it kept";
 }
 
 // StreamResampler in ragged blocks equals Resampler::resample on the whole signal, bit for bit,
