@@ -195,4 +195,3 @@ TEST(HostBufferReuse, ASlightlyLargerRequestTakesTheBufferKeptBefore) {
   std::fill(b.f32(), b.f32() + b.numel(), 1.0f);  // the whole buffer is there to write
   EXPECT_EQ(b.f32()[b.numel() - 1], 1.0f);
 }
-
