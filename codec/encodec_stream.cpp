@@ -391,8 +391,9 @@ struct EncodecDecodeStream::Impl {
   // Large buffers (the windows' activations, the LSTM layers' packed W_hh) are reused from window to
   // window for as long as the stream lives. A scope per push() emptied the cache after each window,
   // so every window faulted its activations in afresh (streaming 10 s of musicgen-small audio: 158k
-  // page faults, 105k with this scope). While the stream lives, buffers the generation frees between pushes are kept too: at most
-  // kHostCacheBytes, all freed when the last stream (or other scope) ends.
+  // page faults, 105k with this scope). While the stream lives, buffers the generation frees between
+  // pushes are kept too: at most kHostCacheBytes, all freed when the last stream (or other scope)
+  // ends.
   const HostBufferReuse reuse;
   int64_t nq_max;
   bool finished = false;
