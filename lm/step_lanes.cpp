@@ -143,10 +143,13 @@ void each_state_logits(const std::vector<DecoderState*>& states, size_t first, c
 
 void StepLanes::step(const MusicgenDecoder& dec, const std::vector<DecoderState*>& states, const Tensor& ids,
                      const OnLogits& on_logits) {
-  const StepMode mode = choose(int64_t(states.size()));
+  // Lanes only when each can have kMinRequestsPerLane requests.
+  const bool lanes_possible =
+      lane_be_.size() >= 2 && int64_t(states.size()) >= int64_t(lane_be_.size()) * kMinRequestsPerLane;
+  const StepMode mode = chooser_.next(int64_t(states.size()), lanes_possible);
   const auto t0 = std::chrono::steady_clock::now();
   step_as(mode, dec, states, ids, on_logits);
-  record(mode, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  chooser_.record(mode, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 void StepLanes::step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
@@ -209,9 +212,7 @@ void StepLanes::step_lanes(bool paced, const MusicgenDecoder& dec, const std::ve
     if (e) std::rethrow_exception(e);
 }
 
-// Lanes only when each can have kMinRequestsPerLane requests. Otherwise every kRunSteps steps (and
-// when the number of requests changed, which changes what each way costs) a probe runs, kept fair
-// to each way three ways:
+// A probe is kept fair to each way three ways:
 // - its first step runs in the kept way and is not timed: after a change of requests it holds the
 //   new requests' first step (a cold cache, fresh KV pages), which would weigh on whichever way
 //   ran it;
@@ -219,22 +220,25 @@ void StepLanes::step_lanes(bool paced, const MusicgenDecoder& dec, const std::ve
 //   the same cache lengths and the same moments of a host whose speed moves;
 // - a lane way must beat shared by kLaneMargin: timing two or three steps cannot tell ways apart
 //   by less, and shared is the way that costs least when the timing misleads.
-StepMode StepLanes::choose(int64_t requests) {
+StepMode StepWayChooser::next(int64_t requests, bool lanes_possible) {
   probing_ = false;
-  if (lane_be_.size() < 2 || requests < int64_t(lane_be_.size()) * kMinRequestsPerLane) {
-    probe_requests_ = -1;  // probe afresh once lanes are possible again
+  if (!lanes_possible) {
+    requests_ = -1;  // the count is looked up again once lanes are possible
     return StepMode::shared;
   }
-  if (requests != probe_requests_) {
-    probe_requests_ = requests;
-    run_left_ = 0;
+  if (requests != requests_) {  // a probe under way is dropped: its times were of another count
+    requests_ = requests;
     probe_step_ = 0;
     warm_ = false;
     probe_seconds_.fill(0.0);
   }
-  if (run_left_ > 0) {
-    --run_left_;
-    return best_;
+  const auto it = elected_.find(requests);  // a new count probes at once
+  if (it != elected_.end()) {
+    best_ = it->second.way;
+    if (it->second.run_left > 0) {
+      --it->second.run_left;
+      return best_;
+    }
   }
   if (!warm_) {
     warm_ = true;
@@ -244,7 +248,7 @@ StepMode StepLanes::choose(int64_t requests) {
   return StepMode(probe_step_ % kStepModes);
 }
 
-StepMode StepLanes::pick(const std::array<double, kStepModes>& seconds) {
+StepMode StepWayChooser::pick(const std::array<double, kStepModes>& seconds) {
   const double shared = seconds[size_t(StepMode::shared)];
   const double paced = seconds[size_t(StepMode::lanes_paced)];
   const double free = seconds[size_t(StepMode::lanes_free)];
@@ -252,15 +256,25 @@ StepMode StepLanes::pick(const std::array<double, kStepModes>& seconds) {
   return std::min(paced, free) <= kLaneMargin * shared ? lane : StepMode::shared;
 }
 
-void StepLanes::record(StepMode mode, double seconds) {
+void StepWayChooser::record(StepMode mode, double seconds) {
   if (!probing_) return;
   probe_seconds_[size_t(mode)] += seconds;
   if (++probe_step_ < kStepModes * kProbeSteps) return;
-  best_ = pick(probe_seconds_);
-  run_left_ = kRunSteps;
+  const StepMode way = pick(probe_seconds_);
+  const auto [it, first] = elected_.try_emplace(requests_);
+  Election& e = it->second;
+  e.run_steps = !first && e.way == way ? std::min(2 * e.run_steps, kMaxRunSteps) : kRunSteps;
+  e.way = way;
+  e.run_left = e.run_steps;
+  best_ = way;
   probe_step_ = 0;
   warm_ = false;
   probe_seconds_.fill(0.0);
+}
+
+int StepWayChooser::run_steps(int64_t requests) const {
+  const auto it = elected_.find(requests);
+  return it == elected_.end() ? 0 : it->second.run_steps;
 }
 
 }  // namespace mg

@@ -17,8 +17,8 @@
 // free lanes mostly ~22, shared 23-25; vCPUs far apart (a cache line moves between them in ~165 ns
 // instead of ~50), free lanes 23-26, paced 28-29, shared 31. With f32 weights, or few requests, the
 // step is bound by reading the weights, which each lane reads again: shared wins. So StepLanes times
-// each way for kProbeSteps steps (every kRunSteps steps, and when the number of requests changes)
-// and runs the fastest in between (StepLanes::choose says how it keeps the probe fair).
+// each way for kProbeSteps steps and runs the fastest in between (StepWayChooser says when it
+// probes and how it keeps the probe fair).
 //
 // Every way gives the same bits: each op computes a row from that row alone, whatever the thread
 // count (tests/unit/step_lanes_test.cpp).
@@ -27,6 +27,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -34,19 +35,61 @@
 
 namespace mg {
 
-// In the order a probe times them (StepLanes::choose).
+// In the order a probe times them (StepWayChooser).
 enum class StepMode { shared, lanes_paced, lanes_free };
 constexpr int kStepModes = 3;
 // "shared", "lanes_paced", "lanes_free": names for benchmarks and metric labels.
 const char* step_mode_name(StepMode m);
 
-class StepLanes {
+// When StepLanes probes and which way it keeps: bookkeeping only (the caller times the steps), so
+// that tests can feed it times. A probe is one untimed step in the kept way, then the ways in turn,
+// one step each, kProbeSteps times; then the elected way runs for the count's run length.
+// A probe's lane steps are what it costs: with f32 weights a lane step takes ~1.4x a shared one, so
+// probing 9 steps in every 105 was ~2% of a busy server's decode, and a server whose requests come
+// and go changes its number of requests every few dozen steps. So the election is kept per number
+// of requests: a number seen before goes on in its elected way and probes once its run is over
+// (its steps counted over every visit, so that short visits do not each pay a probe), and a probe
+// that elects the same way again doubles the run (up to kMaxRunSteps), while one that elects
+// another way sets it back to kRunSteps. A host that moves the vCPUs is still followed, within
+// kMaxRunSteps steps of each number of requests.
+class StepWayChooser {
  public:
   static constexpr int kProbeSteps = 3;   // steps timed in each way per probe
-  static constexpr int kRunSteps = 96;    // steps run the chosen way between probes
+  static constexpr int kRunSteps = 96;    // steps run the elected way after a first probe
+  static constexpr int kMaxRunSteps = 8 * kRunSteps;
   // A lane way replaces shared only when its probe steps took at most this fraction of shared's:
   // with f32 weights a wrong switch to lanes costs ~7% a step, a missed one with q8 ~5%.
   static constexpr double kLaneMargin = 0.98;
+
+  // The way of the next step of `requests` requests; shared when lanes are not possible.
+  StepMode next(int64_t requests, bool lanes_possible);
+  // The seconds the step next() chose took: counted when it was one of a probe's timed steps.
+  void record(StepMode mode, double seconds);
+  // The way a probe's total seconds by StepMode elect: the faster lane way when it took at most
+  // kLaneMargin of shared's time, else shared.
+  static StepMode pick(const std::array<double, kStepModes>& seconds);
+  // Steps the elected way runs between two probes of `requests` requests (0: never probed).
+  int run_steps(int64_t requests) const;
+
+ private:
+  struct Election {
+    StepMode way = StepMode::shared;
+    int run_steps = kRunSteps;  // between two probes
+    int run_left = 0;           // before the next probe: counted over every visit to this count
+  };
+  std::map<int64_t, Election> elected_;  // by number of requests
+  int64_t requests_ = -1;                // of the steps now (-1: no lanes possible)
+  bool probing_ = false;                 // the step next() chose is one of a probe's timed steps
+  bool warm_ = false;                    // the probe's untimed first step has run
+  int probe_step_ = 0;
+  std::array<double, kStepModes> probe_seconds_{};  // by StepMode
+  StepMode best_ = StepMode::shared;                // the way elected last
+};
+
+class StepLanes {
+ public:
+  static constexpr int kProbeSteps = StepWayChooser::kProbeSteps;
+  static constexpr double kLaneMargin = StepWayChooser::kLaneMargin;
 
   // shared: the backend of the whole pool (a CPU backend of `threads` threads), on which the
   // states live. lanes: how many lanes (at least 2 to have lanes at all; threads / lanes threads
@@ -73,15 +116,11 @@ class StepLanes {
   void step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
                const Tensor& ids, const OnLogits& on_logits);
   StepMode last_mode() const { return last_; }
-  // The way a probe's total seconds by StepMode elect: the faster lane way when it took at most
-  // kLaneMargin of shared's time, else shared.
-  static StepMode pick(const std::array<double, kStepModes>& seconds);
+  static StepMode pick(const std::array<double, kStepModes>& seconds) { return StepWayChooser::pick(seconds); }
   // Steps run in each way so far (probes included): what a benchmark reports beside its times.
   int64_t steps_in(StepMode mode) const { return steps_in_[size_t(mode)]; }
 
  private:
-  StepMode choose(int64_t requests);
-  void record(StepMode mode, double seconds);
   void step_lanes(bool paced, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
                   const Tensor& ids, const OnLogits& on_logits);
 
@@ -91,15 +130,7 @@ class StepLanes {
   std::vector<std::unique_ptr<Worker>> workers_;  // lanes 1.. (lane 0 runs on the caller's thread)
   StepMode last_ = StepMode::shared;
   std::array<int64_t, kStepModes> steps_in_{};  // by StepMode
-  // Probing: one untimed step in the kept way, then the ways in turn, one step each, kProbeSteps
-  // times; then the fastest for kRunSteps.
-  bool probing_ = false;  // this step is one of a probe's timed steps
-  bool warm_ = false;     // the probe's untimed first step has run
-  int probe_step_ = 0;
-  int run_left_ = 0;
-  int64_t probe_requests_ = -1;
-  std::array<double, kStepModes> probe_seconds_{};  // by StepMode
-  StepMode best_ = StepMode::shared;
+  StepWayChooser chooser_;
 };
 
 }  // namespace mg

@@ -6,8 +6,11 @@
 // give the same bits, and the chooser must only ever pick among ways that are all correct.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "lm/sequence_stepper.h"
 #include "lm/step_lanes.h"
@@ -136,6 +139,83 @@ TEST(StepLanes, ALaneWayMustBeatSharedByTheMargin) {
   EXPECT_EQ(mg::StepLanes::pick({1.0, 0.95, 0.90}), M::lanes_free);  // the faster lane way
   EXPECT_EQ(mg::StepLanes::pick({1.0, 0.90, 0.95}), M::lanes_paced);
   EXPECT_EQ(mg::StepLanes::pick({1.0, 1.1, 1.2}), M::shared);
+}
+
+// The chooser on its own, with made-up step times (a lane step 1.4x a shared one, as with f32
+// weights). The trap: every probe runs six lane steps, ~2% of a busy server's decode when it came
+// every 105 steps, and more when requests come and go, since each new number of requests probed
+// at once. A number seen before must start in its elected way, and a way elected again must be
+// probed less often, while a change of way must bring the probes back to their first rate.
+using Chooser = mg::StepWayChooser;
+using Way = mg::StepMode;
+
+// `steps` steps of `requests` requests; each timed `seconds[way]`. Returns the ways run.
+std::vector<Way> run_steps(Chooser& c, int64_t requests, int steps, const std::array<double, 3>& seconds) {
+  std::vector<Way> ways;
+  for (int s = 0; s < steps; ++s) {
+    const Way w = c.next(requests, true);
+    c.record(w, seconds[size_t(w)]);
+    ways.push_back(w);
+  }
+  return ways;
+}
+
+// Where the probes start in `ways`: each is an untimed step, then shared, paced, free in turn.
+std::vector<size_t> probe_starts(const std::vector<Way>& ways) {
+  std::vector<size_t> starts;
+  for (size_t s = 0; s + 3 < ways.size(); ++s)
+    if (ways[s + 1] == Way::shared && ways[s + 2] == Way::lanes_paced && ways[s + 3] == Way::lanes_free &&
+        (starts.empty() || s >= starts.back() + 1 + 3 * Chooser::kProbeSteps))
+      starts.push_back(s);
+  return starts;
+}
+
+const std::array<double, 3> kSharedWins = {1.0, 1.4, 1.4};
+const std::array<double, 3> kPacedWins = {1.0, 0.9, 1.4};
+
+TEST(StepWayChooser, AWayElectedAgainIsProbedHalfAsOftenUpToALimit) {
+  Chooser c;
+  const int probe = 1 + 3 * Chooser::kProbeSteps;
+  const std::vector<Way> ways = run_steps(c, 8, 4000, kSharedWins);
+  const std::vector<size_t> starts = probe_starts(ways);
+  ASSERT_GE(starts.size(), 6u);
+  EXPECT_EQ(starts[0], 0u);  // a new number of requests probes at once
+  int run = Chooser::kRunSteps;
+  for (size_t i = 1; i < starts.size(); ++i) {
+    EXPECT_EQ(int(starts[i] - starts[i - 1]), probe + run) << "probe " << i;
+    run = std::min(2 * run, Chooser::kMaxRunSteps);
+  }
+  for (size_t s = 0; s < ways.size(); ++s) {
+    const bool in_probe = std::any_of(starts.begin(), starts.end(), [&](size_t p) { return s > p && s < p + probe; });
+    if (!in_probe) EXPECT_EQ(ways[s], Way::shared) << "step " << s;
+  }
+}
+
+TEST(StepWayChooser, AnotherWayElectedBringsTheProbesBack) {
+  Chooser c;
+  run_steps(c, 8, 1 + 3 * Chooser::kProbeSteps + Chooser::kRunSteps, kSharedWins);  // elected once
+  run_steps(c, 8, 1 + 3 * Chooser::kProbeSteps, kSharedWins);                        // and again
+  EXPECT_EQ(c.run_steps(8), 2 * Chooser::kRunSteps);
+  std::vector<Way> ways = run_steps(c, 8, 2 * Chooser::kRunSteps + 1 + 3 * Chooser::kProbeSteps, kPacedWins);
+  EXPECT_EQ(c.run_steps(8), Chooser::kRunSteps);  // a new way: back to the first run
+  ways = run_steps(c, 8, Chooser::kRunSteps, kPacedWins);
+  for (Way w : ways) EXPECT_EQ(w, Way::lanes_paced);
+}
+
+TEST(StepWayChooser, ANumberOfRequestsSeenBeforeStartsInItsElectedWay) {
+  Chooser c;
+  run_steps(c, 8, 1 + 3 * Chooser::kProbeSteps, kPacedWins);  // 8 requests: paced
+  const std::vector<Way> six = run_steps(c, 6, 1 + 3 * Chooser::kProbeSteps, kSharedWins);
+  EXPECT_EQ(probe_starts(six), std::vector<size_t>{0});  // 6 is new: a probe at once
+  EXPECT_EQ(c.next(2, false), Way::shared);                  // too few for lanes: shared, no probe
+  const std::vector<Way> eight = run_steps(c, 8, 40, kSharedWins);
+  for (Way w : eight) EXPECT_EQ(w, Way::lanes_paced);  // no probe before its run is over
+  const std::vector<Way> back = run_steps(c, 6, Chooser::kRunSteps, kPacedWins);
+  for (Way w : back) EXPECT_EQ(w, Way::shared);
+  // The run goes on where it stopped: 8 requests probe after 96 steps in all, not after each visit.
+  const std::vector<Way> rest = run_steps(c, 8, Chooser::kRunSteps - 40 + 1 + 3 * Chooser::kProbeSteps, kSharedWins);
+  EXPECT_EQ(probe_starts(rest), std::vector<size_t>{size_t(Chooser::kRunSteps - 40)});
+  EXPECT_EQ(c.run_steps(5), 0);  // never probed
 }
 
 // Fewer than two lanes: no lanes, every step shared.
