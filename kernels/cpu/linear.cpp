@@ -37,7 +37,10 @@ constexpr int64_t kGemvMaxRows = 4;           // rows one GEMV pass keeps in reg
 constexpr int64_t kGroupedGemvMaxRows = 16;   // M at or below this takes the GEMV (in row groups)
 constexpr int64_t kGemvTileBytes = 256 << 10;  // weight rows per tile: re-read from L2 by each group
 constexpr int64_t kConvertBlockFloats = 1 << 18;  // 1 MiB of f32 weights converted per sgemm call
-constexpr int kPrefetchLinesPerStep = 2;  // next-tile cache lines requested per inner-loop step (see below)
+// Next-tile cache lines requested per inner-loop step (see below). 2 on the Zen 4 VM of 2026-12-06;
+// on the 2-vCPU Xeon of the issues 1 is 5-6% faster from memory for 16 rows on every shape
+// (docs/PERFORMANCE.md, "The server's step lanes probe less; one next-tile line per step").
+constexpr int kPrefetchLinesPerStep = 1;
 constexpr int kAvx2RowsPer4 = 3;    // weight rows per pass with 4 x rows: AVX2 (12 of 16 ymm) ...
 constexpr int kAvx512RowsPer4 = 5;  // ... and AVX-512 (20 of 32 zmm)
 
