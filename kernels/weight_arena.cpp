@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <utility>
 
 #if defined(__linux__)
@@ -20,9 +22,9 @@ constexpr size_t kHugePage = size_t(2) << 20;
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
-// `bytes` (a multiple of kHugePage) of 2 MiB-aligned memory advised for transparent huge pages,
-// owned by the returned pointer; null when out of memory.
-std::shared_ptr<void> new_chunk(size_t bytes) {
+// `bytes` (a multiple of kHugePage) of 2 MiB-aligned memory advised for transparent huge pages or
+// against them, owned by the returned pointer; null when out of memory.
+std::shared_ptr<void> new_chunk(size_t bytes, bool huge_pages) {
 #if defined(__linux__)
   // Map a page's worth more, then unmap what lies before the first 2 MiB boundary and after.
   void* raw = mmap(nullptr, bytes + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -31,9 +33,10 @@ std::shared_ptr<void> new_chunk(size_t bytes) {
   if (aligned > start) munmap(raw, aligned - start);
   if (start + kHugePage > aligned) munmap(reinterpret_cast<void*>(aligned + bytes), start + kHugePage - aligned);
   void* p = reinterpret_cast<void*>(aligned);
-  madvise(p, bytes, MADV_HUGEPAGE);  // a hint: without THP the chunk is ordinary pages
+  madvise(p, bytes, huge_pages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);  // hints: without THP, ordinary pages
   return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
 #else
+  (void)huge_pages;
   void* p = std::aligned_alloc(kHugePage, bytes);
   if (p == nullptr) return nullptr;
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
@@ -52,12 +55,12 @@ Tensor WeightArena::empty(DType t, const Shape& s) {
   std::shared_ptr<void> chunk;
   size_t at = 0;
   if (bytes > kChunkBytes) {
-    chunk = new_chunk(round_up(bytes, kHugePage));
+    chunk = new_chunk(round_up(bytes, kHugePage), huge_pages_);
   } else {
     std::lock_guard<std::mutex> lock(m_);
     chunk = chunk_.lock();
     if (!chunk || used_ + bytes > chunk_size_) {
-      chunk = new_chunk(kChunkBytes);
+      chunk = new_chunk(kChunkBytes, huge_pages_);
       chunk_ = chunk;
       chunk_size_ = chunk ? kChunkBytes : 0;
       used_ = 0;
@@ -69,6 +72,15 @@ Tensor WeightArena::empty(DType t, const Shape& s) {
            " (", dtype_name(t), ")");
   void* data = static_cast<uint8_t*>(chunk.get()) + at;
   return Tensor::view(data, t, s, Device::CPU, std::move(chunk));
+}
+
+bool huge_pages_from_env() {
+  const char* v = std::getenv("MUSICGEN_HUGE_PAGES");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "on") == 0) return true;
+  if (std::strcmp(v, "off") == 0) return false;
+  throw Error(std::string("MUSICGEN_HUGE_PAGES='") + v +
+              "' is not a setting: use on (the default: decoder weights in 2 MiB pages) or off (ordinary pages: "
+              "faster loads where the host backs 2 MiB pages slowly) (or unset it)");
 }
 
 }  // namespace mg

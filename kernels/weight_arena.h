@@ -14,6 +14,12 @@
 // A tensor keeps its chunk alive (the chunk is its owner), so tensors may outlive the arena; the
 // arena itself holds no chunk (only a weak reference to the one it is filling), so freeing every
 // tensor of a chunk frees the chunk. Thread-safe. Elsewhere than Linux: ordinary aligned memory.
+//
+// The 2 MiB pages can be turned off (MUSICGEN_HUGE_PAGES=off, read when a CPU backend is made):
+// some hosts back a fresh 2 MiB page slowly. On the 2-vCPU Firecracker VM of docs/PERFORMANCE.md
+// the f32 musicgen-small load took 2.5-9.4 s with them and 1.3-1.7 s without, for a decode step
+// 0-11% faster with them: there one short generation finishes sooner without them, while a server
+// that loads once keeps them.
 #pragma once
 
 #include <cstddef>
@@ -29,14 +35,24 @@ class WeightArena {
   static constexpr size_t kChunkBytes = size_t(32) << 20;  // a multiple of the 2 MiB page
   static constexpr size_t kAlign = 64;                     // each tensor's start (SIMD loads)
 
+  // huge_pages: the chunks advised for 2 MiB pages (MADV_HUGEPAGE), else kept in ordinary pages
+  // (MADV_NOHUGEPAGE, also where transparent huge pages are "always").
+  explicit WeightArena(bool huge_pages = true) : huge_pages_(huge_pages) {}
+  bool huge_pages() const { return huge_pages_; }
+
   // An uninitialised CPU tensor of dtype t and shape s in the arena (a chunk of its own when larger
   // than kChunkBytes). Throws mg::Error when out of memory.
   Tensor empty(DType t, const Shape& s);
 
  private:
   std::mutex m_;
+  const bool huge_pages_;
   std::weak_ptr<void> chunk_;  // the chunk being filled
   size_t chunk_size_ = 0, used_ = 0;
 };
+
+// MUSICGEN_HUGE_PAGES: unset, "" or "on" -> true (the default), "off" -> false; anything else is an
+// mg::Error.
+bool huge_pages_from_env();
 
 }  // namespace mg

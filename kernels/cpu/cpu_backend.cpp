@@ -19,7 +19,7 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads) {
+  explicit CpuBackend(int threads) : pool_(threads), weights_(huge_pages_from_env()) {
     ex_.pool = &pool_;
     ex_.lstm_weights = cpu::lstm_weights_from_env();
   }

@@ -1,10 +1,15 @@
 // kernels/weight_arena.h: tensors packed into shared 2 MiB-aligned chunks, each 64-byte aligned and
 // disjoint from the others, alive as long as any tensor of their chunk (not the arena); a tensor
-// larger than a chunk gets one of its own; on Linux the chunks are advised for huge pages.
+// larger than a chunk gets one of its own; on Linux the chunks are advised for huge pages, or
+// against them with MUSICGEN_HUGE_PAGES=off.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "kernels/weight_arena.h"
@@ -48,4 +53,63 @@ TEST(WeightArena, RefusesWhatTensorEmptyRefuses) {
   WeightArena arena;
   EXPECT_THROW(arena.empty(DType::Q8_0, {4, 40}), Error);
   EXPECT_THROW(arena.empty(DType::F32, {-1, 4}), Error);
+}
+
+// The advice on the mapping that holds `p`, from /proc/self/smaps: its VmFlags line ("hg": advised
+// for huge pages, "nh": advised against), or "" when there is no such file (not Linux).
+std::string vm_flags_of(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    unsigned long lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-') {
+      inside = a >= lo && a < hi;
+      continue;
+    }
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line + " ";
+  }
+  return "";
+}
+
+// Why the switch exists: on some hosts (a Firecracker VM in docs/PERFORMANCE.md) every fresh 2 MiB
+// page is slow to back, and an f32 model load took seconds longer for a step a few percent faster.
+// The trap: a switch that is read but never reaches the mapping (or reaches it as no advice at all,
+// which a system with transparent huge pages "always" still backs with 2 MiB pages).
+TEST(WeightArena, TheChunksAreAdvisedAsAsked) {
+  WeightArena huge(true), plain(false);
+  const Tensor a = huge.empty(DType::F32, {256, 1024}), b = plain.empty(DType::F32, {256, 1024});
+  EXPECT_TRUE(huge.huge_pages());
+  EXPECT_FALSE(plain.huge_pages());
+  const std::string fa = vm_flags_of(a.data), fb = vm_flags_of(b.data);
+  if (fa.empty()) GTEST_SKIP() << "no /proc/self/smaps here: the advice cannot be read";
+  EXPECT_NE(fa.find(" hg "), std::string::npos) << fa;
+  EXPECT_EQ(fa.find(" nh "), std::string::npos) << fa;
+  EXPECT_NE(fb.find(" nh "), std::string::npos) << fb;
+  EXPECT_EQ(fb.find(" hg "), std::string::npos) << fb;
+}
+
+// MUSICGEN_HUGE_PAGES: on by default, off on request, and a clear error for anything else (a
+// misspelt "of" must not silently keep the default).
+TEST(WeightArena, HugePagesFromTheEnvironment) {
+  const char* old = std::getenv("MUSICGEN_HUGE_PAGES");
+  const std::string saved = old ? old : "";
+  unsetenv("MUSICGEN_HUGE_PAGES");
+  EXPECT_TRUE(huge_pages_from_env());
+  setenv("MUSICGEN_HUGE_PAGES", "on", 1);
+  EXPECT_TRUE(huge_pages_from_env());
+  setenv("MUSICGEN_HUGE_PAGES", "off", 1);
+  EXPECT_FALSE(huge_pages_from_env());
+  setenv("MUSICGEN_HUGE_PAGES", "of", 1);
+  try {
+    huge_pages_from_env();
+    ADD_FAILURE() << "no mg::Error for MUSICGEN_HUGE_PAGES=of";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("MUSICGEN_HUGE_PAGES='of' is not a setting"), std::string::npos) << e.what();
+  }
+  if (old) setenv("MUSICGEN_HUGE_PAGES", saved.c_str(), 1);
+  else unsetenv("MUSICGEN_HUGE_PAGES");
 }
