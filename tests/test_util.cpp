@@ -62,6 +62,21 @@ std::string error_of(const std::function<void()>& fn) {
   return "(no error)";
 }
 
+ScopedEnv::ScopedEnv(std::string name) : name_(std::move(name)) {
+  const char* v = std::getenv(name_.c_str());
+  was_set_ = v != nullptr;
+  if (was_set_) saved_ = v;
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (was_set_) setenv(name_.c_str(), saved_.c_str(), 1);
+  else unsetenv(name_.c_str());
+}
+
+void ScopedEnv::set(const std::string& value) const { setenv(name_.c_str(), value.c_str(), 1); }
+
+void ScopedEnv::unset() const { unsetenv(name_.c_str()); }
+
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;

@@ -47,6 +47,22 @@ void write_wav_file(const std::string& path, uint32_t rate, uint32_t declared_by
 // The message of the mg::Error that fn throws, or "(no error)" when it throws none.
 std::string error_of(const std::function<void()>& fn);
 
+// An environment variable set or unset for a test's scope, given back as it was when it ends (so a
+// setting a developer exported stays theirs, whatever the test asserted in between).
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(std::string name);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  void set(const std::string& value) const;
+  void unset() const;
+
+ private:
+  std::string name_, saved_;
+  bool was_set_;
+};
+
 // Deterministic non-zero random data in [-1, 1) (never zeros: a kernel that writes nothing must fail).
 std::vector<float> random_vector(size_t n, uint32_t seed);
 mg::Tensor random_tensor(const mg::Shape& s, uint32_t seed, float scale = 1.0f);

@@ -181,24 +181,21 @@ TEST(CpuLstm, SixteenBitRecurrentWeightsStayCloseAndChunkExactly) {
 }
 
 TEST(CpuLstm, WeightFormatFromEnvironment) {
-  const char* old = std::getenv("MUSICGEN_LSTM_WEIGHTS");
-  const std::string saved = old ? old : "";
-  unsetenv("MUSICGEN_LSTM_WEIGHTS");
+  const mgtest::ScopedEnv env("MUSICGEN_LSTM_WEIGHTS");
+  env.unset();
   EXPECT_EQ(cpu::lstm_weights_from_env(), cpu::LstmWeights::F32);
   for (const auto& [v, want] : {std::pair{"f32", cpu::LstmWeights::F32}, std::pair{"f16", cpu::LstmWeights::F16},
                                 std::pair{"bf16", cpu::LstmWeights::Bf16}}) {
-    setenv("MUSICGEN_LSTM_WEIGHTS", v, 1);
+    env.set(v);
     EXPECT_EQ(cpu::lstm_weights_from_env(), want) << v;
   }
-  setenv("MUSICGEN_LSTM_WEIGHTS", "int8", 1);
+  env.set("int8");
   try {
     cpu::lstm_weights_from_env();
     ADD_FAILURE() << "no mg::Error for MUSICGEN_LSTM_WEIGHTS=int8";
   } catch (const mg::Error& e) {
     EXPECT_NE(std::string(e.what()).find("use f32"), std::string::npos) << e.what();
   }
-  if (old) setenv("MUSICGEN_LSTM_WEIGHTS", saved.c_str(), 1);
-  else unsetenv("MUSICGEN_LSTM_WEIGHTS");
 }
 
 // The maths, from zero and from a given state, against double precision; h/c receive the state.

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -14,6 +13,7 @@
 
 #include "kernels/weight_arena.h"
 #include "kernels/quant.h"
+#include "test_util.h"
 
 using namespace mg;
 
@@ -97,21 +97,14 @@ TEST(WeightArena, TheChunksAreAdvisedAsAsked) {
 // MUSICGEN_HUGE_PAGES: on by default, off on request, and a clear error for anything else (a
 // misspelt "of" must not silently keep the default).
 TEST(WeightArena, HugePagesFromTheEnvironment) {
-  const char* old = std::getenv("MUSICGEN_HUGE_PAGES");
-  const std::string saved = old ? old : "";
-  unsetenv("MUSICGEN_HUGE_PAGES");
+  const mgtest::ScopedEnv env("MUSICGEN_HUGE_PAGES");
+  env.unset();
   EXPECT_TRUE(huge_pages_from_env());
-  setenv("MUSICGEN_HUGE_PAGES", "on", 1);
+  env.set("on");
   EXPECT_TRUE(huge_pages_from_env());
-  setenv("MUSICGEN_HUGE_PAGES", "off", 1);
+  env.set("off");
   EXPECT_FALSE(huge_pages_from_env());
-  setenv("MUSICGEN_HUGE_PAGES", "of", 1);
-  try {
-    huge_pages_from_env();
-    ADD_FAILURE() << "no mg::Error for MUSICGEN_HUGE_PAGES=of";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("MUSICGEN_HUGE_PAGES='of' is not a setting"), std::string::npos) << e.what();
-  }
-  if (old) setenv("MUSICGEN_HUGE_PAGES", saved.c_str(), 1);
-  else unsetenv("MUSICGEN_HUGE_PAGES");
+  env.set("of");
+  const std::string error = mgtest::error_of([] { huge_pages_from_env(); });
+  EXPECT_NE(error.find("MUSICGEN_HUGE_PAGES='of' is not a setting"), std::string::npos) << error;
 }
