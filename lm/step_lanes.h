@@ -88,9 +88,6 @@ class StepWayChooser {
 
 class StepLanes {
  public:
-  static constexpr int kProbeSteps = StepWayChooser::kProbeSteps;
-  static constexpr double kLaneMargin = StepWayChooser::kLaneMargin;
-
   // shared: the backend of the whole pool (a CPU backend of `threads` threads), on which the
   // states live. lanes: how many lanes (at least 2 to have lanes at all; threads / lanes threads
   // each, at least one). A lane needs at least kMinRequestsPerLane requests: below that, shared.
@@ -116,7 +113,6 @@ class StepLanes {
   void step_as(StepMode mode, const MusicgenDecoder& dec, const std::vector<DecoderState*>& states,
                const Tensor& ids, const OnLogits& on_logits);
   StepMode last_mode() const { return last_; }
-  static StepMode pick(const std::array<double, kStepModes>& seconds) { return StepWayChooser::pick(seconds); }
   // Steps run in each way so far (probes included): what a benchmark reports beside its times.
   int64_t steps_in(StepMode mode) const { return steps_in_[size_t(mode)]; }
 

@@ -143,7 +143,7 @@ def test_step_lanes_and_the_whole_pool_give_the_same_bytes(start_server):
     lanes, whole = answers(with_lanes), answers(without)
     for i in range(len(bodies)):
         assert lanes[i] == whole[i], f"request {i} differs between lanes and the whole pool"
-    probe_steps = 3  # StepLanes::kProbeSteps: each way's timed steps in a probe
+    probe_steps = 3  # StepWayChooser::kProbeSteps: each way's timed steps in a probe
     tried = ways(with_lanes)
     assert tried["lanes_paced"] >= probe_steps and tried["lanes_free"] >= probe_steps, tried
     never = ways(without)

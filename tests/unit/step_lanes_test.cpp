@@ -111,7 +111,7 @@ TEST(StepLanes, TheChooserProbesEachWayInTurnThenKeepsOne) {
 
   auto st = requests(t, 4);
   std::vector<mg::StepMode> seen;
-  const int P = mg::StepLanes::kProbeSteps;
+  const int P = mg::StepWayChooser::kProbeSteps;
   for (int s = 0; s < 1 + 3 * P + 5; ++s) {
     in = step_inputs(st);
     lanes.step(t.model->decoder(), in.states, in.ids, no_draw);
@@ -132,13 +132,13 @@ TEST(StepLanes, TheChooserProbesEachWayInTurnThenKeepsOne) {
 // only when its probe took at most kLaneMargin of shared's time.
 TEST(StepLanes, ALaneWayMustBeatSharedByTheMargin) {
   using M = mg::StepMode;
-  const double m = mg::StepLanes::kLaneMargin;
-  EXPECT_EQ(mg::StepLanes::pick({1.0, 0.995, 1.5}), M::shared);  // faster, but within the margin
-  EXPECT_EQ(mg::StepLanes::pick({1.0, 1.2, 0.995}), M::shared);
-  EXPECT_EQ(mg::StepLanes::pick({1.0, m * 0.999, 1.5}), M::lanes_paced);
-  EXPECT_EQ(mg::StepLanes::pick({1.0, 0.95, 0.90}), M::lanes_free);  // the faster lane way
-  EXPECT_EQ(mg::StepLanes::pick({1.0, 0.90, 0.95}), M::lanes_paced);
-  EXPECT_EQ(mg::StepLanes::pick({1.0, 1.1, 1.2}), M::shared);
+  const double m = mg::StepWayChooser::kLaneMargin;
+  EXPECT_EQ(mg::StepWayChooser::pick({1.0, 0.995, 1.5}), M::shared);  // faster, but within the margin
+  EXPECT_EQ(mg::StepWayChooser::pick({1.0, 1.2, 0.995}), M::shared);
+  EXPECT_EQ(mg::StepWayChooser::pick({1.0, m * 0.999, 1.5}), M::lanes_paced);
+  EXPECT_EQ(mg::StepWayChooser::pick({1.0, 0.95, 0.90}), M::lanes_free);  // the faster lane way
+  EXPECT_EQ(mg::StepWayChooser::pick({1.0, 0.90, 0.95}), M::lanes_paced);
+  EXPECT_EQ(mg::StepWayChooser::pick({1.0, 1.1, 1.2}), M::shared);
 }
 
 // The chooser on its own, with made-up step times (a lane step 1.4x a shared one, as with f32
